@@ -1,0 +1,1 @@
+"""One module per `phiwall` subcommand; thin layers over the agent's packages."""

@@ -1,0 +1,40 @@
+"""Options shared by subcommands (`--db`, `--config`) and the objects they resolve to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from agent.config import Config, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Configuration file (default: $PHIWALL_CONFIG, then the platform config dir).",
+    )(func)
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db",
+        "db_url",
+        metavar="URL",
+        default=None,
+        help="Store URL (sqlite:///PATH or postgresql+psycopg://...). Default: $PHIWALL_DB, "
+        "then store.url in the config, then SQLite under the data dir.",
+    )(func)
+
+
+def resolve(config_file: Path | None, db_url: str | None) -> tuple[Config, str]:
+    """Load the configuration and decide the store URL by the documented precedence."""
+    config = load_config(config_file)
+    return config, config.store_url(db_url)

@@ -1,0 +1,197 @@
+"""The agent's configuration: one TOML file, validated, with errors that name the bad key.
+
+Lookup order for the file: `--config FILE`, then `$PHIWALL_CONFIG`, then the platform config
+dir (`~/.config/phiwall/config.toml` on Linux). A file named explicitly must exist; the
+default file may be absent, in which case the embedded defaults apply (SQLite store under the
+data dir, the shipped catalog, proxy on 127.0.0.1:8080, no clinical folders).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agent import paths
+from agent.errors import ConfigError
+
+PolicyMode = Literal["enforce", "audit", "off"]
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo like `folder =` must not silently disable watching.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentSection(_Section):
+    id: str | None = Field(default=None, description="stable agent id; generated and kept in the data dir")
+    data_dir: Path | None = Field(default=None, description="where the store, CA and bundles live")
+
+
+class StoreSection(_Section):
+    url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite under data_dir")
+    fleet_url: str | None = Field(default=None, description="PostgreSQL fleet store events are forwarded to")
+
+
+def _parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range 0..65535")
+    host = host.strip("[]")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IP address or 'localhost'") from None
+    return host, port
+
+
+class ProxySection(_Section):
+    listen: str = Field(default="127.0.0.1:8080", description="proxy listen address HOST:PORT")
+    passthrough_hosts: list[str] = Field(
+        default_factory=list, description="host patterns never intercepted (banking, EHR, OS updates)"
+    )
+    max_inspect_mb: Annotated[int, Field(ge=1, le=4096)] = 256
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, value: str) -> str:
+        _parse_listen(value)
+        return value
+
+    @property
+    def listen_host(self) -> str:
+        return _parse_listen(self.listen)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return _parse_listen(self.listen)[1]
+
+
+class WatchSection(_Section):
+    folders: list[Path] = Field(default_factory=list, description="clinical folders watched recursively")
+    poll: bool = Field(default=False, description="use polling (network shares)")
+    retention_days: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="forget prints of deleted files after N days; 0 keeps them"
+    )
+
+
+class SignaturesSection(_Section):
+    catalog: Path | None = Field(default=None, description="catalog file or bundle dir; default: shipped")
+    repository: str | None = Field(default=None, description="TUF repository (directory or http(s) URL)")
+    trusted_root: Path | None = Field(default=None, description="trusted root.json; default: shipped")
+
+
+class PolicySection(_Section):
+    mode: PolicyMode = Field(
+        default="enforce",
+        description="enforce: block clinical uploads; audit: record but never block; off: pass all",
+    )
+
+
+class Config(_Section):
+    agent: AgentSection = Field(default_factory=AgentSection)
+    store: StoreSection = Field(default_factory=StoreSection)
+    proxy: ProxySection = Field(default_factory=ProxySection)
+    watch: WatchSection = Field(default_factory=WatchSection)
+    signatures: SignaturesSection = Field(default_factory=SignaturesSection)
+    policy: PolicySection = Field(default_factory=PolicySection)
+    source: Path | None = Field(default=None, exclude=True, description="file this was read from")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.agent.data_dir.expanduser() if self.agent.data_dir else paths.default_data_dir()
+
+    def store_url(self, override: str | None = None) -> str:
+        """The store URL: `--db`, then `$PHIWALL_DB`, then `store.url`, then embedded SQLite."""
+        for candidate in (override, os.environ.get("PHIWALL_DB"), self.store.url):
+            if candidate:
+                return candidate
+        return f"sqlite:///{self.data_dir / 'phiwall.db'}"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{key}: {message}"
+
+
+def config_path(explicit: Path | str | None = None) -> tuple[Path, bool]:
+    """Return the config path to read and whether it was named explicitly (so must exist)."""
+    if explicit:
+        return Path(explicit).expanduser(), True
+    env = os.environ.get("PHIWALL_CONFIG")
+    if env:
+        return Path(env).expanduser(), True
+    return paths.default_config_file(), False
+
+
+def parse_config(text: str, source: Path | None = None) -> Config:
+    """Validate TOML text; errors name the file and the dotted key that is wrong."""
+    where = str(source) if source else "config"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}", hint="fix the syntax") from None
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(dict(e)) for e in exc.errors())
+        raise ConfigError(f"{where}: {problems}", hint="see docs/configuration.md") from None
+    return config.model_copy(update={"source": source})
+
+
+def load_config(explicit: Path | str | None = None) -> Config:
+    path, must_exist = config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(
+                f"config file {path} does not exist",
+                hint="create it (`phiwall config init`) or drop --config/$PHIWALL_CONFIG",
+            ) from None
+        return Config()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    return parse_config(text, path)
+
+
+EXAMPLE_CONFIG = """\
+# PhiWall agent configuration. Every key is optional; shown values are the defaults.
+
+[agent]
+# id = "ward-7-ws-12"           # default: generated once and kept in the data dir
+# data_dir = "/var/lib/phiwall"  # default: platform data dir ($PHIWALL_DATA_DIR overrides)
+
+[store]
+# url = "sqlite:////var/lib/phiwall/phiwall.db"   # or postgresql+psycopg://user@host/db
+# fleet_url = "postgresql+psycopg://phiwall@fleet-db/phiwall"
+
+[proxy]
+listen = "127.0.0.1:8080"
+passthrough_hosts = []           # e.g. ["*.bank.example", "ehr.hospital.local"]
+max_inspect_mb = 256
+
+[watch]
+folders = []                     # e.g. ["/srv/dictations", "/home/*/Recordings"]
+poll = false
+retention_days = 0
+
+[signatures]
+# catalog = "/etc/phiwall/catalog.yaml"   # default: the shipped catalog / installed bundle
+# repository = "https://phiwall-updates.hospital.local/"
+# trusted_root = "/etc/phiwall/root.json"
+
+[policy]
+mode = "enforce"                 # enforce | audit | off
+"""

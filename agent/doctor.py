@@ -1,0 +1,191 @@
+"""Health checks behind `phiwall doctor`: each says what is wrong and how to fix it.
+
+A check returns a `Finding`: `ok`, `warn` (works, but look at it) or `fail` (the agent cannot
+do its job). The doctor is healthy when nothing fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from agent.config import Config
+from agent.errors import PhiWallError
+from agent.identity import ca_dir
+
+Level = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    level: Level
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class DoctorContext:
+    config: Config
+    store_url: str
+
+
+Check = Callable[[DoctorContext], Finding]
+
+
+def check_python(_: DoctorContext) -> Finding:
+    version = ".".join(map(str, sys.version_info[:3]))
+    if sys.version_info >= (3, 12):
+        return Finding("python", "ok", version)
+    return Finding("python", "fail", version, "PhiWall needs Python >= 3.12 (mitmproxy 12)")
+
+
+def check_libmagic(_: DoctorContext) -> Finding:
+    try:
+        import magic
+
+        mime = magic.from_buffer(b"RIFF\x24\x00\x00\x00WAVEfmt ", mime=True)
+    except (ImportError, OSError) as exc:
+        return Finding("libmagic", "fail", f"not usable: {exc}", "apt-get install libmagic1")
+    if "wav" not in mime:
+        return Finding("libmagic", "warn", f"sniffed a WAV header as {mime}", "update libmagic1 / libmagic-mgc")
+    version = getattr(magic, "version", lambda: "?")()
+    return Finding("libmagic", "ok", f"version {version}")
+
+
+def check_chromaprint(_: DoctorContext) -> Finding:
+    try:
+        import chromaprint
+
+        version = chromaprint._libchromaprint.chromaprint_get_version().decode()
+    except (ImportError, OSError, AttributeError) as exc:
+        return Finding("libchromaprint", "fail", f"not usable: {exc}", "apt-get install libchromaprint1")
+    return Finding("libchromaprint", "ok", f"version {version}")
+
+
+def check_pyav(_: DoctorContext) -> Finding:
+    try:
+        import av
+    except ImportError as exc:
+        return Finding("pyav", "fail", f"not importable: {exc}", "reinstall: scripts/setup.sh")
+    missing = [name for name in ("mp3", "aac", "opus", "flac", "h264", "vp9") if name not in av.codecs_available]
+    if missing:
+        return Finding("pyav", "warn", f"av {av.__version__}; missing decoders: {', '.join(missing)}")
+    return Finding("pyav", "ok", f"av {av.__version__} (FFmpeg {av.library_versions.get('libavcodec')})")
+
+
+def check_data_dir(ctx: DoctorContext) -> Finding:
+    path = ctx.config.data_dir
+    if not path.exists():
+        return Finding("data dir", "warn", f"{path} does not exist yet", "it is created by `phiwall run`")
+    if not os.access(path, os.W_OK | os.X_OK):
+        return Finding("data dir", "fail", f"{path} is not writable", "fix permissions or set PHIWALL_DATA_DIR")
+    return Finding("data dir", "ok", str(path))
+
+
+def check_store(ctx: DoctorContext) -> Finding:
+    from agent.store import redact
+    from agent.store.engine import check_connection, make_engine, parse_url, sqlite_path
+    from agent.store.migrate import current_revision, head_revision
+
+    shown = redact(ctx.store_url)
+    try:
+        path = sqlite_path(parse_url(ctx.store_url))
+        if path is not None and not path.exists():
+            return Finding("store", "warn", f"{shown} not created yet", "run `phiwall run` or `phiwall db upgrade`")
+        engine = make_engine(ctx.store_url)
+        try:
+            check_connection(engine, ctx.store_url)
+            with engine.connect() as conn:
+                current = current_revision(conn)
+        finally:
+            engine.dispose()
+    except PhiWallError as err:
+        return Finding("store", "fail", str(err), "fix --db / $PHIWALL_DB / store.url")
+    head = head_revision()
+    if current != head:
+        return Finding("store", "fail", f"{shown}: schema {current or '(empty)'}, need {head}",
+                       "run `phiwall db upgrade`")
+    return Finding("store", "ok", f"{shown} (schema {head})")
+
+
+def check_ca(ctx: DoctorContext) -> Finding:
+    key_file = ca_dir(ctx.config.data_dir) / "mitmproxy-ca.pem"
+    if not key_file.exists():
+        return Finding("proxy CA", "warn", f"{key_file} not created yet", "it is created on first `phiwall run`")
+    mode = stat.S_IMODE(key_file.stat().st_mode)
+    if mode & 0o077:
+        return Finding("proxy CA", "fail", f"{key_file} has mode {mode:o}: others can read the CA key",
+                       f"chmod 600 {key_file}")
+    return Finding("proxy CA", "ok", f"{key_file} (mode {mode:o})")
+
+
+def check_agent_running(ctx: DoctorContext) -> Finding:
+    host, port = ctx.config.proxy.listen_host, ctx.config.proxy.listen_port
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            pass
+    except OSError:
+        return Finding("agent", "warn", f"no proxy listening on {host}:{port}", "start it: `phiwall run`")
+    return Finding("agent", "ok", f"proxy listening on {host}:{port}")
+
+
+def check_heartbeat(ctx: DoctorContext) -> Finding:
+    """The agent row's heartbeat and component health, as the console would show it."""
+    import json
+
+    from sqlmodel import col, select
+
+    from agent.store import open_store
+    from agent.store.models import Agent
+    from agent.store.types import utcnow
+
+    try:
+        store = open_store(ctx.store_url, migrate=False)
+    except PhiWallError as err:
+        return Finding("heartbeat", "warn", f"store not readable: {err}")
+    try:
+        with store.session() as session:
+            row = session.exec(select(Agent).order_by(col(Agent.last_heartbeat).desc())).first()
+    finally:
+        store.dispose()
+    if row is None:
+        return Finding("heartbeat", "warn", "no agent has run against this store", "start it: `phiwall run`")
+    age = utcnow() - row.last_heartbeat
+    unhealthy = [f"{name}: {h.get('message', '')}" for name, h in json.loads(row.health or "{}").items()
+                 if h.get("status") != "ok"]
+    if age > timedelta(minutes=5):
+        return Finding("heartbeat", "warn", f"agent {row.id} last seen {int(age.total_seconds())} s ago")
+    if unhealthy:
+        return Finding("heartbeat", "warn", f"agent {row.id}: " + "; ".join(unhealthy))
+    return Finding("heartbeat", "ok", f"agent {row.id}, {int(age.total_seconds())} s ago")
+
+
+# Checks in display order. Capabilities add their own (catalog, trusted root, ...).
+CHECKS: list[Check] = [
+    check_python,
+    check_libmagic,
+    check_chromaprint,
+    check_pyav,
+    check_data_dir,
+    check_store,
+    check_ca,
+    check_agent_running,
+    check_heartbeat,
+]
+
+
+def run_checks(ctx: DoctorContext, checks: list[Check] | None = None) -> list[Finding]:
+    findings = []
+    for check in checks or CHECKS:
+        try:
+            findings.append(check(ctx))
+        except Exception as exc:  # a doctor must report, not crash
+            findings.append(Finding(check.__name__.removeprefix("check_"), "fail", f"check crashed: {exc!r}"))
+    return findings

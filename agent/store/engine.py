@@ -1,0 +1,165 @@
+"""Opening the store: SQLite by default (WAL, busy timeout, foreign keys), PostgreSQL by URL.
+
+`open_store` is the one way in: it connects, checks the schema version and (by default)
+upgrades it with Alembic, turning every failure into a one-line `StoreError`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session, create_engine
+
+from agent.errors import StoreError
+from agent.paths import ensure_writable_dir
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def redact(url: str | URL) -> str:
+    """The URL with its password hidden, fit for logs and error messages."""
+    try:
+        return make_url(str(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+def parse_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"store URL {url!r} is not a database URL",
+            hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(f"unsupported database {parsed.get_backend_name()!r}", hint="use SQLite or PostgreSQL")
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The database file of a SQLite URL, or None for in-memory databases."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database).expanduser()
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    # Let SQLAlchemy emit BEGIN itself so DDL in migrations is transactional too.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for `url` without touching the database yet."""
+    parsed = parse_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            path = sqlite_path(parsed)
+            if path is not None:
+                ensure_writable_dir(path.parent, "store directory")
+            engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+            return engine
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            connect_args={"connect_timeout": 5, "application_name": "phiwall"},
+        )
+    except NoSuchModuleError:
+        raise StoreError(f"no driver for {parsed.drivername}", hint="use postgresql+psycopg://") from None
+
+
+@dataclass
+class Store:
+    """An open, schema-checked store."""
+
+    engine: Engine
+    url: str
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """First line of a driver error, without SQL or parameters (which could hold data)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
+
+
+def check_connection(engine: Engine, url: str) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except (DBAPIError, SQLAlchemyError, OSError) as exc:
+        raise StoreError(
+            f"cannot open store {redact(url)}: {describe_db_error(exc)}",
+            hint="check the URL, that the server runs and accepts this user, or use --db",
+        ) from None
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Connect to `url`, then upgrade (or, with migrate=False, verify) its schema.
+
+    With migrate=False nothing is created: a missing SQLite file is an error.
+
+    A brand-new SQLite file whose first migration fails is removed again, so a failed start
+    leaves nothing half-written behind.
+    """
+    from agent.store import migrate as migrations
+
+    parsed = parse_url(url)
+    path = sqlite_path(parsed)
+    fresh_file = path is not None and not path.exists()
+    if fresh_file and not migrate:
+        raise StoreError(f"store {redact(url)} does not exist", hint="run `phiwall db upgrade` or start the agent")
+    engine = make_engine(url)
+    try:
+        check_connection(engine, url)
+        if migrate:
+            migrations.upgrade(engine)
+        else:
+            migrations.require_current(engine)
+    except BaseException:
+        engine.dispose()
+        if fresh_file and path is not None:
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
+    return Store(engine=engine, url=url)

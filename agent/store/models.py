@@ -1,0 +1,198 @@
+"""The store's tables (SQLModel). Schema changes go through Alembic migrations only.
+
+PHI rule: no table holds payload bytes, media or transcripts. Paths of enrolled clinical
+files are kept because analysts need them; the console and block answers never send them
+to the client side of an intercepted flow.
+
+Identity: assets are keyed by the SHA-256 of their content, events by a UUID made where the
+event happened, so rows keep their identity when forwarded to the fleet store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from agent.store.types import UTCDateTime, utcnow
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _ts(*, index: bool = False, nullable: bool = False) -> datetime:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+class Agent(SQLModel, table=True):
+    """One workstation agent (a row per agent in the fleet store; one row locally)."""
+
+    __tablename__ = "agent"
+
+    id: str = Field(primary_key=True, max_length=64)
+    hostname: str = Field(max_length=255)
+    os: str = Field(default="", max_length=64)
+    version: str = Field(default="", max_length=32)
+    first_seen: datetime = _ts()
+    last_heartbeat: datetime = _ts(index=True)
+    catalog_version: str | None = Field(default=None, max_length=64)
+    health: str = Field(default="{}", description="JSON: component -> status/message")
+
+
+class MediaAsset(SQLModel, table=True):
+    """An enrolled clinical recording. `id` is the hex SHA-256 of the file's bytes."""
+
+    __tablename__ = "media_asset"
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=8, index=True, description="audio | video | image")
+    mime: str = Field(default="", max_length=128)
+    path: str = Field(description="where it was enrolled from (may name a patient: analysts only)")
+    size: int = Field(ge=0)
+    duration_s: float | None = None
+    has_audio: bool = False
+    has_video: bool = False
+    origin_agent_id: str | None = Field(default=None, max_length=64, index=True)
+    enrolled_at: datetime = _ts(index=True)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class MediaPrint(SQLModel, table=True):
+    """One fingerprint of an asset as a compact binary array (format owned by agent.media)."""
+
+    __tablename__ = "media_print"
+
+    asset_id: str = Field(foreign_key="media_asset.id", primary_key=True, max_length=64, ondelete="CASCADE")
+    kind: str = Field(primary_key=True, max_length=32, description="chromaprint | landmarks | frames ...")
+    version: int = Field(default=1)
+    item_count: int = Field(default=0, ge=0)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class WatchedFile(SQLModel, table=True):
+    """What the folder watcher last saw of a file, so unchanged files are not re-read."""
+
+    __tablename__ = "watched_file"
+
+    path: str = Field(primary_key=True)
+    size: int = Field(ge=0)
+    mtime_ns: int
+    asset_id: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default="enrolled", max_length=16, description="enrolled | skipped | error | deleted")
+    error: str | None = None
+    seen_at: datetime = _ts()
+
+
+class Event(SQLModel, table=True):
+    """One decision worth keeping (DESIGN.md §4 contract). Never payload bytes or transcripts."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_time_verdict", "time", "verdict"),
+        Index("ix_event_service_time", "service_id", "time"),
+        Index("ix_event_user_time", "user", "time"),
+        Index("ix_event_state_time", "triage_state", "time"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    time: datetime = _ts(index=True)
+    agent_id: str = Field(default="", max_length=64, index=True)
+    kind: str = Field(
+        default="upload",
+        max_length=32,
+        index=True,
+        description="upload | discovery | bypass | pinned | signature | watcher | health",
+    )
+    user: str | None = Field(default=None, max_length=128)
+    pid: int | None = None
+    process_name: str | None = Field(default=None, max_length=255)
+    process_exe: str | None = None
+    host: str | None = Field(default=None, max_length=255, index=True)
+    path: str | None = Field(default=None, description="request path without query string")
+    method: str | None = Field(default=None, max_length=16)
+    service_id: str | None = Field(default=None, max_length=64)
+    service_category: str | None = Field(default=None, max_length=32)
+    verdict: str = Field(max_length=16, description="allow | audit | block | info")
+    reason: str = Field(default="")
+    asset_id: str | None = Field(default=None, max_length=64, index=True)
+    match_score: float | None = None
+    match_kind: str | None = Field(default=None, max_length=8)
+    match_offset_s: float | None = None
+    payload_size: int | None = None
+    sniffed_types: str | None = Field(default=None, description="comma-separated MIME types of parts")
+    catalog_version: str | None = Field(default=None, max_length=64)
+    details: str = Field(default="{}", description="JSON of non-PHI facts (hashes, sizes, counts)")
+    triage_state: str = Field(default="new", max_length=16, description="cache of the latest triage action")
+
+
+class TriageAction(SQLModel, table=True):
+    """An analyst's action on an event: append-only, the audit trail."""
+
+    __tablename__ = "triage_action"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="event.id", max_length=32, index=True, ondelete="CASCADE")
+    time: datetime = _ts(index=True)
+    analyst: str = Field(max_length=128)
+    action: str = Field(max_length=16, description="state | classify | note | escalate")
+    state: str | None = Field(default=None, max_length=16)
+    classification: str | None = Field(default=None, max_length=32)
+    note: str | None = None
+    escalate: bool | None = None
+
+
+class SignatureInstall(SQLModel, table=True):
+    """Every signature bundle the agent tried to install, accepted or rejected."""
+
+    __tablename__ = "signature_install"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(default="", max_length=64, index=True)
+    version: str = Field(max_length=64)
+    status: str = Field(max_length=16, description="active | superseded | rejected")
+    sha256: str | None = Field(default=None, max_length=64)
+    source: str = Field(default="")
+    reason: str = Field(default="")
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    installed_at: datetime = _ts(index=True)
+
+
+class AIServiceSeen(SQLModel, table=True):
+    """Shadow-AI inventory: one row per (agent, host), however busy the host is."""
+
+    __tablename__ = "ai_service_seen"
+    __table_args__ = (UniqueConstraint("agent_id", "host", name="uq_ai_service_seen_agent_host"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(default="", max_length=64)
+    host: str = Field(max_length=255, index=True)
+    service_id: str | None = Field(default=None, max_length=64, index=True)
+    category: str | None = Field(default=None, max_length=32)
+    status: str = Field(default="unknown", max_length=16, description="approved | unapproved | unknown")
+    confidence: float | None = None
+    first_seen: datetime = _ts()
+    last_seen: datetime = _ts(index=True)
+    request_count: int = 0
+    block_count: int = 0
+    users: str = Field(default="[]", description="JSON list of user names seen")
+    processes: str = Field(default="[]", description="JSON list of process names seen")
+
+
+class LocalAIApp(SQLModel, table=True):
+    """Inventory of local AI apps and model servers found running on the workstation."""
+
+    __tablename__ = "local_ai_app"
+    __table_args__ = (UniqueConstraint("agent_id", "signature_id", "exe", name="uq_local_ai_app"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(default="", max_length=64, index=True)
+    signature_id: str = Field(max_length=64)
+    name: str = Field(max_length=255)
+    exe: str = Field(default="")
+    user: str | None = Field(default=None, max_length=128)
+    ports: str = Field(default="[]", description="JSON list of listening ports")
+    first_seen: datetime = _ts()
+    last_seen: datetime = _ts(index=True)
