@@ -77,8 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into a one-line message."""
     debug = bool(os.environ.get("PHIWALL_DEBUG"))
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, prog_name="phiwall",
-                          standalone_mode=False)
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="phiwall", standalone_mode=False)
     except PhiWallError as err:
         click.echo(f"phiwall: error: {err}", err=True)
         return err.exit_code

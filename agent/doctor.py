@@ -40,10 +40,8 @@ Check = Callable[[DoctorContext], Finding]
 
 
 def check_python(_: DoctorContext) -> Finding:
-    version = ".".join(map(str, sys.version_info[:3]))
-    if sys.version_info >= (3, 12):
-        return Finding("python", "ok", version)
-    return Finding("python", "fail", version, "PhiWall needs Python >= 3.12 (mitmproxy 12)")
+    # The package refuses to install below 3.12; this reports what the venv really runs.
+    return Finding("python", "ok", ".".join(map(str, sys.version_info[:3])))
 
 
 def check_libmagic(_: DoctorContext) -> Finding:
@@ -110,8 +108,9 @@ def check_store(ctx: DoctorContext) -> Finding:
         return Finding("store", "fail", str(err), "fix --db / $PHIWALL_DB / store.url")
     head = head_revision()
     if current != head:
-        return Finding("store", "fail", f"{shown}: schema {current or '(empty)'}, need {head}",
-                       "run `phiwall db upgrade`")
+        return Finding(
+            "store", "fail", f"{shown}: schema {current or '(empty)'}, need {head}", "run `phiwall db upgrade`"
+        )
     return Finding("store", "ok", f"{shown} (schema {head})")
 
 
@@ -121,8 +120,9 @@ def check_ca(ctx: DoctorContext) -> Finding:
         return Finding("proxy CA", "warn", f"{key_file} not created yet", "it is created on first `phiwall run`")
     mode = stat.S_IMODE(key_file.stat().st_mode)
     if mode & 0o077:
-        return Finding("proxy CA", "fail", f"{key_file} has mode {mode:o}: others can read the CA key",
-                       f"chmod 600 {key_file}")
+        return Finding(
+            "proxy CA", "fail", f"{key_file} has mode {mode:o}: others can read the CA key", f"chmod 600 {key_file}"
+        )
     return Finding("proxy CA", "ok", f"{key_file} (mode {mode:o})")
 
 
@@ -158,8 +158,11 @@ def check_heartbeat(ctx: DoctorContext) -> Finding:
     if row is None:
         return Finding("heartbeat", "warn", "no agent has run against this store", "start it: `phiwall run`")
     age = utcnow() - row.last_heartbeat
-    unhealthy = [f"{name}: {h.get('message', '')}" for name, h in json.loads(row.health or "{}").items()
-                 if h.get("status") != "ok"]
+    unhealthy = [
+        f"{name}: {h.get('message', '')}"
+        for name, h in json.loads(row.health or "{}").items()
+        if h.get("status") != "ok"
+    ]
     if age > timedelta(minutes=5):
         return Finding("heartbeat", "warn", f"agent {row.id} last seen {int(age.total_seconds())} s ago")
     if unhealthy:

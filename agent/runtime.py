@@ -98,8 +98,13 @@ class AgentRuntime:
         events = EventWriter(store)
         events.start()
         self.context = AgentContext(
-            config=self.config, store=store, agent_id=ident, data_dir=data_dir,
-            listen=self.listen, events=events, stopping=self._stop,
+            config=self.config,
+            store=store,
+            agent_id=ident,
+            data_dir=data_dir,
+            listen=self.listen,
+            events=events,
+            stopping=self._stop,
         )
         log.info("agent %s starting (store %s, proxy %s)", ident, redact(self.store_url), self.listen)
         for factory in load_factories():

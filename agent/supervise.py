@@ -98,7 +98,9 @@ class SupervisedProcess:
     def health(self) -> Health:
         if self.pid is not None:
             if self.restarts:
-                return Health("degraded" if self.restarts > 3 else "ok",
-                              f"pid {self.pid}, {self.restarts} restarts (last exit {self.last_exit})")
+                return Health(
+                    "degraded" if self.restarts > 3 else "ok",
+                    f"pid {self.pid}, {self.restarts} restarts (last exit {self.last_exit})",
+                )
             return Health("ok", f"pid {self.pid}")
         return Health("down", f"not running (last exit {self.last_exit}, {self.restarts} restarts)")

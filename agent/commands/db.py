@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from agent.commands.options import config_option, db_option, resolve
-from agent.store import open_store, redact
 from agent.errors import StoreError
+from agent.store import open_store, redact
 from agent.store.engine import check_connection, make_engine, parse_url, sqlite_path
 from agent.store.migrate import current_revision, head_revision
 

@@ -13,7 +13,7 @@ from agent.config import Config, load_config
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def config_option(func: F) -> F:
+def config_option[F: Callable[..., Any]](func: F) -> F:
     return click.option(
         "--config",
         "config_file",
@@ -23,7 +23,7 @@ def config_option(func: F) -> F:
     )(func)
 
 
-def db_option(func: F) -> F:
+def db_option[F: Callable[..., Any]](func: F) -> F:
     return click.option(
         "--db",
         "db_url",

@@ -48,8 +48,7 @@ def _known(revision: str) -> bool:
 def _check_not_newer(revision: str | None) -> None:
     if revision is not None and not _known(revision):
         raise StoreError(
-            f"the store was created by a newer PhiWall (schema {revision}, this version knows up to "
-            f"{head_revision()})",
+            f"the store was created by a newer PhiWall (schema {revision}, this version knows up to {head_revision()})",
             hint="upgrade PhiWall on this machine, or point --db at another store",
         )
 

@@ -24,7 +24,8 @@ def new_id() -> str:
 
 
 def _ts(*, index: bool = False, nullable: bool = False) -> datetime:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, index=index, nullable=nullable)
+    value: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=index, nullable=nullable)
+    return value
 
 
 class Agent(SQLModel, table=True):
