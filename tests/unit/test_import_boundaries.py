@@ -1,0 +1,49 @@
+"""DESIGN.md §3: core code never imports Textual or mitmproxy; the agent never imports the console.
+
+Checked statically on the source, so a violation fails even if the import is lazy.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def python_files(*parts: str) -> list[Path]:
+    return sorted((ROOT.joinpath(*parts)).rglob("*.py"))
+
+
+def test_boundary_checker_sees_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "m.py"
+    sample.write_text("def f():\n    import textual.app\n    from mitmproxy import http\n")
+    assert imported_modules(sample) == {"textual", "mitmproxy"}
+
+
+@pytest.mark.parametrize("path", python_files("agent"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_agent_imports(path: Path) -> None:
+    modules = imported_modules(path)
+    assert "console" not in modules, "agent/ must not import console/"
+    assert "textual" not in modules, "only console/ imports Textual"
+    in_proxy = path.is_relative_to(ROOT / "agent" / "proxy")
+    if not in_proxy:
+        assert "mitmproxy" not in modules, "only agent/proxy/ imports mitmproxy"
+
+
+@pytest.mark.parametrize("path", python_files("console"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_console_imports(path: Path) -> None:
+    assert "mitmproxy" not in imported_modules(path), "the console reads the store only"
