@@ -65,9 +65,9 @@ def test_corrupt_toml_names_the_file(tmp_path: Path) -> None:
         ('[proxy]\nlisten = "example.com:80"', "proxy.listen"),
         ('[policy]\nmode = "yolo"', "policy.mode"),
         ("[watch]\nfolder = []", "watch.folder"),
-        ('[watch]\nretention_days = -1', "watch.retention_days"),
+        ("[watch]\nretention_days = -1", "watch.retention_days"),
         ("[proxy]\nmax_inspect_mb = 0", "proxy.max_inspect_mb"),
-        ('[nonsense]\nx = 1', "nonsense"),
+        ("[nonsense]\nx = 1", "nonsense"),
     ],
 )
 def test_invalid_values_name_the_key(text: str, key: str) -> None:
