@@ -81,6 +81,24 @@ class WatchSection(_Section):
     retention_days: Annotated[int, Field(ge=0)] = Field(
         default=0, description="forget prints of deleted files after N days; 0 keeps them"
     )
+    quiet_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=10.0, description="a file is complete when its size and mtime are stable this long"
+    )
+
+
+class FleetSection(_Section):
+    """Fleet mode (store.fleet_url): forwarding, fingerprint sync and its bound, heartbeats."""
+
+    sync_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0, description="how often events are forwarded and fingerprints synced"
+    )
+    batch: Annotated[int, Field(ge=1, le=10_000)] = Field(default=500, description="rows per fleet round trip")
+    max_assets: Annotated[int, Field(ge=1)] = Field(
+        default=50_000, description="most fleet assets kept in the local index (most recent first)"
+    )
+    max_age_days: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="pull only assets enrolled in the last N days; 0: no age bound"
+    )
 
 
 class SignaturesSection(_Section):
@@ -101,6 +119,7 @@ class Config(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     proxy: ProxySection = Field(default_factory=ProxySection)
     watch: WatchSection = Field(default_factory=WatchSection)
+    fleet: FleetSection = Field(default_factory=FleetSection)
     signatures: SignaturesSection = Field(default_factory=SignaturesSection)
     policy: PolicySection = Field(default_factory=PolicySection)
     source: Path | None = Field(default=None, exclude=True, description="file this was read from")
@@ -186,6 +205,13 @@ max_inspect_mb = 256
 folders = []                     # e.g. ["/srv/dictations", "/home/*/Recordings"]
 poll = false
 retention_days = 0
+quiet_seconds = 10.0             # a file is enrolled once unchanged this long
+
+[fleet]                          # used when store.fleet_url is set
+sync_seconds = 30.0
+batch = 500
+max_assets = 50000               # bound on fleet fingerprints kept locally (newest first)
+max_age_days = 0
 
 [signatures]
 # catalog = "/etc/phiwall/catalog.yaml"   # default: the shipped catalog / installed bundle

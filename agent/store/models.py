@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from agent.store.types import UTCDateTime, utcnow
@@ -197,3 +197,49 @@ class LocalAIApp(SQLModel, table=True):
     ports: str = Field(default="[]", description="JSON list of listening ports")
     first_seen: datetime = _ts()
     last_seen: datetime = _ts(index=True)
+
+
+class FleetOutbox(SQLModel, table=True):
+    """Local rows waiting to be forwarded to the fleet store (the transactional outbox).
+
+    On SQLite, triggers made by the `0002` migration add a row here in the same transaction
+    as every new `event` and `media_asset`, whichever process wrote it (proxy child, watcher,
+    CLI), so nothing can be written without being queued. The fleet forwarder deletes rows
+    once the fleet store has committed them; the fleet side dedupes by the rows' own ids.
+    """
+
+    __tablename__ = "fleet_outbox"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, description="event | asset")
+    ref: str = Field(max_length=64, description="event.id or media_asset.id")
+    queued_at: datetime = _ts()
+
+
+class FleetAsset(SQLModel, table=True):
+    """The order in which assets reached the fleet store: the watermark fingerprint sync reads.
+
+    `seq` is allocated by the fleet database under an advisory lock, so it grows in commit
+    order and never depends on any machine's clock. In an agent's local store the same table
+    lists the fleet assets pulled into the local index, with their fleet `seq`.
+    """
+
+    __tablename__ = "fleet_asset"
+
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    )
+    asset_id: str = Field(foreign_key="media_asset.id", unique=True, max_length=64, ondelete="CASCADE")
+    origin_agent_id: str = Field(default="", max_length=64)
+    added_at: datetime = _ts()
+
+
+class FleetSyncState(SQLModel, table=True):
+    """An agent's sync position per fleet store (watermark = last fleet_asset.seq pulled)."""
+
+    __tablename__ = "fleet_sync_state"
+
+    name: str = Field(primary_key=True, max_length=128)
+    value: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = _ts()
