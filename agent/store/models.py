@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from agent.store.types import UTCDateTime, utcnow
@@ -96,6 +96,8 @@ class Event(SQLModel, table=True):
         Index("ix_event_service_time", "service_id", "time"),
         Index("ix_event_user_time", "user", "time"),
         Index("ix_event_state_time", "triage_state", "time"),
+        # Console: "blocks in the last 24 h" and block/audit charts read a verdict's time range directly.
+        Index("ix_event_verdict_time", "verdict", "time"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -127,6 +129,12 @@ class Event(SQLModel, table=True):
     catalog_version: str | None = Field(default=None, max_length=64)
     details: str = Field(default="{}", description="JSON of non-PHI facts (hashes, sizes, counts)")
     triage_state: str = Field(default="new", max_length=16, description="cache of the latest triage action")
+    # Caches of the triage trail (the `triage_action` rows are the record), updated in the same
+    # transaction as each action so the console can filter and export without joining history.
+    escalated: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    classification: str | None = Field(
+        default=None, max_length=32, description="close classification: true_positive | benign | false_positive"
+    )
 
 
 class TriageAction(SQLModel, table=True):
