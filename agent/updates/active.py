@@ -1,0 +1,202 @@
+"""The signatures in force, for the proxy and everyone else: never empty, hot-reloadable.
+
+Precedence, decided once in `load_active`:
+1. `[signatures] catalog` in the config: a pinned catalog (source tree, YAML file or bundle
+   JSON), re-read when the file changes. For labs and tests; updates are not applied.
+2. The installed bundle (`<data_dir>/signatures/current.json`), verified when installed and
+   re-hashed when loaded.
+3. The shipped catalog (part of the package, trusted like the code).
+
+The proxy runs in its own process; it calls `reload_if_changed()` (one `stat` of the pointer,
+at most every `check_interval` seconds) and picks up a new bundle without restarting. A bundle
+that fails to load leaves the previous set in force: there is no moment without a catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.config import Config
+from agent.policy.catalog import Catalog
+from agent.policy.org import OrgPolicy
+from agent.updates.bundle import Bundle
+from agent.updates.errors import UpdateRejected
+from agent.updates.installed import Layout, load_installed, pointer_stamp, read_pointer
+from agent.updates.source import load_source, shipped_bundle
+
+log = logging.getLogger(__name__)
+
+SourceKind = Literal["shipped", "bundle", "pinned"]
+
+
+@dataclass(frozen=True)
+class SignatureSet:
+    """One consistent catalog + policy + models, as installed together."""
+
+    version: str
+    catalog: Catalog
+    policy: OrgPolicy
+    models: Mapping[str, Any]
+    source: SourceKind = "shipped"
+    sha256: str | None = None
+    expires_at: datetime | None = None
+    _injections: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_bundle(
+        cls,
+        bundle: Bundle,
+        *,
+        source: SourceKind,
+        sha256: str | None = None,
+        expires_at: datetime | None = None,
+        extra_passthrough: tuple[str, ...] = (),
+    ) -> SignatureSet:
+        return cls(
+            version=bundle.version,
+            catalog=bundle.catalog,
+            policy=bundle.policy.with_passthrough(extra_passthrough),
+            models=bundle.models,
+            source=source,
+            sha256=sha256,
+            expires_at=expires_at,
+        )
+
+    @property
+    def label(self) -> str:
+        """What the console and heartbeats show: version and where it came from."""
+        return self.version if self.source == "bundle" else f"{self.version} ({self.source})"
+
+    def injected_headers(self, host: str) -> dict[str, str]:
+        """Tenant-restriction headers to add to a request for `host` (memoised per host)."""
+        cached = self._injections.get(host)
+        if cached is None:
+            cached = self.policy.restriction_headers(self.catalog, host)
+            if len(self._injections) < 4096:
+                self._injections[host] = cached
+        return cached
+
+
+Stamp = tuple[int, int, int] | None
+
+
+class ActiveSignatures:
+    """Thread-safe holder of the `SignatureSet` in force."""
+
+    def __init__(
+        self,
+        initial: SignatureSet,
+        *,
+        layout: Layout | None = None,
+        pinned: Path | None = None,
+        extra_passthrough: tuple[str, ...] = (),
+        check_interval: float = 1.0,
+    ) -> None:
+        self._current = initial
+        self._lock = threading.Lock()
+        self._layout = layout
+        self._pinned = pinned
+        self._extra_passthrough = extra_passthrough
+        self._check_interval = check_interval
+        self._next_check = 0.0
+        self._stamp = self._read_stamp()
+        self.last_error: str | None = None
+
+    def current(self) -> SignatureSet:
+        return self._current
+
+    def _read_stamp(self) -> Stamp:
+        if self._pinned is not None:
+            try:
+                st = os.stat(self._pinned)
+            except OSError:
+                return None
+            return (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._layout is not None:
+            return pointer_stamp(self._layout)
+        return None
+
+    def reload_if_changed(self, *, force: bool = False) -> bool:
+        """Load a newly installed bundle if the pointer changed; True when the set changed.
+
+        Cheap enough for every flow: a monotonic-clock check, and at most one `stat` per
+        `check_interval`. Errors keep the current set and are kept in `last_error`.
+        """
+        now = time.monotonic()
+        if not force and now < self._next_check:
+            return False
+        with self._lock:
+            self._next_check = now + self._check_interval
+            stamp = self._read_stamp()
+            if stamp == self._stamp and not force:
+                return False
+            try:
+                loaded = self._load()
+            except (UpdateRejected, OSError) as exc:
+                self.last_error = str(exc)
+                log.error("signature reload failed, keeping %s: %s", self._current.label, exc)
+                self._stamp = stamp
+                return False
+            self._stamp = stamp
+            self.last_error = None
+            if loaded is None or (loaded.version, loaded.sha256) == (self._current.version, self._current.sha256):
+                return False
+            log.info("signatures %s now in force (was %s)", loaded.label, self._current.label)
+            self._current = loaded
+            return True
+
+    def _load(self) -> SignatureSet | None:
+        if self._pinned is not None:
+            bundle = load_source(self._pinned)
+            return SignatureSet.from_bundle(bundle, source="pinned", extra_passthrough=self._extra_passthrough)
+        if self._layout is None:
+            return None
+        installed = load_installed(self._layout)
+        if installed is None:
+            return None
+        pointer, bundle = installed
+        return SignatureSet.from_bundle(
+            bundle,
+            source="bundle",
+            sha256=pointer.sha256,
+            expires_at=pointer.expires_at,
+            extra_passthrough=self._extra_passthrough,
+        )
+
+    def replace(self, signatures: SignatureSet) -> None:
+        """Install a set directly (the update component, right after it swapped the pointer)."""
+        with self._lock:
+            self._current = signatures
+            self._stamp = self._read_stamp()
+
+
+def shipped_signatures(extra_passthrough: tuple[str, ...] = ()) -> SignatureSet:
+    return SignatureSet.from_bundle(shipped_bundle(), source="shipped", extra_passthrough=extra_passthrough)
+
+
+def load_active(data_dir: Path, config: Config) -> ActiveSignatures:
+    """The signatures in force for this agent; never raises for a bad installed bundle."""
+    extra = tuple(config.proxy.passthrough_hosts)
+    pinned = config.signatures.catalog
+    if pinned is not None:
+        pinned = pinned.expanduser()
+        bundle = load_source(pinned)  # a pinned catalog that does not load is a config error: say so
+        initial = SignatureSet.from_bundle(bundle, source="pinned", extra_passthrough=extra)
+        return ActiveSignatures(initial, pinned=pinned, extra_passthrough=extra)
+    layout = Layout.for_data_dir(data_dir)
+    active = ActiveSignatures(shipped_signatures(extra), layout=layout, extra_passthrough=extra)
+    try:
+        if read_pointer(layout) is not None:
+            active.reload_if_changed(force=True)
+    except UpdateRejected as exc:
+        active.last_error = str(exc)
+        log.error("installed signatures unusable, enforcing the shipped catalog: %s", exc)
+    return active

@@ -1,0 +1,124 @@
+"""The signature bundle: catalog + organisation policy + model parameters in one JSON document.
+
+One JSON file rather than an archive: nothing to unpack (no path traversal, no decompression
+bomb), one hash for TUF to sign, and a byte limit that bounds every part. Model parameters are
+plain JSON data (never pickle: DESIGN.md §7); each is size-limited separately so a huge model
+cannot hide in an otherwise small bundle.
+
+`parse_bundle` is the single gate every bundle passes (repository, local file, installed copy):
+size limit, JSON, schema, cross-checks. It raises `UpdateRejected` with a code and a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.policy.catalog import Catalog, Identifier
+from agent.policy.org import OrgPolicy
+from agent.updates.errors import RejectCode, UpdateRejected
+
+BUNDLE_FORMAT = "phiwall-signatures/1"
+MAX_BUNDLE_BYTES = 8 << 20
+MAX_MODEL_BYTES = 2 << 20
+MAX_MODELS = 16
+_VERSION = re.compile(r"^\d{1,10}(\.\d{1,10}){0,5}$")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Dotted numeric versions compare numerically: 2025.11.22.93000 > 2025.11.3."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def check_version(value: str) -> str:
+    if not _VERSION.match(value):
+        raise ValueError(f"version {value!r} must be dotted numbers, e.g. 2025.11.22.1")
+    return value
+
+
+class Bundle(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str = BUNDLE_FORMAT
+    version: str
+    created: datetime
+    catalog: Catalog
+    policy: OrgPolicy = Field(default_factory=OrgPolicy)
+    models: dict[Identifier, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value != BUNDLE_FORMAT:
+            raise ValueError(f"unsupported bundle format {value!r} (this agent reads {BUNDLE_FORMAT})")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return check_version(value)
+
+    @field_validator("models")
+    @classmethod
+    def _bounded_models(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if len(value) > MAX_MODELS:
+            raise ValueError(f"{len(value)} models: at most {MAX_MODELS}")
+        for name, params in value.items():
+            size = len(json.dumps(params, separators=(",", ":")))
+            if size > MAX_MODEL_BYTES:
+                raise ValueError(f"model {name!r} is {size} bytes: limit {MAX_MODEL_BYTES}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Bundle:
+        if self.catalog.version != self.version:
+            raise ValueError(f"catalog version {self.catalog.version!r} differs from bundle version {self.version!r}")
+        problems = self.policy.validate_against(self.catalog)
+        if problems:
+            raise ValueError("policy: " + "; ".join(problems))
+        return self
+
+
+def bundle_bytes(bundle: Bundle) -> bytes:
+    """Canonical serialisation (sorted keys, compact): the bytes that get hashed and signed."""
+    data = bundle.model_dump(mode="json", exclude_defaults=False)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def describe_validation(exc: ValidationError, document: Any = None) -> str:
+    """Name the service (by id) and field of each problem, not just list indices."""
+    problems = []
+    for error in exc.errors()[:5]:
+        location = list(error["loc"])
+        label = ".".join(str(part) for part in location)
+        if document is not None and len(location) >= 3 and location[:2] == ["catalog", "services"]:
+            try:
+                service_id = document["catalog"]["services"][location[2]]["id"]
+                rest = ".".join(str(p) for p in location[3:])
+                label = f"service {service_id!r}" + (f" {rest}" if rest else "")
+            except (KeyError, IndexError, TypeError):
+                pass
+        problems.append(f"{label}: {error['msg']}")
+    more = len(exc.errors()) - len(problems)
+    return "; ".join(problems) + (f" (+{more} more)" if more > 0 else "")
+
+
+def parse_bundle(data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
+    """Validate bundle bytes completely, or raise `UpdateRejected` saying why."""
+    if len(data) > max_bytes:
+        raise UpdateRejected("oversized", f"bundle is {len(data)} bytes, limit {max_bytes}")
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        code: RejectCode = "truncated" if "Expecting" in str(exc) or "Unterminated" in str(exc) else "schema"
+        raise UpdateRejected(code, f"bundle is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise UpdateRejected("schema", "bundle is not a JSON object")
+    try:
+        return Bundle.model_validate(document)
+    except ValidationError as exc:
+        raise UpdateRejected("schema", f"bundle fails validation: {describe_validation(exc, document)}") from None

@@ -1,0 +1,1 @@
+"""Training data and trainer for the shadow-AI request-shape classifier (IT side, not the agent)."""
