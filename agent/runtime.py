@@ -31,7 +31,9 @@ HEARTBEAT_SECONDS = 30.0
 
 # Component factories, in start order: "module:function" taking an AgentContext and
 # returning a Component, or None when the capability is not configured on this machine.
-COMPONENT_FACTORIES: list[str] = []
+COMPONENT_FACTORIES: list[str] = [
+    "agent.fleet.component:build",
+]
 
 
 def load_factories() -> list[Callable[[AgentContext], Component | None]]:
