@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, UniqueConstraint, false
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from agent.store.types import UTCDateTime, utcnow
@@ -98,6 +98,13 @@ class Event(SQLModel, table=True):
         Index("ix_event_state_time", "triage_state", "time"),
         # Console: "blocks in the last 24 h" and block/audit charts read a verdict's time range directly.
         Index("ix_event_verdict_time", "verdict", "time"),
+        # Console "is:escalated": a partial index holds only the (few) escalated events.
+        Index(
+            "ix_event_escalated_time",
+            "time",
+            sqlite_where=text("escalated = 1"),
+            postgresql_where=text("escalated = true"),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

@@ -1,4 +1,4 @@
-"""console: triage caches on event (escalated, classification) and a (verdict, time) index
+"""console: triage caches on event (escalated, classification), (verdict, time) and escalated indexes
 
 The `triage_action` rows stay the record; these columns cache the latest escalate flag and
 close classification so the console can filter, show and export 1M events without joining
@@ -29,6 +29,14 @@ def upgrade() -> None:
     op.add_column('event', sa.Column('escalated', sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column('event', sa.Column('classification', sa.String(length=32), nullable=True))
     op.create_index('ix_event_verdict_time', 'event', ['verdict', 'time'], unique=False)
+    op.create_index(
+        'ix_event_escalated_time',
+        'event',
+        ['time'],
+        unique=False,
+        sqlite_where=sa.text('escalated = 1'),
+        postgresql_where=sa.text('escalated = true'),
+    )
     op.execute(
         "UPDATE event SET classification = ("
         " SELECT t.classification FROM triage_action t WHERE t.event_id = event.id"
@@ -44,6 +52,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_event_escalated_time', table_name='event')
     op.drop_index('ix_event_verdict_time', table_name='event')
     # SQLite >= 3.35 drops columns in place (the triggers do not name these columns).
     op.drop_column('event', 'classification')
