@@ -170,6 +170,8 @@ def check_heartbeat(ctx: DoctorContext) -> Finding:
     return Finding("heartbeat", "ok", f"agent {row.id}, {int(age.total_seconds())} s ago")
 
 
+from agent.updates.doctor import check_catalog, check_signature_updates  # noqa: E402 - needs Finding above
+
 # Checks in display order. Capabilities add their own (catalog, trusted root, ...).
 CHECKS: list[Check] = [
     check_python,
@@ -181,6 +183,8 @@ CHECKS: list[Check] = [
     check_ca,
     check_agent_running,
     check_heartbeat,
+    check_catalog,
+    check_signature_updates,
 ]
 
 

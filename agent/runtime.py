@@ -33,6 +33,7 @@ HEARTBEAT_SECONDS = 30.0
 # returning a Component, or None when the capability is not configured on this machine.
 COMPONENT_FACTORIES: list[str] = [
     "agent.fleet.component:build",
+    "agent.updates.component:build",
 ]
 
 

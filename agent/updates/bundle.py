@@ -23,6 +23,7 @@ from agent.policy.org import OrgPolicy
 from agent.updates.errors import RejectCode, UpdateRejected
 
 BUNDLE_FORMAT = "phiwall-signatures/1"
+BUNDLE_TARGET = "phiwall-bundle.json"  # the TUF target name of the bundle in force
 MAX_BUNDLE_BYTES = 8 << 20
 MAX_MODEL_BYTES = 2 << 20
 MAX_MODELS = 16
