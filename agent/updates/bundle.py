@@ -123,3 +123,17 @@ def parse_bundle(data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
         return Bundle.model_validate(document)
     except ValidationError as exc:
         raise UpdateRejected("schema", f"bundle fails validation: {describe_validation(exc, document)}") from None
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schemas for editors and CI: a catalog source file, a policy file, a whole bundle."""
+    from pydantic import create_model
+
+    from agent.policy.catalog import Service
+
+    catalog_file = create_model("CatalogFile", services=(list[Service], ...), __config__=ConfigDict(extra="forbid"))
+    return {
+        "catalog": catalog_file.model_json_schema(),
+        "policy": OrgPolicy.model_json_schema(),
+        "bundle": Bundle.model_json_schema(),
+    }
