@@ -1,0 +1,122 @@
+"""The decision: catalog status + what inspection found + organisation policy -> allow/audit/block.
+
+Pure and small on purpose: no I/O, no mitmproxy, no media decoding. The proxy gathers the
+facts (`UploadFacts`, filled from `agent.policy.org.OrgPolicy` and the inspection), this module
+applies the rules, and every outcome carries the reason an analyst reads and the client is
+shown. The rules, in order:
+
+1. `policy.mode = off` passes everything; `audit` turns every block into an audit.
+2. Enrolled clinical media: to an approved service -> audit; to an unapproved service ->
+   `clinical_media_to_unapproved`; to a host not in the catalog -> `clinical_media_to_unknown`
+   (both block by default).
+3. Inspection failed (corrupt media, over the size limit, timeout, saturation): an upload to an
+   unapproved AI service (or an uncatalogued host the shadow classifier calls AI) fails closed;
+   elsewhere it is allowed and recorded.
+4. Media that is not enrolled: to an unapproved AI service -> the policy's media action for
+   the service's category (`default_media_action`, audit by default); to an approved service
+   or an ordinary web host it passes and nothing is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Action = Literal["allow", "audit", "block"]
+ServiceStatus = Literal["approved", "unapproved", "unknown"]
+Mode = Literal["enforce", "audit", "off"]
+
+
+@dataclass(frozen=True)
+class ClinicalMatch:
+    """The enrolled asset an upload matched (a projection of agent.media.MediaMatch)."""
+
+    asset_id: str
+    kind: str
+    score: float
+    offset_s: float
+
+
+@dataclass(frozen=True)
+class UploadFacts:
+    """Everything the decision depends on, gathered by the proxy for one upload (or one message)."""
+
+    status: ServiceStatus
+    service_name: str | None = None
+    """Display name of the catalog service, for reasons; None for hosts not in the catalog."""
+    media_action: Action = "audit"
+    """Policy for media that is not enrolled, sent to this (unapproved) destination."""
+    clinical_to_unapproved: Action = "block"
+    clinical_to_unknown: Action = "block"
+    mode: Mode = "enforce"
+    match: ClinicalMatch | None = None
+    has_media: bool = False
+    inspection_error: str | None = None
+    """Why the upload could not be fully inspected; None when inspection completed."""
+    ai_likely: bool = False
+    """For hosts not in the catalog: the shadow-AI classifier thinks this is an AI service."""
+
+    @property
+    def ai_destination(self) -> bool:
+        """A catalog AI service, or an uncatalogued host that looks like one."""
+        return self.status != "unknown" or self.ai_likely
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    reason: str
+    keep: bool
+    """Whether this decision is worth an event row."""
+
+    @property
+    def blocks(self) -> bool:
+        return self.action == "block"
+
+
+def _destination(facts: UploadFacts) -> str:
+    if facts.service_name:
+        return f"{facts.service_name} ({facts.status})"
+    return "an AI service not in the catalog" if facts.ai_likely else "a destination not in the catalog"
+
+
+def _decide(facts: UploadFacts) -> Verdict:
+    where = _destination(facts)
+    if facts.match is not None:
+        matched = f"enrolled clinical {facts.match.kind} (score {facts.match.score:.2f})"
+        if facts.status == "approved":
+            return Verdict("audit", f"{matched} sent to approved service {facts.service_name or ''}".strip(), True)
+        action = facts.clinical_to_unapproved if facts.status == "unapproved" else facts.clinical_to_unknown
+        if action == "block":
+            return Verdict("block", f"{matched} may not be sent to {where}", True)
+        return Verdict(action, f"{matched} sent to {where}", True)
+    if facts.inspection_error is not None:
+        if facts.status == "unapproved" or (facts.status == "unknown" and facts.ai_likely):
+            return Verdict("block", f"upload to {where} could not be inspected: {facts.inspection_error}", True)
+        return Verdict("allow", f"upload to {where} could not be inspected: {facts.inspection_error}", True)
+    if facts.has_media and facts.status != "approved" and facts.ai_destination:
+        action = facts.media_action
+        if action == "block":
+            return Verdict("block", f"media uploads to {where} are blocked by policy", True)
+        return Verdict(action, f"media sent to {where} is not enrolled clinical media", True)
+    return Verdict("allow", "no enrolled clinical media", False)
+
+
+def decide_upload(facts: UploadFacts) -> Verdict:
+    """The verdict for one upload, after the organisation's enforcement mode is applied."""
+    if facts.mode == "off":
+        return Verdict("allow", "policy mode is off", False)
+    verdict = _decide(facts)
+    if facts.mode == "audit" and verdict.blocks:
+        return Verdict("audit", f"{verdict.reason} (audit mode: not blocked)", True)
+    return verdict
+
+
+def decide_uninspectable_channel(status: ServiceStatus, what: str, *, mode: Mode = "enforce") -> Verdict:
+    """Channels we cannot look into (WebRTC media, a pinned client's TLS): closed unless approved."""
+    if mode == "off" or status == "approved":
+        return Verdict("allow", f"{what} to an approved service", status == "approved" and mode != "off")
+    verdict = Verdict("block", f"{what} cannot be inspected and the destination is not approved", True)
+    if mode == "audit":
+        return Verdict("audit", f"{verdict.reason} (audit mode: not blocked)", True)
+    return verdict

@@ -1,0 +1,94 @@
+"""Find base64 media anywhere in a JSON document, with depth and node bounds.
+
+The walk is iterative (no recursion limit to hit) and generic: every long string is a
+candidate, and the object around it supplies the declared type (`mimeType`, `media_type`,
+`format`...). That covers OpenAI `input_audio`, Gemini `inline_data`/`inlineData`, Anthropic
+`source.data`, `data:` URIs in `image_url`, and shapes no one has catalogued yet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from agent.proxy.extract.textmedia import DATA_KEYS, MediaProbe, declared_type_in, media_in_string
+from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart
+
+
+def _child_path(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if key.isidentifier():
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(key)}]"
+
+
+def parse_json(data: bytes) -> object:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise PayloadError("JSON nested too deeply to parse") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"malformed JSON: {str(exc)[:120]}") from None
+
+
+def walk_json(
+    document: object, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str = "json:$"
+) -> None:
+    """Append every media string in `document` to `extraction` (errors there too)."""
+    stack: list[tuple[object, str, int, Mapping[str, object] | None, str | None]] = [(document, root, 0, None, None)]
+    nodes = 0
+    while stack:
+        node, path, depth, parent, key = stack.pop()
+        nodes += 1
+        if nodes > limits.max_json_nodes:
+            extraction.errors.append(f"JSON has more than {limits.max_json_nodes} values: not fully inspected")
+            extraction.truncated = True
+            return
+        if depth > limits.max_json_depth:
+            extraction.errors.append(f"JSON nested deeper than {limits.max_json_depth} at {path}: not fully inspected")
+            extraction.truncated = True
+            continue
+        if isinstance(node, str):
+            declared = declared_type_in(parent) if parent is not None else None
+            try:
+                found = media_in_string(
+                    node,
+                    probe=probe,
+                    min_chars=limits.min_base64_chars,
+                    declared=declared,
+                    declared_data=key in DATA_KEYS,
+                )
+            except PayloadError as exc:
+                extraction.errors.append(f"{path}: {exc}")
+                continue
+            if found is not None:
+                part = PayloadPart(where=path, data=found.data, declared_type=found.declared_type, pcm=found.pcm)
+                if not extraction.add(part, limits):
+                    return
+        elif isinstance(node, Mapping):
+            # Reversed so that parts come out in document order.
+            for child_key, child in reversed(list(node.items())):
+                if isinstance(child, str | Mapping | list):
+                    stack.append((child, _child_path(path, child_key), depth + 1, node, child_key))
+        elif isinstance(node, list):
+            for index in range(len(node) - 1, -1, -1):
+                child = node[index]
+                if isinstance(child, str | Mapping | list):
+                    stack.append((child, _child_path(path, index), depth + 1, parent, None))
+
+
+def extract_json(data: bytes, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str) -> None:
+    if not data.strip():
+        return
+    walk_json(parse_json(data), extraction, limits, probe, root)
+
+
+def extract_ndjson(data: bytes, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str) -> None:
+    """JSON Lines (batch APIs upload .jsonl files of requests)."""
+    for number, line in enumerate(data.splitlines()):
+        if line.strip():
+            try:
+                walk_json(parse_json(line), extraction, limits, probe, f"{root}[line {number + 1}]")
+            except PayloadError as exc:
+                extraction.errors.append(f"{root} line {number + 1}: {exc}")

@@ -1,0 +1,174 @@
+"""Media hidden in text: `data:` URIs and base64 strings, as JSON and form bodies carry them.
+
+AI APIs put files inside JSON as base64: OpenAI `input_audio.data`, Gemini `inline_data.data`,
+Anthropic `source.data`, data: URIs in `image_url`. A string is decoded only when it could be
+media: long enough, base64 alphabet, and either its decoded head sniffs as media or the
+surrounding object declares a media type. A string in a field that *declares* media but is
+not valid base64 is an inspection error (the caller fails closed on it), never ignored.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from agent.proxy.extract.types import PayloadError, PcmFormat
+
+MediaProbe = Callable[[bytes], bool]
+"""Cheap "is this the start of a media file?" test on the first few KB (agent.media.looks_like_media)."""
+
+PROBE_CHARS = 8192
+_B64_HEAD = re.compile(r"[A-Za-z0-9+/_-]{64}")
+_WHITESPACE = re.compile(r"\s+")
+_DATA_URI = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;]*)*?)(?P<b64>;base64)?,", re.IGNORECASE)
+_RATE = re.compile(r"rate=(\d{4,6})")
+_CHANNELS = re.compile(r"channels=(\d)")
+
+# Keys whose sibling string holds the declared type of a base64 blob.
+TYPE_KEYS = ("mime_type", "mimeType", "media_type", "mediaType", "content_type", "contentType", "format")
+# Keys whose string value is declared to be binary data: invalid base64 there is an error.
+DATA_KEYS = frozenset({"data", "audio", "file_data", "fileData", "b64_json", "bytes", "content"})
+
+# OpenAI `input_audio.format` / realtime formats that mean headerless PCM.
+# Names of headerless 16-bit little-endian PCM, with the sample rate each implies by default.
+PCM_FORMAT_NAMES = {
+    "pcm16": 24000,  # OpenAI realtime / input_audio
+    "pcm": 24000,
+    "audio/pcm": 24000,  # OpenAI realtime GA; Gemini always states ;rate=
+    "pcm_s16le": 16000,
+    "linear16": 16000,  # Google / Deepgram
+    "audio/l16": 16000,
+    "audio/raw": 16000,
+    "audio/x-raw": 16000,
+}
+
+
+@dataclass(frozen=True)
+class TextMedia:
+    data: bytes
+    declared_type: str | None
+    pcm: PcmFormat | None
+
+
+def pcm_format_for(declared: str | None) -> PcmFormat | None:
+    """A PCM format if `declared` names headerless 16-bit PCM (`audio/pcm;rate=16000`, `pcm16`, `audio/L16`)."""
+    if not declared:
+        return None
+    value = declared.strip().lower()
+    base = value.split(";", 1)[0].strip()
+    if base not in PCM_FORMAT_NAMES:
+        return None
+    rate_match = _RATE.search(value)
+    channels_match = _CHANNELS.search(value)
+    return PcmFormat(
+        sample_rate=int(rate_match.group(1)) if rate_match else PCM_FORMAT_NAMES[base],
+        channels=int(channels_match.group(1)) if channels_match else 1,
+    )
+
+
+def declared_media(declared: str | None) -> bool:
+    if not declared:
+        return False
+    base = declared.strip().lower().split(";", 1)[0]
+    return (
+        base.startswith(("audio/", "video/", "image/"))
+        or pcm_format_for(declared) is not None
+        or base
+        in {
+            "wav",
+            "mp3",
+            "flac",
+            "opus",
+            "ogg",
+            "aac",
+            "m4a",
+            "webm",
+            "mp4",
+        }
+    )
+
+
+def b64decode(text: str) -> bytes:
+    """Standard or URL-safe base64, with or without padding and line breaks; PayloadError if not base64."""
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
+    cleaned = _WHITESPACE.sub("", text).replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned.rstrip("=")) % 4) if not cleaned.endswith("=") else ""
+    try:
+        return binascii.a2b_base64(cleaned, strict_mode=False)
+    except (binascii.Error, ValueError) as exc:
+        raise PayloadError(f"invalid base64: {exc}") from None
+
+
+def _probe_prefix(text: str) -> bytes | None:
+    head = text[:PROBE_CHARS]
+    head = head[: len(head) - len(head) % 4]
+    try:
+        return binascii.a2b_base64(_WHITESPACE.sub("", head).replace("-", "+").replace("_", "/"), strict_mode=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def declared_type_in(container: Mapping[str, object]) -> str | None:
+    for key in TYPE_KEYS:
+        value = container.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, Mapping):  # OpenAI realtime GA: {"format": {"type": "audio/pcm", "rate": 24000}}
+            kind, rate = value.get("type"), value.get("rate")
+            if isinstance(kind, str):
+                return f"{kind};rate={rate}" if isinstance(rate, int) else kind
+    return None
+
+
+def media_in_string(
+    text: str,
+    *,
+    probe: MediaProbe,
+    min_chars: int,
+    declared: str | None = None,
+    declared_data: bool = False,
+) -> TextMedia | None:
+    """Decode `text` if it carries media; None if it is just text.
+
+    `declared` is the media type the surrounding structure gives; `declared_data` says the field
+    is meant to hold binary data, so undecodable base64 there raises instead of passing silently.
+    """
+    if text.startswith(("data:", "DATA:", "Data:")):
+        match = _DATA_URI.match(text)
+        if match is None:
+            raise PayloadError("malformed data: URI")
+        mime = match.group("mime") or None
+        payload = text[match.end() :]
+        if not match.group("b64"):
+            return None  # percent-encoded text data: URIs do not carry binary media in practice
+        data = b64decode(payload)
+        mime_full = (mime or "") + (match.group("params") or "")
+        if declared_media(mime) or probe(data[:4096]):
+            return TextMedia(data, mime_full or None, pcm_format_for(mime_full))
+        return None
+    if len(text) < min_chars:
+        return None
+    media_declared = declared_media(declared)
+    if not _B64_HEAD.match(text):
+        if media_declared:
+            raise PayloadError("field declared as media does not hold base64")
+        return None
+    head = _probe_prefix(text)
+    if head is None:
+        if media_declared:
+            raise PayloadError("field declared as media holds invalid base64")
+        return None
+    if not (media_declared or probe(head[:4096])):
+        return None
+    try:
+        data = b64decode(text)
+    except PayloadError:
+        if media_declared or declared_data:
+            raise
+        return None
+    return TextMedia(data, declared, pcm_format_for(declared))

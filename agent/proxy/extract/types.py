@@ -1,0 +1,76 @@
+"""What payload extraction produces: candidate media parts, with bounds on how far it digs.
+
+Extraction never fingerprints anything: it turns a request body into the byte strings that
+might be media (a raw file, a multipart part, a base64 string inside JSON) and says where each
+came from. `where` names structure only (field names, JSON keys), never values, so it can go
+into events without carrying PHI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class PayloadError(ValueError):
+    """The body is malformed or exceeds a bound; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Size and depth bounds for one request body. Defaults suit a 256 MB inspection limit."""
+
+    max_bytes: int = 256 << 20
+    """Largest body (after content decoding) that is inspected at all."""
+    max_parts: int = 64
+    """Most candidate parts taken from one body; more is reported as truncated."""
+    max_multipart_depth: int = 3
+    """multipart/mixed inside multipart/form-data inside ... at most this deep."""
+    max_json_depth: int = 64
+    max_json_nodes: int = 2_000_000
+    min_base64_chars: int = 256
+    """Shorter strings are not worth decoding: no fingerprintable media fits in 192 bytes."""
+    max_encoding_layers: int = 3
+    max_compression_ratio: int = 1000
+    """Decoded size over encoded size beyond this is treated as a decompression bomb."""
+
+
+@dataclass(frozen=True)
+class PcmFormat:
+    """Headerless audio as realtime APIs send it (no file header to sniff)."""
+
+    sample_rate: int
+    channels: int = 1
+    sample_format: str = "s16le"
+
+
+@dataclass(frozen=True)
+class PayloadPart:
+    """One candidate media object found in a body."""
+
+    where: str
+    """Structural location: "body", "multipart:file", "json:$.messages[0].content[1].input_audio.data"."""
+    data: bytes
+    declared_type: str | None = None
+    """MIME type the client declared for this part (Content-Type, data: URI, mimeType key), if any."""
+    pcm: PcmFormat | None = None
+    """Set when the part is headerless PCM (declared by the protocol), so it is matched as PCM."""
+
+
+@dataclass
+class Extraction:
+    """Parts found in one body plus everything that went wrong finding them."""
+
+    parts: list[PayloadPart] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    truncated: bool = False
+    decoded_size: int = 0
+
+    def add(self, part: PayloadPart, limits: ExtractLimits) -> bool:
+        """Keep `part` unless the part budget is spent; returns False when extraction should stop."""
+        if len(self.parts) >= limits.max_parts:
+            if not self.truncated:
+                self.truncated = True
+                self.errors.append(f"more than {limits.max_parts} candidate parts: the rest were not inspected")
+            return False
+        self.parts.append(part)
+        return True

@@ -1,0 +1,151 @@
+"""Per-flow state and the small mitmproxy-facing helpers the guards share."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from mitmproxy import http
+
+from agent.policy.verdict import ClinicalMatch, UploadFacts, Verdict
+from agent.proxy.answers import block_answer
+from agent.proxy.attribution import ClientRef
+from agent.proxy.inspect import PartsResult
+from agent.proxy.realtime import RealtimeAudio
+from agent.proxy.recorder import EventDraft
+from agent.proxy.routing import Destination
+from agent.proxy.services import GuardServices
+
+METADATA_KEY = "phiwall"
+
+
+@dataclass
+class Target:
+    host: str
+    port: int
+    scheme: bytes
+
+
+@dataclass
+class FlowState:
+    """What the addon knows and decided about one flow (kept in `flow.metadata`)."""
+
+    dest: Destination
+    started: float = field(default_factory=time.perf_counter)
+    original: Target | None = None
+    """The real destination while the request is pointed at the drain sink."""
+    block_reason: str | None = None
+    incident: str | None = None
+    realtime: RealtimeAudio | None = None
+    cut: bool = False
+    """WebSocket: a match ended this stream; every later client message is dropped."""
+    audited: bool = False
+    ws_error_recorded: bool = False
+    pending_check: bool = False
+
+
+def state_of(flow: http.HTTPFlow) -> FlowState | None:
+    state = flow.metadata.get(METADATA_KEY)
+    return state if isinstance(state, FlowState) else None
+
+
+def client_ref(flow: http.HTTPFlow) -> ClientRef:
+    peer = flow.client_conn.peername
+    sock = flow.client_conn.sockname
+    return ClientRef(
+        connection_id=flow.client_conn.id,
+        client_port=peer[1] if peer else None,
+        proxy_port=sock[1] if sock else None,
+    )
+
+
+def path_without_query(flow: http.HTTPFlow) -> str:
+    return flow.request.path.split("?", 1)[0][:2000]
+
+
+def redirect_to_sink(flow: http.HTTPFlow, state: FlowState, sink: tuple[str, int]) -> None:
+    """Point the request at the drain sink until a verdict allows it (see agent.proxy.sink)."""
+    if state.original is None:
+        data = flow.request.data
+        state.original = Target(data.host, data.port, data.scheme)
+        data.host, data.port, data.scheme = sink[0], sink[1], b"http"
+
+
+def restore_target(flow: http.HTTPFlow, state: FlowState) -> None:
+    if state.original is not None:
+        data = flow.request.data
+        data.host, data.port, data.scheme = state.original.host, state.original.port, state.original.scheme
+        state.original = None
+
+
+def block_response(flow: http.HTTPFlow, reason: str, incident: str) -> http.Response:
+    answer = block_answer(reason, incident, flow.request.headers)
+    return http.Response.make(answer.status, answer.body, answer.headers)
+
+
+def facts_for(
+    services: GuardServices,
+    dest: Destination,
+    *,
+    result: PartsResult | None = None,
+    error: str | None = None,
+    ai_likely: bool = False,
+) -> UploadFacts:
+    policy = dest.signatures.policy
+    match = None
+    if result is not None and result.match is not None:
+        found = result.match
+        match = ClinicalMatch(found.asset_id, found.kind, found.score, found.offset_s)
+    return UploadFacts(
+        status=dest.status,
+        service_name=dest.service.name if dest.service else None,
+        media_action=policy.media_action(dest.service),
+        clinical_to_unapproved=policy.clinical_media_to_unapproved,
+        clinical_to_unknown=policy.clinical_media_to_unknown,
+        mode=services.settings.mode,
+        match=match,
+        has_media=bool(result and result.has_media),
+        inspection_error=error,
+        ai_likely=ai_likely,
+    )
+
+
+def draft_for(
+    flow: http.HTTPFlow,
+    state: FlowState,
+    verdict: Verdict,
+    *,
+    kind: str = "upload",
+    result: PartsResult | None = None,
+    payload_size: int | None = None,
+    details: dict[str, object] | None = None,
+) -> EventDraft:
+    dest = state.dest
+    draft = EventDraft(
+        kind=kind,
+        verdict=verdict.action,
+        reason=verdict.reason,
+        host=dest.host,
+        path=path_without_query(flow),
+        method=flow.request.method[:16],
+        service_id=dest.service_id,
+        service_category=dest.category,
+        payload_size=payload_size,
+        details={"status": dest.status, **(details or {})},
+    )
+    if state.incident is not None and verdict.blocks:
+        draft.id = state.incident
+    if result is not None:
+        draft.sniffed_types = list(result.sniffed)
+        draft.details["media_parts"] = result.media_parts
+        draft.details["inspect_ms"] = round(result.ms, 1)
+        if result.match is not None:
+            draft.asset_id = result.match.asset_id
+            draft.match_score = result.match.score
+            draft.match_kind = result.match.kind
+            draft.match_offset_s = result.match.offset_s
+            draft.details["matched_part"] = result.matched_where
+    if dest.endpoint is not None:
+        draft.details["endpoint"] = dest.endpoint.path
+    draft.details["verdict_ms"] = round((time.perf_counter() - state.started) * 1000, 1)
+    return draft

@@ -1,0 +1,154 @@
+"""Fingerprinting off the event loop, with bounded concurrency and back-pressure.
+
+mitmproxy runs every flow on one asyncio loop; decoding a 10 MB recording takes hundreds of
+milliseconds of CPU. `Inspector` runs extraction and matching in its own small thread pool
+(PyAV, libchromaprint and numpy release the GIL for most of the work) and admits at most
+`max_jobs` jobs at once. A flow that cannot get a slot within `queue_timeout_s` gets a
+`InspectionBusy` answer, which the verdict turns into a fail-closed block for unapproved AI
+services: saturation never lets an upload through uninspected, and it never stalls flows that
+need no inspection (they never enter the pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from agent.media.model import MatchOutcome, MediaLimits, MediaMatch
+from agent.proxy.extract.textmedia import declared_media
+from agent.proxy.extract.types import PayloadPart
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class MediaMatcher(Protocol):
+    """The part of `agent.media.MediaService` the proxy uses (thread-safe)."""
+
+    def match_bytes(self, data: bytes, *, limits: MediaLimits | None = None) -> MatchOutcome: ...
+
+    def match_pcm(
+        self, pcm: bytes, *, sample_rate: int, channels: int = 1, sample_format: str = "s16le"
+    ) -> MatchOutcome: ...
+
+
+class InspectionBusy(Exception):
+    """No inspection slot became free in time (the proxy is saturated)."""
+
+
+class InspectionTimeout(Exception):
+    """An inspection took longer than its deadline."""
+
+
+@dataclass
+class PartsResult:
+    """What matching the parts of one upload found."""
+
+    match: MediaMatch | None = None
+    matched_where: str | None = None
+    sniffed: list[str] = field(default_factory=list)
+    media_parts: int = 0
+    errors: list[str] = field(default_factory=list)
+    ms: float = 0.0
+
+    @property
+    def has_media(self) -> bool:
+        return self.media_parts > 0
+
+
+def match_parts(media: MediaMatcher, parts: Sequence[PayloadPart], limits: MediaLimits) -> PartsResult:
+    """Match parts in order, stopping at the first clinical match. Runs in a worker thread."""
+    result = PartsResult()
+    started = time.perf_counter()
+    for part in parts:
+        if part.pcm is not None:
+            outcome = media.match_pcm(
+                part.data,
+                sample_rate=part.pcm.sample_rate,
+                channels=part.pcm.channels,
+                sample_format=part.pcm.sample_format,
+            )
+            mime: str | None = f"audio/pcm;rate={part.pcm.sample_rate}"
+            is_media = True
+        else:
+            outcome = media.match_bytes(part.data, limits=limits)
+            mime = outcome.mime
+            is_media = outcome.media_kind is not None or declared_media(part.declared_type)
+        if mime and mime not in result.sniffed and (is_media or outcome.match):
+            result.sniffed.append(mime)
+        if is_media:
+            result.media_parts += 1
+        if outcome.match is not None:
+            result.match = outcome.match
+            result.matched_where = part.where
+            break
+        if outcome.error and is_media:
+            result.errors.append(f"{part.where}: {outcome.error}")
+    result.ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+class Inspector:
+    """A bounded pool for CPU work on payloads; one per proxy process."""
+
+    def __init__(
+        self,
+        media: MediaMatcher,
+        *,
+        workers: int = 2,
+        max_jobs: int = 8,
+        queue_timeout_s: float = 20.0,
+        job_timeout_s: float = 60.0,
+        limits: MediaLimits | None = None,
+    ) -> None:
+        self.media = media
+        self.limits = limits or MediaLimits(max_decode_s=max(1.0, job_timeout_s - 5))
+        self.queue_timeout_s = queue_timeout_s
+        self.job_timeout_s = job_timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phiwall-inspect")
+        self._slots = asyncio.BoundedSemaphore(max_jobs)
+        self.max_jobs = max_jobs
+        self.active = 0
+        self.waiting = 0
+        self.busy_refusals = 0
+        self.timeouts = 0
+        self.jobs = 0
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(*args)` in the pool once a slot is free; InspectionBusy/InspectionTimeout otherwise."""
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.queue_timeout_s)
+        except TimeoutError:
+            self.busy_refusals += 1
+            raise InspectionBusy(f"inspection queue saturated ({self.max_jobs} uploads in progress)") from None
+        finally:
+            self.waiting -= 1
+        self.active += 1
+        self.jobs += 1
+        try:
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._pool, fn, *args)
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), self.job_timeout_s)
+            except TimeoutError:
+                self.timeouts += 1
+                # The thread cannot be interrupted; MediaLimits.max_decode_s ends it soon after.
+                raise InspectionTimeout(f"inspection took longer than {self.job_timeout_s:.0f} s") from None
+        finally:
+            self.active -= 1
+            self._slots.release()
+
+    async def match(self, parts: Sequence[PayloadPart]) -> PartsResult:
+        if not parts:
+            return PartsResult()
+        return await self.run(match_parts, self.media, list(parts), self.limits)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,46 @@
+"""The proxy process's settings, from the agent config plus its command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.config import Config, PolicyMode
+from agent.identity import ca_dir
+
+STATUS_FILE = "proxy-status.json"
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    config: Config
+    store_url: str
+    data_dir: Path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    refresh_s: float = 5.0
+    """How often the media index and the signatures are re-checked for changes."""
+    workers: int = 2
+    """Inspection threads (decode + fingerprint); the machine's cores are a good default."""
+    max_jobs: int = 8
+    """Uploads inspected or waiting at once; more wait up to `queue_timeout_s`, then fail closed."""
+    queue_timeout_s: float = 20.0
+    job_timeout_s: float = 60.0
+    port_file: Path | None = None
+    """Where to write HOST:PORT once listening (port 0 in tests and benchmarks)."""
+
+    @property
+    def max_inspect_bytes(self) -> int:
+        return self.config.proxy.max_inspect_mb << 20
+
+    @property
+    def mode(self) -> PolicyMode:
+        return self.config.policy.mode
+
+    @property
+    def ca_dir(self) -> Path:
+        return ca_dir(self.data_dir)
+
+    @property
+    def status_file(self) -> Path:
+        return self.data_dir / STATUS_FILE

@@ -1,0 +1,386 @@
+"""HTTP uploads: decide at the request headers what a flow needs, inspect the body, enforce.
+
+Per request, from the cheapest to the most expensive path:
+
+- not an upload, or a destination policy does not inspect: stream the body through
+  (no buffering, no added latency);
+- an approved service: forward at once, fingerprint in the background, audit clinical media;
+- a blockable destination (unapproved service, uncatalogued host): point the request at the
+  drain sink while undecided, let mitmproxy buffer the body (at most `max_inspect_mb`),
+  extract and fingerprint it off the loop, then either answer 403 or point it back at the
+  real server. A body announced larger than the limit is decided at the headers (fail
+  closed) and drained into the sink without being buffered; a chunked body that outgrows
+  the limit ends up in the sink the same way.
+
+Chunked/resumable uploads are reassembled per session (agent.proxy.resumable); WebRTC
+signalling to unapproved AI services is refused (its media channel cannot be inspected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from mitmproxy import http
+
+from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_upload
+from agent.proxy.extract import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
+from agent.proxy.extract.encoding import decode_content
+from agent.proxy.extract.multipart import parse_multipart
+from agent.proxy.extract.types import PayloadError
+from agent.proxy.flows import (
+    FlowState,
+    block_response,
+    client_ref,
+    draft_for,
+    facts_for,
+    redirect_to_sink,
+    restore_target,
+    state_of,
+)
+from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
+from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, identify_chunk
+from agent.proxy.services import GuardServices
+from agent.proxy.sink import SINK_MARK_HEADER
+
+log = logging.getLogger(__name__)
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+SDP_TYPES = ("application/sdp",)
+MAX_ERROR_TEXT = 300
+
+
+@dataclass
+class Prepared:
+    extraction: Extraction
+    chunk_bytes: bytes
+
+
+def prepare_upload(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    limits: ExtractLimits,
+    probe: MediaProbe,
+    chunk_field: str | None,
+) -> Prepared:
+    """Decode once, extract candidate parts, and isolate the bytes a chunked upload contributes."""
+    try:
+        decoded = decode_content(body, content_encoding, limits)
+    except PayloadError as exc:
+        return Prepared(Extraction(errors=[str(exc)], decoded_size=len(body)), b"")
+    extraction = extract_payload(decoded, content_type, None, limits, probe)
+    chunk_bytes = decoded
+    if chunk_field is not None and content_type and content_type.lower().startswith("multipart/"):
+        chunk_bytes = b""
+        try:
+            for part in parse_multipart(decoded, content_type).parts:
+                if part.name == chunk_field:
+                    chunk_bytes = part.data
+                    break
+        except PayloadError as exc:
+            extraction.errors.append(str(exc))
+    return Prepared(extraction, chunk_bytes)
+
+
+def may_have_body(request: http.Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    if "transfer-encoding" in request.headers:
+        return True
+    # HTTP/2 and HTTP/3 bodies need no length header.
+    return bool(request.is_http2 or request.is_http3) and request.method.upper() in BODY_METHODS
+
+
+def declared_length(request: http.Request) -> int | None:
+    text = request.headers.get("content-length", "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def is_websocket_upgrade(request: http.Request) -> bool:
+    upgrade: str = request.headers.get("upgrade", "")
+    return upgrade.lower() == "websocket"
+
+
+def _error_text(errors: list[str]) -> str | None:
+    if not errors:
+        return None
+    text = "; ".join(dict.fromkeys(errors))
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
+
+
+class UploadGuard:
+    def __init__(self, services: GuardServices) -> None:
+        self.services = services
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- request headers: route and decide early ---------------------------------------------
+
+    def on_requestheaders(self, flow: http.HTTPFlow) -> None:
+        services = self.services
+        services.counters.flows += 1
+        request = flow.request
+        dest = services.router.destination(request.host, request.method, request.path, request.headers)
+        state = FlowState(dest)
+        flow.metadata["phiwall"] = state
+        if is_websocket_upgrade(request):
+            return
+        has_body = may_have_body(request)
+        if has_body and self._is_webrtc_signalling(flow, state):
+            return
+        mode = dest.inspect_mode
+        if not has_body or mode == "none":
+            if has_body:
+                request.stream = True
+            return
+        chunk = self._chunk_of(flow, state)
+        if chunk is not None and mode == "inline":
+            session = services.sessions.get(chunk.key)
+            if session is not None and session.flagged is not None:
+                self._refuse_flagged_session(flow, state, session.flagged, chunk)
+                return
+        if request.stream:
+            # mitmproxy streams bodies announced larger than stream_large_bodies (= the limit).
+            self._oversize(flow, state, declared_length(request))
+            return
+        if mode == "inline":
+            assert services.sink.address is not None
+            redirect_to_sink(flow, state, services.sink.address)
+            if dest.is_catalogued:
+                # Likely an event: find the sending process while the client is still connected.
+                services.attribution.prefetch(client_ref(flow))
+
+    def _chunk_of(self, flow: http.HTTPFlow, state: FlowState) -> ChunkRequest | None:
+        request = flow.request
+        path = request.path.split("?", 1)[0]
+        return identify_chunk(request.method, state.dest.host, path, request.query, request.headers)
+
+    def _is_webrtc_signalling(self, flow: http.HTTPFlow, state: FlowState) -> bool:
+        dest = state.dest
+        content_type = flow.request.headers.get("content-type", "").lower()
+        endpoint_says = dest.endpoint is not None and dest.endpoint.transport == "webrtc-signalling"
+        if not (content_type.startswith(SDP_TYPES) or endpoint_says) or not dest.is_catalogued:
+            return False
+        verdict = decide_uninspectable_channel(dest.status, "a WebRTC media session", mode=self.services.settings.mode)
+        if verdict.blocks:
+            self._block(flow, state, verdict, details={"transport": "webrtc-signalling"})
+        elif verdict.keep:
+            self._record(flow, state, verdict, details={"transport": "webrtc-signalling"})
+        return True
+
+    def _refuse_flagged_session(
+        self, flow: http.HTTPFlow, state: FlowState, flag: SessionFlag, chunk: ChunkRequest
+    ) -> None:
+        verdict = Verdict("block", f"this upload already sent clinical media (incident {flag.incident})", True)
+        details: dict[str, object] = {"session": chunk.protocol, "first_incident": flag.incident}
+        self._block(flow, state, verdict, details=details, asset_id=flag.asset_id)
+
+    def _oversize(self, flow: http.HTTPFlow, state: FlowState, size: int | None) -> None:
+        limit_mb = self.services.settings.max_inspect_bytes >> 20
+        shown = f"{size / (1 << 20):.0f} MB" if size is not None else f"more than {limit_mb} MB"
+        error = f"upload of {shown} exceeds the {limit_mb} MB inspection limit"
+        dest = state.dest
+        if dest.inspect_mode == "after":
+            verdict = Verdict("audit", f"upload to approved service {dest.service_id} not inspected: {error}", True)
+            self._record(flow, state, verdict, payload_size=size)
+            return
+        verdict = decide_upload(facts_for(self.services, dest, error=error))
+        if flow.request.stream and state.original is not None and not verdict.blocks:
+            # The body already went to the drain sink (chunked upload that outgrew the limit):
+            # it cannot be forwarded any more, so it is refused whatever the destination.
+            verdict = Verdict("block", f"{verdict.reason}; it could not be forwarded once buffering stopped", True)
+        if verdict.blocks:
+            self.services.counters.fail_closed += 1
+            self._block(flow, state, verdict, payload_size=size)
+        elif verdict.keep:
+            self._record(flow, state, verdict, payload_size=size)
+
+    # --- request (body read): inspect and enforce ---------------------------------------------
+
+    async def on_request(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        if state is None:
+            return
+        request = flow.request
+        if state.block_reason is not None:
+            if not request.stream:
+                assert state.incident is not None
+                flow.response = block_response(flow, state.block_reason, state.incident)
+            return
+        mode = state.dest.inspect_mode
+        if mode == "inline" and state.original is not None:
+            if request.stream:
+                self._oversize(flow, state, None)
+                return
+            verdict = await self.inspect(flow, state)
+            if verdict.blocks:
+                assert state.incident is not None
+                flow.response = block_response(flow, verdict.reason, state.incident)
+            else:
+                restore_target(flow, state)
+        elif mode == "after" and request.raw_content and not request.stream:
+            task = asyncio.get_running_loop().create_task(self._inspect_after(flow, state))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _inspect_after(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        try:
+            await self.inspect(flow, state)
+        except Exception:
+            log.exception("background inspection of an upload to %s failed", state.dest.host)
+
+    async def inspect(self, flow: http.HTTPFlow, state: FlowState) -> Verdict:
+        """Fingerprint the request body (and its upload session); record and return the verdict."""
+        services = self.services
+        request = flow.request
+        body = request.raw_content or b""
+        chunk = self._chunk_of(flow, state)
+        session = services.sessions.open(chunk) if chunk is not None else None
+        if session is not None and chunk is not None and session.flagged is not None and state.dest.can_block:
+            self._refuse_flagged_session(flow, state, session.flagged, chunk)
+            return Verdict("block", state.block_reason or "", True)
+        services.counters.inspected += 1
+        errors: list[str] = []
+        result = PartsResult()
+        size = len(body)
+        try:
+            prepared = await services.inspector.run(
+                prepare_upload,
+                body,
+                request.headers.get("content-type"),
+                request.headers.get("content-encoding"),
+                services.limits,
+                services.probe,
+                chunk.multipart_field if chunk is not None else None,
+            )
+            size = prepared.extraction.decoded_size or size
+            errors.extend(prepared.extraction.errors)
+            parts = list(prepared.extraction.parts)
+            if session is not None and chunk is not None and not chunk.control:
+                parts.extend(self._session_parts(session, chunk, prepared.chunk_bytes, errors))
+            result = await services.inspector.match(parts)
+            errors.extend(result.errors)
+        except (InspectionBusy, InspectionTimeout) as exc:
+            errors.append(str(exc))
+        verdict = decide_upload(facts_for(services, state.dest, result=result, error=_error_text(errors)))
+        details: dict[str, object] = {}
+        if session is not None and chunk is not None:
+            details.update(session=chunk.protocol, session_chunks=session.chunks, session_bytes=session.received)
+        if verdict.blocks:
+            if errors and result.match is None:
+                services.counters.fail_closed += 1
+            self._block(flow, state, verdict, result=result, payload_size=size, details=details)
+        elif verdict.keep:
+            if verdict.action == "audit":
+                services.counters.audited += 1
+            self._record(flow, state, verdict, result=result, payload_size=size, details=details)
+        if session is not None:
+            self._settle_session(session, chunk, verdict, result, state)
+        services.counters.note_verdict_ms(result.ms)
+        return verdict
+
+    def _session_parts(
+        self, session: UploadSession, chunk: ChunkRequest, data: bytes, errors: list[str]
+    ) -> list[PayloadPart]:
+        grew = session.add(data, chunk.offset, self.services.sessions.max_bytes)
+        if session.overflow:
+            errors.append(f"chunked upload exceeds the {self.services.sessions.max_bytes >> 20} MB inspection limit")
+            return []
+        if grew and session.chunks > 1 and self.services.probe(bytes(session.prefix[:4096])):
+            return [PayloadPart(f"session:{chunk.protocol}", bytes(session.prefix))]
+        return []
+
+    def _settle_session(
+        self,
+        session: UploadSession,
+        chunk: ChunkRequest | None,
+        verdict: Verdict,
+        result: PartsResult,
+        state: FlowState,
+    ) -> None:
+        if result.match is not None or verdict.blocks:
+            if session.flagged is None and state.incident is not None:
+                session.flagged = SessionFlag(
+                    state.incident, verdict.reason, result.match.asset_id if result.match else None
+                )
+            session.release()
+        elif chunk is not None and chunk.final:
+            session.release()
+
+    # --- responses ----------------------------------------------------------------------------
+
+    def on_responseheaders(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        if response is None or response.status_code == 101:
+            return
+        state = state_of(flow)
+        if state is not None and state.block_reason is not None:
+            return  # the drain sink's answer: replaced in `response`
+        # Nothing inspects response bodies: stream them (SSE arrives as it is produced).
+        response.stream = True
+
+    def on_response(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        if state is None or state.block_reason is None or flow.response is None:
+            return
+        if flow.response.headers.get(SINK_MARK_HEADER):
+            assert state.incident is not None
+            flow.response = block_response(flow, state.block_reason, state.incident)
+
+    # --- decisions to events ------------------------------------------------------------------
+
+    def _block(
+        self,
+        flow: http.HTTPFlow,
+        state: FlowState,
+        verdict: Verdict,
+        *,
+        result: PartsResult | None = None,
+        payload_size: int | None = None,
+        details: dict[str, object] | None = None,
+        asset_id: str | None = None,
+    ) -> None:
+        """Mark the flow blocked (answered in `request`/`response`) and record the event."""
+        draft = draft_for(flow, state, verdict, result=result, payload_size=payload_size, details=details)
+        if asset_id is not None and draft.asset_id is None:
+            draft.asset_id = asset_id
+        state.incident = draft.id
+        state.block_reason = verdict.reason
+        if self.services.sink.address is not None:
+            # Whatever happens next (a late switch to streaming), the body can only reach the sink.
+            redirect_to_sink(flow, state, self.services.sink.address)
+        self.services.counters.blocked += 1
+        self.services.recorder.record(draft, client_ref(flow))
+
+    def _record(
+        self,
+        flow: http.HTTPFlow,
+        state: FlowState,
+        verdict: Verdict,
+        *,
+        result: PartsResult | None = None,
+        payload_size: int | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        draft = draft_for(flow, state, verdict, result=result, payload_size=payload_size, details=details)
+        self.services.recorder.record(draft, client_ref(flow))
+
+    def fail_closed(self, flow: http.HTTPFlow, error: BaseException, *, at_headers: bool) -> None:
+        """An exception escaped inspection: block if the destination is blockable, else let it pass."""
+        state = state_of(flow)
+        if state is None or not state.dest.can_block or state.block_reason is not None:
+            if state is not None:
+                restore_target(flow, state)
+            return
+        self.services.counters.fail_closed += 1
+        verdict = Verdict("block", f"the upload could not be inspected (internal error: {type(error).__name__})", True)
+        self._block(flow, state, verdict, details={"internal_error": type(error).__name__})
+        if not at_headers and not flow.request.stream:
+            assert state.incident is not None
+            flow.response = block_response(flow, verdict.reason, state.incident)
+
+    async def drain(self) -> None:
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=10)

@@ -1,0 +1,181 @@
+"""WebSockets: realtime audio to AI services, fingerprinted as it streams, cut on a match.
+
+Every client message of a WebSocket to an inspected destination is fed to its
+`RealtimeAudio`; every few seconds of new audio the rolling window (last 10 s) is matched
+against the enrolled prints in the inspection pool. A clinical match on a blockable
+destination drops the message, drops everything the client sends afterwards, tells the
+client why (an OpenAI-style `error` event) and closes the connection. Audio that passed
+before the window became recognisable is what a streaming check cannot prevent: a few
+seconds, reported in the event (`audio_s_before_cut`).
+
+mitmproxy keeps every message of a WebSocket in `flow.websocket.messages`; for hours-long
+streams that is unbounded, so the list is trimmed to the current message on every hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from mitmproxy import ctx, http
+
+from agent.policy.verdict import Verdict, decide_upload
+from agent.proxy.extract.types import PayloadPart, PcmFormat
+from agent.proxy.flows import FlowState, client_ref, draft_for, facts_for, state_of
+from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
+from agent.proxy.realtime import RealtimeAudio, format_from_url
+from agent.proxy.routing import Destination
+from agent.proxy.services import GuardServices
+
+log = logging.getLogger(__name__)
+
+OFFLOAD_BYTES = 256 << 10
+SMALL_UNKNOWN_MESSAGE = 1024
+DEFAULT_PCM = PcmFormat(sample_rate=24000)
+
+
+def default_pcm(dest: Destination, query: str) -> PcmFormat:
+    """The audio format until the stream says otherwise: catalog endpoint, URL parameters, 24 kHz."""
+    base = DEFAULT_PCM
+    shape = dest.endpoint.stream if dest.endpoint is not None else None
+    if shape is not None and shape.pcm is not None:
+        base = PcmFormat(shape.pcm.sample_rate, shape.pcm.channels, shape.pcm.sample_format)
+    return format_from_url(query, base)
+
+
+def close_connection(flow: http.HTTPFlow) -> bool:
+    """Close both sides of a live WebSocket (mitmproxy has no public API for it: issue #4773)."""
+    addons: Any = ctx.master.addons
+    proxyserver: Any = addons.get("proxyserver")
+    handler = getattr(proxyserver, "connections", {}).get(flow.client_conn.id)
+    transports = getattr(handler, "transports", None)
+    if not transports:
+        return False
+    for io in list(transports.values()):
+        writer = getattr(io, "writer", None)
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+    return True
+
+
+def drop(message: Any) -> None:
+    """Do not forward this WebSocket message (mitmproxy's `drop` is untyped)."""
+    message.drop()
+
+
+def error_event(reason: str, incident: str) -> bytes:
+    message = f"PhiWall blocked this audio stream: {reason}. Incident {incident}."
+    return json.dumps(
+        {
+            "type": "error",
+            "error": {"type": "phiwall_blocked", "code": "phiwall_blocked", "message": message, "incident": incident},
+        }
+    ).encode()
+
+
+class RealtimeGuard:
+    def __init__(self, services: GuardServices) -> None:
+        self.services = services
+
+    def on_websocket_start(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        if state is None or state.dest.inspect_mode == "none":
+            return
+        query = flow.request.path.partition("?")[2]
+        state.realtime = RealtimeAudio(default_pcm(state.dest, query), self.services.probe)
+
+    async def on_websocket_message(self, flow: http.HTTPFlow) -> None:
+        assert flow.websocket is not None
+        messages = flow.websocket.messages
+        message = messages[-1]
+        if len(messages) > 1:
+            del messages[:-1]
+        state = state_of(flow)
+        if state is None or state.realtime is None or not message.from_client:
+            return
+        if state.cut:
+            drop(message)
+            return
+        content = message.content
+        if not state.dest.is_catalogued and message.is_text and len(content) < SMALL_UNKNOWN_MESSAGE:
+            return
+        audio = state.realtime
+        if len(content) > OFFLOAD_BYTES:
+            feed = await self.services.inspector.run(audio.feed, content, message.is_text)
+        else:
+            feed = audio.feed(content, message.is_text)
+        if feed.error is not None and state.dest.can_block:
+            drop(message)
+            self._undecodable(flow, state, feed.error)
+            return
+        for result in await self._checks(audio, feed.parts):
+            if result.match is None and not result.errors:
+                continue
+            if self._decide(flow, state, result):
+                drop(message)
+                return
+
+    async def _checks(self, audio: RealtimeAudio, parts: list[PayloadPart]) -> list[PartsResult]:
+        inspector = self.services.inspector
+        jobs: list[list[PayloadPart]] = []
+        if parts:
+            jobs.append(parts)
+        if audio.due():
+            window, rate = audio.take_window()
+            jobs.append([PayloadPart("ws:audio-window", window, None, PcmFormat(rate))])
+        if audio.container_mode and audio.container_due():
+            jobs.append([PayloadPart("ws:container-stream", audio.take_container())])
+        results = []
+        for job in jobs:
+            try:
+                results.append(await inspector.match(job))
+            except (InspectionBusy, InspectionTimeout) as exc:
+                results.append(PartsResult(errors=[str(exc)]))
+        return results
+
+    def _decide(self, flow: http.HTTPFlow, state: FlowState, result: PartsResult) -> bool:
+        """Apply the verdict for one check; True when the stream was cut."""
+        error = "; ".join(result.errors)[:300] if result.match is None else None
+        if error and not state.dest.can_block:
+            return False
+        verdict = decide_upload(facts_for(self.services, state.dest, result=result, error=error))
+        audio = state.realtime
+        details: dict[str, object] = {"transport": "websocket"}
+        if audio is not None:
+            details.update(audio_s_before_cut=round(audio.total_audio_s, 1), messages=audio.messages)
+        if verdict.blocks:
+            self._cut(flow, state, verdict, result, details)
+            return True
+        if verdict.keep and not state.audited:
+            state.audited = True
+            self.services.counters.audited += verdict.action == "audit"
+            draft = draft_for(flow, state, verdict, result=result, details=details)
+            self.services.recorder.record(draft, client_ref(flow))
+        return False
+
+    def _cut(
+        self, flow: http.HTTPFlow, state: FlowState, verdict: Verdict, result: PartsResult, details: dict[str, object]
+    ) -> None:
+        services = self.services
+        draft = draft_for(flow, state, verdict, result=result, details=details)
+        state.incident = draft.id
+        state.block_reason = verdict.reason
+        state.cut = True
+        services.counters.blocked += 1
+        services.counters.websocket_cuts += 1
+        services.recorder.record(draft, client_ref(flow))
+        ctx.master.commands.call("inject.websocket", flow, True, error_event(verdict.reason, draft.id), True)
+        asyncio.get_running_loop().call_later(0.2, close_connection, flow)
+
+    def _undecodable(self, flow: http.HTTPFlow, state: FlowState, error: str) -> None:
+        if state.ws_error_recorded:
+            return
+        state.ws_error_recorded = True
+        self.services.counters.fail_closed += 1
+        verdict = Verdict("block", f"a realtime audio message could not be decoded ({error}); it was dropped", True)
+        draft = draft_for(flow, state, verdict, details={"transport": "websocket"})
+        self.services.recorder.record(draft, client_ref(flow))

@@ -1,0 +1,230 @@
+"""Payload extraction on real body shapes: multipart, JSON base64, forms, encodings, bad input."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import struct
+import zlib
+
+import brotli
+import httpx
+import pytest
+import zstandard
+
+from agent.proxy.extract import ExtractLimits, PayloadError, extract_payload
+from agent.proxy.extract.encoding import decode_content
+from agent.proxy.extract.multipart import parse_multipart
+
+
+def wav_bytes(seconds: float = 0.5, rate: int = 16000) -> bytes:
+    frames = int(seconds * rate)
+    pcm = b"".join(struct.pack("<h", (i * 37) % 20000 - 10000) for i in range(frames))
+    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" + struct.pack("<I", len(pcm))
+    return header + pcm
+
+
+def probe(head: bytes) -> bool:
+    """A stand-in media sniffer by magic numbers (the real one is agent.media.looks_like_media)."""
+    return head.startswith((b"RIFF", b"ID3", b"OggS", b"fLaC")) or head[4:8] == b"ftyp"
+
+
+LIMITS = ExtractLimits(max_bytes=8 << 20, min_base64_chars=64)
+WAV = wav_bytes()
+
+
+def httpx_multipart(files: dict[str, tuple[str, bytes, str]], data: dict[str, str]) -> tuple[bytes, str]:
+    request = httpx.Request("POST", "http://x/upload", files=files, data=data)
+    return request.read(), request.headers["content-type"]
+
+
+def test_multipart_from_httpx_keeps_binary_part_intact() -> None:
+    body, ctype = httpx_multipart({"file": ("note.wav", WAV, "audio/wav")}, {"model": "whisper-1"})
+    result = extract_payload(body, ctype, None, LIMITS, probe)
+    assert [p.where for p in result.parts] == ["multipart:file"]
+    assert result.parts[0].data == WAV
+    assert result.parts[0].declared_type == "audio/wav"
+    assert result.errors == []
+
+
+def test_multipart_with_lf_line_ends_and_binary_crlf_inside() -> None:
+    payload = WAV[:200] + b"\r\n--notboundary\r\n" + WAV[200:]
+    body = (
+        b'--XyZ\ncontent-disposition: form-data; name="f"; filename="a.wav"\ncontent-type: audio/wav\n\n'
+        + payload
+        + b"\n--XyZ--\n"
+    )
+    result = parse_multipart(body, "multipart/form-data; boundary=XyZ")
+    assert result.errors == []
+    assert result.parts[0].data == payload
+    assert result.parts[0].filename == "a.wav"
+
+
+def test_truncated_multipart_keeps_last_part_and_reports() -> None:
+    body, ctype = httpx_multipart({"file": ("a.wav", WAV, "audio/wav")}, {})
+    cut = body[: len(body) // 2]
+    result = extract_payload(cut, ctype, None, LIMITS, probe)
+    assert len(result.parts) == 1
+    assert result.parts[0].data == WAV[: len(result.parts[0].data)]
+    assert any("truncated" in e for e in result.errors)
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype"),
+    [
+        (b"garbage without boundary", "multipart/form-data; boundary=abc"),
+        (b"--abc\r\nno blank line ever", "multipart/form-data; boundary=abc"),
+        (b"--abc\r\n", "multipart/form-data"),
+    ],
+)
+def test_malformed_multipart_gives_errors_not_exceptions(body: bytes, ctype: str) -> None:
+    result = extract_payload(body, ctype, None, LIMITS, probe)
+    assert result.errors
+    assert result.parts == []
+
+
+def test_nested_multipart_mixed() -> None:
+    inner = b"--in\r\nContent-Type: audio/wav\r\n\r\n" + WAV + b"\r\n--in--\r\n"
+    body = (
+        b'--out\r\nContent-Disposition: form-data; name="files"\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n'
+        + inner
+        + b"\r\n--out--\r\n"
+    )
+    result = extract_payload(body, "multipart/form-data; boundary=out", None, LIMITS, probe)
+    assert [p.data for p in result.parts] == [WAV]
+    assert result.parts[0].where == "multipart:files.0"
+
+
+def test_openai_chat_input_audio_base64() -> None:
+    doc = {
+        "model": "gpt-4o-audio-preview",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Transcribe this"},
+                    {"type": "input_audio", "input_audio": {"data": base64.b64encode(WAV).decode(), "format": "wav"}},
+                ],
+            }
+        ],
+    }
+    result = extract_payload(json.dumps(doc).encode(), "application/json", None, LIMITS, probe)
+    assert [p.where for p in result.parts] == ["json:$.messages[0].content[1].input_audio.data"]
+    assert result.parts[0].data == WAV
+    assert result.parts[0].declared_type == "wav"
+
+
+def test_gemini_inline_pcm_and_anthropic_source_and_data_uri() -> None:
+    pcm = WAV[44:]
+    doc = {
+        "contents": [
+            {"parts": [{"inline_data": {"mime_type": "audio/pcm;rate=16000", "data": base64.b64encode(pcm).decode()}}]}
+        ],
+        "anthropic": {"source": {"type": "base64", "media_type": "audio/wav", "data": base64.b64encode(WAV).decode()}},
+        "image_url": {"url": "data:audio/wav;base64," + base64.b64encode(WAV).decode()},
+    }
+    result = extract_payload(json.dumps(doc).encode(), "application/json", None, LIMITS, probe)
+    by_where = {p.where: p for p in result.parts}
+    gem = by_where["json:$.contents[0].parts[0].inline_data.data"]
+    assert gem.pcm is not None
+    assert gem.pcm.sample_rate == 16000
+    assert gem.data == pcm
+    assert by_where["json:$.anthropic.source.data"].data == WAV
+    assert by_where["json:$.image_url.url"].data == WAV
+
+
+def test_undeclared_base64_media_is_found_by_sniffing_and_text_is_ignored() -> None:
+    doc = {"blob": base64.urlsafe_b64encode(WAV).decode().rstrip("="), "note": "x" * 5000, "sig": "A" * 300}
+    result = extract_payload(json.dumps(doc).encode(), "application/json", None, LIMITS, probe)
+    assert [p.where for p in result.parts] == ["json:$.blob"]
+    assert result.parts[0].data == WAV
+
+
+def test_invalid_base64_in_declared_media_field_is_an_error() -> None:
+    doc = {"input_audio": {"format": "wav", "data": "UklGR" + "!!!not base64!!!" * 30}}
+    result = extract_payload(json.dumps(doc).encode(), "application/json", None, LIMITS, probe)
+    assert result.parts == []
+    assert any("input_audio.data" in e for e in result.errors)
+
+
+def test_deep_json_is_bounded() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    result = extract_payload(deep.encode(), "application/json", None, LIMITS, probe)
+    assert result.errors
+
+
+def test_form_urlencoded_data_uri() -> None:
+    body = httpx.Request("POST", "http://x", data={"audio": "data:audio/wav;base64," + base64.b64encode(WAV).decode()})
+    result = extract_payload(body.read(), body.headers["content-type"], None, LIMITS, probe)
+    assert [p.data for p in result.parts] == [WAV]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd", "gzip, br"])
+def test_content_encodings_round_trip(encoding: str) -> None:
+    data = WAV
+    for name in [e.strip() for e in encoding.split(",")]:
+        data = {
+            "gzip": gzip.compress,
+            "deflate": zlib.compress,
+            "br": brotli.compress,
+            "zstd": zstandard.ZstdCompressor().compress,
+        }[name](data)
+    result = extract_payload(data, "audio/wav", encoding, LIMITS, probe)
+    assert [p.data for p in result.parts] == [WAV]
+
+
+def test_raw_deflate_accepted() -> None:
+    compressor = zlib.compressobj(wbits=-15)
+    raw = compressor.compress(WAV) + compressor.flush()
+    assert decode_content(raw, "deflate", LIMITS) == WAV
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "zstd"])
+def test_decompression_bomb_refused_without_inflating(encoding: str) -> None:
+    zeros = b"\0" * (64 << 20)
+    bomb = {"gzip": gzip.compress, "br": brotli.compress, "zstd": zstandard.ZstdCompressor().compress}[encoding](zeros)
+    with pytest.raises(PayloadError, match=r"bomb|too large"):
+        decode_content(bomb, encoding, LIMITS)
+
+
+def test_truncated_and_corrupt_gzip() -> None:
+    packed = gzip.compress(WAV)
+    with pytest.raises(PayloadError, match="truncated"):
+        decode_content(packed[: len(packed) // 2], "gzip", LIMITS)
+    with pytest.raises(PayloadError, match="corrupt"):
+        decode_content(b"\x1f\x8b" + b"\xff" * 40, "gzip", LIMITS)
+
+
+def test_unknown_encoding_is_an_error() -> None:
+    result = extract_payload(b"abc", "audio/wav", "compress", LIMITS, probe)
+    assert result.errors == ["unsupported content encoding 'compress'"]
+
+
+def test_media_embedded_in_protobuf_envelope() -> None:
+    envelope = b"\x0a\x05hello\x12" + struct.pack("<I", len(WAV)) + WAV
+    result = extract_payload(envelope, "application/x-protobuf", None, LIMITS, probe)
+    assert len(result.parts) == 1
+    assert result.parts[0].data.startswith(WAV)
+
+
+def test_raw_body_and_oversize_body() -> None:
+    assert [p.where for p in extract_payload(WAV, None, None, LIMITS, probe).parts] == ["body"]
+    big = extract_payload(b"\0" * (LIMITS.max_bytes + 1), "audio/wav", None, LIMITS, probe)
+    assert big.parts == []
+    assert "inspection limit" in big.errors[0]
+
+
+def test_part_budget() -> None:
+    files = {f"f{i}": (f"{i}.wav", WAV, "audio/wav") for i in range(5)}
+    body, ctype = httpx_multipart(files, {})
+    result = extract_payload(body, ctype, None, ExtractLimits(max_parts=3, min_base64_chars=64), probe)
+    assert len(result.parts) == 3
+    assert result.truncated
+
+
+def test_plain_text_json_is_not_media() -> None:
+    body = io.BytesIO(json.dumps({"messages": [{"role": "user", "content": "hello " * 1000}]}).encode())
+    assert extract_payload(body.getvalue(), "application/json", None, LIMITS, probe).parts == []
