@@ -1,0 +1,130 @@
+"""install.sh --root into a temporary tree: the installed `phiwall` works, a re-run changes
+nothing, and --uninstall leaves the tree as it found it (browser NSS database included)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.media import MediaFactory, require_tools
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+INSTALL = CHECKOUT / "installer" / "install.sh"
+
+
+def run_installer(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHIWALL_")}
+    return subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def tree_files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def phiwall(root: Path, *args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """The installed command. Its shebang names the final /opt/phiwall path, so the tree's own
+    interpreter runs the installed script (which is what /opt/phiwall/venv/bin/phiwall is)."""
+    venv = root / "opt" / "phiwall" / "venv" / "bin"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHIWALL_")}
+    return subprocess.run(
+        [str(venv / "python"), str(venv / "phiwall"), *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_cli_errors_are_clear() -> None:
+    result = run_installer("--proxy", "nonsense")
+    assert result.returncode != 0
+    assert "--proxy must be IP:PORT" in result.stderr
+    result = run_installer("--bogus")
+    assert result.returncode != 0
+    assert "unknown option --bogus" in result.stderr
+
+
+@pytest.mark.slow
+def test_install_into_a_tree_then_use_it_then_uninstall(
+    tmp_path: Path, wheelhouse: Path, media_factory: MediaFactory
+) -> None:
+    root = tmp_path / "root"
+    # A user's Chromium NSS database, as it exists before PhiWall.
+    nssdb = root / "home" / "alice" / ".pki" / "nssdb"
+    has_certutil = shutil.which("certutil") is not None
+    if has_certutil:
+        nssdb.mkdir(parents=True)
+        subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True)
+    before = tree_files(root) if root.exists() else set()
+
+    result = run_installer("--root", str(root), "--wheelhouse", str(wheelhouse), "--folder", "/srv/dictations")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    # Layout, permissions, final paths.
+    ca_key = root / "var/lib/phiwall/ca/mitmproxy-ca.pem"
+    assert mode(ca_key) == 0o600
+    assert mode(ca_key.parent) == 0o700
+    trusted = root / "usr/local/share/ca-certificates/phiwall-proxy-ca.crt"
+    assert trusted.read_bytes() == (root / "var/lib/phiwall/ca/mitmproxy-ca-cert.pem").read_bytes()
+    unit = (root / "etc/systemd/system/phiwall-agent.service").read_text()
+    assert "ExecStart=/opt/phiwall/venv/bin/phiwall run" in unit
+    assert str(root) not in unit
+    assert (root / "opt/phiwall/venv/bin/phiwall").read_text().startswith("#!/opt/phiwall/venv/bin/python")
+    assert "127.0.0.1:8079" in (root / "etc/systemd/system/phiwall-pac.socket").read_text()
+    assert 'folders = ["/srv/dictations"]' in (root / "etc/phiwall/config.toml").read_text()
+    pac = (root / "etc/phiwall/proxy.pac").read_text()
+    assert '"api.openai.com"' in pac
+    assert "PROXY 127.0.0.1:8080" in pac
+    chromium = json.loads((root / "etc/chromium/policies/managed/phiwall.json").read_text())
+    assert chromium["ProxySettings"]["ProxyPacUrl"] == "http://127.0.0.1:8079/proxy.pac"
+    assert "https_proxy=http://127.0.0.1:8080" in (root / "etc/environment.d/90-phiwall-proxy.conf").read_text()
+    if has_certutil:
+        listed = subprocess.run(["certutil", "-L", "-d", f"sql:{nssdb}"], capture_output=True, text=True).stdout
+        assert "PhiWall proxy CA" in listed
+
+    # The installed phiwall, on the tree's data dir (the config names final paths: map them).
+    config = tmp_path / "config.toml"
+    config.write_text(
+        (root / "etc/phiwall/config.toml").read_text().replace('"/var/lib/phiwall"', f'"{root}/var/lib/phiwall"')
+    )
+    require_tools("espeak-ng")
+    recording = media_factory.speech("Dictation for the installer test, patient seen in clinic today.")
+    db = f"sqlite:///{root}/var/lib/phiwall/phiwall.db"
+    enrolled = phiwall(root, "enroll", "--db", db, str(recording), config=config)
+    assert enrolled.returncode == 0, enrolled.stderr
+    doctor = phiwall(root, "doctor", "--json", config=config)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    findings = {f["name"]: f for f in json.loads(doctor.stdout)}
+    assert findings["proxy CA"]["level"] == "ok"
+    assert findings["store"]["level"] == "ok"
+    assert findings["libchromaprint"]["level"] == "ok"
+    matched = phiwall(root, "match", "--json", "--db", db, str(recording), config=config)
+    assert matched.returncode == 0, matched.stderr
+    assert json.loads(matched.stdout.splitlines()[0])["match"] is not None
+
+    # Idempotent: a second run reinstalls nothing and keeps the CA.
+    manifest = (root / "var/lib/phiwall/install-manifest").read_text()
+    key_before = ca_key.read_bytes()
+    again = run_installer("--root", str(root), "--wheelhouse", str(wheelhouse), "--folder", "/srv/dictations")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "installing phiwall" not in again.stderr
+    assert ca_key.read_bytes() == key_before
+    assert (root / "var/lib/phiwall/install-manifest").read_text() == manifest
+
+    # Uninstall: everything the installer made is gone, what was there before is untouched.
+    removed = run_installer("--root", str(root), "--uninstall")
+    assert removed.returncode == 0, removed.stderr
+    assert tree_files(root) == before
+    if has_certutil:
+        listed = subprocess.run(["certutil", "-L", "-d", f"sql:{nssdb}"], capture_output=True, text=True).stdout
+        assert "PhiWall proxy CA" not in listed
