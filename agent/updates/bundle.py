@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agent.policy.catalog import Catalog, Identifier
+from agent.policy.catalog import Catalog
 from agent.policy.org import OrgPolicy
 from agent.updates.errors import RejectCode, UpdateRejected
 
@@ -27,7 +27,17 @@ BUNDLE_TARGET = "phiwall-bundle.json"  # the TUF target name of the bundle in fo
 MAX_BUNDLE_BYTES = 8 << 20
 MAX_MODEL_BYTES = 2 << 20
 MAX_MODELS = 16
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _VERSION = re.compile(r"^\d{1,10}(\.\d{1,10}){0,5}$")
+
+
+def _model_name(value: str) -> str:
+    if not _MODEL_NAME.match(value):
+        raise ValueError(f"model name {value!r}: lower-case letters, digits, '_' and '-' (the file stem)")
+    return value
+
+
+ModelName = Annotated[str, AfterValidator(_model_name)]
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -49,7 +59,7 @@ class Bundle(BaseModel):
     created: datetime
     catalog: Catalog
     policy: OrgPolicy = Field(default_factory=OrgPolicy)
-    models: dict[Identifier, dict[str, Any]] = Field(default_factory=dict)
+    models: dict[ModelName, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("format")
     @classmethod

@@ -41,6 +41,15 @@ class FetchedBundle:
     fresh_until: datetime  # expiry of the timestamp: until then the repository proved it is current
 
 
+@dataclass(frozen=True)
+class CurrentBundle:
+    """The repository still vouches for the bundle already installed (nothing downloaded)."""
+
+    sha256: str
+    expires_at: datetime
+    fresh_until: datetime
+
+
 def updater_config() -> UpdaterConfig:
     return UpdaterConfig(
         max_root_rotations=64,
@@ -85,12 +94,15 @@ def classify(exc: BaseException, url: str | None) -> UpdateRejected:
         code, text = "bad-signature", f"{what} is not signed by a threshold of trusted keys ({text})"
     elif isinstance(exc, exceptions.LengthOrHashMismatchError):
         lengths = re.search(r"Observed length (\d+) does not match expected length (\d+)", text)
-        if lengths and int(lengths.group(1)) < int(lengths.group(2)):
-            code, text = "truncated", f"{what} is truncated ({text})"
-        elif what == "the bundle":
-            code, text = "tampered", f"the bundle does not match its signed hash ({text})"
+        if what != "the bundle":
+            code, text = (
+                "inconsistent",
+                f"{what} is not the file newer metadata pinned: mix-and-match or tampering ({text})",
+            )
+        elif lengths and int(lengths.group(1)) < int(lengths.group(2)):
+            code, text = "truncated", f"the bundle is truncated ({text})"
         else:
-            code, text = "inconsistent", f"{what} does not match the version pinned by newer metadata ({text})"
+            code, text = "tampered", f"the bundle does not match its signed hash ({text})"
     elif isinstance(exc, exceptions.BadVersionNumberError):
         if "must be >=" in text or re.search(r"Expected \S+\.json version", text) or "root version" in text:
             code, text = "rollback", f"{what} is older than metadata already trusted ({text})"
@@ -117,21 +129,22 @@ class UpdateClient:
         except ValueError as exc:
             raise UpdateRejected("config", str(exc)) from None
 
-    def fetch(self, *, persist: bool = True) -> FetchedBundle:
+    def fetch(self, *, persist: bool = True, installed_sha256: str | None = None) -> FetchedBundle | CurrentBundle:
         """Refresh metadata and download the bundle it vouches for, or raise `UpdateRejected`.
 
+        When the signed hash equals `installed_sha256` nothing is downloaded (`CurrentBundle`).
         `persist=False` verifies against a copy of the trusted state and leaves it untouched
         (`phiwall signatures verify`).
         """
         self.metadata_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if persist:
-            return self._fetch_into(self.metadata_dir)
+            return self._fetch_into(self.metadata_dir, installed_sha256)
         with tempfile.TemporaryDirectory(prefix="phiwall-verify-") as scratch:
             copy = Path(scratch) / "tuf"
             shutil.copytree(self.metadata_dir, copy, symlinks=True)
-            return self._fetch_into(copy)
+            return self._fetch_into(copy, installed_sha256)
 
-    def _fetch_into(self, metadata_dir: Path) -> FetchedBundle:
+    def _fetch_into(self, metadata_dir: Path, installed_sha256: str | None) -> FetchedBundle | CurrentBundle:
         fetcher = self._fetcher
         try:
             updater = Updater(
@@ -151,6 +164,12 @@ class UpdateClient:
             raise classify(exc, getattr(fetcher, "last_url", None)) from None
         if info is None:
             raise UpdateRejected("missing", f"the repository lists no {BUNDLE_TARGET}")
+        if installed_sha256 is not None and info.hashes.get("sha256") == installed_sha256:
+            return CurrentBundle(
+                installed_sha256,
+                expires_at=_expires(metadata_dir / "targets.json"),
+                fresh_until=_expires(metadata_dir / "timestamp.json"),
+            )
         if info.length > MAX_BUNDLE_BYTES:
             raise UpdateRejected("oversized", f"the bundle is {info.length} bytes, limit {MAX_BUNDLE_BYTES}")
         with tempfile.TemporaryDirectory(prefix="phiwall-dl-") as scratch:

@@ -63,11 +63,12 @@ def check_signature_updates(ctx: DoctorContext) -> Finding:
         return Finding(name, "warn", f"last update rejected: {state.last_error}", "see docs/signatures.md")
     if pointer is None:
         return Finding(name, "warn", f"no bundle installed yet from {repository}", "run `phiwall signatures install`")
-    if pointer.expires_at is not None and pointer.expires_at < now:
+    signed_until = state.signed_until or pointer.expires_at
+    if signed_until is not None and signed_until < now:
         return Finding(
             name,
             "warn",
-            f"bundle {pointer.version} signature expired {pointer.expires_at:%Y-%m-%d %H:%M} UTC",
+            f"bundle {pointer.version} signature expired {signed_until:%Y-%m-%d %H:%M} UTC",
             "publish a fresh bundle or re-sign targets (`phiwall signatures refresh --role targets`)",
         )
     if state.fresh_until is not None and state.fresh_until < now:
@@ -77,5 +78,5 @@ def check_signature_updates(ctx: DoctorContext) -> Finding:
             f"repository not confirmed current since {state.fresh_until:%Y-%m-%d %H:%M} UTC",
             "check the repository is reachable and its timestamp is re-signed daily",
         )
-    expiry = f", signed until {pointer.expires_at:%Y-%m-%d}" if pointer.expires_at else ""
+    expiry = f", signed until {signed_until:%Y-%m-%d}" if signed_until else ""
     return Finding(name, "ok", f"bundle {pointer.version} from {repository}{expiry}")

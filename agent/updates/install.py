@@ -24,7 +24,7 @@ from agent.store.events import EventWriter, make_event, write_events
 from agent.store.models import SignatureInstall
 from agent.store.types import utcnow
 from agent.updates.bundle import version_key
-from agent.updates.client import FetchedBundle, UpdateClient
+from agent.updates.client import CurrentBundle, FetchedBundle, UpdateClient
 from agent.updates.errors import RejectCode, UpdateRejected
 from agent.updates.installed import Layout, Pointer, install, read_pointer
 from agent.updates.source import SHIPPED_ROOT
@@ -67,7 +67,8 @@ class UpdateState(BaseModel):
     repository: str = ""
     last_check: datetime | None = None
     last_success: datetime | None = None
-    fresh_until: datetime | None = None
+    signed_until: datetime | None = None  # targets expiry at the last success
+    fresh_until: datetime | None = None  # timestamp expiry at the last success
     last_error: str | None = None
     last_code: str | None = None
 
@@ -117,90 +118,79 @@ def check_for_update(
     """Fetch, verify and (when `apply`) install the repository's bundle. Never raises for a bad update."""
     pointer = _safe_pointer(layout)
     in_force = pointer.version if pointer else None
-    fetched: FetchedBundle | None = None
     state = read_state(layout)
     state.repository = repository
     state.last_check = utcnow()
+    fetched: FetchedBundle | None = None
     try:
-        fetched = UpdateClient(layout.metadata_dir, repository, trusted_root).fetch(persist=apply)
-        bundle = fetched.bundle
-        if pointer is not None:
-            older = version_key(bundle.version) < version_key(pointer.version)
-            if older:
-                raise UpdateRejected(
-                    "rollback", f"bundle {bundle.version} is older than the installed {pointer.version}"
-                )
-            if bundle.version == pointer.version and fetched.sha256 != pointer.sha256:
-                raise UpdateRejected(
-                    "rollback",
-                    f"version {bundle.version} is already installed with different content; publish a higher version",
-                )
-            if bundle.version == pointer.version:
-                outcome = UpdateOutcome(
-                    "current",
-                    bundle.version,
-                    repository,
-                    sha256=fetched.sha256,
-                    expires_at=fetched.expires_at,
-                    fresh_until=fetched.fresh_until,
-                    in_force=in_force,
-                )
-                if apply:
-                    state.last_success, state.fresh_until, state.last_error, state.last_code = (
-                        state.last_check,
-                        fetched.fresh_until,
-                        None,
-                        None,
-                    )
-                    _write_state(layout, state)
-                return outcome, fetched
-        if apply:
-            install(layout, fetched.data, bundle, source=repository, expires_at=fetched.expires_at)
-            in_force = bundle.version
-            state.last_success, state.fresh_until, state.last_error, state.last_code = (
-                state.last_check,
-                fetched.fresh_until,
-                None,
-                None,
+        client = UpdateClient(layout.metadata_dir, repository, trusted_root)
+        result = client.fetch(persist=apply, installed_sha256=pointer.sha256 if pointer else None)
+        if isinstance(result, CurrentBundle):
+            assert pointer is not None
+            outcome = UpdateOutcome(
+                "current",
+                pointer.version,
+                repository,
+                sha256=pointer.sha256,
+                expires_at=result.expires_at,
+                fresh_until=result.fresh_until,
+                in_force=in_force,
             )
-            _write_state(layout, state)
-        return (
-            UpdateOutcome(
+        else:
+            fetched = result
+            _refuse_older(fetched, pointer)
+            if apply:
+                install(layout, fetched.data, fetched.bundle, source=repository, expires_at=fetched.expires_at)
+                in_force = fetched.bundle.version
+            outcome = UpdateOutcome(
                 "installed",
-                bundle.version,
+                fetched.bundle.version,
                 repository,
                 sha256=fetched.sha256,
                 expires_at=fetched.expires_at,
                 fresh_until=fetched.fresh_until,
                 in_force=in_force,
-            ),
-            fetched,
+            )
+        state.last_success, state.signed_until, state.fresh_until = (
+            state.last_check,
+            outcome.expires_at,
+            outcome.fresh_until,
         )
+        state.last_error = state.last_code = None
     except UpdateRejected as exc:
-        if apply:
-            state.last_error, state.last_code = str(exc), exc.code
-            _write_state(layout, state)
-        return (
-            UpdateOutcome(
-                "rejected",
-                fetched.bundle.version if fetched else None,
-                repository,
-                code=exc.code,
-                reason=str(exc),
-                sha256=fetched.sha256 if fetched else None,
-                in_force=in_force,
-            ),
-            None,
+        state.last_error, state.last_code = str(exc), exc.code
+        outcome = UpdateOutcome(
+            "rejected",
+            fetched.bundle.version if fetched else None,
+            repository,
+            code=exc.code,
+            reason=str(exc),
+            sha256=fetched.sha256 if fetched else None,
+            in_force=in_force,
         )
     except OSError as exc:  # the data dir itself failed: report, keep the bundle in force
-        if apply:
-            state.last_error, state.last_code = f"local I/O: {exc}", "unreachable"
+        state.last_error, state.last_code = f"local I/O: {exc}", "unreachable"
+        outcome = UpdateOutcome(
+            "rejected", None, repository, code="unreachable", reason=f"local I/O: {exc}", in_force=in_force
+        )
+    if apply:
+        try:
             _write_state(layout, state)
-        return (
-            UpdateOutcome(
-                "rejected", None, repository, code="unreachable", reason=f"local I/O: {exc}", in_force=in_force
-            ),
-            None,
+        except OSError as exc:
+            log.error("cannot write %s: %s", state_path(layout), exc)
+    return outcome, fetched
+
+
+def _refuse_older(fetched: FetchedBundle, pointer: Pointer | None) -> None:
+    """Bundle-level rollback protection, on top of TUF's metadata-level protection."""
+    if pointer is None:
+        return
+    version = fetched.bundle.version
+    if version_key(version) < version_key(pointer.version):
+        raise UpdateRejected("rollback", f"bundle {version} is older than the installed {pointer.version}")
+    if version == pointer.version and fetched.sha256 != pointer.sha256:
+        raise UpdateRejected(
+            "rollback", f"version {version} is already installed with different content; publish a higher version"
         )
 
 
