@@ -59,7 +59,6 @@ def block_answer(reason: str, incident: str, request_headers: Mapping[str, str])
         VERDICT_HEADER: "block",
         INCIDENT_HEADER: incident,
         "Cache-Control": "no-store",
-        "Connection": "close",
     }
     if wants_html(request_headers):
         headers["Content-Type"] = "text/html; charset=utf-8"

@@ -42,8 +42,6 @@ def mitmproxy_options(settings: ProxySettings) -> dict[str, object]:
         "stream_large_bodies": f"{settings.config.proxy.max_inspect_mb}m",  # never buffer beyond the limit
         "ssl_insecure": False,
         "websocket": True,
-        "termlog_verbosity": "warn",
-        "flow_detail": 0,
     }
 
 

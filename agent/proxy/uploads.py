@@ -148,9 +148,9 @@ class UploadGuard:
         if mode == "inline":
             assert services.sink.address is not None
             redirect_to_sink(flow, state, services.sink.address)
-            if dest.is_catalogued:
-                # Likely an event: find the sending process while the client is still connected.
-                services.attribution.prefetch(client_ref(flow))
+        # Possibly an event: find the sending process while the client is still connected
+        # (one lookup per client connection, in a background thread).
+        services.attribution.prefetch(client_ref(flow))
 
     def _chunk_of(self, flow: http.HTTPFlow, state: FlowState) -> ChunkRequest | None:
         request = flow.request
