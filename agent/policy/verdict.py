@@ -93,7 +93,9 @@ def _decide(facts: UploadFacts) -> Verdict:
     if facts.inspection_error is not None:
         if facts.status == "unapproved" or (facts.status == "unknown" and facts.ai_likely):
             return Verdict("block", f"upload to {where} could not be inspected: {facts.inspection_error}", True)
-        return Verdict("allow", f"upload to {where} could not be inspected: {facts.inspection_error}", True)
+        # Worth keeping for AI services and for media; a malformed body to an ordinary web host is noise.
+        keep = facts.has_media or facts.status != "unknown"
+        return Verdict("allow", f"upload to {where} could not be inspected: {facts.inspection_error}", keep)
     if facts.has_media and facts.status != "approved" and facts.ai_destination:
         action = facts.media_action
         if action == "block":

@@ -22,6 +22,7 @@ MediaProbe = Callable[[bytes], bool]
 PROBE_CHARS = 8192
 _B64_HEAD = re.compile(r"[A-Za-z0-9+/_-]{64}")
 _WHITESPACE = re.compile(r"\s+")
+_B64_BODY = re.compile(r"[A-Za-z0-9+/]*")
 _DATA_URI = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;]*)*?)(?P<b64>;base64)?,", re.IGNORECASE)
 _RATE = re.compile(r"rate=(\d{4,6})")
 _CHANNELS = re.compile(r"channels=(\d)")
@@ -96,10 +97,11 @@ def b64decode(text: str) -> bytes:
         return binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
         pass
-    cleaned = _WHITESPACE.sub("", text).replace("-", "+").replace("_", "/")
-    cleaned += "=" * (-len(cleaned.rstrip("=")) % 4) if not cleaned.endswith("=") else ""
+    cleaned = _WHITESPACE.sub("", text).replace("-", "+").replace("_", "/").rstrip("=")
+    if not _B64_BODY.fullmatch(cleaned) or len(cleaned) % 4 == 1:
+        raise PayloadError("invalid base64: characters outside the alphabet or a truncated final group")
     try:
-        return binascii.a2b_base64(cleaned, strict_mode=False)
+        return binascii.a2b_base64(cleaned + "=" * (-len(cleaned) % 4), strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise PayloadError(f"invalid base64: {exc}") from None
 
