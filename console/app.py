@@ -1,0 +1,223 @@
+"""The PhiWall analyst console: a Textual app over the store (SQLite or PostgreSQL).
+
+Screens are Textual modes (incidents, services, fleet), each with its own stack (the incident
+detail is pushed on the incidents stack). The store is opened in a worker after the first
+paint, so a slow or unreachable PostgreSQL never freezes the terminal; a failure shows what
+is wrong with retry and quit, and errors while running go to the status line and a
+notification while the console keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.worker import Worker
+
+from agent.errors import PhiWallError
+from agent.store import Store, redact
+from console.commands import ConsoleCommands
+from console.data import incidents as queries
+from console.data.export import ExportError, audit_report
+from console.data.source import describe_error, open_for_console
+from console.screens.base import run_in_worker
+from console.screens.dialogs import AuditAnswer, AuditDialog
+from console.screens.fleet import FleetScreen
+from console.screens.help import HelpScreen
+from console.screens.incidents import IncidentsScreen
+from console.screens.problem import StoreProblemScreen
+from console.screens.services import ServicesScreen
+from console.settings import ConsoleSettings
+from console.widgets.filter_bar import FilterValues
+from console.widgets.status import StatusLine
+
+
+class ConsoleApp(App[None]):
+    """The analyst console."""
+
+    TITLE = "PhiWall console"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    MODES: ClassVar[dict[str, type[Screen[None]]]] = {  # type: ignore[assignment]
+        "incidents": IncidentsScreen,
+        "services": ServicesScreen,
+        "fleet": FleetScreen,
+    }
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("1", "switch_mode('incidents')", "Incidents", show=False, id="app.incidents"),
+        Binding("2", "switch_mode('services')", "Services", show=False, id="app.services"),
+        Binding("3", "switch_mode('fleet')", "Fleet", show=False, id="app.fleet"),
+        Binding("A", "audit", "Audit report", show=False, id="app.audit"),
+    ]
+
+    def __init__(self, settings: ConsoleSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store: Store | None = None
+        self.store_opened: Signal[Store] = Signal(self, "store-opened")
+        self.store_label = redact(settings.url)
+        self.last_error: str = ""
+        if settings.read_only:
+            self.sub_title = "read-only"
+
+    # -- store life cycle ------------------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        # Not DEFAULT_MODE: with it, Textual 8 mounts the first mode's widgets before the mode's
+        # screen stack exists (an Input then fails with "No screens on stack" in a real terminal).
+        self.switch_mode("incidents")
+        self.open_store()
+
+    def open_store(self) -> None:
+        settings = self.settings
+
+        def work() -> Store:
+            return open_for_console(settings.url, read_only=settings.read_only)
+
+        run_in_worker(self.screen, work, self._store_ready, group="open", failed=self._store_failed)
+
+    def _store_ready(self, store: Store) -> None:
+        self.store = store
+        self.clear_store_error()
+        self.store_opened.publish(store)
+
+    def _store_failed(self, exc: BaseException) -> None:
+        message = str(exc) if isinstance(exc, PhiWallError) else describe_error(exc, self.settings.url)
+
+        def answered(retry: bool | None) -> None:
+            if retry:
+                self.notify("Opening the store again…", timeout=3)
+                self.open_store()
+
+        self.push_screen(StoreProblemScreen(message, self.store_label), answered)
+
+    def report_store_error(self, exc: BaseException, *, prefix: str = "") -> None:
+        """An error while running: one line on every status bar, and a notification when new."""
+        message = prefix + describe_error(exc, self.settings.url)
+        if message != self.last_error:
+            self.notify(message, severity="error", title="Store", timeout=8)
+        self.last_error = message
+        for status in self.screen.query(StatusLine):
+            status.error = message
+
+    def clear_store_error(self) -> None:
+        if self.last_error:
+            self.last_error = ""
+            for status in self.screen.query(StatusLine):
+                status.error = ""
+
+    def on_unmount(self) -> None:
+        if self.store is not None:
+            self.store.dispose()
+
+    # -- navigation and app-wide actions ---------------------------------------------------
+    def incidents_screen(self) -> IncidentsScreen | None:
+        for screen in self._screen_stacks.get("incidents", []):
+            if isinstance(screen, IncidentsScreen):
+                return screen
+        return None
+
+    def show_incidents(self, values: FilterValues) -> None:
+        """Switch to the incidents feed with these filter values."""
+        self.switch_mode("incidents")
+
+        def apply() -> None:
+            screen = self.incidents_screen()
+            if screen is not None:
+                while isinstance(self.screen, Screen) and self.screen is not screen and len(self.screen_stack) > 1:
+                    self.pop_screen()
+                screen.set_filter_values(values)
+
+        self.call_after_refresh(apply)
+
+    def open_incident(self, id_or_prefix: str) -> None:
+        store = self.store
+        if store is None:
+            return
+        self.switch_mode("incidents")
+
+        def resolve() -> list[str]:
+            with store.engine.connect() as conn:
+                return queries.resolve_id(conn, id_or_prefix)
+
+        def found(ids: list[str]) -> None:
+            screen = self.incidents_screen()
+            if not ids:
+                self.notify(f"No incident starts with {id_or_prefix}.", severity="warning")
+            elif len(ids) > 1:
+                self.notify(f"{id_or_prefix} is ambiguous: type more of the id.", severity="warning")
+            elif screen is not None:
+                screen.open_incident(ids[0])
+
+        run_in_worker(self.screen, resolve, found, group="resolve")
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_export(self) -> None:
+        screen = self.incidents_screen()
+        if screen is None:
+            return
+        self.switch_mode("incidents")
+        self.call_after_refresh(screen.action_export)
+
+    def action_toggle_pause(self) -> None:
+        screen = self.incidents_screen()
+        if screen is not None:
+            screen.action_pause()
+
+    def action_audit(self) -> None:
+        now = self.settings.clock()
+        default = Path.cwd() / f"phiwall-audit-{now.strftime('%Y%m%d')}.csv"
+        self.push_screen(AuditDialog(default, now), self._audit)
+
+    def _audit(self, answer: AuditAnswer | None) -> None:
+        store = self.store
+        if answer is None or store is None:
+            return
+        analyst = self.settings.analyst
+
+        def work() -> object:
+            return audit_report(
+                store.engine,
+                answer.since,
+                answer.until,
+                answer.path,
+                generated_by=analyst,
+                fmt="json" if answer.format == "json" else "csv",
+            )
+
+        def done(result: object) -> None:
+            rows = getattr(result, "rows", 0)
+            self.notify(f"Audit report: {rows:,} actions written to {answer.path}", title="Audit", timeout=8)
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, ExportError):
+                self.notify(str(exc), severity="error", title="Audit")
+            else:
+                self.report_store_error(exc, prefix="audit report failed: ")
+
+        run_in_worker(self.screen, work, done, group="audit", exclusive=False, failed=failed)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Keys, search syntax and triage rules (?)", self.action_help)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Workers report their own errors; this only keeps a crash in one from going unseen."""
+        if event.worker.error is not None and event.worker.group not in ("open",):
+            self.report_store_error(event.worker.error)
+
+
+AUDIT_DEFAULT_SPAN = timedelta(days=30)

@@ -1,0 +1,410 @@
+"""Incident queries: filtered, sorted, keyset-paged reads of `event`, fast at a million rows.
+
+Why keyset paging: `OFFSET 500000` makes the database walk half a million rows; a cursor on
+the last row shown (sort value, time, id) makes every page an index range scan. Counts stop at
+a cap (`Count.capped`) for the same reason. Every filter is a parameterised expression on an
+indexed column where one exists; free-text words are substring matches (`LIKE`), which scan
+rows in the current sort order until a page is full, so they stay quick while matches are
+common and cost one pass over the range when they are rare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+
+from console.data.filters import OPEN_STATES, TRIAGE_STATES, EventFilter, Sort, SortKey
+from console.data.rows import (
+    AssetInfo,
+    Count,
+    IncidentDetail,
+    IncidentRow,
+    RelatedGroup,
+    TriageEntry,
+    parse_details,
+)
+from console.data.tables import AGENT, ASSET, EVENT, TRIAGE
+
+PAGE_SIZE = 200
+COUNT_CAP = 100_000
+TEXT_COUNT_CAP = 10_000
+RELATED_LIMIT = 10
+RELATED_COUNT_CAP = 1_000
+INCIDENT_VERDICTS = ("block", "audit")
+
+c = EVENT.c
+
+SORT_COLUMNS: dict[SortKey, Any] = {
+    "time": c.time,
+    "verdict": c.verdict,
+    "state": c.triage_state,
+    "service": c.service_id,
+    "host": c.host,
+    "user": c.user,
+    "process": c.process_name,
+    "score": c.match_score,
+}
+
+ROW_COLUMNS = (
+    c.id,
+    c.time,
+    c.verdict,
+    c.triage_state,
+    c.escalated,
+    c.classification,
+    c.kind,
+    c.service_id,
+    c.service_category,
+    c.host,
+    c.user,
+    c.pid,
+    c.process_name,
+    c.asset_id,
+    ASSET.c.path.label("asset_path"),
+    c.match_kind,
+    c.match_score,
+    c.agent_id,
+    c.reason,
+)
+
+# Columns a free-text word is looked for in (plus the matched asset's enrolled path).
+TEXT_COLUMNS = (c.id, c.host, c.user, c.process_name, c.service_id, c.reason, c.path, c.asset_id, c.agent_id)
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where the last page ended: the sort column's value, then time and id as tie-breakers."""
+
+    value: Any
+    time: datetime
+    id: str
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: tuple[IncidentRow, ...]
+    cursor: PageCursor | None
+    has_more: bool
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _match(column: Any, value: str) -> ColumnElement[bool]:
+    """Exact match (index-friendly), or a glob when the value holds `*`."""
+    if "*" in value:
+        pattern = _escape_like(value).replace("*", "%")
+        return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
+    return column == value  # type: ignore[no-any-return]
+
+
+def _word(word: str, *, sqlite: bool) -> ColumnElement[bool]:
+    """`word` anywhere in the text columns, ignoring case.
+
+    SQLite's LIKE already ignores ASCII case; its ILIKE spelling (`lower(x) LIKE lower(y)`)
+    costs twice as much on a full scan, so each dialect gets its cheapest form.
+    """
+    pattern = f"%{_escape_like(word)}%"
+
+    def contains(col: Any) -> ColumnElement[bool]:
+        return col.like(pattern, escape="\\") if sqlite else col.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
+
+    asset_ids = select(ASSET.c.id).where(contains(ASSET.c.path))
+    return or_(*(contains(col) for col in TEXT_COLUMNS), c.asset_id.in_(asset_ids))
+
+
+def where_clauses(flt: EventFilter, *, sqlite: bool = False) -> list[ColumnElement[bool]]:
+    """The filter as SQL conditions (all parameters bound, nothing pasted)."""
+    clauses: list[ColumnElement[bool]] = []
+    if flt.verdicts:
+        clauses.append(c.verdict.in_(sorted(flt.verdicts)))
+    if flt.states:
+        if flt.states == OPEN_STATES:
+            clauses.append(c.triage_state != "closed")
+        elif flt.states == frozenset(TRIAGE_STATES):
+            pass
+        else:
+            clauses.append(c.triage_state.in_(sorted(flt.states)))
+    if flt.kinds:
+        clauses.append(c.kind.in_(sorted(flt.kinds)))
+    if flt.service:
+        clauses.append(_match(c.service_id, flt.service))
+    if flt.host:
+        clauses.append(_match(c.host, flt.host))
+    if flt.user:
+        clauses.append(_match(c.user, flt.user))
+    if flt.process:
+        clauses.append(_match(c.process_name, flt.process))
+    if flt.agent:
+        clauses.append(_match(c.agent_id, flt.agent))
+    if flt.asset:
+        if len(flt.asset) == 64:
+            clauses.append(c.asset_id == flt.asset.lower())
+        else:
+            clauses.append(c.asset_id.like(_escape_like(flt.asset.lower()) + "%", escape="\\"))
+    if flt.escalated is not None:
+        # Spelled like the partial index `ix_event_escalated_time` so the planner can use it.
+        clauses.append(c.escalated == (true() if flt.escalated else false()))
+    if flt.since is not None:
+        clauses.append(c.time >= flt.since)
+    if flt.until is not None:
+        clauses.append(c.time < flt.until)
+    clauses.extend(_word(word, sqlite=sqlite) for word in flt.words)
+    return clauses
+
+
+def order_by(sort: Sort) -> list[Any]:
+    column = SORT_COLUMNS[sort.key]
+    if sort.key == "time":
+        return [c.time.desc(), c.id.desc()] if sort.descending else [c.time.asc(), c.id.asc()]
+    if sort.descending:
+        return [column.desc().nulls_last(), c.time.desc(), c.id.desc()]
+    return [column.asc().nulls_last(), c.time.asc(), c.id.asc()]
+
+
+def after_cursor(sort: Sort, cursor: PageCursor) -> ColumnElement[bool]:
+    """Rows that come strictly after `cursor` in `sort` order (nulls of the sort column last)."""
+    t, i = c.time, c.id
+    if sort.descending:
+        # The redundant `time <= :t` gives both databases an index range to start from.
+        tie = and_(t <= cursor.time, or_(t < cursor.time, i < cursor.id))
+    else:
+        tie = and_(t >= cursor.time, or_(t > cursor.time, i > cursor.id))
+    if sort.key == "time":
+        return tie
+    column = SORT_COLUMNS[sort.key]
+    if cursor.value is None:
+        return and_(column.is_(None), tie)
+    beyond = column < cursor.value if sort.descending else column > cursor.value
+    return or_(beyond, and_(column == cursor.value, tie), column.is_(None))
+
+
+def _is_sqlite(conn: Connection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+def _base(conn: Connection, flt: EventFilter) -> Select[Any]:
+    return (
+        select(*ROW_COLUMNS)
+        .select_from(EVENT.outerjoin(ASSET, ASSET.c.id == c.asset_id))
+        .where(*where_clauses(flt, sqlite=_is_sqlite(conn)))
+    )
+
+
+def to_row(row: Row[Any]) -> IncidentRow:
+    m = row._mapping
+    return IncidentRow(
+        id=m["id"],
+        time=m["time"],
+        verdict=m["verdict"] or "?",
+        triage_state=m["triage_state"] or "new",
+        escalated=bool(m["escalated"]),
+        classification=m["classification"],
+        kind=m["kind"],
+        service_id=m["service_id"],
+        service_category=m["service_category"],
+        host=m["host"],
+        user=m["user"],
+        pid=m["pid"],
+        process_name=m["process_name"],
+        asset_id=m["asset_id"],
+        asset_path=m["asset_path"],
+        match_kind=m["match_kind"],
+        match_score=m["match_score"],
+        agent_id=m["agent_id"],
+        reason=m["reason"],
+    )
+
+
+def cursor_of(row: IncidentRow, sort: Sort) -> PageCursor:
+    value = None if sort.key == "time" else getattr(row, SORT_FIELD[sort.key])
+    return PageCursor(value=value, time=row.time, id=row.id)
+
+
+# The IncidentRow attribute (and event column) each sort key orders by.
+SORT_FIELD: dict[SortKey, str] = {
+    "time": "time",
+    "verdict": "verdict",
+    "state": "triage_state",
+    "service": "service_id",
+    "host": "host",
+    "user": "user",
+    "process": "process_name",
+    "score": "match_score",
+}
+
+
+def fetch_page(
+    conn: Connection,
+    flt: EventFilter,
+    sort: Sort,
+    *,
+    after: PageCursor | None = None,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """One page of matching rows in `sort` order, starting after `after`."""
+    query = _base(conn, flt)
+    if after is not None:
+        query = query.where(after_cursor(sort, after))
+    result = conn.execute(query.order_by(*order_by(sort)).limit(limit + 1)).all()
+    rows = tuple(to_row(r) for r in result[:limit])
+    has_more = len(result) > limit
+    return Page(rows=rows, cursor=cursor_of(rows[-1], sort) if rows else after, has_more=has_more)
+
+
+def fetch_newer(conn: Connection, flt: EventFilter, since: datetime, *, limit: int = 1000) -> list[IncidentRow]:
+    """Matching rows with `time >= since`, newest first: the live feed's poll."""
+    query = _base(conn, flt).where(c.time >= since).order_by(c.time.desc(), c.id.desc()).limit(limit)
+    return [to_row(r) for r in conn.execute(query).all()]
+
+
+def poll_ids(conn: Connection, flt: EventFilter, since: datetime, *, limit: int = 2000) -> list[tuple[str, datetime]]:
+    """(id, time) of matching rows with `time >= since`, newest first: the live feed's cheap poll."""
+    query = (
+        select(c.id, c.time)
+        .where(*where_clauses(flt, sqlite=_is_sqlite(conn)), c.time >= since)
+        .order_by(c.time.desc(), c.id.desc())
+        .limit(limit)
+    )
+    return [(r.id, r.time) for r in conn.execute(query).all()]
+
+
+def count_matching(conn: Connection, flt: EventFilter, *, cap: int | None = None) -> Count:
+    """How many events match, counting at most `cap + 1` rows.
+
+    Free-text words make every counted row a substring test, so their default cap is lower.
+    """
+    if cap is None:
+        cap = TEXT_COUNT_CAP if flt.words else COUNT_CAP
+    clauses = where_clauses(flt, sqlite=_is_sqlite(conn))
+    inner = select(literal(1).label("one")).select_from(EVENT).where(*clauses).limit(cap + 1).subquery()
+    value = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
+    return Count(value=min(value, cap), capped=value > cap)
+
+
+def fetch_row(conn: Connection, event_id: str) -> IncidentRow | None:
+    found = conn.execute(_base(conn, EventFilter()).where(c.id == event_id)).first()
+    return to_row(found) if found else None
+
+
+def fetch_rows(conn: Connection, event_ids: Sequence[str]) -> dict[str, IncidentRow]:
+    """Current rows for ids (e.g. after a triage action), in chunks that fit any driver."""
+    found: dict[str, IncidentRow] = {}
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start : start + 500])
+        for r in conn.execute(_base(conn, EventFilter()).where(c.id.in_(chunk))).all():
+            row = to_row(r)
+            found[row.id] = row
+    return found
+
+
+def resolve_id(conn: Connection, id_or_prefix: str, *, limit: int = 2) -> list[str]:
+    """Event ids starting with `id_or_prefix` (at most `limit`): an index range on the primary key."""
+    prefix = id_or_prefix.strip().lower()
+    if not prefix:
+        return []
+    query = select(c.id).where(c.id >= prefix, c.id < prefix + "\uffff").order_by(c.id).limit(limit)
+    return [r.id for r in conn.execute(query).all()]
+
+
+def triage_history(conn: Connection, event_id: str) -> tuple[TriageEntry, ...]:
+    t = TRIAGE.c
+    rows = conn.execute(select(TRIAGE).where(t.event_id == event_id).order_by(t.time.asc(), t.id.asc())).all()
+    return tuple(
+        TriageEntry(
+            id=r.id,
+            event_id=r.event_id,
+            time=r.time,
+            analyst=r.analyst,
+            action=r.action,
+            state=r.state,
+            classification=r.classification,
+            note=r.note,
+            escalate=r.escalate,
+        )
+        for r in rows
+    )
+
+
+def _related(conn: Connection, label: str, column: Any, value: str | None, exclude: str) -> RelatedGroup:
+    if value is None:
+        return RelatedGroup(label=label, value=None, rows=(), total=0, capped=False)
+    condition = and_(column == value, c.id != exclude, c.verdict.in_(INCIDENT_VERDICTS))
+    query = (
+        select(*ROW_COLUMNS)
+        .select_from(EVENT.outerjoin(ASSET, ASSET.c.id == c.asset_id))
+        .where(condition)
+        .order_by(c.time.desc(), c.id.desc())
+        .limit(RELATED_LIMIT)
+    )
+    rows = tuple(to_row(r) for r in conn.execute(query).all())
+    inner = select(literal(1).label("one")).select_from(EVENT).where(condition).limit(RELATED_COUNT_CAP + 1)
+    total = int(conn.execute(select(func.count()).select_from(inner.subquery())).scalar_one())
+    return RelatedGroup(
+        label=label,
+        value=value,
+        rows=rows,
+        total=min(total, RELATED_COUNT_CAP),
+        capped=total > RELATED_COUNT_CAP,
+    )
+
+
+def fetch_detail(conn: Connection, event_id: str) -> IncidentDetail | None:
+    """The event with its asset, agent, triage trail and related incidents."""
+    fields_row = conn.execute(select(EVENT).where(c.id == event_id)).first()
+    if fields_row is None:
+        return None
+    row = fetch_row(conn, event_id)
+    assert row is not None
+    fields = dict(fields_row._mapping)
+    details, details_error = parse_details(fields.get("details"))
+    asset = None
+    if row.asset_id:
+        a = conn.execute(select(ASSET).where(ASSET.c.id == row.asset_id)).first()
+        if a is not None:
+            asset = AssetInfo(
+                id=a.id,
+                kind=a.kind,
+                mime=a.mime,
+                path=a.path,
+                size=a.size,
+                duration_s=a.duration_s,
+                enrolled_at=a.enrolled_at,
+                deleted_at=a.deleted_at,
+                origin_agent_id=a.origin_agent_id,
+            )
+    hostname = None
+    if row.agent_id:
+        hostname = conn.execute(select(AGENT.c.hostname).where(AGENT.c.id == row.agent_id)).scalar_one_or_none()
+    related = (
+        _related(conn, "same user", c.user, row.user, row.id),
+        _related(conn, "same asset", c.asset_id, row.asset_id, row.id),
+        _related(conn, "same service", c.service_id, row.service_id, row.id),
+    )
+    return IncidentDetail(
+        row=row,
+        fields=fields,
+        details=details,
+        details_error=details_error,
+        asset=asset,
+        agent_hostname=hostname,
+        history=triage_history(conn, event_id),
+        related=related,
+    )

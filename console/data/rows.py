@@ -1,0 +1,124 @@
+"""What the console's queries return: small frozen records, independent of Textual and the ORM."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """One line of the incidents table. Any field but id/time/verdict may be missing (None)."""
+
+    id: str
+    time: datetime
+    verdict: str
+    triage_state: str
+    escalated: bool
+    classification: str | None
+    kind: str | None
+    service_id: str | None
+    service_category: str | None
+    host: str | None
+    user: str | None
+    pid: int | None
+    process_name: str | None
+    asset_id: str | None
+    asset_path: str | None
+    match_kind: str | None
+    match_score: float | None
+    agent_id: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssetInfo:
+    id: str
+    kind: str
+    mime: str
+    path: str
+    size: int
+    duration_s: float | None
+    enrolled_at: datetime | None
+    deleted_at: datetime | None
+    origin_agent_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TriageEntry:
+    """One row of the append-only triage trail."""
+
+    id: int
+    event_id: str
+    time: datetime
+    analyst: str
+    action: str
+    state: str | None
+    classification: str | None
+    note: str | None
+    escalate: bool | None
+
+    def summary(self) -> str:
+        if self.action == "state":
+            text = f"set state {self.state}"
+            if self.classification:
+                text += f" ({self.classification.replace('_', ' ')})"
+            return text
+        if self.action == "classify":
+            return f"classified {(self.classification or '?').replace('_', ' ')}"
+        if self.action == "escalate":
+            return "escalated" if self.escalate else "de-escalated"
+        if self.action == "note":
+            return "note"
+        return self.action
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedGroup:
+    """Incidents sharing one attribute with the one shown (same user, asset or service)."""
+
+    label: str
+    value: str | None
+    rows: tuple[IncidentRow, ...]
+    total: int
+    capped: bool
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    """Everything the store knows about one event."""
+
+    row: IncidentRow
+    fields: dict[str, Any]
+    details: dict[str, Any] | None
+    details_error: str | None
+    asset: AssetInfo | None
+    agent_hostname: str | None
+    history: tuple[TriageEntry, ...]
+    related: tuple[RelatedGroup, ...] = field(default=())
+
+
+def parse_details(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The `details` JSON as a dict, or why it could not be read (never raises)."""
+    if raw is None or raw == "":
+        return {}, None
+    try:
+        value = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        return None, f"details are not valid JSON ({exc.__class__.__name__}); shown raw"
+    if not isinstance(value, dict):
+        return None, "details are not a JSON object; shown raw"
+    return value, None
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A row count that stops at `cap` so huge stores never pay for a full scan."""
+
+    value: int
+    capped: bool
+
+    def text(self) -> str:
+        return f"{self.value:,}+" if self.capped else f"{self.value:,}"

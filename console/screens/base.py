@@ -1,0 +1,113 @@
+"""What every store-backed screen shares: database work in thread workers, errors to the status line.
+
+Harlequin's rule: the event loop never waits on the database. `StoreScreen.query` runs a
+function of a SQLAlchemy connection in a thread worker and hands its result (or the error,
+as one line) back on the event loop; exclusive groups drop stale work, e.g. an older filter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Connection
+from textual.screen import Screen
+from textual.worker import Worker, get_current_worker
+
+from console.data.source import describe_error
+
+if TYPE_CHECKING:
+    from console.app import ConsoleApp
+
+T = TypeVar("T")
+
+
+def run_in_worker[T](
+    owner: Screen[Any],
+    work: Callable[[], T],
+    done: Callable[[T], None],
+    *,
+    group: str,
+    exclusive: bool = True,
+    failed: Callable[[BaseException], None] | None = None,
+) -> Worker[None]:
+    """Run `work()` in a thread; call `done(result)` or `failed(exc)` back on the event loop."""
+    app = owner.app
+
+    def body() -> None:
+        worker = get_current_worker()
+        try:
+            result = work()
+        except Exception as exc:  # reported to the analyst, never raised into Textual
+            if not worker.is_cancelled:
+                _call_back(app, failed or _default_failed(owner), exc)
+            return
+        if not worker.is_cancelled:
+            _call_back(app, done, result)
+
+    return owner.run_worker(body, thread=True, group=group, exclusive=exclusive, exit_on_error=False)
+
+
+def _call_back(app: Any, callback: Callable[[Any], None], value: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the app is shutting down
+        app.call_from_thread(callback, value)
+
+
+def _default_failed(owner: Screen[Any]) -> Callable[[BaseException], None]:
+    def failed(exc: BaseException) -> None:
+        app = owner.app
+        report = getattr(app, "report_store_error", None)
+        if report is not None:
+            report(exc)
+
+    return failed
+
+
+class StoreScreen(Screen[None]):
+    """A screen that reads the store; `load()` is called once the store is open (and on reload)."""
+
+    @property
+    def console(self) -> ConsoleApp:
+        from console.app import ConsoleApp
+
+        assert isinstance(self.app, ConsoleApp)
+        return self.app
+
+    def on_mount(self) -> None:
+        self.console.store_opened.subscribe(self, self._on_store_opened)
+        if self.console.store is not None:
+            self.call_after_refresh(self.load)
+
+    def _on_store_opened(self, _store: object) -> None:
+        self.load()
+
+    def load(self) -> None:
+        """Read what the screen shows (override)."""
+
+    def read_store(
+        self,
+        fn: Callable[[Connection], T],
+        done: Callable[[T], None],
+        *,
+        group: str,
+        exclusive: bool = True,
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> Worker[None] | None:
+        """Run `fn(connection)` off the event loop; None when the store is not open yet."""
+        store = self.console.store
+        if store is None:
+            return None
+
+        def work() -> T:
+            with store.engine.connect() as conn:
+                return fn(conn)
+
+        def ok(result: T) -> None:
+            self.console.clear_store_error()
+            done(result)
+
+        return run_in_worker(self, work, ok, group=group, exclusive=exclusive, failed=failed)
+
+    def error_text(self, exc: BaseException) -> str:
+        return describe_error(exc, self.console.settings.url)

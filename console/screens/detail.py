@@ -1,0 +1,281 @@
+"""Incident detail: everything the event knows, its matched asset, process, related incidents
+and triage history, with the triage keys of the list (acting on this one incident).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import tzinfo
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Label, Static
+
+from console.data import display
+from console.data import incidents as queries
+from console.data.rows import IncidentDetail, IncidentRow, RelatedGroup
+from console.data.triage import TriageResult
+from console.screens import triage_flow
+from console.screens.base import StoreScreen
+from console.widgets.incident_table import VERDICT_STYLES
+from console.widgets.status import StatusLine
+
+
+def _facts(title: str, rows: Sequence[tuple[str, object]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", min_width=16)
+    table.add_column(overflow="fold")
+    table.title = title
+    table.title_justify = "left"
+    table.title_style = "bold underline"
+    for name, value in rows:
+        table.add_row(name, value if isinstance(value, Text) else Text(display.text(value)))
+    return table
+
+
+def render_detail(detail: IncidentDetail, tz: tzinfo | None) -> RenderableType:
+    """The detail page as Rich renderables (also what snapshot tests see)."""
+    row = detail.row
+    f = detail.fields
+    verdict = Text(row.verdict.upper(), style=VERDICT_STYLES.get(row.verdict, "bold"))
+    headline = Text.assemble(verdict, "  ", (display.when(row.time, tz), "bold"), "  ", (f"incident {row.id}", "dim"))
+    decision = _facts(
+        "Decision",
+        [
+            ("reason", f.get("reason")),
+            ("kind", f.get("kind")),
+            ("service", f"{display.text(row.service_id)} ({display.text(row.service_category)})"),
+            ("catalog version", f.get("catalog_version")),
+        ],
+    )
+    destination = _facts(
+        "Destination",
+        [("method", f.get("method")), ("host", f.get("host")), ("path", f.get("path"))],
+    )
+    agent = display.text(row.agent_id)
+    if detail.agent_hostname:
+        agent += f" ({detail.agent_hostname})"
+    process = _facts(
+        "Process",
+        [
+            ("user", row.user),
+            ("process", row.process_name),
+            ("pid", row.pid),
+            ("executable", f.get("process_exe")),
+            ("agent", agent),
+        ],
+    )
+    if row.asset_id is None:
+        asset = _facts("Matched asset", [("match", "no enrolled asset matched")])
+    else:
+        a = detail.asset
+        asset_rows: list[tuple[str, object]] = [
+            ("path", a.path if a else "(asset not in this store: enrolled on another agent or forgotten)"),
+            ("matched as", row.match_kind),
+            ("score", display.score(row.match_score)),
+            ("offset", display.offset(f.get("match_offset_s"))),
+            ("asset id", row.asset_id),
+        ]
+        if a is not None:
+            asset_rows += [
+                ("asset kind", f"{a.kind} ({display.text(a.mime)})"),
+                ("size", display.size(a.size)),
+                ("duration", display.offset(a.duration_s)),
+                ("enrolled", display.when(a.enrolled_at, tz)),
+            ]
+            if a.deleted_at:
+                asset_rows.append(("deleted", display.when(a.deleted_at, tz)))
+        asset = _facts("Matched asset", asset_rows)
+    payload = _facts("Payload", [("size", display.size(f.get("payload_size"))), ("types", f.get("sniffed_types"))])
+    if detail.details_error:
+        facts_rows: list[tuple[str, object]] = [("⚠", detail.details_error), ("raw", f.get("details"))]
+    else:
+        facts_rows = [
+            (str(k), json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v)
+            for k, v in sorted((detail.details or {}).items())
+        ] or [("", "none")]
+    facts = _facts("Details", facts_rows)
+    triage_rows: list[tuple[str, object]] = [
+        ("state", display.state(row.triage_state)),
+        ("classification", display.classification(row.classification)),
+        ("escalated", Text("yes", style="bold red") if row.escalated else "no"),
+    ]
+    triage = _facts("Triage", triage_rows)
+    history = Table(title="Triage history", title_justify="left", title_style="bold underline", expand=True)
+    for name in ("time", "analyst", "action", "note"):
+        history.add_column(name, overflow="fold")
+    for entry in detail.history:
+        history.add_row(display.when(entry.time, tz), entry.analyst, entry.summary(), display.text(entry.note))
+    if not detail.history:
+        history.add_row("", "", "no action yet", "")
+    return Group(
+        headline, Text(), decision, Text(), destination, Text(), process, Text(), asset, Text(), payload, Text(), facts,
+        Text(), triage, Text(), history,
+    )  # fmt: skip
+
+
+class RelatedTable(DataTable[object]):
+    DEFAULT_CSS = "RelatedTable { height: auto; max-height: 12; margin-bottom: 1; }"
+
+    def __init__(self, tz: tzinfo | None, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row")
+        self.tz = tz
+
+    def on_mount(self) -> None:
+        for key, label, width in (
+            ("time", "Time", 14),
+            ("verdict", "Verdict", 7),
+            ("state", "State", 12),
+            ("service", "Service", 12),
+            ("user", "User", 10),
+            ("asset", "Asset", 22),
+        ):
+            self.add_column(label, key=key, width=width)
+
+    def show(self, group: RelatedGroup) -> None:
+        self.clear()
+        for row in group.rows:
+            self.add_row(
+                Text(display.when(row.time, self.tz, short=True)),
+                Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),
+                Text(display.state(row.triage_state)),
+                Text(display.text(row.service_id)),
+                Text(display.text(row.user)),
+                Text(display.asset_label(row.asset_path, row.asset_id)),
+                key=row.id,
+            )
+
+
+class IncidentDetailScreen(StoreScreen):
+    """One incident; `j`/`k` walk the list it was opened from."""
+
+    BINDINGS = [
+        Binding("escape,q", "back", "Back", id="detail.back"),
+        Binding("a", "triage('acknowledge')", "Ack", id="detail.acknowledge"),
+        Binding("i", "triage('start')", "In progress", id="detail.start"),
+        Binding("c", "triage('close')", "Close", id="detail.close"),
+        Binding("o", "triage('reopen')", "Reopen", id="detail.reopen"),
+        Binding("n", "triage('note')", "Note", id="detail.note"),
+        Binding("e", "triage('escalate')", "Escalate", id="detail.escalate"),
+        Binding("E", "triage('deescalate')", "De-escalate", show=False, id="detail.deescalate"),
+        Binding("C", "triage('classify')", "Re-classify", show=False, id="detail.classify"),
+        Binding("j", "step(1)", "Next", id="detail.next"),
+        Binding("k", "step(-1)", "Previous", id="detail.previous"),
+        Binding("r", "reload", "Reload", show=False, id="detail.reload"),
+    ]
+
+    def __init__(
+        self,
+        event_id: str,
+        *,
+        neighbours: Sequence[str] = (),
+        on_change: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        super().__init__(id="detail-screen")
+        self.event_id = event_id
+        self.neighbours = list(neighbours)
+        self.on_change = on_change
+        self.detail: IncidentDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        tz = self.console.settings.tz
+        with VerticalScroll(id="detail-body"):
+            yield Static("Loading…", id="detail")
+            yield Label("Related incidents (blocks and audits)", classes="section")
+            for key in ("user", "asset", "service"):
+                yield Label("", id=f"related-{key}-label", classes="related-label")
+                yield RelatedTable(tz, id=f"related-{key}")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        status = self.query_one(StatusLine)
+        status.store = self.console.store_label
+        status.analyst = self.console.settings.analyst
+        status.read_only = self.console.settings.read_only
+        super().on_mount()
+
+    def load(self) -> None:
+        event_id = self.event_id
+        self.read_store(lambda conn: queries.fetch_detail(conn, event_id), self._show, group="detail")
+
+    def _show(self, detail: IncidentDetail | None) -> None:
+        body = self.query_one("#detail", Static)
+        if detail is None:
+            self.detail = None
+            body.update(Text(f"Incident {self.event_id} is not in this store (deleted, or a mistyped id).", "bold red"))
+            return
+        self.detail = detail
+        self.refresh_bindings()
+        body.update(render_detail(detail, self.console.settings.tz))
+        position = ""
+        if self.event_id in self.neighbours:
+            position = f" · {self.neighbours.index(self.event_id) + 1:,} of {len(self.neighbours):,} in the list"
+        self.query_one(StatusLine).summary = f"incident {detail.row.id}{position}"
+        for group, key in zip(detail.related, ("user", "asset", "service"), strict=True):
+            label = self.query_one(f"#related-{key}-label", Label)
+            if group.value is None:
+                label.update(f"{group.label}: not recorded")
+            else:
+                total = f"{group.total:,}+" if group.capped else f"{group.total:,}"
+                label.update(f"{group.label} ({display.text(group.value)[:40]}): {total}, latest {len(group.rows)}")
+            table = self.query_one(f"#related-{key}", RelatedTable)
+            table.show(group)
+            table.display = bool(group.rows)
+
+    @on(DataTable.RowSelected)
+    def _open_related(self, event: DataTable.RowSelected) -> None:
+        event_id = event.row_key.value
+        if event_id:
+            self.app.push_screen(IncidentDetailScreen(event_id, on_change=self.on_change))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "triage":
+            if self.console.settings.read_only:
+                return False
+            row = self.detail.row if self.detail else None
+            if row is None:
+                return None
+            kind = parameters[0] if parameters else ""
+            if kind in ("reopen", "classify"):
+                return row.triage_state == "closed"
+            if kind == "escalate":
+                return not row.escalated
+            if kind == "deescalate":
+                return row.escalated
+            if kind in ("acknowledge", "start", "close"):
+                return row.triage_state != "closed"
+        return True
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_step(self, delta: int) -> None:
+        if self.event_id not in self.neighbours:
+            return
+        index = self.neighbours.index(self.event_id) + delta
+        if 0 <= index < len(self.neighbours):
+            self.event_id = self.neighbours[index]
+            self.query_one("#detail-body", VerticalScroll).scroll_home(animate=False)
+            self.load()
+
+    def action_triage(self, action: str) -> None:
+        triage_flow.start(self, action, [self.event_id], self._triaged)  # type: ignore[arg-type]
+
+    def _triaged(self, result: TriageResult, ids: list[str]) -> None:
+        self.load()
+        self.refresh_bindings()
+        if self.on_change is not None and result.applied:
+            self.on_change(result.applied)
+
+    def current_row(self) -> IncidentRow | None:
+        return self.detail.row if self.detail else None

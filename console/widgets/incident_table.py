@@ -1,0 +1,159 @@
+"""The incidents table: a DataTable that mirrors an `IncidentFeed` without moving the cursor.
+
+Rows are keyed by event id. Live inserts use DataTable's own `sort()`, keyed on the feed's
+order (the first cell carries the event id), then put the cursor back on the same incident
+and shift the scroll position by the rows that appeared above the viewport.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from datetime import tzinfo
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+from console.data import display
+from console.data.feed import IncidentFeed, Insertion
+from console.data.rows import IncidentRow
+
+# (key, label, width): widths are fixed so no cell is measured while 20,000 rows load.
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("mark", " ", 1),
+    ("time", "Time", 14),
+    ("verdict", "Verdict", 7),
+    ("state", "State", 13),
+    ("service", "Service", 12),
+    ("host", "Host", 22),
+    ("user", "User", 10),
+    ("process", "Process", 12),
+    ("asset", "Matched asset", 20),
+    ("score", "Score", 5),
+)
+COLUMN_FOR_SORT = {
+    "time": "time",
+    "verdict": "verdict",
+    "state": "state",
+    "service": "service",
+    "host": "host",
+    "user": "user",
+    "process": "process",
+    "score": "score",
+}
+
+VERDICT_STYLES = {"block": "bold red", "audit": "yellow", "allow": "green", "info": "cyan"}
+STATE_STYLES = {"new": "bold", "acknowledged": "", "in_progress": "magenta", "closed": "dim"}
+
+
+class MarkCell:
+    """The first cell: shows the mark and carries the event id (the sort key for live inserts)."""
+
+    __slots__ = ("event_id", "marked")
+
+    def __init__(self, event_id: str, marked: bool) -> None:
+        self.event_id = event_id
+        self.marked = marked
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text("●" if self.marked else " ", style="bold yellow" if self.marked else "", end="")
+
+
+def _cell(value: str, style: str = "") -> Text:
+    # Text, never str: DataTable would parse str cells as markup ("[" in a host name...).
+    return Text(value, style=style, no_wrap=True, overflow="ellipsis", end="")
+
+
+def row_cells(row: IncidentRow, *, marked: bool, tz: tzinfo | None) -> list[object]:
+    state_text = display.state(row.triage_state)
+    if row.triage_state == "closed" and row.classification:
+        state_text = f"closed {''.join(w[0] for w in row.classification.split('_')).upper()}"
+    if row.escalated:
+        state_text = "⚑ " + state_text
+    return [
+        MarkCell(row.id, marked),
+        _cell(display.when(row.time, tz, short=True)),
+        _cell(row.verdict, VERDICT_STYLES.get(row.verdict, "")),
+        _cell(state_text, "bold red" if row.escalated else STATE_STYLES.get(row.triage_state, "")),
+        _cell(display.service_label(row.service_id, None)),
+        _cell(display.text(row.host)),
+        _cell(display.text(row.user)),
+        _cell(display.text(row.process_name)),
+        _cell(display.asset_label(row.asset_path, row.asset_id)),
+        _cell(display.score(row.match_score)),
+    ]
+
+
+class IncidentTable(DataTable[object]):
+    """Rows of the feed; the screen owns the bindings, this widget only renders and keeps place."""
+
+    DEFAULT_CSS = """
+    IncidentTable { height: 1fr; }
+    """
+
+    def __init__(self, *, tz: tzinfo | None = None, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.tz = tz
+
+    def on_mount(self) -> None:
+        for key, label, width in COLUMNS:
+            self.add_column(label, width=width, key=key)
+
+    def show(self, feed: IncidentFeed) -> None:
+        self.clear()
+        self.append(feed.rows, feed)
+
+    def append(self, rows: Iterable[IncidentRow], feed: IncidentFeed) -> None:
+        for row in rows:
+            self.add_row(*row_cells(row, marked=row.id in feed.marked, tz=self.tz), key=row.id)
+
+    @property
+    def current_id(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except RowDoesNotExist:
+            return None
+        return key.value
+
+    def insert(self, insertion: Insertion, feed: IncidentFeed) -> int:
+        """Add the feed's newly placed rows where they belong; returns how many landed above the view."""
+        if not insertion.rows:
+            return 0
+        current = self.current_id
+        old_index = self.cursor_row
+        old_scroll = self.scroll_y
+        for row in insertion.rows:
+            self.add_row(*row_cells(row, marked=False, tz=self.tz), key=row.id)
+        order = {row.id: i for i, row in enumerate(feed.rows)}
+        self.sort("mark", key=lambda cell: order.get(cell.event_id, len(order)))
+        new_index = feed.index_of(current) if current is not None else None
+        shift = 0 if new_index is None else new_index - old_index
+        final_scroll = old_scroll
+        if shift:
+            assert new_index is not None
+            self.move_cursor(row=new_index, animate=False, scroll=False)
+            visible = self.scrollable_content_region.height - 1  # minus the header line
+            # At the top the analyst watches the newest rows arrive; anywhere else (or when the
+            # cursor would be pushed out of sight) the viewport moves with the cursor's row.
+            if old_scroll > 0 or new_index >= visible:
+                final_scroll = old_scroll + shift
+                self.scroll_to(y=final_scroll, animate=False, immediate=True)
+        return insertion.count_before(int(final_scroll))
+
+    def update_rows(self, rows: Iterable[IncidentRow], feed: IncidentFeed) -> None:
+        """Redraw rows whose triage (or mark) changed."""
+        for row in rows:
+            cells = row_cells(row, marked=row.id in feed.marked, tz=self.tz)
+            for (key, _, _), cell in zip(COLUMNS, cells, strict=True):
+                try:
+                    self.update_cell(row.id, key, cell)
+                except CellDoesNotExist:
+                    break
+
+    def set_mark(self, event_id: str, marked: bool) -> None:
+        with contextlib.suppress(CellDoesNotExist):
+            self.update_cell(event_id, "mark", MarkCell(event_id, marked))
