@@ -175,6 +175,13 @@ class ProcessAttribution:
             log.warning("process lookup failed: %s", exc)
             return UNKNOWN
 
+    def cached(self, connection_id: str) -> ProcessInfo | None:
+        """The process of a connection if a lookup already finished (never starts one)."""
+        future = self._cache.get(connection_id)
+        if future is None or not future.done() or future.cancelled() or future.exception() is not None:
+            return None
+        return future.result()
+
     def _remember_pid(self, future: asyncio.Future[ProcessInfo]) -> None:
         if future.cancelled() or future.exception() is not None:
             return

@@ -41,9 +41,11 @@ class ProxyComponent:
         if ctx.config.source is not None:
             argv += ["--config", str(ctx.config.source)]
         self.process = SupervisedProcess("proxy", argv, env={"PHIWALL_DB": ctx.store.url})
+        self._started = time.monotonic()
 
     def start(self) -> None:
         self.status_file.unlink(missing_ok=True)
+        self._started = time.monotonic()
         self.process.start()
 
     def stop(self) -> None:
@@ -68,7 +70,9 @@ class ProxyComponent:
             return process
         status = self._status()
         if status is None or status.get("pid") != self.process.pid:
-            return Health("degraded", f"{process.message}; starting (no status yet)")
+            if time.monotonic() - self._started < STALE_AFTER_S:
+                return Health(process.status, f"{process.message}; starting")
+            return Health("degraded", f"{process.message}; no status from the proxy process")
         age = time.time() - float(status.get("time", 0))
         if age > STALE_AFTER_S:
             return Health("degraded", f"{process.message}; not reporting for {age:.0f} s")

@@ -21,6 +21,7 @@ from typing import Any
 from agent.identity import agent_id
 from agent.media.sniff import looks_like_media
 from agent.proxy.attribution import ProcessAttribution
+from agent.proxy.discovery import ShadowDiscovery
 from agent.proxy.extract.types import ExtractLimits
 from agent.proxy.inspect import Inspector, MediaMatcher
 from agent.proxy.recorder import EventRecorder
@@ -87,6 +88,7 @@ class GuardServices:
             writer, self.attribution, agent_id=agent, catalog_version=signatures.current().label
         )
         self.sessions = SessionTable(max_bytes=settings.max_inspect_bytes)
+        self.discovery = ShadowDiscovery(store, signatures, agent_id=agent, events=writer)
         self.sink = DrainSink()
         self.counters = Counters()
         self.started_at = time.time()
@@ -111,6 +113,7 @@ class GuardServices:
 
     async def start(self) -> None:
         await self.sink.start()
+        self.discovery.start()
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
 
     async def _maintain(self) -> None:
@@ -157,6 +160,7 @@ class GuardServices:
             "events_error": self.writer.last_error,
             "verdict_ms_p50": timings[len(timings) // 2] if timings else None,
             "sink_drained_bytes": self.sink.drained_bytes,
+            "shadow_classified": self.discovery.classified,
         }
 
     def write_status(self) -> None:
@@ -172,6 +176,7 @@ class GuardServices:
                 await self._maintenance
         await self.recorder.drain()
         await self.sink.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self.discovery.stop)
         self.inspector.close()
         self.attribution.close()
 

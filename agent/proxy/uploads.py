@@ -264,7 +264,13 @@ class UploadGuard:
             errors.extend(result.errors)
         except (InspectionBusy, InspectionTimeout) as exc:
             errors.append(str(exc))
-        verdict = decide_upload(facts_for(services, state.dest, result=result, error=_error_text(errors)))
+        ai_likely = False
+        if not state.dest.is_catalogued:
+            ai_likely = services.discovery.ai_likely(
+                state.dest.host, request.method, request.path, request.headers, body[:65536]
+            )
+        facts = facts_for(services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely)
+        verdict = decide_upload(facts)
         details: dict[str, object] = {}
         if session is not None and chunk is not None:
             details.update(session=chunk.protocol, session_chunks=session.chunks, session_bytes=session.received)
@@ -313,13 +319,38 @@ class UploadGuard:
 
     def on_responseheaders(self, flow: http.HTTPFlow) -> None:
         response = flow.response
-        if response is None or response.status_code == 101:
-            return
         state = state_of(flow)
-        if state is not None and state.block_reason is not None:
-            return  # the drain sink's answer: replaced in `response`
+        if response is None or state is None:
+            return
+        self._observe(flow, state, response)
+        if response.status_code == 101 or state.block_reason is not None:
+            return  # a WebSocket, or the drain sink's answer (replaced in `response`)
         # Nothing inspects response bodies: stream them (SSE arrives as it is produced).
         response.stream = True
+
+    def _observe(self, flow: http.HTTPFlow, state: FlowState, response: http.Response) -> None:
+        """Feed the shadow-AI inventory (catalogued services counted, other hosts classified)."""
+        dest = state.dest
+        services = self.services
+        process = services.attribution.cached(flow.client_conn.id)
+        blocked = state.block_reason is not None
+        if dest.service is not None:
+            services.discovery.observe_catalogued(
+                dest.host, dest.service.id, dest.service.category, dest.status, process, blocked
+            )
+        elif dest.inspect_mode != "none":
+            request = flow.request
+            services.discovery.observe_uncatalogued(
+                dest.host,
+                request.method,
+                request.path,
+                request.headers,
+                request.raw_content or b"",
+                response.headers,
+                declared_length(request),
+                process,
+                blocked,
+            )
 
     def on_response(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
