@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from agent.policy.hosts import HostIndex, HostPatternError, normalize_host, validate_host_pattern
+from agent.policy.hosts import HostIndex, HostPatternError, host_matches, normalize_host, validate_host_pattern
 from agent.policy.paths import JsonPath, PatternError, compile_path_pattern, strip_query
 
 Category = Literal[
@@ -285,9 +285,15 @@ class Service(_Model):
         if self.hosts and not self.examples:
             raise ValueError(f"service {self.id}: needs example URLs for its host patterns")
         index = HostIndex.build((pattern, pattern) for pattern in self.hosts)
+        covered: set[str] = set()
         for url in self.examples:
-            if index.lookup(urlsplit(url).hostname or "") is None:
+            found = index.lookup_pattern(urlsplit(url).hostname or "")
+            if found is None:
                 raise ValueError(f"service {self.id}: example {url!r} matches none of its hosts")
+            covered.update(p for p in self.hosts if host_matches(p, urlsplit(url).hostname or ""))
+        uncovered = [p for p in self.hosts if p not in covered]
+        if uncovered:
+            raise ValueError(f"service {self.id}: host pattern(s) {uncovered} match none of its example URLs")
         for endpoint in self.endpoints:
             for pattern in endpoint.hosts:
                 if pattern not in self.hosts:

@@ -113,7 +113,8 @@ def describe_validation(exc: ValidationError, document: Any = None) -> str:
                 label = f"service {service_id!r}" + (f" {rest}" if rest else "")
             except (KeyError, IndexError, TypeError):
                 pass
-        problems.append(f"{label}: {error['msg']}")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{label}: {message}" if label else message)
     more = len(exc.errors()) - len(problems)
     return "; ".join(problems) + (f" (+{more} more)" if more > 0 else "")
 
