@@ -64,9 +64,10 @@ def _values(rows: tuple[tuple[str, ...], ...]) -> str:
 
 
 def generate(store: Store, spec: SyntheticSpec) -> None:
-    """Fill `store` with `spec.count` events plus the assets and agents they refer to."""
+    """Fill `store` with `spec.count` events plus the assets, agents and inventory they refer to."""
     _insert_assets(store, spec)
     _insert_agents(store, spec)
+    _insert_inventory(store, spec)
     if store.is_sqlite:
         _insert_events_sqlite(store, spec)
     else:
@@ -90,9 +91,7 @@ def _insert_assets(store: Store, spec: SyntheticSpec) -> None:
             "mime": "audio/mpeg" if kinds[i % 4] == "audio" else "video/mp4",
             "path": f"/srv/clinical/recordings/dictation-{i:05d}.{'mp3' if kinds[i % 4] == 'audio' else 'mp4'}",
             "size": 100_000 + i * 37,
-            "enrolled_at": (spec.start - timedelta(days=1)).replace(tzinfo=None)
-            if store.is_sqlite
-            else spec.start - timedelta(days=1),
+            "enrolled_at": _bind_time(store, spec.start - timedelta(days=1)),
         }
         for i in range(spec.assets)
     ]
@@ -132,6 +131,87 @@ def _insert_agents(store: Store, spec: SyntheticSpec) -> None:
             ),
             rows,
         )
+
+
+UNKNOWN_AI_HOSTS = ("llm.internal-lab.example", "api.newchatbot.example", "transcribe.startup.example")
+LOCAL_APPS = (
+    ("ollama", "Ollama", "/usr/local/bin/ollama", "[11434]"),
+    ("lmstudio", "LM Studio", "/opt/lmstudio/lms", "[1234]"),
+)
+
+
+def _insert_inventory(store: Store, spec: SyntheticSpec) -> None:
+    """`ai_service_seen` rows per (agent, host) and a few local AI apps, consistent with the events."""
+    seen: list[dict[str, object]] = []
+    for a in range(spec.agents):
+        for i, (sid, host, category) in enumerate(SERVICES):
+            if (a + i) % 3 == 0:
+                continue
+            seen.append(
+                {
+                    "agent_id": f"ws-{a:03d}",
+                    "host": host,
+                    "service_id": sid,
+                    "category": category,
+                    "status": "approved" if sid in ("copilot", "openai") else "unapproved",
+                    "confidence": None,
+                    "first_seen": _bind_time(store, spec.start + timedelta(hours=a)),
+                    "last_seen": _bind_time(store, spec.end - timedelta(minutes=i + a)),
+                    "request_count": 40 + a * 3 + i,
+                    "block_count": (a + i) % 5,
+                    "users": f'["user{(a * 7) % spec.users:03d}", "user{(a * 7 + i) % spec.users:03d}"]',
+                    "processes": '["chrome", "firefox"]' if i % 2 else '["python3"]',
+                }
+            )
+        host = UNKNOWN_AI_HOSTS[a % len(UNKNOWN_AI_HOSTS)]
+        seen.append(
+            {
+                "agent_id": f"ws-{a:03d}",
+                "host": host,
+                "service_id": None,
+                "category": None,
+                "status": "unknown",
+                "confidence": 0.7 + (a % 3) / 10,
+                "first_seen": _bind_time(store, spec.end - timedelta(days=2, hours=a)),
+                "last_seen": _bind_time(store, spec.end - timedelta(hours=a)),
+                "request_count": 3 + a,
+                "block_count": 1 if a % 4 == 0 else 0,
+                "users": f'["user{a:03d}"]',
+                "processes": '["python3"]',
+            }
+        )
+    apps = [
+        {
+            "agent_id": f"ws-{a:03d}",
+            "signature_id": sig,
+            "name": name,
+            "exe": exe,
+            "user": f"user{a:03d}",
+            "ports": ports,
+            "first_seen": _bind_time(store, spec.start),
+            "last_seen": _bind_time(store, spec.end - timedelta(hours=a)),
+        }
+        for a in range(0, spec.agents, 4)
+        for sig, name, exe, ports in LOCAL_APPS[: 1 + a % 2]
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ai_service_seen (agent_id, host, service_id, category, status, confidence, first_seen, "
+                "last_seen, request_count, block_count, users, processes) VALUES (:agent_id, :host, :service_id, "
+                ":category, :status, :confidence, :first_seen, :last_seen, :request_count, :block_count, :users, "
+                ":processes)"
+            ),
+            seen,
+        )
+        if apps:
+            conn.execute(
+                text(
+                    'INSERT INTO local_ai_app (agent_id, signature_id, name, exe, "user", ports, first_seen, '
+                    "last_seen) VALUES (:agent_id, :signature_id, :name, :exe, :user, :ports, :first_seen, :last_seen)"
+                ),
+                apps,
+            )
 
 
 def _bind_time(store: Store, when: datetime) -> datetime | str:

@@ -14,6 +14,8 @@ from textual.widgets import Static
 from console.data.filters import help_terms
 from console.data.triage import CLASSIFICATIONS
 
+_KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "esc"}
+
 
 def _keys_table(title: str, bindings: list[Binding]) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold", show_header=False, box=None, padding=(0, 2))
@@ -25,17 +27,29 @@ def _keys_table(title: str, bindings: list[Binding]) -> Table:
         if not binding.description or binding.action in seen:
             continue
         seen.add(binding.action)
-        table.add_row(binding.key_display or binding.key, binding.description, binding.id or "")
+        table.add_row(
+            binding.key_display or _KEY_NAMES.get(binding.key, binding.key), binding.description, binding.id or ""
+        )
     return table
 
 
-def active_bindings(screen: Screen[object]) -> tuple[list[Binding], list[Binding]]:
-    """(this screen's and its widgets' bindings, app-wide bindings) as the keymap has them now."""
+def active_bindings(screen: Screen[object]) -> tuple[list[Binding], list[Binding], list[Binding]]:
+    """The console's bindings on this screen, the app-wide ones, and widget navigation keys.
+
+    Read from the screen's active bindings, so a user keymap (`--keymap`) shows its own keys.
+    """
     local: list[Binding] = []
     app_wide: list[Binding] = []
+    navigation: list[Binding] = []
     for active in screen.active_bindings.values():
-        (app_wide if (active.binding.id or "").startswith("app.") else local).append(active.binding)
-    return local, app_wide
+        binding_id = active.binding.id or ""
+        if binding_id.startswith("app."):
+            app_wide.append(active.binding)
+        elif binding_id:
+            local.append(active.binding)
+        else:
+            navigation.append(active.binding)
+    return local, app_wide, navigation
 
 
 class HelpScreen(ModalScreen[None]):
@@ -48,7 +62,7 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, screen: Screen[object]) -> None:
         super().__init__()
         self.screen_name = type(screen).__name__.removesuffix("Screen") or "Console"
-        self.local_bindings, self.app_bindings = active_bindings(screen)
+        self.local_bindings, self.app_bindings, self.navigation = active_bindings(screen)
 
     def compose(self) -> ComposeResult:
         name = self.screen_name
@@ -75,6 +89,8 @@ class HelpScreen(ModalScreen[None]):
                     _keys_table("Keys on this screen", self.local_bindings),
                     Text(),
                     _keys_table("Everywhere", self.app_bindings),
+                    Text(),
+                    _keys_table("Moving around", self.navigation),
                     Text(),
                     search,
                     Text(),

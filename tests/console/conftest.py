@@ -1,0 +1,93 @@
+"""Console fixtures: deterministic synthetic stores, pinned clock and time zone, pilot helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.store import Store, open_store
+from console.app import ConsoleApp
+from console.data.synthetic import SyntheticSpec, generate
+from console.screens.incidents import IncidentsScreen
+from console.settings import ConsoleSettings
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SMALL = SyntheticSpec(count=400, end=NOW - timedelta(minutes=1), span=timedelta(days=2), users=12, assets=40, agents=6)
+
+
+def frozen_clock() -> datetime:
+    return NOW
+
+
+def make_settings(url: str, **overrides: Any) -> ConsoleSettings:
+    values: dict[str, Any] = {
+        "url": url,
+        "analyst": "alice",
+        "tz": UTC,
+        "clock": frozen_clock,
+        "live": False,
+        "poll_interval": 0.2,
+    }
+    values.update(overrides)
+    return ConsoleSettings(**values)
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Iterator[Store]:
+    """400 events over two days, with assets, agents and inventory (SQLite)."""
+    store = open_store(f"sqlite:///{tmp_path / 'console.db'}")
+    generate(store, SMALL)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def pg_small_store(pg_url: str) -> Iterator[Store]:
+    store = open_store(pg_url)
+    generate(store, SMALL)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_small_store(request: pytest.FixtureRequest) -> Store:
+    """The small store on SQLite and on PostgreSQL."""
+    name = "small_store" if request.param == "sqlite" else "pg_small_store"
+    store: Store = request.getfixturevalue(name)
+    return store
+
+
+async def wait_until(pilot: Any, condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "") -> None:
+    """Let the app run until `condition()` holds (workers are threads: pause, then look again)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.02)
+
+
+async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -> IncidentsScreen:
+    """Until the incidents screen has shown its first page (and its count)."""
+    await wait_until(
+        pilot,
+        lambda: (s := app.incidents_screen()) is not None and "rows" in s.metrics and s.count is not None,
+        timeout=timeout,
+        what="the first page of incidents",
+    )
+    screen = app.incidents_screen()
+    assert screen is not None
+    return screen
+
+
+async def settle(pilot: Any, app: ConsoleApp) -> None:
+    """Wait for every worker, then for the screen to process what they handed back."""
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    await asyncio.sleep(0)
