@@ -54,12 +54,12 @@ def validate_host_pattern(pattern: str) -> str:
     if not isinstance(pattern, str) or not pattern.strip():
         raise HostPatternError("empty host pattern")
     text = pattern.strip().lower().rstrip(".")
-    if any(ch in text for ch in "/:?#@ \t"):
+    if _is_ip(text):
+        return text
+    if any(ch in text for ch in "/:?#@ \t[]"):
         raise HostPatternError(f"invalid host pattern {pattern!r}: a host pattern is a name, not a URL")
     if len(text) > MAX_HOST_LENGTH:
         raise HostPatternError(f"invalid host pattern {pattern!r}: longer than {MAX_HOST_LENGTH} characters")
-    if _is_ip(text):
-        return text
     labels = text.split(".")
     if len(labels) < 2:
         raise HostPatternError(f"invalid host pattern {pattern!r}: needs at least two labels (e.g. example.com)")

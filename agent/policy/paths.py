@@ -122,7 +122,8 @@ def _walk(node: Any, steps: tuple[object, ...], depth: int) -> Iterator[Any]:
         return
     step, rest = steps[0], steps[1:]
     if step is _ANY_DEPTH:
-        yield from _walk(node, rest, depth + 1)
+        if not isinstance(node, list):  # a list's elements are visited below: no double match
+            yield from _walk(node, rest, depth + 1)
         children: list[Any] = []
         if isinstance(node, dict):
             children = list(node.values())

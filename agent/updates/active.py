@@ -14,6 +14,7 @@ that fails to load leaves the previous set in force: there is no moment without 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -27,7 +28,7 @@ from typing import Any, Literal
 from agent.config import Config
 from agent.policy.catalog import Catalog
 from agent.policy.org import OrgPolicy
-from agent.updates.bundle import Bundle
+from agent.updates.bundle import Bundle, bundle_bytes
 from agent.updates.errors import UpdateRejected
 from agent.updates.installed import Layout, load_installed, pointer_stamp, read_pointer
 from agent.updates.source import load_source, shipped_bundle
@@ -155,8 +156,7 @@ class ActiveSignatures:
 
     def _load(self) -> SignatureSet | None:
         if self._pinned is not None:
-            bundle = load_source(self._pinned)
-            return SignatureSet.from_bundle(bundle, source="pinned", extra_passthrough=self._extra_passthrough)
+            return _pinned_set(self._pinned, self._extra_passthrough)
         if self._layout is None:
             return None
         installed = load_installed(self._layout)
@@ -178,6 +178,12 @@ class ActiveSignatures:
             self._stamp = self._read_stamp()
 
 
+def _pinned_set(path: Path, extra_passthrough: tuple[str, ...]) -> SignatureSet:
+    bundle = load_source(path)
+    digest = hashlib.sha256(bundle_bytes(bundle)).hexdigest()  # tells an edited file from an unchanged one
+    return SignatureSet.from_bundle(bundle, source="pinned", sha256=digest, extra_passthrough=extra_passthrough)
+
+
 def shipped_signatures(extra_passthrough: tuple[str, ...] = ()) -> SignatureSet:
     return SignatureSet.from_bundle(shipped_bundle(), source="shipped", extra_passthrough=extra_passthrough)
 
@@ -188,8 +194,7 @@ def load_active(data_dir: Path, config: Config) -> ActiveSignatures:
     pinned = config.signatures.catalog
     if pinned is not None:
         pinned = pinned.expanduser()
-        bundle = load_source(pinned)  # a pinned catalog that does not load is a config error: say so
-        initial = SignatureSet.from_bundle(bundle, source="pinned", extra_passthrough=extra)
+        initial = _pinned_set(pinned, extra)  # a pinned catalog that does not load is a config error: say so
         return ActiveSignatures(initial, pinned=pinned, extra_passthrough=extra)
     layout = Layout.for_data_dir(data_dir)
     active = ActiveSignatures(shipped_signatures(extra), layout=layout, extra_passthrough=extra)
