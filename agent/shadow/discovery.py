@@ -23,7 +23,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -48,9 +48,9 @@ MAX_HOST_CHARS = 255
 class DiscoverySettings:
     max_hosts: int = 4096
     decay: float = 0.97  # per decisive vote: the belief follows roughly the last 30 verdicts
-    ai_confidence: float = 0.75  # posterior mean of "AI" needed to call a host AI
-    not_ai_confidence: float = 0.25
-    min_votes: float = 2.0  # decayed decisive votes needed, unless one vote is very strong
+    ai_confidence: float = 0.7  # posterior mean of "AI" needed to call a host AI
+    not_ai_confidence: float = 0.3
+    min_votes: float = 1.5  # decayed votes needed (two recent ones), unless one vote is very strong
     strong_score: float = 0.98
     max_names: int = 16  # users and processes remembered per host
     flush_interval_s: float = 5.0
@@ -89,8 +89,8 @@ class _HostState:
 
     @property
     def confidence(self) -> float:
-        # Beta(1, 1) prior over decayed votes: no evidence is 0.5, i.e. "don't know".
-        return (self.ai_votes + 1.0) / (self.ai_votes + self.other_votes + 2.0)
+        # Jeffreys prior (Beta(1/2, 1/2)) over decayed votes: no evidence is 0.5, "don't know".
+        return (self.ai_votes + 0.5) / (self.ai_votes + self.other_votes + 1.0)
 
     @property
     def recorded(self) -> bool:
@@ -193,7 +193,7 @@ class DiscoveryRecorder:
                 state.ever_ai = True
             else:
                 previous = state.status
-                self._vote(state, score)
+                vote(state, score, self.settings, self._threshold, self._low_threshold)
                 event_due = self._status_event_due(state, previous, when)
             state.dirty = state.dirty or state.recorded
             belief = HostBelief(name, state.status, state.confidence, state.total_requests)
@@ -213,47 +213,6 @@ class DiscoveryRecorder:
     def _remember(self, names: dict[str, None], value: str | None) -> None:
         if value and len(names) < self.settings.max_names:
             names[value[:128]] = None
-
-    def _vote(self, state: _HostState, score: float | ShapeVerdict | None) -> None:
-        if score is None:
-            return
-        if isinstance(score, ShapeVerdict):
-            label: Belief = score.label
-            probability = score.score
-        else:
-            probability = float(score)
-            if probability != probability:  # NaN: no opinion
-                return
-            if probability >= self._threshold:
-                label = "ai"
-            elif probability <= self._low_threshold:
-                label = "not_ai"
-            else:
-                label = "unknown"
-        if label == "unknown":
-            return
-        decay = self.settings.decay
-        state.ai_votes *= decay
-        state.other_votes *= decay
-        if label == "ai":
-            state.ai_votes += 1.0
-            state.strongest = max(state.strongest * decay, probability)
-        else:
-            state.other_votes += 1.0
-            state.strongest *= decay
-        state.status = self._judge(state)
-        if state.status == "ai":
-            state.ever_ai = True
-
-    def _judge(self, state: _HostState) -> Belief:
-        votes = state.ai_votes + state.other_votes
-        confidence = state.confidence
-        enough = votes >= self.settings.min_votes or state.strongest >= self.settings.strong_score
-        if confidence >= self.settings.ai_confidence and enough:
-            return "ai"
-        if confidence <= self.settings.not_ai_confidence and votes >= self.settings.min_votes:
-            return "not_ai"
-        return "unknown"
 
     def _status_event_due(self, state: _HostState, previous: Belief, when: datetime) -> tuple[Belief, bool] | None:
         """(previous status, first report) when this status change deserves an event."""
@@ -437,6 +396,69 @@ class DiscoveryRecorder:
         if self.last_error:
             return False, f"{message}; last store error: {self.last_error}"
         return not self.dropped, message
+
+
+def vote(
+    state: _HostState,
+    score: float | ShapeVerdict | None,
+    settings: DiscoverySettings,
+    threshold: float,
+    low_threshold: float,
+) -> None:
+    """Fold one request's verdict into the host's decayed vote counts and re-judge it."""
+    if score is None:
+        return
+    if isinstance(score, ShapeVerdict):
+        label: Belief = score.label
+        probability = score.score
+    else:
+        probability = float(score)
+        if probability != probability:  # NaN: no opinion
+            return
+        if probability >= threshold:
+            label = "ai"
+        elif probability <= low_threshold:
+            label = "not_ai"
+        else:
+            label = "unknown"
+    if label == "unknown":
+        return
+    decay = settings.decay
+    state.ai_votes *= decay
+    state.other_votes *= decay
+    if label == "ai":
+        state.ai_votes += 1.0
+        state.strongest = max(state.strongest * decay, probability)
+    else:
+        state.other_votes += 1.0
+        state.strongest *= decay
+    state.status = judge(state, settings)
+    if state.status == "ai":
+        state.ever_ai = True
+
+
+def judge(state: _HostState, settings: DiscoverySettings) -> Belief:
+    """`ai` on agreeing votes (or one very strong, uncontradicted one), `not_ai` likewise, else unknown."""
+    votes = state.ai_votes + state.other_votes
+    confidence = state.confidence
+    if state.ai_votes >= settings.min_votes and confidence >= settings.ai_confidence:
+        return "ai"
+    if state.other_votes < 0.5 and state.strongest >= settings.strong_score:
+        return "ai"
+    if votes >= settings.min_votes and confidence <= settings.not_ai_confidence:
+        return "not_ai"
+    return "unknown"
+
+
+def belief_after(verdicts: Iterable[ShapeVerdict], settings: DiscoverySettings | None = None) -> HostBelief:
+    """The belief a recorder would hold about a host after these verdicts (evaluation, tests)."""
+    chosen = settings or DiscoverySettings()
+    now = utcnow()
+    state = _HostState(host="", first_seen=now, last_seen=now)
+    for verdict in verdicts:
+        state.total_requests += 1
+        vote(state, verdict, chosen, 1.0, 0.0)
+    return HostBelief("", state.status, state.confidence, state.total_requests)
 
 
 def _merge_names(stored: str, new: tuple[str, ...], limit: int) -> str:

@@ -8,6 +8,7 @@ output changes for some shape: a model trained on another version is refused, no
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 
 from agent.shadow.shape import RequestShape
 
@@ -25,6 +26,141 @@ def size_bucket(size: int) -> str:
         if size < limit:
             return label
     return ">=4m"
+
+
+# A small domain lexicon of AI-API vocabulary (stems, matched inside words so that
+# `longrunningrecognize` or `streamGenerateContent` count). Written from the vocabulary of
+# public AI API references, not from the training set: it lets the model credit an unseen
+# service whose exact words never occurred in training. The model learns how much a hit
+# is worth; a hit alone decides nothing.
+AI_PATH_STEMS = (
+    "complet",
+    "chat",
+    "generat",
+    "embed",
+    "transcri",
+    "speech",
+    "tts",
+    "stt",
+    "infer",
+    "predict",
+    "prompt",
+    "tokeniz",
+    "llm",
+    "diffusion",
+    "whisper",
+    "llama",
+    "gpt",
+    "claude",
+    "gemini",
+    "mistral",
+    "qwen",
+    "rerank",
+    "moderat",
+    "imagine",
+    "txt2img",
+    "img2img",
+    "upscal",
+    "inpaint",
+    "caption",
+    "sdapi",
+    "vision",
+    "ocr",
+    "asr",
+    "synthes",
+    "listen",
+    "speak",
+    "translat",
+    "summar",
+    "classif",
+    "recogni",
+    "annotat",
+    "sentiment",
+    "agent",
+    "assistant",
+    "instruct",
+    "finetun",
+    "fine-tun",
+    "lora",
+    "voice",
+    "audio",
+    "model",
+    "ai",
+    "ml",
+    "nlp",
+    "text2",
+    "2text",
+    "2img",
+    "2video",
+    "2speech",
+)
+AI_KEY_STEMS = (
+    "model",
+    "message",
+    "prompt",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "max_token",
+    "max_new_token",
+    "max_output_token",
+    "max_completion_token",
+    "n_predict",
+    "stream",
+    "stop",
+    "seed",
+    "negative_prompt",
+    "guidance",
+    "cfg_scale",
+    "step",
+    "sampler",
+    "system",
+    "tool",
+    "instruction",
+    "voice",
+    "language",
+    "diariz",
+    "speaker",
+    "punctuat",
+    "transcri",
+    "logprob",
+    "penalty",
+    "embedding",
+    "dimension",
+    "rerank",
+    "inference",
+    "aspect_ratio",
+    "image_size",
+    "num_image",
+    "output_format",
+    "response_format",
+    "generation",
+    "safety",
+    "context",
+    "token",
+    "completion",
+    "utterance",
+    "text_input",
+    "inputs",
+)
+AI_PATH_PHRASES = ("text/to", "to/text", "to/image", "to/video", "to/speech", "to/audio", "image/to", "speech/to")
+_SHORT_EXACT = frozenset({"ai", "ml", "tts", "stt", "asr", "ocr", "llm", "nlp", "gpt"})
+
+
+def _stem_hits(words: Iterable[str], stems: tuple[str, ...]) -> int:
+    hits = 0
+    for word in words:
+        if word in _SHORT_EXACT:
+            hits += 1
+            continue
+        if any(len(stem) > 3 and stem in word for stem in stems):
+            hits += 1
+    return hits
+
+
+def _count_bucket(count: int) -> str:
+    return str(count) if count < 3 else "3+"
 
 
 def _name_tokens(name: str) -> list[str]:
@@ -72,6 +208,13 @@ def shape_features(shape: RequestShape) -> frozenset[str]:
         features.add("media:any")
     if shape.accepts_sse:
         features.add("accept:sse")
+    joined = "/".join(tokens)
+    path_hits = _stem_hits(tokens, AI_PATH_STEMS) + sum(phrase in joined for phrase in AI_PATH_PHRASES)
+    if path_hits:
+        features.add(f"lexpath:{_count_bucket(path_hits)}")
+    key_hits = _stem_hits(shape.json_keys + shape.form_fields + shape.query_names, AI_KEY_STEMS)
+    if key_hits:
+        features.add(f"lexkey:{_count_bucket(key_hits)}")
     if shape.response_seen:
         if shape.response_is_sse:
             features.add("resp:sse")

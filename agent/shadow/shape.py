@@ -57,6 +57,8 @@ _VERSION_TOKEN = re.compile(r"v\d+(?:alpha|beta|preview)?\d*|\d{4}-\d{2}-\d{2}",
 _HEX_OR_UUID = re.compile(r"[0-9a-f]{8}(?:-?[0-9a-f]{4}){3}-?[0-9a-f]{12}|[0-9a-f]{16,}", re.IGNORECASE)
 # JSON tokenizer over bytes: whole strings (unrolled loop, linear), structural characters,
 # runs of anything else, and a lone quote that marks an unterminated (truncated) string.
+_EMAIL = re.compile(r"[^@/]+@[^@/]+\.[A-Za-z]{2,}")
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^"{}\[\]:,]+|"', re.DOTALL)
 _MEDIA_TYPE = re.compile(r"^\s*([A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,96})")
 _BOUNDARY = re.compile(r'boundary\s*=\s*"?([^";,]{1,200})"?', re.IGNORECASE)
@@ -159,6 +161,8 @@ def singular(word: str) -> str:
     """A crude English singular, so `completions` and `completion` are one feature."""
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
@@ -217,10 +221,13 @@ def path_words(path: str) -> tuple[tuple[str, ...], tuple[MediaKind, ...]]:
         if not raw_segment:
             continue
         segment = unquote(raw_segment)
-        if "@" in segment:
+        if _EMAIL.search(segment):
             words.append(EMAIL)
             continue
-        if _looks_like_id(segment):
+        if _VERSION_TOKEN.fullmatch(segment):
+            words.append(VERSION)
+            continue
+        if _PLAIN_SEGMENT.fullmatch(segment) and _looks_like_id(segment):
             words.append(ID)
             continue
         stem, dot, extension = segment.rpartition(".")

@@ -1,0 +1,421 @@
+"""Train, evaluate and export the shadow-AI request-shape classifier.
+
+    .venv/bin/python -m signatures.shadow.train            # evaluate, then write the model JSON
+    .venv/bin/python -m signatures.shadow.train --check    # evaluate only; exit 1 below target
+
+Evaluation is by SERVICE, never by request: requests of one API look alike, so a random
+split would test memory, not generalisation to an API the model has never seen, which is
+the job (the catalog already knows the APIs we could list). Two figures are printed:
+1. a fixed held-out set of services (a hash of the service id picks ~1/4 of them, so no
+   one chose which services are easy); vocabulary, regularisation and thresholds are fitted
+   on the other services only;
+2. grouped 5-fold cross-validation over all services, as a second, less noisy estimate.
+The shipped model is then fitted on every service with the same procedure.
+
+Modelling choices, and why:
+- Logistic regression on binary features: calibrated-enough probabilities, exact and cheap
+  numpy inference, coefficients an analyst can read.
+- Features seen in at least two services only: a header or path word unique to one vendor
+  cannot generalise to an unknown service, and would make the model a worse copy of the
+  catalog.
+- Each service weighs the same, whatever its number of requests, and both classes weigh the
+  same in total.
+- Each request is used twice: as seen at request time (no response) and with its response
+  headers, because the proxy classifies at both moments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from agent.shadow.classifier import AIShapeClassifier, ShapeVerdict
+from agent.shadow.discovery import belief_after
+from agent.shadow.features import shape_features
+from agent.shadow.shape import RequestShape
+from signatures.shadow.dataset import DATASET_DIR, DatasetRequest, load_requests
+
+MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "shadow_classifier.json"
+C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+TARGET_PRECISION = 0.95
+TARGET_RECALL = 0.90
+THRESHOLD_PRECISION = 0.95  # out-of-fold precision the AI threshold is set for (measured held-out: higher)
+LOW_THRESHOLD_NPV = 0.97  # out-of-fold share of ordinary requests below the "not AI" threshold
+MIN_SERVICE_DF = 2
+MIN_EVIDENCE = 2
+HELD_OUT_BUCKETS = 4  # sha256(id) mod 16 < 4: about a quarter of the services
+
+
+@dataclass(frozen=True)
+class Row:
+    """One training example: a request shape at request time or with its response."""
+
+    service: str
+    label: int
+    variant: str  # "request" | "response"
+    shape: RequestShape
+    features: frozenset[str]
+
+
+def make_rows(requests: Sequence[DatasetRequest]) -> list[Row]:
+    rows: list[Row] = []
+    for request in requests:
+        variants = [("request", False)] + ([("response", True)] if request.response_headers else [])
+        for variant, with_response in variants:
+            shape = request.shape(with_response=with_response)
+            rows.append(Row(request.service, request.label, variant, shape, shape_features(shape)))
+    return rows
+
+
+def is_held_out(service: str) -> bool:
+    return hashlib.sha256(service.encode()).digest()[0] % 16 < HELD_OUT_BUCKETS
+
+
+def build_vocabulary(rows: Sequence[Row]) -> list[str]:
+    services_with: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        for feature in row.features:
+            services_with[feature].add(row.service)
+    return sorted(f for f, services in services_with.items() if len(services) >= MIN_SERVICE_DF)
+
+
+def design(rows: Sequence[Row], vocabulary: Sequence[str]) -> sparse.csr_matrix:
+    index = {name: i for i, name in enumerate(vocabulary)}
+    indptr = [0]
+    indices: list[int] = []
+    for row in rows:
+        indices.extend(sorted(index[f] for f in row.features if f in index))
+        indptr.append(len(indices))
+    data = np.ones(len(indices), dtype=np.float64)
+    return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), len(vocabulary)))
+
+
+def sample_weights(rows: Sequence[Row]) -> npt.NDArray[np.float64]:
+    """Every service weighs 1 in total; each class weighs half of the total."""
+    per_service = Counter(row.service for row in rows)
+    services_per_class = Counter(label for _, label in {(row.service, row.label) for row in rows})
+    n_services = len(per_service)
+    weights = [(1.0 / per_service[row.service]) * n_services / (2.0 * services_per_class[row.label]) for row in rows]
+    return np.asarray(weights, dtype=np.float64)
+
+
+def fit(rows: Sequence[Row], vocabulary: Sequence[str], c: float) -> LogisticRegression:
+    model = LogisticRegression(C=c, solver="lbfgs", max_iter=10_000, tol=1e-8)
+    labels = np.array([row.label for row in rows])
+    model.fit(design(rows, vocabulary), labels, sample_weight=sample_weights(rows))
+    return model
+
+
+def to_classifier(
+    model: LogisticRegression, vocabulary: Sequence[str], threshold: float, low_threshold: float, version: str
+) -> AIShapeClassifier:
+    return AIShapeClassifier(
+        vocabulary,
+        model.coef_[0],
+        float(model.intercept_[0]),
+        threshold=threshold,
+        low_threshold=low_threshold,
+        min_evidence=MIN_EVIDENCE,
+        version=version,
+    )
+
+
+def out_of_fold(rows: Sequence[Row], c: float, folds: int = 5) -> npt.NDArray[np.float64]:
+    """Scores of every row from a model that never saw its service (vocabulary refitted per fold)."""
+    groups = [row.service for row in rows]
+    scores = np.zeros(len(rows))
+    for train_idx, test_idx in GroupKFold(n_splits=folds).split(rows, groups=groups):
+        train = [rows[i] for i in train_idx]
+        test = [rows[i] for i in test_idx]
+        vocabulary = build_vocabulary(train)
+        model = fit(train, vocabulary, c)
+        scores[test_idx] = model.predict_proba(design(test, vocabulary))[:, 1]
+    return scores
+
+
+def weighted_log_loss(rows: Sequence[Row], scores: npt.NDArray[np.float64]) -> float:
+    labels = np.array([row.label for row in rows])
+    clipped = np.clip(scores, 1e-12, 1 - 1e-12)
+    losses = -(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
+    weights = sample_weights(rows)
+    return float((losses * weights).sum() / weights.sum())
+
+
+def choose_thresholds(rows: Sequence[Row], scores: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """AI threshold for out-of-fold precision; "not AI" threshold for out-of-fold NPV."""
+    labels = np.array([row.label for row in rows])
+    candidates = np.unique(np.concatenate([scores, np.linspace(0.05, 0.95, 91)]))
+    threshold = 0.95
+    for t in candidates:
+        if t < 0.5:
+            continue
+        predicted = scores >= t
+        if predicted.sum() and labels[predicted].mean() >= THRESHOLD_PRECISION:
+            threshold = float(t)
+            break
+    low = 0.05
+    for t in candidates[::-1]:
+        if t > min(threshold, 0.5):
+            continue
+        below = scores <= t
+        if below.sum() and (1 - labels[below]).mean() >= LOW_THRESHOLD_NPV:
+            low = float(t)
+            break
+    return round(threshold, 6), round(min(low, threshold), 6)
+
+
+def select_c(rows: Sequence[Row]) -> float:
+    losses = {c: weighted_log_loss(rows, out_of_fold(rows, c)) for c in C_GRID}
+    return min(losses, key=losses.__getitem__)
+
+
+@dataclass(frozen=True)
+class Scores:
+    precision: float
+    recall: float
+    unknown_rate: float
+    n_ai: int
+    n_ordinary: int
+    false_positives: tuple[str, ...]
+    misses: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "unknown_rate": round(self.unknown_rate, 4),
+            "ai_requests": self.n_ai,
+            "ordinary_requests": self.n_ordinary,
+        }
+
+
+def _describe(row: Row, verdict: ShapeVerdict) -> str:
+    path = "/".join(row.shape.path_tokens)
+    return f"{row.service} {row.shape.method} {path} ({verdict.label} {verdict.score:.2f}, {row.variant})"
+
+
+def scores_of(pairs: Sequence[tuple[Row, ShapeVerdict]]) -> Scores:
+    """Precision and recall of the `ai` label; `unknown` counts as not flagged (a miss for AI)."""
+    predicted = [verdict.label == "ai" for _, verdict in pairs]
+    true_positive = sum(p and row.label == 1 for p, (row, _) in zip(predicted, pairs, strict=True))
+    positives = sum(predicted)
+    actual = sum(row.label for row, _ in pairs)
+    return Scores(
+        precision=true_positive / positives if positives else 1.0,
+        recall=true_positive / actual if actual else 1.0,
+        unknown_rate=sum(v.label == "unknown" for _, v in pairs) / len(pairs) if pairs else 0.0,
+        n_ai=actual,
+        n_ordinary=len(pairs) - actual,
+        false_positives=tuple(_describe(r, v) for p, (r, v) in zip(predicted, pairs, strict=True) if p and not r.label),
+        misses=tuple(_describe(r, v) for p, (r, v) in zip(predicted, pairs, strict=True) if not p and r.label),
+    )
+
+
+def evaluate(classifier: AIShapeClassifier, rows: Sequence[Row]) -> Scores:
+    return scores_of([(row, classifier.classify(row.shape)) for row in rows])
+
+
+def train_classifier(rows: Sequence[Row], version: str) -> tuple[AIShapeClassifier, LogisticRegression, float]:
+    """The whole procedure on `rows`: vocabulary, C by grouped CV, thresholds from out-of-fold scores."""
+    c = select_c(rows)
+    threshold, low = choose_thresholds(rows, out_of_fold(rows, c))
+    vocabulary = build_vocabulary(rows)
+    model = fit(rows, vocabulary, c)
+    return to_classifier(model, vocabulary, threshold, low, version), model, c
+
+
+def dataset_digest(directory: Path = DATASET_DIR) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.yaml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _print_scores(title: str, by_variant: dict[str, Scores]) -> None:
+    print(title)
+    for variant, scores in by_variant.items():
+        print(
+            f"  {variant:9s} precision {scores.precision:.3f}  recall {scores.recall:.3f}  "
+            f"unknown {scores.unknown_rate:.1%}  ({scores.n_ai} AI / {scores.n_ordinary} ordinary requests)"
+        )
+    shown = {s for scores in by_variant.values() for s in scores.false_positives}
+    for line in sorted(shown)[:15]:
+        print(f"    false AI: {line}")
+    missed = {s for scores in by_variant.values() for s in scores.misses}
+    for line in sorted(missed)[:200]:
+        print(f"    missed:   {line}")
+
+
+def _subsets(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    """The views the figures are given for (see docs/shadow-ai.md)."""
+    return {
+        "request": [r for r in rows if r.variant == "request"],
+        "with-body": [r for r in rows if r.variant == "request" and r.shape.body_size > 0],
+        "response": [r for r in rows if r.variant == "response"],
+    }
+
+
+def _by_variant(classifier: AIShapeClassifier, rows: Sequence[Row]) -> dict[str, Scores]:
+    return {name: evaluate(classifier, subset) for name, subset in _subsets(rows).items()}
+
+
+@dataclass(frozen=True)
+class HostScores:
+    precision: float
+    recall: float
+    ai_services: int
+    ordinary_services: int
+    flagged: tuple[str, ...]
+    missed: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "ai_services": self.ai_services,
+            "ordinary_services": self.ordinary_services,
+        }
+
+
+def host_level(verdicts: Sequence[tuple[Row, ShapeVerdict]]) -> HostScores:
+    """Per service: the discovery recorder's belief after all its requests (seen with their responses)."""
+    by_service: dict[str, list[ShapeVerdict]] = defaultdict(list)
+    labels: dict[str, int] = {}
+    has_response = {r.service for r, _ in verdicts if r.variant == "response"}
+    for row, verdict in verdicts:
+        wanted = "response" if row.service in has_response else "request"
+        if row.variant == wanted:
+            by_service[row.service].append(verdict)
+            labels[row.service] = row.label
+    status = {service: belief_after(found).status for service, found in by_service.items()}
+    flagged = [s for s, st in status.items() if st == "ai"]
+    true_flags = [s for s in flagged if labels[s] == 1]
+    n_ai = sum(labels.values())
+    return HostScores(
+        precision=len(true_flags) / len(flagged) if flagged else 1.0,
+        recall=len(true_flags) / n_ai if n_ai else 1.0,
+        ai_services=n_ai,
+        ordinary_services=len(labels) - n_ai,
+        flagged=tuple(sorted(s for s in flagged if labels[s] == 0)),
+        missed=tuple(
+            f"{s} ({' '.join(v.label for v in by_service[s])})"
+            for s, st in sorted(status.items())
+            if labels[s] == 1 and st != "ai"
+        ),
+    )
+
+
+def _print_hosts(title: str, scores: HostScores) -> None:
+    print(
+        f"{title}: precision {scores.precision:.3f}  recall {scores.recall:.3f}  "
+        f"({scores.ai_services} AI / {scores.ordinary_services} ordinary services)"
+    )
+    if scores.flagged:
+        print(f"    ordinary services flagged as AI: {', '.join(scores.flagged)}")
+    if scores.missed:
+        print(f"    AI services not flagged: {', '.join(scores.missed)}")
+
+
+def cross_validated(rows: Sequence[Row], folds: int = 5) -> tuple[dict[str, Scores], HostScores]:
+    """Grouped CV of the full procedure (vocabulary, C, thresholds refitted inside each fold)."""
+    groups = [row.service for row in rows]
+    pairs: list[tuple[Row, ShapeVerdict]] = []
+    for train_idx, test_idx in GroupKFold(n_splits=folds).split(rows, groups=groups):
+        train = [rows[i] for i in train_idx]
+        classifier, _, _ = train_classifier(train, "cv")
+        pairs.extend((rows[i], classifier.classify(rows[i].shape)) for i in test_idx)
+    verdict_of = {id(row): verdict for row, verdict in pairs}
+    results = {
+        name: scores_of([(row, verdict_of[id(row)]) for row in subset]) for name, subset in _subsets(rows).items()
+    }
+    return results, host_level(pairs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where to write the model JSON")
+    parser.add_argument("--check", action="store_true", help="evaluate only; exit 1 when below target")
+    parser.add_argument("--no-cv", action="store_true", help="skip the 5-fold cross-validation (faster)")
+    args = parser.parse_args(argv)
+
+    requests = load_requests()
+    rows = make_rows(requests)
+    services = {(r.service, r.label) for r in rows}
+    n_ai = sum(label for _, label in services)
+    print(f"dataset: {n_ai} AI services, {len(services) - n_ai} ordinary services, {len(requests)} requests")
+
+    train_rows = [r for r in rows if not is_held_out(r.service)]
+    test_rows = [r for r in rows if is_held_out(r.service)]
+    held_services = sorted({r.service for r in test_rows})
+    held_classifier, _, held_c = train_classifier(train_rows, "held-out")
+    held = _by_variant(held_classifier, test_rows)
+    held_pairs = [(row, held_classifier.classify(row.shape)) for row in test_rows]
+    held_hosts = host_level(held_pairs)
+    print(f"held-out services ({len(held_services)}): {', '.join(held_services)}")
+    _print_scores(
+        f"held-out evaluation (C={held_c}, threshold {held_classifier.threshold:.3f}, "
+        f"not-AI below {held_classifier.low_threshold:.3f}):",
+        held,
+    )
+    _print_hosts("  held-out hosts (discovery belief)", held_hosts)
+    cv = None if args.no_cv else cross_validated(rows)
+    if cv is not None:
+        _print_scores("grouped 5-fold cross-validation over all services:", cv[0])
+        _print_hosts("  cross-validated hosts (discovery belief)", cv[1])
+
+    version = f"{datetime.now(UTC):%Y.%m.%d}-{dataset_digest()[:8]}"
+    classifier, _, c = train_classifier(rows, version)
+    print(
+        f"final model: {len(classifier.vocabulary)} features, C={c}, threshold {classifier.threshold:.3f}, "
+        f"not-AI below {classifier.low_threshold:.3f}"
+    )
+    body = held["with-body"]
+    ok = (
+        held["request"].precision >= TARGET_PRECISION
+        and body.precision >= TARGET_PRECISION
+        and body.recall >= TARGET_RECALL
+        and held_hosts.precision >= TARGET_PRECISION
+        and held_hosts.recall >= TARGET_RECALL
+    )
+    if args.check:
+        print(
+            "target met (precision on every view, recall on requests with a body and on hosts)"
+            if ok
+            else "BELOW TARGET"
+        )
+        return 0 if ok else 1
+    params = classifier.to_params()
+    params["trained"] = {
+        "dataset_sha256": dataset_digest(),
+        "ai_services": n_ai,
+        "ordinary_services": len(services) - n_ai,
+        "requests": len(requests),
+        "regularisation_c": c,
+        "held_out_services": held_services,
+        "held_out": {variant: scores.as_dict() for variant, scores in held.items()},
+        "held_out_hosts": held_hosts.as_dict(),
+        "grouped_cv": {variant: scores.as_dict() for variant, scores in cv[0].items()} if cv else None,
+        "grouped_cv_hosts": cv[1].as_dict() if cv else None,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(params, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
