@@ -34,6 +34,7 @@ HEARTBEAT_SECONDS = 30.0
 COMPONENT_FACTORIES: list[str] = [
     "agent.fleet.component:build",
     "agent.updates.component:build",
+    "agent.shadow.component:build",
 ]
 
 
