@@ -309,7 +309,7 @@ def verify(config_file: Path | None, repository: str | None, as_json: bool, bund
             bundle = parse_bundle(bundle_file.read_bytes())
         except UpdateRejected as exc:
             _report({"valid": False, "code": exc.code, "reason": str(exc)}, as_json)
-            sys.exit(exc.exit_code)
+            raise click.exceptions.Exit(exc.exit_code) from None
         _report({"valid": True, "version": bundle.version, "services": len(bundle.catalog.services)}, as_json)
         return
     config, _, repo, root = _agent_side(config_file, None, repository)
@@ -321,7 +321,7 @@ def verify(config_file: Path | None, repository: str | None, as_json: bool, bund
         result["signed_until"] = outcome.expires_at
     _report(result, as_json)
     if outcome.status == "rejected":
-        sys.exit(SignatureError.exit_code)
+        raise click.exceptions.Exit(SignatureError.exit_code)
 
 
 def _report(result: dict[str, Any], as_json: bool) -> None:
@@ -363,7 +363,7 @@ def install(db_url: str | None, config_file: Path | None, repository: str | None
         store.dispose()
     if outcome.status == "rejected":
         click.echo(outcome.summary, err=True)
-        sys.exit(SignatureError.exit_code)
+        raise click.exceptions.Exit(SignatureError.exit_code)
     click.echo(outcome.summary)
 
 

@@ -4,6 +4,7 @@ clear reason naming the file, service and field."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -139,25 +140,30 @@ def test_model_files_are_bounded_and_must_be_objects(tmp_path: Path) -> None:
         build_bundle(read_manifest(root))
 
 
-@pytest.mark.parametrize(
-    ("data", "code", "message"),
-    [
-        (b"x" * (9 << 20), "oversized", "limit"),
-        (bundle_data("2026.1.1")[:500], "truncated", "not valid JSON"),
-        (b"[]", "schema", "not a JSON object"),
-        (
-            json.dumps(bundle_document("2026.1.1", format="phiwall-signatures/9")).encode(),
-            "schema",
-            "unsupported bundle format",
-        ),
-        (json.dumps(bundle_document("v1")).encode(), "schema", "dotted numbers"),
-        (json.dumps({**bundle_document("2026.1.1"), "extra": 1}).encode(), "schema", "extra"),
-        (json.dumps({**bundle_document("2026.1.1"), "models": {"Bad Name": {}}}).encode(), "schema", "model name"),
-    ],
-)
-def test_parse_bundle_rejections(data: bytes, code: str, message: str) -> None:
+REJECTIONS: dict[str, tuple[Callable[[], bytes], str, str]] = {
+    "oversized": (lambda: b"x" * (9 << 20), "oversized", "limit"),
+    "truncated": (lambda: bundle_data("2026.1.1")[:500], "truncated", "not valid JSON"),
+    "not-an-object": (lambda: b"[]", "schema", "not a JSON object"),
+    "format": (
+        lambda: json.dumps(bundle_document("2026.1.1", format="phiwall-signatures/9")).encode(),
+        "schema",
+        "unsupported bundle format",
+    ),
+    "version": (lambda: json.dumps(bundle_document("v1")).encode(), "schema", "dotted numbers"),
+    "extra-key": (lambda: json.dumps({**bundle_document("2026.1.1"), "extra": 1}).encode(), "schema", "extra"),
+    "model-name": (
+        lambda: json.dumps({**bundle_document("2026.1.1"), "models": {"Bad Name": {}}}).encode(),
+        "schema",
+        "model name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REJECTIONS))
+def test_parse_bundle_rejections(case: str) -> None:
+    make, code, message = REJECTIONS[case]
     with pytest.raises(UpdateRejected) as info:
-        parse_bundle(data)
+        parse_bundle(make())
     assert info.value.code == code
     assert message in str(info.value)
 
