@@ -1,0 +1,372 @@
+"""Finding an excerpt anywhere inside any enrolled recording: inverted lists over landmark
+hashes and chromaprint half-items, offset voting, then per-candidate verification.
+
+Search, for one query print, never scans the recordings:
+1. Look up every query landmark hash; each hit says "this hash was at frame T of asset A".
+   Vote on (asset, coarse offset T - t) in 0.37 s bins, so a few percent of tempo change does
+   not scatter the votes. The same over chromaprint items split into 16-bit halves (a half
+   survives bit errors a whole item does not), in 0.5 s bins.
+2. For the best few assets, fit the time line db_time = slope * query_time + offset by a
+   Hough vote over slopes 0.95..1.05, which recovers a tempo change and the exact offset.
+3. Verify on that line: aligned landmark votes, how much of the query they cover, and the
+   chromaprint bit-error rate over the aligned overlap. These are the decision features.
+
+Very common keys (silence, hum) are skipped by a stop-list limit relative to the mean list
+length. Lists live in immutable segments; new enrolments add a segment and segments merge
+like a log-structured tree, so lookups never wait for a writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.media import landmarks
+from agent.media.chroma import ITEM_SECONDS
+from agent.media.fingerprint import AudioPrint
+from agent.media.postings import InvertedLists, merge
+
+LM_KEY_BITS = landmarks.HASH_BITS
+CP_KEY_BITS = 17
+FRAME_S = landmarks.FRAME_SECONDS
+FRAMES_PER_S = 1.0 / FRAME_S
+COARSE_LM_BIN = 16  # frames
+COARSE_CP_BIN = 4  # items
+SLOPES = np.round(np.arange(0.95, 1.0501, 0.005), 4)
+FINE_TOLERANCE = 2  # frames either side of the fitted line
+MAX_CANDIDATES = 6
+STOP_FACTOR = 40.0  # skip lists longer than this many times the mean list length
+MIN_STOP = 2000
+OFFSET_PAD = 1 << 30
+
+I64Array = npt.NDArray[np.int64]
+U32Array = npt.NDArray[np.uint32]
+
+
+@dataclass(frozen=True)
+class AudioCandidate:
+    """An asset that may contain the query, with the features the decision is made on."""
+
+    asset_id: str
+    offset_s: float
+    slope: float
+    lm_votes: int  # query landmarks on the fitted line
+    lm_total: int  # query landmarks
+    lm_coverage: float  # share of the query's seconds with landmarks that have a vote
+    cp_ber: float  # chromaprint bit-error rate on the line (0.5 = unrelated), 0.5 if unknown
+    cp_overlap: int  # aligned chromaprint items
+    query_s: float
+    runner_up: float  # votes of the best other asset / these votes
+
+
+def half_keys(items: U32Array) -> tuple[U32Array, I64Array]:
+    """Chromaprint items as 17-bit keys: low half, and high half with bit 16 set."""
+    low = (items & np.uint32(0xFFFF)).astype(np.uint32)
+    high = ((items >> np.uint32(16)) | np.uint32(0x10000)).astype(np.uint32)
+    index = np.arange(items.size, dtype=np.int64)
+    return np.concatenate([low, high]), np.concatenate([index, index])
+
+
+def _popcount(x: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
+    return np.bitwise_count(x)
+
+
+def bit_error_rate(query: U32Array, stored: U32Array, start: float, slope: float) -> tuple[float, int]:
+    """BER of query items against stored items on the line j = start + slope * i (best of +/-2)."""
+    if query.size == 0 or stored.size == 0:
+        return 0.5, 0
+    best = (0.5, 0)
+    i = np.arange(query.size)
+    for shift in (-2, -1, 0, 1, 2):
+        j = np.round(start + shift + slope * i).astype(np.int64)
+        ok = (j >= 0) & (j < stored.size)
+        n = int(ok.sum())
+        if n < 2:
+            continue
+        ber = float(_popcount(query[ok] ^ stored[j[ok]]).sum()) / (32.0 * n)
+        if ber < best[0] or best[1] == 0:
+            best = (ber, n)
+    return best
+
+
+def _stop_limit(lists: InvertedLists) -> int:
+    return max(MIN_STOP, int(STOP_FACTOR * lists.mean_list()))
+
+
+def _top_assets(asset: I64Array, bins: I64Array, weight_limit: int) -> list[tuple[int, int]]:
+    """(asset, votes) for the best assets by their best pair of adjacent coarse bins."""
+    if asset.size == 0:
+        return []
+    key = asset * (1 << 34) + bins
+    uniq, counts = np.unique(key, return_counts=True)
+    # Add the next bin's count when it belongs to the same asset (offsets straddling a bin edge).
+    nxt = np.searchsorted(uniq, uniq + 1)
+    nxt_counts = np.zeros_like(counts)
+    found = nxt < uniq.size
+    found[found] &= uniq[nxt[found]] == uniq[found] + 1
+    nxt_counts[found] = counts[nxt[found]]
+    score = counts + nxt_counts
+    owner = uniq >> 34
+    order = np.lexsort((-score, owner))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = owner[order][1:] != owner[order][:-1]
+    best = order[first]
+    ranked = best[np.argsort(-score[best], kind="stable")][:weight_limit]
+    return [(int(owner[k]), int(score[k])) for k in ranked]
+
+
+def _fit_line(tq: I64Array, td: I64Array, qi: I64Array) -> tuple[float, float, npt.NDArray[np.bool_]]:
+    """Hough vote over SLOPES for td = slope * tq + offset; returns slope, offset, inlier mask."""
+    best_slope, best_offset, best_votes = 1.0, 0.0, -1
+    for slope in SLOPES:
+        off = np.round(td - slope * tq).astype(np.int64)
+        uniq, counts = np.unique(off // 2, return_counts=True)
+        if uniq.size == 0:
+            continue
+        # Sum with the neighbouring 2-frame bins so +/-FINE_TOLERANCE jitter counts once.
+        idx = np.searchsorted(uniq, uniq + 1)
+        nb = np.zeros_like(counts)
+        ok = idx < uniq.size
+        ok[ok] &= uniq[idx[ok]] == uniq[ok] + 1
+        nb[ok] = counts[idx[ok]]
+        k = int(np.argmax(counts + nb))
+        votes = int(counts[k] + nb[k])
+        # Prefer slope 1 on ties (a plain copy is the common case).
+        if votes > best_votes or (votes == best_votes and abs(slope - 1.0) < abs(best_slope - 1.0)):
+            centre = float(np.median(off[(off // 2 == uniq[k]) | (off // 2 == uniq[k] + 1)]))
+            best_slope, best_offset, best_votes = float(slope), centre, votes
+    inliers = np.abs(td - (best_slope * tq + best_offset)) <= FINE_TOLERANCE
+    # One vote per query landmark.
+    _, first = np.unique(qi[inliers], return_index=True)
+    mask = np.zeros(tq.size, dtype=bool)
+    mask[np.flatnonzero(inliers)[first]] = True
+    return best_slope, best_offset, mask
+
+
+@dataclass(frozen=True)
+class AudioSegment:
+    """An immutable index over some assets' audio prints."""
+
+    asset_ids: tuple[str, ...]
+    alive: npt.NDArray[np.bool_]
+    lm_base: I64Array  # len(assets) + 1: where each asset's frames start in this segment's time line
+    lm: InvertedLists
+    cp_base: I64Array
+    cp_items: U32Array
+    cp: InvertedLists
+
+    @property
+    def size(self) -> int:
+        return self.lm.size
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.lm.nbytes + self.cp.nbytes + self.cp_items.nbytes + self.lm_base.nbytes + self.cp_base.nbytes)
+
+    @classmethod
+    def build(cls, assets: Sequence[tuple[str, AudioPrint]]) -> AudioSegment:
+        lm_lengths = [int(p.times.max()) + 1 if p.times.size else 0 for _, p in assets]
+        cp_lengths = [int(p.chroma.size) for _, p in assets]
+        lm_base = np.zeros(len(assets) + 1, dtype=np.int64)
+        np.cumsum(lm_lengths, out=lm_base[1:])
+        cp_base = np.zeros(len(assets) + 1, dtype=np.int64)
+        np.cumsum(cp_lengths, out=cp_base[1:])
+        if lm_base[-1] >= 1 << 32 or cp_base[-1] >= 1 << 32:
+            raise OverflowError("audio segment time line exceeds 32 bits")
+        lm_keys = [p.hashes for _, p in assets]
+        lm_pos = [(p.times.astype(np.int64) + lm_base[i]).astype(np.uint32) for i, (_, p) in enumerate(assets)]
+        cp_items = np.concatenate([p.chroma for _, p in assets]) if assets else np.zeros(0, dtype=np.uint32)
+        cp_keys, cp_pos = half_keys(cp_items.astype(np.uint32))
+        return cls(
+            asset_ids=tuple(a for a, _ in assets),
+            alive=np.ones(len(assets), dtype=bool),
+            lm_base=lm_base,
+            lm=InvertedLists.build(
+                np.concatenate(lm_keys) if lm_keys else np.zeros(0, dtype=np.uint32),
+                np.concatenate(lm_pos) if lm_pos else np.zeros(0, dtype=np.uint32),
+                LM_KEY_BITS,
+            ),
+            cp_base=cp_base,
+            cp_items=cp_items.astype(np.uint32),
+            cp=InvertedLists.build(cp_keys, cp_pos.astype(np.uint32), CP_KEY_BITS),
+        )
+
+    @classmethod
+    def merged(cls, parts: Sequence[AudioSegment]) -> AudioSegment:
+        """One segment from several, dropping forgotten assets."""
+        kept_ids: list[str] = []
+        lm_base = [0]
+        cp_base = [0]
+        lm_lists: list[tuple[InvertedLists, int]] = []
+        cp_lists: list[tuple[InvertedLists, int]] = []
+        items: list[U32Array] = []
+        for part in parts:
+            part = part.compacted() if not part.alive.all() else part
+            lm_lists.append((part.lm, lm_base[-1]))
+            cp_lists.append((part.cp, cp_base[-1]))
+            items.append(part.cp_items)
+            kept_ids.extend(part.asset_ids)
+            lm_base.extend((part.lm_base[1:] + lm_base[-1]).tolist())
+            cp_base.extend((part.cp_base[1:] + cp_base[-1]).tolist())
+        if lm_base[-1] >= 1 << 32 or cp_base[-1] >= 1 << 32:
+            raise OverflowError("audio segment time line exceeds 32 bits")
+        return cls(
+            asset_ids=tuple(kept_ids),
+            alive=np.ones(len(kept_ids), dtype=bool),
+            lm_base=np.array(lm_base, dtype=np.int64),
+            lm=merge(lm_lists, LM_KEY_BITS),
+            cp_base=np.array(cp_base, dtype=np.int64),
+            cp_items=np.concatenate(items) if items else np.zeros(0, dtype=np.uint32),
+            cp=merge(cp_lists, CP_KEY_BITS),
+        )
+
+    def compacted(self) -> AudioSegment:
+        """This segment without its forgotten assets (time lines re-based)."""
+        keep = np.flatnonzero(self.alive)
+        lm_keys, lm_pos = self.lm.entries()
+        cp_keys, cp_pos = self.cp.entries()
+        new_lm_base, lm_map = _rebase(self.lm_base, keep)
+        new_cp_base, cp_map = _rebase(self.cp_base, keep)
+        lm_owner = np.searchsorted(self.lm_base, lm_pos, side="right") - 1
+        cp_owner = np.searchsorted(self.cp_base, cp_pos, side="right") - 1
+        lm_ok = self.alive[lm_owner]
+        cp_ok = self.alive[cp_owner]
+        items = (
+            np.concatenate([self.cp_items[self.cp_base[i] : self.cp_base[i + 1]] for i in keep])
+            if keep.size
+            else np.zeros(0, dtype=np.uint32)
+        )
+        return AudioSegment(
+            asset_ids=tuple(self.asset_ids[i] for i in keep),
+            alive=np.ones(keep.size, dtype=bool),
+            lm_base=new_lm_base,
+            lm=InvertedLists.build(
+                lm_keys[lm_ok],
+                (lm_pos[lm_ok].astype(np.int64) + lm_map[lm_owner[lm_ok]]).astype(np.uint32),
+                LM_KEY_BITS,
+            ),
+            cp_base=new_cp_base,
+            cp_items=items.astype(np.uint32),
+            cp=InvertedLists.build(
+                cp_keys[cp_ok],
+                (cp_pos[cp_ok].astype(np.int64) + cp_map[cp_owner[cp_ok]]).astype(np.uint32),
+                CP_KEY_BITS,
+            ),
+        )
+
+    def without(self, asset_id: str) -> AudioSegment:
+        if asset_id not in self.asset_ids:
+            return self
+        alive = self.alive.copy()
+        alive[self.asset_ids.index(asset_id)] = False
+        return AudioSegment(self.asset_ids, alive, self.lm_base, self.lm, self.cp_base, self.cp_items, self.cp)
+
+    def search(self, query: AudioPrint) -> list[AudioCandidate]:
+        """Candidates in this segment, best first, with their verification features."""
+        if query.hashes.size == 0 and query.chroma.size == 0:
+            return []
+        q_total = int(query.hashes.size)
+        # Landmarks: coarse votes.
+        hits = self.lm.lookup(query.hashes, _stop_limit(self.lm))
+        owner = np.searchsorted(self.lm_base, hits.positions, side="right").astype(np.int64) - 1
+        ok = self.alive[owner] if owner.size else np.zeros(0, dtype=bool)
+        owner, qi = owner[ok], hits.query_index[ok]
+        td = hits.positions[ok].astype(np.int64) - self.lm_base[owner]
+        tq = query.times[qi].astype(np.int64)
+        lm_top = _top_assets(owner, (td - tq + OFFSET_PAD) // COARSE_LM_BIN, MAX_CANDIDATES)
+        # Chromaprint: coarse votes.
+        cp_top: list[tuple[int, int]] = []
+        if query.chroma.size:
+            q_keys, q_index = half_keys(query.chroma)
+            chits = self.cp.lookup(q_keys, _stop_limit(self.cp))
+            c_owner = np.searchsorted(self.cp_base, chits.positions, side="right").astype(np.int64) - 1
+            c_ok = self.alive[c_owner] if c_owner.size else np.zeros(0, dtype=bool)
+            c_owner = c_owner[c_ok]
+            c_td = chits.positions[c_ok].astype(np.int64) - self.cp_base[c_owner]
+            c_tq = q_index[chits.query_index[c_ok]]
+            cp_top = _top_assets(c_owner, (c_td - c_tq + OFFSET_PAD) // COARSE_CP_BIN, 3)
+        chosen: list[int] = []
+        for a, _ in lm_top + cp_top:
+            if a not in chosen:
+                chosen.append(a)
+        seconds = np.unique(query.times // round(FRAMES_PER_S)) if q_total else np.zeros(0)
+        found: list[AudioCandidate] = []
+        for a in chosen:
+            mine = owner == a
+            slope, offset, inliers = 1.0, 0.0, np.zeros(0, dtype=bool)
+            votes = 0
+            coverage = 0.0
+            if mine.any():
+                slope, offset, inliers = _fit_line(tq[mine], td[mine], qi[mine])
+                votes = int(inliers.sum())
+                if seconds.size:
+                    covered = np.unique(tq[mine][inliers] // round(FRAMES_PER_S))
+                    coverage = covered.size / seconds.size
+            items = self.cp_items[self.cp_base[a] : self.cp_base[a + 1]]
+            if votes >= 3 or not mine.any():
+                start_items = offset * FRAME_S / ITEM_SECONDS
+                if votes < 3:  # chromaprint-only candidate: take its own offset
+                    start_items = self._chroma_offset(query, a)
+                ber, overlap = bit_error_rate(query.chroma, items, start_items, slope)
+                if votes < 3:
+                    offset = start_items * ITEM_SECONDS / FRAME_S
+            else:
+                ber, overlap = 0.5, 0
+            found.append(
+                AudioCandidate(
+                    asset_id=self.asset_ids[a],
+                    offset_s=max(0.0, offset * FRAME_S),
+                    slope=slope,
+                    lm_votes=votes,
+                    lm_total=q_total,
+                    lm_coverage=coverage,
+                    cp_ber=ber,
+                    cp_overlap=overlap,
+                    query_s=query.seconds,
+                    runner_up=0.0,
+                )
+            )
+        return found
+
+    def _chroma_offset(self, query: AudioPrint, a: int) -> float:
+        items = self.cp_items[self.cp_base[a] : self.cp_base[a + 1]]
+        q_keys, q_index = half_keys(query.chroma)
+        # Offsets where half-items agree, voted within this one asset.
+        stored_keys, stored_index = half_keys(items)
+        order = np.argsort(stored_keys, kind="stable")
+        sk = stored_keys[order]
+        lo = np.searchsorted(sk, q_keys, "left")
+        hi = np.searchsorted(sk, q_keys, "right")
+        lengths = hi - lo
+        if lengths.sum() == 0:
+            return 0.0
+        rep_q = np.repeat(q_index, lengths)
+        base = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
+        pos = stored_index[order][base + np.arange(int(lengths.sum()))]
+        offsets = pos - rep_q
+        values, counts = np.unique(offsets, return_counts=True)
+        return float(values[int(np.argmax(counts))])
+
+
+def _rebase(base: I64Array, keep: npt.NDArray[np.intp]) -> tuple[I64Array, I64Array]:
+    """New bases for the kept assets and, per old asset, the shift to apply to its positions."""
+    lengths = np.diff(base)[keep]
+    new_base = np.zeros(keep.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_base[1:])
+    shift = np.zeros(base.size - 1, dtype=np.int64)
+    shift[keep] = new_base[:-1] - base[keep]
+    return new_base, shift
+
+
+def rank(candidates: list[AudioCandidate]) -> list[AudioCandidate]:
+    """Best first by aligned votes, with each candidate's runner-up ratio filled in."""
+    ordered = sorted(candidates, key=lambda c: (c.lm_votes, -c.cp_ber), reverse=True)
+    out = []
+    for i, c in enumerate(ordered):
+        others = [o.lm_votes for j, o in enumerate(ordered) if j != i and o.asset_id != c.asset_id]
+        ratio = (max(others) / c.lm_votes) if others and c.lm_votes else (1.0 if others else 0.0)
+        out.append(AudioCandidate(**{**c.__dict__, "runner_up": float(min(ratio, 1.0))}))
+    return out

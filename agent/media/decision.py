@@ -1,0 +1,150 @@
+"""The calibrated decision: features of a candidate -> score in 0..1 -> match or not.
+
+The weights and thresholds are data (`calibration.json`, written by
+`benchmarks/media_calibrate.py` from PhiWall's own generated corpus): a logistic regression
+per evidence kind (audio, video frames, still image) on standardised features, and a
+threshold on its probability chosen for a target false-match rate on hard negatives.
+Prediction is plain numpy; scikit-learn is needed only to calibrate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from agent.errors import MediaError
+from agent.media.audio_index import AudioCandidate
+from agent.media.frame_index import FrameCandidate
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+def _chroma_evidence(c: AudioCandidate) -> float:
+    """Chromaprint agreement scaled by how many items it rests on (0 = none or random)."""
+    similarity = max(0.0, 0.5 - c.cp_ber) * 2.0
+    return similarity * min(1.0, c.cp_overlap / 16.0)
+
+
+AUDIO_FEATURES: dict[str, Callable[[AudioCandidate], float]] = {
+    "log_votes": lambda c: math.log1p(c.lm_votes),
+    "vote_rate": lambda c: c.lm_votes / max(1, c.lm_total),
+    "coverage": lambda c: c.lm_coverage,
+    "chroma": _chroma_evidence,
+    "log_query_s": lambda c: math.log1p(c.query_s),
+    "runner_up": lambda c: c.runner_up,
+}
+VIDEO_FEATURES: dict[str, Callable[[FrameCandidate], float]] = {
+    "log_agree": lambda c: math.log1p(c.agree),
+    "agree_rate": lambda c: c.agree / max(1, c.query_frames),
+    "mean_distance": lambda c: c.mean_distance,
+    "chroma": lambda c: c.chroma,
+    "log_query_frames": lambda c: math.log1p(c.query_frames),
+    "runner_up": lambda c: c.runner_up,
+}
+IMAGE_FEATURES: dict[str, Callable[[FrameCandidate], float]] = {
+    "best_distance": lambda c: float(c.best_distance),
+    "scale_distance": lambda c: c.mean_distance,
+    "scales_close": lambda c: float(c.agree),
+    "chroma": lambda c: c.chroma,
+    "runner_up": lambda c: c.runner_up,
+}
+FEATURES: dict[str, Mapping[str, Callable[[Any], float]]] = {
+    "audio": AUDIO_FEATURES,
+    "video": VIDEO_FEATURES,
+    "image": IMAGE_FEATURES,
+}
+
+
+@dataclass(frozen=True)
+class Model:
+    """Standardise, weigh, squash: P(same recording | features)."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+    min_support: float  # below this raw support (votes, agreeing frames, close scales) never match
+
+    def score(self, values: list[float]) -> float:
+        z = self.intercept + sum(
+            w * (v - m) / s for w, v, m, s in zip(self.coef, values, self.mean, self.scale, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    audio: Model
+    video: Model
+    image: Model
+    min_chroma: float
+    conflict_min_landmarks: int  # a query sound track with fewer landmarks says nothing
+    conflict_max_score: float  # the track contradicts an asset when its audio score is below
+    source: dict[str, Any]
+
+    def model(self, kind: str) -> Model:
+        return {"audio": self.audio, "video": self.video, "image": self.image}[kind]
+
+
+def feature_vector(kind: str, candidate: AudioCandidate | FrameCandidate) -> list[float]:
+    return [fn(candidate) for fn in FEATURES[kind].values()]
+
+
+def _model(kind: str, raw: Mapping[str, Any]) -> Model:
+    names = tuple(raw["features"])
+    if names != tuple(FEATURES[kind]):
+        raise MediaError(f"calibration for {kind} uses features {names}, this build computes {tuple(FEATURES[kind])}")
+    return Model(
+        features=names,
+        mean=tuple(float(x) for x in raw["mean"]),
+        scale=tuple(float(x) or 1.0 for x in raw["scale"]),
+        coef=tuple(float(x) for x in raw["coef"]),
+        intercept=float(raw["intercept"]),
+        threshold=float(raw["threshold"]),
+        min_support=float(raw.get("min_support", 0)),
+    )
+
+
+def parse_calibration(raw: Mapping[str, Any]) -> Calibration:
+    try:
+        return Calibration(
+            audio=_model("audio", raw["audio"]),
+            video=_model("video", raw["video"]),
+            image=_model("image", raw["image"]),
+            min_chroma=float(raw["frames"]["min_chroma"]),
+            conflict_min_landmarks=int(raw["conflict"]["min_landmarks"]),
+            conflict_max_score=float(raw["conflict"]["max_score"]),
+            source=dict(raw.get("source", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MediaError(f"calibration data is incomplete: {exc}") from None
+
+
+@cache
+def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MediaError(f"cannot read media calibration {path}: {exc}", hint="reinstall PhiWall") from None
+    return parse_calibration(raw)
+
+
+def support(kind: str, candidate: AudioCandidate | FrameCandidate) -> float:
+    """The raw count a match must rest on, whatever the model says."""
+    if isinstance(candidate, AudioCandidate):
+        return float(candidate.lm_votes) + (candidate.cp_overlap if candidate.cp_ber < 0.2 else 0)
+    return float(candidate.agree)
+
+
+def decide(kind: str, candidate: AudioCandidate | FrameCandidate, calibration: Calibration) -> tuple[float, bool]:
+    """(score, is it a match) for one candidate."""
+    model = calibration.model(kind)
+    score = model.score(feature_vector(kind, candidate))
+    return score, score >= model.threshold and support(kind, candidate) >= model.min_support

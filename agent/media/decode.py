@@ -1,0 +1,343 @@
+"""Bounded decoding with PyAV: audio as 11,025 Hz mono s16, video as small sampled frames.
+
+Every print is computed from one pass over the container: audio is resampled by libswresample
+straight to the one rate the prints need (chromaprint works at 11,025 Hz; speech landmarks
+use the band below 3.5 kHz), video frames are converted only when sampled, at a reduced size.
+
+Safety, because uploads are hostile input:
+- demuxers are restricted to an allow-list (no playlists, concat files or network protocols
+  an upload could make ffmpeg fetch), and files are read through a Python file object, so
+  image-sequence patterns in file names mean nothing;
+- `max_pixels` on every video decoder refuses decompression-bomb images before allocation;
+- decoded duration and wall-clock time are checked after every packet; what was decoded
+  before a limit or a corruption is still delivered, with the reason recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from agent.errors import MediaError
+from agent.media.model import MediaLimits
+
+AUDIO_RATE = 11_025
+FRAME_WIDTH = 160  # sampled frames are scaled to this width (height keeps the aspect ratio)
+MAX_FRAME_PIXELS = 8192 * 8192  # larger pictures are refused before they are decoded
+
+# Demuxers an upload may use. Anything else (hls, dash, concat, image2 patterns, network
+# protocols, subtitle formats) is refused before ffmpeg acts on it.
+ALLOWED_DEMUXERS = ",".join(
+    [
+        "mov,mp4,m4a,3gp,3g2,mj2",
+        "matroska,webm",
+        "avi",
+        "wav",
+        "w64",
+        "mp3",
+        "aac",
+        "ogg",
+        "flac",
+        "amr",
+        "amrnb",
+        "amrwb",
+        "aiff",
+        "asf",
+        "flv",
+        "mpegts",
+        "mpeg",
+        "caf",
+        "au",
+        "jpeg_pipe",
+        "png_pipe",
+        "webp_pipe",
+        "gif",
+        "bmp_pipe",
+        "s16le",
+        "s24le",
+        "f32le",
+        "mulaw",
+        "alaw",
+    ]
+)
+# Raw PCM formats a caller may name for headerless audio (realtime APIs).
+PCM_FORMATS = {
+    "s16le": "s16le",
+    "pcm16": "s16le",
+    "s24le": "s24le",
+    "f32le": "f32le",
+    "mulaw": "mulaw",
+    "g711_ulaw": "mulaw",
+    "alaw": "alaw",
+    "g711_alaw": "alaw",
+}
+
+Int16Array = npt.NDArray[np.int16]
+UInt8Array = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One sampled video frame (or a still image), small, as Y/U/V planes of equal size."""
+
+    t: float  # seconds from the start of the stream
+    yuv: UInt8Array  # shape (3, height, width)
+
+
+class MediaSink(Protocol):
+    """Receives decoded media as it comes, so nothing is held for the whole file."""
+
+    def audio(self, samples: Int16Array) -> None: ...
+
+    def picture(self, picture: Picture) -> None: ...
+
+
+@dataclass
+class DecodeReport:
+    """What one decode saw. `problem` is set when decoding stopped early, with the reason."""
+
+    container: str = ""
+    has_audio: bool = False
+    has_video: bool = False
+    is_image: bool = False
+    audio_s: float = 0.0
+    video_s: float = 0.0
+    pictures: int = 0
+    problem: str | None = None
+    hit_limit: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return max(self.audio_s, self.video_s)
+
+
+def _ffmpeg_message(exc: BaseException) -> str:
+    text = str(getattr(exc, "strerror", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        return time.monotonic() > self.end
+
+
+class _Anonymous:
+    """A readable, seekable file without a name: ffmpeg then probes by content only (with a
+    name it would pick demuxers by extension, e.g. image2 with its file-sequence patterns)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        return self._handle.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _open(source: Path | bytes, fmt: str | None, options: dict[str, str]) -> tuple[Any, _Anonymous]:
+    raw: IO[bytes] = io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb")  # noqa: SIM115
+    handle = _Anonymous(raw)
+    opts = {"format_whitelist": ALLOWED_DEMUXERS, "probesize": str(5 << 20), "analyzeduration": "5000000", **options}
+    try:
+        container = av.open(handle, mode="r", format=fmt, options=opts)
+    except av.FFmpegError as exc:
+        handle.close()
+        raise MediaError(f"not decodable media: {_ffmpeg_message(exc)}") from None
+    except (OSError, ValueError, MemoryError) as exc:
+        handle.close()
+        raise MediaError(f"not decodable media: {exc}") from None
+    return container, handle
+
+
+def _picture_size(width: int, height: int) -> tuple[int, int]:
+    out_h = round(FRAME_WIDTH * height / width / 2) * 2
+    return FRAME_WIDTH, max(2, out_h)
+
+
+class _FrameSampler:
+    """Keeps one frame per `1/fps` seconds of stream time (the first frame always)."""
+
+    def __init__(self, fps: float, rate: Fraction | None) -> None:
+        self.step = 1.0 / fps
+        self.next_t = 0.0
+        self.rate = float(rate) if rate else 25.0
+        self.count = 0
+
+    def frame_time(self, frame: Any) -> float:
+        t = frame.time
+        self.count += 1
+        return float(t) if t is not None else (self.count - 1) / self.rate
+
+    def take(self, t: float) -> bool:
+        if t + 1e-6 < self.next_t:
+            return False
+        # Re-anchor on the sampling grid so dropped or late frames do not shift it.
+        self.next_t = (int(t / self.step + 1e-6) + 1) * self.step
+        return True
+
+
+def decode(
+    source: Path | bytes,
+    sink: MediaSink,
+    limits: MediaLimits,
+    *,
+    frame_fps: float = 4.0,
+    want_audio: bool = True,
+    want_video: bool = True,
+    pcm: tuple[str, int, int] | None = None,
+    on_open: Callable[[DecodeReport], None] | None = None,
+) -> DecodeReport:
+    """Decode `source` into `sink` within `limits`; raise MediaError when nothing usable came out.
+
+    `pcm` = (format, sample_rate, channels) for headerless audio.
+    """
+    fmt = None
+    options: dict[str, str] = {}
+    if pcm is not None:
+        name, rate, channels = pcm
+        fmt = PCM_FORMATS.get(name)
+        if fmt is None:
+            raise MediaError(f"unsupported PCM format {name!r} (use one of {', '.join(sorted(PCM_FORMATS))})")
+        if not 4000 <= rate <= 192_000 or not 1 <= channels <= 8:
+            raise MediaError(f"implausible PCM parameters: {rate} Hz, {channels} channels")
+        options = {"sample_rate": str(rate), "ch_layout": "mono" if channels == 1 else f"{channels}c"}
+    deadline = _Deadline(limits.max_decode_s)
+    container, handle = _open(source, fmt, options)
+    report = DecodeReport(container=str(container.format.name))
+    try:
+        _decode_streams(container, sink, limits, deadline, report, frame_fps, want_audio, want_video, on_open)
+    finally:
+        container.close()
+        handle.close()
+    if report.audio_s <= 0 and report.pictures == 0:
+        raise MediaError(report.problem or "no decodable audio or pictures")
+    return report
+
+
+def _decode_streams(
+    container: Any,
+    sink: MediaSink,
+    limits: MediaLimits,
+    deadline: _Deadline,
+    report: DecodeReport,
+    frame_fps: float,
+    want_audio: bool,
+    want_video: bool,
+    on_open: Callable[[DecodeReport], None] | None,
+) -> None:
+    audio_stream = container.streams.audio[0] if container.streams.audio else None
+    video_stream = None
+    for stream in container.streams.video:
+        # Cover art in audio files is an attached picture, not the recording.
+        if not (stream.disposition & av.stream.Disposition.attached_pic):
+            video_stream = stream
+            break
+    report.has_audio = audio_stream is not None
+    report.has_video = video_stream is not None
+    report.is_image = str(container.format.name).endswith("_pipe") and video_stream is not None
+    if report.is_image or container.format.name == "gif":
+        report.is_image = True
+        audio_stream = None
+    if audio_stream is None and video_stream is None:
+        raise MediaError("no audio or video stream")
+    if on_open is not None:
+        on_open(report)
+    streams = []
+    resampler = None
+    if audio_stream is not None and want_audio:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+        streams.append(audio_stream)
+    sampler = None
+    size = (0, 0)
+    if video_stream is not None and want_video:
+        ctx = video_stream.codec_context
+        if ctx.width and ctx.height:
+            _check_dimensions(ctx.width, ctx.height)
+        # Deblocking only smooths block edges: pHashes do not need it, and skipping it saves ~15%.
+        ctx.options = {"max_pixels": str(MAX_FRAME_PIXELS), "skip_loop_filter": "all", "flags2": "+fast"}
+        sampler = _FrameSampler(frame_fps, video_stream.average_rate)
+        streams.append(video_stream)
+    if not streams:
+        return
+    max_samples = int(limits.max_duration_s * AUDIO_RATE)
+    samples = 0
+    try:
+        for packet in container.demux(streams):
+            if deadline.passed():
+                report.problem = f"decode time limit ({deadline.seconds:g} s) reached"
+                report.hit_limit = True
+                break
+            stream = packet.stream
+            if stream is audio_stream and resampler is not None:
+                for frame in packet.decode():
+                    for out in resampler.resample(frame):
+                        chunk: Int16Array = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+                        if samples + chunk.size > max_samples:
+                            chunk = chunk[: max(0, max_samples - samples)]
+                        samples += chunk.size
+                        if chunk.size:
+                            sink.audio(chunk)
+                report.audio_s = samples / AUDIO_RATE
+                if samples >= max_samples:
+                    report.problem = f"duration limit ({limits.max_duration_s:g} s) reached"
+                    report.hit_limit = True
+                    break
+            elif stream is video_stream and sampler is not None:
+                for frame in packet.decode():
+                    t = sampler.frame_time(frame)
+                    report.video_s = max(report.video_s, t)
+                    if t > limits.max_duration_s:
+                        report.problem = f"duration limit ({limits.max_duration_s:g} s) reached"
+                        report.hit_limit = True
+                        break
+                    if sampler.take(t):
+                        if size == (0, 0):
+                            _check_dimensions(frame.width, frame.height)
+                            size = _picture_size(frame.width, frame.height)
+                        yuv = frame.to_ndarray(format="yuv444p", width=size[0], height=size[1])
+                        sink.picture(Picture(t=t, yuv=yuv))
+                        report.pictures += 1
+                        if report.is_image:
+                            break
+                if report.hit_limit or (report.is_image and report.pictures):
+                    break
+        else:
+            if resampler is not None:
+                for out in resampler.resample(None):
+                    chunk = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)[: max(0, max_samples - samples)]
+                    samples += chunk.size
+                    if chunk.size:
+                        sink.audio(chunk)
+                report.audio_s = samples / AUDIO_RATE
+    except av.FFmpegError as exc:
+        # Truncated or corrupt after a good start: keep what was decoded, say why it stopped.
+        report.problem = f"corrupt or truncated media after {report.duration_s:.1f} s: {_ffmpeg_message(exc)}"
+    except (MemoryError, ValueError) as exc:
+        report.problem = f"cannot decode: {exc}"
+
+
+def _check_dimensions(width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise MediaError("picture with no size")
+    if width * height > MAX_FRAME_PIXELS:
+        raise MediaError(f"picture of {width}x{height} pixels exceeds the {MAX_FRAME_PIXELS} pixel limit")

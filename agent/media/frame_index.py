@@ -1,0 +1,246 @@
+"""Finding enrolled pictures: multi-index hashing over 64-bit pHashes, colour checks, and
+time-offset agreement between a query video's frames and an enrolled video's.
+
+Each stored hash is filed under its four 16-bit quarters; a query hash within a few bits of a
+stored one almost always shares a quarter with it (any hash within 3 bits certainly does), so
+lookups touch only near neighbours. Candidate pairs are then checked on the full Hamming
+distance and on the colour signature (a hue-rotated lookalike fails there).
+
+A video query is recognised when several of its frames agree on one time offset into one
+enrolled video (a lone similar frame is not enough: synthetic and screen content repeat).
+A still image is compared frame by frame, with its crops, and must be close on more than
+one scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.media.fingerprint import FramePrint
+from agent.media.frames import SCALES, chroma_agreement
+from agent.media.postings import InvertedLists, merge
+
+KEY_BITS = 18
+MAX_HAMMING = 14  # candidate pairs further apart than this are not considered
+OFFSET_BIN_S = 0.25
+STOP_FACTOR = 50.0
+MIN_STOP = 500
+N_SCALES = len(SCALES)
+
+I64Array = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class FrameCandidate:
+    asset_id: str
+    offset_s: float  # time in the enrolled video where the query starts (or the image's frame)
+    agree: int  # query frames agreeing on the offset (images: scales close to the frame)
+    query_frames: int
+    mean_distance: float  # mean Hamming distance of the agreeing pairs
+    best_distance: int
+    chroma: float  # mean colour agreement of the agreeing pairs
+    runner_up: float  # agreement of the best other asset / this agreement
+
+
+def _quarters(hashes: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint32], I64Array]:
+    """Keys (quarter index << 16 | quarter value) of each hash, and which hash each key is of."""
+    n = hashes.size
+    keys = np.empty(4 * n, dtype=np.uint32)
+    for q in range(4):
+        keys[q * n : (q + 1) * n] = ((hashes >> np.uint64(16 * q)) & np.uint64(0xFFFF)).astype(np.uint32) | np.uint32(
+            q << 16
+        )
+    return keys, np.tile(np.arange(n, dtype=np.int64), 4)
+
+
+@dataclass(frozen=True)
+class FrameSegment:
+    asset_ids: tuple[str, ...]
+    alive: npt.NDArray[np.bool_]
+    base: I64Array  # len(assets)+1: first frame of each asset
+    times: npt.NDArray[np.float32]
+    hashes: npt.NDArray[np.uint64]  # (frames, N_SCALES)
+    chroma: npt.NDArray[np.int8]
+    lists: InvertedLists  # position = frame * N_SCALES + scale
+
+    @property
+    def size(self) -> int:
+        return int(self.times.size)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.lists.nbytes + self.times.nbytes + self.hashes.nbytes + self.chroma.nbytes + self.base.nbytes)
+
+    @classmethod
+    def build(cls, assets: Sequence[tuple[str, FramePrint]]) -> FrameSegment:
+        base = np.zeros(len(assets) + 1, dtype=np.int64)
+        np.cumsum([p.count for _, p in assets], out=base[1:])
+        times = np.concatenate([p.times for _, p in assets]) if assets else np.zeros(0, dtype=np.float32)
+        hashes = np.concatenate([p.hashes for _, p in assets]) if assets else np.zeros((0, N_SCALES), dtype=np.uint64)
+        chroma = np.concatenate([p.chroma for _, p in assets]) if assets else np.zeros((0, 32), dtype=np.int8)
+        keys, which = _quarters(hashes.reshape(-1))
+        return cls(
+            asset_ids=tuple(a for a, _ in assets),
+            alive=np.ones(len(assets), dtype=bool),
+            base=base,
+            times=times.astype(np.float32),
+            hashes=hashes.astype(np.uint64),
+            chroma=chroma.astype(np.int8),
+            lists=InvertedLists.build(keys, which.astype(np.uint32), KEY_BITS),
+        )
+
+    @classmethod
+    def merged(cls, parts: Sequence[FrameSegment]) -> FrameSegment:
+        parts = [p.compacted() if not p.alive.all() else p for p in parts]
+        base = [0]
+        ids: list[str] = []
+        lists: list[tuple[InvertedLists, int]] = []
+        for part in parts:
+            lists.append((part.lists, base[-1] * N_SCALES))
+            ids.extend(part.asset_ids)
+            base.extend((part.base[1:] + base[-1]).tolist())
+        return cls(
+            asset_ids=tuple(ids),
+            alive=np.ones(len(ids), dtype=bool),
+            base=np.array(base, dtype=np.int64),
+            times=np.concatenate([p.times for p in parts]) if parts else np.zeros(0, dtype=np.float32),
+            hashes=np.concatenate([p.hashes for p in parts]) if parts else np.zeros((0, N_SCALES), dtype=np.uint64),
+            chroma=np.concatenate([p.chroma for p in parts]) if parts else np.zeros((0, 32), dtype=np.int8),
+            lists=merge(lists, KEY_BITS),
+        )
+
+    def compacted(self) -> FrameSegment:
+        keep = [
+            (a, FramePrint(self.times[s:e], self.hashes[s:e], self.chroma[s:e]))
+            for a, s, e, ok in zip(self.asset_ids, self.base[:-1], self.base[1:], self.alive, strict=True)
+            if ok
+        ]
+        return FrameSegment.build(keep)
+
+    def without(self, asset_id: str) -> FrameSegment:
+        if asset_id not in self.asset_ids:
+            return self
+        alive = self.alive.copy()
+        alive[self.asset_ids.index(asset_id)] = False
+        return FrameSegment(self.asset_ids, alive, self.base, self.times, self.hashes, self.chroma, self.lists)
+
+    def _pairs(self, query: FramePrint, min_chroma: float) -> tuple[I64Array, I64Array, I64Array, I64Array]:
+        """(query frame, stored frame, owner asset, distance) for close, colour-compatible pairs,
+        the smallest distance over all scale combinations."""
+        empty = np.zeros(0, dtype=np.int64)
+        if query.count == 0 or self.size == 0:
+            return empty, empty, empty, empty
+        flat = query.hashes.reshape(-1)
+        keys, which = _quarters(flat)
+        limit = max(MIN_STOP, int(STOP_FACTOR * self.lists.mean_list()))
+        hits = self.lists.lookup(keys, limit)
+        q_entry = which[hits.query_index]
+        s_entry = hits.positions.astype(np.int64)
+        pair = np.unique(q_entry * (self.size * N_SCALES + 1) + s_entry)
+        q_entry, s_entry = pair // (self.size * N_SCALES + 1), pair % (self.size * N_SCALES + 1)
+        dist = np.bitwise_count(flat[q_entry] ^ self.hashes.reshape(-1)[s_entry]).astype(np.int64)
+        close = dist <= MAX_HAMMING
+        qf, sf, dist = q_entry[close] // N_SCALES, s_entry[close] // N_SCALES, dist[close]
+        if qf.size == 0:
+            return empty, empty, empty, empty
+        # Smallest distance per (query frame, stored frame).
+        key = qf * (self.size + 1) + sf
+        order = np.lexsort((dist, key))
+        key, dist = key[order], dist[order]
+        first = np.ones(key.size, dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        key, dist = key[first], dist[first]
+        qf, sf = key // (self.size + 1), key % (self.size + 1)
+        owner = np.searchsorted(self.base, sf, side="right") - 1
+        ok = self.alive[owner] & (chroma_agreement(query.chroma[qf], self.chroma[sf]) >= min_chroma)
+        return qf[ok], sf[ok], owner[ok].astype(np.int64), dist[ok]
+
+    def search_video(self, query: FramePrint, min_chroma: float) -> list[FrameCandidate]:
+        qf, sf, owner, dist = self._pairs(query, min_chroma)
+        if qf.size == 0:
+            return []
+        offset = self.times[sf].astype(np.float64) - query.times[qf].astype(np.float64)
+        bins = np.round(offset / OFFSET_BIN_S).astype(np.int64)
+        # Each pair supports its own offset bin and both neighbours; per (asset, bin, query
+        # frame) only the closest pair counts, then bins are ranked by summed closeness.
+        span = int(bins.max() - bins.min()) + 3
+        rep = np.repeat(np.arange(qf.size), 3)
+        centre = bins[rep] + np.tile(np.array([-1, 0, 1]), qf.size) - int(bins.min()) + 1
+        group = (owner[rep] * span + centre) * (query.count + 1) + qf[rep]
+        order = np.lexsort((dist[rep], group))
+        group, rep = group[order], rep[order]
+        first = np.ones(group.size, dtype=bool)
+        first[1:] = group[1:] != group[:-1]
+        group, rep = group[first], rep[first]
+        closeness = (MAX_HAMMING + 1 - dist[rep]) / (MAX_HAMMING + 1)
+        cell = group // (query.count + 1)
+        cells, inverse = np.unique(cell, return_inverse=True)
+        strength = np.bincount(inverse, weights=closeness)
+        votes = np.bincount(inverse)
+        cell_owner = cells // span
+        found: list[FrameCandidate] = []
+        for a in np.unique(cell_owner):
+            mine = np.flatnonzero(cell_owner == a)
+            k = int(mine[np.argmax(strength[mine])])
+            members = rep[inverse == k]
+            colours = chroma_agreement(query.chroma[qf[members]], self.chroma[sf[members]])
+            best_bin = int(cells[k] % span) + int(bins.min()) - 1
+            found.append(
+                FrameCandidate(
+                    asset_id=self.asset_ids[a],
+                    offset_s=max(0.0, best_bin * OFFSET_BIN_S),
+                    agree=int(votes[k]),
+                    query_frames=query.count,
+                    mean_distance=float(dist[members].mean()),
+                    best_distance=int(dist[members].min()),
+                    chroma=float(colours.mean()),
+                    runner_up=0.0,
+                )
+            )
+        return found
+
+    def search_image(self, query: FramePrint, min_chroma: float) -> list[FrameCandidate]:
+        """Candidates for a still picture: the closest enrolled frame of each asset."""
+        if query.count == 0:
+            return []
+        _qf, sf, owner, dist = self._pairs(query, min_chroma)
+        found: list[FrameCandidate] = []
+        flat_q = query.hashes[0]
+        for a in np.unique(owner):
+            mine = owner == a
+            k = int(np.argmin(dist[mine]))
+            frame = int(sf[mine][k])
+            # How many query scales are close to some scale of that frame (or its neighbours).
+            nearby = np.arange(max(int(self.base[a]), frame - 1), min(int(self.base[a + 1]), frame + 2))
+            grid = np.bitwise_count(flat_q[:, None, None] ^ self.hashes[nearby][None, :, :])
+            per_scale = grid.reshape(N_SCALES, -1).min(axis=1)
+            agree = int((per_scale <= MAX_HAMMING // 2 + 2).sum())
+            colour = float(chroma_agreement(query.chroma[:1], self.chroma[frame : frame + 1])[0])
+            found.append(
+                FrameCandidate(
+                    asset_id=self.asset_ids[a],
+                    offset_s=float(self.times[frame]),
+                    agree=agree,
+                    query_frames=1,
+                    mean_distance=float(per_scale.mean()),
+                    best_distance=int(dist[mine][k]),
+                    chroma=colour,
+                    runner_up=0.0,
+                )
+            )
+        return found
+
+
+def rank(candidates: list[FrameCandidate]) -> list[FrameCandidate]:
+    """Best first (agreement, then closeness), with runner-up ratios filled in."""
+    ordered = sorted(candidates, key=lambda c: (c.agree, -c.mean_distance), reverse=True)
+    out = []
+    for i, c in enumerate(ordered):
+        others = [o.agree for j, o in enumerate(ordered) if j != i and o.asset_id != c.asset_id]
+        ratio = (max(others) / c.agree) if others and c.agree else (1.0 if others else 0.0)
+        out.append(FrameCandidate(**{**c.__dict__, "runner_up": float(min(ratio, 1.0))}))
+    return out

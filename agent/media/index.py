@@ -1,0 +1,126 @@
+"""The in-memory index of every enrolled print: audio segments and picture segments.
+
+Readers never lock: they take the current `IndexState` (an immutable snapshot) and search
+it. Writers (enrolment, refresh, forget) build a new state and swap it in under a lock.
+Added assets go into a new small segment; segments merge when a newer one grows to half the
+size of the one before it, so there are O(log n) segments and each entry is re-sorted
+O(log n) times over the life of the index (a log-structured merge, as in search engines).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from agent.media.audio_index import AudioCandidate, AudioSegment
+from agent.media.audio_index import rank as rank_audio
+from agent.media.fingerprint import AudioPrint, FramePrint
+from agent.media.frame_index import FrameCandidate, FrameSegment
+from agent.media.frame_index import rank as rank_frames
+
+MAX_SEGMENTS = 12
+
+
+@dataclass(frozen=True)
+class AssetInfo:
+    asset_id: str
+    kind: str  # "audio" | "video" | "image"
+    path: str
+    duration_s: float
+    has_audio_print: bool
+    has_frame_print: bool
+
+
+@dataclass(frozen=True)
+class IndexState:
+    assets: dict[str, AssetInfo] = field(default_factory=dict)
+    audio: tuple[AudioSegment, ...] = ()
+    frames: tuple[FrameSegment, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.nbytes for s in self.audio) + sum(s.nbytes for s in self.frames)
+
+
+def _compact[S: (AudioSegment, FrameSegment)](segments: list[S], merge: type[S]) -> list[S]:
+    while len(segments) >= 2 and (2 * segments[-1].size >= segments[-2].size or len(segments) > MAX_SEGMENTS):
+        last, before = segments.pop(), segments.pop()
+        segments.append(merge.merged([before, last]))
+    return segments
+
+
+class MediaIndex:
+    """Thread-safe holder of the current IndexState."""
+
+    def __init__(self) -> None:
+        self._state = IndexState()
+        self._write = threading.Lock()
+
+    @property
+    def state(self) -> IndexState:
+        return self._state
+
+    def __contains__(self, asset_id: str) -> bool:
+        return asset_id in self._state.assets
+
+    def add(
+        self,
+        entries: Sequence[tuple[AssetInfo, AudioPrint | None, FramePrint | None]],
+    ) -> int:
+        """Add assets (ignoring ones already present); returns how many were added."""
+        with self._write:
+            state = self._state
+            fresh = [e for e in entries if e[0].asset_id not in state.assets]
+            if not fresh:
+                return 0
+            audio = [(info.asset_id, a) for info, a, _ in fresh if a is not None]
+            frames = [(info.asset_id, f) for info, _, f in fresh if f is not None and f.count]
+            audio_segments = list(state.audio)
+            frame_segments = list(state.frames)
+            if audio:
+                audio_segments.append(AudioSegment.build(audio))
+                audio_segments = _compact(audio_segments, AudioSegment)
+            if frames:
+                frame_segments.append(FrameSegment.build(frames))
+                frame_segments = _compact(frame_segments, FrameSegment)
+            assets = dict(state.assets)
+            for info, _, _ in fresh:
+                assets[info.asset_id] = info
+            self._state = IndexState(assets=assets, audio=tuple(audio_segments), frames=tuple(frame_segments))
+            return len(fresh)
+
+    def remove(self, asset_ids: Sequence[str]) -> int:
+        with self._write:
+            state = self._state
+            gone = [a for a in asset_ids if a in state.assets]
+            if not gone:
+                return 0
+            audio, frames = list(state.audio), list(state.frames)
+            for asset_id in gone:
+                audio = [s.without(asset_id) for s in audio]
+                frames = [s.without(asset_id) for s in frames]
+            assets = {k: v for k, v in state.assets.items() if k not in gone}
+            self._state = replace(state, assets=assets, audio=tuple(audio), frames=tuple(frames))
+            return len(gone)
+
+
+def search_audio(state: IndexState, query: AudioPrint) -> list[AudioCandidate]:
+    found: list[AudioCandidate] = []
+    for segment in state.audio:
+        found.extend(segment.search(query))
+    return rank_audio(found)
+
+
+def search_video(state: IndexState, query: FramePrint, min_chroma: float) -> list[FrameCandidate]:
+    found: list[FrameCandidate] = []
+    for segment in state.frames:
+        found.extend(segment.search_video(query, min_chroma))
+    return rank_frames(found)
+
+
+def search_image(state: IndexState, query: FramePrint, min_chroma: float) -> list[FrameCandidate]:
+    found: list[FrameCandidate] = []
+    for segment in state.frames:
+        found.extend(segment.search_image(query, min_chroma))
+    return rank_frames(found)

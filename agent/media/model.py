@@ -1,0 +1,62 @@
+"""The value types of the Media API (team contract): limits, matches and outcomes.
+
+They are plain frozen dataclasses so the proxy, the watcher and the fleet code can pass them
+between threads and log them without touching numpy or PyAV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MediaKind = Literal["audio", "video", "image"]
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """Bounds on one decode: input size, media duration and wall-clock decode time."""
+
+    max_bytes: int = 2 << 30
+    max_duration_s: float = 6 * 3600
+    max_decode_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class MediaMatch:
+    """An enrolled asset recognised in a query."""
+
+    asset_id: str  # sha256 hex of the enrolled file
+    path: str  # where it was enrolled from (analysts only, never to clients)
+    kind: str  # "audio" | "video" | "image": which print matched
+    score: float  # calibrated 0..1
+    offset_s: float  # where in the enrolled asset the query starts
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    """The answer to one match request; `error` says why media could not be inspected."""
+
+    match: MediaMatch | None
+    mime: str | None  # sniffed MIME type; None when nothing could be read
+    media_kind: str | None  # "audio" | "video" | "image" | None (not media)
+    error: str | None
+    ms: float
+
+
+@dataclass(frozen=True)
+class EnrollOutcome:
+    """The answer to one enrolment; `new` is False when the content was already enrolled."""
+
+    asset_id: str | None
+    path: str
+    kind: str | None
+    new: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What the bytes really are (libmagic), whatever the file is called."""
+
+    mime: str
+    kind: str | None  # "audio" | "video" | "image" | None when not media we inspect

@@ -1,0 +1,171 @@
+"""Reading and writing enrolled assets and their prints in the store (media_asset, media_print).
+
+Loading is built for start-up speed: two plain SELECTs (assets, then print blobs streamed in
+batches), no ORM objects per print, blobs decoded straight into numpy arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from agent.media import printformat
+from agent.media.fingerprint import AudioPrint, FramePrint, MediaPrints
+from agent.media.index import AssetInfo
+from agent.store.engine import Store
+from agent.store.models import MediaAsset, MediaPrint
+from agent.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+LOAD_BATCH = 256
+
+
+@dataclass(frozen=True)
+class LoadedAsset:
+    info: AssetInfo
+    audio: AudioPrint | None
+    frames: FramePrint | None
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    asset_id: str
+    deleted: bool
+
+
+def find(store: Store, asset_id: str) -> AssetRecord | None:
+    with store.session() as session:
+        row = session.execute(
+            select(col(MediaAsset.id), col(MediaAsset.deleted_at)).where(col(MediaAsset.id) == asset_id)
+        ).first()
+    return None if row is None else AssetRecord(asset_id=row[0], deleted=row[1] is not None)
+
+
+def alive_ids(store: Store) -> set[str]:
+    with store.session() as session:
+        return set(session.execute(select(col(MediaAsset.id)).where(col(MediaAsset.deleted_at).is_(None))).scalars())
+
+
+def save(
+    store: Store,
+    *,
+    asset_id: str,
+    prints: MediaPrints,
+    mime: str,
+    path: str,
+    size: int,
+    origin_agent_id: str,
+) -> bool:
+    """Write the asset and its prints in one transaction. False when it was already there
+    (another process enrolled the same content meanwhile); a forgotten asset is revived."""
+    rows: list[MediaPrint] = []
+    if prints.audio is not None:
+        for kind, (version, count, blob) in printformat.encode_audio(prints.audio).items():
+            rows.append(MediaPrint(asset_id=asset_id, kind=kind, version=version, item_count=count, data=blob))
+    if prints.frames is not None and prints.frames.count:
+        version, count, blob = printformat.encode_frames(prints.frames)
+        rows.append(
+            MediaPrint(asset_id=asset_id, kind=printformat.FRAMES, version=version, item_count=count, data=blob)
+        )
+    report = prints.report
+    with store.session() as session:
+        existing = session.get(MediaAsset, asset_id)
+        if existing is not None and existing.deleted_at is None:
+            return False
+        if existing is not None:
+            session.execute(delete(MediaPrint).where(col(MediaPrint.asset_id) == asset_id))
+            existing.deleted_at = None
+            existing.path = path
+            existing.enrolled_at = utcnow()
+        else:
+            session.add(
+                MediaAsset(
+                    id=asset_id,
+                    kind=prints.kind,
+                    mime=mime[:128],
+                    path=path,
+                    size=size,
+                    duration_s=report.duration_s,
+                    has_audio=prints.audio is not None,
+                    has_video=report.has_video,
+                    origin_agent_id=origin_agent_id or None,
+                )
+            )
+            session.flush()
+        session.add_all(rows)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return False
+    return True
+
+
+def forget(store: Store, asset_id: str) -> None:
+    """Drop the prints and mark the asset deleted (its id stays, events refer to it)."""
+    with store.session() as session:
+        session.execute(delete(MediaPrint).where(col(MediaPrint.asset_id) == asset_id))
+        session.execute(update(MediaAsset).where(col(MediaAsset.id) == asset_id).values(deleted_at=utcnow()))
+        session.commit()
+
+
+def _chunks(ids: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def load(store: Store, only: Iterable[str] | None = None) -> Iterator[LoadedAsset]:
+    """Alive assets with their prints (all of them, or the given ids)."""
+    with store.session() as session:
+        query = select(
+            col(MediaAsset.id), col(MediaAsset.kind), col(MediaAsset.path), col(MediaAsset.duration_s)
+        ).where(col(MediaAsset.deleted_at).is_(None))
+        assets = {row[0]: row for row in session.execute(query)}
+    wanted = sorted(assets if only is None else set(only) & set(assets))
+    for batch in _chunks(wanted, LOAD_BATCH):
+        blobs: dict[str, dict[str, bytes]] = {}
+        with store.session() as session:
+            rows = session.execute(
+                select(col(MediaPrint.asset_id), col(MediaPrint.kind), col(MediaPrint.data)).where(
+                    col(MediaPrint.asset_id).in_(batch)
+                )
+            )
+            for asset_id, kind, data in rows:
+                blobs.setdefault(str(asset_id), {})[str(kind)] = bytes(cast(bytes, data))
+        for asset_id in batch:
+            loaded = _decode(assets[asset_id], blobs.get(asset_id, {}))
+            if loaded is not None:
+                yield loaded
+
+
+def _decode(row: tuple[str, str, str, float | None], blobs: dict[str, bytes]) -> LoadedAsset | None:
+    asset_id, kind, path, duration = row
+    audio = frames = None
+    try:
+        if printformat.CHROMAPRINT in blobs and printformat.LANDMARKS in blobs:
+            audio = printformat.decode_audio(
+                blobs[printformat.CHROMAPRINT], blobs[printformat.LANDMARKS], duration or 0.0
+            )
+        if printformat.FRAMES in blobs:
+            frames = printformat.decode_frames(blobs[printformat.FRAMES])
+    except printformat.PrintFormatError as exc:
+        log.warning("media asset %s not loaded: %s (enrol its file again)", asset_id, exc)
+        return None
+    if audio is None and frames is None:
+        return None
+    info = AssetInfo(
+        asset_id=asset_id,
+        kind=kind,
+        path=path,
+        duration_s=float(duration or 0.0),
+        has_audio_print=audio is not None,
+        has_frame_print=frames is not None,
+    )
+    return LoadedAsset(info=info, audio=audio, frames=frames)

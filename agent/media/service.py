@@ -1,0 +1,302 @@
+"""`MediaService`: enrol and recognise clinical media, in process, from any thread.
+
+One per process. It owns the in-memory index (loaded from the store at start, refreshed on
+demand with what other processes enrolled) and turns every failure on hostile input into an
+outcome with an `error` string: nothing a file contains can raise out of `match_*`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from agent.errors import MediaError
+from agent.media import repository
+from agent.media.audio_index import AudioCandidate
+from agent.media.decision import Calibration, decide, load_calibration
+from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, MediaPrints, fingerprint
+from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio, search_image, search_video
+from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
+from agent.media.sniff import read_prefix, sniff_bytes
+from agent.store.engine import Store, describe_db_error
+
+log = logging.getLogger(__name__)
+
+MIN_AUDIO_LANDMARKS = 8  # fewer than this (silence, a click) is not a usable sound print
+TOP_CANDIDATES = 3
+HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    assets: int
+    audio_segments: int
+    frame_segments: int
+    index_bytes: int
+
+
+def _sha256_file(path: Path, limit: int) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise MediaError(f"larger than the {limit} byte limit")
+            digest.update(chunk)
+    return digest.hexdigest(), size
+
+
+def _usable_audio(p: AudioPrint | None) -> AudioPrint | None:
+    return p if p is not None and p.hashes.size >= MIN_AUDIO_LANDMARKS else None
+
+
+class MediaService:
+    """One per process, thread-safe (the proxy calls it from worker threads); owns the in-memory index."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        agent_id: str = "",
+        limits: MediaLimits = MediaLimits(),  # noqa: B008 (frozen dataclass: safe default)
+        calibration: Calibration | None = None,
+    ) -> None:
+        self.store = store
+        self.agent_id = agent_id
+        self.limits = limits
+        self.calibration = calibration or load_calibration()
+        self.index = MediaIndex()
+        self._write = threading.Lock()
+        self.refresh()
+
+    # --- index maintenance ------------------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Load assets other processes added to the store (and drop forgotten ones); returns how many were added."""
+        with self._write:
+            try:
+                alive = repository.alive_ids(self.store)
+                known = set(self.index.state.assets)
+                gone = known - alive
+                if gone:
+                    self.index.remove(sorted(gone))
+                new = alive - known
+                if not new:
+                    return 0
+                loaded = list(repository.load(self.store, new))
+            except SQLAlchemyError as exc:
+                raise MediaError(f"cannot read enrolled media from the store: {describe_db_error(exc)}") from None
+            return self.index.add([(x.info, x.audio, x.frames) for x in loaded])
+
+    def forget(self, asset_id: str) -> None:
+        """Retention: drop an asset's prints from the store and the index."""
+        with self._write:
+            repository.forget(self.store, asset_id)
+            self.index.remove([asset_id])
+
+    def stats(self) -> IndexStats:
+        state = self.index.state
+        return IndexStats(len(state.assets), len(state.audio), len(state.frames), state.nbytes)
+
+    # --- enrolment --------------------------------------------------------------------------
+
+    def enroll_path(self, path: Path) -> EnrollOutcome:
+        path = Path(path)
+        display = str(path)
+        try:
+            prefix = read_prefix(path)
+            sniffed = sniff_bytes(prefix)
+            if sniffed.kind is None:
+                raise MediaError(f"not audio, video or an image ({sniffed.mime})")
+            digest, size = _sha256_file(path, self.limits.max_bytes)
+            return self._enroll(path, digest, sniffed.mime, size, display)
+        except MediaError as exc:
+            return EnrollOutcome(None, display, None, False, str(exc))
+        except OSError as exc:
+            return EnrollOutcome(None, display, None, False, f"cannot read: {exc.strerror or exc}")
+
+    def enroll_bytes(self, data: bytes, *, source_path: str) -> EnrollOutcome:
+        try:
+            if len(data) > self.limits.max_bytes:
+                raise MediaError(f"larger than the {self.limits.max_bytes} byte limit")
+            sniffed = sniff_bytes(data)
+            if sniffed.kind is None:
+                raise MediaError(f"not audio, video or an image ({sniffed.mime})")
+            return self._enroll(bytes(data), hashlib.sha256(data).hexdigest(), sniffed.mime, len(data), source_path)
+        except MediaError as exc:
+            return EnrollOutcome(None, source_path, None, False, str(exc))
+
+    def _enroll(self, source: Path | bytes, digest: str, mime: str, size: int, display: str) -> EnrollOutcome:
+        try:
+            record = repository.find(self.store, digest)
+        except SQLAlchemyError as exc:
+            raise MediaError(f"store unavailable: {describe_db_error(exc)}") from None
+        if record is not None and not record.deleted:
+            if digest not in self.index:
+                self.refresh()
+            info = self.index.state.assets.get(digest)
+            return EnrollOutcome(digest, display, info.kind if info else None, False, None)
+        prints = fingerprint(source, self.limits, frame_fps=ENROL_FPS)
+        audio = _usable_audio(prints.audio)
+        frames = prints.frames if prints.frames is not None and prints.frames.count else None
+        if audio is None and frames is None:
+            raise MediaError("nothing to fingerprint (silence, or pictures without detail)")
+        prints = MediaPrints(kind=prints.kind, audio=audio, frames=frames, report=prints.report)
+        try:
+            saved = repository.save(
+                self.store,
+                asset_id=digest,
+                prints=prints,
+                mime=mime,
+                path=display,
+                size=size,
+                origin_agent_id=self.agent_id,
+            )
+        except SQLAlchemyError as exc:
+            raise MediaError(f"cannot store prints: {describe_db_error(exc)}") from None
+        info = AssetInfo(
+            asset_id=digest,
+            kind=prints.kind,
+            path=display,
+            duration_s=prints.report.duration_s,
+            has_audio_print=audio is not None,
+            has_frame_print=frames is not None,
+        )
+        with self._write:
+            self.index.add([(info, audio, frames)])
+        if prints.report.problem:
+            log.warning("enrolled %s partially: %s", digest[:12], prints.report.problem)
+        return EnrollOutcome(digest, display, prints.kind, saved, None)
+
+    # --- matching ---------------------------------------------------------------------------
+
+    def match_path(self, path: Path, *, limits: MediaLimits | None = None) -> MatchOutcome:
+        started = time.perf_counter()
+        limits = limits or self.limits
+        path = Path(path)
+        try:
+            sniffed = sniff_bytes(read_prefix(path))
+            if sniffed.kind is None:
+                return MatchOutcome(None, sniffed.mime, None, None, _ms(started))
+            if path.stat().st_size > limits.max_bytes:
+                return MatchOutcome(
+                    None, sniffed.mime, sniffed.kind, f"larger than the {limits.max_bytes} byte limit", _ms(started)
+                )
+        except MediaError as exc:
+            return MatchOutcome(None, None, None, str(exc), _ms(started))
+        except OSError as exc:
+            return MatchOutcome(None, None, None, f"cannot read: {exc.strerror or exc}", _ms(started))
+        return self._match(path, limits, sniffed.mime, sniffed.kind, started)
+
+    def match_bytes(self, data: bytes, *, limits: MediaLimits | None = None) -> MatchOutcome:
+        started = time.perf_counter()
+        limits = limits or self.limits
+        try:
+            sniffed = sniff_bytes(data)
+        except MediaError as exc:
+            return MatchOutcome(None, None, None, str(exc), _ms(started))
+        if sniffed.kind is None:
+            return MatchOutcome(None, sniffed.mime, None, None, _ms(started))
+        if len(data) > limits.max_bytes:
+            return MatchOutcome(
+                None, sniffed.mime, sniffed.kind, f"larger than the {limits.max_bytes} byte limit", _ms(started)
+            )
+        return self._match(bytes(data), limits, sniffed.mime, sniffed.kind, started)
+
+    def match_pcm(
+        self, pcm: bytes, *, sample_rate: int, channels: int = 1, sample_format: str = "s16le"
+    ) -> MatchOutcome:
+        """Headerless PCM (realtime APIs: a few seconds of 16/24 kHz s16le mono, or G.711)."""
+        started = time.perf_counter()
+        mime = f"audio/pcm;format={sample_format};rate={sample_rate};channels={channels}"
+        if len(pcm) > self.limits.max_bytes:
+            return MatchOutcome(
+                None, mime, "audio", f"larger than the {self.limits.max_bytes} byte limit", _ms(started)
+            )
+        return self._match(bytes(pcm), self.limits, mime, "audio", started, pcm=(sample_format, sample_rate, channels))
+
+    def _match(
+        self,
+        source: Path | bytes,
+        limits: MediaLimits,
+        mime: str,
+        kind: str,
+        started: float,
+        pcm: tuple[str, int, int] | None = None,
+    ) -> MatchOutcome:
+        try:
+            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm)
+            match = self._decide(prints, self.index.state)
+        except MediaError as exc:
+            return MatchOutcome(None, mime, kind, str(exc), _ms(started))
+        except Exception as exc:  # a bug must not take the proxy's worker down with it
+            log.exception("media match failed")
+            return MatchOutcome(
+                None, mime, kind, f"internal error while inspecting media: {type(exc).__name__}", _ms(started)
+            )
+        error = prints.report.problem if match is None else None
+        return MatchOutcome(match, mime, prints.kind, error, _ms(started))
+
+    def _decide(self, prints: MediaPrints, state: IndexState) -> MediaMatch | None:
+        cal = self.calibration
+        options: list[MediaMatch] = []
+        audio = _usable_audio(prints.audio)
+        audio_candidates: list[AudioCandidate] = search_audio(state, audio) if audio is not None else []
+        for c in audio_candidates[:TOP_CANDIDATES]:
+            score, ok = decide("audio", c, cal)
+            if ok:
+                options.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s))
+        frames = prints.frames
+        if frames is not None and frames.count:
+            if prints.kind == "image":
+                for ic in search_image(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
+                    score, ok = decide("image", ic, cal)
+                    if ok:
+                        options.append(self._as_match(state, ic.asset_id, "image", score, ic.offset_s))
+            else:
+                for vc in search_video(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
+                    score, ok = decide("video", vc, cal)
+                    if ok and not self._sound_contradicts(state, audio, vc.asset_id, audio_candidates):
+                        options.append(self._as_match(state, vc.asset_id, "video", score, vc.offset_s))
+        options = [m for m in options if m.path]
+        return max(options, key=lambda m: m.score) if options else None
+
+    def _sound_contradicts(
+        self, state: IndexState, audio: AudioPrint | None, asset_id: str, candidates: list[AudioCandidate]
+    ) -> bool:
+        """True when the upload has a clear sound track and the asset's own sound is not in it.
+
+        Frames alone cannot tell apart two videos made from the same picture source (screen
+        recordings of one template, synthetic patterns); a different sound track can.
+        """
+        info = state.assets.get(asset_id)
+        if info is None or not info.has_audio_print or audio is None:
+            return False
+        if audio.hashes.size < self.calibration.conflict_min_landmarks:
+            return False
+        mine = [c for c in candidates if c.asset_id == asset_id]
+        if not mine:
+            return True
+        return decide("audio", mine[0], self.calibration)[0] < self.calibration.conflict_max_score
+
+    @staticmethod
+    def _as_match(state: IndexState, asset_id: str, kind: str, score: float, offset_s: float) -> MediaMatch:
+        info = state.assets.get(asset_id)
+        return MediaMatch(
+            asset_id=asset_id,
+            path=info.path if info else "",
+            kind=kind,
+            score=round(score, 4),
+            offset_s=round(offset_s, 2),
+        )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 2)
