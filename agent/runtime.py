@@ -32,6 +32,7 @@ HEARTBEAT_SECONDS = 30.0
 # Component factories, in start order: "module:function" taking an AgentContext and
 # returning a Component, or None when the capability is not configured on this machine.
 COMPONENT_FACTORIES: list[str] = [
+    "agent.watch.component:build",
     "agent.fleet.component:build",
     "agent.updates.component:build",
     "agent.shadow.component:build",
