@@ -70,6 +70,7 @@ class PhiWallGuard:
         loader.add_option("phiwall_config", str, "", "PhiWall config file (TOML); default: the usual lookup")
         loader.add_option("phiwall_db", str, "", "PhiWall store URL; default: from the config")
         loader.add_option("phiwall_data_dir", str, "", "PhiWall data dir; default: from the config")
+        loader.add_option("phiwall_port_file", str, "", "write HOST:PORT here once listening")
 
     def configure(self, updated: set[str]) -> None:
         if self.services is None and {"phiwall_config", "phiwall_db", "phiwall_data_dir"} & updated:
@@ -86,6 +87,7 @@ class PhiWallGuard:
             data_dir=config.data_dir,
             listen_host=ctx.options.listen_host or "127.0.0.1",
             listen_port=ctx.options.listen_port or 8080,
+            port_file=Path(ctx.options.phiwall_port_file) if ctx.options.phiwall_port_file else None,
         )
 
     async def running(self) -> None:

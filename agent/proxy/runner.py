@@ -62,7 +62,16 @@ async def serve(settings: ProxySettings, *, extra_options: dict[str, object] | N
     try:
         await master.run()
     finally:
+        # Connections still open at shutdown are cancelled by asyncio.run; on Python < 3.12.3 the
+        # stream callback then logs each CancelledError as an error. It is not one: drop it.
+        loop.set_exception_handler(_ignore_cancelled)
         services.close()
+
+
+def _ignore_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 SDP_TYPES = ("application/sdp",)
 MAX_ERROR_TEXT = 300
+INLINE_EXTRACT_BYTES = 64 << 10
+"""Uncompressed bodies up to this size are parsed on the event loop (well under a millisecond)."""
 
 
 @dataclass
@@ -130,6 +132,8 @@ class UploadGuard:
         has_body = may_have_body(request)
         if has_body and self._is_webrtc_signalling(flow, state):
             return
+        if not dest.is_catalogued and dest.signatures.policy.unknown_ai == "block" and self._shadow_block(flow, state):
+            return
         mode = dest.inspect_mode
         if not has_body or mode == "none":
             if has_body:
@@ -168,6 +172,19 @@ class UploadGuard:
             self._block(flow, state, verdict, details={"transport": "webrtc-signalling"})
         elif verdict.keep:
             self._record(flow, state, verdict, details={"transport": "webrtc-signalling"})
+        return True
+
+    def _shadow_block(self, flow: http.HTTPFlow, state: FlowState) -> bool:
+        """`unknown_ai = block`: refuse requests to uncatalogued hosts that look like AI APIs."""
+        request = flow.request
+        assessment = self.services.discovery.assess(state.dest.host, request.method, request.path, request.headers)
+        if assessment.action("block") != "block" or self.services.settings.mode == "off":
+            return False
+        reason = f"AI services outside the catalog are blocked by policy ({assessment.reason or 'looks like AI'})"
+        if self.services.settings.mode == "audit":
+            self._record(flow, state, Verdict("audit", f"{reason} (audit mode: not blocked)", True), kind="discovery")
+            return False
+        self._block(flow, state, Verdict("block", reason, True), kind="discovery")
         return True
 
     def _refuse_flagged_session(
@@ -245,16 +262,19 @@ class UploadGuard:
         errors: list[str] = []
         result = PartsResult()
         size = len(body)
+        arguments = (
+            body,
+            request.headers.get("content-type"),
+            request.headers.get("content-encoding"),
+            services.limits,
+            services.probe,
+            chunk.multipart_field if chunk is not None else None,
+        )
         try:
-            prepared = await services.inspector.run(
-                prepare_upload,
-                body,
-                request.headers.get("content-type"),
-                request.headers.get("content-encoding"),
-                services.limits,
-                services.probe,
-                chunk.multipart_field if chunk is not None else None,
-            )
+            if len(body) <= INLINE_EXTRACT_BYTES and not request.headers.get("content-encoding"):
+                prepared = prepare_upload(*arguments)  # small plain bodies: cheaper than a thread hop
+            else:
+                prepared = await services.inspector.run(prepare_upload, *arguments)
             size = prepared.extraction.decoded_size or size
             errors.extend(prepared.extraction.errors)
             parts = list(prepared.extraction.parts)
@@ -265,10 +285,12 @@ class UploadGuard:
         except (InspectionBusy, InspectionTimeout) as exc:
             errors.append(str(exc))
         ai_likely = False
-        if not state.dest.is_catalogued:
-            ai_likely = services.discovery.ai_likely(
+        if not state.dest.is_catalogued and (errors or result.has_media):
+            # Only then does the verdict depend on it (fail closed / record media to AI).
+            assessment = services.discovery.assess(
                 state.dest.host, request.method, request.path, request.headers, body[:65536]
             )
+            ai_likely = assessment.ai_likely
         facts = facts_for(services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely)
         verdict = decide_upload(facts)
         details: dict[str, object] = {}
@@ -372,9 +394,10 @@ class UploadGuard:
         payload_size: int | None = None,
         details: dict[str, object] | None = None,
         asset_id: str | None = None,
+        kind: str = "upload",
     ) -> None:
         """Mark the flow blocked (answered in `request`/`response`) and record the event."""
-        draft = draft_for(flow, state, verdict, result=result, payload_size=payload_size, details=details)
+        draft = draft_for(flow, state, verdict, kind=kind, result=result, payload_size=payload_size, details=details)
         if asset_id is not None and draft.asset_id is None:
             draft.asset_id = asset_id
         state.incident = draft.id
@@ -394,8 +417,9 @@ class UploadGuard:
         result: PartsResult | None = None,
         payload_size: int | None = None,
         details: dict[str, object] | None = None,
+        kind: str = "upload",
     ) -> None:
-        draft = draft_for(flow, state, verdict, result=result, payload_size=payload_size, details=details)
+        draft = draft_for(flow, state, verdict, kind=kind, result=result, payload_size=payload_size, details=details)
         self.services.recorder.record(draft, client_ref(flow))
 
     def fail_closed(self, flow: http.HTTPFlow, error: BaseException, *, at_headers: bool) -> None:

@@ -137,7 +137,9 @@ def upstream(host: str, ca: trustme.CA) -> Iterator[Upstream]:
     for thread in threads:
         thread.start()
     try:
-        yield Upstream(host, plain.server_address[1], secure.server_address[1], ws_server.socket.getsockname()[1], received)
+        yield Upstream(
+            host, plain.server_address[1], secure.server_address[1], ws_server.socket.getsockname()[1], received
+        )
     finally:
         for server in servers:
             server.shutdown()

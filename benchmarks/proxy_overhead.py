@@ -1,0 +1,101 @@
+"""Overhead of the PhiWall addon on traffic that is not an upload to an AI service.
+
+Same run, same machine, same mitmproxy options: mitmproxy alone vs. the PhiWall proxy
+process (`python -m agent.proxy`: addon, routing, shadow-AI discovery, event writer), both
+in front of one fast loopback upstream, driven by keep-alive HTTP/1.1 clients. Rounds
+alternate between the two so drift affects both. Traffic: GET 1 KB, GET 256 KB and POST of
+a 2 KB JSON body to an uncatalogued host (the POST takes PhiWall's inspection path for
+unknown hosts: parsed, nothing to fingerprint, forwarded).
+
+    python benchmarks/proxy_overhead.py [--seconds 8] [--rounds 3] [--concurrency 8]
+
+Target: requests/s with the addon >= 0.95 x without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from proxy_common import ROOT, Child, LoadResult, median, run_load, start_child
+
+MIXES = {
+    "get-1k": [("GET", "/small", b"")],
+    "get-256k": [("GET", "/large", b"")],
+    "post-json-2k": [("POST", "/api", json.dumps({"messages": [{"role": "user", "content": "x" * 2000}]}).encode())],
+}
+
+
+def start_phiwall(tmp: Path) -> Child:
+    config = tmp / "config.toml"
+    config.write_text(f'[agent]\nid = "bench"\ndata_dir = "{tmp / "data"}"\n')
+    argv = [sys.executable, "-m", "agent.proxy", "--listen", "127.0.0.1:0", "--config", str(config)]
+    argv += ["--port-file", str(tmp / "phiwall.port")]
+    return start_child(
+        argv, tmp / "phiwall.port", env={"PHIWALL_DB": f"sqlite:///{tmp / 'bench.db'}"}, log=tmp / "phiwall.log"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="phiwall-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        common = str(ROOT / "benchmarks" / "proxy_common.py")
+        upstream = start_child(
+            [sys.executable, common, "upstream", "--port-file", str(tmp / "up.port")], tmp / "up.port"
+        )
+        plain = start_child(
+            [sys.executable, common, "plain", "--port-file", str(tmp / "plain.port")], tmp / "plain.port"
+        )
+        phiwall = start_phiwall(tmp)
+        children = [upstream, plain, phiwall]
+        try:
+            for child in (plain, phiwall):  # warm up (connections, caches, CA generation)
+                run_load(child.address, upstream.address, seconds=1.0, concurrency=2, mix=MIXES["get-1k"])
+            report: dict[str, dict[str, float]] = {}
+            print(f"{'traffic':<14} {'variant':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+            for name, mix in MIXES.items():
+                results: dict[str, list[LoadResult]] = {"mitmproxy": [], "phiwall": []}
+                for _ in range(args.rounds):
+                    for variant, child in (("mitmproxy", plain), ("phiwall", phiwall)):
+                        results[variant].append(
+                            run_load(
+                                child.address,
+                                upstream.address,
+                                seconds=args.seconds,
+                                concurrency=args.concurrency,
+                                mix=mix,
+                            )
+                        )
+                row: dict[str, float] = {}
+                for variant, runs in results.items():
+                    rps, p50, p99 = (
+                        median([r.rps for r in runs]),
+                        median([r.p50 for r in runs]),
+                        median([r.p99 for r in runs]),
+                    )
+                    errors = sum(r.errors for r in runs)
+                    row.update({f"{variant}_rps": rps, f"{variant}_p50_ms": p50, f"{variant}_p99_ms": p99})
+                    print(f"{name:<14} {variant:<9} {rps:8.0f} {p50:8.2f} {p99:8.2f} {errors:7d}")
+                row["ratio"] = row["phiwall_rps"] / row["mitmproxy_rps"]
+                print(f"{name:<14} ratio     {row['ratio']:8.3f}  (target >= 0.95)")
+                report[name] = row
+            if args.json:
+                args.json.write_text(json.dumps(report, indent=2))
+            return 0 if all(row["ratio"] >= 0.95 for row in report.values()) else 1
+        finally:
+            for child in children:
+                child.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

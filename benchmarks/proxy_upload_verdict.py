@@ -1,0 +1,141 @@
+"""Time to verdict and proxy memory for large clinical uploads through the real proxy.
+
+A 10 MB MP3 (about 10 minutes at 128 kbit/s) and a 100 MB WAV (about 10 minutes of 44.1 kHz
+stereo), each a long non-clinical recording with an enrolled clinical dictation at the END
+(the worst case: everything before it is decoded first), uploaded with httpx as multipart
+over HTTPS to an unapproved loopback "AI service" through `python -m agent.proxy`. Time to
+verdict is measured at the client, from sending the request to receiving the 403 (it
+includes transferring the upload through the proxy); `inspect ms` is the proxy's own
+fingerprinting time from the event row. Peak RSS is the proxy process's, sampled every 10 ms.
+
+    python benchmarks/proxy_upload_verdict.py [--repeat 3] [--keep-media DIR]
+
+Target: 10 MB verdict < 1 s on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import trustme
+from proxy_common import ROOT  # noqa: F401  (puts the checkout on sys.path)
+
+from tests.integration.proxy.conftest import enroll
+from tests.integration.proxy.harness import UNAPPROVED_HOST, ProxyProcess
+from tests.integration.proxy.upstream import upstream
+from tests.support.media import DICTATIONS, OTHER_SPEECH, MediaFactory, ffmpeg
+
+
+def long_recording(factory: MediaFactory, clinical: Path, minutes: float, suffix: str, *codec: str) -> Path:
+    """`minutes` of non-clinical speech (looped) followed by the clinical dictation."""
+    out = factory.root / f"long-{minutes}-{suffix.strip('.')}-{'-'.join(codec)}{suffix}"
+    if out.exists():
+        return out
+    filler = factory.speech(" ".join(OTHER_SPEECH))
+    ffmpeg(
+        "-stream_loop", "-1", "-t", str(minutes * 60), "-i", str(filler),
+        "-i", str(clinical),
+        "-filter_complex", "[0:a]aresample=44100[a0];[1:a]aresample=44100[a1];[a0][a1]concat=n=2:v=0:a=1[out]",
+        "-map", "[out]", *codec, str(out),
+    )  # fmt: skip
+    return out
+
+
+class PeakRss:
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep-media", type=Path, default=None, help="cache generated media here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="phiwall-verdict-") as tmp_name:
+        tmp = Path(tmp_name)
+        media_root = args.keep_media or tmp / "media"
+        media_root.mkdir(parents=True, exist_ok=True)
+        factory = MediaFactory(media_root)
+        clinical = factory.speech(DICTATIONS[0])
+        uploads = {
+            "10 MB mp3": long_recording(factory, clinical, 10.5, ".mp3", "-ac", "2", "-b:a", "128k"),
+            "100 MB wav": long_recording(factory, clinical, 9.5, ".wav", "-ac", "2", "-c:a", "pcm_s16le"),
+        }
+        ca = trustme.CA()
+        ca_file = tmp / "upstream-ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        proxy = ProxyProcess(tmp / "proxy", upstream_ca=ca_file, max_inspect_mb=256)
+        proxy.root.mkdir()
+        enroll(proxy.store_url, [clinical])
+        proxy.start()
+        try:
+            with (
+                upstream(UNAPPROVED_HOST, ca) as server,
+                httpx.Client(proxy=proxy.url, verify=str(proxy.ca_cert), timeout=300) as client,
+            ):
+                idle_rss = proxy.rss()
+                print(f"proxy idle RSS {idle_rss / 2**20:.0f} MB")
+                header = ("upload", "size MB", "verdict", "client s", "inspect ms", "peak RSS MB")
+                print("{:<11} {:>8} {:>8} {:>9} {:>11} {:>12}".format(*header))
+                ok = True
+                for name, path in uploads.items():
+                    data = path.read_bytes()
+                    timings, inspect_ms, peaks, verdicts = [], [], [], []
+                    for _ in range(args.repeat):
+                        with PeakRss(proxy.proc.pid) as rss:  # type: ignore[union-attr]
+                            started = time.perf_counter()
+                            response = client.post(
+                                f"{server.https}/v1/audio/transcriptions",
+                                files={
+                                    "file": (path.name, data, "audio/mpeg" if path.suffix == ".mp3" else "audio/wav")
+                                },
+                                data={"model": "whisper-1"},
+                            )
+                            timings.append(time.perf_counter() - started)
+                        peaks.append(rss.peak)
+                        verdicts.append(response.headers.get("x-phiwall-verdict", f"http {response.status_code}"))
+                        incident = response.headers.get("x-phiwall-incident")
+                        if incident:
+                            details = json.loads(proxy.event(incident).details)
+                            inspect_ms.append(float(details.get("inspect_ms", "nan")))
+                    size_mb = len(data) / 2**20
+                    inspect = statistics.median(inspect_ms) if inspect_ms else float("nan")
+                    print(
+                        f"{name:<11} {size_mb:8.1f} {verdicts[-1]:>8} {statistics.median(timings):9.2f} "
+                        f"{inspect:11.0f} {max(peaks) / 2**20:12.0f}"
+                    )
+                    ok = ok and all(v == "block" for v in verdicts)
+                    if name.startswith("10 MB"):
+                        ok = ok and statistics.median(timings) < 1.0
+                return 0 if ok else 1
+        finally:
+            proxy.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
