@@ -36,6 +36,7 @@ COMPONENT_FACTORIES: list[str] = [
     "agent.fleet.component:build",
     "agent.updates.component:build",
     "agent.shadow.component:build",
+    "agent.proxy.component:build",
 ]
 
 
