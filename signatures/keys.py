@@ -10,8 +10,10 @@ holders bring their own media and the online server holds only the timestamp key
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +84,11 @@ def load_signer(private_path: Path, *, passphrase: bytes | None = None) -> Crypt
     public_path = private_path.with_name(private_path.name.removesuffix(".pem") + ".pub.json")
     try:
         pem = private_path.read_bytes()
-        private = load_pem_private_key(pem, password=passphrase)
+        encrypted = b"ENCRYPTED" in pem.split(b"\n", 1)[0]
+        if encrypted and passphrase is None and sys.stdin.isatty():
+            # Each key holder types their own passphrase at the ceremony.
+            passphrase = getpass.getpass(f"passphrase for {private_path}: ").encode()
+        private = load_pem_private_key(pem, password=passphrase if encrypted else None)
     except TypeError:
         raise KeyFileError(
             f"{private_path} is encrypted", hint=f"set {PASSPHRASE_ENV} or pass --passphrase-env"

@@ -151,3 +151,28 @@ def test_fingerprint_and_schema(capsys: pytest.CaptureFixture[str], monkeypatch:
     code, out, _ = run(capsys, "schema", "--kind", "policy")
     assert code == 0
     assert "approved" in json.loads(out)["properties"]
+
+
+def test_encrypted_keys_need_their_passphrase(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = tmp_path / "keys"
+    monkeypatch.setenv("TARGETS_PASS", "correct horse")
+    assert run(capsys, "keygen", "--keys", str(keys), "--role", "targets", "--passphrase-env", "TARGETS_PASS")[0] == 0
+    assert (keys / "targets" / "targets-1.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY")
+    for role, count in (("root", "2"), ("snapshot", "1"), ("timestamp", "1")):
+        run(capsys, "keygen", "--keys", str(keys), "--role", role, "--count", count)
+    code, _, err = run(capsys, "init", "--repo", str(tmp_path / "r1"), "--keys", str(keys))
+    assert code == 5
+    assert "is encrypted" in err
+    monkeypatch.setenv("TARGETS_PASS", "wrong")
+    code, _, err = run(
+        capsys, "init", "--repo", str(tmp_path / "r2"), "--keys", str(keys), "--passphrase-env", "TARGETS_PASS"
+    )
+    assert code == 5
+    assert "Incorrect password" in err
+    monkeypatch.setenv("TARGETS_PASS", "correct horse")
+    code, _, err = run(
+        capsys, "init", "--repo", str(tmp_path / "r3"), "--keys", str(keys), "--passphrase-env", "TARGETS_PASS"
+    )
+    assert code == 0, err
