@@ -50,6 +50,7 @@ Resumable = Literal["google", "openai-uploads", "tus", "presigned"]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 Platform = Literal["linux", "windows", "macos"]
 
+_HOST_CACHE_SIZE = 8192
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 
@@ -300,11 +301,24 @@ class Service(_Model):
                     raise ValueError(f"service {self.id}: endpoint {endpoint.path} host {pattern!r} is not a host")
         return self
 
+    _matchers: tuple[tuple[frozenset[str], re.Pattern[str], HostIndex[str] | None, Endpoint], ...] = PrivateAttr()
+
+    def model_post_init(self, context: object, /) -> None:
+        # One tuple per endpoint, read through a single attribute lookup on the hot path.
+        self._matchers = tuple(
+            (frozenset(e.methods), compile_path_pattern(e.path), e._host_index, e) for e in self.endpoints
+        )
+
     def endpoint_for(self, method: str, path: str, host: str | None = None) -> Endpoint | None:
         """The first endpoint (in catalog order) matching method, path (query ignored) and host."""
         path = strip_query(path)
-        for endpoint in self.endpoints:
-            if endpoint.matches(method, path, host):
+        method = method.upper()
+        for methods, regex, hosts, endpoint in self._matchers:
+            if (
+                method in methods
+                and regex.match(path) is not None
+                and (host is None or hosts is None or hosts.lookup(host) is not None)
+            ):
                 return endpoint
         return None
 
@@ -317,6 +331,7 @@ class Catalog(_Model):
 
     _hosts: HostIndex[Service] = PrivateAttr()
     _by_id: dict[str, Service] = PrivateAttr()
+    _host_cache: dict[str, Service | None] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> Catalog:
@@ -339,7 +354,17 @@ class Catalog(_Model):
         self._hosts = HostIndex.build((pattern, s) for s in self.services for pattern in s.hosts)
 
     def service_for_host(self, host: str) -> Service | None:
-        return self._hosts.lookup(host)
+        """The service owning `host` (port, case and trailing dot ignored); memoised per host."""
+        cache = self._host_cache
+        try:
+            return cache[host]
+        except KeyError:
+            pass
+        found = self._hosts.lookup(host)
+        if len(cache) >= _HOST_CACHE_SIZE:
+            cache.clear()  # bounded: a flood of random hosts cannot grow memory
+        cache[host] = found
+        return found
 
     def service(self, service_id: str) -> Service | None:
         return self._by_id.get(service_id)

@@ -188,16 +188,21 @@ def shipped_signatures(extra_passthrough: tuple[str, ...] = ()) -> SignatureSet:
     return SignatureSet.from_bundle(shipped_bundle(), source="shipped", extra_passthrough=extra_passthrough)
 
 
-def load_active(data_dir: Path, config: Config) -> ActiveSignatures:
-    """The signatures in force for this agent; never raises for a bad installed bundle."""
+def load_active(data_dir: Path, config: Config, *, check_interval: float = 1.0) -> ActiveSignatures:
+    """The signatures in force for this agent; never raises for a bad installed bundle.
+
+    `check_interval` bounds how often `reload_if_changed()` looks at the disk (seconds).
+    """
     extra = tuple(config.proxy.passthrough_hosts)
     pinned = config.signatures.catalog
     if pinned is not None:
         pinned = pinned.expanduser()
         initial = _pinned_set(pinned, extra)  # a pinned catalog that does not load is a config error: say so
-        return ActiveSignatures(initial, pinned=pinned, extra_passthrough=extra)
+        return ActiveSignatures(initial, pinned=pinned, extra_passthrough=extra, check_interval=check_interval)
     layout = Layout.for_data_dir(data_dir)
-    active = ActiveSignatures(shipped_signatures(extra), layout=layout, extra_passthrough=extra)
+    active = ActiveSignatures(
+        shipped_signatures(extra), layout=layout, extra_passthrough=extra, check_interval=check_interval
+    )
     try:
         if read_pointer(layout) is not None:
             active.reload_if_changed(force=True)

@@ -88,8 +88,7 @@ def test_readers_never_see_a_half_installed_bundle(tmp_path: Path) -> None:
     """Install bundles back to back while readers reload as fast as they can."""
     layout = Layout.for_data_dir(tmp_path)
     put(layout, "2026.1.0")
-    active = load_active(tmp_path, Config())
-    active._check_interval = 0.0
+    active = load_active(tmp_path, Config(), check_interval=0.0)  # readers look at the disk on every call
     seen: list[str] = []
     errors: list[str] = []
     stop = threading.Event()

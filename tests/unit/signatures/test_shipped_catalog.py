@@ -129,3 +129,23 @@ def test_catalog_files_read_in_isolation_have_unique_ids() -> None:
 def test_committed_json_schemas_are_current(kind: str) -> None:
     committed = json.loads((SHIPPED_ROOT / "schema" / f"{kind}.schema.json").read_text())
     assert committed == json_schemas()[kind], f"regenerate: phiwall signatures schema --kind {kind} --out ..."
+
+
+def test_shadow_classifier_parameters_ride_in_the_bundle_when_present() -> None:
+    path = SHIPPED_ROOT / "models" / "shadow_classifier.json"
+    models = shipped_bundle().models
+    if path.exists():
+        assert models["shadow_classifier"] == json.loads(path.read_text())
+    else:  # tolerated until the shadow-AI model lands
+        assert "shadow_classifier" not in models
+
+
+def test_host_lookups_are_memoised_but_bounded() -> None:
+    catalog = Catalog(version="1", services=CATALOG.services)
+    first = catalog.service_for_host("API.OpenAI.com:443")
+    assert first is not None
+    assert first.id == "openai-api"
+    assert catalog.service_for_host("API.OpenAI.com:443") is first
+    for index in range(20_000):
+        assert catalog.service_for_host(f"h{index}.unknown.example") is None
+    assert len(catalog._host_cache) <= 8192
