@@ -125,6 +125,8 @@ def parse_bundle(data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
         raise UpdateRejected("oversized", f"bundle is {len(data)} bytes, limit {max_bytes}")
     try:
         document = json.loads(data)
+    except RecursionError:
+        raise UpdateRejected("schema", "bundle JSON is nested too deeply") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         code: RejectCode = "truncated" if "Expecting" in str(exc) or "Unterminated" in str(exc) else "schema"
         raise UpdateRejected(code, f"bundle is not valid JSON: {exc}") from None
@@ -132,6 +134,8 @@ def parse_bundle(data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
         raise UpdateRejected("schema", "bundle is not a JSON object")
     try:
         return Bundle.model_validate(document)
+    except RecursionError:
+        raise UpdateRejected("schema", "bundle is nested too deeply") from None
     except ValidationError as exc:
         raise UpdateRejected("schema", f"bundle fails validation: {describe_validation(exc, document)}") from None
 

@@ -22,6 +22,7 @@ RejectCode = Literal[
     "unreachable",  # the repository could not be read
     "missing",  # the repository has no bundle
     "config",  # the agent is not configured for updates (no trusted root, bad repository)
+    "internal",  # an unexpected failure while checking (a bug: the traceback is in the log)
 ]
 
 

@@ -58,7 +58,8 @@ class HttpFetcher(FetcherInterface):
         self.last_url: str | None = None
         self._pool = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-            retries=urllib3.Retry(total=0, redirect=3, raise_on_redirect=True),
+            # No retries (the poll loop retries); up to 3 redirects (content is verified by TUF anyway).
+            retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3),
             headers={"User-Agent": "phiwall-updates"},
             ca_certs=ca_file or os.environ.get("PHIWALL_UPDATES_CA_FILE") or None,
         )

@@ -173,6 +173,12 @@ def check_for_update(
         outcome = UpdateOutcome(
             "rejected", None, repository, code="unreachable", reason=f"local I/O: {exc}", in_force=in_force
         )
+    except Exception as exc:  # a bug must not stop enforcement or the poll loop: record it and keep going
+        log.exception("signature update check failed unexpectedly")
+        state.last_error, state.last_code = f"internal error: {type(exc).__name__}: {exc}", "internal"
+        outcome = UpdateOutcome(
+            "rejected", None, repository, code="internal", reason=state.last_error, in_force=in_force
+        )
     if apply:
         try:
             _write_state(layout, state)

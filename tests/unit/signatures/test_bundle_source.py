@@ -151,6 +151,16 @@ REJECTIONS: dict[str, tuple[Callable[[], bytes], str, str]] = {
     ),
     "version": (lambda: json.dumps(bundle_document("v1")).encode(), "schema", "dotted numbers"),
     "extra-key": (lambda: json.dumps({**bundle_document("2026.1.1"), "extra": 1}).encode(), "schema", "extra"),
+    "nested-too-deeply": (lambda: b"[" * 100_000 + b"]" * 100_000, "schema", "nested too deeply"),
+    "deep-model": (
+        lambda: (
+            json.dumps({**bundle_document("2026.1.1"), "models": {"m": {"a": 1}}})
+            .encode()
+            .replace(b'{"a": 1}', b'{"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}")
+        ),
+        "schema",
+        "nested too deeply",
+    ),
     "model-name": (
         lambda: json.dumps({**bundle_document("2026.1.1"), "models": {"Bad Name": {}}}).encode(),
         "schema",
