@@ -170,6 +170,7 @@ def check_heartbeat(ctx: DoctorContext) -> Finding:
     return Finding("heartbeat", "ok", f"agent {row.id}, {int(age.total_seconds())} s ago")
 
 
+from agent.fleet.doctor import check_fleet  # noqa: E402 - needs Finding above
 from agent.updates.doctor import check_catalog, check_signature_updates  # noqa: E402 - needs Finding above
 
 # Checks in display order. Capabilities add their own (catalog, trusted root, ...).
@@ -185,6 +186,7 @@ CHECKS: list[Check] = [
     check_heartbeat,
     check_catalog,
     check_signature_updates,
+    check_fleet,
 ]
 
 

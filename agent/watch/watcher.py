@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 FOLDER_CHECK_S = 2.0
 RETENTION_CHECK_S = 3600.0
 STORE_RETRY_S = 5.0
+HANDOVER_BATCH = 256
 # How MediaService words failures of the store rather than of the file (agent/media/service.py).
 STORE_ERROR_PREFIXES = ("store unavailable", "cannot store prints")
 
@@ -350,13 +351,22 @@ class FolderWatcher:
         log.warning("cannot read a directory in a clinical folder: %s", exc.strerror)
 
     def _hand_over_due_files(self) -> None:
-        if self._queue.full():
-            return
-        for path, st in self.pending.due(limit=self._queue.maxsize - self._queue.qsize()):
-            try:
-                self._queue.put((path, st), timeout=self.tick_s)
-            except queue.Full:
-                self.pending.touch(path, st)  # try again next tick
+        """Feed complete files to the worker at its pace, surfacing now and then for folder checks."""
+        deadline = time.monotonic() + FOLDER_CHECK_S
+        while not self._stop.is_set():
+            due = self.pending.due(limit=HANDOVER_BATCH)
+            if not due:
+                return
+            for i, (path, st) in enumerate(due):
+                while True:
+                    try:
+                        self._queue.put((path, st), timeout=0.2)
+                        break
+                    except queue.Full:
+                        if self._stop.is_set() or time.monotonic() >= deadline:
+                            for waiting, waiting_st in due[i:]:
+                                self.pending.touch(waiting, waiting_st)  # first in line next time
+                            return
 
     # -- the enrolment worker -----------------------------------------------------------------------
     def _work_loop(self) -> None:
