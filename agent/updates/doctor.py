@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tuf.api.metadata import Metadata, Root
 
-from agent.doctor import DoctorContext, Finding
+from agent.doctor import DoctorContext, Finding, Level
 from agent.store.types import utcnow
 from agent.updates.active import load_active
 from agent.updates.errors import UpdateRejected
@@ -40,14 +40,16 @@ def check_signature_updates(ctx: DoctorContext) -> Finding:
     config = ctx.config
     repository = config.signatures.repository
     root_path = config.signatures.trusted_root or SHIPPED_TRUSTED_ROOT
-    if not repository:
-        return Finding(name, "ok", "no repository configured (shipped catalog or pinned catalog in force)")
+    # A trusted root that is missing or broken fails only when updates depend on it.
+    level: Level = "fail" if repository else "warn"
     try:
         root = Metadata[Root].from_bytes(trusted_root_bytes(config)).signed
     except UpdateRejected as exc:
-        return Finding(name, "fail", str(exc), "set [signatures] trusted_root to your repository's root.json")
+        return Finding(name, level, str(exc), "set [signatures] trusted_root to your repository's root.json")
     except Exception as exc:
-        return Finding(name, "fail", f"trusted root {root_path} is not TUF root metadata: {exc}", "replace it")
+        return Finding(name, level, f"trusted root {root_path} is not TUF root metadata: {exc}", "replace it")
+    if not repository:
+        return Finding(name, "ok", f"no repository configured; trusted root {root_path.name} v{root.version} present")
     now = utcnow()
     layout = Layout.for_data_dir(config.data_dir)
     try:
