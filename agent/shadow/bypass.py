@@ -16,15 +16,17 @@ partial, and the report says so.
 
 from __future__ import annotations
 
-import concurrent.futures
 import ipaddress
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -85,6 +87,39 @@ def system_resolver(host: str) -> list[str]:
     return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})
 
 
+class _DaemonPool:
+    """A few daemon threads running lookups: a resolver stuck in a DNS timeout never delays exit."""
+
+    def __init__(self, workers: int) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[str], list[str]], str, Future[list[str]]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads = [
+            threading.Thread(target=self._work, name=f"phiwall-dns-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[[str], list[str]], name: str) -> Future[list[str]]:
+        future: Future[list[str]] = Future()
+        self._jobs.put((fn, name, future))
+        return future
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, name, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(name))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
 class AddressBook:
     """Resolved addresses of AI hosts: refreshed in the background, bounded, never blocking long."""
 
@@ -99,8 +134,8 @@ class AddressBook:
         self._resolver = resolver
         self._ttl = ttl_s
         self._timeout = timeout_s
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phiwall-dns")
-        self._pending: dict[str, concurrent.futures.Future[list[str]]] = {}
+        self._pool = _DaemonPool(workers)
+        self._pending: dict[str, Future[list[str]]] = {}
         self._resolved: dict[str, tuple[float, list[str]]] = {}
         self._by_address: dict[str, AIHost] = {}
         self._lock = threading.Lock()
@@ -116,7 +151,7 @@ class AddressBook:
             if cached is None or now - cached[0] > self._ttl:
                 self._pending[name] = self._pool.submit(self._resolver, name)
         if self._pending:
-            concurrent.futures.wait(list(self._pending.values()), timeout=self._timeout)
+            futures_wait(list(self._pending.values()), timeout=self._timeout)
         for name, future in list(self._pending.items()):
             if not future.done():
                 continue  # still resolving: picked up by a later refresh
@@ -149,7 +184,7 @@ class AddressBook:
         return len(self._by_address)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
 
 
 def _canonical(address: str) -> str:

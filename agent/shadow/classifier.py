@@ -163,12 +163,17 @@ class AIShapeClassifier:
         """`ai` / `not_ai` / `unknown`, with the score and how much known evidence there was."""
         indices = self.indices(shape_features(shape))
         probability = self.score_indices(indices)
-        evidence = int(self._informative.take(indices).sum())
+        informative = indices[self._informative.take(indices)]
+        evidence = len(informative)
+        # What the known evidence itself says, without the intercept: a request whose score
+        # is high only because of the model's prior (a shape made of words it never saw) is
+        # not called AI. Most real traffic is ordinary and unseen; the prior must not decide.
+        margin = float(self.coef.take(informative).sum())
         label: Label
         if evidence < self.min_evidence:
             label = "unknown"
         elif probability >= self.threshold:
-            label = "ai"
+            label = "ai" if margin > 0 else "unknown"
         elif probability <= self.low_threshold:
             label = "not_ai"
         else:

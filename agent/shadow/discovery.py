@@ -85,6 +85,7 @@ class _HostState:
     category: str | None = None
     catalog_status: str | None = None
     last_status_event: datetime | None = None
+    reported_status: Belief | None = None
     dirty: bool = False
 
     @property
@@ -215,25 +216,31 @@ class DiscoveryRecorder:
             names[value[:128]] = None
 
     def _status_event_due(self, state: _HostState, previous: Belief, when: datetime) -> tuple[Belief, bool] | None:
-        """(previous status, first report) when this status change deserves an event."""
-        if state.status == previous:
+        """(previous reported status, first report) when this change deserves an event.
+
+        Only decisive statuses are news (a host drifting into "unknown" is not), a host is
+        first reported when it becomes AI, and a change that happens within the cool-down of
+        the last report is dropped, not delayed: a flapping host costs one event per hour.
+        """
+        if state.status == previous or state.status == "unknown" or state.status == state.reported_status:
             return None
-        if state.last_status_event is None:
+        if state.reported_status is None:
             if state.status != "ai":
-                return None  # never reported as AI: an ordinary host changing its mind is not news
-            state.last_status_event = when
-            return (previous, True)
-        elapsed = (when - state.last_status_event).total_seconds()
-        if elapsed < self.settings.status_event_cooldown_s:
+                return None  # never reported as AI: an ordinary host is not news
+            state.reported_status, state.last_status_event = state.status, when
+            return ("unknown", True)
+        assert state.last_status_event is not None
+        if (when - state.last_status_event).total_seconds() < self.settings.status_event_cooldown_s:
             return None
-        state.last_status_event = when
-        return (previous, False)
+        last = state.reported_status
+        state.reported_status, state.last_status_event = state.status, when
+        return (last, False)
 
     def _event_fields(self, state: _HostState, previous: Belief, first: bool, when: datetime) -> dict[str, object]:
         if state.status == "ai":
             reason = f"unknown AI service seen: {state.host}" if first else f"{state.host} looks like an AI API again"
         else:
-            reason = f"{state.host}, seen as an AI API before, now looks {state.status.replace('_', '-')}"
+            reason = f"{state.host}, reported as an AI API before, no longer looks like one"
         return {
             "kind": "discovery",
             "verdict": "info",

@@ -12,10 +12,28 @@ from collections.abc import Iterable
 
 from agent.shadow.shape import RequestShape
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 3
 
 # Header names every client sends; they say nothing about what the API does.
-_UBIQUITOUS_HEADERS = frozenset({"host", "content-length", "accept-encoding", "user-agent", "accept", "date"})
+_UBIQUITOUS_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "accept-encoding",
+        "user-agent",
+        "accept",
+        "date",
+        "server",
+        "connection",
+        "vary",
+        "cache-control",
+        "expires",
+        "pragma",
+        "transfer-encoding",
+        "content-encoding",
+    }
+)
 _SIZE_BUCKETS = ((0, "0"), (1024, "<1k"), (16 * 1024, "<16k"), (256 * 1024, "<256k"), (4 << 20, "<4m"))
 
 
@@ -169,7 +187,14 @@ def _name_tokens(name: str) -> list[str]:
 
 def shape_features(shape: RequestShape) -> frozenset[str]:
     """The set of feature names present in `shape` (binary features, order irrelevant)."""
-    features: set[str] = {f"method:{shape.method.lower()}", f"size:{size_bucket(shape.body_size)}"}
+    # No feature for GET/HEAD, an empty body or a missing content type: a request without a
+    # body is scored by its other features alone, so an unseen bare GET stays near the
+    # intercept ("unknown") instead of inheriting whatever the training GETs had in common.
+    features: set[str] = set()
+    if shape.method not in ("GET", "HEAD"):
+        features.add(f"method:{shape.method.lower()}")
+    if shape.body_size > 0:
+        features.add(f"size:{size_bucket(shape.body_size)}")
     tokens = shape.path_tokens
     for token in tokens:
         features.add(f"path:{token}")
@@ -200,8 +225,6 @@ def shape_features(shape: RequestShape) -> frozenset[str]:
     if shape.content_type:
         features.add(f"ct:{shape.content_type}")
         features.add(f"ctmajor:{shape.content_type.split('/')[0]}")
-    else:
-        features.add("ct:none")
     for kind in shape.media_kinds:
         features.add(f"media:{kind}")
     if shape.has_media:
@@ -229,5 +252,6 @@ def shape_features(shape: RequestShape) -> frozenset[str]:
     return frozenset(features)
 
 
-# Features that are present in (almost) every request and so are no evidence of anything.
-STRUCTURAL_PREFIXES = ("method:", "size:", "ct:none")
+# Features that say little on their own (every request has them, or they restate a header
+# name word by word): they weigh in the score but do not count as evidence for a verdict.
+STRUCTURAL_PREFIXES = ("method:", "size:", "ctmajor:", "hword:", "rhword:")

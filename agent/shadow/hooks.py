@@ -58,8 +58,24 @@ def classifier_from_models(models: Mapping[str, Any]) -> AIShapeClassifier | Non
     return None
 
 
+def shipped_classifier() -> AIShapeClassifier | None:
+    """The classifier shipped with PhiWall (trusted like the code), for bundles that carry none."""
+    from agent.updates.source import shipped_bundle
+
+    try:
+        return classifier_from_models(shipped_bundle().models)
+    except Exception as exc:  # a broken checkout must not take the proxy down
+        log.error("the shipped shadow classifier is unusable: %s", exc)
+        return None
+
+
 class ClassifierSource:
-    """The classifier of the signatures in force, rebuilt only when the bundle changes."""
+    """The classifier of the signatures in force, rebuilt only when the bundle changes.
+
+    A bundle without classifier parameters gets the shipped ones; a bundle whose parameters
+    are malformed gets none (unknown hosts stay unclassified and `error` says why), because
+    a tampered or broken model must be visible rather than silently replaced.
+    """
 
     def __init__(self, current: Callable[[], SignaturesLike]) -> None:
         self._current = current
@@ -77,7 +93,11 @@ class ClassifierSource:
             if key != self._key:
                 try:
                     self._classifier = classifier_from_models(signatures.models)
-                    self.error = None if self._classifier else "the signature bundle has no shadow classifier"
+                    self.error = None
+                    if self._classifier is None:
+                        # A pinned lab catalog or an older bundle: fall back to the shipped model.
+                        self._classifier = shipped_classifier()
+                        self.error = None if self._classifier else "no shadow classifier available"
                 except ShadowModelError as exc:
                     self._classifier = None
                     self.error = str(exc)

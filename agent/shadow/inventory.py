@@ -182,16 +182,17 @@ def listening_ports() -> _Listeners:
     return result
 
 
-def _process_ports(proc: psutil.Process) -> set[int]:
+def _process_ports(proc: psutil.Process) -> set[int] | None:
+    """Listening TCP ports of one process; None when they may not be read (or it exited)."""
     try:
         return {
             int(c.laddr[1]) for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr
         }
     except (psutil.Error, OSError):
-        return set()
+        return None
 
 
-def _match(signature: AppSignature, name: str, argv0: str, exe: str, cmdline: str, ports: set[int]) -> tuple[str, ...]:
+def _match(signature: AppSignature, name: str, argv0: str, exe: str, cmdline: str) -> tuple[str, ...]:
     how: list[str] = []
     if name and _strip_exe(name) in signature.process_names:
         how.append("process_name")
@@ -201,8 +202,6 @@ def _match(signature: AppSignature, name: str, argv0: str, exe: str, cmdline: st
         how.append("exe")
     if cmdline and any(fnmatch.fnmatchcase(cmdline, glob) for glob in signature.cmdline_globs):
         how.append("cmdline")
-    if how and ports & signature.ports:
-        how.append("port")
     return tuple(how)
 
 
@@ -212,22 +211,22 @@ def sweep(
     max_processes: int = MAX_PROCESSES,
     exclude_pids: frozenset[int] = frozenset(),
 ) -> InventoryReport:
-    """One inventory pass. Never raises for process or permission trouble; bounded in work."""
+    """One inventory pass. Never raises for process or permission trouble; bounded in work.
+
+    Sockets are looked up only for processes that matched (cheap, per process). The costly
+    system-wide socket scan runs only when some processes hid themselves from us, to report
+    listeners on signature ports whose owner we cannot see.
+    """
     started = time.perf_counter()
     report = InventoryReport()
     sigs = list(signatures)
     if not sigs:
         report.duration_s = time.perf_counter() - started
         return report
-    listeners = listening_ports()
-    if listeners.error:
-        report.errors.append(listeners.error)
-    report.listeners_complete = listeners.complete
     attributed_ports: set[int] = set()
     attrs = ["pid", "name", "exe", "cmdline", "username"]
     try:
-        iterator = psutil.process_iter(attrs, ad_value=None)
-        for proc in iterator:
+        for proc in psutil.process_iter(attrs, ad_value=None):
             if report.processes_seen >= max_processes:
                 report.truncated = True
                 break
@@ -244,16 +243,16 @@ def sweep(
             argv = cmd or []
             argv0 = _basename(argv[0]) if argv else ""
             cmdline = " ".join(argv)[:MAX_CMDLINE_CHARS].lower()
-            exe = exe_raw.lower()
-            ports = listeners.by_pid.get(pid, set()) if pid is not None else set()
             for signature in sigs:
-                how = _match(signature, name, argv0, exe, cmdline, ports)
+                how = _match(signature, name, argv0, exe_raw.lower(), cmdline)
                 if not how:
                     continue
-                if not ports and not listeners.complete and signature.ports:
-                    ports = _process_ports(proc)
-                    how = _match(signature, name, argv0, exe, cmdline, ports)
-                matched_ports = tuple(sorted(ports))
+                ports = _process_ports(proc)
+                if ports is None:
+                    report.listeners_complete = False
+                    ports = set()
+                if ports & signature.ports:
+                    how += ("port",)
                 attributed_ports.update(ports)
                 if len(report.findings) < MAX_FINDINGS:
                     report.findings.append(
@@ -266,14 +265,19 @@ def sweep(
                             process_name=info.get("name"),
                             exe=exe_raw,
                             user=info.get("username"),
-                            ports=matched_ports,
+                            ports=tuple(sorted(ports)),
                             matched_by=how,
                         )
                     )
                 break
     except psutil.Error as exc:  # the iterator itself failed: report what we have
         report.errors.append(f"process scan stopped: {exc}")
-    report.findings.extend(_unattributed(sigs, listeners.unowned - attributed_ports))
+    if report.access_denied and any(signature.ports for signature in sigs):
+        listeners = listening_ports()
+        if listeners.error:
+            report.errors.append(listeners.error)
+        report.listeners_complete = report.listeners_complete and listeners.complete
+        report.findings.extend(_unattributed(sigs, listeners.unowned - attributed_ports))
     report.duration_s = time.perf_counter() - started
     return report
 

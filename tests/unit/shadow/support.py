@@ -36,6 +36,14 @@ print("connected", flush=True)
 time.sleep(120)
 """
 
+PROXY_LIKE_CODE = """
+import socket, sys, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(8)
+c = socket.create_connection((sys.argv[-2], int(sys.argv[-1])), timeout=5)
+print(l.getsockname()[1], flush=True)
+time.sleep(120)
+"""
+
 UDP_CLIENT_CODE = """
 import socket, sys, time
 family = socket.AF_INET6 if ":" in sys.argv[-2] else socket.AF_INET
@@ -109,6 +117,11 @@ def server_with_args(extra: list[str], host: str) -> Child:
 
 def tcp_client(host: str, port: int) -> Child:
     return _start([sys.executable, "-c", TCP_CLIENT_CODE, host, str(port)])
+
+
+def proxy_like(host: str, port: int) -> Child:
+    """Listens on a port of its own (the "proxy port", printed) and holds a connection to host:port."""
+    return _start([sys.executable, "-c", PROXY_LIKE_CODE, host, str(port)])
 
 
 def udp_client(host: str, port: int) -> Child:

@@ -168,6 +168,7 @@ def _sweep_as(user: pwd.struct_passwd, signatures: list[AppSignature]) -> dict[s
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to an unprivileged user")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_unprivileged_sweep_reports_partial_view_honestly(tmp_path: Path) -> None:
     """As `nobody`, root's processes hide exe and sockets: the report says so and guesses nothing."""
     try:

@@ -1,0 +1,178 @@
+"""Request shapes: structure only, never values; bounded on enormous and adversarial input."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from agent.shadow import shape as shape_module
+from agent.shadow.features import shape_features
+from agent.shadow.shape import MAX_KEYS, RequestShape, path_words, sniff_media
+from signatures.shadow.dataset import synthetic_media
+
+PHI = ("Jane", "Doe", "1970-01-01", "MRN0042", "metastatic", "jane.doe@example.org")
+
+
+def _no_phi(shape: RequestShape) -> None:
+    text = repr(shape) + repr(sorted(shape_features(shape)))
+    for value in PHI:
+        assert value.lower() not in text.lower(), value
+
+
+def test_json_keys_are_kept_values_are_not() -> None:
+    body = {
+        "model": "gpt",
+        "messages": [{"role": "user", "content": "Jane Doe, DOB 1970-01-01, MRN0042, metastatic"}],
+        "maxOutputTokens": 5,
+        "metadata": {"note": "jane.doe@example.org"},
+    }
+    shape = RequestShape.from_http(
+        "post",
+        "/v1/chat/completions?user=Jane&api_key=secret",
+        {"Content-Type": "application/json; charset=utf-8", "X-Patient": "Jane Doe", "Authorization": "Bearer t"},
+        json.dumps(body).encode(),
+    )
+    assert shape.method == "POST"
+    assert shape.path_tokens == ("<ver>", "chat", "completion")
+    assert shape.json_keys == ("model", "message", "role", "content", "max_output_token", "metadata", "note")
+    assert shape.top_level_keys == ("model", "message", "max_output_token", "metadata")
+    assert shape.header_names == ("authorization", "content-type", "x-patient")
+    assert shape.query_names == ("api_key", "user")
+    assert shape.content_type == "application/json"
+    _no_phi(shape)
+
+
+def test_multipart_field_names_and_media_kind_but_never_file_names() -> None:
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="Jane Doe 1970-01-01.wav"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + synthetic_media("audio/wav", 2000)
+        + (
+            f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--{boundary}--\r\n'
+        ).encode()
+    )
+    shape = RequestShape.from_http(
+        "POST", "/v1/audio/transcriptions", {"content-type": f"multipart/form-data; boundary={boundary}"}, body
+    )
+    assert shape.form_fields == ("file", "model")
+    assert shape.media_kinds == ("audio",)  # sniffed from the bytes, not the declared part type
+    assert shape.has_media
+    _no_phi(shape)
+
+
+def test_base64_media_inside_json_is_recognised_by_its_magic() -> None:
+    png = base64.b64encode(synthetic_media("image/png", 3000)).decode()
+    mp3 = "data:audio/mpeg;base64," + base64.b64encode(synthetic_media("audio/mpeg", 3000)).decode()
+    body = json.dumps({"image": png, "audio": mp3, "note": "x" * 500}).encode()
+    shape = RequestShape.from_http("POST", "/x", {"content-type": "application/json"}, body)
+    assert set(shape.media_kinds) == {"image", "audio"}
+
+
+@pytest.mark.parametrize(
+    ("mime", "kind"),
+    [
+        ("audio/wav", "audio"),
+        ("audio/mpeg", "audio"),
+        ("audio/ogg", "audio"),
+        ("audio/flac", "audio"),
+        ("audio/mp4", "audio"),
+        ("video/mp4", "video"),
+        ("video/webm", "video"),
+        ("image/jpeg", "image"),
+        ("image/png", "image"),
+        ("image/webp", "image"),
+        ("image/heic", "image"),
+        ("application/dicom", "image"),
+        ("application/pdf", None),
+        ("application/zip", None),
+        ("text/plain", None),
+    ],
+)
+def test_media_sniffing_table(mime: str, kind: str | None) -> None:
+    assert sniff_media(synthetic_media(mime, 400)) == kind
+
+
+def test_paths_lose_ids_numbers_and_emails() -> None:
+    words, kinds = path_words(
+        "/v2/users/jane.doe@example.org/recordings/550e8400-e29b-41d4-a716-446655440000/cus_NffrFeUfNV2Hib/123/visit.wav"
+    )
+    assert words == ("<ver>", "user", "<email>", "recording", "<id>", "<id>", "<num>", "<file>")
+    assert kinds == ("audio",)
+    words, _ = path_words("/v1beta/models/gemini-2.0-flash:streamGenerateContent")
+    assert words == ("<ver>", "model", "gemini", "<num>", "<num>", "flash", "stream", "generate", "content")
+
+
+def test_enormous_body_is_read_only_as_a_prefix() -> None:
+    huge = b'{"model": "m", "input": "' + b"A" * (10 << 20) + b'"}'
+    shape = RequestShape.from_http("POST", "/v1/embeddings", {"content-type": "application/json"}, huge)
+    assert shape.body_size == len(huge)
+    assert shape.json_keys == ("model", "input")
+    assert shape.truncated
+
+
+def test_declared_size_wins_over_the_prefix() -> None:
+    shape = RequestShape.from_http("PUT", "/b/k", {"Content-Length": "734003200"}, b"\x00" * 10)
+    assert shape.body_size == 734003200
+    assert "size:>=4m" in shape_features(shape)
+
+
+def test_adversarial_json_is_bounded() -> None:
+    deep = b"[" * 200_000
+    assert RequestShape.from_http("POST", "/", {"content-type": "application/json"}, deep).truncated
+    many = json.dumps({f"k{i}_{'x' * (i % 7)}": i for i in range(5000)}).encode()
+    shape = RequestShape.from_http("POST", "/", {"content-type": "application/json"}, many)
+    assert len(shape.json_keys) <= MAX_KEYS
+    tokens = b"[" + b"1," * 60_000 + b'{"late": 1}]'
+    assert "late" not in RequestShape.from_http("POST", "/", {"content-type": "application/json"}, tokens).json_keys
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": "unterminated',
+        b'{"a\\": 1, "b": 2}',
+        b"\xff\xfe\x00{\x00}",
+        b'{"' + "é".encode() * 50 + b'": 1}',
+        b'}}}]]]{"x":',
+        b'{"a": "\\',
+        b"",
+    ],
+)
+def test_malformed_json_gives_a_shape_not_an_exception(body: bytes) -> None:
+    shape = RequestShape.from_http("POST", "/v1/x", {"content-type": "application/json"}, body)
+    assert shape.method == "POST"
+
+
+def test_escaped_quotes_in_values_never_become_keys() -> None:
+    body = json.dumps({"content": 'Jane said "MRN0042": yes, {"Doe": 1}'}).encode()
+    shape = RequestShape.from_http("POST", "/v1/x", {"content-type": "application/json"}, body)
+    assert shape.json_keys == ("content",)
+
+
+def test_bad_multipart_and_headers_are_survived() -> None:
+    no_boundary = RequestShape.from_http("POST", "/u", {"content-type": "multipart/form-data"}, b"--x\r\n\r\n")
+    assert no_boundary.form_fields == ()
+    truncated = RequestShape.from_http(
+        "POST", "/u", {"content-type": "multipart/form-data; boundary=x"}, b"--x\r\nContent-Disposition: form-data; na"
+    )
+    assert truncated.truncated
+    many_headers = [(f"x-h{i}", "v") for i in range(10_000)]
+    assert len(RequestShape.from_http("GET", "/", many_headers).header_names) <= shape_module.MAX_HEADER_NAMES
+    long_path = "/" + "/".join(["seg"] * 5000)
+    assert len(RequestShape.from_http("GET", long_path, {}).path_tokens) <= shape_module.MAX_PATH_TOKENS
+
+
+def test_response_headers_mark_server_sent_events() -> None:
+    request = RequestShape.from_http("POST", "/v1/chat", {"accept": "text/event-stream"})
+    assert request.accepts_sse
+    assert not request.response_seen
+    answered = RequestShape.from_http(
+        "POST", "/v1/chat", {}, b"", {"Content-Type": "text/event-stream; charset=utf-8", "X-Ratelimit-Tokens": "9"}
+    )
+    assert answered.response_is_sse
+    assert "rhdr:x-ratelimit-tokens" in shape_features(answered)
