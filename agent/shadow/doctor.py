@@ -1,0 +1,44 @@
+"""`phiwall doctor` check for shadow-AI discovery: is the classifier usable, how much can we see."""
+
+from __future__ import annotations
+
+import psutil
+
+from agent.doctor import DoctorContext, Finding
+from agent.shadow.classifier import ShadowModelError
+from agent.shadow.hooks import classifier_from_models, shipped_classifier
+
+
+def _hidden_processes() -> tuple[int, int]:
+    """(processes whose executable this user may not read, processes seen)."""
+    hidden = seen = 0
+    for proc in psutil.process_iter(["exe"], ad_value=None):
+        seen += 1
+        if proc.info.get("exe") is None:
+            hidden += 1
+    return hidden, seen
+
+
+def check_shadow(ctx: DoctorContext) -> Finding:
+    from agent.updates.active import load_active
+
+    try:
+        signatures = load_active(ctx.config.data_dir, ctx.config).current()
+        classifier = classifier_from_models(signatures.models) or shipped_classifier()
+    except ShadowModelError as exc:
+        return Finding("shadow", "fail", str(exc), "reinstall a signature bundle: `phiwall signatures install`")
+    except Exception as exc:  # the catalog check reports signature problems in detail
+        return Finding("shadow", "warn", f"signatures not loadable: {exc}")
+    if classifier is None:
+        return Finding("shadow", "warn", "no shadow-AI classifier: unknown hosts are not classified")
+    hidden, seen = _hidden_processes()
+    detail = f"classifier {classifier.version} ({len(classifier.vocabulary)} features)"
+    if hidden:
+        return Finding(
+            "shadow",
+            "warn",
+            f"{detail}; {hidden} of {seen} processes hide their executable and sockets from this user, "
+            "so the local-AI-app inventory and bypass detection see part of the machine",
+            "grant the agent service CAP_SYS_PTRACE (AmbientCapabilities= in phiwall-agent.service) or run it as root",
+        )
+    return Finding("shadow", "ok", f"{detail}; all {seen} processes visible")
