@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -212,11 +213,22 @@ class PhiWallGuard:
             self._hook_failed("requestheaders", exc)
             self.uploads.fail_closed(flow, exc, at_headers=True)
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
+        # Sync for ordinary requests; a coroutine (awaited by mitmproxy) when a body is inspected.
         if self.uploads is None:
-            return
+            return None
         try:
-            await self.uploads.on_request(flow)
+            pending = self.uploads.on_request(flow)
+        except Exception as exc:
+            self._hook_failed("request", exc)
+            self.uploads.fail_closed(flow, exc, at_headers=False)
+            return None
+        return self._finish_request(flow, pending) if pending is not None else None
+
+    async def _finish_request(self, flow: http.HTTPFlow, pending: Coroutine[None, None, None]) -> None:
+        assert self.uploads is not None
+        try:
+            await pending
         except Exception as exc:
             self._hook_failed("request", exc)
             self.uploads.fail_closed(flow, exc, at_headers=False)
@@ -247,17 +259,28 @@ class PhiWallGuard:
         except Exception as exc:
             self._hook_failed("websocket_start", exc)
 
-    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+    def websocket_message(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
         if self.realtime is None:
-            return
+            return None
         try:
-            await self.realtime.on_websocket_message(flow)
+            pending = self.realtime.on_websocket_message(flow)
         except Exception as exc:
-            self._hook_failed("websocket_message", exc)
-            assert flow.websocket is not None
-            state = flow.metadata.get("phiwall")
-            if state is not None and state.dest.can_block and flow.websocket.messages:
-                drop(flow.websocket.messages[-1])  # fail closed: an unexamined message does not pass
+            self._websocket_failed(flow, exc)
+            return None
+        return self._finish_websocket_message(flow, pending) if pending is not None else None
+
+    async def _finish_websocket_message(self, flow: http.HTTPFlow, pending: Coroutine[None, None, None]) -> None:
+        try:
+            await pending
+        except Exception as exc:
+            self._websocket_failed(flow, exc)
+
+    def _websocket_failed(self, flow: http.HTTPFlow, exc: Exception) -> None:
+        self._hook_failed("websocket_message", exc)
+        assert flow.websocket is not None
+        state = flow.metadata.get("phiwall")
+        if state is not None and state.dest.can_block and flow.websocket.messages:
+            drop(flow.websocket.messages[-1])  # fail closed: an unexamined message does not pass
 
     def _hook_failed(self, hook: str, exc: BaseException) -> None:
         if self.services is not None:

@@ -48,7 +48,7 @@ class ChunkRequest:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
-    return headers.get(name, "") or headers.get(name.title(), "")
+    return headers.get(name, "")
 
 
 def _session_id(host: str, path: str, query: Mapping[str, str]) -> str:
@@ -64,7 +64,7 @@ def identify_chunk(
 ) -> ChunkRequest | None:
     """The chunk this request carries, or None if it is not part of a chunked upload.
 
-    `headers` must be case-insensitive or lower-case keyed (mitmproxy's Headers are).
+    `headers` must be keyed by lower-case names (or be case-insensitive).
     """
     method = method.upper()
     if (match := _OPENAI_PART.match(path)) and method == "POST":

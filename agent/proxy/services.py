@@ -22,6 +22,7 @@ from agent.identity import agent_id
 from agent.media.sniff import looks_like_media
 from agent.proxy.attribution import ProcessAttribution
 from agent.proxy.discovery import ShadowDiscovery
+from agent.proxy.extract.signatures import guarded
 from agent.proxy.extract.types import ExtractLimits
 from agent.proxy.inspect import Inspector, MediaMatcher
 from agent.proxy.recorder import EventRecorder
@@ -75,7 +76,7 @@ class GuardServices:
         self.agent_id = agent
         self.router = Router(signatures)
         self.limits = ExtractLimits(max_bytes=settings.max_inspect_bytes)
-        self.probe = looks_like_media
+        self.probe = guarded(looks_like_media)
         self.inspector = Inspector(
             media,
             workers=settings.workers,

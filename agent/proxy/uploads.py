@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from mitmproxy import http
 
@@ -35,6 +37,7 @@ from agent.proxy.flows import (
     client_ref,
     draft_for,
     facts_for,
+    lowered,
     redirect_to_sink,
     restore_target,
     state_of,
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 SDP_TYPES = ("application/sdp",)
 MAX_ERROR_TEXT = 300
+STREAM_RESPONSES_OVER = 1 << 20
 INLINE_EXTRACT_BYTES = 64 << 10
 """Uncompressed bodies up to this size are parsed on the event loop (well under a millisecond)."""
 
@@ -86,24 +90,24 @@ def prepare_upload(
     return Prepared(extraction, chunk_bytes)
 
 
-def may_have_body(request: http.Request) -> bool:
-    length = request.headers.get("content-length")
+def may_have_body(request: http.Request, headers: Mapping[str, str]) -> bool:
+    length = headers.get("content-length")
     if length is not None:
         return length.strip() not in ("", "0")
-    if "transfer-encoding" in request.headers:
+    if "transfer-encoding" in headers:
         return True
     # HTTP/2 and HTTP/3 bodies need no length header.
     return bool(request.is_http2 or request.is_http3) and request.method.upper() in BODY_METHODS
 
 
-def declared_length(request: http.Request) -> int | None:
-    text = request.headers.get("content-length", "").strip()
+def declared_length(headers: Mapping[str, str]) -> int | None:
+    text = headers.get("content-length", "").strip()
     return int(text) if text.isdigit() else None
 
 
-def is_websocket_upgrade(request: http.Request) -> bool:
-    upgrade: str = request.headers.get("upgrade", "")
-    return upgrade.lower() == "websocket"
+def query_of(path: str) -> dict[str, str]:
+    _, _, query = path.partition("?")
+    return dict(parse_qsl(query, keep_blank_values=True)) if query else {}
 
 
 def _error_text(errors: list[str]) -> str | None:
@@ -124,12 +128,13 @@ class UploadGuard:
         services = self.services
         services.counters.flows += 1
         request = flow.request
-        dest = services.router.destination(request.host, request.method, request.path, request.headers)
-        state = FlowState(dest)
+        headers = lowered(request.headers)
+        dest = services.router.destination(request.host, request.method, request.path, headers)
+        state = FlowState(dest, headers)
         flow.metadata["phiwall"] = state
-        if is_websocket_upgrade(request):
+        if headers.get("upgrade", "").lower() == "websocket":
             return
-        has_body = may_have_body(request)
+        has_body = may_have_body(request, headers)
         if has_body and self._is_webrtc_signalling(flow, state):
             return
         if not dest.is_catalogued and dest.signatures.policy.unknown_ai == "block" and self._shadow_block(flow, state):
@@ -147,7 +152,7 @@ class UploadGuard:
                 return
         if request.stream:
             # mitmproxy streams bodies announced larger than stream_large_bodies (= the limit).
-            self._oversize(flow, state, declared_length(request))
+            self._oversize(flow, state, declared_length(headers))
             return
         if mode == "inline":
             assert services.sink.address is not None
@@ -159,11 +164,11 @@ class UploadGuard:
     def _chunk_of(self, flow: http.HTTPFlow, state: FlowState) -> ChunkRequest | None:
         request = flow.request
         path = request.path.split("?", 1)[0]
-        return identify_chunk(request.method, state.dest.host, path, request.query, request.headers)
+        return identify_chunk(request.method, state.dest.host, path, query_of(request.path), state.headers)
 
     def _is_webrtc_signalling(self, flow: http.HTTPFlow, state: FlowState) -> bool:
         dest = state.dest
-        content_type = flow.request.headers.get("content-type", "").lower()
+        content_type = state.headers.get("content-type", "").lower()
         endpoint_says = dest.endpoint is not None and dest.endpoint.transport == "webrtc-signalling"
         if not (content_type.startswith(SDP_TYPES) or endpoint_says) or not dest.is_catalogued:
             return False
@@ -177,7 +182,7 @@ class UploadGuard:
     def _shadow_block(self, flow: http.HTTPFlow, state: FlowState) -> bool:
         """`unknown_ai = block`: refuse requests to uncatalogued hosts that look like AI APIs."""
         request = flow.request
-        assessment = self.services.discovery.assess(state.dest.host, request.method, request.path, request.headers)
+        assessment = self.services.discovery.assess(state.dest.host, request.method, request.path, state.headers)
         if assessment.action("block") != "block" or self.services.settings.mode == "off":
             return False
         reason = f"AI services outside the catalog are blocked by policy ({assessment.reason or 'looks like AI'})"
@@ -216,31 +221,37 @@ class UploadGuard:
 
     # --- request (body read): inspect and enforce ---------------------------------------------
 
-    async def on_request(self, flow: http.HTTPFlow) -> None:
+    def on_request(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
+        """Enforce what is decided; returns a coroutine only when the body must be inspected
+        first (mitmproxy awaits it), so ordinary requests cost no task switch."""
         state = state_of(flow)
         if state is None:
-            return
+            return None
         request = flow.request
         if state.block_reason is not None:
             if not request.stream:
                 assert state.incident is not None
                 flow.response = block_response(flow, state.block_reason, state.incident)
-            return
+            return None
         mode = state.dest.inspect_mode
         if mode == "inline" and state.original is not None:
             if request.stream:
                 self._oversize(flow, state, None)
-                return
-            verdict = await self.inspect(flow, state)
-            if verdict.blocks:
-                assert state.incident is not None
-                flow.response = block_response(flow, verdict.reason, state.incident)
-            else:
-                restore_target(flow, state)
-        elif mode == "after" and request.raw_content and not request.stream:
+                return None
+            return self._inspect_inline(flow, state)
+        if mode == "after" and request.raw_content and not request.stream:
             task = asyncio.get_running_loop().create_task(self._inspect_after(flow, state))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        return None
+
+    async def _inspect_inline(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        verdict = await self.inspect(flow, state)
+        if verdict.blocks:
+            assert state.incident is not None
+            flow.response = block_response(flow, verdict.reason, state.incident)
+        else:
+            restore_target(flow, state)
 
     async def _inspect_after(self, flow: http.HTTPFlow, state: FlowState) -> None:
         try:
@@ -264,14 +275,14 @@ class UploadGuard:
         size = len(body)
         arguments = (
             body,
-            request.headers.get("content-type"),
-            request.headers.get("content-encoding"),
+            state.headers.get("content-type"),
+            state.headers.get("content-encoding"),
             services.limits,
             services.probe,
             chunk.multipart_field if chunk is not None else None,
         )
         try:
-            if len(body) <= INLINE_EXTRACT_BYTES and not request.headers.get("content-encoding"):
+            if len(body) <= INLINE_EXTRACT_BYTES and not state.headers.get("content-encoding"):
                 prepared = prepare_upload(*arguments)  # small plain bodies: cheaper than a thread hop
             else:
                 prepared = await services.inspector.run(prepare_upload, *arguments)
@@ -288,7 +299,7 @@ class UploadGuard:
         if not state.dest.is_catalogued and (errors or result.has_media):
             # Only then does the verdict depend on it (fail closed / record media to AI).
             assessment = services.discovery.assess(
-                state.dest.host, request.method, request.path, request.headers, body[:65536]
+                state.dest.host, request.method, request.path, state.headers, body[:65536]
             )
             ai_likely = assessment.ai_likely
         facts = facts_for(services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely)
@@ -347,8 +358,13 @@ class UploadGuard:
         self._observe(flow, state, response)
         if response.status_code == 101 or state.block_reason is not None:
             return  # a WebSocket, or the drain sink's answer (replaced in `response`)
-        # Nothing inspects response bodies: stream them (SSE arrives as it is produced).
-        response.stream = True
+        # Nothing inspects response bodies: stream the ones worth streaming (SSE as it is
+        # produced, large or open-ended downloads without buffering); small ones stay buffered,
+        # which is cheaper per request.
+        length = response.headers.get("content-length", "")
+        event_stream = response.headers.get("content-type", "").startswith("text/event-stream")
+        if event_stream or not length.isdigit() or int(length) > STREAM_RESPONSES_OVER:
+            response.stream = True
 
     def _observe(self, flow: http.HTTPFlow, state: FlowState, response: http.Response) -> None:
         """Feed the shadow-AI inventory (catalogued services counted, other hosts classified)."""
@@ -366,10 +382,10 @@ class UploadGuard:
                 dest.host,
                 request.method,
                 request.path,
-                request.headers,
+                state.headers,
                 request.raw_content or b"",
                 response.headers,
-                declared_length(request),
+                declared_length(state.headers),
                 process,
                 blocked,
             )

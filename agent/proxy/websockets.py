@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from mitmproxy import ctx, http
@@ -88,7 +89,8 @@ class RealtimeGuard:
         query = flow.request.path.partition("?")[2]
         state.realtime = RealtimeAudio(default_pcm(state.dest, query), self.services.probe)
 
-    async def on_websocket_message(self, flow: http.HTTPFlow) -> None:
+    def on_websocket_message(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
+        """Trim the history; returns a coroutine only for messages that need inspecting."""
         assert flow.websocket is not None
         messages = flow.websocket.messages
         message = messages[-1]
@@ -96,14 +98,18 @@ class RealtimeGuard:
             del messages[:-1]
         state = state_of(flow)
         if state is None or state.realtime is None or not message.from_client:
-            return
+            return None
         if state.cut:
             drop(message)
-            return
+            return None
+        if not state.dest.is_catalogued and message.is_text and len(message.content) < SMALL_UNKNOWN_MESSAGE:
+            return None
+        return self._inspect_message(flow, state, message)
+
+    async def _inspect_message(self, flow: http.HTTPFlow, state: FlowState, message: Any) -> None:
         content = message.content
-        if not state.dest.is_catalogued and message.is_text and len(content) < SMALL_UNKNOWN_MESSAGE:
-            return
         audio = state.realtime
+        assert audio is not None
         if len(content) > OFFLOAD_BYTES:
             feed = await self.services.inspector.run(audio.feed, content, message.is_text)
         else:

@@ -107,10 +107,11 @@ def b64decode(text: str) -> bytes:
 
 
 def _probe_prefix(text: str) -> bytes | None:
+    """The first few KB the string decodes to (lenient: only for sniffing, never for matching)."""
     head = text[:PROBE_CHARS]
-    head = head[: len(head) - len(head) % 4]
+    head = head[: len(head) - len(head) % 4].replace("-", "+").replace("_", "/")
     try:
-        return binascii.a2b_base64(_WHITESPACE.sub("", head).replace("-", "+").replace("_", "/"), strict_mode=False)
+        return binascii.a2b_base64(head, strict_mode=False)  # skips whitespace
     except (binascii.Error, ValueError):
         return None
 
