@@ -22,6 +22,7 @@
 #   -h, --help
 set -euo pipefail
 umask 022
+trap 'echo "phiwall-install: error: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source_tree=$(cd "$here/.." && pwd)
@@ -231,7 +232,9 @@ if [[ ! -x $venv/bin/python ]] || ! is_py312 "$venv/bin/python"; then
   "$py" -m venv "$venv"
 fi
 if [[ $(cat "$venv/.phiwall-stamp" 2>/dev/null) != "$stamp" ]] || ! "$venv/bin/python" -c 'import agent' 2>/dev/null; then
-  pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check --no-warn-script-location)
+  # Byte-code is compiled afterwards on every core (pip compiles file by file): the service
+  # user cannot write caches into the root-owned environment, so it must be complete.
+  pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check --no-warn-script-location --no-compile)
   if [[ -n $wheelhouse ]]; then
     say "installing phiwall from $wheelhouse (offline)"
     "${pip[@]}" --no-index --find-links "$wheelhouse" phiwall
@@ -242,6 +245,7 @@ if [[ $(cat "$venv/.phiwall-stamp" 2>/dev/null) != "$stamp" ]] || ! "$venv/bin/p
     "${pip[@]}" -c "$source_tree/requirements/constraints.txt" "$source_tree"
     "${pip[@]}" --force-reinstall --no-deps "$source_tree"
   fi
+  "$venv/bin/python" -m compileall -q -j 0 "$venv/lib" >/dev/null || die "byte-compiling the environment failed"
   "$venv/bin/python" -c 'import agent, mitmproxy, chromaprint, magic, av' || die "the environment does not import"
   echo "$stamp" >"$venv/.phiwall-stamp"
 fi
@@ -345,7 +349,7 @@ fi
 
 if [[ -n $root ]]; then
   # The tree is used at its final path (a package, an image): scripts must name $prefix, not $root.
-  grep -rlIF -- "$venv" "$venv/bin" "$venv/pyvenv.cfg" 2>/dev/null | while read -r f; do
+  { grep -rlIF -- "$venv" "$venv/bin" "$venv/pyvenv.cfg" 2>/dev/null || true; } | while read -r f; do
     sed -i "s|$venv|$prefix/venv|g" "$f"
   done
 fi

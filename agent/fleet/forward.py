@@ -58,10 +58,10 @@ def forward_events(local: Store, fleet: Store, *, batch: int = 500) -> int:
     queued = _outbox(local, "event", batch)
     if not queued:
         return 0
-    with local.session() as session:
+    table = Event.__table__  # type: ignore[attr-defined]
+    with local.engine.connect() as conn:  # plain rows: no ORM objects on the hot path
         ids = [row.ref for row in queued]
-        events = session.exec(select(Event).where(col(Event.id).in_(ids))).all()
-        rows = [columns_of(event) for event in events]
+        rows = [dict(r) for r in conn.execute(table.select().where(table.c.id.in_(ids))).mappings()]
     with fleet.engine.begin() as conn:
         insert_ignoring(conn, Event.__table__, rows, ["id"])  # type: ignore[attr-defined]
     # Rows whose event was deleted locally (retention) have nothing to send: settle them too.

@@ -16,10 +16,12 @@ from sqlmodel import select
 from agent.fleet.forward import outbox_depth
 from agent.store import open_store
 from agent.store.models import Agent, Event, MediaAsset
+from agent.store.types import utcnow
 from tests.integration.fleet.conftest import LocalAgent, add_asset, add_events, link
 from tests.support.postgres import PostgresServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+SIZE = (140, 40)
 
 
 def wait_for(condition: object, timeout: float, what: str) -> None:
@@ -89,3 +91,21 @@ def test_events_from_two_agents_survive_a_fleet_restart(
     assert heartbeats == {"ws-a", "ws-b"}
     assert shared == ["/srv/dictations/enrolled while the fleet was down.wav"]
     assert all(fl.failures == 0 and fl.last_error is None for fl in links)
+
+
+async def test_the_console_on_the_fleet_store_shows_both_agents(
+    agents: tuple[LocalAgent, LocalAgent], pg_url: str
+) -> None:
+    from console.app import ConsoleApp
+    from tests.console.conftest import make_settings, wait_for_feed
+
+    a, b = agents
+    expected = set(add_events(a, 30, label="a")) | set(add_events(b, 20, label="b"))
+    for agent in (a, b):
+        link(agent, pg_url).sync_once()
+    app = ConsoleApp(make_settings(pg_url, clock=utcnow))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_feed(pilot, app)
+        assert screen.count is not None
+        assert screen.count.value == len(expected)
+        assert {row.agent_id for row in screen.feed.rows} == {"ws-a", "ws-b"}
