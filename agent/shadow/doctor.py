@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import psutil
 
 from agent.doctor import DoctorContext, Finding
@@ -33,6 +35,11 @@ def check_shadow(ctx: DoctorContext) -> Finding:
         return Finding("shadow", "warn", "no shadow-AI classifier: unknown hosts are not classified")
     hidden, seen = _hidden_processes()
     detail = f"classifier {classifier.version} ({len(classifier.vocabulary)} features)"
+    if hidden and hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Hidden even from root: the kernel or a sandbox restricts /proc; nothing to configure.
+        return Finding(
+            "shadow", "ok", f"{detail}; {seen - hidden} of {seen} processes visible (rest hidden by the kernel)"
+        )
     if hidden:
         return Finding(
             "shadow",
