@@ -30,7 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -97,7 +97,7 @@ class _Folder:
     watch: ObservedWatch | None = None
     observer: BaseObserver | None = None
     scanned: bool = False
-    notes: list[str] = field(default_factory=list)
+    reported_missing: bool = False
 
 
 def path_digest(path: str) -> str:
@@ -151,6 +151,7 @@ class FolderWatcher:
         self._queue: queue.Queue[tuple[str, os.stat_result] | None] = queue.Queue(queue_size)
         self._stop = threading.Event()
         self._busy = threading.Event()
+        self._checked = threading.Event()  # folders looked at once (wait_idle must not race the start)
         self._inotify: BaseObserver | None = None
         self._polling: BaseObserver | None = None
         self.fallback_reason: str | None = None
@@ -193,7 +194,7 @@ class FolderWatcher:
         """True once every present folder was scanned and nothing is pending, queued or enrolling."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            scanned = all(f.scanned or not f.present for f in self.folders)
+            scanned = self._checked.is_set() and all(f.scanned or not f.present for f in self.folders)
             if scanned and not len(self.pending) and self._queue.empty() and not self._busy.is_set():
                 return True
             time.sleep(0.05)
@@ -286,23 +287,24 @@ class FolderWatcher:
             self._stop.wait(self.tick_s)
 
     def _check_folders(self) -> None:
-        for folder in self.folders:
+        for index, folder in enumerate(self.folders):
             present = os.path.isdir(folder.path) and os.access(folder.path, os.R_OK | os.X_OK)
             if present and not folder.present:
                 folder.present = True
-                if folder.scanned:
+                if folder.reported_missing:
+                    folder.reported_missing = False
+                    log.info("clinical folder #%d is back", index)
                     self._event("clinical folder available again", folder=folder.path)
                 self._schedule(folder)
                 self.scan(folder)
-            elif not present and (folder.present or not folder.scanned):
-                first_time = not folder.scanned and not folder.present and not folder.notes
-                if folder.present or first_time:
-                    why = "missing" if not os.path.exists(folder.path) else "not readable by the agent"
-                    log.warning("clinical folder #%d is %s", self.folders.index(folder), why)
-                    self._event(f"clinical folder {why}: not watched until it is back", folder=folder.path)
-                    folder.notes.append(why)
+            elif not present and (folder.present or not folder.reported_missing):
+                why = "missing" if not os.path.exists(folder.path) else "not readable by the agent"
+                log.warning("clinical folder #%d is %s", index, why)
+                self._event(f"clinical folder {why}: not watched until it is back", folder=folder.path)
+                folder.reported_missing = True
                 folder.present = False
                 self._unschedule(folder)
+        self._checked.set()
 
     def scan(self, folder: _Folder) -> None:
         """Compare the folder with what the ledger knows: new or changed files go pending."""

@@ -289,3 +289,21 @@ def test_a_full_disk_degrades_health_then_enrolment_resumes(
     finally:
         watcher.stop()
         store.dispose()
+
+
+def test_a_folder_missing_at_start_is_picked_up_when_it_appears(
+    tmp_path: Path, store: Store, make_watcher: WatcherFactory, event_writer: EventWriter, recording: Path
+) -> None:
+    folder = tmp_path / "not-yet-mounted"
+    other = tmp_path / "present"
+    other.mkdir()
+    watcher = make_watcher([folder, other])
+    assert watcher.wait_idle(10)
+    assert watcher.health().status == "degraded"
+    folder.mkdir()
+    shutil.copyfile(recording, folder / "late.wav")
+    wait_for(lambda: str(folder / "late.wav") in rows(store), 20, "the folder to be scanned once it exists")
+    assert watcher.health().status == "ok"
+    reasons = [e.reason for e in watcher_events(store, event_writer)]
+    assert len([r for r in reasons if "missing" in r]) == 1
+    assert len([r for r in reasons if "available again" in r]) == 1
