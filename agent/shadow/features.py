@@ -8,6 +8,7 @@ output changes for some shape: a model trained on another version is refused, no
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable
 
 from agent.shadow.shape import RequestShape
@@ -166,15 +167,18 @@ AI_PATH_PHRASES = ("text/to", "to/text", "to/image", "to/video", "to/speech", "t
 _SHORT_EXACT = frozenset({"ai", "ml", "tts", "stt", "asr", "ocr", "llm", "nlp", "gpt"})
 
 
-def _stem_hits(words: Iterable[str], stems: tuple[str, ...]) -> int:
-    hits = 0
-    for word in words:
-        if word in _SHORT_EXACT:
-            hits += 1
-            continue
-        if any(len(stem) > 3 and stem in word for stem in stems):
-            hits += 1
-    return hits
+def _stem_pattern(stems: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(stem) for stem in stems if len(stem) > 3))
+
+
+_AI_PATH_PATTERN = _stem_pattern(AI_PATH_STEMS)
+_AI_KEY_PATTERN = _stem_pattern(AI_KEY_STEMS)
+
+
+def _stem_hits(words: Iterable[str], pattern: re.Pattern[str]) -> int:
+    """How many words are short AI acronyms or contain a lexicon stem."""
+    search = pattern.search
+    return sum(1 for word in words if word in _SHORT_EXACT or search(word) is not None)
 
 
 def _count_bucket(count: int) -> str:
@@ -232,10 +236,10 @@ def shape_features(shape: RequestShape) -> frozenset[str]:
     if shape.accepts_sse:
         features.add("accept:sse")
     joined = "/".join(tokens)
-    path_hits = _stem_hits(tokens, AI_PATH_STEMS) + sum(phrase in joined for phrase in AI_PATH_PHRASES)
+    path_hits = _stem_hits(tokens, _AI_PATH_PATTERN) + sum(phrase in joined for phrase in AI_PATH_PHRASES)
     if path_hits:
         features.add(f"lexpath:{_count_bucket(path_hits)}")
-    key_hits = _stem_hits(shape.json_keys + shape.form_fields + shape.query_names, AI_KEY_STEMS)
+    key_hits = _stem_hits(shape.json_keys + shape.form_fields + shape.query_names, _AI_KEY_PATTERN)
     if key_hits:
         features.add(f"lexkey:{_count_bucket(key_hits)}")
     if shape.response_seen:

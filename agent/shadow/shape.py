@@ -57,6 +57,8 @@ _VERSION_TOKEN = re.compile(r"v\d+(?:alpha|beta|preview)?\d*|\d{4}-\d{2}-\d{2}",
 _HEX_OR_UUID = re.compile(r"[0-9a-f]{8}(?:-?[0-9a-f]{4}){3}-?[0-9a-f]{12}|[0-9a-f]{16,}", re.IGNORECASE)
 # JSON tokenizer over bytes: whole strings (unrolled loop, linear), structural characters,
 # runs of anything else, and a lone quote that marks an unterminated (truncated) string.
+_DIGITS = re.compile(r"\d")
+_UPPER = re.compile(r"[A-Z]")
 _EMAIL = re.compile(r"[^@/]+@[^@/]+\.[A-Za-z]{2,}")
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^"{}\[\]:,]+|"', re.DOTALL)
@@ -171,11 +173,11 @@ def singular(word: str) -> str:
 def _looks_like_id(token: str) -> bool:
     if _HEX_OR_UUID.fullmatch(token):
         return True
-    digits = sum(ch.isdigit() for ch in token)
+    digits = len(_DIGITS.findall(token))
     if digits and len(token) >= 6 and digits != len(token):
         return True  # cus_NffrFeUfNV2Hib, a1b2c3, 5f3e...: generated identifiers
     if len(token) >= 12:
-        uppers = sum(ch.isupper() for ch in token)
+        uppers = len(_UPPER.findall(token))
         if uppers >= 3 and not token.isupper():
             pieces = _CAMEL.findall(token)
             return any(len(piece) < 2 for piece in pieces) or uppers * 3 > len(token)
