@@ -2,13 +2,15 @@
 
 The proxy (agent/proxy) calls agent.shadow's `ShadowInspector`; these tests check the shadow
 side of that contract end to end: an uncatalogued AI-like API becomes one inventory row and
-one discovery event however many requests it gets, ordinary APIs leave no trace, and with
+one discovery event however many requests it gets, enrolled clinical media sent to it is
+blocked by the default policy, ordinary APIs leave no trace, and with
 `unknown_ai = block` an AI-looking request to an unknown host is refused before its body
 leaves while an ordinary one passes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import ssl
 from collections.abc import Iterator
@@ -24,8 +26,10 @@ from sqlmodel import select
 
 from agent.store import open_store
 from agent.store.models import AIServiceSeen, Event
+from tests.integration.proxy.conftest import enroll
 from tests.integration.proxy.harness import ProxyProcess, write_signatures
 from tests.integration.proxy.upstream import Upstream, upstream
+from tests.support.media import DICTATIONS, OTHER_SPEECH, MediaFactory
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -92,14 +96,25 @@ def _chat(client: openai.OpenAI) -> str | None:
     return reply.choices[0].message.content
 
 
-def test_unknown_ai_api_becomes_one_inventory_row_and_one_event(
-    tmp_path: Path, ca_file: Path, ai_api: Upstream, ordinary_api: Upstream
+def test_unknown_ai_api_becomes_one_inventory_row_and_clinical_media_to_it_is_blocked(
+    tmp_path: Path, ca_file: Path, ai_api: Upstream, ordinary_api: Upstream, media_factory: MediaFactory
 ) -> None:
-    proxy = ShadowProxy(tmp_path, upstream_ca=ca_file).start()
+    clinical = media_factory.speech(DICTATIONS[0])
+    other = media_factory.speech(OTHER_SPEECH[0])
+    proxy = ShadowProxy(tmp_path, upstream_ca=ca_file)
+    enroll(proxy.store_url, [clinical])
+    proxy.start()
     try:
         sdk = _sdk(proxy, ai_api)
         for _ in range(6):
             assert _chat(sdk) is not None
+        # Default policy: enrolled clinical media to an AI host outside the catalog is blocked...
+        with pytest.raises(openai.PermissionDeniedError) as refused, clinical.open("rb") as audio:
+            sdk.audio.transcriptions.create(model="whisper-1", file=audio)
+        incident = refused.value.response.headers["x-phiwall-incident"]
+        # ...other speech is not.
+        with other.open("rb") as audio:
+            assert sdk.audio.transcriptions.create(model="whisper-1", file=audio).text
         with _client(proxy) as http:
             for _ in range(6):
                 answer = http.post(
@@ -108,9 +123,15 @@ def test_unknown_ai_api_becomes_one_inventory_row_and_one_event(
                     headers={"content-type": "application/fhir+json"},
                 )
                 assert answer.status_code == 200
+        blocked = proxy.event(incident)
     finally:
         assert proxy.stop() == 0, proxy.log()[-3000:]  # the recorder flushes on stop
     assert "Traceback" not in proxy.log(), proxy.log()[-5000:]
+    assert blocked.verdict == "block"
+    assert blocked.host == AI_HOST
+    assert blocked.asset_id == hashlib.sha256(clinical.read_bytes()).hexdigest()
+    assert "not in the catalog" in blocked.reason
+    assert ai_api.received.bytes_to("/v1/audio") < clinical.stat().st_size  # only the other speech arrived
 
     store = open_store(proxy.store_url, migrate=False)
     try:
@@ -121,7 +142,8 @@ def test_unknown_ai_api_becomes_one_inventory_row_and_one_event(
         store.dispose()
     assert ORDINARY_HOST not in rows
     row = rows[AI_HOST]
-    assert row.request_count == 6
+    assert row.request_count == 8
+    assert row.block_count == 1
     assert row.category == "unknown-ai"
     assert row.status == "unknown"
     assert row.confidence is not None
