@@ -15,6 +15,9 @@
 #   --folder PATH       a clinical folder to watch (repeatable; default: none, edit the config)
 #   --proxy HOST:PORT   the agent's proxy address (default 127.0.0.1:8080)
 #   --pac-port PORT     the PAC server's port (default 8079)
+#   --trusted-root FILE the hospital's signature root.json (default: the one shipped, if any)
+#   --signatures-repo R signature repository (directory or https URL): its signed bundle is
+#                       verified and installed now, and the agent keeps following it
 #   --no-system-packages  do not apt-get install (they must be present)
 #   --no-start          install but do not enable/start the services
 #   --uninstall         remove it all (the manifest lists what was installed)
@@ -34,13 +37,15 @@ python=""
 folders=()
 proxy=127.0.0.1:8080
 pac_port=8079
+trusted_root=""
+signatures_repo=""
 system_packages=1
 start=1
 uninstall=0
 keep_data=0
 service_user=phiwall
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "phiwall-install: error: $*" >&2; exit 1; }
 say() { echo "phiwall-install: $*" >&2; }
 
@@ -53,6 +58,8 @@ while (($#)); do
     --folder) folders+=("${2:?--folder needs a path}"); shift ;;
     --proxy) proxy=${2:?--proxy needs HOST:PORT}; shift ;;
     --pac-port) pac_port=${2:?--pac-port needs a port}; shift ;;
+    --trusted-root) trusted_root=${2:?--trusted-root needs a file}; shift ;;
+    --signatures-repo) signatures_repo=${2:?--signatures-repo needs a directory or URL}; shift ;;
     --no-system-packages) system_packages=0 ;;
     --no-start) start=0 ;;
     --uninstall) uninstall=1 ;;
@@ -66,6 +73,7 @@ done
 [[ $prefix == /* ]] || die "--prefix must be an absolute path"
 [[ $proxy =~ ^[0-9.]+:[0-9]+$ ]] || die "--proxy must be IP:PORT, got $proxy"
 [[ $pac_port =~ ^[0-9]+$ ]] || die "--pac-port must be a number"
+[[ -z $trusted_root || -f $trusted_root ]] || die "--trusted-root $trusted_root is not a file"
 if [[ -n $root ]]; then
   mkdir -p "$root"
   root=$(cd "$root" && pwd)
@@ -121,10 +129,12 @@ render() {
   done
   local trusted_line='# trusted_root = "/etc/phiwall/root.json"   # default: the one shipped with PhiWall'
   [[ -f $(R "$conf_dir/root.json") ]] && trusted_line="trusted_root = \"$conf_dir/root.json\""
+  local repository_line='# repository = "https://phiwall-updates.hospital.local/"'
+  [[ -n $signatures_repo ]] && repository_line="repository = \"${signatures_repo//\"/\\\"}\""
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@DATA_DIR@|$data_dir|g" -e "s|@CONF_DIR@|$conf_dir|g" \
       -e "s|@PROXY@|$proxy|g" -e "s|@PAC_PORT@|$pac_port|g" -e "s|@PAC_URL@|$pac_url|g" \
       -e "s|@USER@|$service_user|g" -e "s|@FOLDERS@|${folders_toml//|/\\|}|g" \
-      -e "s|@TRUSTED_ROOT_LINE@|${trusted_line//|/\\|}|g" \
+      -e "s|@TRUSTED_ROOT_LINE@|${trusted_line//|/\\|}|g" -e "s|@REPOSITORY_LINE@|${repository_line//|/\\|}|g" \
       "$here/templates/$template" >"$out.tmp"
   chmod "$mode" "$out.tmp"
   mv -f "$out.tmp" "$out"
@@ -272,7 +282,11 @@ record data "$data_dir"
 
 # --- 4. signatures: the shipped trusted root, then the config ---------------------------------
 shipped_root=$("$venv/bin/python" -c 'import signatures, pathlib; p = pathlib.Path(signatures.__file__).parent / "trusted" / "root.json"; print(p if p.is_file() else "")' 2>/dev/null || true)
-if [[ -n $shipped_root && ! -f $(R "$conf_dir/root.json") ]]; then
+[[ -n $trusted_root ]] && shipped_root=$trusted_root
+if [[ -n $trusted_root ]]; then
+  install -m 0644 "$trusted_root" "$(R "$conf_dir/root.json")"
+  record file "$conf_dir/root.json"
+elif [[ -n $shipped_root && ! -f $(R "$conf_dir/root.json") ]]; then
   install -m 0644 "$shipped_root" "$(R "$conf_dir/root.json")"
   record file "$conf_dir/root.json"
 elif [[ -z $shipped_root ]]; then
@@ -311,9 +325,33 @@ else
   say "certutil not found (libnss3-tools): browsers' own NSS databases were not updated"
 fi
 
-# --- 6. PAC file, browser and desktop proxy settings ---------------------------------------------
-"$venv/bin/python" "$here/lib/make_pac.py" "$(R "$conf_dir/proxy.pac")" --proxy "$proxy" >/dev/null
+# --- 6. the initial signed catalog, then the PAC file from the catalog in force --------------------
+# In a --root tree the agent's config names final paths: run the installed phiwall with a copy
+# whose paths point into the tree.
+agent_config=$(R "$conf_dir/config.toml")
+if [[ -n $root ]]; then
+  agent_config=$(mktemp)
+  sed -e "s|\"$data_dir\"|\"$root$data_dir\"|" -e "s|\"$conf_dir/|\"$root$conf_dir/|" "$(R "$conf_dir/config.toml")" >"$agent_config"
+fi
+installed_phiwall() {
+  if ((system)); then
+    runuser -u "$service_user" -- env PHIWALL_CONFIG="$agent_config" "$venv/bin/phiwall" "$@"
+  else
+    env PHIWALL_CONFIG="$agent_config" "$venv/bin/python" "$venv/bin/phiwall" "$@"
+  fi
+}
+if [[ -n $signatures_repo ]]; then
+  if installed_phiwall signatures install --repo "$signatures_repo" >&2; then
+    say "installed the signed signature bundle from $signatures_repo"
+  else
+    say "WARNING: the signature bundle from $signatures_repo was not installed (the shipped catalog is in force; the agent retries)"
+  fi
+fi
+"$venv/bin/python" "$here/lib/make_pac.py" "$(R "$conf_dir/proxy.pac")" --proxy "$proxy" --config "$agent_config" >/dev/null
 record file "$conf_dir/proxy.pac"
+[[ -n $root ]] && rm -f "$agent_config"
+
+# --- 7. browser and desktop proxy settings -----------------------------------------------------------
 render profile-proxy.sh /etc/profile.d/phiwall-proxy.sh
 render environment.d.conf /etc/environment.d/90-phiwall-proxy.conf
 render chromium-policy.json /etc/chromium/policies/managed/phiwall.json
@@ -334,7 +372,7 @@ else
 fi
 ((system)) && have dconf && dconf update 2>/dev/null || true
 
-# --- 7. systemd units ------------------------------------------------------------------------------
+# --- 8. systemd units ------------------------------------------------------------------------------
 for unit in "${units[@]}"; do
   render "$unit" "/etc/systemd/system/$unit"
 done

@@ -1,8 +1,8 @@
 """Write the PAC file that sends AI services' traffic to the local PhiWall proxy.
 
-Hosts come from the catalog in force (the installed package's shipped catalog at install
-time; `phiwall` regenerates nothing at run time, re-run the installer after catalog changes
-that add hosts). AI hosts get `PROXY 127.0.0.1:8080` with NO `DIRECT` fallback: when the
+Hosts come from the catalog in force: with `--config`, the agent's (an installed signed
+bundle, else the shipped catalog); without, the catalog shipped with the package. Nothing
+regenerates the PAC at run time: re-run the installer after catalog changes that add hosts. AI hosts get `PROXY 127.0.0.1:8080` with NO `DIRECT` fallback: when the
 agent is down the browser cannot reach them at all (fails closed) instead of bypassing the
 inspection. Every other host goes `DIRECT`, so the workstation keeps working without us.
 
@@ -10,7 +10,7 @@ Catalog patterns map onto PAC matching: exact hosts become an object lookup, `*.
 becomes `dnsDomainIs(host, ".vendor.com")`, other wildcards `shExpMatch` (whose `*` also
 crosses dots: it can only send a few more hosts to the proxy, never fewer).
 
-Usage: make_pac.py OUTPUT [--proxy HOST:PORT] [--catalog FILE_OR_DIR]
+Usage: make_pac.py OUTPUT [--proxy HOST:PORT] [--catalog FILE_OR_DIR | --config AGENT_CONFIG]
 """
 
 from __future__ import annotations
@@ -70,8 +70,14 @@ def render_pac(version: str, patterns: list[str], proxy: str) -> str:
     )
 
 
-def catalog_patterns(source: Path | None) -> tuple[str, list[str]]:
-    if source is not None:
+def catalog_patterns(source: Path | None, config_file: Path | None = None) -> tuple[str, list[str]]:
+    if config_file is not None:
+        from agent.config import load_config
+        from agent.updates.active import load_active
+
+        config = load_config(config_file)
+        catalog = load_active(config.data_dir, config).current().catalog
+    elif source is not None:
         from agent.updates.source import load_source
 
         catalog = load_source(source).catalog
@@ -86,9 +92,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path)
     parser.add_argument("--proxy", default="127.0.0.1:8080")
-    parser.add_argument("--catalog", type=Path, default=None)
+    parser.add_argument("--catalog", type=Path, default=None, help="a catalog file, source tree or bundle")
+    parser.add_argument("--config", type=Path, default=None, help="use the catalog in force for this agent config")
     args = parser.parse_args()
-    version, patterns = catalog_patterns(args.catalog)
+    version, patterns = catalog_patterns(args.catalog, args.config)
     if not patterns:
         raise SystemExit("make_pac: the catalog lists no hosts")
     text = render_pac(version, patterns, args.proxy)

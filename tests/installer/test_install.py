@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.updates.bundle import bundle_bytes
+from agent.updates.source import SHIPPED_ROOT, build_bundle, read_manifest
+from tests.integration.signatures.kit import make_repository
 from tests.support.media import MediaFactory, require_tools
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -66,9 +69,16 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
         nssdb.mkdir(parents=True)
         subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True)
     before = tree_files(root) if root.exists() else set()
+    # The hospital's own signature repository (real keys, real TUF metadata) with one bundle.
+    repo, ring = make_repository(tmp_path / "hospital-signatures")
+    # The bundle the hospital's IT built from the shipped sources, as `phiwall signatures build` does.
+    repo.publish(bundle_bytes(build_bundle(read_manifest(SHIPPED_ROOT), version="2026.4.1")), ring)
+    options = ["--root", str(root), "--wheelhouse", str(wheelhouse), "--folder", "/srv/dictations"]
+    options += ["--trusted-root", str(repo.metadata_dir / "1.root.json"), "--signatures-repo", str(repo.path)]
 
-    result = run_installer("--root", str(root), "--wheelhouse", str(wheelhouse), "--folder", "/srv/dictations")
+    result = run_installer(*options)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "installed the signed signature bundle" in result.stderr
 
     # Layout, permissions, final paths.
     ca_key = root / "var/lib/phiwall/ca/mitmproxy-ca.pem"
@@ -81,8 +91,13 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     assert str(root) not in unit
     assert (root / "opt/phiwall/venv/bin/phiwall").read_text().startswith("#!/opt/phiwall/venv/bin/python")
     assert "127.0.0.1:8079" in (root / "etc/systemd/system/phiwall-pac.socket").read_text()
-    assert 'folders = ["/srv/dictations"]' in (root / "etc/phiwall/config.toml").read_text()
+    installed_config = (root / "etc/phiwall/config.toml").read_text()
+    assert 'folders = ["/srv/dictations"]' in installed_config
+    assert 'trusted_root = "/etc/phiwall/root.json"' in installed_config
+    assert f'repository = "{repo.path}"' in installed_config
+    assert (root / "etc/phiwall/root.json").read_bytes() == (repo.metadata_dir / "1.root.json").read_bytes()
     pac = (root / "etc/phiwall/proxy.pac").read_text()
+    assert "from catalog 2026.4.1" in pac  # the PAC follows the installed signed catalog
     assert '"api.openai.com"' in pac
     assert "PROXY 127.0.0.1:8080" in pac
     chromium = json.loads((root / "etc/chromium/policies/managed/phiwall.json").read_text())
@@ -95,7 +110,9 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     # The installed phiwall, on the tree's data dir (the config names final paths: map them).
     config = tmp_path / "config.toml"
     config.write_text(
-        (root / "etc/phiwall/config.toml").read_text().replace('"/var/lib/phiwall"', f'"{root}/var/lib/phiwall"')
+        installed_config.replace('"/var/lib/phiwall"', f'"{root}/var/lib/phiwall"').replace(
+            '"/etc/phiwall/', f'"{root}/etc/phiwall/'
+        )
     )
     require_tools("espeak-ng")
     recording = media_factory.speech("Dictation for the installer test, patient seen in clinic today.")
@@ -108,6 +125,7 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     assert findings["proxy CA"]["level"] == "ok"
     assert findings["store"]["level"] == "ok"
     assert findings["libchromaprint"]["level"] == "ok"
+    assert "2026.4.1" in findings["catalog"]["detail"]
     matched = phiwall(root, "match", "--json", "--db", db, str(recording), config=config)
     assert matched.returncode == 0, matched.stderr
     assert json.loads(matched.stdout.splitlines()[0])["match"] is not None
@@ -115,7 +133,7 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     # Idempotent: a second run reinstalls nothing and keeps the CA.
     manifest = (root / "var/lib/phiwall/install-manifest").read_text()
     key_before = ca_key.read_bytes()
-    again = run_installer("--root", str(root), "--wheelhouse", str(wheelhouse), "--folder", "/srv/dictations")
+    again = run_installer(*options)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "installing phiwall" not in again.stderr
     assert ca_key.read_bytes() == key_before
