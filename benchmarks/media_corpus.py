@@ -325,6 +325,21 @@ def _excerpt_noisy(src: Path, stem: Path, rnd: random.Random, tmp: Path) -> Path
     return out
 
 
+@audio_transform("splice10_in_other")
+def _splice(src: Path, stem: Path, rnd: random.Random, tmp: Path) -> Path:
+    """A 10 s excerpt between two stretches of unrelated speech (a clip pasted into a longer file)."""
+    cut = _excerpt(10.0, ".wav", ["-ac", "1", "-ar", "22050"])(src, stem.with_name(stem.name + "_cut"), rnd, tmp)
+    before = espeak(speech_text(rnd, 12, False), rnd.choice(VOICES), 160, 50, stem.with_suffix(".a.wav"))
+    after = espeak(speech_text(rnd, 12, False), rnd.choice(VOICES), 160, 50, stem.with_suffix(".b.wav"))
+    out = stem.with_suffix(".mp3")
+    ff("-i", str(before), "-i", str(cut), "-i", str(after), "-filter_complex",
+       "[0:a]aresample=22050[a];[1:a]aresample=22050[b];[2:a]aresample=22050[c];[a][b][c]concat=n=3:v=0:a=1",
+       "-ac", "1", "-b:a", "64k", str(out))
+    for leftover in (cut, before, after):
+        leftover.unlink()
+    return out
+
+
 # --- video transformations --------------------------------------------------------------------
 
 
@@ -426,16 +441,21 @@ class Item:
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    seed: int = 1
+    seed: int = 11
     audio: int = 24
     video: int = 8
     negative_audio: int = 24
-    negative_video: int = 10
+    negative_video: int = 16
     audio_transforms: tuple[str, ...] = tuple(AUDIO_TRANSFORMS)
     video_transforms: tuple[str, ...] = tuple(VIDEO_TRANSFORMS)
 
     def tag(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        """Names the originals and negatives; transformations are derived into the same folder."""
+        base = {k: v for k, v in asdict(self).items() if not k.endswith("transforms")}
+        return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:12]
+
+    def manifest_name(self) -> str:
+        return "manifest-" + hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12] + ".json"
 
 
 def cache_root() -> Path:
@@ -445,9 +465,13 @@ def cache_root() -> Path:
 def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None] = print) -> tuple[Path, list[Item]]:
     """Build (or reuse) the corpus for `spec`; returns its root and items."""
     root = (root or cache_root()) / spec.tag()
-    manifest = root / "manifest.json"
+    manifest = root / spec.manifest_name()
     if manifest.exists():
         return root, [Item(**d) for d in json.loads(manifest.read_text())]
+    base_manifest = root / "base.json"
+    if base_manifest.exists():
+        items = [Item(**d) for d in json.loads(base_manifest.read_text())]
+        return root, _derive(spec, root, items, log, manifest)
     for tool in ("espeak-ng", "ffmpeg", "ffprobe", "sox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"media_corpus: {tool} is not installed (scripts/setup.sh --dev)")
@@ -517,10 +541,15 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
     for i in range(spec.negative_audio):
         stem = f"other{i:03d}"
         kind = i % 4
-        if kind in (0, 1):
-            wav = speak(
-                stem, True, rnd.uniform(4, 40), voice=voices_used[i % max(1, spec.audio)] if kind == 0 else None
-            )
+        if kind == 0:
+            # The same speaker on another day: an enrolled dictation's voice, a little faster or
+            # slower and higher or lower, saying other sentences from the same clinical templates.
+            name, speed, pitch = voices_used[i % max(1, spec.audio)]
+            speed += rnd.choice([-1, 1]) * rnd.randint(6, 15)
+            pitch += rnd.choice([-1, 1]) * rnd.randint(3, 8)
+            wav = speak(stem, True, rnd.uniform(4, 40), voice=(name, speed, pitch))
+        elif kind == 1:
+            wav = speak(stem, True, rnd.uniform(4, 40))
         elif kind == 2:
             wav = speak(stem, False, rnd.uniform(4, 40))
         else:
@@ -555,11 +584,21 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
         speech = speak(f"clip{i:03d}", i % 3 == 0, seconds) if i % 4 != 3 else None
         out = make_video(f"neg/clip{i:03d}.mp4", pattern, seconds, speech, rnd.randint(0, 359))
         items.append(Item(str(out.relative_to(root)), "negative", "video", note=pattern.split("=")[0]))
-        if i % 2 == 0:
-            frame = root / "neg" / f"clip{i:03d}_frame.jpg"
+        for j in range(2):
+            frame = root / "neg" / f"clip{i:03d}_frame{j}.jpg"
             ff("-ss", f"{rnd.uniform(0.5, seconds - 1):.2f}", "-i", str(out), "-frames:v", "1", "-q:v", "4", str(frame))
             items.append(Item(str(frame.relative_to(root)), "negative", "image", note=pattern.split("=")[0]))
 
+    base_manifest.write_text(json.dumps([asdict(it) for it in items], indent=1))
+    return root, _derive(spec, root, items, log, manifest)
+
+
+def _derive(spec: CorpusSpec, root: Path, items: list[Item], log: Callable[[str], None], manifest: Path) -> list[Item]:
+    """Add every transformation of every original (reusing files made before)."""
+    tmp = root / "tmp"
+    tmp.mkdir(exist_ok=True)
+    done_file = root / "derived.json"
+    done: dict[str, str] = json.loads(done_file.read_text()) if done_file.exists() else {}
     jobs = []
     for it in [x for x in items if x.role == "original"]:
         names = spec.audio_transforms if it.kind == "audio" else spec.video_transforms
@@ -569,7 +608,11 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
     def derive(job: tuple[Item, str, Callable[..., Path]]) -> Item:
         it, name, fn = job
         stem = root / "query" / f"{Path(it.path).stem}__{name}"
-        out = fn(root / it.path, stem, random.Random(f"{spec.seed}:{it.path}:{name}"), tmp)
+        key = f"{it.path}|{name}"
+        if key in done and (root / done[key]).exists():
+            out = root / done[key]
+        else:
+            out = fn(root / it.path, stem, random.Random(f"{spec.seed}:{it.path}:{name}"), tmp)
         kind = (
             "image"
             if out.suffix in (".png", ".jpg", ".webp")
@@ -582,17 +625,20 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
         return Item(str(out.relative_to(root)), "query", kind, source=it.path, transform=name)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        items += list(pool.map(derive, jobs))
+        derived = list(pool.map(derive, jobs))
+    done.update({f"{d.source}|{d.transform}": d.path for d in derived})
+    done_file.write_text(json.dumps(done, indent=1))
     shutil.rmtree(tmp, ignore_errors=True)
+    items = items + derived
     manifest.write_text(json.dumps([asdict(it) for it in items], indent=1))
     log(f"media_corpus: {len(items)} files in {root}")
-    return root, items
+    return items
 
 
 if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=CorpusSpec.seed)
     args = parser.parse_args()
     build(CorpusSpec(seed=args.seed))

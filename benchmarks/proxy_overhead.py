@@ -93,9 +93,8 @@ def main() -> int:
                 run_load(child.address, upstream.address, seconds=1.0, concurrency=2, mix=MIXES["get-1k"])
             report: dict[str, dict[str, float]] = {}
             print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-            print(
-                f"{'traffic':<14} {'variant':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'errors':>7}"
-            )
+            columns = ("traffic", "variant", "req/s", "p50 ms", "p99 ms", "CPU us/req", "errors")
+            print("{:<14} {:<9} {:>8} {:>8} {:>8} {:>11} {:>7}".format(*columns))
             for name, mix in MIXES.items():
                 rounds: dict[str, list[Round]] = {"mitmproxy": [], "phiwall": []}
                 for _ in range(args.rounds):

@@ -25,10 +25,10 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, http, tls
+from mitmproxy import connection, ctx, http, tls
 
 from agent.config import load_config
-from agent.policy.verdict import Verdict, decide_uninspectable_channel
+from agent.policy.verdict import decide_uninspectable_channel
 from agent.proxy.attribution import ClientRef
 from agent.proxy.recorder import EventDraft
 from agent.proxy.services import GuardServices
@@ -46,6 +46,10 @@ def _sni_or_address(hello_sni: str | None, address: tuple[str, int] | None) -> s
     if hello_sni:
         return hello_sni
     return address[0] if address else None
+
+
+def _client_ref(client: connection.Client) -> ClientRef:
+    return ClientRef(client.id, client.peername[1] if client.peername else None, client.sockname[1])
 
 
 class PhiWallGuard:
@@ -74,6 +78,9 @@ class PhiWallGuard:
         loader.add_option("phiwall_port_file", str, "", "write HOST:PORT here once listening")
 
     def configure(self, updated: set[str]) -> None:
+        # Before the servers start (they start after configuration), so a wrong listen host is
+        # corrected before anything binds.
+        self._enforce_options()
         if self.services is None and {"phiwall_config", "phiwall_db", "phiwall_data_dir"} & updated:
             self._attach(GuardServices.open(self._settings_from_options()))
 
@@ -92,14 +99,16 @@ class PhiWallGuard:
         )
 
     async def running(self) -> None:
+        addons: Any = ctx.master.addons
+        proxyserver: Any = addons.get("proxyserver")
         self._enforce_options()
+        if proxyserver is not None:
+            await self._listen_on_loopback_only(proxyserver)
         if self.services is None:
             self._attach(GuardServices.open(self._settings_from_options()))
         assert self.services is not None
         await self.services.start()
         port_file = self.services.settings.port_file
-        addons: Any = ctx.master.addons
-        proxyserver: Any = addons.get("proxyserver")
         addresses = proxyserver.listen_addrs() if proxyserver is not None else []
         if addresses:
             host, port = addresses[0][0], addresses[0][1]
@@ -109,8 +118,8 @@ class PhiWallGuard:
                 tmp.write_text(f"{host}:{port}\n", encoding="ascii")
                 tmp.replace(port_file)
 
-    def _enforce_options(self) -> None:
-        """The guarantees blocking relies on, even when started as `mitmdump -s`."""
+    def _enforce_options(self) -> bool:
+        """The guarantees blocking relies on, even when started as `mitmdump -s`; True if changed."""
         updates: dict[str, Any] = {}
         if ctx.options.connection_strategy != "lazy":
             updates["connection_strategy"] = "lazy"  # a blocked upload never opens a connection upstream
@@ -127,6 +136,22 @@ class PhiWallGuard:
             log.warning("PhiWall overrides mitmproxy options: %s", updates)
             options: Any = ctx.options
             options.update(**updates)
+        return bool(updates)
+
+    async def _listen_on_loopback_only(self, proxyserver: Any) -> None:
+        """Re-bind any server listening beyond loopback (never an open proxy on the network).
+
+        As `mitmdump -s`, servers can be bound before (or regardless of) the listen host the
+        script sets; an explicit listen address in the mode spec makes mitmproxy re-bind them.
+        """
+        exposed = [a for a in proxyserver.listen_addrs() if not ipaddress.ip_address(a[0]).is_loopback]
+        if not exposed:
+            return
+        port = exposed[0][1]
+        log.warning("PhiWall moves the proxy from %s to 127.0.0.1:%s", exposed[0][0], port)
+        options: Any = ctx.options
+        options.update(mode=[f"regular@127.0.0.1:{port}"])
+        await proxyserver.setup_servers()
 
     async def done(self) -> None:
         if self.services is None:
@@ -146,6 +171,10 @@ class PhiWallGuard:
         try:
             if host and self.services.router.passthrough(host):
                 data.ignore_connection = True
+            elif host and self.services.router.service_for_host(host) is not None:
+                # An AI service: find the client process now, while it is surely still connected
+                # (a pinned client drops the connection as soon as it sees our certificate).
+                self.services.attribution.prefetch(_client_ref(data.context.client))
         except Exception:
             self.services.counters.hook_errors += 1
             log.exception("passthrough decision for %s failed: intercepting", host)
@@ -160,33 +189,28 @@ class PhiWallGuard:
             if not host or not self._pinned_due(host):
                 return
             service = services.router.service_for_host(host)
-            sigs = services.router.current()
             what = "a client that refuses the inspection certificate (pinned, or the CA is not trusted)"
+            # The handshake already failed, so nothing is sent either way; the verdict says
+            # whether that is enforcement (an unapproved AI service) or something IT should look at.
+            action, reason = "info", f"{what}; if it is not an AI service, add it to proxy.passthrough_hosts"
             if service is not None:
-                verdict = decide_uninspectable_channel(
-                    sigs.policy.status(service, {}, host=host), what, mode=services.settings.mode
-                )
+                status = services.router.current().policy.status(service, {}, host=host)
+                verdict = decide_uninspectable_channel(status, what, mode=services.settings.mode)
+                action, reason = verdict.action, verdict.reason
                 if verdict.action == "allow":
-                    verdict = Verdict("info", f"{what} to approved service {service.name}", True)  # type: ignore[arg-type]
-            else:
-                verdict = Verdict(
-                    "info",  # type: ignore[arg-type]
-                    f"{what}; if it is not an AI service, add it to proxy.passthrough_hosts",
-                    True,
-                )
+                    action, reason = "info", f"{what} to approved service {service.name}"
             services.counters.pinned += 1
             client = data.context.client
             draft = EventDraft(
                 kind="pinned",
-                verdict=verdict.action,
-                reason=verdict.reason,
+                verdict=action,
+                reason=reason,
                 host=host,
                 service_id=service.id if service else None,
                 service_category=service.category if service else None,
                 details={"error": str(data.conn.error or "")[:200]},
             )
-            ref = ClientRef(client.id, client.peername[1] if client.peername else None, client.sockname[1])
-            services.recorder.record(draft, ref)
+            services.recorder.record(draft, _client_ref(client))
         except Exception:
             services.counters.hook_errors += 1
             log.exception("recording a failed TLS handshake failed")

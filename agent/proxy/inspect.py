@@ -3,8 +3,10 @@
 mitmproxy runs every flow on one asyncio loop; decoding a 10 MB recording takes hundreds of
 milliseconds of CPU. `Inspector` runs extraction and matching in its own small thread pool
 (PyAV, libchromaprint and numpy release the GIL for most of the work) and admits at most
-`max_jobs` jobs at once. A flow that cannot get a slot within `queue_timeout_s` gets a
-`InspectionBusy` answer, which the verdict turns into a fail-closed block for unapproved AI
+`max_jobs` jobs at once, holding at most `max_bytes_in_flight` bytes of payload between them
+(decoding multiplies a payload several times in memory, so this is what bounds the proxy's
+memory under many concurrent uploads). A flow that cannot get a slot within
+`queue_timeout_s` gets an `InspectionBusy` answer, which the verdict turns into a fail-closed block for unapproved AI
 services: saturation never lets an upload through uninspected, and it never stalls flows that
 need no inspection (they never enter the pool).
 """
@@ -105,6 +107,7 @@ class Inspector:
         max_jobs: int = 8,
         queue_timeout_s: float = 20.0,
         job_timeout_s: float = 60.0,
+        max_bytes_in_flight: int = 512 << 20,
         limits: MediaLimits | None = None,
     ) -> None:
         self.media = media
@@ -114,20 +117,48 @@ class Inspector:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phiwall-inspect")
         self._slots = asyncio.BoundedSemaphore(max_jobs)
         self.max_jobs = max_jobs
+        self.max_bytes_in_flight = max_bytes_in_flight
+        self.bytes_in_flight = 0
+        self._bytes_freed = asyncio.Condition()
         self.active = 0
         self.waiting = 0
         self.busy_refusals = 0
         self.timeouts = 0
         self.jobs = 0
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn(*args)` in the pool once a slot is free; InspectionBusy/InspectionTimeout otherwise."""
+    async def _admit(self, weight: int) -> None:
+        """Take a job slot and `weight` bytes of the budget (a job larger than the budget runs alone)."""
+        await self._slots.acquire()
+        try:
+            async with self._bytes_freed:
+                await self._bytes_freed.wait_for(
+                    lambda: self.bytes_in_flight == 0 or self.bytes_in_flight + weight <= self.max_bytes_in_flight
+                )
+                self.bytes_in_flight += weight
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def _release(self, weight: int) -> None:
+        async with self._bytes_freed:
+            self.bytes_in_flight -= weight
+            self._bytes_freed.notify_all()
+        self._slots.release()
+
+    async def run(self, fn: Callable[..., T], *args: object, weight: int = 0) -> T:
+        """Run `fn(*args)` in the pool once a slot (and `weight` bytes of budget) is free.
+
+        Raises InspectionBusy when that takes longer than the queue timeout, InspectionTimeout
+        when the job itself outlives its deadline.
+        """
         self.waiting += 1
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.queue_timeout_s)
+            await asyncio.wait_for(self._admit(weight), self.queue_timeout_s)
         except TimeoutError:
             self.busy_refusals += 1
-            raise InspectionBusy(f"inspection queue saturated ({self.max_jobs} uploads in progress)") from None
+            raise InspectionBusy(
+                f"inspection queue saturated ({self.active} uploads, {self.bytes_in_flight >> 20} MB in progress)"
+            ) from None
         finally:
             self.waiting -= 1
         self.active += 1
@@ -143,12 +174,13 @@ class Inspector:
                 raise InspectionTimeout(f"inspection took longer than {self.job_timeout_s:.0f} s") from None
         finally:
             self.active -= 1
-            self._slots.release()
+            await self._release(weight)
 
     async def match(self, parts: Sequence[PayloadPart]) -> PartsResult:
         if not parts:
             return PartsResult()
-        return await self.run(match_parts, self.media, list(parts), self.limits)
+        weight = sum(len(part.data) for part in parts)
+        return await self.run(match_parts, self.media, list(parts), self.limits, weight=weight)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -83,6 +83,7 @@ class GuardServices:
             max_jobs=settings.max_jobs,
             queue_timeout_s=settings.queue_timeout_s,
             job_timeout_s=settings.job_timeout_s,
+            max_bytes_in_flight=2 * settings.max_inspect_bytes,
         )
         self.attribution = ProcessAttribution()
         self.recorder = EventRecorder(
@@ -154,6 +155,7 @@ class GuardServices:
             "inspections_waiting": self.inspector.waiting,
             "inspection_busy_refusals": self.inspector.busy_refusals,
             "inspection_timeouts": self.inspector.timeouts,
+            "inspection_bytes_in_flight": self.inspector.bytes_in_flight,
             "upload_sessions": len(self.sessions),
             "session_bytes": self.sessions.buffered_bytes(),
             "events_recorded": self.recorder.recorded,

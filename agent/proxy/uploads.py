@@ -285,7 +285,7 @@ class UploadGuard:
             if len(body) <= INLINE_EXTRACT_BYTES and not state.headers.get("content-encoding"):
                 prepared = prepare_upload(*arguments)  # small plain bodies: cheaper than a thread hop
             else:
-                prepared = await services.inspector.run(prepare_upload, *arguments)
+                prepared = await services.inspector.run(prepare_upload, *arguments, weight=len(body))
             size = prepared.extraction.decoded_size or size
             errors.extend(prepared.extraction.errors)
             parts = list(prepared.extraction.parts)

@@ -1,0 +1,181 @@
+"""The addon driven with mitmproxy's own test helpers (taddons/tflow): routing, fail closed,
+the drain sink, back-pressure. Real store, signatures and sink; the media matcher is the
+real MediaService except where a test needs a crash or a stall that real media cannot
+produce on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from mitmproxy.test import taddons, tflow, tutils
+
+from agent.config import Config
+from agent.media import MediaService
+from agent.media.model import MatchOutcome, MediaLimits
+from agent.proxy.addon import PhiWallGuard
+from agent.proxy.flows import state_of
+from agent.proxy.inspect import InspectionBusy, Inspector
+from agent.proxy.services import GuardServices
+from agent.proxy.settings import ProxySettings
+from agent.store import open_store
+from agent.store.events import EventWriter
+from agent.updates.active import load_active
+from tests.integration.proxy.harness import APPROVED_HOST, UNAPPROVED_HOST, write_signatures
+
+WAV_HEAD = (
+    b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00"
+)
+
+
+class CrashingMatcher:
+    """Stands in for a decoder bug: raises on every match."""
+
+    def match_bytes(self, data: bytes, *, limits: MediaLimits | None = None) -> MatchOutcome:
+        raise RuntimeError("decoder exploded")
+
+    def match_pcm(
+        self, pcm: bytes, *, sample_rate: int, channels: int = 1, sample_format: str = "s16le"
+    ) -> MatchOutcome:
+        raise RuntimeError("decoder exploded")
+
+
+async def make_services(tmp_path: Path, media: object | None = None, **settings: object) -> GuardServices:
+    signatures = write_signatures(tmp_path / "signatures")
+    config = Config.model_validate(
+        {"agent": {"id": "unit", "data_dir": str(tmp_path / "data")}, "signatures": {"catalog": str(signatures)}}
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    writer = EventWriter(store)
+    writer.start()
+    proxy_settings = ProxySettings(config=config, store_url=store.url, data_dir=tmp_path / "data", **settings)  # type: ignore[arg-type]
+    services = GuardServices(
+        proxy_settings,
+        store=store,
+        media=media or MediaService(store),  # type: ignore[arg-type]
+        signatures=load_active(tmp_path / "data", config),
+        writer=writer,
+        agent="unit",
+    )
+    await services.start()
+    return services
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[GuardServices]:
+    made = await make_services(tmp_path)
+    yield made
+    await made.stop()
+    made.close()
+
+
+def upload(
+    host: str, body: bytes, content_type: str = "audio/wav", path: bytes = b"/v1/audio/transcriptions"
+) -> tflow.HTTPFlow:
+    flow = tflow.tflow(req=tutils.treq(host=host, port=443, scheme=b"https", path=path, method=b"POST", content=body))
+    flow.request.headers["content-type"] = content_type
+    flow.response = None
+    return flow
+
+
+async def run_request(addon: PhiWallGuard, flow: tflow.HTTPFlow) -> None:
+    addon.requestheaders(flow)
+    pending = addon.request(flow)
+    if pending is not None:
+        await pending
+
+
+async def test_routing_and_sink_redirect(services: GuardServices) -> None:
+    addon = PhiWallGuard(services)
+    with taddons.context(addon):
+        flow = upload(UNAPPROVED_HOST, b"not media at all")
+        addon.requestheaders(flow)
+        state = state_of(flow)
+        assert state is not None
+        assert state.dest.service_id == "loopback-scribe"
+        assert state.dest.status == "unapproved"
+        assert (flow.request.host, flow.request.port) == services.sink.address, "undecided uploads point at the sink"
+        pending = addon.request(flow)
+        assert pending is not None
+        await pending
+        assert flow.response is None
+        assert (flow.request.host, flow.request.port) == (UNAPPROVED_HOST, 443), "allowed: pointed back"
+
+        approved = upload(APPROVED_HOST, b"not media")
+        addon.requestheaders(approved)
+        assert approved.request.host == APPROVED_HOST, "approved services are never redirected"
+
+        get = tflow.tflow(req=tutils.treq(host="example.org", method=b"GET", content=b""))
+        get.request.headers.pop("content-length", None)
+        addon.requestheaders(get)
+        assert addon.request(get) is None, "ordinary requests take the synchronous path"
+
+
+async def test_inspection_crash_fails_closed(tmp_path: Path) -> None:
+    services = await make_services(tmp_path, CrashingMatcher())
+    addon = PhiWallGuard(services)
+    try:
+        with taddons.context(addon):
+            flow = upload(UNAPPROVED_HOST, WAV_HEAD + b"\0" * 4000)
+            await run_request(addon, flow)
+            assert flow.response is not None
+            assert flow.response.status_code == 403
+            body = json.loads(flow.response.content or b"{}")
+            assert "internal error: RuntimeError" in body["error"]["message"]
+            assert services.counters.fail_closed == 1
+            assert services.counters.hook_errors == 1
+
+            # The same crash on an upload to an approved service does not block it.
+            allowed = upload(APPROVED_HOST, WAV_HEAD + b"\0" * 4000)
+            await run_request(addon, allowed)
+            assert allowed.response is None
+    finally:
+        await services.stop()
+        services.close()
+
+
+async def test_oversize_decided_at_headers(tmp_path: Path) -> None:
+    services = await make_services(tmp_path)
+    addon = PhiWallGuard(services)
+    try:
+        with taddons.context(addon):
+            flow = upload(UNAPPROVED_HOST, b"")
+            flow.request.headers["content-length"] = str(3 << 30)
+            flow.request.stream = True  # what mitmproxy does for bodies over stream_large_bodies
+            addon.requestheaders(flow)
+            state = state_of(flow)
+            assert state is not None
+            assert state.block_reason is not None
+            assert "inspection limit" in state.block_reason
+            assert (flow.request.host, flow.request.port) == services.sink.address
+            assert addon.request(flow) is None
+            flow.response = tutils.tresp(status_code=403, headers=((b"X-PhiWall-Sink", b"1"),), content=b"{}")
+            addon.response(flow)
+            assert flow.response.headers["x-phiwall-incident"] == state.incident
+    finally:
+        await services.stop()
+        services.close()
+
+
+async def test_inspector_back_pressure() -> None:
+    media = CrashingMatcher()  # only the pool is exercised: no media calls
+    inspector = Inspector(media, workers=1, max_jobs=1, queue_timeout_s=0.2, max_bytes_in_flight=100)
+    try:
+        first = asyncio.create_task(inspector.run(time.sleep, 0.6))
+        await asyncio.sleep(0.05)
+        with pytest.raises(InspectionBusy):
+            await inspector.run(time.sleep, 0)
+        await first
+        assert inspector.busy_refusals == 1
+
+        wide = Inspector(media, workers=2, max_jobs=4, queue_timeout_s=5, max_bytes_in_flight=100)
+        started = time.perf_counter()
+        await asyncio.gather(*(wide.run(time.sleep, 0.3, weight=80) for _ in range(2)))
+        assert time.perf_counter() - started >= 0.55, "two 80-byte jobs cannot share a 100-byte budget"
+        wide.close()
+    finally:
+        inspector.close()
