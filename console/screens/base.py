@@ -75,6 +75,7 @@ class StoreScreen(Screen[None]):
         return self.app
 
     def on_mount(self) -> None:
+        # Textual runs every class's on_mount along the MRO: subclasses must not call this one.
         self.console.store_opened.subscribe(self, self._on_store_opened)
         if self.console.store is not None:
             self.call_after_refresh(self.load)

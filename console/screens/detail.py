@@ -199,7 +199,6 @@ class IncidentDetailScreen(StoreScreen):
         status.store = self.console.store_label
         status.analyst = self.console.settings.analyst
         status.read_only = self.console.settings.read_only
-        super().on_mount()
 
     def load(self) -> None:
         event_id = self.event_id

@@ -72,7 +72,6 @@ class FleetScreen(StoreScreen):
         status.analyst = self.console.settings.analyst
         status.read_only = self.console.settings.read_only
         agents.focus()
-        super().on_mount()
 
     def load(self) -> None:
         window = str(self.query_one("#window", Select).value)

@@ -79,7 +79,7 @@ class IncidentsScreen(StoreScreen):
         yield FilterBar(id="filters")
         yield Static("", id="live-banner")
         yield IncidentTable(tz=self.console.settings.tz, id="incidents")
-        yield Static("Opening the store…", id="empty")
+        yield Static("", id="empty")
         yield StatusLine(id="status")
         yield Footer()
 
@@ -90,10 +90,10 @@ class IncidentsScreen(StoreScreen):
         status.analyst = settings.analyst
         status.read_only = settings.read_only
         self.query_one("#live-banner", Static).display = False
+        self.query_one("#empty", Static).display = False
         self.query_one(IncidentTable).focus()
         if settings.live:
             self.set_interval(settings.poll_interval, self.poll)
-        super().on_mount()
 
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -123,7 +123,6 @@ class IncidentsScreen(StoreScreen):
         self.unseen = 0
         self._loading_more = False
         self.table.clear()
-        self._show_empty("Loading…")
         self._update_status()
         sort_now = self.feed.sort
         self.read_store(
@@ -239,7 +238,12 @@ class IncidentsScreen(StoreScreen):
         status = self.query_one(StatusLine)
         feed = self.feed
         shown = f"{len(feed):,} loaded" + (" (limit: narrow the filter or export)" if feed.full else "")
-        matching = f"{self.count.text()} matching" if self.count else "counting…"
+        if not self.console.store:
+            matching = "opening the store…"
+        elif not self._loaded_once:
+            matching = "loading…"
+        else:
+            matching = f"{self.count.text()} matching" if self.count else "counting…"
         status.summary = f"{matching} · {shown} · {feed.filter.describe()} · sort {feed.sort.describe()}"
         if feed.marked:
             status.summary = f"{len(feed.marked):,} marked · " + status.summary
@@ -260,7 +264,10 @@ class IncidentsScreen(StoreScreen):
     def _refresh_empty(self) -> None:
         if len(self.feed):
             self.query_one("#empty", Static).display = False
-            self.table.display = True
+            if not self.table.display:
+                self.table.display = True
+                if self.focused is None:
+                    self.table.focus()
             return
         if self.feed.filter.is_empty:
             self._show_empty(

@@ -94,7 +94,6 @@ class ServicesScreen(StoreScreen):
         status.analyst = self.console.settings.analyst
         status.read_only = self.console.settings.read_only
         services.focus()
-        super().on_mount()
 
     def load(self) -> None:
         window = self.query_one("#window", Select).value

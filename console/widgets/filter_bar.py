@@ -89,7 +89,8 @@ class FilterBar(Horizontal):
     def __init__(self, values: FilterValues | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._initial = values or FilterValues()
-        self._quiet = False
+        # Selects announce their initial value once mounted: that is not the analyst's change.
+        self._quiet = True
 
     def compose(self) -> ComposeResult:
         v = self._initial
@@ -104,6 +105,9 @@ class FilterBar(Horizontal):
             compact=True,
             id="search",
         )
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._unquiet)
 
     @property
     def values(self) -> FilterValues:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -85,9 +86,21 @@ async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -
     return screen
 
 
-async def settle(pilot: Any, app: ConsoleApp) -> None:
-    """Wait for every worker, then for the screen to process what they handed back."""
-    for _ in range(3):
-        await app.workers.wait_for_complete()
+async def settle(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -> None:
+    """Wait until no worker runs, then for the screen to process what they handed back."""
+    for _ in range(2):
+        await wait_until(pilot, lambda: not any(w.is_running for w in app.workers), timeout=timeout, what="workers")
         await pilot.pause()
     await asyncio.sleep(0)
+
+
+def plain(widget: Any) -> str:
+    """The text a Static (or Label) shows, whatever it holds (str, Rich Text, Rich renderables)."""
+    from rich.console import Console
+
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, record=True, color_system=None, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(content)
+    return console.export_text()
