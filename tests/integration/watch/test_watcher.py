@@ -307,3 +307,26 @@ def test_a_folder_missing_at_start_is_picked_up_when_it_appears(
     reasons = [e.reason for e in watcher_events(store, event_writer)]
     assert len([r for r in reasons if "missing" in r]) == 1
     assert len([r for r in reasons if "available again" in r]) == 1
+
+
+def test_inotify_watch_limit_falls_back_to_polling(
+    tmp_path: Path, store: Store, make_watcher: WatcherFactory, recording: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real limit is a machine-wide sysctl shared with every other process here, so the
+    # kernel's refusal (what watchdog raises when inotify_add_watch fails) is simulated.
+    from watchdog.observers import Observer
+
+    class LimitedInotify(Observer):  # type: ignore[misc,valid-type]
+        def schedule(self, *args: object, **kwargs: object) -> object:
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr("agent.watch.watcher.Observer", LimitedInotify)
+    folder = tmp_path / "big-share"
+    folder.mkdir()
+    watcher = make_watcher([folder], poll_interval_s=0.2)
+    assert watcher.wait_idle(10)
+    shutil.copyfile(recording, folder / "found-by-polling.wav")
+    wait_for(lambda: str(folder / "found-by-polling.wav") in rows(store), 20, "polling to find the file")
+    health = watcher.health()
+    assert health.status == "ok"
+    assert "polling because inotify watch limit reached" in health.message
