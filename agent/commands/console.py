@@ -70,14 +70,11 @@ def console(
     from console.settings import ConsoleSettings
 
     _, url = resolve(config_file, db_url)
+    keymap = _load_keymap(keymap_file)
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise click.UsageError("the console needs an interactive terminal (stdin and stdout must be a TTY)")
     settings = ConsoleSettings(
-        url=url,
-        analyst=analyst_name(analyst),
-        read_only=read_only,
-        poll_interval=poll_interval,
-        keymap=_load_keymap(keymap_file),
+        url=url, analyst=analyst_name(analyst), read_only=read_only, poll_interval=poll_interval, keymap=keymap
     )
     from console.app import ConsoleApp
 

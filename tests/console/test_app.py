@@ -32,7 +32,9 @@ async def test_feed_opens_pages_and_filters(small_store: Store) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await wait_for_feed(pilot, app)
         table = screen.query_one(IncidentTable)
-        assert table.row_count == 200 and screen.count is not None and screen.count.value == 400
+        assert table.row_count == 200
+        assert screen.count is not None
+        assert screen.count.value == 400
         # Reaching the end of what is loaded fetches the next page.
         await pilot.press("ctrl+end")
         await wait_until(pilot, lambda: table.row_count == 400, what="the second page")
@@ -81,7 +83,8 @@ async def test_open_an_incident_and_walk_the_list(small_store: Store) -> None:
         assert detail_screen.detail is not None
         assert detail_screen.detail.row.id == screen.feed.rows[target].id
         body = plain(detail_screen.query_one("#detail", Static))
-        assert "/srv/clinical/recordings/dictation-" in body and "Triage history" in body
+        assert "/srv/clinical/recordings/dictation-" in body
+        assert "Triage history" in body
         first = detail_screen.event_id
         await pilot.press("j")
         await wait_until(pilot, lambda: detail_screen.detail is not None and detail_screen.detail.row.id != first)
@@ -170,7 +173,8 @@ async def test_export_the_filtered_view(small_store: Store, tmp_path: Path) -> N
         await pilot.click("#submit")
         await wait_until(pilot, out.exists, what="the export file")
     document = json.loads(out.read_text())
-    assert document["count"] == 60 and {e["verdict"] for e in document["events"]} == {"block"}
+    assert document["count"] == 60
+    assert {e["verdict"] for e in document["events"]} == {"block"}
 
 
 async def test_live_feed_keeps_the_cursor_counts_new_rows_and_pauses(small_store: Store) -> None:
@@ -189,7 +193,8 @@ async def test_live_feed_keeps_the_cursor_counts_new_rows_and_pauses(small_store
                 writer.submit(make_event(time=NOW - timedelta(seconds=i), verdict="block", user="zed", reason="new"))
             writer.flush()
             await wait_until(pilot, lambda: table.row_count == 203, what="three new rows")
-            assert table.current_id == current and table.cursor_row == before + 3
+            assert table.current_id == current
+            assert table.cursor_row == before + 3
             assert screen.unseen == 3
             assert "3 new" in plain(screen.query_one("#live-banner", Static))
             assert screen.feed.rows[0].user == "zed"
@@ -198,11 +203,14 @@ async def test_live_feed_keeps_the_cursor_counts_new_rows_and_pauses(small_store
             writer.submit(make_event(time=NOW, verdict="audit", user="zed", reason="while paused"))
             writer.flush()
             await wait_until(pilot, lambda: screen.feed.new_waiting == 1, what="a waiting row")
-            assert table.row_count == 203 and "paused" in screen.query_one(StatusLine).live
+            assert table.row_count == 203
+            assert "paused" in screen.query_one(StatusLine).live
             await pilot.press("p")
-            assert table.row_count == 204 and table.current_id == current
+            assert table.row_count == 204
+            assert table.current_id == current
             await pilot.press("g")
-            assert table.cursor_row == 0 and screen.unseen == 0
+            assert table.cursor_row == 0
+            assert screen.unseen == 0
     finally:
         writer.stop()
 
@@ -226,7 +234,8 @@ async def test_empty_store_says_what_will_appear(store: Store) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await wait_for_feed(pilot, app)
         empty = screen.query_one("#empty", Static)
-        assert empty.display and "No incidents yet" in plain(empty)
+        assert empty.display
+        assert "No incidents yet" in plain(empty)
         await pilot.press("2")
         await wait_until(pilot, lambda: isinstance(app.screen, ServicesScreen) and app.screen.data is not None)
         assert "No AI traffic recorded yet" in plain(app.screen.query_one("#service-detail", Static))
@@ -240,7 +249,9 @@ async def test_unreachable_postgres_is_explained_with_retry() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, StoreProblemScreen), timeout=15)
         message = plain(app.screen.query_one("#problem-message", Static))
-        assert "cannot open store" in message and "Connection refused" in message and "pw" not in message
+        assert "cannot open store" in message
+        assert "Connection refused" in message
+        assert "pw" not in message
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, StoreProblemScreen), timeout=15)
         await pilot.press("q")
@@ -270,7 +281,9 @@ async def test_rows_with_missing_fields_render(store: Store) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen) and app.screen.detail is not None)
         body = plain(app.screen.query_one("#detail", Static))
-        assert "not valid JSON" in body and "{broken" in body and "no enrolled asset matched" in body
+        assert "not valid JSON" in body
+        assert "{broken" in body
+        assert "no enrolled asset matched" in body
 
 
 async def test_lost_connection_is_reported_and_recovers(small_store: Store) -> None:
@@ -300,11 +313,13 @@ async def test_services_inventory_and_jump_to_incidents(small_store: Store) -> N
         assert isinstance(services, ServicesScreen)
         assert services.data is not None
         hosts = {line.host: line for line in services.data.lines}
-        assert "llm.internal-lab.example" in hosts and hosts["llm.internal-lab.example"].status == "unknown"
+        assert "llm.internal-lab.example" in hosts
+        assert hosts["llm.internal-lab.example"].status == "unknown"
         services.query_one("#status-filter", Select).value = "unknown"
         await pilot.pause()
         line = services.current_line()
-        assert line is not None and line.status == "unknown"
+        assert line is not None
+        assert line.status == "unknown"
         await pilot.press("enter")
         incidents = app.incidents_screen()
         assert incidents is not None
@@ -317,13 +332,16 @@ async def test_fleet_agents_health_and_charts(small_store: Store) -> None:
         await pilot.press("3")
         await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen) and app.screen.data is not None)
         fleet = app.screen
-        assert isinstance(fleet, FleetScreen) and fleet.data is not None
+        assert isinstance(fleet, FleetScreen)
+        assert fleet.data is not None
         assert len(fleet.data.agents) == 6
         assert fleet.data.overview.total_blocks > 0
         summary = plain(fleet.query_one("#fleet-summary", Static))
-        assert "6 agents" in summary and "blocks" in summary
+        assert "6 agents" in summary
+        assert "blocks" in summary
         top = plain(fleet.query_one("#top-lists", Static))
-        assert "Top services" in top and "█" in top
+        assert "Top services" in top
+        assert "█" in top
         await pilot.press("w")
         await wait_until(pilot, lambda: fleet.query_one("#window", Select).value == "30d")
 
@@ -335,7 +353,9 @@ async def test_help_and_command_palette_open_an_incident_by_id(small_store: Stor
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = plain(app.screen.query_one(Static))
-        assert "incidents.close" in text and "verdict:" in text and "true positive" in text
+        assert "incidents.close" in text
+        assert "verdict:" in text
+        assert "true positive" in text
         await pilot.press("escape")
         target = f"{0x42:032x}"
         await pilot.press("ctrl+p")

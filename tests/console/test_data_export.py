@@ -80,12 +80,14 @@ def test_audit_report_covers_the_period_with_who_did_what(any_small_store: Store
         ("bob", "state", "closed"),
         ("carol", "note", ""),
     ]
-    assert rows[0]["event_verdict"] and rows[2]["note"] == "asked IT"
+    assert rows[0]["event_verdict"]
+    assert rows[2]["note"] == "asked IT"
 
     json_path = tmp_path / "audit.json"
     audit_report(engine, NOW - timedelta(days=7), until, json_path, generated_by="auditor")
     document = json.loads(json_path.read_text())
-    assert document["count"] == 6 and len(document["actions"]) == 6
+    assert document["count"] == 6
+    assert len(document["actions"]) == 6
     assert document["by_analyst"] == {
         "alice": {"state:acknowledged": 3},
         "bob": {"state:closed": 2},

@@ -52,7 +52,8 @@ def test_search_terms_become_typed_fields() -> None:
     assert flt.since == NOW - timedelta(hours=24)
     assert flt.until == datetime(2026, 3, 1, tzinfo=UTC)
     assert flt.words == ("two words", "x")
-    assert "verdict:audit,block" in flt.describe() and "'two words'" in flt.describe()
+    assert "verdict:audit,block" in flt.describe()
+    assert "'two words'" in flt.describe()
     # Terms override the bar's values for the same key; unknown keys are words.
     base = EventFilter(user="bob", verdicts=frozenset({"allow"}))
     merged = parse_query("user:carol http://x", now=NOW, base=base)
@@ -104,7 +105,8 @@ def test_new_rows_are_placed_in_time_order_including_late_ones() -> None:
     insertion = feed.accept([late, newest])
     assert [r.id for r in feed.rows] == [row(n).id for n in (40, 30, 25, 20, 10)]
     assert insertion.indexes == [0, 2]
-    assert insertion.count_before(3) == 2 and insertion.count_before(1) == 1
+    assert insertion.count_before(3) == 2
+    assert insertion.count_before(1) == 1
     assert feed.accept([newest]).rows == []  # seen once, never twice
 
 
@@ -119,7 +121,8 @@ def test_pause_holds_rows_and_resume_places_them() -> None:
     feed = loaded_feed([row(10)])
     feed.paused = True
     assert feed.accept([row(11), row(12)]).rows == []
-    assert feed.new_waiting == 2 and len(feed) == 1
+    assert feed.new_waiting == 2
+    assert len(feed) == 1
     insertion = feed.resume()
     assert [r.id for r in insertion.rows] == [row(12).id, row(11).id]
     assert [r.id for r in feed.rows] == [row(n).id for n in (12, 11, 10)]
@@ -145,10 +148,12 @@ def test_marks_only_for_loaded_rows_and_cleared_by_a_new_view() -> None:
 
 def test_health_json_is_read_defensively() -> None:
     parts, error = parse_health('{"proxy": {"status": "down", "message": "port busy"}, "watcher": "ok"}')
-    assert error is None and [(p.name, p.status) for p in parts] == [("proxy", "down"), ("watcher", "ok")]
+    assert error is None
+    assert [(p.name, p.status) for p in parts] == [("proxy", "down"), ("watcher", "ok")]
     assert parse_health("{oops")[1] == "health is not valid JSON"
     agent = AgentLine("a", "h", "", "", NOW, NOW - timedelta(minutes=5), None, parts, None)
-    assert agent.health == "down" and agent.liveness(NOW) == "stale"
+    assert agent.health == "down"
+    assert agent.liveness(NOW) == "stale"
     assert AgentLine("a", "h", "", "", NOW, NOW, None, (), "bad").health == "unknown"
 
 

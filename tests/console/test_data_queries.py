@@ -61,21 +61,27 @@ def test_filters_select_what_they_say(any_small_store: Store) -> None:
             return list(q.fetch_page(conn, flt, Sort(), limit=1000).rows)
 
         blocks = ids(EventFilter(verdicts=frozenset({"block"})))
-        assert len(blocks) == BLOCKS and {r.verdict for r in blocks} == {"block"}
+        assert len(blocks) == BLOCKS
+        assert {r.verdict for r in blocks} == {"block"}
         assert len(ids(EventFilter(verdicts=frozenset({"block", "audit"})))) == BLOCKS + AUDITS
         user = ids(EventFilter(user="user003"))
-        assert user and {r.user for r in user} == {"user003"}
+        assert user
+        assert {r.user for r in user} == {"user003"}
         globbed = ids(EventFilter(host="api.*.com"))
-        assert globbed and all(r.host and r.host.startswith("api.") for r in globbed)
+        assert globbed
+        assert all(r.host and r.host.startswith("api.") for r in globbed)
         assert {r.service_id for r in ids(EventFilter(service="otter"))} == {"otter"}
         since = NOW - timedelta(hours=6)
         recent = ids(EventFilter(since=since))
-        assert recent and all(r.time >= since for r in recent)
+        assert recent
+        assert all(r.time >= since for r in recent)
         opened = ids(EventFilter(states=OPEN_STATES))
-        assert opened and all(r.triage_state != "closed" for r in opened)
+        assert opened
+        assert all(r.triage_state != "closed" for r in opened)
         # A word matches the matched asset's enrolled file name too (not stored on the event).
         by_file = ids(parse_query("dictation-00007", now=NOW))
-        assert by_file and {r.asset_id for r in by_file} == {asset_id(7)}
+        assert by_file
+        assert {r.asset_id for r in by_file} == {asset_id(7)}
         # Case does not matter; words combine with AND.
         assert ids(parse_query("OTTER verdict:block", now=NOW)) == [r for r in blocks if r.service_id == "otter"]
         assert ids(parse_query("nothing-like-this", now=NOW)) == []
@@ -118,8 +124,10 @@ def test_detail_has_asset_agent_history_and_related(any_small_store: Store) -> N
         detail = q.fetch_detail(conn, event_id)
     assert detail is not None
     assert detail.row.verdict == "block"
-    assert detail.asset is not None and detail.asset.path.endswith("dictation-00007.mp4")
-    assert detail.agent_hostname and detail.agent_hostname.startswith("ward")
+    assert detail.asset is not None
+    assert detail.asset.path.endswith("dictation-00007.mp4")
+    assert detail.agent_hostname
+    assert detail.agent_hostname.startswith("ward")
     assert detail.history == ()
     labels = {g.label: g for g in detail.related}
     assert set(labels) == {"same user", "same asset", "same service"}
@@ -144,7 +152,9 @@ def test_rows_with_missing_fields_and_broken_details_are_readable(any_small_stor
         detail = q.fetch_detail(conn, "ffff0000000000000000000000000001")
     assert row.id == "ffff0000000000000000000000000001"
     assert (row.user, row.host, row.service_id, row.asset_path, row.match_score) == (None, None, None, None, None)
-    assert detail is not None and detail.details is None and detail.details_error
+    assert detail is not None
+    assert detail.details is None
+    assert detail.details_error
     assert all(g.rows == () and g.value is None for g in detail.related)
 
 
@@ -165,4 +175,5 @@ def test_missing_event_detail_is_none(small_store: Store) -> None:
 def test_details_json_is_parsed(small_store: Store) -> None:
     with small_store.engine.connect() as conn:
         detail = q.fetch_detail(conn, f"{3:032x}")
-    assert detail is not None and detail.details == json.loads('{"parts": 1}')
+    assert detail is not None
+    assert detail.details == json.loads('{"parts": 1}')

@@ -73,7 +73,8 @@ def test_read_only_on_postgres_refuses_writes(pg_small_store: Store) -> None:
 def test_unreachable_postgres_is_one_clear_line() -> None:
     with pytest.raises(StoreError, match=r"cannot open store .*127\.0\.0\.1:1/x: connection failed") as caught:
         open_for_console("postgresql+psycopg://nobody:secret@127.0.0.1:1/x", read_only=False)
-    assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
+    assert "secret" not in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_analyst_identity_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,12 +91,18 @@ def test_inventory_folds_agents_and_adds_catalog_hosts_from_events(any_small_sto
         apps = inventory.fetch_local_apps(conn)
     by_host = {line.host: line for line in lines}
     unknown = [line for line in lines if line.status == "unknown"]
-    assert len(unknown) == 3 and all(line.service_id is None for line in unknown)
+    assert len(unknown) == 3
+    assert all(line.service_id is None for line in unknown)
     otter = by_host["otter.ai"]
-    assert otter.status == "unapproved" and otter.agents >= 1 and otter.events > 0
-    assert otter.first_seen is not None and otter.last_seen is not None and otter.first_seen <= otter.last_seen
+    assert otter.status == "unapproved"
+    assert otter.agents >= 1
+    assert otter.events > 0
+    assert otter.first_seen is not None
+    assert otter.last_seen is not None
+    assert otter.first_seen <= otter.last_seen
     assert by_host["api.openai.com"].status == "approved"
-    assert {a.name for a in apps} >= {"Ollama"} and all(a.ports for a in apps)
+    assert {a.name for a in apps} >= {"Ollama"}
+    assert all(a.ports for a in apps)
 
 
 def test_inventory_rows_with_broken_json_lists_still_count(small_store: Store) -> None:
@@ -103,7 +110,9 @@ def test_inventory_rows_with_broken_json_lists_still_count(small_store: Store) -
         conn.execute(text("update ai_service_seen set users = 'not json', processes = '{}' where host = 'otter.ai'"))
     with small_store.engine.connect() as conn:
         otter = next(line for line in inventory.fetch_inventory(conn) if line.host == "otter.ai")
-    assert otter.users == () and otter.processes == () and otter.requests > 0
+    assert otter.users == ()
+    assert otter.processes == ()
+    assert otter.requests > 0
 
 
 def test_overview_buckets_match_a_direct_count(any_small_store: Store) -> None:
@@ -122,5 +131,6 @@ def test_overview_buckets_match_a_direct_count(any_small_store: Store) -> None:
     assert overview.total_blocks == direct_blocks > 0
     assert overview.total_uploads > overview.total_blocks
     assert sum(1 for b in overview.blocks if b) >= 10  # spread over the period, not one bucket
-    assert overview.top_services and overview.top_users
+    assert overview.top_services
+    assert overview.top_users
     assert sum(n for _, n in overview.catalog_versions) == len(agents) == SMALL.agents

@@ -46,7 +46,8 @@ def test_forward_path_with_history_and_caches(any_small_store: Store) -> None:
         ("alice", "state", "in_progress", None),
         ("bob", "state", "closed", "false_positive"),
     ]
-    assert history[-1].note == "test upload" and history[-1].time == NOW + timedelta(minutes=5)
+    assert history[-1].note == "test upload"
+    assert history[-1].time == NOW + timedelta(minutes=5)
     reopened = triage.apply(engine, [eid], TriageRequest("reopen", "carol"))
     assert reopened.applied == [eid]
     assert state_of(any_small_store, eid) == ("acknowledged", None, False)
@@ -141,5 +142,6 @@ def test_trail_is_append_only_in_time_order(small_store: Store) -> None:
     with engine.connect() as conn:
         ids = conn.execute(select(TRIAGE.c.id).order_by(TRIAGE.c.id)).scalars().all()
         states = conn.execute(select(EVENT.c.triage_state).where(EVENT.c.id.in_(NEW_IDS[:3]))).scalars().all()
-    assert len(ids) == 6 and ids == sorted(ids)
+    assert len(ids) == 6
+    assert ids == sorted(ids)
     assert set(states) == {"in_progress"}

@@ -6,7 +6,6 @@ and look at the SVGs (`snapshot_report.html`) before committing them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ SIZE = (140, 40)
 
 
 @pytest.fixture
-def snapshot_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def snapshot_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The small store at a relative URL (the status line shows it: it must not vary)."""
     monkeypatch.chdir(tmp_path)
     url = "sqlite:///console.db"
@@ -36,7 +35,7 @@ def snapshot_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     triage.apply(store.engine, ids[:1], TriageRequest("escalate", "alice"), clock=lambda: NOW)
     triage.apply(store.engine, ids[1:], TriageRequest("close", "bob", classification="benign"), clock=lambda: NOW)
     store.dispose()
-    yield url
+    return url
 
 
 def app_for(url: str) -> ConsoleApp:
