@@ -1,0 +1,207 @@
+"""Console at scale: time to first paint and to apply a filter on 10k, 100k and 1M events; memory.
+
+Two measurements per store size:
+
+* in-process (headless Textual, `App.run_test`): first frame (the app's skeleton painted),
+  first rows (first page of the feed shown), then three filters applied through the search
+  box (an indexed one, a narrow one and a free-text word), each timed from "apply" to
+  "rows shown", plus the capped count; RSS of this process after each size;
+* real terminal (tmux, `phiwall console`, the whole process including Python start-up):
+  time until the status line shows the match count, and the console process's RSS.
+
+Ratios are against the 10k run of the same invocation. Stores are generated with
+`console.data.synthetic` (a million rows in ~20 s) into a temporary directory, or reused
+from --cache-dir.
+
+    .venv/bin/python benchmarks/console_scale.py            # 10k, 100k, 1M
+    .venv/bin/python benchmarks/console_scale.py --sizes 10000 100000 --no-tmux
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textual.widgets import Input
+
+from agent.store import open_store
+from console.app import ConsoleApp
+from console.data.synthetic import SyntheticSpec, generate
+from console.settings import ConsoleSettings
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+FILTERS = {
+    "verdict:block since:24h": "verdict:block since:24h",
+    "+ user:user040": "verdict:block since:24h user:user040",
+    "word dictation-00040": "dictation-00040",
+}
+
+
+@dataclass
+class Result:
+    size: int
+    first_frame_ms: float = 0.0
+    first_rows_ms: float = 0.0
+    filter_ms: dict[str, float] = field(default_factory=dict)
+    count_text: dict[str, str] = field(default_factory=dict)
+    rss_mb: float = 0.0
+    tmux_first_rows_ms: float | None = None
+    tmux_rss_mb: float | None = None
+
+
+def store_for(size: int, directory: Path) -> str:
+    path = directory / f"console-{size}.db"
+    url = f"sqlite:///{path}"
+    if not path.exists():
+        # In a child process, so the generator's memory never counts as the console's.
+        started = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--generate", str(size), url], check=True)
+        print(f"  generated {size:,} events in {time.perf_counter() - started:.1f} s", flush=True)
+    return url
+
+
+def generate_store(size: int, url: str) -> None:
+    store = open_store(url)
+    generate(store, SyntheticSpec(count=size, end=NOW - timedelta(seconds=1), span=timedelta(days=30)))
+    store.dispose()
+
+
+async def wait(pilot: Any, condition: Any, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        await pilot.pause(0.005)
+
+
+async def measure_in_process(url: str, size: int) -> Result:
+    result = Result(size=size)
+    settings = ConsoleSettings(url=url, analyst="bench", tz=UTC, clock=lambda: NOW, live=False)
+    app = ConsoleApp(settings)
+    started = time.perf_counter()
+    async with app.run_test(size=(160, 50)) as pilot:
+        result.first_frame_ms = (time.perf_counter() - started) * 1000
+        await wait(pilot, lambda: (s := app.incidents_screen()) is not None and "rows" in s.metrics)
+        result.first_rows_ms = (time.perf_counter() - started) * 1000
+        screen = app.incidents_screen()
+        assert screen is not None
+        for label, query in FILTERS.items():
+            await wait(pilot, lambda: not any(w.is_running for w in app.workers))
+            screen.metrics.pop("apply_ms", None)
+            screen.query_one("#search", Input).value = query
+            screen.apply_filter()
+            await wait(pilot, lambda: "apply_ms" in screen.metrics and screen.count is not None)
+            result.filter_ms[label] = screen.metrics["apply_ms"]
+            result.count_text[label] = screen.count.text() if screen.count else "?"
+    result.rss_mb = psutil.Process().memory_info().rss / 2**20
+    return result
+
+
+def measure_tmux(url: str) -> tuple[float, float]:
+    """Spawn `phiwall console` in tmux; ms until the count shows, and the console's RSS (MB)."""
+    phiwall = Path(sys.executable).with_name("phiwall")
+    socket = f"phiwall-bench-{uuid.uuid4().hex[:8]}"
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", socket, "-f", "/dev/null", *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    started = time.perf_counter()
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        "c",
+        "-x",
+        "160",
+        "-y",
+        "50",
+        f"unset COLUMNS LINES; exec {phiwall} console --db {url}",
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if " matching" in tmux("capture-pane", "-p", "-t", "c"):
+                break
+            time.sleep(0.02)
+        elapsed = (time.perf_counter() - started) * 1000
+        time.sleep(1.0)
+        pane_pid = int(tmux("display", "-p", "-t", "c", "#{pane_pid}").strip())
+        rss = psutil.Process(pane_pid).memory_info().rss / 2**20
+        tmux("send-keys", "-t", "c", "q")
+        time.sleep(0.5)
+        return elapsed, rss
+    finally:
+        tmux("kill-server")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--cache-dir", type=Path, default=None, help="reuse generated stores from here")
+    parser.add_argument("--no-tmux", action="store_true", help="skip the real-terminal measurement")
+    parser.add_argument("--generate", nargs=2, metavar=("SIZE", "URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        generate_store(int(args.generate[0]), args.generate[1])
+        return
+    temp = None
+    directory = args.cache_dir
+    if directory is None:
+        temp = tempfile.mkdtemp(prefix="phiwall-console-bench-")
+        directory = Path(temp)
+    directory.mkdir(parents=True, exist_ok=True)
+    use_tmux = not args.no_tmux and shutil.which("tmux") is not None
+    results: list[Result] = []
+    try:
+        for size in args.sizes:
+            print(f"{size:,} events", flush=True)
+            url = store_for(size, directory)
+            result = asyncio.run(measure_in_process(url, size))
+            if use_tmux:
+                result.tmux_first_rows_ms, result.tmux_rss_mb = measure_tmux(url)
+            results.append(result)
+    finally:
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+    report(results)
+
+
+def report(results: list[Result]) -> None:
+    base = results[0]
+    print()
+    print(f"{'events':>10} | {'first frame':>11} | {'first rows':>10} | " + " | ".join(f"{k:>24}" for k in FILTERS)
+          + f" | {'RSS in-proc':>11} | {'tmux rows':>9} | {'tmux RSS':>8}")  # fmt: skip
+    for r in results:
+        cells = [f"{r.filter_ms[k]:8.0f} ms ({r.count_text[k]:>8})" for k in FILTERS]
+        tmux_rows = f"{r.tmux_first_rows_ms:6.0f} ms" if r.tmux_first_rows_ms is not None else "      -  "
+        tmux_rss = f"{r.tmux_rss_mb:5.0f} MB" if r.tmux_rss_mb is not None else "    -   "
+        print(f"{r.size:>10,} | {r.first_frame_ms:8.0f} ms | {r.first_rows_ms:7.0f} ms | " + " | ".join(cells)
+              + f" | {r.rss_mb:8.0f} MB | {tmux_rows} | {tmux_rss}")  # fmt: skip
+    print()
+    print(f"ratios against {base.size:,} events (same run):")
+    for r in results[1:]:
+        ratios = [f"{k}: x{r.filter_ms[k] / max(base.filter_ms[k], 0.1):.1f}" for k in FILTERS]
+        line = f"  {r.size:>10,}: first rows x{r.first_rows_ms / base.first_rows_ms:.2f}, " + ", ".join(ratios)
+        if r.tmux_first_rows_ms and base.tmux_first_rows_ms:
+            line += f", tmux first rows x{r.tmux_first_rows_ms / base.tmux_first_rows_ms:.2f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
