@@ -153,7 +153,7 @@ nss_remove() {
 do_uninstall() {
   [[ -f $manifest ]] || die "nothing to uninstall: $manifest not found"
   say "uninstalling (manifest $manifest)"
-  if ((system)) && have systemctl; then
+  if ((system)) && have systemctl && [[ -d /run/systemd/system ]]; then
     systemctl disable --now "${units[@]}" >/dev/null 2>&1 || true
   fi
   local kind path
@@ -179,7 +179,7 @@ do_uninstall() {
   if ((system)); then
     have update-ca-certificates && update-ca-certificates --fresh >/dev/null 2>&1 || true
     have dconf && dconf update 2>/dev/null || true
-    have systemctl && systemctl daemon-reload || true
+    [[ -d /run/systemd/system ]] && have systemctl && systemctl daemon-reload || true
   fi
   if ((keep_data)); then
     rm -f -- "$manifest"
@@ -307,7 +307,7 @@ make_dirs /usr/local/share/ca-certificates
 install -m 0644 "$ca_cert" "$(R "/usr/local/share/ca-certificates/$ca_cert_name")"
 record file "/usr/local/share/ca-certificates/$ca_cert_name"
 if ((system)) && have update-ca-certificates; then
-  update-ca-certificates >/dev/null
+  update-ca-certificates >/dev/null 2>&1
 fi
 
 # NSS databases (Chromium: ~/.pki/nssdb; Firefox profiles; system-wide /etc/pki/nssdb).
