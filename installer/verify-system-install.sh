@@ -28,4 +28,4 @@ echo "--- python trusts the CA via SSL_CERT_FILE:"
 . /etc/profile.d/phiwall-proxy.sh; /opt/phiwall/venv/bin/python -c "import ssl; c=ssl.create_default_context(cafile='$SSL_CERT_FILE'); print(any('PhiWall' in str(x.get('subject')) for x in c.get_ca_certs()))"
 echo "--- uninstall:"
 bash installer/install.sh --uninstall
-id phiwall 2>&1 | tail -1; ls /opt /var/lib | grep -i phiwall || echo "nothing left in /opt, /var/lib"; grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt; certutil -L -d sql:/etc/pki/nssdb | grep -c PhiWall || true
+{ id phiwall 2>&1 || true; }; ls /opt /var/lib | grep -i phiwall || echo "nothing left in /opt, /var/lib"; grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt; certutil -L -d sql:/etc/pki/nssdb | grep -c PhiWall || true
