@@ -148,27 +148,29 @@ class ProcessAttribution:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phiwall-attribution")
         self._cache: OrderedDict[str, asyncio.Future[ProcessInfo]] = OrderedDict()
         self._max_entries = max_entries
-        self._prefetching: set[asyncio.Task[ProcessInfo]] = set()
         self._recent_pids: OrderedDict[int, None] = OrderedDict()
         self.lookups = 0
 
-    async def lookup(self, connection_id: str, client_port: int | None, proxy_port: int | None) -> ProcessInfo:
-        if client_port is None or proxy_port is None:
-            return UNKNOWN
+    def _started(self, connection_id: str, client_port: int, proxy_port: int) -> asyncio.Future[ProcessInfo]:
+        """The lookup for this connection: the cached one, or a new one started in the thread."""
         cached = self._cache.get(connection_id)
         if cached is None:
             self.lookups += 1
             loop = asyncio.get_running_loop()
             hints = list(self._recent_pids)
-            cached = asyncio.ensure_future(
-                loop.run_in_executor(self._pool, lookup_process, client_port, proxy_port, hints)
-            )
+            cached = loop.run_in_executor(self._pool, lookup_process, client_port, proxy_port, hints)
             cached.add_done_callback(self._remember_pid)
             self._cache[connection_id] = cached
             while len(self._cache) > self._max_entries:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(connection_id)
+        return cached
+
+    async def lookup(self, connection_id: str, client_port: int | None, proxy_port: int | None) -> ProcessInfo:
+        if client_port is None or proxy_port is None:
+            return UNKNOWN
+        cached = self._started(connection_id, client_port, proxy_port)
         try:
             return await asyncio.shield(cached)
         except Exception as exc:  # attribution is best effort: an event without a pid beats no event
@@ -194,12 +196,8 @@ class ProcessAttribution:
 
     def prefetch(self, client: ClientRef) -> None:
         """Start a lookup now (the client may be gone by the time the event is written)."""
-        if client.connection_id not in self._cache:
-            task = asyncio.get_running_loop().create_task(
-                self.lookup(client.connection_id, client.client_port, client.proxy_port)
-            )
-            self._prefetching.add(task)
-            task.add_done_callback(self._prefetching.discard)
+        if client.client_port is not None and client.proxy_port is not None:
+            self._started(client.connection_id, client.client_port, client.proxy_port)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

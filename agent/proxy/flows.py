@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from mitmproxy import http
 
@@ -43,7 +44,8 @@ class FlowState:
     """WebSocket: a match ended this stream; every later client message is dropped."""
     audited: bool = False
     ws_error_recorded: bool = False
-    pending_check: bool = False
+    prepared: Any = None
+    """The body's extraction when it was already done on the fast path (agent.proxy.uploads)."""
 
 
 def lowered(headers: http.Headers) -> dict[str, str]:

@@ -238,12 +238,31 @@ class UploadGuard:
             if request.stream:
                 self._oversize(flow, state, None)
                 return None
+            if self._nothing_to_inspect(flow, state):
+                restore_target(flow, state)
+                return None
             return self._inspect_inline(flow, state)
         if mode == "after" and request.raw_content and not request.stream:
             task = asyncio.get_running_loop().create_task(self._inspect_after(flow, state))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return None
+
+    def _nothing_to_inspect(self, flow: http.HTTPFlow, state: FlowState) -> bool:
+        """Fast path for small plain bodies (API calls, forms): parsed here, and when they hold
+        no media and no error and belong to no upload session, the request goes on at once."""
+        body = flow.request.raw_content or b""
+        if len(body) > INLINE_EXTRACT_BYTES or state.headers.get("content-encoding"):
+            return False
+        if self._chunk_of(flow, state) is not None:
+            return False
+        services = self.services
+        prepared = prepare_upload(body, state.headers.get("content-type"), None, services.limits, services.probe, None)
+        if prepared.extraction.parts or prepared.extraction.errors:
+            state.prepared = prepared  # inspected in full; not parsed twice
+            return False
+        services.counters.inspected += 1
+        return True
 
     async def _inspect_inline(self, flow: http.HTTPFlow, state: FlowState) -> None:
         verdict = await self.inspect(flow, state)
@@ -282,7 +301,9 @@ class UploadGuard:
             chunk.multipart_field if chunk is not None else None,
         )
         try:
-            if len(body) <= INLINE_EXTRACT_BYTES and not state.headers.get("content-encoding"):
+            if isinstance(state.prepared, Prepared):
+                prepared = state.prepared
+            elif len(body) <= INLINE_EXTRACT_BYTES and not state.headers.get("content-encoding"):
                 prepared = prepare_upload(*arguments)  # small plain bodies: cheaper than a thread hop
             else:
                 prepared = await services.inspector.run(prepare_upload, *arguments, weight=len(body))
