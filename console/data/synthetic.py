@@ -284,7 +284,7 @@ def _insert_events_sqlite(store: Store, spec: SyntheticSpec) -> None:
             text(sql), {"count": spec.count, "agents": spec.agents, "users": spec.users, "assets": spec.assets}
         )
         for _, trigger_sql in triggers:
-            conn.exec_driver_sql(trigger_sql)
+            conn.exec_driver_sql(str(trigger_sql))
         conn.exec_driver_sql("PRAGMA cache_size = -2000")
 
 

@@ -153,6 +153,24 @@ class FleetScreen(StoreScreen):
             if component.message:
                 text.append(f"  {component.message}")
         detail.update(text)
+        agent_id = agent.id
+
+        def installs_shown(installs: list[fleet_data.InstallLine]) -> None:
+            current = self.current_agent()
+            if current is None or current.id != agent_id:
+                return
+            if installs:
+                text.append("\n  signature installs: ")
+                for install in installs[:4]:
+                    style = "red" if install.status == "rejected" else ""
+                    when = display.when(install.installed_at, tz, short=True)
+                    text.append(f"{install.version} {install.status} ({when})", style=style)
+                    if install.reason and install.status == "rejected":
+                        text.append(f": {install.reason}", style=style)
+                    text.append("; ")
+            detail.update(text)
+
+        self.read_store(lambda conn: fleet_data.fetch_installs(conn, agent_id), installs_shown, group="installs")
 
     def current_agent(self) -> fleet_data.AgentLine | None:
         if self.data is None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from textual.command import CommandPalette
 from textual.widgets import Input, RadioButton, Select, Static
 
 from agent.store import Store, open_store
@@ -359,12 +360,34 @@ async def test_help_and_command_palette_open_an_incident_by_id(small_store: Stor
         await pilot.press("escape")
         target = f"{0x42:032x}"
         await pilot.press("ctrl+p")
-        await pilot.press(*target[-10:].lstrip("0") or "42")
-        await pilot.pause(0.3)
-        await pilot.press(*"")
-        app.open_incident(target)
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*target)  # e.g. pasted from a block answer's X-PhiWall-Incident header
+        await pilot.pause(0.5)
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen) and app.screen.detail is not None)
         assert app.screen.detail.row.id == target  # type: ignore[attr-defined]
+
+
+async def test_audit_report_from_the_app(small_store: Store, tmp_path: Path) -> None:
+    from console.data import triage
+    from console.data.triage import TriageRequest
+    from console.screens.dialogs import AuditDialog
+
+    triage.apply(small_store.engine, [f"{1:032x}"], TriageRequest("acknowledge", "bob"), clock=lambda: NOW)
+    out = tmp_path / "audit.json"
+    app = ConsoleApp(make_settings(small_store.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_feed(pilot, app)
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, AuditDialog))
+        app.screen.query_one("#since", Input).value = "7d"
+        app.screen.query_one("#path", Input).value = str(out)
+        await pilot.click("#submit")
+        await wait_until(pilot, out.exists, what="the audit report")
+    report = json.loads(out.read_text())
+    assert report["count"] == 1
+    assert report["by_analyst"] == {"bob": {"state:acknowledged": 1}}
+    assert report["generated_by"] == "alice"
 
 
 async def test_a_concurrent_writer_never_breaks_the_view(tmp_path: Path) -> None:

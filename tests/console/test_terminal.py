@@ -17,7 +17,9 @@ PHIWALL = Path(sys.executable).with_name("phiwall")
 
 
 def tmux(socket: str, *args: str) -> str:
-    done = subprocess.run(["tmux", "-L", socket, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=10, check=False)
+    done = subprocess.run(
+        ["tmux", "-L", socket, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=10, check=False
+    )
     return done.stdout
 
 
@@ -44,7 +46,9 @@ def test_console_paints_reacts_and_exits_cleanly_in_tmux(small_store: Store, tmp
     tmux(socket, "new-session", "-d", "-s", "console", "-x", "140", "-y", "40", command)
     try:
         screen = wait_for_screen(socket, "matching", timeout=30)
-        assert "400 matching" in screen and "analyst tmux-tester" in screen and "Verdict" in screen
+        assert "400 matching" in screen
+        assert "analyst tmux-tester" in screen
+        assert "Verdict" in screen
         tmux(socket, "send-keys", "-t", "console", "2")
         wait_for_screen(socket, "AI services and unknown AI hosts", timeout=15)
         tmux(socket, "send-keys", "-t", "console", "1")
@@ -72,7 +76,8 @@ def test_console_command_help_and_refusals(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    assert not_a_tty.returncode != 0 and "interactive terminal" in not_a_tty.stderr
+    assert not_a_tty.returncode != 0
+    assert "interactive terminal" in not_a_tty.stderr
     assert "Traceback" not in not_a_tty.stderr
     bad_keymap = tmp_path / "keys.toml"
     bad_keymap.write_text("not = [toml")
@@ -83,4 +88,5 @@ def test_console_command_help_and_refusals(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    assert refused.returncode == 2 and "not valid TOML" in refused.stderr
+    assert refused.returncode == 2
+    assert "not valid TOML" in refused.stderr
