@@ -73,6 +73,12 @@ async def wait_until(pilot: Any, condition: Callable[[], bool], *, timeout: floa
         await pilot.pause(0.02)
 
 
+def shown(app: ConsoleApp, screen_type: type) -> bool:
+    """The active screen is a `screen_type` whose widgets are mounted (safe to query)."""
+    screen = app.screen
+    return isinstance(screen, screen_type) and screen.is_mounted and len(screen.children) > 0
+
+
 async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -> IncidentsScreen:
     """Until the incidents screen has shown its first page (and its count)."""
     await wait_until(

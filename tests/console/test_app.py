@@ -23,7 +23,7 @@ from console.screens.problem import StoreProblemScreen
 from console.screens.services import ServicesScreen
 from console.widgets.incident_table import IncidentTable
 from console.widgets.status import StatusLine
-from tests.console.conftest import NOW, make_settings, plain, settle, wait_for_feed, wait_until
+from tests.console.conftest import NOW, make_settings, plain, settle, shown, wait_for_feed, wait_until
 
 SIZE = (140, 40)
 
@@ -102,7 +102,7 @@ async def test_close_one_incident_from_its_detail(small_store: Store) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen) and app.screen.detail is not None)
         event_id = app.screen.event_id  # type: ignore[attr-defined]
         await pilot.press("c")
-        await wait_until(pilot, lambda: isinstance(app.screen, CloseDialog))
+        await wait_until(pilot, lambda: shown(app, CloseDialog))
         await pilot.press("ctrl+s")  # no classification yet: refused in the dialog
         await pilot.pause()
         assert isinstance(app.screen, CloseDialog)
@@ -132,10 +132,10 @@ async def test_bulk_close_of_marked_rows_confirms_the_count(small_store: Store) 
         marked = [r.id for r in screen.feed.rows[:3]]
         assert screen.feed.marked == set(marked)
         await pilot.press("c")
-        await wait_until(pilot, lambda: isinstance(app.screen, CloseDialog))
+        await wait_until(pilot, lambda: shown(app, CloseDialog))
         app.screen.query(RadioButton)[2].value = True  # false positive
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: shown(app, ConfirmDialog))
         question = plain(app.screen.query_one("#question"))
         assert question == "Close 3 incidents as false positive?"
         await pilot.press("y")
@@ -151,7 +151,7 @@ async def test_cancelled_bulk_action_changes_nothing(small_store: Store) -> None
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_feed(pilot, app)
         await pilot.press("space", "space", "a")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await wait_until(pilot, lambda: shown(app, ConfirmDialog))
         assert plain(app.screen.query_one("#question")) == "Acknowledge 2 incidents?"
         await pilot.press("n")
         await settle(pilot, app)
@@ -167,7 +167,7 @@ async def test_export_the_filtered_view(small_store: Store, tmp_path: Path) -> N
         screen.query_one("#verdict", Select).value = "block"
         await wait_until(pilot, lambda: screen.feed.filter.verdicts == {"block"} and screen.count is not None)
         await pilot.press("x")
-        await wait_until(pilot, lambda: isinstance(app.screen, ExportDialog))
+        await wait_until(pilot, lambda: shown(app, ExportDialog))
         app.screen.query_one("#format", Select).value = "json"
         app.screen.query_one("#path", Input).value = str(out)
         await pilot.press("tab")
@@ -248,13 +248,20 @@ async def test_empty_store_says_what_will_appear(store: Store) -> None:
 async def test_unreachable_postgres_is_explained_with_retry() -> None:
     app = ConsoleApp(make_settings("postgresql+psycopg://analyst:pw@127.0.0.1:1/phiwall"))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, StoreProblemScreen), timeout=15)
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, StoreProblemScreen) and bool(app.screen.query("#problem-message")),
+            timeout=15,
+        )
         message = plain(app.screen.query_one("#problem-message", Static))
         assert "cannot open store" in message
         assert "Connection refused" in message
         assert "pw" not in message
+        first = app.screen
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, StoreProblemScreen), timeout=15)
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, StoreProblemScreen) and app.screen is not first, timeout=15
+        )
         await pilot.press("q")
     assert app.return_code in (0, None)
 
@@ -266,7 +273,9 @@ async def test_read_only_on_an_older_schema_says_so(tmp_path: Path) -> None:
     make_old_store(url)
     app = ConsoleApp(make_settings(url, read_only=True))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, StoreProblemScreen))
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, StoreProblemScreen) and bool(app.screen.query("#problem-message"))
+        )
         assert "never migrates" in plain(app.screen.query_one("#problem-message", Static))
 
 
@@ -352,7 +361,7 @@ async def test_help_and_command_palette_open_an_incident_by_id(small_store: Stor
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_feed(pilot, app)
         await pilot.press("question_mark")
-        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await wait_until(pilot, lambda: shown(app, HelpScreen))
         text = plain(app.screen.query_one(Static))
         assert "incidents.close" in text
         assert "verdict:" in text
@@ -360,7 +369,7 @@ async def test_help_and_command_palette_open_an_incident_by_id(small_store: Stor
         await pilot.press("escape")
         target = f"{0x42:032x}"
         await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await wait_until(pilot, lambda: shown(app, CommandPalette))
         await pilot.press(*target)  # e.g. pasted from a block answer's X-PhiWall-Incident header
         await pilot.pause(0.5)
         await pilot.press("enter")
@@ -379,7 +388,7 @@ async def test_audit_report_from_the_app(small_store: Store, tmp_path: Path) -> 
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_feed(pilot, app)
         await pilot.press("A")
-        await wait_until(pilot, lambda: isinstance(app.screen, AuditDialog))
+        await wait_until(pilot, lambda: shown(app, AuditDialog))
         app.screen.query_one("#since", Input).value = "7d"
         app.screen.query_one("#path", Input).value = str(out)
         await pilot.click("#submit")
