@@ -147,7 +147,10 @@ def measure_tmux(url: str) -> tuple[float, float]:
         time.sleep(0.5)
         return elapsed, rss
     finally:
+        socket_path = tmux("display", "-p", "#{socket_path}").strip()
         tmux("kill-server")
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
 
 
 def main() -> None:

@@ -62,7 +62,10 @@ def test_console_paints_reacts_and_exits_cleanly_in_tmux(small_store: Store, tmp
         after = tmux(socket, "capture-pane", "-p", "-t", "console")
         assert "Traceback" not in after
     finally:
+        socket_path = tmux(socket, "display", "-p", "#{socket_path}").strip()
         tmux(socket, "kill-server")
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
 
 
 def test_console_command_help_and_refusals(tmp_path: Path) -> None:
