@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from agent.errors import StoreError
 from agent.store import open_store
 from agent.store.models import Agent
 
@@ -47,7 +48,10 @@ def test_run_then_doctor_is_healthy_then_sigterm_stops(tmp_path: Path, isolated_
         wait_for(lambda: db.exists(), 30, "the store to be created")
 
         def heartbeat_written() -> bool:
-            store = open_store(f"sqlite:///{db}", migrate=False)
+            try:  # the agent may still be migrating the new store
+                store = open_store(f"sqlite:///{db}", migrate=False)
+            except StoreError:
+                return False
             try:
                 with store.session() as session:
                     return session.exec(select(Agent)).first() is not None
