@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -28,6 +29,7 @@ from agent.store.types import utcnow
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 30.0
+HEALTH_POLL_SECONDS = 2.0
 
 # Component factories, in start order: "module:function" taking an AgentContext and
 # returning a Component, or None when the capability is not configured on this machine.
@@ -74,6 +76,9 @@ class AgentRuntime:
         self.components: list[Component] = []
         self._stop = threading.Event()
         self.context: AgentContext | None = None
+        self._last_heartbeat = 0.0
+        self._last_statuses: dict[str, str] = {}
+        self._last_version: str | None = None
 
     def catalog_version(self) -> str | None:
         for component in self.components:
@@ -120,14 +125,27 @@ class AgentRuntime:
             component.start()
             self.components.append(component)
             log.info("started %s", component.name)
-        write_heartbeat(store, ident, self.health(), self.catalog_version())
+        self._heartbeat(force=True)
         return self.context
 
-    def run_forever(self) -> None:
+    def _heartbeat(self, *, force: bool) -> None:
+        """Write the agent row every HEARTBEAT_SECONDS, and at once when a component's status changes."""
         assert self.context is not None
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        health = self.health()
+        statuses: dict[str, str] = {name: h.status for name, h in health.items()}
+        version = self.catalog_version()
+        due = time.monotonic() - self._last_heartbeat >= HEARTBEAT_SECONDS
+        if not (force or due or statuses != self._last_statuses or version != self._last_version):
+            return
+        write_heartbeat(self.context.store, self.context.agent_id, health, version)
+        self._last_heartbeat = time.monotonic()
+        self._last_statuses = statuses
+        self._last_version = version
+
+    def run_forever(self) -> None:
+        while not self._stop.wait(HEALTH_POLL_SECONDS):
             try:
-                write_heartbeat(self.context.store, self.context.agent_id, self.health(), self.catalog_version())
+                self._heartbeat(force=False)
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
 
