@@ -17,6 +17,8 @@ type as reason), and is counted in the status file.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 PINNED_REPORT_INTERVAL_S = 600.0
 PINNED_HOSTS_REMEMBERED = 1024
+ATTRIBUTION_WAIT_S = 0.25
 
 
 def _sni_or_address(hello_sni: str | None, address: tuple[str, int] | None) -> str | None:
@@ -164,20 +167,34 @@ class PhiWallGuard:
 
     # --- TLS ------------------------------------------------------------------------------------
 
-    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+    def tls_clienthello(self, data: tls.ClientHelloData) -> Coroutine[None, None, None] | None:
+        # Sync for ordinary hosts; a coroutine (awaited by mitmproxy) for AI services.
         if self.services is None:
-            return
+            return None
         host = _sni_or_address(data.client_hello.sni, data.context.server.address)
         try:
             if host and self.services.router.passthrough(host):
                 data.ignore_connection = True
             elif host and self.services.router.service_for_host(host) is not None:
-                # An AI service: find the client process now, while it is surely still connected
-                # (a pinned client drops the connection as soon as it sees our certificate).
-                self.services.attribution.prefetch(_client_ref(data.context.client))
+                return self._attribute_before_handshake(_client_ref(data.context.client))
         except Exception:
             self.services.counters.hook_errors += 1
             log.exception("passthrough decision for %s failed: intercepting", host)
+        return None
+
+    async def _attribute_before_handshake(self, client: ClientRef) -> None:
+        """Find the client process of a connection to an AI service before answering its hello.
+
+        A pinned client drops the connection as soon as it sees our certificate, taking its
+        socket (and so its process) out of reach; held at the ClientHello it is still there.
+        Bounded: a slow lookup delays the handshake by at most `ATTRIBUTION_WAIT_S`.
+        """
+        assert self.services is not None
+        attribution = self.services.attribution
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                attribution.lookup(client.connection_id, client.client_port, client.proxy_port), ATTRIBUTION_WAIT_S
+            )
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         """A client refused our certificate: a pinned app, or the CA is not trusted. Record it."""

@@ -2,7 +2,8 @@
 
 Two decisions use it. Per connection, at the TLS ClientHello: pass through (never decrypt)
 hosts on the passthrough list, and uncatalogued hosts when the policy allows unknown AI
-outright; decrypt everything else. Per request: which service (if any), whether approved for
+outright; decrypt everything else, and always the hosts that must receive tenant-restriction
+headers (agent.proxy.tenants). Per request: which service (if any), whether approved for
 this request's tenant, and how much inspection the request gets:
 
 - `inline`: the body is fingerprinted before it may leave (unapproved services, uncatalogued
@@ -14,6 +15,7 @@ this request's tenant, and how much inspection the request gets:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -21,7 +23,10 @@ from typing import Literal
 from agent.policy.catalog import Endpoint, Service
 from agent.policy.hosts import normalize_host
 from agent.policy.org import ServiceStatus
+from agent.proxy.tenants import HeaderPairs, TenantRestrictions
 from agent.updates.active import ActiveSignatures, SignatureSet
+
+log = logging.getLogger(__name__)
 
 InspectMode = Literal["inline", "after", "none"]
 
@@ -63,14 +68,35 @@ class Destination:
 class Router:
     def __init__(self, signatures: ActiveSignatures) -> None:
         self.signatures = signatures
+        self._restrictions = TenantRestrictions(signatures.current())
+        self._passthrough_warned: set[str] = set()
 
     def current(self) -> SignatureSet:
         return self.signatures.current()
+
+    def restrictions(self, sigs: SignatureSet) -> TenantRestrictions:
+        """The tenant restrictions of `sigs` (rebuilt only when the signatures in force change)."""
+        restrictions = self._restrictions
+        if restrictions.signatures is not sigs:
+            restrictions = self._restrictions = TenantRestrictions(sigs)
+        return restrictions
+
+    def tenant_headers(self, sigs: SignatureSet, host: str) -> HeaderPairs:
+        """Headers to set on a request to `host` (normalised): vendor-enforced tenant restrictions."""
+        return self.restrictions(sigs).headers_for(host)
 
     def passthrough(self, host: str) -> bool:
         """Decide at the ClientHello: True to forward the TLS connection without decrypting it."""
         sigs = self.current()
         host = normalize_host(host)
+        restrictions = self.restrictions(sigs)
+        if restrictions.active and restrictions.applies(host):
+            # The policy approves a service on the condition that its sign-in carries these
+            # headers: such a host is decrypted even when a passthrough list names it.
+            if sigs.policy.is_passthrough(host) and host not in self._passthrough_warned:
+                self._passthrough_warned.add(host)
+                log.warning("%s is a passthrough host but needs tenant-restriction headers: decrypting it", host)
+            return False
         if sigs.policy.is_passthrough(host):
             return True
         return sigs.policy.unknown_ai == "allow" and sigs.catalog.service_for_host(host) is None
@@ -79,6 +105,8 @@ class Router:
         return self.current().catalog.service_for_host(normalize_host(host))
 
     def destination(self, host: str, method: str, path: str, headers: Mapping[str, str]) -> Destination:
+        """Where a request goes. `path` is the full request target path, query string included:
+        some tenants are only named there (AWS presigned WebSocket URLs, `X-Amz-Credential`)."""
         sigs = self.current()
         host = normalize_host(host)
         service = sigs.catalog.service_for_host(host)

@@ -47,6 +47,8 @@ class Counters:
     hook_errors: int = 0
     pinned: int = 0
     websocket_cuts: int = 0
+    tenant_restricted: int = 0
+    """Requests that received vendor tenant-restriction headers."""
     verdict_ms: list[float] = field(default_factory=list)
 
     def note_verdict_ms(self, ms: float) -> None:
@@ -151,6 +153,7 @@ class GuardServices:
             "hook_errors": counters.hook_errors,
             "pinned": counters.pinned,
             "websocket_cuts": counters.websocket_cuts,
+            "tenant_restricted": counters.tenant_restricted,
             "inspections_active": self.inspector.active,
             "inspections_waiting": self.inspector.waiting,
             "inspection_busy_refusals": self.inspector.busy_refusals,

@@ -46,6 +46,7 @@ from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
 from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, identify_chunk
 from agent.proxy.services import GuardServices
 from agent.proxy.sink import SINK_MARK_HEADER
+from agent.proxy.tenants import HeaderPairs
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,9 @@ class UploadGuard:
         dest = services.router.destination(request.host, request.method, request.path, headers)
         state = FlowState(dest, headers)
         flow.metadata["phiwall"] = state
+        restriction = services.router.tenant_headers(dest.signatures, dest.host)
+        if restriction:
+            self._restrict_tenants(request, restriction)
         if headers.get("upgrade", "").lower() == "websocket":
             return
         has_body = may_have_body(request, headers)
@@ -160,6 +164,16 @@ class UploadGuard:
         # Possibly an event: find the sending process while the client is still connected
         # (one lookup per client connection, in a background thread).
         services.attribution.prefetch(client_ref(flow))
+
+    def _restrict_tenants(self, request: http.Request, headers: HeaderPairs) -> None:
+        """Set vendor-enforced tenant-restriction headers, replacing any the client sent.
+
+        `state.headers` keeps what the client sent: the shadow classifier judges the client.
+        """
+        lower = request.is_http2 or request.is_http3  # HTTP/2 forbids upper-case names
+        for name, value in headers:
+            request.headers[name.lower() if lower else name] = value
+        self.services.counters.tenant_restricted += 1
 
     def _chunk_of(self, flow: http.HTTPFlow, state: FlowState) -> ChunkRequest | None:
         request = flow.request

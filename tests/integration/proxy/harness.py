@@ -28,6 +28,28 @@ UNAPPROVED_HOST = "127.0.0.2"
 APPROVED_HOST = "127.0.0.3"
 UNAPPROVED_ID = "loopback-scribe"
 APPROVED_ID = "loopback-approved"
+SUITE_HOST = "127.0.0.5"
+SIGN_IN_HOST = "127.0.0.6"
+"""The sign-in host of the tenant-restricted suite (a login.microsoftonline.com stand-in)."""
+SUITE_ID = "loopback-suite"
+SUITE_TENANTS = ("hospital.example", "hospital.onmicrosoft.com")
+SUITE_CONTEXT = "11111111-2222-3333-4444-555555555555"
+
+_RESTRICTED_SERVICE = f"""
+  - id: {SUITE_ID}
+    name: Loopback Suite
+    vendor: PhiWall tests
+    category: chat
+    interface: web
+    hosts: ["{SUITE_HOST}"]
+    examples: ["https://{SUITE_HOST}/chat"]
+    tenant:
+      restriction:
+        hosts: ["{SIGN_IN_HOST}"]
+        headers:
+          Restrict-Access-To-Tenants: "{{tenants}}"
+          Restrict-Access-Context: "{{context}}"
+"""
 
 _SERVICE = """
   - id: {id}
@@ -60,7 +82,11 @@ _SERVICE = """
 
 
 def write_signatures(root: Path, *, unknown_ai: str = "inspect") -> Path:
-    """A signature source tree: loopback services + the shipped OpenAI entry; approves one."""
+    """A signature source tree: loopback services + the shipped OpenAI entry.
+
+    Approves one service outright and the loopback suite for two tenants (enforced by the
+    tenant-restriction headers the proxy injects on its sign-in host).
+    """
     root.mkdir(parents=True, exist_ok=True)
     catalog = root / "catalog"
     catalog.mkdir(exist_ok=True)
@@ -68,10 +94,15 @@ def write_signatures(root: Path, *, unknown_ai: str = "inspect") -> Path:
     (root / "manifest.yaml").write_text('version: "2025.1.1"\ncatalog: catalog\npolicy: policy/test.yaml\n')
     services = "services:\n" + _SERVICE.format(id=UNAPPROVED_ID, name="Loopback Scribe", host=UNAPPROVED_HOST)
     services += _SERVICE.format(id=APPROVED_ID, name="Loopback Approved AI", host=APPROVED_HOST)
+    services += _RESTRICTED_SERVICE
     (catalog / "loopback.yaml").write_text(services)
     shutil.copy(SHIPPED_ROOT / "catalog" / "openai.yaml", catalog / "openai.yaml")
     (root / "policy" / "test.yaml").write_text(
-        f"organisation: PhiWall tests\napproved: [{{service: {APPROVED_ID}}}]\nunknown_ai: {unknown_ai}\n"
+        "organisation: PhiWall tests\n"
+        "approved:\n"
+        f"  - {{service: {APPROVED_ID}}}\n"
+        f"  - {{service: {SUITE_ID}, tenants: [{', '.join(SUITE_TENANTS)}], restriction_context: {SUITE_CONTEXT}}}\n"
+        f"unknown_ai: {unknown_ai}\n"
     )
     return root
 

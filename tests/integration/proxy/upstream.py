@@ -19,6 +19,9 @@ from typing import Any
 import trustme
 from websockets.sync.server import ServerConnection, serve
 
+ECHO_HEADERS_PATH = "/echo/headers"
+"""Requests to this path are answered with the request headers the server received."""
+
 
 @dataclass
 class Received:
@@ -78,7 +81,12 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
         def _answer(self) -> None:
             size = self._body()
             received.requests.append((self.command, self.path, size))
-            body = json.dumps(_reply_for(self.path, size)).encode()
+            if self.path.startswith(ECHO_HEADERS_PATH):
+                # Every header as received, repeated ones included: what the proxy forwarded.
+                reply: Any = [[name, value] for name, value in self.headers.items()]
+            else:
+                reply = _reply_for(self.path, size)
+            body = json.dumps(reply).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))

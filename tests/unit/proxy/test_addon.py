@@ -25,7 +25,14 @@ from agent.proxy.settings import ProxySettings
 from agent.store import open_store
 from agent.store.events import EventWriter
 from agent.updates.active import load_active
-from tests.integration.proxy.harness import APPROVED_HOST, UNAPPROVED_HOST, write_signatures
+from tests.integration.proxy.harness import (
+    APPROVED_HOST,
+    SIGN_IN_HOST,
+    SUITE_CONTEXT,
+    SUITE_TENANTS,
+    UNAPPROVED_HOST,
+    write_signatures,
+)
 
 WAV_HEAD = (
     b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00"
@@ -179,3 +186,31 @@ async def test_inspector_back_pressure() -> None:
         wide.close()
     finally:
         inspector.close()
+
+
+async def test_tenant_restriction_headers_replace_the_clients(services: GuardServices) -> None:
+    addon = PhiWallGuard(services)
+    tenants = ",".join(SUITE_TENANTS)
+    with taddons.context(addon):
+        h1 = tflow.tflow(req=tutils.treq(host=SIGN_IN_HOST, port=443, scheme=b"https", method=b"GET", content=b""))
+        h1.request.headers["Restrict-Access-To-Tenants"] = "personal.example"
+        addon.requestheaders(h1)
+        assert h1.request.headers.get_all("restrict-access-to-tenants") == [tenants]
+        assert h1.request.headers["restrict-access-context"] == SUITE_CONTEXT
+        assert b"Restrict-Access-Context" in [name for name, _ in h1.request.headers.fields], "catalog casing"
+
+        h2 = tflow.tflow(req=tutils.treq(host=SIGN_IN_HOST, port=443, scheme=b"https", method=b"GET", content=b""))
+        h2.request.http_version = "HTTP/2.0"
+        addon.requestheaders(h2)
+        names = [name for name, _ in h2.request.headers.fields]
+        assert b"restrict-access-to-tenants" in names
+        assert b"restrict-access-context" in names
+        assert all(name.islower() for name in names if name.startswith(b"restrict")), "HTTP/2: lower case only"
+
+        other = upload(UNAPPROVED_HOST, b"not media")
+        addon.requestheaders(other)
+        assert "restrict-access-to-tenants" not in other.request.headers
+        state = state_of(h1)
+        assert state is not None
+        assert "restrict-access-context" not in state.headers, "the classifier sees what the client sent"
+        assert services.counters.tenant_restricted == 2
