@@ -332,9 +332,21 @@ def _splice(src: Path, stem: Path, rnd: random.Random, tmp: Path) -> Path:
     before = espeak(speech_text(rnd, 12, False), rnd.choice(VOICES), 160, 50, stem.with_suffix(".a.wav"))
     after = espeak(speech_text(rnd, 12, False), rnd.choice(VOICES), 160, 50, stem.with_suffix(".b.wav"))
     out = stem.with_suffix(".mp3")
-    ff("-i", str(before), "-i", str(cut), "-i", str(after), "-filter_complex",
-       "[0:a]aresample=22050[a];[1:a]aresample=22050[b];[2:a]aresample=22050[c];[a][b][c]concat=n=3:v=0:a=1",
-       "-ac", "1", "-b:a", "64k", str(out))
+    ff(
+        "-i",
+        str(before),
+        "-i",
+        str(cut),
+        "-i",
+        str(after),
+        "-filter_complex",
+        "[0:a]aresample=22050[a];[1:a]aresample=22050[b];[2:a]aresample=22050[c];[a][b][c]concat=n=3:v=0:a=1",
+        "-ac",
+        "1",
+        "-b:a",
+        "64k",
+        str(out),
+    )
     for leftover in (cut, before, after):
         leftover.unlink()
     return out
@@ -446,16 +458,20 @@ class CorpusSpec:
     video: int = 8
     negative_audio: int = 24
     negative_video: int = 16
+    extra_negative_video: int = 40  # silent clips of other picture sources (and a frame of each)
     audio_transforms: tuple[str, ...] = tuple(AUDIO_TRANSFORMS)
     video_transforms: tuple[str, ...] = tuple(VIDEO_TRANSFORMS)
 
     def tag(self) -> str:
-        """Names the originals and negatives; transformations are derived into the same folder."""
-        base = {k: v for k, v in asdict(self).items() if not k.endswith("transforms")}
+        """Names the originals and negatives; transformations and extra negatives are derived
+        into the same folder."""
+        base = {k: v for k, v in asdict(self).items() if not k.endswith("transforms") and not k.startswith("extra")}
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:12]
 
     def manifest_name(self) -> str:
-        return "manifest-" + hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12] + ".json"
+        return (
+            "manifest-" + hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12] + ".json"
+        )
 
 
 def cache_root() -> Path:
@@ -471,6 +487,7 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
     base_manifest = root / "base.json"
     if base_manifest.exists():
         items = [Item(**d) for d in json.loads(base_manifest.read_text())]
+        items += _extra_negatives(spec, root)
         return root, _derive(spec, root, items, log, manifest)
     for tool in ("espeak-ng", "ffmpeg", "ffprobe", "sox"):
         if shutil.which(tool) is None:
@@ -583,14 +600,79 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
         seconds = rnd.uniform(8, 25)
         speech = speak(f"clip{i:03d}", i % 3 == 0, seconds) if i % 4 != 3 else None
         out = make_video(f"neg/clip{i:03d}.mp4", pattern, seconds, speech, rnd.randint(0, 359))
-        items.append(Item(str(out.relative_to(root)), "negative", "video", note=pattern.split("=")[0]))
+        # Even clips reuse an enrolled video's exact picture source (seed included), with
+        # another hue and sound: the same pictures, a different recording.
+        same = {"same_source_as": f"orig/visit{i % spec.video:03d}.mp4"} if i % 2 == 0 and spec.video else {}
+        items.append(Item(str(out.relative_to(root)), "negative", "video", note=pattern.split("=")[0], extra=same))
         for j in range(2):
             frame = root / "neg" / f"clip{i:03d}_frame{j}.jpg"
             ff("-ss", f"{rnd.uniform(0.5, seconds - 1):.2f}", "-i", str(out), "-frames:v", "1", "-q:v", "4", str(frame))
-            items.append(Item(str(frame.relative_to(root)), "negative", "image", note=pattern.split("=")[0]))
+            items.append(
+                Item(str(frame.relative_to(root)), "negative", "image", note=pattern.split("=")[0], extra=same)
+            )
 
     base_manifest.write_text(json.dumps([asdict(it) for it in items], indent=1))
+    items += _extra_negatives(spec, root)
     return root, _derive(spec, root, items, log, manifest)
+
+
+EXTRA_SOURCES = [
+    "life=s={w}x{h}:rate=25:ratio={ratio:.2f}:seed={seed}:mold={mold}:life_color=#{color}",
+    "cellauto=s={w}x{h}:rate=25:rule={rule}:seed={seed}",
+    "gradients=s={w}x{h}:rate=25:seed={seed}:speed=0.0{speed}:n={n}",
+    "mandelbrot=s={w}x{h}:rate=25:start_x=-{ku}e-3:start_y={kv}e-3:start_scale=0.{kt}:end_scale=0.001",
+    "testsrc=s={w}x{h}:rate=25",
+    "smptehdbars=s={w}x{h}:rate=25",
+]
+
+
+def _extra_negatives(spec: CorpusSpec, root: Path) -> list[Item]:
+    """Silent clips of picture sources never enrolled (other seeds and rules, other test
+    cards), and one frame of each: negatives for the picture decision."""
+    rnd = random.Random(f"{spec.seed}:extra")
+    (root / "neg").mkdir(parents=True, exist_ok=True)
+    out: list[Item] = []
+    for i in range(spec.extra_negative_video):
+        template = EXTRA_SOURCES[i % len(EXTRA_SOURCES)]
+        w, h = rnd.choice([(480, 360), (640, 360), (320, 240)])
+        source = template.format(
+            w=w,
+            h=h,
+            ratio=rnd.uniform(0.05, 0.6),
+            seed=rnd.randint(1, 10**6),
+            mold=rnd.randint(0, 20),
+            color=f"{rnd.randint(0, 0xFFFFFF):06X}",
+            rule=rnd.choice([18, 30, 45, 60, 90, 105, 110, 150]),
+            speed=rnd.randint(1, 9),
+            n=rnd.randint(2, 8),
+            ku=rnd.randint(5, 200),
+            kv=rnd.randint(5, 200),
+            kt=rnd.randint(1, 10),
+        )
+        seconds, hue, at = rnd.uniform(5, 10), rnd.randint(0, 359), rnd.uniform(0.5, 4.5)
+        video = root / "neg" / f"extra{i:03d}.mp4"
+        frame = root / "neg" / f"extra{i:03d}_frame.jpg"
+        if not video.exists():
+            ff(
+                "-f",
+                "lavfi",
+                "-i",
+                source,
+                "-t",
+                f"{seconds:.2f}",
+                "-vf",
+                f"hue=h={hue},format=yuv420p",
+                *X264,
+                "-crf",
+                "24",
+                str(video),
+            )
+        if not frame.exists():
+            ff("-ss", f"{at:.2f}", "-i", str(video), "-frames:v", "1", "-q:v", "4", str(frame))
+        note = "extra_" + source.split("=")[0]
+        out.append(Item(str(video.relative_to(root)), "negative", "video", note=note))
+        out.append(Item(str(frame.relative_to(root)), "negative", "image", note=note))
+    return out
 
 
 def _derive(spec: CorpusSpec, root: Path, items: list[Item], log: Callable[[str], None], manifest: Path) -> list[Item]:

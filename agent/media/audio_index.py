@@ -59,7 +59,6 @@ class AudioCandidate:
     cp_ber: float  # chromaprint bit-error rate on the line (0.5 = unrelated), 0.5 if unknown
     cp_overlap: int  # aligned chromaprint items
     query_s: float
-    runner_up: float  # votes of the best other asset / these votes
 
 
 def half_keys(items: U32Array) -> tuple[U32Array, I64Array]:
@@ -326,7 +325,6 @@ class AudioSegment:
                     cp_ber=ber,
                     cp_overlap=overlap,
                     query_s=query.seconds,
-                    runner_up=0.0,
                 )
             )
         return found
@@ -362,11 +360,5 @@ def _rebase(base: I64Array, keep: npt.NDArray[np.intp]) -> tuple[I64Array, I64Ar
 
 
 def rank(candidates: list[AudioCandidate]) -> list[AudioCandidate]:
-    """Best first by aligned votes, with each candidate's runner-up ratio filled in."""
-    ordered = sorted(candidates, key=lambda c: (c.lm_votes, -c.cp_ber), reverse=True)
-    out = []
-    for i, c in enumerate(ordered):
-        others = [o.lm_votes for j, o in enumerate(ordered) if j != i and o.asset_id != c.asset_id]
-        ratio = (max(others) / c.lm_votes) if others and c.lm_votes else (1.0 if others else 0.0)
-        out.append(AudioCandidate(**{**c.__dict__, "runner_up": float(min(ratio, 1.0))}))
-    return out
+    """Best first: most aligned landmark votes, then lowest chromaprint bit errors."""
+    return sorted(candidates, key=lambda c: (c.lm_votes, -c.cp_ber), reverse=True)

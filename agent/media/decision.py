@@ -35,8 +35,8 @@ AUDIO_FEATURES: dict[str, Callable[[AudioCandidate], float]] = {
     "vote_rate": lambda c: c.lm_votes / max(1, c.lm_total),
     "coverage": lambda c: c.lm_coverage,
     "chroma": _chroma_evidence,
+    "log_matched_s": lambda c: math.log1p(c.lm_coverage * c.query_s),
     "log_query_s": lambda c: math.log1p(c.query_s),
-    "runner_up": lambda c: c.runner_up,
 }
 VIDEO_FEATURES: dict[str, Callable[[FrameCandidate], float]] = {
     "log_agree": lambda c: math.log1p(c.agree),
@@ -44,14 +44,13 @@ VIDEO_FEATURES: dict[str, Callable[[FrameCandidate], float]] = {
     "mean_distance": lambda c: c.mean_distance,
     "chroma": lambda c: c.chroma,
     "log_query_frames": lambda c: math.log1p(c.query_frames),
-    "runner_up": lambda c: c.runner_up,
 }
 IMAGE_FEATURES: dict[str, Callable[[FrameCandidate], float]] = {
     "best_distance": lambda c: float(c.best_distance),
     "scale_distance": lambda c: c.mean_distance,
     "scales_close": lambda c: float(c.agree),
     "chroma": lambda c: c.chroma,
-    "runner_up": lambda c: c.runner_up,
+    "layout": lambda c: c.layout,
 }
 FEATURES: dict[str, Mapping[str, Callable[[Any], float]]] = {
     "audio": AUDIO_FEATURES,

@@ -98,6 +98,10 @@ class MediaSink(Protocol):
 
     def audio(self, samples: Int16Array) -> None: ...
 
+    def wants_picture(self, t: float) -> bool:
+        """Whether the frame at `t` seconds should be converted and delivered (sampling)."""
+        ...
+
     def picture(self, picture: Picture) -> None: ...
 
 
@@ -174,26 +178,9 @@ def _picture_size(width: int, height: int) -> tuple[int, int]:
     return FRAME_WIDTH, max(2, out_h)
 
 
-class _FrameSampler:
-    """Keeps one frame per `1/fps` seconds of stream time (the first frame always)."""
-
-    def __init__(self, fps: float, rate: Fraction | None) -> None:
-        self.step = 1.0 / fps
-        self.next_t = 0.0
-        self.rate = float(rate) if rate else 25.0
-        self.count = 0
-
-    def frame_time(self, frame: Any) -> float:
-        t = frame.time
-        self.count += 1
-        return float(t) if t is not None else (self.count - 1) / self.rate
-
-    def take(self, t: float) -> bool:
-        if t + 1e-6 < self.next_t:
-            return False
-        # Re-anchor on the sampling grid so dropped or late frames do not shift it.
-        self.next_t = (int(t / self.step + 1e-6) + 1) * self.step
-        return True
+def _frame_time(frame: Any, index: int, rate: Fraction | None) -> float:
+    t = frame.time
+    return float(t) if t is not None else index / (float(rate) if rate else 25.0)
 
 
 def decode(
@@ -201,7 +188,6 @@ def decode(
     sink: MediaSink,
     limits: MediaLimits,
     *,
-    frame_fps: float = 4.0,
     want_audio: bool = True,
     want_video: bool = True,
     pcm: tuple[str, int, int] | None = None,
@@ -225,7 +211,7 @@ def decode(
     container, handle = _open(source, fmt, options)
     report = DecodeReport(container=str(container.format.name))
     try:
-        _decode_streams(container, sink, limits, deadline, report, frame_fps, want_audio, want_video, on_open)
+        _decode_streams(container, sink, limits, deadline, report, want_audio, want_video, on_open)
     finally:
         container.close()
         handle.close()
@@ -240,7 +226,6 @@ def _decode_streams(
     limits: MediaLimits,
     deadline: _Deadline,
     report: DecodeReport,
-    frame_fps: float,
     want_audio: bool,
     want_video: bool,
     on_open: Callable[[DecodeReport], None] | None,
@@ -267,7 +252,7 @@ def _decode_streams(
     if audio_stream is not None and want_audio:
         resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
         streams.append(audio_stream)
-    sampler = None
+    frames_seen = 0
     size = (0, 0)
     if video_stream is not None and want_video:
         ctx = video_stream.codec_context
@@ -275,7 +260,6 @@ def _decode_streams(
             _check_dimensions(ctx.width, ctx.height)
         # Deblocking only smooths block edges: pHashes do not need it, and skipping it saves ~15%.
         ctx.options = {"max_pixels": str(MAX_FRAME_PIXELS), "skip_loop_filter": "all", "flags2": "+fast"}
-        sampler = _FrameSampler(frame_fps, video_stream.average_rate)
         streams.append(video_stream)
     if not streams:
         return
@@ -302,19 +286,20 @@ def _decode_streams(
                     report.problem = f"duration limit ({limits.max_duration_s:g} s) reached"
                     report.hit_limit = True
                     break
-            elif stream is video_stream and sampler is not None:
+            elif stream is video_stream and want_video:
                 for frame in packet.decode():
-                    t = sampler.frame_time(frame)
+                    t = _frame_time(frame, frames_seen, video_stream.average_rate)
+                    frames_seen += 1
                     report.video_s = max(report.video_s, t)
                     if t > limits.max_duration_s:
                         report.problem = f"duration limit ({limits.max_duration_s:g} s) reached"
                         report.hit_limit = True
                         break
-                    if sampler.take(t):
+                    if report.is_image or sink.wants_picture(t):
                         if size == (0, 0):
                             _check_dimensions(frame.width, frame.height)
                             size = _picture_size(frame.width, frame.height)
-                        yuv = frame.to_ndarray(format="yuv444p", width=size[0], height=size[1])
+                        yuv = frame.to_ndarray(format="yuv444p", width=size[0], height=size[1], interpolation="AREA")
                         sink.picture(Picture(t=t, yuv=yuv))
                         report.pictures += 1
                         if report.is_image:

@@ -13,11 +13,12 @@ from agent.errors import MediaError
 from agent.media import landmarks
 from agent.media.chroma import ChromaprintStream
 from agent.media.decode import AUDIO_RATE, DecodeReport, Picture, decode
-from agent.media.frames import CHROMA_CELLS, SCALES, hash_picture
+from agent.media.frames import CHROMA_CELLS, LAYOUT_CELLS, SCALES, PictureHashes, hash_picture
 from agent.media.model import MediaLimits
 
 ENROL_FPS = 4.0  # enrolled videos: a frame every 0.25 s, so any query frame is near one
 QUERY_FPS = 2.0  # queries need fewer frames: agreement over several is what counts
+DENSE_TRIGGER_BITS = 14  # samples 0.25 s apart further apart than this: hash every frame
 
 U32Array = npt.NDArray[np.uint32]
 
@@ -39,6 +40,7 @@ class FramePrint:
     times: npt.NDArray[np.float32]
     hashes: npt.NDArray[np.uint64]  # (frames, len(SCALES))
     chroma: npt.NDArray[np.int8]  # (frames, 2 * CHROMA_CELLS)
+    layout: npt.NDArray[np.int8]  # (frames, LAYOUT_CELLS): 8x8 luminance layout
 
     @property
     def count(self) -> int:
@@ -54,20 +56,48 @@ class MediaPrints:
 
 
 class _Collector:
-    def __init__(self, with_audio: bool) -> None:
+    """Receives decoded audio and pictures; decides which frames to hash.
+
+    Frames are sampled every 1/fps seconds. When enrolling (`adaptive`), if two consecutive
+    samples differ a lot, the picture changes faster than the sampling (chaotic or fast
+    motion): every frame is hashed until it calms down, so that any single frame a user might
+    upload is in the index.
+    """
+
+    def __init__(self, with_audio: bool, fps: float, adaptive: bool) -> None:
         self.chroma = ChromaprintStream() if with_audio else None
         self.landmarks = landmarks.LandmarkStream() if with_audio else None
-        self.pictures: list[tuple[float, tuple[int, ...], npt.NDArray[np.int8]]] = []
+        self.pictures: list[PictureHashes] = []
+        self.step = 1.0 / fps
+        self.adaptive = adaptive
+        self.next_t = 0.0
+        self.dense = False
+        self.on_grid = False
+        self.last_grid_hash: int | None = None
 
     def audio(self, samples: npt.NDArray[np.int16]) -> None:
         if self.chroma is not None and self.landmarks is not None:
             self.chroma.feed(samples)
             self.landmarks.feed(samples)
 
+    def wants_picture(self, t: float) -> bool:
+        self.on_grid = t + 1e-6 >= self.next_t
+        if self.on_grid:
+            # Re-anchor on the sampling grid so dropped or late frames do not shift it.
+            self.next_t = (int(t / self.step + 1e-6) + 1) * self.step
+        return self.on_grid or self.dense
+
     def picture(self, picture: Picture) -> None:
         hashed = hash_picture(picture)
         if hashed is not None:
-            self.pictures.append((hashed.t, hashed.hashes, hashed.chroma))
+            self.pictures.append(hashed)
+        if self.on_grid and self.adaptive:
+            current = hashed.hashes[0] if hashed is not None else None
+            previous = self.last_grid_hash
+            self.dense = (
+                current is not None and previous is not None and (current ^ previous).bit_count() > DENSE_TRIGGER_BITS
+            )
+            self.last_grid_hash = current
 
     def audio_print(self) -> AudioPrint | None:
         if self.chroma is None or self.landmarks is None or self.landmarks.samples == 0:
@@ -82,9 +112,10 @@ class _Collector:
         if not self.pictures:
             return None
         return FramePrint(
-            times=np.array([p[0] for p in self.pictures], dtype=np.float32),
-            hashes=np.array([p[1] for p in self.pictures], dtype=np.uint64).reshape(-1, len(SCALES)),
-            chroma=np.stack([p[2] for p in self.pictures]).astype(np.int8).reshape(-1, 2 * CHROMA_CELLS),
+            times=np.array([p.t for p in self.pictures], dtype=np.float32),
+            hashes=np.array([p.hashes for p in self.pictures], dtype=np.uint64).reshape(-1, len(SCALES)),
+            chroma=np.stack([p.chroma for p in self.pictures]).astype(np.int8).reshape(-1, 2 * CHROMA_CELLS),
+            layout=np.stack([p.layout for p in self.pictures]).astype(np.int8).reshape(-1, LAYOUT_CELLS),
         )
 
 
@@ -93,12 +124,13 @@ def fingerprint(
     limits: MediaLimits,
     *,
     frame_fps: float = QUERY_FPS,
+    adaptive: bool = False,
     pcm: tuple[str, int, int] | None = None,
 ) -> MediaPrints:
-    """Decode `source` once and compute every print it supports."""
-    collector = _Collector(with_audio=True)
+    """Decode `source` once and compute every print it supports (`adaptive`: see _Collector)."""
+    collector = _Collector(with_audio=True, fps=frame_fps, adaptive=adaptive)
     try:
-        report = decode(source, collector, limits, frame_fps=frame_fps, pcm=pcm)
+        report = decode(source, collector, limits, pcm=pcm)
     except BaseException:
         if collector.chroma is not None:
             collector.chroma.close()

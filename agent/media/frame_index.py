@@ -21,11 +21,15 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.media.fingerprint import FramePrint
-from agent.media.frames import SCALES, chroma_agreement
+from agent.media.frames import LAYOUT_CELLS, SCALES, chroma_agreement, layout_correlation
 from agent.media.postings import InvertedLists, merge
 
 KEY_BITS = 18
 MAX_HAMMING = 14  # candidate pairs further apart than this are not considered
+SCALE_CLOSE = 9  # a still image's scale is "close" to a frame within this many bits
+PER_ASSET = 3  # frames per asset a still image is compared with in detail, from pHash ...
+LAYOUT_TOP = 24  # ... and from the luminance layout scan
+MIN_LAYOUT = 0.8
 OFFSET_BIN_S = 0.25
 STOP_FACTOR = 50.0
 MIN_STOP = 500
@@ -43,7 +47,7 @@ class FrameCandidate:
     mean_distance: float  # mean Hamming distance of the agreeing pairs
     best_distance: int
     chroma: float  # mean colour agreement of the agreeing pairs
-    runner_up: float  # agreement of the best other asset / this agreement
+    layout: float = 0.0  # images: luminance layout correlation with the frame (-1..1)
 
 
 def _quarters(hashes: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint32], I64Array]:
@@ -65,6 +69,7 @@ class FrameSegment:
     times: npt.NDArray[np.float32]
     hashes: npt.NDArray[np.uint64]  # (frames, N_SCALES)
     chroma: npt.NDArray[np.int8]
+    layout: npt.NDArray[np.int8]  # (frames, LAYOUT_CELLS)
     lists: InvertedLists  # position = frame * N_SCALES + scale
 
     @property
@@ -73,7 +78,8 @@ class FrameSegment:
 
     @property
     def nbytes(self) -> int:
-        return int(self.lists.nbytes + self.times.nbytes + self.hashes.nbytes + self.chroma.nbytes + self.base.nbytes)
+        arrays = (self.times, self.hashes, self.chroma, self.layout, self.base)
+        return int(self.lists.nbytes + sum(a.nbytes for a in arrays))
 
     @classmethod
     def build(cls, assets: Sequence[tuple[str, FramePrint]]) -> FrameSegment:
@@ -82,6 +88,7 @@ class FrameSegment:
         times = np.concatenate([p.times for _, p in assets]) if assets else np.zeros(0, dtype=np.float32)
         hashes = np.concatenate([p.hashes for _, p in assets]) if assets else np.zeros((0, N_SCALES), dtype=np.uint64)
         chroma = np.concatenate([p.chroma for _, p in assets]) if assets else np.zeros((0, 32), dtype=np.int8)
+        layout = np.concatenate([p.layout for _, p in assets]) if assets else np.zeros((0, LAYOUT_CELLS), dtype=np.int8)
         keys, which = _quarters(hashes.reshape(-1))
         return cls(
             asset_ids=tuple(a for a, _ in assets),
@@ -90,6 +97,7 @@ class FrameSegment:
             times=times.astype(np.float32),
             hashes=hashes.astype(np.uint64),
             chroma=chroma.astype(np.int8),
+            layout=layout.astype(np.int8),
             lists=InvertedLists.build(keys, which.astype(np.uint32), KEY_BITS),
         )
 
@@ -110,12 +118,13 @@ class FrameSegment:
             times=np.concatenate([p.times for p in parts]) if parts else np.zeros(0, dtype=np.float32),
             hashes=np.concatenate([p.hashes for p in parts]) if parts else np.zeros((0, N_SCALES), dtype=np.uint64),
             chroma=np.concatenate([p.chroma for p in parts]) if parts else np.zeros((0, 32), dtype=np.int8),
+            layout=np.concatenate([p.layout for p in parts]) if parts else np.zeros((0, LAYOUT_CELLS), dtype=np.int8),
             lists=merge(lists, KEY_BITS),
         )
 
     def compacted(self) -> FrameSegment:
         keep = [
-            (a, FramePrint(self.times[s:e], self.hashes[s:e], self.chroma[s:e]))
+            (a, FramePrint(self.times[s:e], self.hashes[s:e], self.chroma[s:e], self.layout[s:e]))
             for a, s, e, ok in zip(self.asset_ids, self.base[:-1], self.base[1:], self.alive, strict=True)
             if ok
         ]
@@ -126,9 +135,13 @@ class FrameSegment:
             return self
         alive = self.alive.copy()
         alive[self.asset_ids.index(asset_id)] = False
-        return FrameSegment(self.asset_ids, alive, self.base, self.times, self.hashes, self.chroma, self.lists)
+        return FrameSegment(
+            self.asset_ids, alive, self.base, self.times, self.hashes, self.chroma, self.layout, self.lists
+        )
 
-    def _pairs(self, query: FramePrint, min_chroma: float) -> tuple[I64Array, I64Array, I64Array, I64Array]:
+    def _pairs(
+        self, query: FramePrint, min_chroma: float, max_distance: int
+    ) -> tuple[I64Array, I64Array, I64Array, I64Array]:
         """(query frame, stored frame, owner asset, distance) for close, colour-compatible pairs,
         the smallest distance over all scale combinations."""
         empty = np.zeros(0, dtype=np.int64)
@@ -143,7 +156,7 @@ class FrameSegment:
         pair = np.unique(q_entry * (self.size * N_SCALES + 1) + s_entry)
         q_entry, s_entry = pair // (self.size * N_SCALES + 1), pair % (self.size * N_SCALES + 1)
         dist = np.bitwise_count(flat[q_entry] ^ self.hashes.reshape(-1)[s_entry]).astype(np.int64)
-        close = dist <= MAX_HAMMING
+        close = dist <= max_distance
         qf, sf, dist = q_entry[close] // N_SCALES, s_entry[close] // N_SCALES, dist[close]
         if qf.size == 0:
             return empty, empty, empty, empty
@@ -159,8 +172,10 @@ class FrameSegment:
         ok = self.alive[owner] & (chroma_agreement(query.chroma[qf], self.chroma[sf]) >= min_chroma)
         return qf[ok], sf[ok], owner[ok].astype(np.int64), dist[ok]
 
-    def search_video(self, query: FramePrint, min_chroma: float) -> list[FrameCandidate]:
-        qf, sf, owner, dist = self._pairs(query, min_chroma)
+    def search_video(
+        self, query: FramePrint, min_chroma: float, max_distance: int = MAX_HAMMING
+    ) -> list[FrameCandidate]:
+        qf, sf, owner, dist = self._pairs(query, min_chroma, max_distance)
         if qf.size == 0:
             return []
         offset = self.times[sf].astype(np.float64) - query.times[qf].astype(np.float64)
@@ -176,7 +191,7 @@ class FrameSegment:
         first = np.ones(group.size, dtype=bool)
         first[1:] = group[1:] != group[:-1]
         group, rep = group[first], rep[first]
-        closeness = (MAX_HAMMING + 1 - dist[rep]) / (MAX_HAMMING + 1)
+        closeness = (max_distance + 1 - dist[rep]) / (max_distance + 1)
         cell = group // (query.count + 1)
         cells, inverse = np.unique(cell, return_inverse=True)
         strength = np.bincount(inverse, weights=closeness)
@@ -198,49 +213,54 @@ class FrameSegment:
                     mean_distance=float(dist[members].mean()),
                     best_distance=int(dist[members].min()),
                     chroma=float(colours.mean()),
-                    runner_up=0.0,
                 )
             )
         return found
 
-    def search_image(self, query: FramePrint, min_chroma: float) -> list[FrameCandidate]:
-        """Candidates for a still picture: the closest enrolled frame of each asset."""
-        if query.count == 0:
+    def search_image(
+        self, query: FramePrint, min_chroma: float, max_distance: int = MAX_HAMMING
+    ) -> list[FrameCandidate]:
+        """Candidate frames for a still picture, a few per asset: the frames pHash finds, and
+        the frames whose luminance layout correlates best (smooth pictures, where pHash bits
+        are unreliable). Each carries the features the image model scores; the service keeps
+        the best-scoring frame of each asset."""
+        if query.count == 0 or self.size == 0:
             return []
-        _qf, sf, owner, dist = self._pairs(query, min_chroma)
+        _qf, sf, owner, dist = self._pairs(query, min_chroma, max_distance)
+        frames: set[int] = set()
+        for a in np.unique(owner):
+            mine = np.flatnonzero(owner == a)
+            frames.update(int(f) for f in sf[mine[np.argsort(dist[mine], kind="stable")[:PER_ASSET]]])
+        corr = layout_correlation(query.layout[0], self.layout)
+        alive = self.alive[np.searchsorted(self.base, np.arange(self.size), side="right") - 1]
+        ranked = np.argsort(-np.where(alive, corr, -2.0), kind="stable")[:LAYOUT_TOP]
+        ranked = ranked[corr[ranked] >= MIN_LAYOUT]
+        colours = chroma_agreement(np.repeat(query.chroma[:1], ranked.size, axis=0), self.chroma[ranked])
+        frames.update(int(f) for f in ranked[colours >= min_chroma])
         found: list[FrameCandidate] = []
         flat_q = query.hashes[0]
-        for a in np.unique(owner):
-            mine = owner == a
-            k = int(np.argmin(dist[mine]))
-            frame = int(sf[mine][k])
-            # How many query scales are close to some scale of that frame (or its neighbours).
+        for frame in sorted(frames):
+            a = int(np.searchsorted(self.base, frame, side="right") - 1)
+            # Per query scale, the closest scale of this frame or its neighbours.
             nearby = np.arange(max(int(self.base[a]), frame - 1), min(int(self.base[a + 1]), frame + 2))
             grid = np.bitwise_count(flat_q[:, None, None] ^ self.hashes[nearby][None, :, :])
             per_scale = grid.reshape(N_SCALES, -1).min(axis=1)
-            agree = int((per_scale <= MAX_HAMMING // 2 + 2).sum())
             colour = float(chroma_agreement(query.chroma[:1], self.chroma[frame : frame + 1])[0])
             found.append(
                 FrameCandidate(
                     asset_id=self.asset_ids[a],
                     offset_s=float(self.times[frame]),
-                    agree=agree,
+                    agree=int((per_scale <= SCALE_CLOSE).sum()),
                     query_frames=1,
                     mean_distance=float(per_scale.mean()),
-                    best_distance=int(dist[mine][k]),
+                    best_distance=int(per_scale.min()),
                     chroma=colour,
-                    runner_up=0.0,
+                    layout=float(corr[frame]),
                 )
             )
         return found
 
 
 def rank(candidates: list[FrameCandidate]) -> list[FrameCandidate]:
-    """Best first (agreement, then closeness), with runner-up ratios filled in."""
-    ordered = sorted(candidates, key=lambda c: (c.agree, -c.mean_distance), reverse=True)
-    out = []
-    for i, c in enumerate(ordered):
-        others = [o.agree for j, o in enumerate(ordered) if j != i and o.asset_id != c.asset_id]
-        ratio = (max(others) / c.agree) if others and c.agree else (1.0 if others else 0.0)
-        out.append(FrameCandidate(**{**c.__dict__, "runner_up": float(min(ratio, 1.0))}))
-    return out
+    """Best first: most agreeing frames (or close scales), then the closest."""
+    return sorted(candidates, key=lambda c: (c.agree, -c.mean_distance), reverse=True)

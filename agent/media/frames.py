@@ -11,6 +11,11 @@ Why each part:
   another hue (or different footage with the same layout) have the same luminance: a 4x4
   grid of mean chroma, compared as complex numbers U+iV, catches a hue rotation, and a
   brightness or contrast change leaves it alone.
+- pHash keeps only the signs of low-frequency DCT coefficients. On smooth pictures (a
+  gradient, a blurred wall) most of those are near zero and their signs flip with any
+  re-encoding, so every frame "looks like" every other. An 8x8 luminance layout with its
+  amplitudes (compared by correlation) still tells such pictures apart: still images are
+  verified on it.
 - Flat pictures (a black frame, a title card in one colour) carry no identity: skipped.
 """
 
@@ -21,11 +26,16 @@ from dataclasses import dataclass
 import imagehash
 import numpy as np
 import numpy.typing as npt
+import scipy.fftpack
 from PIL import Image
 
 from agent.media.decode import Picture
 
 SCALES = (1.0, 0.9, 0.8, 0.7)
+THUMB = 32  # pHash works on a 32x32 thumbnail
+LAYOUT = 8  # the luminance layout kept per picture is 8x8
+LAYOUT_CELLS = LAYOUT * LAYOUT
+LAYOUT_GAIN = 40.0
 CHROMA_GRID = 4
 CHROMA_CELLS = CHROMA_GRID * CHROMA_GRID
 FLAT_STD = 5.0  # luminance standard deviation below which a picture is "flat"
@@ -46,29 +56,26 @@ class PictureHashes:
     t: float
     hashes: tuple[int, ...]  # one 64-bit pHash per SCALES entry
     chroma: I8Array  # (2 * CHROMA_CELLS,): mean U then mean V per grid cell, centred on 0
+    layout: I8Array  # (LAYOUT_CELLS,): 8x8 luminance, mean removed, unit RMS scaled by LAYOUT_GAIN
 
 
-def _border(lines: npt.NDArray[np.float32], limit: int) -> int:
-    """How many leading lines (rows of `lines`) form a dark, uniform bar ending in a clear edge.
+def _border(means: npt.NDArray[np.float32], stds: npt.NDArray[np.float32], limit: int) -> int:
+    """How many leading lines (by their mean and spread) form a dark, uniform bar ending in a
+    clear edge.
 
     Only dark bars count (letterboxing is black), and the picture must change sharply where
     the bar ends: smooth content (a sky, a gradient) is never mistaken for a bar, which would
     make the crop, and so the hashes, depend on small encoding differences.
     """
-    means = lines.mean(axis=1)
-    stds = lines.std(axis=1)
     level = float(means[0])
     if stds[0] > BORDER_STD or level > BORDER_LEVEL:
         return 0
-    count = 0
-    for mean, std in zip(means[:limit], stds[:limit], strict=False):
-        if std > BORDER_STD or abs(float(mean) - level) > BORDER_DELTA:
-            break
-        count += 1
+    inside = (stds[:limit] <= BORDER_STD) & (np.abs(means[:limit] - level) <= BORDER_DELTA)
+    count = int(np.argmin(inside)) if not inside.all() else inside.size
     if count >= limit or count >= len(means):
         return 0
-    edge = lines[count : count + 2]
-    if abs(float(edge.mean()) - level) < BORDER_EDGE and float(edge.std()) < 2 * BORDER_STD:
+    edge_mean, edge_std = float(means[count : count + 2].mean()), float(stds[count : count + 2].max())
+    if abs(edge_mean - level) < BORDER_EDGE and edge_std < 2 * BORDER_STD:
         return 0
     return count
 
@@ -77,24 +84,51 @@ def content_box(y: npt.NDArray[np.uint8]) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the picture inside any letterbox or pillarbox bars."""
     f = y.astype(np.float32)
     h, w = f.shape
-    top = _border(f, int(h * MAX_BORDER))
-    bottom = h - _border(f[::-1], int(h * MAX_BORDER))
-    left = _border(f[top:bottom].T, int(w * MAX_BORDER))
-    right = w - _border(f[top:bottom, ::-1].T, int(w * MAX_BORDER))
-    if bottom - top < h // 3 or right - left < w // 3:
+    row_mean, row_std = f.mean(axis=1), f.std(axis=1)
+    top = _border(row_mean, row_std, int(h * MAX_BORDER))
+    bottom = h - _border(row_mean[::-1], row_std[::-1], int(h * MAX_BORDER))
+    if bottom - top < h // 3:
+        return 0, h, 0, w
+    inner = f[top:bottom]
+    col_mean, col_std = inner.mean(axis=0), inner.std(axis=0)
+    left = _border(col_mean, col_std, int(w * MAX_BORDER))
+    right = w - _border(col_mean[::-1], col_std[::-1], int(w * MAX_BORDER))
+    if right - left < w // 3:
         return 0, h, 0, w
     return top, bottom, left, right
 
 
-def _central(plane: npt.NDArray[np.uint8], scale: float) -> npt.NDArray[np.uint8]:
-    h, w = plane.shape
-    ch, cw = max(8, round(h * scale)), max(8, round(w * scale))
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return plane[top : top + ch, left : left + cw]
+def thumbnails(gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The 32x32 box-filtered thumbnails of the central crops in SCALES, shape (len(SCALES), 32, 32)."""
+    image = Image.fromarray(np.ascontiguousarray(gray), mode="L")
+    h, w = gray.shape
+    out = np.empty((len(SCALES), THUMB, THUMB), dtype=np.uint8)
+    for i, scale in enumerate(SCALES):
+        ch, cw = max(8, round(h * scale)), max(8, round(w * scale))
+        top, left = (h - ch) // 2, (w - cw) // 2
+        crop = image.resize((THUMB, THUMB), Image.Resampling.BOX, box=(left, top, left + cw, top + ch))
+        out[i] = np.asarray(crop)
+    return out
+
+
+def phash_thumbnails(thumbs: npt.NDArray[np.uint8]) -> U64Array:
+    """imagehash's pHash of 32x32 grey thumbnails, for many at once, as unsigned 64-bit integers.
+
+    The same computation as `imagehash.phash` (2-D DCT-II with scipy.fftpack, top-left 8x8,
+    bits above the median), vectorised over thumbnails; the tests check it bit for bit
+    against imagehash on the same thumbnails.
+    """
+    if thumbs.shape[0] == 0:
+        return np.zeros(0, dtype=np.uint64)
+    dct = scipy.fftpack.dct(scipy.fftpack.dct(thumbs.astype(np.float64), axis=1), axis=2)
+    low = dct[:, :8, :8].reshape(thumbs.shape[0], 64)
+    bits = low > np.median(low, axis=1, keepdims=True)
+    packed = np.packbits(bits, axis=1)  # (n, 8) bytes, most significant bit first
+    return packed.view(">u8").reshape(-1).astype(np.uint64)
 
 
 def phash64(gray: npt.NDArray[np.uint8]) -> int:
-    """imagehash's pHash of a grey picture as an unsigned 64-bit integer."""
+    """imagehash's pHash of a grey picture (reference implementation, used by the tests)."""
     bits = imagehash.phash(Image.fromarray(np.ascontiguousarray(gray), mode="L")).hash.reshape(-1)
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
@@ -103,10 +137,10 @@ def chroma_signature(u: npt.NDArray[np.uint8], v: npt.NDArray[np.uint8]) -> I8Ar
     h, w = u.shape
     rows = np.linspace(0, h, CHROMA_GRID + 1).astype(int)[:-1]
     cols = np.linspace(0, w, CHROMA_GRID + 1).astype(int)[:-1]
+    counts = np.outer(np.diff(np.append(rows, h)), np.diff(np.append(cols, w)))
     out = []
     for plane in (u, v):
-        sums = np.add.reduceat(np.add.reduceat(plane.astype(np.float64), rows, axis=0), cols, axis=1)
-        counts = np.outer(np.diff(np.append(rows, h)), np.diff(np.append(cols, w)))
+        sums = np.add.reduceat(np.add.reduceat(plane.astype(np.int32), rows, axis=0), cols, axis=1)
         out.append((sums / counts - 128.0).reshape(-1))
     return np.clip(np.round(np.concatenate(out)), -127, 127).astype(np.int8)
 
@@ -118,8 +152,24 @@ def hash_picture(picture: Picture) -> PictureHashes | None:
     y, u, v = y[top:bottom, left:right], u[top:bottom, left:right], v[top:bottom, left:right]
     if float(y.std()) < FLAT_STD:
         return None
-    hashes = tuple(phash64(_central(y, scale)) for scale in SCALES)
-    return PictureHashes(t=picture.t, hashes=hashes, chroma=chroma_signature(u, v))
+    thumbs = thumbnails(y)
+    hashes = tuple(int(h) for h in phash_thumbnails(thumbs))
+    return PictureHashes(t=picture.t, hashes=hashes, chroma=chroma_signature(u, v), layout=layout_signature(thumbs[0]))
+
+
+def layout_signature(thumb: npt.NDArray[np.uint8]) -> I8Array:
+    """8x8 block means of a 32x32 thumbnail, mean removed, scaled to a fixed RMS (int8)."""
+    blocks = thumb.astype(np.float64).reshape(LAYOUT, THUMB // LAYOUT, LAYOUT, THUMB // LAYOUT).mean(axis=(1, 3))
+    blocks -= blocks.mean()
+    rms = float(np.sqrt((blocks**2).mean())) or 1.0
+    return np.clip(np.round(blocks.reshape(-1) / rms * LAYOUT_GAIN), -127, 127).astype(np.int8)
+
+
+def layout_correlation(query: I8Array, stored: I8Array) -> npt.NDArray[np.float64]:
+    """Correlation of one query layout with many stored layouts (rows), in -1..1."""
+    q = query.astype(np.float64)
+    m = stored.astype(np.float64)
+    return (m @ q) / np.maximum(np.linalg.norm(m, axis=1) * np.linalg.norm(q), 1e-9)
 
 
 def chroma_agreement(a: I8Array, b: I8Array) -> npt.NDArray[np.float64]:

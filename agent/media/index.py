@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from agent.media.audio_index import AudioCandidate, AudioSegment
 from agent.media.audio_index import rank as rank_audio
 from agent.media.fingerprint import AudioPrint, FramePrint
-from agent.media.frame_index import FrameCandidate, FrameSegment
+from agent.media.frame_index import MAX_HAMMING, FrameCandidate, FrameSegment
 from agent.media.frame_index import rank as rank_frames
 
 MAX_SEGMENTS = 12
@@ -112,15 +112,19 @@ def search_audio(state: IndexState, query: AudioPrint) -> list[AudioCandidate]:
     return rank_audio(found)
 
 
-def search_video(state: IndexState, query: FramePrint, min_chroma: float) -> list[FrameCandidate]:
+def search_video(
+    state: IndexState, query: FramePrint, min_chroma: float, max_distance: int = MAX_HAMMING
+) -> list[FrameCandidate]:
     found: list[FrameCandidate] = []
     for segment in state.frames:
-        found.extend(segment.search_video(query, min_chroma))
+        found.extend(segment.search_video(query, min_chroma, max_distance))
     return rank_frames(found)
 
 
-def search_image(state: IndexState, query: FramePrint, min_chroma: float) -> list[FrameCandidate]:
+def search_image(
+    state: IndexState, query: FramePrint, min_chroma: float, max_distance: int = MAX_HAMMING
+) -> list[FrameCandidate]:
     found: list[FrameCandidate] = []
     for segment in state.frames:
-        found.extend(segment.search_image(query, min_chroma))
+        found.extend(segment.search_image(query, min_chroma, max_distance))
     return rank_frames(found)

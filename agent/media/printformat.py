@@ -12,7 +12,7 @@ Every blob is a 16-byte header followed by little-endian numpy arrays:
     chromaprint: count x uint32 raw chromaprint items
     landmarks:   count x uint32 hashes, then count x uint32 anchor frames (23.2 ms units)
     frames:      count x float32 seconds, count x extra x uint64 pHashes,
-                 count x 32 x int8 colour signature
+                 count x 32 x int8 colour signature, count x 64 x int8 luminance layout
 
 `media_print.version` holds the same algorithm version, so stale prints can be found with SQL.
 A print whose format or algorithm version this build does not know is not loaded (it would
@@ -27,7 +27,7 @@ from typing import Final
 import numpy as np
 
 from agent.media.fingerprint import AudioPrint, FramePrint
-from agent.media.frames import CHROMA_CELLS, SCALES
+from agent.media.frames import CHROMA_CELLS, LAYOUT_CELLS, SCALES
 
 MAGIC: Final = b"PWMP"
 PRINT_FORMAT: Final = 1
@@ -37,7 +37,7 @@ CHROMAPRINT: Final = "chromaprint"
 LANDMARKS: Final = "landmarks"
 FRAMES: Final = "frames"
 # Algorithm versions: bump when a change makes old prints incomparable with new queries.
-ALGORITHM_VERSIONS: Final = {CHROMAPRINT: 1, LANDMARKS: 1, FRAMES: 1}
+ALGORITHM_VERSIONS: Final = {CHROMAPRINT: 1, LANDMARKS: 1, FRAMES: 2}
 
 
 class PrintFormatError(ValueError):
@@ -96,6 +96,7 @@ def encode_frames(p: FramePrint) -> tuple[int, int, bytes]:
         p.times.astype("<f4", copy=False).tobytes()
         + p.hashes.astype("<u8", copy=False).tobytes()
         + p.chroma.astype(np.int8, copy=False).tobytes()
+        + p.layout.astype(np.int8, copy=False).tobytes()
     )
     return ALGORITHM_VERSIONS[FRAMES], p.count, _header(FRAMES, p.count, len(SCALES)) + body
 
@@ -104,10 +105,17 @@ def decode_frames(blob: bytes) -> FramePrint:
     count, scales, body = _parse_header(FRAMES, blob)
     if scales != len(SCALES):
         raise PrintFormatError(f"frames print has {scales} scales, this build uses {len(SCALES)}")
-    expected = count * (4 + 8 * scales + 2 * CHROMA_CELLS)
+    expected = count * (4 + 8 * scales + 2 * CHROMA_CELLS + LAYOUT_CELLS)
     if len(body) != expected:
         raise PrintFormatError("frames print has the wrong length")
     times = np.frombuffer(body, dtype="<f4", count=count)
     hashes = np.frombuffer(body, dtype="<u8", count=count * scales, offset=4 * count).reshape(count, scales)
-    chroma = np.frombuffer(body, dtype=np.int8, offset=4 * count + 8 * count * scales).reshape(count, 2 * CHROMA_CELLS)
-    return FramePrint(times=times.astype(np.float32), hashes=hashes.astype(np.uint64), chroma=chroma.copy())
+    at = 4 * count + 8 * count * scales
+    chroma = np.frombuffer(body, dtype=np.int8, count=count * 2 * CHROMA_CELLS, offset=at)
+    layout = np.frombuffer(body, dtype=np.int8, offset=at + count * 2 * CHROMA_CELLS)
+    return FramePrint(
+        times=times.astype(np.float32),
+        hashes=hashes.astype(np.uint64),
+        chroma=chroma.reshape(count, 2 * CHROMA_CELLS).copy(),
+        layout=layout.reshape(count, LAYOUT_CELLS).copy(),
+    )

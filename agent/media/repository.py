@@ -7,12 +7,13 @@ batches), no ORM objects per print, blobs decoded straight into numpy arrays.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 
 from agent.media import printformat
@@ -25,6 +26,7 @@ from agent.store.types import utcnow
 log = logging.getLogger(__name__)
 
 LOAD_BATCH = 256
+SAVE_ATTEMPTS = 6
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,31 @@ def alive_ids(store: Store) -> set[str]:
         return set(session.execute(select(col(MediaAsset.id)).where(col(MediaAsset.deleted_at).is_(None))).scalars())
 
 
+def _locked(exc: OperationalError) -> bool:
+    return "locked" in str(exc.orig or exc).lower() or "busy" in str(exc.orig or exc).lower()
+
+
 def save(
+    store: Store,
+    **fields: Any,
+) -> bool:
+    """Write the asset and its prints in one transaction. False when it was already there
+    (another process enrolled the same content meanwhile); a forgotten asset is revived.
+
+    SQLite answers "database is locked" at once (without waiting) when two connections that
+    both read try to write; such a transaction is simply run again, a few times.
+    """
+    for attempt in range(SAVE_ATTEMPTS):
+        try:
+            return _save(store, **fields)
+        except OperationalError as exc:
+            if not _locked(exc) or attempt == SAVE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (2**attempt))
+    raise AssertionError("unreachable")
+
+
+def _save(
     store: Store,
     *,
     asset_id: str,
@@ -63,8 +89,6 @@ def save(
     size: int,
     origin_agent_id: str,
 ) -> bool:
-    """Write the asset and its prints in one transaction. False when it was already there
-    (another process enrolled the same content meanwhile); a forgotten asset is revived."""
     rows: list[MediaPrint] = []
     if prints.audio is not None:
         for kind, (version, count, blob) in printformat.encode_audio(prints.audio).items():

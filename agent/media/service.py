@@ -73,7 +73,8 @@ class MediaService:
         self.limits = limits
         self.calibration = calibration or load_calibration()
         self.index = MediaIndex()
-        self._write = threading.Lock()
+        self._write = threading.Lock()  # index changes
+        self._store_write = threading.Lock()  # one writing transaction per process at a time
         self.refresh()
 
     # --- index maintenance ------------------------------------------------------------------
@@ -143,22 +144,23 @@ class MediaService:
                 self.refresh()
             info = self.index.state.assets.get(digest)
             return EnrollOutcome(digest, display, info.kind if info else None, False, None)
-        prints = fingerprint(source, self.limits, frame_fps=ENROL_FPS)
+        prints = fingerprint(source, self.limits, frame_fps=ENROL_FPS, adaptive=True)
         audio = _usable_audio(prints.audio)
         frames = prints.frames if prints.frames is not None and prints.frames.count else None
         if audio is None and frames is None:
             raise MediaError("nothing to fingerprint (silence, or pictures without detail)")
         prints = MediaPrints(kind=prints.kind, audio=audio, frames=frames, report=prints.report)
         try:
-            saved = repository.save(
-                self.store,
-                asset_id=digest,
-                prints=prints,
-                mime=mime,
-                path=display,
-                size=size,
-                origin_agent_id=self.agent_id,
-            )
+            with self._store_write:
+                saved = repository.save(
+                    self.store,
+                    asset_id=digest,
+                    prints=prints,
+                    mime=mime,
+                    path=display,
+                    size=size,
+                    origin_agent_id=self.agent_id,
+                )
         except SQLAlchemyError as exc:
             raise MediaError(f"cannot store prints: {describe_db_error(exc)}") from None
         info = AssetInfo(
@@ -256,7 +258,8 @@ class MediaService:
         frames = prints.frames
         if frames is not None and frames.count:
             if prints.kind == "image":
-                for ic in search_image(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
+                # Several frames per asset are proposed; each is scored, the best one counts.
+                for ic in search_image(state, frames, cal.min_chroma):
                     score, ok = decide("image", ic, cal)
                     if ok:
                         options.append(self._as_match(state, ic.asset_id, "image", score, ic.offset_s))

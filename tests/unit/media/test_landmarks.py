@@ -1,0 +1,63 @@
+"""Speech landmarks: block-wise extraction equals whole-file extraction, and an excerpt is
+found at its true offset inside the recording it was cut from."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agent.media import landmarks
+from agent.media.audio_index import AudioSegment
+from agent.media.decode import AUDIO_RATE
+from agent.media.fingerprint import AudioPrint
+
+from .conftest import babble
+
+
+def as_print(samples: np.ndarray) -> AudioPrint:
+    hashes, times = landmarks.landmarks_of(samples)
+    return AudioPrint(
+        chroma=np.zeros(0, dtype=np.uint32), hashes=hashes, times=times, seconds=samples.size / AUDIO_RATE
+    )
+
+
+def test_chunked_extraction_equals_one_pass(long_babble: np.ndarray) -> None:
+    assert long_babble.size / AUDIO_RATE > 2 * landmarks.BLOCK_FRAMES * landmarks.FRAME_SECONDS
+    whole_hashes, whole_times = landmarks.landmarks_of(long_babble)
+    stream = landmarks.LandmarkStream()
+    for start in range(0, long_babble.size, 7919):  # odd chunk size: block edges fall anywhere
+        stream.feed(long_babble[start : start + 7919])
+    hashes, times = landmarks.pair_hashes(stream.finish())
+    assert whole_hashes.size > 20 * 100  # tens of hashes per second of speech-like sound
+    assert np.array_equal(hashes, whole_hashes)
+    assert np.array_equal(times, whole_times)
+
+
+def test_excerpt_is_found_at_its_offset(long_babble: np.ndarray) -> None:
+    other = babble(60.0, seed=9)
+    segment = AudioSegment.build([("other", as_print(other)), ("source", as_print(long_babble))])
+    start = int(37.3 * AUDIO_RATE)
+    excerpt = long_babble[start : start + 5 * AUDIO_RATE]
+    noisy = (excerpt + np.random.default_rng(0).normal(0, 300, excerpt.size)).clip(-32768, 32767).astype(np.int16)
+    found = sorted(segment.search(as_print(noisy)), key=lambda c: c.lm_votes, reverse=True)
+    assert found[0].asset_id == "source"
+    assert abs(found[0].offset_s - 37.3) < 0.1
+    assert found[0].lm_coverage > 0.8
+    others = [c.lm_votes for c in found if c.asset_id == "other"]
+    assert found[0].lm_votes > 5 * max(others, default=1)
+
+
+def test_tempo_change_is_recovered_as_a_slope(long_babble: np.ndarray) -> None:
+    segment = AudioSegment.build([("source", as_print(long_babble))])
+    faster = babble(100.0, seed=3, tempo=1.03)  # the same "words", 3% faster, same pitch
+    start = round(20.0 / 1.03 * AUDIO_RATE)
+    excerpt = faster[start : start + 12 * AUDIO_RATE]
+    best = max(segment.search(as_print(excerpt)), key=lambda c: c.lm_votes)
+    assert abs(best.slope - 1.03) <= 0.006
+    assert abs(best.offset_s - 20.0) < 0.15
+    plain = max(segment.search(as_print(long_babble[start : start + 12 * AUDIO_RATE])), key=lambda c: c.lm_votes)
+    assert best.lm_votes > 0.3 * plain.lm_votes
+
+
+def test_silence_has_no_landmarks() -> None:
+    hashes, _ = landmarks.landmarks_of(np.zeros(5 * AUDIO_RATE, dtype=np.int16))
+    assert hashes.size == 0
