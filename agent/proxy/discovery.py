@@ -3,18 +3,22 @@
 It runs for ordinary web traffic too, so the per-request cost is kept down:
 
 - catalogued hosts are counted (service, status, blocked) without classification;
-- uncatalogued hosts are classified from request + response headers and the body prefix
-  (150-300 us per request): the first `FIRST_CLASSIFIED` requests of each host, then one in
-  `SAMPLE_EVERY`; the others are only counted. The recorder's belief decays over the last few dozen verdicts,
-  so a sample keeps it current;
+- uncatalogued hosts are classified from request + response headers and the decoded body
+  prefix (150-300 us per request): the first `FIRST_CLASSIFIED` requests of each host, then
+  one in `SAMPLE_EVERY` but at most one per `MIN_INTERVAL_S` per host (a busy host costs a
+  classification a second, not 3% of its requests); the others are only counted. The
+  recorder's belief decays over the last few dozen verdicts, so a sample keeps it current.
+  The caller asks `sample()` first, so the body prefix is decoded only for classified requests;
 - uploads to uncatalogued hosts ask `assess()` so a failed inspection to something that looks
   like an AI service fails closed, and `unknown_ai = block` can refuse it outright.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from agent.proxy.attribution import ProcessInfo
 from agent.shadow.hooks import ShadowAssessment, ShadowInspector
@@ -24,13 +28,30 @@ from agent.updates.active import ActiveSignatures
 
 FIRST_CLASSIFIED = 8
 SAMPLE_EVERY = 32
+MIN_INTERVAL_S = 1.0
 MAX_HOSTS = 4096
 
 
+@dataclass(slots=True)
+class _Sampling:
+    seen: int = 0
+    classified_at_count: int = 0
+    classified_at: float = 0.0
+
+
 class ShadowDiscovery:
-    def __init__(self, store: Store, signatures: ActiveSignatures, *, agent_id: str, events: EventWriter) -> None:
+    def __init__(
+        self,
+        store: Store,
+        signatures: ActiveSignatures,
+        *,
+        agent_id: str,
+        events: EventWriter | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inspector = ShadowInspector.open(store, agent_id=agent_id, events=events, signatures=signatures.current)
-        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._clock = clock
+        self._seen: OrderedDict[str, _Sampling] = OrderedDict()
         self.classified = 0
 
     def start(self) -> None:
@@ -55,7 +76,14 @@ class ShadowDiscovery:
                 status=status,
             )
 
-    def observe_uncatalogued(
+    def count_uncatalogued(self, host: str, process: ProcessInfo | None, blocked: bool = False) -> None:
+        """Count a request that `sample()` did not pick for classification."""
+        recorder = self.inspector.recorder
+        if recorder is not None:
+            name = process.name if process else None
+            recorder.observe(host, None, process=name, user=process.user if process else None, blocked=blocked)
+
+    def classify_uncatalogued(
         self,
         host: str,
         method: str,
@@ -67,12 +95,7 @@ class ShadowDiscovery:
         process: ProcessInfo | None,
         blocked: bool = False,
     ) -> None:
-        recorder = self.inspector.recorder
-        name = process.name if process else None
-        user = process.user if process else None
-        if recorder is not None and not self._sample(host):
-            recorder.observe(host, None, process=name, user=user, blocked=blocked)
-            return
+        """Classify a request (`body_prefix`: the start of the decoded body) and count it."""
         self.classified += 1
         self.inspector.inspect(
             host,
@@ -82,19 +105,35 @@ class ShadowDiscovery:
             body_prefix,
             response_headers,
             body_size=body_size,
-            process=name,
-            user=user,
+            process=process.name if process else None,
+            user=process.user if process else None,
             blocked=blocked,
         )
 
-    def _sample(self, host: str) -> bool:
-        """Whether to classify this request to `host` (per-host counts, LRU-bounded)."""
-        count = self._seen.get(host, 0) + 1
-        self._seen[host] = count
-        self._seen.move_to_end(host)
-        if len(self._seen) > MAX_HOSTS:
-            self._seen.popitem(last=False)
-        return count <= FIRST_CLASSIFIED or count % SAMPLE_EVERY == 0
+    def sample(self, host: str) -> bool:
+        """Whether to classify this request to `host` (per-host counts, LRU-bounded).
+
+        Without a recorder every request would be classified and recorded nowhere: classify none.
+        """
+        if self.inspector.recorder is None:
+            return False
+        seen = self._seen.get(host)
+        if seen is None:
+            seen = self._seen[host] = _Sampling()
+            if len(self._seen) > MAX_HOSTS:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(host)
+        seen.seen += 1
+        if seen.seen > FIRST_CLASSIFIED:
+            if seen.seen - seen.classified_at_count < SAMPLE_EVERY:
+                return False
+            now = self._clock()
+            if now - seen.classified_at < MIN_INTERVAL_S:
+                return False
+            seen.classified_at = now
+        seen.classified_at_count = seen.seen
+        return True
 
     def assess(
         self, host: str, method: str, path: str, headers: Mapping[str, str], body_prefix: bytes = b""

@@ -18,6 +18,8 @@ from agent.proxy.routing import Destination
 from agent.proxy.services import GuardServices
 
 METADATA_KEY = "phiwall"
+NOT_YET: Any = object()
+"""Marks a lazily computed `FlowState` field that was not computed yet."""
 
 
 @dataclass
@@ -46,6 +48,10 @@ class FlowState:
     ws_error_recorded: bool = False
     prepared: Any = None
     """The body's extraction when it was already done on the fast path (agent.proxy.uploads)."""
+    chunk: Any = NOT_YET
+    """The resumable-upload chunk this request carries (agent.proxy.resumable), once looked up."""
+    body_prefix: bytes | None = None
+    """The start of the decoded body (at most `BODY_PREFIX_BYTES`), once something needed it."""
 
 
 def lowered(headers: http.Headers) -> dict[str, str]:

@@ -65,11 +65,16 @@ class Destination:
         return self.inspect_mode == "inline"
 
 
+MEMO_HOSTS = 8192
+
+
 class Router:
     def __init__(self, signatures: ActiveSignatures) -> None:
         self.signatures = signatures
         self._restrictions = TenantRestrictions(signatures.current())
         self._passthrough_warned: set[str] = set()
+        self._hosts_of: SignatureSet = signatures.current()
+        self._hosts: dict[str, tuple[str, Service | None, Destination | None]] = {}
 
     def current(self) -> SignatureSet:
         return self.signatures.current()
@@ -80,6 +85,24 @@ class Router:
         if restrictions.signatures is not sigs:
             restrictions = self._restrictions = TenantRestrictions(sigs)
         return restrictions
+
+    def _host_entry(self, sigs: SignatureSet, host: str) -> tuple[str, Service | None, Destination | None]:
+        """(normalised host, catalog service, the shared Destination if uncatalogued), memoised per host.
+
+        Hosts outside the catalog (most of the web) get one immutable Destination each, so a
+        request to them costs a dict lookup.
+        """
+        if self._hosts_of is not sigs:
+            self._hosts_of, self._hosts = sigs, {}
+        entry = self._hosts.get(host)
+        if entry is None:
+            normalized = normalize_host(host)
+            service = sigs.catalog.service_for_host(normalized)
+            unknown = Destination(normalized, None, "unknown", None, sigs) if service is None else None
+            if len(self._hosts) >= MEMO_HOSTS:
+                self._hosts = {}  # a browsing-heavy week: start over rather than grow
+            entry = self._hosts[host] = (normalized, service, unknown)
+        return entry
 
     def tenant_headers(self, sigs: SignatureSet, host: str) -> HeaderPairs:
         """Headers to set on a request to `host` (normalised): vendor-enforced tenant restrictions."""
@@ -108,8 +131,9 @@ class Router:
         """Where a request goes. `path` is the full request target path, query string included:
         some tenants are only named there (AWS presigned WebSocket URLs, `X-Amz-Credential`)."""
         sigs = self.current()
-        host = normalize_host(host)
-        service = sigs.catalog.service_for_host(host)
+        host, service, unknown = self._host_entry(sigs, host)
+        if service is None:
+            assert unknown is not None
+            return unknown
         status = sigs.policy.status(service, headers, path=path, host=host)
-        endpoint = service.endpoint_for(method, path, host) if service is not None else None
-        return Destination(host, service, status, endpoint, sigs)
+        return Destination(host, service, status, service.endpoint_for(method, path, host), sigs)

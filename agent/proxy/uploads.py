@@ -28,10 +28,11 @@ from mitmproxy import http
 
 from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_upload
 from agent.proxy.extract import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
-from agent.proxy.extract.encoding import decode_content
+from agent.proxy.extract.encoding import decode_content, decode_prefix
 from agent.proxy.extract.multipart import parse_multipart
 from agent.proxy.extract.types import PayloadError
 from agent.proxy.flows import (
+    NOT_YET,
     FlowState,
     block_response,
     client_ref,
@@ -47,6 +48,7 @@ from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, iden
 from agent.proxy.services import GuardServices
 from agent.proxy.sink import SINK_MARK_HEADER
 from agent.proxy.tenants import HeaderPairs
+from agent.shadow.shape import MAX_BODY_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +58,16 @@ MAX_ERROR_TEXT = 300
 STREAM_RESPONSES_OVER = 1 << 20
 INLINE_EXTRACT_BYTES = 64 << 10
 """Uncompressed bodies up to this size are parsed on the event loop (well under a millisecond)."""
+BODY_PREFIX_BYTES = MAX_BODY_PREFIX + 1
+"""What the shadow classifier reads of a decoded body (+1 byte: it notes that there was more)."""
 
 
 @dataclass
 class Prepared:
     extraction: Extraction
     chunk_bytes: bytes
+    body_prefix: bytes = b""
+    """The decoded body's first `BODY_PREFIX_BYTES` (for the shadow classifier)."""
 
 
 def prepare_upload(
@@ -78,6 +84,7 @@ def prepare_upload(
     except PayloadError as exc:
         return Prepared(Extraction(errors=[str(exc)], decoded_size=len(body)), b"")
     extraction = extract_payload(decoded, content_type, None, limits, probe)
+    prefix = decoded[:BODY_PREFIX_BYTES] if len(decoded) > BODY_PREFIX_BYTES else decoded
     chunk_bytes = decoded
     if chunk_field is not None and content_type and content_type.lower().startswith("multipart/"):
         chunk_bytes = b""
@@ -88,7 +95,7 @@ def prepare_upload(
                     break
         except PayloadError as exc:
             extraction.errors.append(str(exc))
-    return Prepared(extraction, chunk_bytes)
+    return Prepared(extraction, chunk_bytes, prefix)
 
 
 def may_have_body(request: http.Request, headers: Mapping[str, str]) -> bool:
@@ -99,6 +106,21 @@ def may_have_body(request: http.Request, headers: Mapping[str, str]) -> bool:
         return True
     # HTTP/2 and HTTP/3 bodies need no length header.
     return bool(request.is_http2 or request.is_http3) and request.method.upper() in BODY_METHODS
+
+
+def worth_streaming(fields: tuple[tuple[bytes, bytes], ...]) -> bool:
+    """Server-sent events, and bodies without a length or over `STREAM_RESPONSES_OVER`.
+
+    One pass over the raw header fields (mitmproxy's `Headers.get` lower-cases every name on
+    every call).
+    """
+    length = b""
+    for name, value in fields:
+        if len(name) == 14 and name.lower() == b"content-length":
+            length = value.strip()
+        elif len(name) == 12 and name.lower() == b"content-type" and value.lstrip().startswith(b"text/event-stream"):
+            return True
+    return not length.isdigit() or int(length) > STREAM_RESPONSES_OVER
 
 
 def declared_length(headers: Mapping[str, str]) -> int | None:
@@ -161,9 +183,6 @@ class UploadGuard:
         if mode == "inline":
             assert services.sink.address is not None
             redirect_to_sink(flow, state, services.sink.address)
-        # Possibly an event: find the sending process while the client is still connected
-        # (one lookup per client connection, in a background thread).
-        services.attribution.prefetch(client_ref(flow))
 
     def _restrict_tenants(self, request: http.Request, headers: HeaderPairs) -> None:
         """Set vendor-enforced tenant-restriction headers, replacing any the client sent.
@@ -176,9 +195,27 @@ class UploadGuard:
         self.services.counters.tenant_restricted += 1
 
     def _chunk_of(self, flow: http.HTTPFlow, state: FlowState) -> ChunkRequest | None:
-        request = flow.request
-        path = request.path.split("?", 1)[0]
-        return identify_chunk(request.method, state.dest.host, path, query_of(request.path), state.headers)
+        """The chunk of a resumable upload this request carries (looked up once per flow)."""
+        if state.chunk is NOT_YET:
+            request = flow.request
+            path = request.path.split("?", 1)[0]
+            state.chunk = identify_chunk(request.method, state.dest.host, path, query_of(request.path), state.headers)
+        chunk: ChunkRequest | None = state.chunk
+        return chunk
+
+    def body_prefix(self, flow: http.HTTPFlow, state: FlowState) -> bytes:
+        """The start of the decoded request body, as the shadow classifier reads it (decoded once).
+
+        gzip/br/zstd bodies are decoded with the bounded decoders, stopped after the prefix.
+        """
+        if state.body_prefix is None:
+            if isinstance(state.prepared, Prepared):
+                state.body_prefix = state.prepared.body_prefix
+            else:
+                raw = flow.request.raw_content or b""
+                encoding = state.headers.get("content-encoding")
+                state.body_prefix = decode_prefix(raw, encoding, self.services.limits, BODY_PREFIX_BYTES)
+        return state.body_prefix
 
     def _is_webrtc_signalling(self, flow: http.HTTPFlow, state: FlowState) -> bool:
         dest = state.dest
@@ -193,18 +230,36 @@ class UploadGuard:
             self._record(flow, state, verdict, details={"transport": "webrtc-signalling"})
         return True
 
-    def _shadow_block(self, flow: http.HTTPFlow, state: FlowState) -> bool:
-        """`unknown_ai = block`: refuse requests to uncatalogued hosts that look like AI APIs."""
+    def _shadow_block(self, flow: http.HTTPFlow, state: FlowState, body_prefix: bytes = b"") -> bool:
+        """`unknown_ai = block`: refuse requests to uncatalogued hosts that look like AI APIs.
+
+        Asked twice for requests with a body: at the headers (path and header names only), and
+        once the body arrived, with its decoded start (JSON keys such as `messages`, `model`).
+        """
+        if state.audited or self.services.settings.mode == "off":
+            return False
         request = flow.request
-        assessment = self.services.discovery.assess(state.dest.host, request.method, request.path, state.headers)
-        if assessment.action("block") != "block" or self.services.settings.mode == "off":
+        assessment = self.services.discovery.assess(
+            state.dest.host, request.method, request.path, state.headers, body_prefix
+        )
+        if assessment.action("block") != "block":
             return False
         reason = f"AI services outside the catalog are blocked by policy ({assessment.reason or 'looks like AI'})"
         if self.services.settings.mode == "audit":
+            state.audited = True
             self._record(flow, state, Verdict("audit", f"{reason} (audit mode: not blocked)", True), kind="discovery")
             return False
         self._block(flow, state, Verdict("block", reason, True), kind="discovery")
         return True
+
+    def _second_look(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        """`unknown_ai = block`, body arrived: classify again with what the body says."""
+        dest = state.dest
+        request = flow.request
+        if dest.is_catalogued or dest.signatures.policy.unknown_ai != "block" or request.stream:
+            return
+        if request.raw_content:
+            self._shadow_block(flow, state, self.body_prefix(flow, state))
 
     def _refuse_flagged_session(
         self, flow: http.HTTPFlow, state: FlowState, flag: SessionFlag, chunk: ChunkRequest
@@ -242,6 +297,8 @@ class UploadGuard:
         if state is None:
             return None
         request = flow.request
+        if state.block_reason is None and not state.dest.is_catalogued:
+            self._second_look(flow, state)
         if state.block_reason is not None:
             if not request.stream:
                 assert state.incident is not None
@@ -255,8 +312,13 @@ class UploadGuard:
             if self._nothing_to_inspect(flow, state):
                 restore_target(flow, state)
                 return None
+            # Possibly an event: find the sending process while it waits for the answer.
+            self.services.attribution.prefetch(client_ref(flow))
             return self._inspect_inline(flow, state)
         if mode == "after" and request.raw_content and not request.stream:
+            if self._nothing_to_inspect(flow, state):
+                return None
+            self.services.attribution.prefetch(client_ref(flow))
             task = asyncio.get_running_loop().create_task(self._inspect_after(flow, state))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -264,7 +326,8 @@ class UploadGuard:
 
     def _nothing_to_inspect(self, flow: http.HTTPFlow, state: FlowState) -> bool:
         """Fast path for small plain bodies (API calls, forms): parsed here, and when they hold
-        no media and no error and belong to no upload session, the request goes on at once."""
+        no media and no error and belong to no upload session, the request goes on at once
+        (no thread hop, no task, no process lookup)."""
         body = flow.request.raw_content or b""
         if len(body) > INLINE_EXTRACT_BYTES or state.headers.get("content-encoding"):
             return False
@@ -272,6 +335,7 @@ class UploadGuard:
             return False
         services = self.services
         prepared = prepare_upload(body, state.headers.get("content-type"), None, services.limits, services.probe, None)
+        state.body_prefix = prepared.body_prefix
         if prepared.extraction.parts or prepared.extraction.errors:
             state.prepared = prepared  # inspected in full; not parsed twice
             return False
@@ -321,6 +385,7 @@ class UploadGuard:
                 prepared = prepare_upload(*arguments)  # small plain bodies: cheaper than a thread hop
             else:
                 prepared = await services.inspector.run(prepare_upload, *arguments, weight=len(body))
+            state.body_prefix = prepared.body_prefix
             size = prepared.extraction.decoded_size or size
             errors.extend(prepared.extraction.errors)
             parts = list(prepared.extraction.parts)
@@ -334,7 +399,7 @@ class UploadGuard:
         if not state.dest.is_catalogued and (errors or result.has_media):
             # Only then does the verdict depend on it (fail closed / record media to AI).
             assessment = services.discovery.assess(
-                state.dest.host, request.method, request.path, state.headers, body[:65536]
+                state.dest.host, request.method, request.path, state.headers, self.body_prefix(flow, state)
             )
             ai_likely = assessment.ai_likely
         facts = facts_for(services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely)
@@ -396,9 +461,7 @@ class UploadGuard:
         # Nothing inspects response bodies: stream the ones worth streaming (SSE as it is
         # produced, large or open-ended downloads without buffering); small ones stay buffered,
         # which is cheaper per request.
-        length = response.headers.get("content-length", "")
-        event_stream = response.headers.get("content-type", "").startswith("text/event-stream")
-        if event_stream or not length.isdigit() or int(length) > STREAM_RESPONSES_OVER:
+        if worth_streaming(response.headers.fields):
             response.stream = True
 
     def _observe(self, flow: http.HTTPFlow, state: FlowState, response: http.Response) -> None:
@@ -412,15 +475,19 @@ class UploadGuard:
                 dest.host, dest.service.id, dest.service.category, dest.status, process, blocked
             )
         elif dest.inspect_mode != "none":
+            discovery = services.discovery
+            if not discovery.sample(dest.host):
+                discovery.count_uncatalogued(dest.host, process, blocked)
+                return
             request = flow.request
-            services.discovery.observe_uncatalogued(
+            discovery.classify_uncatalogued(
                 dest.host,
                 request.method,
                 request.path,
                 state.headers,
-                request.raw_content or b"",
+                self.body_prefix(flow, state),
                 response.headers,
-                declared_length(state.headers),
+                declared_length(state.headers) if not request.stream else None,
                 process,
                 blocked,
             )

@@ -18,6 +18,7 @@ import zstandard
 from agent.proxy.extract.types import ExtractLimits, PayloadError
 
 _CHUNK = 1 << 20
+INNER_BLOCK_BYTES = 256 << 10
 IDENTITY = {"", "identity", "none"}
 
 
@@ -34,15 +35,17 @@ def _too_big(name: str, encoded: bytes, limit: int, limits: ExtractLimits) -> Pa
     return PayloadError(f"{name} body decodes to more than {limits.max_bytes >> 20} MB: too large to inspect")
 
 
-def _zlib_decode(data: bytes, wbits: int, name: str, limits: ExtractLimits) -> bytes:
-    limit = _limit_for(data, limits)
+def _zlib_decode(data: bytes, wbits: int, name: str, limits: ExtractLimits, prefix: int | None) -> bytes:
+    limit = _limit_for(data, limits) if prefix is None else prefix  # a prefix is its own bound
     out = bytearray()
     decoder = zlib.decompressobj(wbits)
     pending = data
     try:
         while pending or not decoder.eof:
-            chunk = decoder.decompress(pending, _CHUNK)
+            chunk = decoder.decompress(pending, _CHUNK if prefix is None else max(1, prefix - len(out)))
             out += chunk
+            if prefix is not None and len(out) >= prefix:
+                return bytes(out[:prefix])
             if len(out) > limit:
                 raise _too_big(name, data, limit, limits)
             pending = decoder.unconsumed_tail
@@ -54,37 +57,42 @@ def _zlib_decode(data: bytes, wbits: int, name: str, limits: ExtractLimits) -> b
                 decoder = zlib.decompressobj(wbits)
     except zlib.error as exc:
         raise PayloadError(f"{name} body is corrupt: {exc}") from None
-    if not decoder.eof:
+    if not decoder.eof and prefix is None:
         raise PayloadError(f"{name} body is truncated")
     return bytes(out)
 
 
-def _gzip(data: bytes, limits: ExtractLimits) -> bytes:
-    return _zlib_decode(data, 16 + zlib.MAX_WBITS, "gzip", limits)
+def _gzip(data: bytes, limits: ExtractLimits, prefix: int | None) -> bytes:
+    return _zlib_decode(data, 16 + zlib.MAX_WBITS, "gzip", limits, prefix)
 
 
-def _deflate(data: bytes, limits: ExtractLimits) -> bytes:
+def _deflate(data: bytes, limits: ExtractLimits, prefix: int | None) -> bytes:
     # "deflate" is meant to be zlib-wrapped, but many clients send raw deflate: accept both.
     try:
-        return _zlib_decode(data, zlib.MAX_WBITS, "deflate", limits)
+        return _zlib_decode(data, zlib.MAX_WBITS, "deflate", limits, prefix)
     except PayloadError as exc:
         if "corrupt" not in str(exc):
             raise
-        return _zlib_decode(data, -zlib.MAX_WBITS, "deflate", limits)
+        return _zlib_decode(data, -zlib.MAX_WBITS, "deflate", limits, prefix)
 
 
-def _brotli(data: bytes, limits: ExtractLimits) -> bytes:
-    limit = _limit_for(data, limits)
+def _brotli(data: bytes, limits: ExtractLimits, prefix: int | None) -> bytes:
+    limit = _limit_for(data, limits) if prefix is None else prefix  # a prefix is its own bound
+    step = _CHUNK if prefix is None else min(_CHUNK, prefix)
     decoder = brotli.Decompressor()
     out = bytearray()
     try:
-        out += decoder.process(data, output_buffer_limit=_CHUNK)
+        out += decoder.process(data, output_buffer_limit=step)
         while not decoder.is_finished() and not decoder.can_accept_more_data():
+            if prefix is not None and len(out) >= prefix:
+                break
             if len(out) > limit:
                 raise _too_big("br", data, limit, limits)
-            out += decoder.process(b"", output_buffer_limit=_CHUNK)
+            out += decoder.process(b"", output_buffer_limit=step)
     except brotli.error as exc:
         raise PayloadError(f"br body is corrupt: {exc}") from None
+    if prefix is not None:
+        return bytes(out[:prefix])
     if len(out) > limit:
         raise _too_big("br", data, limit, limits)
     if not decoder.is_finished():
@@ -92,14 +100,15 @@ def _brotli(data: bytes, limits: ExtractLimits) -> bytes:
     return bytes(out)
 
 
-def _zstd(data: bytes, limits: ExtractLimits) -> bytes:
-    limit = _limit_for(data, limits)
+def _zstd(data: bytes, limits: ExtractLimits, prefix: int | None) -> bytes:
+    limit = _limit_for(data, limits) if prefix is None else prefix  # a prefix is its own bound
+    step = _CHUNK if prefix is None else min(_CHUNK, prefix)
     out = bytearray()
     try:
         reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
         with reader:
-            while True:
-                chunk = reader.read(_CHUNK)
+            while prefix is None or len(out) < prefix:
+                chunk = reader.read(step)
                 if not chunk:
                     break
                 out += chunk
@@ -107,10 +116,10 @@ def _zstd(data: bytes, limits: ExtractLimits) -> bytes:
                     raise _too_big("zstd", data, limit, limits)
     except zstandard.ZstdError as exc:
         raise PayloadError(f"zstd body is corrupt: {exc}") from None
-    return bytes(out)
+    return bytes(out if prefix is None else out[:prefix])
 
 
-DECODERS: dict[str, Callable[[bytes, ExtractLimits], bytes]] = {
+DECODERS: dict[str, Callable[[bytes, ExtractLimits, int | None], bytes]] = {
     "gzip": _gzip,
     "x-gzip": _gzip,
     "deflate": _deflate,
@@ -119,17 +128,47 @@ DECODERS: dict[str, Callable[[bytes, ExtractLimits], bytes]] = {
 }
 
 
-def decode_content(data: bytes, content_encoding: str | None, limits: ExtractLimits) -> bytes:
-    """Undo `Content-Encoding` (applied left to right, so undone right to left), within `limits`."""
-    if not content_encoding:
-        return data
+def _layers(content_encoding: str, limits: ExtractLimits) -> list[str]:
+    """Encodings in the order they are undone (right to left), identity removed."""
     layers = [token.strip().lower() for token in content_encoding.split(",")]
     layers = [token for token in layers if token not in IDENTITY]
     if len(layers) > limits.max_encoding_layers:
         raise PayloadError(f"{len(layers)} content encodings stacked: refusing more than {limits.max_encoding_layers}")
-    for name in reversed(layers):
+    return layers[::-1]
+
+
+def decode_content(data: bytes, content_encoding: str | None, limits: ExtractLimits) -> bytes:
+    """Undo `Content-Encoding` (applied left to right, so undone right to left), within `limits`."""
+    if not content_encoding:
+        return data
+    for name in _layers(content_encoding, limits):
         decoder = DECODERS.get(name)
         if decoder is None:
             raise PayloadError(f"unsupported content encoding {name!r}")
-        data = decoder(data, limits)
+        data = decoder(data, limits, None)
     return data
+
+
+def decode_prefix(data: bytes, content_encoding: str | None, limits: ExtractLimits, size: int) -> bytes:
+    """At most the first `size` bytes of the decoded body, decoding no more than that.
+
+    For looking at a body's start (the shadow-AI classifier reads the first 64 KB): the
+    same bounded decoders, stopped early, so even a decompression bomb costs `size` bytes.
+    Best effort: a body that cannot be decoded gives b"" (inspection reports it, not this).
+    """
+    if not content_encoding:
+        return data[:size]
+    try:
+        layers = _layers(content_encoding, limits)
+        for index, name in enumerate(layers):
+            decoder = DECODERS.get(name)
+            if decoder is None:
+                return b""
+            # An inner layer needs about `size` bytes of input for `size` bytes of output
+            # (these codecs expand incompressible data by well under 1/8), plus one whole
+            # block (zstd decodes blocks of up to 128 KB at once).
+            inner = index < len(layers) - 1
+            data = decoder(data, limits, size + size // 8 + INNER_BLOCK_BYTES if inner else size)
+    except PayloadError:
+        return b""
+    return data[:size]

@@ -4,18 +4,64 @@ The walk is iterative (no recursion limit to hit) and generic: every long string
 candidate, and the object around it supplies the declared type (`mimeType`, `media_type`,
 `format`...). That covers OpenAI `input_audio`, Gemini `inline_data`/`inlineData`, Anthropic
 `source.data`, `data:` URIs in `image_url`, and shapes no one has catalogued yet.
+
+Most JSON bodies (chat prompts, API calls) hold no media at all, and walking every node costs
+more than parsing. `may_hold_media` decides from the raw bytes, in one regular-expression pass,
+whether the walk could find anything; the body is still parsed, so malformed JSON is still an
+error.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
+import re
 from collections.abc import Mapping
 
-from agent.proxy.extract.textmedia import DATA_KEYS, MediaProbe, declared_type_in, media_in_string
+from agent.proxy.extract.signatures import has_media_signature
+from agent.proxy.extract.textmedia import DATA_KEYS, TYPE_KEYS, MediaProbe, declared_type_in, media_in_string
 from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart
 
 Trail = tuple[object, str | int] | None
 """(parent trail, key): a path built only when a part or an error needs it (most never do)."""
+
+
+# What can make the walk find a part or an error, looked for at every double quote of the
+# raw JSON text (one regular-expression pass with a literal first character: fast):
+# - a key that declares a media type for its siblings (then any string there may be media,
+#   headerless PCM included, or an error if it is not base64);
+# - a string starting with a data: URI (any case);
+# - an escape (`\uXXXX`, `\/`) within 64 characters of a quote, which could spell a key or
+#   the head of a base64 string differently from its raw bytes;
+# - a string starting with 64 base64 characters (what `media_in_string` requires before it
+#   decodes anything), whose decoded head must then carry a media file signature.
+_TYPE_KEYS = b"|".join(re.escape(key.encode()) for key in TYPE_KEYS)
+_WALK_TRIGGERS = re.compile(rb'"(?:(?:' + _TYPE_KEYS + rb')"|[dD][aA][tT][aA]:|([A-Za-z0-9+/_-]{64}))')
+_WALK_TRIGGERS_OR_ESCAPES = re.compile(
+    rb'"(?:(?:' + _TYPE_KEYS + rb')"|[dD][aA][tT][aA]:|[^"\\]{0,64}\\[u/]|([A-Za-z0-9+/_-]{64}))'
+)
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TS_SYNC = b"\x47"  # MPEG-TS: its signature check needs 189 bytes, more than a 64-character head gives
+
+
+def may_hold_media(data: bytes) -> bool:
+    """False only when walking this JSON cannot find media nor an error in a media field.
+
+    Valid for probes that accept nothing `has_media_signature` rejects (`guarded` probes, as
+    the proxy uses). A depth or size bound the walk would report cannot hide media from this
+    scan, which reads every string start in the text.
+    """
+    if json.detect_encoding(data) != "utf-8":
+        return True  # UTF-16/32 JSON: the byte patterns below do not apply
+    triggers = _WALK_TRIGGERS_OR_ESCAPES if b"\\" in data else _WALK_TRIGGERS
+    for match in triggers.finditer(data):
+        head64 = match.group(1)
+        if head64 is None:
+            return True
+        head = binascii.a2b_base64(head64.translate(_URLSAFE), strict_mode=False)
+        if has_media_signature(head) or head.startswith(_TS_SYNC):
+            return True
+    return False
 
 
 def _format_path(root: str, trail: Trail) -> str:
@@ -98,14 +144,19 @@ def walk_json(
 def extract_json(data: bytes, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str) -> None:
     if not data.strip():
         return
-    walk_json(parse_json(data), extraction, limits, probe, root)
+    document = parse_json(data)  # malformed JSON is an error whether or not it could hold media
+    if may_hold_media(data):
+        walk_json(document, extraction, limits, probe, root)
 
 
 def extract_ndjson(data: bytes, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str) -> None:
     """JSON Lines (batch APIs upload .jsonl files of requests)."""
+    walk = may_hold_media(data)
     for number, line in enumerate(data.splitlines()):
         if line.strip():
             try:
-                walk_json(parse_json(line), extraction, limits, probe, f"{root}[line {number + 1}]")
+                document = parse_json(line)
+                if walk:
+                    walk_json(document, extraction, limits, probe, f"{root}[line {number + 1}]")
             except PayloadError as exc:
                 extraction.errors.append(f"{root} line {number + 1}: {exc}")

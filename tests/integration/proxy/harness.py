@@ -114,6 +114,7 @@ class ProxyProcess:
     max_inspect_mb: int = 32
     mode: str = "enforce"
     extra_config: str = ""
+    unknown_ai: str = "inspect"
 
     def __post_init__(self) -> None:
         self.data_dir = self.root / "data"
@@ -132,7 +133,7 @@ class ProxyProcess:
         return self.data_dir / "ca" / "mitmproxy-ca-cert.pem"
 
     def write_config(self) -> Path:
-        signatures = write_signatures(self.root / "signatures")
+        signatures = write_signatures(self.root / "signatures", unknown_ai=self.unknown_ai)
         config = self.root / "config.toml"
         config.write_text(
             f'[agent]\nid = "test-agent"\ndata_dir = "{self.data_dir}"\n'

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from agent.config import Config
@@ -82,14 +83,14 @@ async def services(tmp_path: Path) -> AsyncIterator[GuardServices]:
 
 def upload(
     host: str, body: bytes, content_type: str = "audio/wav", path: bytes = b"/v1/audio/transcriptions"
-) -> tflow.HTTPFlow:
+) -> http.HTTPFlow:
     flow = tflow.tflow(req=tutils.treq(host=host, port=443, scheme=b"https", path=path, method=b"POST", content=body))
     flow.request.headers["content-type"] = content_type
     flow.response = None
     return flow
 
 
-async def run_request(addon: PhiWallGuard, flow: tflow.HTTPFlow) -> None:
+async def run_request(addon: PhiWallGuard, flow: http.HTTPFlow) -> None:
     addon.requestheaders(flow)
     pending = addon.request(flow)
     if pending is not None:
@@ -98,7 +99,7 @@ async def run_request(addon: PhiWallGuard, flow: tflow.HTTPFlow) -> None:
 
 async def test_routing_and_sink_redirect(services: GuardServices) -> None:
     addon = PhiWallGuard(services)
-    with taddons.context(addon):
+    with taddons.context(addon):  # type: ignore[no-untyped-call]
         flow = upload(UNAPPROVED_HOST, b"not media at all")
         addon.requestheaders(flow)
         state = state_of(flow)
@@ -126,7 +127,7 @@ async def test_inspection_crash_fails_closed(tmp_path: Path) -> None:
     services = await make_services(tmp_path, CrashingMatcher())
     addon = PhiWallGuard(services)
     try:
-        with taddons.context(addon):
+        with taddons.context(addon):  # type: ignore[no-untyped-call]
             flow = upload(UNAPPROVED_HOST, WAV_HEAD + b"\0" * 4000)
             await run_request(addon, flow)
             assert flow.response is not None
@@ -149,7 +150,7 @@ async def test_oversize_decided_at_headers(tmp_path: Path) -> None:
     services = await make_services(tmp_path)
     addon = PhiWallGuard(services)
     try:
-        with taddons.context(addon):
+        with taddons.context(addon):  # type: ignore[no-untyped-call]
             flow = upload(UNAPPROVED_HOST, b"")
             flow.request.headers["content-length"] = str(3 << 30)
             flow.request.stream = True  # what mitmproxy does for bodies over stream_large_bodies
@@ -191,7 +192,7 @@ async def test_inspector_back_pressure() -> None:
 async def test_tenant_restriction_headers_replace_the_clients(services: GuardServices) -> None:
     addon = PhiWallGuard(services)
     tenants = ",".join(SUITE_TENANTS)
-    with taddons.context(addon):
+    with taddons.context(addon):  # type: ignore[no-untyped-call]
         h1 = tflow.tflow(req=tutils.treq(host=SIGN_IN_HOST, port=443, scheme=b"https", method=b"GET", content=b""))
         h1.request.headers["Restrict-Access-To-Tenants"] = "personal.example"
         addon.requestheaders(h1)

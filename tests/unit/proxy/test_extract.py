@@ -9,12 +9,12 @@ import json
 import struct
 import zlib
 
-import brotli
+import brotli  # type: ignore[import-untyped]
 import httpx
 import pytest
 import zstandard
 
-from agent.proxy.extract import ExtractLimits, PayloadError, extract_payload
+from agent.proxy.extract import Extraction, ExtractLimits, PayloadError, extract_payload
 from agent.proxy.extract.encoding import decode_content
 from agent.proxy.extract.multipart import parse_multipart
 
@@ -228,3 +228,89 @@ def test_part_budget() -> None:
 def test_plain_text_json_is_not_media() -> None:
     body = io.BytesIO(json.dumps({"messages": [{"role": "user", "content": "hello " * 1000}]}).encode())
     assert extract_payload(body.getvalue(), "application/json", None, LIMITS, probe).parts == []
+
+
+def _escaped(text: str) -> str:
+    return "".join(f"\\u{ord(ch):04x}" for ch in text)
+
+
+B64_WAV = base64.b64encode(WAV).decode()
+PCM_B64 = base64.b64encode(WAV[44:]).decode()
+WALK_NEEDED = {
+    "undeclared media": json.dumps({"blob": B64_WAV}),
+    "url-safe media": json.dumps({"blob": base64.urlsafe_b64encode(WAV).decode()}),
+    "declared headerless pcm": json.dumps({"inline_data": {"mime_type": "audio/pcm;rate=16000", "data": PCM_B64}}),
+    "data uri": json.dumps({"url": "data:audio/wav;base64," + B64_WAV}),
+    "key spelled with escapes": '{"inline_data": {"'
+    + _escaped("mimeType")
+    + '": "audio/pcm", "data": "'
+    + PCM_B64
+    + '"}}',
+    "escaped slashes in base64": json.dumps({"blob": B64_WAV}).replace("/", "\\/"),
+    "escaped head": '{"blob": "' + _escaped(B64_WAV[:8]) + B64_WAV[8:] + '"}',
+    "declared, not base64": json.dumps({"input_audio": {"format": "wav", "data": "not base64 at all " * 20}}),
+    "media deep inside": "[" * 80 + json.dumps({"blob": B64_WAV}) + "]" * 80,
+}
+NO_WALK_NEEDED = {
+    "prompt": json.dumps({"messages": [{"role": "user", "content": "x" * 3000}]}),
+    "prose with escapes further in": json.dumps({"text": "plain words " * 10 + "caf\u00e9\n" * 300}),
+    "base64 that is not media": json.dumps({"embedding": base64.b64encode(bytes(range(256)) * 8).decode()}),
+    "deep but empty": "[" * 80 + "]" * 80,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WALK_NEEDED))
+def test_media_precheck_sends_media_shapes_to_the_walk(name: str) -> None:
+    from agent.proxy.extract.jsonmedia import may_hold_media
+
+    raw = WALK_NEEDED[name].encode()
+    assert may_hold_media(raw)
+    result = extract_payload(raw, "application/json", None, LIMITS, probe)
+    assert result.parts or result.errors, "the walk finds what the precheck let through"
+    assert may_hold_media(WALK_NEEDED[name].encode("utf-16")), "UTF-16 JSON is always walked"
+
+
+@pytest.mark.parametrize("name", sorted(NO_WALK_NEEDED))
+def test_media_precheck_skips_only_what_the_walk_would_not_find(name: str) -> None:
+    from agent.proxy.extract.jsonmedia import may_hold_media, walk_json
+
+    raw = NO_WALK_NEEDED[name].encode()
+    assert not may_hold_media(raw)
+    walked = Extraction()
+    walk_json(json.loads(raw), walked, LIMITS, probe)
+    assert walked.parts == []
+    assert [e for e in walked.errors if "nested deeper" not in e] == []
+    assert extract_payload(raw, "application/json", None, LIMITS, probe).errors == [], "fully inspected by the scan"
+
+
+def test_malformed_json_is_still_an_error_without_media() -> None:
+    result = extract_payload(b'{"messages": [{"role": "user", "content": "hi"', "application/json", None, LIMITS, probe)
+    assert any("malformed JSON" in error for error in result.errors)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd", "gzip, br", "zstd, gzip"])
+def test_decoded_prefix_stops_early(encoding: str) -> None:
+    from agent.proxy.extract.encoding import decode_prefix
+
+    body = json.dumps({"messages": [{"role": "user", "content": "x" * 200_000}]}).encode()
+    packed = body
+    for layer in (token.strip() for token in encoding.split(",")):
+        packed = {
+            "gzip": gzip.compress,
+            "deflate": zlib.compress,
+            "br": brotli.compress,
+            "zstd": zstandard.ZstdCompressor().compress,
+        }[layer](packed)
+    assert decode_prefix(packed, encoding, LIMITS, 65537) == body[:65537]
+    assert decode_prefix(packed, encoding, LIMITS, 10 << 20) == body
+    assert decode_prefix(body, None, LIMITS, 100) == body[:100]
+
+
+def test_decoded_prefix_of_bombs_and_garbage() -> None:
+    from agent.proxy.extract.encoding import decode_prefix
+
+    bomb = gzip.compress(b"\0" * (64 << 20))
+    assert decode_prefix(bomb, "gzip", LIMITS, 4096) == b"\0" * 4096  # a prefix, never the 64 MB
+    assert decode_prefix(b"\x1f\x8b" + b"\xff" * 40, "gzip", LIMITS, 4096) == b""
+    assert decode_prefix(b"abc", "compress", LIMITS, 4096) == b""
+    assert decode_prefix(b"abc", "identity", LIMITS, 2) == b"ab"
