@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -68,7 +69,15 @@ async def _serve_upstream(port_file: Path) -> None:
 
 
 async def _serve_plain(port_file: Path) -> None:
-    """mitmproxy with exactly the options PhiWall uses, but without the PhiWall addon."""
+    """mitmproxy with exactly the options PhiWall uses, but without the PhiWall addon.
+
+    The process is set up as `agent.proxy.runner.serve` sets up PhiWall's (logging levels,
+    heap frozen out of the cyclic collector's sight before serving), so the comparison
+    measures the addon, not process tuning.
+    """
+    import gc
+    import logging
+
     from mitmproxy import options
     from mitmproxy.tools.dump import DumpMaster
 
@@ -80,14 +89,20 @@ async def _serve_plain(port_file: Path) -> None:
         def running(self) -> None:
             from mitmproxy import ctx
 
-            host, port = ctx.master.addons.get("proxyserver").listen_addrs()[0][:2]
+            addons: Any = ctx.master.addons
+            host, port = addons.get("proxyserver").listen_addrs()[0][:2]
             port_file.write_text(f"{host}:{port}\n")
 
     data_dir = port_file.parent / "plain-data"
     settings = ProxySettings(config=Config(), store_url="", data_dir=data_dir, listen_port=0)
+    logging.getLogger("mitmproxy").setLevel("WARNING")
+    gc.collect()
+    gc.freeze()
     master = DumpMaster(options.Options(), with_termlog=False, with_dumper=False)
-    master.addons.add(PortFile())
-    master.options.update(**mitmproxy_options(settings))
+    addons: Any = master.addons
+    addons.add(PortFile())
+    master_options: Any = master.options
+    master_options.update(**mitmproxy_options(settings))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, master.shutdown)
     await master.run()

@@ -29,13 +29,16 @@ class Target:
     scheme: bytes
 
 
-@dataclass
+@dataclass(slots=True)
 class FlowState:
     """What the addon knows and decided about one flow (kept in `flow.metadata`)."""
 
     dest: Destination
     headers: dict[str, str]
     """Request headers, lower-cased names, read once (mitmproxy's `Headers.get` costs ~10 us)."""
+    method: str = ""
+    path: str = ""
+    """Method and request target (query included) as received, decoded once (mitmproxy decodes per access)."""
     started: float = field(default_factory=time.perf_counter)
     original: Target | None = None
     """The real destination while the request is pointed at the drain sink."""
@@ -52,6 +55,8 @@ class FlowState:
     """The resumable-upload chunk this request carries (agent.proxy.resumable), once looked up."""
     body_prefix: bytes | None = None
     """The start of the decoded body (at most `BODY_PREFIX_BYTES`), once something needed it."""
+    settled: bool = False
+    """Nothing is left for the `request` hook to do (no body, or a body streamed through)."""
 
 
 def lowered(headers: http.Headers) -> dict[str, str]:
@@ -75,7 +80,9 @@ def client_ref(flow: http.HTTPFlow) -> ClientRef:
 
 
 def path_without_query(flow: http.HTTPFlow) -> str:
-    return flow.request.path.split("?", 1)[0][:2000]
+    state = state_of(flow)
+    path = state.path if state is not None and state.path else flow.request.path
+    return path.split("?", 1)[0][:2000]
 
 
 def redirect_to_sink(flow: http.HTTPFlow, state: FlowState, sink: tuple[str, int]) -> None:

@@ -69,9 +69,12 @@ def match_parts(media: MediaMatcher, parts: Sequence[PayloadPart], limits: Media
     result = PartsResult()
     started = time.perf_counter()
     for part in parts:
+        # The media API takes bytes: a part that is a view into the body is copied here, one part
+        # at a time, for as long as its match runs (not for the whole inspection).
+        data = part.data if isinstance(part.data, bytes) else bytes(part.data)
         if part.pcm is not None:
             outcome = media.match_pcm(
-                part.data,
+                data,
                 sample_rate=part.pcm.sample_rate,
                 channels=part.pcm.channels,
                 sample_format=part.pcm.sample_format,
@@ -79,7 +82,7 @@ def match_parts(media: MediaMatcher, parts: Sequence[PayloadPart], limits: Media
             mime: str | None = f"audio/pcm;rate={part.pcm.sample_rate}"
             is_media = True
         else:
-            outcome = media.match_bytes(part.data, limits=limits)
+            outcome = media.match_bytes(data, limits=limits)
             mime = outcome.mime
             is_media = outcome.media_kind is not None or declared_media(part.declared_type)
         if mime and mime not in result.sniffed and (is_media or outcome.match):
@@ -92,6 +95,7 @@ def match_parts(media: MediaMatcher, parts: Sequence[PayloadPart], limits: Media
             break
         if outcome.error and is_media:
             result.errors.append(f"{part.where}: {outcome.error}")
+        del data
     result.ms = (time.perf_counter() - started) * 1000
     return result
 

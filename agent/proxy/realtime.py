@@ -267,7 +267,7 @@ class RealtimeAudio:
         for part in extraction.parts:
             if part.pcm is not None:
                 self._set_format(PcmFormat(part.pcm.sample_rate, part.pcm.channels, "s16le"))
-                feed.audio_bytes += self._append(to_s16_mono(part.data, self.format))
+                feed.audio_bytes += self._append(to_s16_mono(bytes(part.data), self.format))
             else:
                 feed.parts.append(part)
         if kind == "conversation.item.create":

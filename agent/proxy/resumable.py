@@ -121,7 +121,7 @@ class UploadSession:
     audited: bool = False
     last_seen: float = field(default_factory=time.monotonic)
 
-    def add(self, data: bytes, offset: int | None, max_bytes: int) -> bool:
+    def add(self, data: bytes | memoryview, offset: int | None, max_bytes: int) -> bool:
         """Place a chunk; True when the contiguous prefix grew (worth fingerprinting again)."""
         self.chunks += 1
         self.received += len(data)
@@ -135,7 +135,7 @@ class UploadSession:
             if len(self.pending) >= MAX_PENDING_CHUNKS or sum(map(len, self.pending.values())) + len(data) > max_bytes:
                 self.overflow = True
                 return False
-            self.pending[offset] = data
+            self.pending[offset] = bytes(data)  # a view would keep its whole request body alive
             return False
         self._append_at(offset, data, max_bytes)
         while not self.overflow and len(self.prefix) in self.pending:
@@ -147,7 +147,7 @@ class UploadSession:
                 self._append_at(stale, chunk, max_bytes)
         return len(self.prefix) > before
 
-    def _append_at(self, offset: int, data: bytes, max_bytes: int) -> None:
+    def _append_at(self, offset: int, data: bytes | memoryview, max_bytes: int) -> None:
         tail = data[len(self.prefix) - offset :]
         if len(self.prefix) + len(tail) > max_bytes:
             self.overflow = True

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.policy.catalog import Endpoint, Service
@@ -31,13 +31,29 @@ log = logging.getLogger(__name__)
 InspectMode = Literal["inline", "after", "none"]
 
 
-@dataclass(frozen=True)
+def _inspect_mode(status: ServiceStatus, signatures: SignatureSet) -> InspectMode:
+    if status == "approved":
+        return "after"
+    if status == "unapproved":
+        return "inline"
+    return "inline" if signatures.policy.unknown_ai != "allow" else "none"
+
+
+@dataclass(frozen=True, slots=True)
 class Destination:
     host: str
     service: Service | None
     status: ServiceStatus
     endpoint: Endpoint | None
-    signatures: SignatureSet
+    signatures: SignatureSet = field(repr=False)
+    inspect_mode: InspectMode = field(init=False)
+    """How much inspection requests get (see the module docstring); fixed at creation."""
+    is_catalogued: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Computed once: the hooks ask on every request (and uncatalogued hosts share one instance).
+        object.__setattr__(self, "inspect_mode", _inspect_mode(self.status, self.signatures))
+        object.__setattr__(self, "is_catalogued", self.service is not None)
 
     @property
     def service_id(self) -> str | None:
@@ -46,18 +62,6 @@ class Destination:
     @property
     def category(self) -> str | None:
         return self.service.category if self.service else None
-
-    @property
-    def is_catalogued(self) -> bool:
-        return self.service is not None
-
-    @property
-    def inspect_mode(self) -> InspectMode:
-        if self.status == "approved":
-            return "after"
-        if self.status == "unapproved":
-            return "inline"
-        return "inline" if self.signatures.policy.unknown_ai != "allow" else "none"
 
     @property
     def can_block(self) -> bool:

@@ -30,6 +30,7 @@ from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_u
 from agent.proxy.extract import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
 from agent.proxy.extract.encoding import decode_content, decode_prefix
 from agent.proxy.extract.multipart import parse_multipart
+from agent.proxy.extract.payload import nothing_to_extract
 from agent.proxy.extract.types import PayloadError
 from agent.proxy.flows import (
     NOT_YET,
@@ -53,6 +54,8 @@ from agent.shadow.shape import MAX_BODY_PREFIX
 log = logging.getLogger(__name__)
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+CHUNK_HEADERS = ("x-goog-upload-command", "tus-resumable", "content-range")
+"""Without one of these (or an OpenAI /uploads/ path) a request is no chunk of a resumable upload."""
 SDP_TYPES = ("application/sdp",)
 MAX_ERROR_TEXT = 300
 STREAM_RESPONSES_OVER = 1 << 20
@@ -65,7 +68,7 @@ BODY_PREFIX_BYTES = MAX_BODY_PREFIX + 1
 @dataclass
 class Prepared:
     extraction: Extraction
-    chunk_bytes: bytes
+    chunk_bytes: bytes | memoryview
     body_prefix: bytes = b""
     """The decoded body's first `BODY_PREFIX_BYTES` (for the shadow classifier)."""
 
@@ -85,7 +88,7 @@ def prepare_upload(
         return Prepared(Extraction(errors=[str(exc)], decoded_size=len(body)), b"")
     extraction = extract_payload(decoded, content_type, None, limits, probe)
     prefix = decoded[:BODY_PREFIX_BYTES] if len(decoded) > BODY_PREFIX_BYTES else decoded
-    chunk_bytes = decoded
+    chunk_bytes: bytes | memoryview = decoded
     if chunk_field is not None and content_type and content_type.lower().startswith("multipart/"):
         chunk_bytes = b""
         try:
@@ -152,16 +155,18 @@ class UploadGuard:
         services.counters.flows += 1
         request = flow.request
         headers = lowered(request.headers)
-        dest = services.router.destination(request.host, request.method, request.path, headers)
-        state = FlowState(dest, headers)
+        method, path = request.method, request.path
+        dest = services.router.destination(request.host, method, path, headers)
+        state = FlowState(dest, headers, method, path)
         flow.metadata["phiwall"] = state
         restriction = services.router.tenant_headers(dest.signatures, dest.host)
         if restriction:
             self._restrict_tenants(request, restriction)
-        if headers.get("upgrade", "").lower() == "websocket":
+        if "upgrade" in headers and headers["upgrade"].lower() == "websocket":
+            state.settled = True
             return
         has_body = may_have_body(request, headers)
-        if has_body and self._is_webrtc_signalling(flow, state):
+        if has_body and dest.is_catalogued and self._is_webrtc_signalling(flow, state):
             return
         if not dest.is_catalogued and dest.signatures.policy.unknown_ai == "block" and self._shadow_block(flow, state):
             return
@@ -169,6 +174,7 @@ class UploadGuard:
         if not has_body or mode == "none":
             if has_body:
                 request.stream = True
+            state.settled = True  # the request hook has nothing to do for this flow
             return
         chunk = self._chunk_of(flow, state)
         if chunk is not None and mode == "inline":
@@ -197,9 +203,12 @@ class UploadGuard:
     def _chunk_of(self, flow: http.HTTPFlow, state: FlowState) -> ChunkRequest | None:
         """The chunk of a resumable upload this request carries (looked up once per flow)."""
         if state.chunk is NOT_YET:
-            request = flow.request
-            path = request.path.split("?", 1)[0]
-            state.chunk = identify_chunk(request.method, state.dest.host, path, query_of(request.path), state.headers)
+            headers, target = state.headers, state.path
+            if "/uploads/" in target or any(name in headers for name in CHUNK_HEADERS):
+                path = target.split("?", 1)[0]
+                state.chunk = identify_chunk(state.method, state.dest.host, path, query_of(target), headers)
+            else:
+                state.chunk = None  # none of the chunked-upload protocols (agent.proxy.resumable)
         chunk: ChunkRequest | None = state.chunk
         return chunk
 
@@ -238,9 +247,8 @@ class UploadGuard:
         """
         if state.audited or self.services.settings.mode == "off":
             return False
-        request = flow.request
         assessment = self.services.discovery.assess(
-            state.dest.host, request.method, request.path, state.headers, body_prefix
+            state.dest.host, state.method, state.path, state.headers, body_prefix
         )
         if assessment.action("block") != "block":
             return False
@@ -294,7 +302,7 @@ class UploadGuard:
         """Enforce what is decided; returns a coroutine only when the body must be inspected
         first (mitmproxy awaits it), so ordinary requests cost no task switch."""
         state = state_of(flow)
-        if state is None:
+        if state is None or state.settled:
             return None
         request = flow.request
         if state.block_reason is None and not state.dest.is_catalogued:
@@ -334,7 +342,12 @@ class UploadGuard:
         if self._chunk_of(flow, state) is not None:
             return False
         services = self.services
-        prepared = prepare_upload(body, state.headers.get("content-type"), None, services.limits, services.probe, None)
+        content_type = state.headers.get("content-type")
+        if nothing_to_extract(body, content_type):
+            state.body_prefix = body
+            services.counters.inspected += 1
+            return True
+        prepared = prepare_upload(body, content_type, None, services.limits, services.probe, None)
         state.body_prefix = prepared.body_prefix
         if prepared.extraction.parts or prepared.extraction.errors:
             state.prepared = prepared  # inspected in full; not parsed twice
@@ -399,7 +412,7 @@ class UploadGuard:
         if not state.dest.is_catalogued and (errors or result.has_media):
             # Only then does the verdict depend on it (fail closed / record media to AI).
             assessment = services.discovery.assess(
-                state.dest.host, request.method, request.path, state.headers, self.body_prefix(flow, state)
+                state.dest.host, state.method, state.path, state.headers, self.body_prefix(flow, state)
             )
             ai_likely = assessment.ai_likely
         facts = facts_for(services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely)
@@ -421,7 +434,7 @@ class UploadGuard:
         return verdict
 
     def _session_parts(
-        self, session: UploadSession, chunk: ChunkRequest, data: bytes, errors: list[str]
+        self, session: UploadSession, chunk: ChunkRequest, data: bytes | memoryview, errors: list[str]
     ) -> list[PayloadPart]:
         grew = session.add(data, chunk.offset, self.services.sessions.max_bytes)
         if session.overflow:
@@ -479,15 +492,14 @@ class UploadGuard:
             if not discovery.sample(dest.host):
                 discovery.count_uncatalogued(dest.host, process, blocked)
                 return
-            request = flow.request
             discovery.classify_uncatalogued(
                 dest.host,
-                request.method,
-                request.path,
+                state.method,
+                state.path,
                 state.headers,
                 self.body_prefix(flow, state),
                 response.headers,
-                declared_length(state.headers) if not request.stream else None,
+                declared_length(state.headers) if not flow.request.stream else None,
                 process,
                 blocked,
             )
@@ -520,6 +532,7 @@ class UploadGuard:
             draft.asset_id = asset_id
         state.incident = draft.id
         state.block_reason = verdict.reason
+        state.settled = False  # the request hook answers it
         if self.services.sink.address is not None:
             # Whatever happens next (a late switch to streaming), the body can only reach the sink.
             redirect_to_sink(flow, state, self.services.sink.address)

@@ -51,8 +51,9 @@ def may_hold_media(data: bytes) -> bool:
     the proxy uses). A depth or size bound the walk would report cannot hide media from this
     scan, which reads every string start in the text.
     """
-    if json.detect_encoding(data) != "utf-8":
-        return True  # UTF-16/32 JSON: the byte patterns below do not apply
+    head = data[:4]
+    if (b"\x00" in head or head.startswith((b"\xfe", b"\xff"))) and json.detect_encoding(data) != "utf-8":
+        return True  # UTF-16/32 JSON (NUL bytes or a BOM up front): the byte patterns below do not apply
     triggers = _WALK_TRIGGERS_OR_ESCAPES if b"\\" in data else _WALK_TRIGGERS
     for match in triggers.finditer(data):
         head64 = match.group(1)

@@ -23,7 +23,8 @@ MAX_HEADER_BYTES = 16 << 10
 class MultipartPart:
     headers: dict[str, str]
     """Lower-cased header names; values as sent (latin-1 decoded)."""
-    data: bytes
+    data: bytes | memoryview
+    """A view into the body (no copy: a 100 MB upload stays 100 MB), or bytes when decoded."""
 
     @property
     def content_type(self) -> str | None:
@@ -90,15 +91,16 @@ def _parse_headers(block: bytes) -> dict[str, str]:
     return headers
 
 
-def _split_headers(chunk: bytes) -> tuple[dict[str, str], bytes]:
+def _split_headers(body: bytes, view: memoryview, start: int, stop: int) -> tuple[dict[str, str], memoryview]:
+    """Headers and data of the part in body[start:stop]; the data is a view, never a copy."""
     for separator in (b"\r\n\r\n", b"\n\n"):
-        end = chunk.find(separator, 0, MAX_HEADER_BYTES + len(separator))
+        end = body.find(separator, start, min(stop, start + MAX_HEADER_BYTES + len(separator)))
         if end >= 0:
-            return _parse_headers(chunk[:end]), chunk[end + len(separator) :]
-    if chunk.strip() == b"":
-        return {}, b""
-    if chunk.startswith((b"\r\n", b"\n")):  # a part with no headers at all
-        return {}, chunk[2:] if chunk.startswith(b"\r\n") else chunk[1:]
+            return _parse_headers(body[start:end]), view[end + len(separator) : stop]
+    if stop - start <= MAX_HEADER_BYTES and not body[start:stop].strip():
+        return {}, view[stop:stop]
+    if body.startswith((b"\r\n", b"\n"), start, stop):  # a part with no headers at all
+        return {}, view[start + (2 if body.startswith(b"\r\n", start, stop) else 1) : stop]
     raise PayloadError("multipart part headers are not terminated by a blank line")
 
 
@@ -107,15 +109,21 @@ def _transfer_decode(part: MultipartPart) -> MultipartPart:
     if encoding != "base64":
         return part
     try:
-        data = base64.b64decode(b"".join(part.data.split()), validate=False)
+        data = base64.b64decode(b"".join(bytes(part.data).split()), validate=False)
     except (binascii.Error, ValueError) as exc:
         raise PayloadError(f"multipart part declares base64 but is not: {exc}") from None
     return MultipartPart(part.headers, data)
 
 
-def parse_multipart(body: bytes, content_type: str, *, max_parts: int = 256) -> MultipartResult:
-    """Split `body` into parts. Structural problems go to `errors`; parts found so far are kept."""
+def parse_multipart(body: bytes | memoryview, content_type: str, *, max_parts: int = 256) -> MultipartResult:
+    """Split `body` into parts. Structural problems go to `errors`; parts found so far are kept.
+
+    Part data are views into `body` (which they keep alive): no copies of large uploads.
+    """
     delimiter = b"--" + boundary_of(content_type).encode("latin-1")
+    if isinstance(body, memoryview):
+        body = bytes(body)  # a nested multipart part: searching needs bytes (one copy of that part)
+    view = memoryview(body)
     errors: list[str] = []
     parts: list[MultipartPart] = []
     start = body.find(delimiter)
@@ -132,20 +140,20 @@ def parse_multipart(body: bytes, content_type: str, *, max_parts: int = 256) -> 
         content_start = line_end + 1
         next_delimiter = body.find(b"\n" + delimiter, content_start - 1)
         if next_delimiter < 0:
-            chunk = body[content_start:]
+            end = len(body)
             errors.append("multipart body has no closing boundary (truncated); last part inspected as sent")
             closed = False
         else:
             end = next_delimiter
             if next_delimiter > 0 and body[next_delimiter - 1 : next_delimiter] == b"\r":
                 end -= 1
-            chunk = body[content_start:end] if end >= content_start else b""
+            end = max(end, content_start)
             closed = True
         if len(parts) >= max_parts:
             errors.append(f"more than {max_parts} multipart parts: the rest were not inspected")
             return MultipartResult(parts, errors)
         try:
-            headers, data = _split_headers(chunk)
+            headers, data = _split_headers(body, view, content_start, end)
             parts.append(_transfer_decode(MultipartPart(headers, data)))
         except PayloadError as exc:
             errors.append(str(exc))

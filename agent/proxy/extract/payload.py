@@ -9,11 +9,12 @@ cannot parse (protobuf, gRPC) are scanned for embedded media file signatures.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from urllib.parse import parse_qsl
 
 from agent.proxy.extract.encoding import decode_content
-from agent.proxy.extract.jsonmedia import extract_json, extract_ndjson
+from agent.proxy.extract.jsonmedia import extract_json, extract_ndjson, may_hold_media
 from agent.proxy.extract.multipart import parse_multipart
 from agent.proxy.extract.textmedia import MediaProbe, declared_media, media_in_string, pcm_format_for
 from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart
@@ -46,7 +47,7 @@ def _is_json_type(main: str) -> bool:
     return main in JSON_TYPES or main.endswith("+json")
 
 
-def _scan_embedded(data: bytes, where: str, extraction: Extraction, limits: ExtractLimits) -> None:
+def _scan_embedded(data: bytes | memoryview, where: str, extraction: Extraction, limits: ExtractLimits) -> None:
     starts: set[int] = set()
     for pattern, back in EMBEDDED_SIGNATURES:
         for match in pattern.finditer(data):
@@ -76,7 +77,7 @@ def _extract_form(data: bytes, extraction: Extraction, limits: ExtractLimits, pr
 
 
 def _extract_typed(
-    data: bytes,
+    data: bytes | memoryview,
     content_type: str | None,
     where: str,
     extraction: Extraction,
@@ -101,21 +102,22 @@ def _extract_typed(
                 return
         return
     if _is_json_type(main):
-        extract_json(data, extraction, limits, probe, f"{where}:json$" if where != "body" else "json:$")
+        extract_json(bytes(data), extraction, limits, probe, f"{where}:json$" if where != "body" else "json:$")
         return
     if main in NDJSON_TYPES:
-        extract_ndjson(data, extraction, limits, probe, f"{where}:jsonl" if where != "body" else "jsonl")
+        extract_ndjson(bytes(data), extraction, limits, probe, f"{where}:jsonl" if where != "body" else "jsonl")
         return
     if main == FORM_TYPE:
-        _extract_form(data, extraction, limits, probe, f"{where}:form" if where != "body" else "form")
+        _extract_form(bytes(data), extraction, limits, probe, f"{where}:form" if where != "body" else "form")
         return
     if not data:
         return
-    head = data[:PROBE_BYTES]
+    head = bytes(data[:PROBE_BYTES])
     if probe(head) or declared_media(content_type):
         extraction.add(PayloadPart(where, data, content_type or None, pcm_format_for(content_type)), limits)
         return
     if main.startswith("text/") or (main == "" and len(data) < limits.min_base64_chars * 64):
+        data = bytes(data)  # text: small, and parsed as such
         stripped = data.strip()
         if stripped[:1] in (b"{", b"["):
             with contextlib.suppress(PayloadError):  # text that merely starts with a brace
@@ -135,6 +137,26 @@ def _extract_typed(
         return
     if main.startswith(ENVELOPE_TYPES) or not main:
         _scan_embedded(data, where, extraction, limits)
+
+
+def nothing_to_extract(body: bytes, content_type: str | None) -> bool:
+    """True when `extract_payload(body, content_type, None, ...)` would find no part and no error.
+
+    A cheap exact answer for the commonest body crossing the proxy, a small JSON API call:
+    one scan (`may_hold_media`) and a parse, none of the dispatch and walk. False means
+    "not sure": ask `extract_payload`.
+    """
+    if not _is_json_type(_main_type(content_type)):
+        return False
+    if not body or body.isspace():
+        return True
+    if may_hold_media(body):
+        return False
+    try:
+        json.loads(body)
+    except (ValueError, RecursionError):
+        return False  # malformed: extract_payload reports it
+    return True
 
 
 def extract_payload(

@@ -49,7 +49,8 @@ class PayloadPart:
 
     where: str
     """Structural location: "body", "multipart:file", "json:$.messages[0].content[1].input_audio.data"."""
-    data: bytes
+    data: bytes | memoryview
+    """The candidate's bytes; a view into the request body where it is a slice of it (no copy)."""
     declared_type: str | None = None
     """MIME type the client declared for this part (Content-Type, data: URI, mimeType key), if any."""
     pcm: PcmFormat | None = None

@@ -314,3 +314,39 @@ def test_decoded_prefix_of_bombs_and_garbage() -> None:
     assert decode_prefix(b"\x1f\x8b" + b"\xff" * 40, "gzip", LIMITS, 4096) == b""
     assert decode_prefix(b"abc", "compress", LIMITS, 4096) == b""
     assert decode_prefix(b"abc", "identity", LIMITS, 2) == b"ab"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *(text.encode() for text in WALK_NEEDED.values()),
+        *(text.encode() for text in NO_WALK_NEEDED.values()),
+        b"",
+        b"   \n",
+        b'{"messages": [{"role": "user", "content": "hi"',
+        b"[" * 5000 + b"]" * 5000,
+        json.dumps({"blob": B64_WAV}).encode("utf-16"),
+    ],
+)
+def test_quick_answer_agrees_with_extraction(body: bytes) -> None:
+    from agent.proxy.extract.payload import nothing_to_extract
+
+    found = extract_payload(body, "application/json", None, LIMITS, probe)
+    if nothing_to_extract(body, "application/json"):
+        assert found.parts == []
+        assert found.errors == []
+    assert not nothing_to_extract(body, "audio/wav"), "only JSON gets a quick answer"
+
+
+def test_multipart_parts_are_views_into_the_body_not_copies() -> None:
+    big = WAV * 40
+    body, ctype = httpx_multipart({"file": ("note.wav", big, "audio/wav")}, {"model": "whisper-1"})
+    parsed = parse_multipart(body, ctype)
+    data = parsed.parts[1].data if parsed.parts[0].name == "model" else parsed.parts[0].data
+    assert isinstance(data, memoryview)
+    assert data.obj is body, "a view into the request body: a large upload is not copied while parsed"
+    assert data == big
+    result = extract_payload(body, ctype, None, LIMITS, probe)
+    assert [p.where for p in result.parts] == ["multipart:file"]
+    assert isinstance(result.parts[0].data, memoryview)
+    assert result.parts[0].data.obj is body
