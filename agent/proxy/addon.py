@@ -282,14 +282,6 @@ class PhiWallGuard:
         except Exception as exc:
             self._hook_failed("responseheaders", exc)
 
-    def response(self, flow: http.HTTPFlow) -> None:
-        if self.uploads is None:
-            return
-        try:
-            self.uploads.on_response(flow)
-        except Exception as exc:
-            self._hook_failed("response", exc)
-
     # --- WebSockets -----------------------------------------------------------------------------
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:

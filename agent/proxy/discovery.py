@@ -76,12 +76,20 @@ class ShadowDiscovery:
                 status=status,
             )
 
-    def count_uncatalogued(self, host: str, process: ProcessInfo | None, blocked: bool = False) -> None:
-        """Count a request that `sample()` did not pick for classification."""
+    def count_unless_sampled(self, host: str, process: ProcessInfo | None, blocked: bool = False) -> bool:
+        """Count a request to an uncatalogued `host`, or return True: classify it (which counts it).
+
+        One call per request on the hot path (`sample()` and the count in one).
+        """
+        if self.sample(host):
+            return True
         recorder = self.inspector.recorder
         if recorder is not None:
-            name = process.name if process else None
-            recorder.observe(host, None, process=name, user=process.user if process else None, blocked=blocked)
+            if process is None:
+                recorder.observe(host, None, blocked=blocked)
+            else:
+                recorder.observe(host, None, process=process.name, user=process.user, blocked=blocked)
+        return False
 
     def classify_uncatalogued(
         self,

@@ -46,6 +46,8 @@ class Destination:
     status: ServiceStatus
     endpoint: Endpoint | None
     signatures: SignatureSet = field(repr=False)
+    tenant_headers: HeaderPairs = ()
+    """Vendor tenant-restriction headers requests to this host get (agent.proxy.tenants); mostly ()."""
     inspect_mode: InspectMode = field(init=False)
     """How much inspection requests get (see the module docstring); fixed at creation."""
     is_catalogued: bool = field(init=False)
@@ -102,7 +104,10 @@ class Router:
         if entry is None:
             normalized = normalize_host(host)
             service = sigs.catalog.service_for_host(normalized)
-            unknown = Destination(normalized, None, "unknown", None, sigs) if service is None else None
+            unknown = None
+            if service is None:
+                restriction = self.restrictions(sigs).headers_for(normalized)
+                unknown = Destination(normalized, None, "unknown", None, sigs, restriction)
             if len(self._hosts) >= MEMO_HOSTS:
                 self._hosts = {}  # a browsing-heavy week: start over rather than grow
             entry = self._hosts[host] = (normalized, service, unknown)
@@ -140,4 +145,5 @@ class Router:
             assert unknown is not None
             return unknown
         status = sigs.policy.status(service, headers, path=path, host=host)
-        return Destination(host, service, status, service.endpoint_for(method, path, host), sigs)
+        endpoint = service.endpoint_for(method, path, host)
+        return Destination(host, service, status, endpoint, sigs, self.restrictions(sigs).headers_for(host))

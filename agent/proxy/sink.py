@@ -6,8 +6,8 @@ neither be buffered whole nor reach the AI service, and the client should still 
 403 block answer rather than a reset connection. So while an upload to a blockable
 destination is undecided, its target is this sink: if mitmproxy ends up streaming the body,
 it streams into the sink, which reads and discards it, then answers 403; the addon swaps in
-the real block answer (with its incident id) in the `response` hook. Memory stays flat
-whatever the upload size, and nothing is forwarded anywhere.
+the real block answer (with its incident id) when the sink's answer starts (`responseheaders`).
+Memory stays flat whatever the upload size, and nothing is forwarded anywhere.
 
 Uploads that inspection allows are pointed back at their real destination before mitmproxy
 connects anywhere, so the sink only ever sees blocked traffic.

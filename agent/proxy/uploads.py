@@ -126,6 +126,19 @@ def worth_streaming(fields: tuple[tuple[bytes, bytes], ...]) -> bool:
     return not length.isdigit() or int(length) > STREAM_RESPONSES_OVER
 
 
+class _ReplacedBody:
+    """A `Response.stream` function that drops what the server sends and ends with `body`."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if chunk or self._body is None:
+            return b""  # the sink's body
+        body, self._body = self._body, None
+        return body  # mitmproxy calls with b"" once the server's body ended
+
+
 def declared_length(headers: Mapping[str, str]) -> int | None:
     text = headers.get("content-length", "").strip()
     return int(text) if text.isdigit() else None
@@ -159,9 +172,8 @@ class UploadGuard:
         dest = services.router.destination(request.host, method, path, headers)
         state = FlowState(dest, headers, method, path)
         flow.metadata["phiwall"] = state
-        restriction = services.router.tenant_headers(dest.signatures, dest.host)
-        if restriction:
-            self._restrict_tenants(request, restriction)
+        if dest.tenant_headers:
+            self._restrict_tenants(request, dest.tenant_headers)
         if "upgrade" in headers and headers["upgrade"].lower() == "websocket":
             state.settled = True
             return
@@ -469,8 +481,12 @@ class UploadGuard:
         if response is None or state is None:
             return
         self._observe(flow, state, response)
-        if response.status_code == 101 or state.block_reason is not None:
-            return  # a WebSocket, or the drain sink's answer (replaced in `response`)
+        if state.block_reason is not None:
+            if response.headers.get(SINK_MARK_HEADER):
+                self._replace_sink_answer(flow, state)
+            return
+        if response.status_code == 101:
+            return  # a WebSocket
         # Nothing inspects response bodies: stream the ones worth streaming (SSE as it is
         # produced, large or open-ended downloads without buffering); small ones stay buffered,
         # which is cheaper per request.
@@ -489,8 +505,7 @@ class UploadGuard:
             )
         elif dest.inspect_mode != "none":
             discovery = services.discovery
-            if not discovery.sample(dest.host):
-                discovery.count_uncatalogued(dest.host, process, blocked)
+            if not discovery.count_unless_sampled(dest.host, process, blocked):
                 return
             discovery.classify_uncatalogued(
                 dest.host,
@@ -504,13 +519,19 @@ class UploadGuard:
                 blocked,
             )
 
-    def on_response(self, flow: http.HTTPFlow) -> None:
-        state = state_of(flow)
-        if state is None or state.block_reason is None or flow.response is None:
-            return
-        if flow.response.headers.get(SINK_MARK_HEADER):
-            assert state.incident is not None
-            flow.response = block_response(flow, state.block_reason, state.incident)
+    def _replace_sink_answer(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        """A blocked upload that was streamed into the drain sink: answer with the block answer.
+
+        Done here rather than in a `response` hook (which would cost every request a call): the
+        answer's status and headers replace the sink's now, and its body replaces the sink's
+        (discarded) body when that ends.
+        """
+        assert state.block_reason is not None
+        assert state.incident is not None
+        answer = block_response(flow, state.block_reason, state.incident)
+        body = answer.content or b""
+        answer.stream = _ReplacedBody(body)
+        flow.response = answer
 
     # --- decisions to events ------------------------------------------------------------------
 
@@ -526,7 +547,7 @@ class UploadGuard:
         asset_id: str | None = None,
         kind: str = "upload",
     ) -> None:
-        """Mark the flow blocked (answered in `request`/`response`) and record the event."""
+        """Mark the flow blocked (answered in `request`, or at `responseheaders` via the sink) and record the event."""
         draft = draft_for(flow, state, verdict, kind=kind, result=result, payload_size=payload_size, details=details)
         if asset_id is not None and draft.asset_id is None:
             draft.asset_id = asset_id

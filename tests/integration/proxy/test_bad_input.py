@@ -180,6 +180,26 @@ class _RssSampler:
 
 
 @pytest.mark.slow
+def _read_response(sock: socket.socket) -> bytes:
+    """One HTTP/1.1 response with a Content-Length body, read whole."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def test_two_gigabyte_upload_is_refused_without_buffering(
     proxy: ProxyProcess, unapproved: Upstream, unknown: Upstream, http: httpx.Client
 ) -> None:
@@ -200,11 +220,18 @@ def test_two_gigabyte_upload_is_refused_without_buffering(
             if sent == 64:
                 rows = proxy.events(lambda e: e.payload_size == size, timeout=10)
                 event_seen_while_uploading = bool(rows)
-        head = sock.recv(65536)
+        head = _read_response(sock)
     sampler.stop.set()
     sampler.thread.join()
     assert head.startswith(b"HTTP/1.1 403"), head[:200]
     assert b"x-phiwall-verdict: block" in head.lower()
+    headers, _, body = head.partition(b"\r\n\r\n")
+    incident = next(
+        line.split(b":", 1)[1].strip()
+        for line in headers.split(b"\r\n")
+        if line.lower().startswith(b"x-phiwall-incident:")
+    )
+    assert json.loads(body)["error"]["incident"] == incident.decode(), "the block answer, not the sink's"
     assert event_seen_while_uploading, "the verdict is taken at the headers, before the body"
     reasons = [e.reason for e in proxy.events(lambda e: e.payload_size == size)]
     assert any(f"exceeds the {LIMIT_MB} MB inspection limit" in r for r in reasons)

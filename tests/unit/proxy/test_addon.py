@@ -162,8 +162,15 @@ async def test_oversize_decided_at_headers(tmp_path: Path) -> None:
             assert (flow.request.host, flow.request.port) == services.sink.address
             assert addon.request(flow) is None
             flow.response = tutils.tresp(status_code=403, headers=((b"X-PhiWall-Sink", b"1"),), content=b"{}")
-            addon.response(flow)
-            assert flow.response.headers["x-phiwall-incident"] == state.incident
+            addon.responseheaders(flow)
+            answer = flow.response
+            assert answer.headers["x-phiwall-incident"] == state.incident
+            assert callable(answer.stream), "the sink's body is replaced as it streams"
+            assert answer.stream(b"drained upload bytes") == b""
+            body = json.loads(answer.stream(b""))  # mitmproxy's end-of-body call
+            assert body["error"]["incident"] == state.incident
+            assert int(answer.headers["content-length"]) == len(json.dumps(body))
+            assert answer.stream(b"") == b"", "the answer is sent once"
     finally:
         await services.stop()
         services.close()

@@ -31,3 +31,19 @@ def test_first_requests_then_one_in_n_at_most_once_a_second(tmp_path: Path) -> N
         assert slow == [FIRST_CLASSIFIED + SAMPLE_EVERY * k for k in (1, 2, 3)]
     finally:
         store.dispose()
+
+
+def test_requests_not_classified_are_counted(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        shadow = ShadowDiscovery(store, ActiveSignatures(shipped_signatures()), agent_id="unit", events=None)
+        assert all(shadow.count_unless_sampled("quiet.example", None) for _ in range(FIRST_CLASSIFIED))
+        recorder = shadow.inspector.recorder
+        assert recorder is not None
+        assert recorder.belief("quiet.example") is None, "sampled requests are counted by their classification"
+        assert shadow.count_unless_sampled("quiet.example", None) is False
+        belief = recorder.belief("quiet.example")
+        assert belief is not None
+        assert belief.requests == 1
+    finally:
+        store.dispose()

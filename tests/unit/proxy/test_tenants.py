@@ -56,11 +56,14 @@ def test_restriction_headers_per_host() -> None:
 def test_router_follows_the_signatures_in_force() -> None:
     active = ActiveSignatures(signatures())
     router = Router(active)
-    assert router.tenant_headers(active.current(), "login.microsoftonline.com") == ()
+    assert router.destination("login.microsoftonline.com", "GET", "/", {}).tenant_headers == ()
     active.replace(signatures(**RESTRICTING))
-    assert dict(router.tenant_headers(active.current(), "login.microsoftonline.com"))["Restrict-Access-Context"] == (
-        ENTRA_CONTEXT
-    )
+    entra = router.destination("LOGIN.microsoftonline.com:443", "POST", "/common/login", {})
+    assert dict(entra.tenant_headers)["Restrict-Access-Context"] == ENTRA_CONTEXT
+    gemini = router.destination("gemini.google.com", "POST", "/app", {})
+    assert gemini.service_id == "gemini", "a catalogued host that is also a restriction host"
+    assert dict(gemini.tenant_headers) == {"X-GoogApps-Allowed-Domains": "hospital.example"}
+    assert router.destination("example.org", "GET", "/", {}).tenant_headers == ()
 
 
 def test_hosts_that_need_headers_are_always_decrypted() -> None:
