@@ -165,12 +165,15 @@ async def test_oversize_decided_at_headers(tmp_path: Path) -> None:
             addon.responseheaders(flow)
             answer = flow.response
             assert answer.headers["x-phiwall-incident"] == state.incident
-            assert callable(answer.stream), "the sink's body is replaced as it streams"
-            assert answer.stream(b"drained upload bytes") == b""
-            body = json.loads(answer.stream(b""))  # mitmproxy's end-of-body call
+            stream = answer.stream
+            assert callable(stream), "the sink's body is replaced as it streams"
+            assert stream(b"drained upload bytes") == b""
+            end = stream(b"")  # mitmproxy's end-of-body call
+            assert isinstance(end, bytes)
+            body = json.loads(end)
             assert body["error"]["incident"] == state.incident
             assert int(answer.headers["content-length"]) == len(json.dumps(body))
-            assert answer.stream(b"") == b"", "the answer is sent once"
+            assert stream(b"") == b"", "the answer is sent once"
     finally:
         await services.stop()
         services.close()

@@ -207,7 +207,7 @@ def test_media_embedded_in_protobuf_envelope() -> None:
     envelope = b"\x0a\x05hello\x12" + struct.pack("<I", len(WAV)) + WAV
     result = extract_payload(envelope, "application/x-protobuf", None, LIMITS, probe)
     assert len(result.parts) == 1
-    assert result.parts[0].data.startswith(WAV)
+    assert bytes(result.parts[0].data).startswith(WAV)
 
 
 def test_raw_body_and_oversize_body() -> None:
