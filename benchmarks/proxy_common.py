@@ -1,7 +1,7 @@
 """Shared parts of the proxy benchmarks: a fast loopback upstream, a plain mitmproxy, a load
 generator, and process helpers. Run from the checkout root (`python benchmarks/proxy_....py`).
 
-    python benchmarks/proxy_common.py upstream --port-file F   # the upstream server alone
+    python benchmarks/proxy_common.py upstream --port-file F [--host 127.0.0.2]   # the upstream server alone
     python benchmarks/proxy_common.py plain --port-file F      # mitmproxy without the addon
 """
 
@@ -61,9 +61,9 @@ class _Upstream(asyncio.Protocol):
             )
 
 
-async def _serve_upstream(port_file: Path) -> None:
-    server = await asyncio.get_running_loop().create_server(_Upstream, "127.0.0.1", 0)
-    port_file.write_text(f"127.0.0.1:{server.sockets[0].getsockname()[1]}\n")
+async def _serve_upstream(port_file: Path, host: str = "127.0.0.1") -> None:
+    server = await asyncio.get_running_loop().create_server(_Upstream, host, 0)
+    port_file.write_text(f"{host}:{server.sockets[0].getsockname()[1]}\n")
     async with server:
         await server.serve_forever()
 
@@ -236,8 +236,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("role", choices=["upstream", "plain"])
     parser.add_argument("--port-file", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="upstream: loopback address to listen on")
     args = parser.parse_args()
-    asyncio.run(_serve_upstream(args.port_file) if args.role == "upstream" else _serve_plain(args.port_file))
+    if args.role == "upstream":
+        asyncio.run(_serve_upstream(args.port_file, args.host))
+    else:
+        asyncio.run(_serve_plain(args.port_file))
 
 
 if __name__ == "__main__":

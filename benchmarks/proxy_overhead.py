@@ -2,9 +2,14 @@
 
 Same run, same machine, same mitmproxy options: mitmproxy alone vs. the PhiWall proxy
 process (`python -m agent.proxy`: addon, routing, shadow-AI discovery, event writer), both
-in front of one fast loopback upstream, driven by keep-alive HTTP/1.1 clients. Traffic: GET
-1 KB, GET 256 KB and POST of a 2 KB JSON body to a host outside the catalog (the POST takes
-PhiWall's inspection path for unknown hosts: parsed, nothing to fingerprint, forwarded).
+in front of fast loopback upstreams, driven by keep-alive HTTP/1.1 clients. Traffic, all to
+hosts outside the catalog:
+- get-1k, get-256k: GETs (routing, shadow-AI counting, 1-in-N classification);
+- post-json-2k: a 2 KB chat-shaped JSON body (`messages`); the shadow classifier takes its host
+  for an AI service, so it gets the strict path: scanned for media, parsed (malformed JSON to
+  an AI service fails closed), forwarded;
+- post-api-2k: a 2 KB ordinary JSON body (a FHIR bundle) to another host, which the classifier
+  takes for an ordinary API: scanned for media, not parsed, forwarded.
 
     python benchmarks/proxy_overhead.py [--rounds 7] [--seconds 3] [--concurrency 8] [--quiet-load 1.5]
 
@@ -37,11 +42,25 @@ from pathlib import Path
 import psutil
 from proxy_common import ROOT, Child, LoadResult, median, run_load, start_child
 
+OBSERVATION = {
+    "resource": {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "subject": {"reference": "Patient/example"},
+        "valueQuantity": {"value": 72, "unit": "beats/minute", "system": "http://unitsofmeasure.org"},
+    },
+    "request": {"method": "POST", "url": "Observation"},
+}
+FHIR_BUNDLE = json.dumps({"resourceType": "Bundle", "type": "batch", "entry": [OBSERVATION] * 6}).encode()
 MIXES = {
     "get-1k": [("GET", "/small", b"")],
     "get-256k": [("GET", "/large", b"")],
     "post-json-2k": [("POST", "/api", json.dumps({"messages": [{"role": "user", "content": "x" * 2000}]}).encode())],
+    "post-api-2k": [("POST", "/fhir", FHIR_BUNDLE)],
 }
+SECOND_HOST_MIXES = {"post-api-2k"}
+"""Sent to a second upstream address, so the two POST kinds are separate hosts to the classifier."""
 VARIANTS = ("mitmproxy", "phiwall")
 TARGET = 0.95
 
@@ -73,6 +92,7 @@ def cpu_seconds(child: Child) -> float:
 
 
 def measure(child: Child, upstream: Child, args: argparse.Namespace, mix: list[tuple[str, str, bytes]]) -> Round:
+    """One round of one traffic type through one proxy."""
     before = cpu_seconds(child)
     load = run_load(child.address, upstream.address, seconds=args.seconds, concurrency=args.concurrency, mix=mix)
     return Round(load, cpu_seconds(child) - before)
@@ -116,6 +136,11 @@ def main() -> int:
         upstream = start_child(
             [sys.executable, common, "upstream", "--port-file", str(tmp / "up.port")], tmp / "up.port"
         )
+        second = start_child(
+            [sys.executable, common, "upstream", "--port-file", str(tmp / "up2.port"), "--host", "127.0.0.2"],
+            tmp / "up2.port",
+        )
+        upstreams = {name: second if name in SECOND_HOST_MIXES else upstream for name in MIXES}
         plain = start_child(
             [sys.executable, common, "plain", "--port-file", str(tmp / "plain.port")], tmp / "plain.port"
         )
@@ -123,8 +148,8 @@ def main() -> int:
         proxies = {"mitmproxy": plain, "phiwall": phiwall}
         try:
             for child in proxies.values():  # warm up (connections, caches, CA generation, first classifications)
-                for mix in MIXES.values():
-                    run_load(child.address, upstream.address, seconds=1.0, concurrency=2, mix=mix)
+                for name, mix in MIXES.items():
+                    run_load(child.address, upstreams[name].address, seconds=1.0, concurrency=2, mix=mix)
             if args.quiet_load is not None:
                 wait_for_quiet(args.quiet_load, args.wait)
             load_before = os.getloadavg()[0]
@@ -133,7 +158,7 @@ def main() -> int:
                 for name, mix in MIXES.items():
                     order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]
                     for variant in order:
-                        rounds[name][variant].append(measure(proxies[variant], upstream, args, mix))
+                        rounds[name][variant].append(measure(proxies[variant], upstreams[name], args, mix))
             load_after = os.getloadavg()[0]
             print(
                 f"{args.rounds} interleaved rounds x {args.seconds:.0f} s, {args.concurrency} connections; "
@@ -175,7 +200,7 @@ def main() -> int:
                 args.json.write_text(json.dumps(report, indent=2))
             return 0 if ok else 1
         finally:
-            for child in (upstream, plain, phiwall):
+            for child in (upstream, second, plain, phiwall):
                 child.stop()
 
 

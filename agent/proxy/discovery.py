@@ -37,6 +37,8 @@ class _Sampling:
     seen: int = 0
     classified_at_count: int = 0
     classified_at: float = 0.0
+    ai_likely: bool | None = None
+    """What the host's latest classified request said (None: none classified yet)."""
 
 
 class ShadowDiscovery:
@@ -105,7 +107,7 @@ class ShadowDiscovery:
     ) -> None:
         """Classify a request (`body_prefix`: the start of the decoded body) and count it."""
         self.classified += 1
-        self.inspector.inspect(
+        assessment = self.inspector.inspect(
             host,
             method,
             path,
@@ -117,6 +119,22 @@ class ShadowDiscovery:
             user=process.user if process else None,
             blocked=blocked,
         )
+        self._remember(host, assessment)
+
+    def _remember(self, host: str, assessment: ShadowAssessment) -> None:
+        seen = self._seen.get(host)
+        if seen is not None:
+            seen.ai_likely = assessment.ai_likely
+
+    def believed_ordinary(self, host: str) -> bool:
+        """True when the latest classified request to `host` did not look like an AI service.
+
+        Lets the proxy skip work whose only use is failing closed for AI services (parsing a
+        media-free JSON body to find out whether it is malformed). Hosts not classified yet are
+        not believed ordinary.
+        """
+        seen = self._seen.get(host)
+        return seen is not None and seen.ai_likely is False
 
     def sample(self, host: str) -> bool:
         """Whether to classify this request to `host` (per-host counts, LRU-bounded).
@@ -147,4 +165,6 @@ class ShadowDiscovery:
         self, host: str, method: str, path: str, headers: Mapping[str, str], body_prefix: bytes = b""
     ) -> ShadowAssessment:
         """This request (and its host's history): does it look like an AI service? Records nothing."""
-        return self.inspector.assess(host, method, path, headers, body_prefix)
+        assessment = self.inspector.assess(host, method, path, headers, body_prefix)
+        self._remember(host, assessment)
+        return assessment

@@ -355,7 +355,11 @@ class UploadGuard:
             return False
         services = self.services
         content_type = state.headers.get("content-type")
-        if nothing_to_extract(body, content_type):
+        dest = state.dest
+        # Malformed JSON fails closed for AI services; to a host whose requests look ordinary
+        # it would pass anyway, so there a media-free body is not even parsed.
+        parse = dest.is_catalogued or not services.discovery.believed_ordinary(dest.host)
+        if nothing_to_extract(body, content_type, parse=parse):
             state.body_prefix = body
             services.counters.inspected += 1
             return True

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from agent.proxy.extract.encoding import decode_content
 from agent.proxy.extract.jsonmedia import extract_json, extract_ndjson, may_hold_media
 from agent.proxy.extract.multipart import parse_multipart
+from agent.proxy.extract.signatures import has_media_signature
 from agent.proxy.extract.textmedia import MediaProbe, declared_media, media_in_string, pcm_format_for
 from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart
 
@@ -139,23 +140,26 @@ def _extract_typed(
         _scan_embedded(data, where, extraction, limits)
 
 
-def nothing_to_extract(body: bytes, content_type: str | None) -> bool:
-    """True when `extract_payload(body, content_type, None, ...)` would find no part and no error.
+def nothing_to_extract(body: bytes, content_type: str | None, *, parse: bool = True) -> bool:
+    """True when `extract_payload(body, content_type, None, ...)` would find no part (and, with
+    `parse`, no error) in this JSON body.
 
-    A cheap exact answer for the commonest body crossing the proxy, a small JSON API call:
-    one scan (`may_hold_media`) and a parse, none of the dispatch and walk. False means
-    "not sure": ask `extract_payload`.
+    A cheap answer for the commonest body crossing the proxy, a small JSON API call: one scan
+    (`may_hold_media`) and a parse, none of the dispatch and walk. `parse=False` skips the parse
+    too, so malformed JSON goes unnoticed; that is only for destinations where an inspection
+    error would not change the verdict. False means "not sure": ask `extract_payload`.
     """
     if not _is_json_type(_main_type(content_type)):
         return False
     if not body or body.isspace():
         return True
-    if may_hold_media(body):
-        return False
-    try:
-        json.loads(body)
-    except (ValueError, RecursionError):
-        return False  # malformed: extract_payload reports it
+    if has_media_signature(body[:PROBE_BYTES]) or may_hold_media(body):
+        return False  # a media file labelled as JSON, or JSON that may carry media
+    if parse:
+        try:
+            json.loads(body)
+        except (ValueError, RecursionError):
+            return False  # malformed: extract_payload reports it
     return True
 
 

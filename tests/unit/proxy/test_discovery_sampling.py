@@ -47,3 +47,24 @@ def test_requests_not_classified_are_counted(tmp_path: Path) -> None:
         assert belief.requests == 1
     finally:
         store.dispose()
+
+
+def test_hosts_are_believed_ordinary_only_after_a_classification_says_so(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        shadow = ShadowDiscovery(store, ActiveSignatures(shipped_signatures()), agent_id="unit", events=None)
+        assert not shadow.believed_ordinary("fhir.example"), "never classified"
+        fhir = {"content-type": "application/fhir+json", "accept": "application/fhir+json"}
+        body = b'{"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/1"}}'
+        assert shadow.sample("fhir.example")
+        shadow.classify_uncatalogued("fhir.example", "POST", "/fhir/Observation", fhir, body, None, len(body), None)
+        assert shadow.believed_ordinary("fhir.example")
+        chat = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}'
+        headers = {"content-type": "application/json"}
+        assert shadow.sample("llm.example")
+        shadow.classify_uncatalogued(
+            "llm.example", "POST", "/v1/chat/completions", headers, chat, None, len(chat), None
+        )
+        assert not shadow.believed_ordinary("llm.example")
+    finally:
+        store.dispose()

@@ -350,3 +350,13 @@ def test_multipart_parts_are_views_into_the_body_not_copies() -> None:
     assert [p.where for p in result.parts] == ["multipart:file"]
     assert isinstance(result.parts[0].data, memoryview)
     assert result.parts[0].data.obj is body
+
+
+def test_quick_answer_without_parse_still_refuses_media() -> None:
+    from agent.proxy.extract.payload import nothing_to_extract
+
+    malformed = b'{"event": "page_view", "props": {"path": "/home"'
+    assert nothing_to_extract(malformed, "application/json", parse=False), "not parsed: malformed goes unnoticed"
+    assert not nothing_to_extract(malformed, "application/json"), "parsed: malformed is for extract_payload"
+    assert not nothing_to_extract(WAV, "application/json", parse=False), "a recording labelled as JSON"
+    assert not nothing_to_extract(json.dumps({"a": B64_WAV}).encode(), "application/json", parse=False)
