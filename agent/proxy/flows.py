@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import http
@@ -29,17 +29,20 @@ class Target:
     scheme: bytes
 
 
-@dataclass(slots=True)
 class FlowState:
-    """What the addon knows and decided about one flow (kept in `flow.metadata`)."""
+    """What the addon knows and decided about one flow (kept in `flow.metadata`).
+
+    Created for every request, so construction sets only what every flow has; the rest are
+    class-level defaults until a flow that needs them sets its own.
+    """
 
     dest: Destination
     headers: dict[str, str]
     """Request headers, lower-cased names, read once (mitmproxy's `Headers.get` costs ~10 us)."""
-    method: str = ""
-    path: str = ""
+    method: str
+    path: str
     """Method and request target (query included) as received, decoded once (mitmproxy decodes per access)."""
-    started: float = field(default_factory=time.perf_counter)
+    started: float
     original: Target | None = None
     """The real destination while the request is pointed at the drain sink."""
     block_reason: str | None = None
@@ -57,6 +60,13 @@ class FlowState:
     """The start of the decoded body (at most `BODY_PREFIX_BYTES`), once something needed it."""
     settled: bool = False
     """Nothing is left for the `request` hook to do (no body, or a body streamed through)."""
+
+    def __init__(self, dest: Destination, headers: dict[str, str], method: str = "", path: str = "") -> None:
+        self.dest = dest
+        self.headers = headers
+        self.method = method
+        self.path = path
+        self.started = time.perf_counter()
 
 
 def lowered(headers: http.Headers) -> dict[str, str]:

@@ -274,9 +274,8 @@ class UploadGuard:
 
     def _second_look(self, flow: http.HTTPFlow, state: FlowState) -> None:
         """`unknown_ai = block`, body arrived: classify again with what the body says."""
-        dest = state.dest
         request = flow.request
-        if dest.is_catalogued or dest.signatures.policy.unknown_ai != "block" or request.stream:
+        if request.stream:
             return
         if request.raw_content:
             self._shadow_block(flow, state, self.body_prefix(flow, state))
@@ -317,14 +316,15 @@ class UploadGuard:
         if state is None or state.settled:
             return None
         request = flow.request
-        if state.block_reason is None and not state.dest.is_catalogued:
+        dest = state.dest
+        if state.block_reason is None and not dest.is_catalogued and dest.signatures.policy.unknown_ai == "block":
             self._second_look(flow, state)
         if state.block_reason is not None:
             if not request.stream:
                 assert state.incident is not None
                 flow.response = block_response(flow, state.block_reason, state.incident)
             return None
-        mode = state.dest.inspect_mode
+        mode = dest.inspect_mode
         if mode == "inline" and state.original is not None:
             if request.stream:
                 self._oversize(flow, state, None)
