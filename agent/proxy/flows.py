@@ -60,6 +60,8 @@ class FlowState:
     """The start of the decoded body (at most `BODY_PREFIX_BYTES`), once something needed it."""
     settled: bool = False
     """Nothing is left for the `request` hook to do (no body, or a body streamed through)."""
+    inline_pending: bool = False
+    """The body must be inspected before the request may leave (blockable destination)."""
 
     def __init__(self, dest: Destination, headers: dict[str, str], method: str = "", path: str = "") -> None:
         self.dest = dest

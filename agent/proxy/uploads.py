@@ -139,6 +139,18 @@ class _ReplacedBody:
         return body  # mitmproxy calls with b"" once the server's body ended
 
 
+def framed_within(request: http.Request, headers: Mapping[str, str], limit: int) -> bool:
+    """An HTTP/1 body whose Content-Length (at most `limit`) frames it: mitmproxy buffers it whole.
+
+    mitmproxy streams a request body only when it is announced or grows beyond
+    `stream_large_bodies` (= the limit); HTTP/1 framing stops a body at its Content-Length.
+    """
+    if request.is_http2 or request.is_http3 or "transfer-encoding" in headers:
+        return False
+    length = declared_length(headers)
+    return length is not None and length <= limit
+
+
 def declared_length(headers: Mapping[str, str]) -> int | None:
     text = headers.get("content-length", "").strip()
     return int(text) if text.isdigit() else None
@@ -199,8 +211,13 @@ class UploadGuard:
             self._oversize(flow, state, declared_length(headers))
             return
         if mode == "inline":
-            assert services.sink.address is not None
-            redirect_to_sink(flow, state, services.sink.address)
+            state.inline_pending = True
+            if not framed_within(request, headers, services.settings.max_inspect_bytes):
+                # The body could end up streamed (chunked, HTTP/2): until a verdict, it can only
+                # stream into the drain sink. An HTTP/1 body of a known length within the limit is
+                # always buffered whole before the request hook, so it needs no detour.
+                assert services.sink.address is not None
+                redirect_to_sink(flow, state, services.sink.address)
 
     def _restrict_tenants(self, request: http.Request, headers: HeaderPairs) -> None:
         """Set vendor-enforced tenant-restriction headers, replacing any the client sent.
@@ -325,7 +342,7 @@ class UploadGuard:
                 flow.response = block_response(flow, state.block_reason, state.incident)
             return None
         mode = dest.inspect_mode
-        if mode == "inline" and state.original is not None:
+        if mode == "inline" and state.inline_pending:
             if request.stream:
                 self._oversize(flow, state, None)
                 return None

@@ -100,18 +100,30 @@ async def run_request(addon: PhiWallGuard, flow: http.HTTPFlow) -> None:
 async def test_routing_and_sink_redirect(services: GuardServices) -> None:
     addon = PhiWallGuard(services)
     with taddons.context(addon):  # type: ignore[no-untyped-call]
-        flow = upload(UNAPPROVED_HOST, b"not media at all")
-        addon.requestheaders(flow)
-        state = state_of(flow)
+        framed = upload(UNAPPROVED_HOST, b"not media at all")
+        addon.requestheaders(framed)
+        state = state_of(framed)
         assert state is not None
         assert state.dest.service_id == "loopback-scribe"
         assert state.dest.status == "unapproved"
-        assert (flow.request.host, flow.request.port) == services.sink.address, "undecided uploads point at the sink"
-        pending = addon.request(flow)
-        assert pending is not None
-        await pending
-        assert flow.response is None
-        assert (flow.request.host, flow.request.port) == (UNAPPROVED_HOST, 443), "allowed: pointed back"
+        assert state.inline_pending
+        assert framed.request.host == UNAPPROVED_HOST, "an HTTP/1 body of known length is buffered: no detour"
+
+        for variant in ("chunked", "http/2"):
+            flow = upload(UNAPPROVED_HOST, b"not media at all")
+            if variant == "chunked":
+                flow.request.headers.pop("content-length")
+                flow.request.headers["transfer-encoding"] = "chunked"
+            else:
+                flow.request.http_version = "HTTP/2.0"
+            addon.requestheaders(flow)
+            where = (flow.request.host, flow.request.port)
+            assert where == services.sink.address, f"{variant}: undecided uploads that may stream point at the sink"
+            pending = addon.request(flow)
+            assert pending is not None
+            await pending
+            assert flow.response is None
+            assert (flow.request.host, flow.request.port) == (UNAPPROVED_HOST, 443), "allowed: pointed back"
 
         approved = upload(APPROVED_HOST, b"not media")
         addon.requestheaders(approved)
