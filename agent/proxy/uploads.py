@@ -115,14 +115,19 @@ def worth_streaming(fields: tuple[tuple[bytes, bytes], ...]) -> bool:
     """Server-sent events, and bodies without a length or over `STREAM_RESPONSES_OVER`.
 
     One pass over the raw header fields (mitmproxy's `Headers.get` lower-cases every name on
-    every call).
+    every call); names are compared only when their length fits.
     """
-    length = b""
+    length = None
     for name, value in fields:
-        if len(name) == 14 and name.lower() == b"content-length":
-            length = value.strip()
-        elif len(name) == 12 and name.lower() == b"content-type" and value.lstrip().startswith(b"text/event-stream"):
+        size = len(name)
+        if size == 14:
+            if name.lower() == b"content-length":
+                length = value
+        elif size == 12 and name.lower() == b"content-type" and value.lstrip().startswith(b"text/event-stream"):
             return True
+    if length is None:
+        return True
+    length = length.strip()
     return not length.isdigit() or int(length) > STREAM_RESPONSES_OVER
 
 

@@ -237,3 +237,20 @@ async def test_tenant_restriction_headers_replace_the_clients(services: GuardSer
         assert state is not None
         assert "restrict-access-context" not in state.headers, "the classifier sees what the client sent"
         assert services.counters.tenant_restricted == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "stream"),
+    [
+        (((b"Content-Type", b"application/json"), (b"Content-Length", b"1024")), False),
+        (((b"content-type", b"text/event-stream; charset=utf-8"), (b"Content-Length", b"10")), True),
+        (((b"Content-Type", b"application/json"),), True),  # no length: open-ended
+        (((b"Content-Length", b"2000000"),), True),  # over 1 MB
+        (((b"Content-Length", b" 12 "),), False),
+        (((b"Content-Length", b"12, 12"),), True),  # malformed: not buffered on trust
+    ],
+)
+def test_which_responses_are_streamed(fields: tuple[tuple[bytes, bytes], ...], stream: bool) -> None:
+    from agent.proxy.uploads import worth_streaming
+
+    assert worth_streaming(fields) is stream
