@@ -138,6 +138,15 @@ def fit(kind: str, rows: list[Candidate]) -> tuple[dict[str, object], dict[str, 
     return params, stats
 
 
+def _min_chroma(rows: list[Candidate]) -> float:
+    """The colour agreement a frame pair needs: the cosine of the largest hue rotation seen
+    between true matches, with 50% headroom, kept within 8..20 degrees. A lookalike turned by
+    more than that (same synthetic pattern, another hue) is rejected pair by pair."""
+    agreements = [min(1.0, r.features[3]) for r in rows if r.kind == "video" and r.positive]
+    worst = max((math.degrees(math.acos(a)) for a in agreements), default=10.0)
+    return round(math.cos(math.radians(min(20.0, max(8.0, 1.5 * worst)))), 4)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=media_corpus.CorpusSpec.seed)
@@ -163,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             "target_false_match_rate_per_candidate": TARGET_FALSE_MATCH_RATE,
             "logit_margin": LOGIT_MARGIN,
         },
-        "frames": {"min_chroma": current.min_chroma},
+        "frames": {"min_chroma": _min_chroma(rows)},
         "conflict": {"min_landmarks": current.conflict_min_landmarks, "max_score": current.conflict_max_score},
     }
     for kind in ("audio", "video", "image"):
@@ -176,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     chroma_true = [r.features[3] for r in rows if r.kind == "video" and r.positive]
     if chroma_true:
         low, mid = min(chroma_true), statistics.median(chroma_true)
-        print(f"video: colour agreement of true matches: min {low:.3f}, median {mid:.3f}")
+        print(f"video: colour agreement of true matches: min {low:.4f}, median {mid:.4f}")
+        print(f"frames: min_chroma {out['frames']['min_chroma']}")  # type: ignore[index]
     if not args.check:
         args.out.write_text(json.dumps(out, indent=1) + "\n")
         print(f"wrote {args.out}")

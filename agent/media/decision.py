@@ -44,6 +44,7 @@ VIDEO_FEATURES: dict[str, Callable[[FrameCandidate], float]] = {
     "mean_distance": lambda c: c.mean_distance,
     "chroma": lambda c: c.chroma,
     "log_query_frames": lambda c: math.log1p(c.query_frames),
+    "layout": lambda c: c.layout,
 }
 IMAGE_FEATURES: dict[str, Callable[[FrameCandidate], float]] = {
     "best_distance": lambda c: float(c.best_distance),

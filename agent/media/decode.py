@@ -90,7 +90,7 @@ class Picture:
     """One sampled video frame (or a still image), small, as Y/U/V planes of equal size."""
 
     t: float  # seconds from the start of the stream
-    yuv: UInt8Array  # shape (3, height, width)
+    yuv: UInt8Array  # shape (3, height, width): Y, U, V (BT.601 full range, via RGB)
 
 
 class MediaSink(Protocol):
@@ -299,8 +299,8 @@ def _decode_streams(
                         if size == (0, 0):
                             _check_dimensions(frame.width, frame.height)
                             size = _picture_size(frame.width, frame.height)
-                        yuv = frame.to_ndarray(format="yuv444p", width=size[0], height=size[1], interpolation="AREA")
-                        sink.picture(Picture(t=t, yuv=yuv))
+                        rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
+                        sink.picture(Picture(t=t, yuv=rgb_to_yuv(rgb)))
                         report.pictures += 1
                         if report.is_image:
                             break
@@ -319,6 +319,21 @@ def _decode_streams(
         report.problem = f"corrupt or truncated media after {report.duration_s:.1f} s: {_ffmpeg_message(exc)}"
     except (MemoryError, ValueError) as exc:
         report.problem = f"cannot decode: {exc}"
+
+
+def rgb_to_yuv(rgb: UInt8Array) -> UInt8Array:
+    """BT.601 full-range Y, U, V planes (3, h, w) of an RGB picture.
+
+    Every picture goes through RGB, whatever it was stored as: a video frame and a PNG
+    screenshot of it then carry the same colours, including colours a YUV source had outside
+    the RGB gamut (which any conversion to RGB clips).
+    """
+    f = rgb.astype(np.float32)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    u = 128.0 + 0.564 * (b - y)
+    v = 128.0 + 0.713 * (r - y)
+    return np.clip(np.rint(np.stack([y, u, v])), 0, 255).astype(np.uint8)
 
 
 def _check_dimensions(width: int, height: int) -> None:

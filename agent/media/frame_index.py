@@ -47,7 +47,14 @@ class FrameCandidate:
     mean_distance: float  # mean Hamming distance of the agreeing pairs
     best_distance: int
     chroma: float  # mean colour agreement of the agreeing pairs
-    layout: float = 0.0  # images: luminance layout correlation with the frame (-1..1)
+    layout: float = 0.0  # luminance layout correlation with the frame(s) (-1..1)
+
+
+def _row_correlation(a: npt.NDArray[np.int8], b: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+    """Correlation of each row of `a` with the same row of `b`."""
+    fa, fb = a.astype(np.float64), b.astype(np.float64)
+    norms = np.linalg.norm(fa, axis=1) * np.linalg.norm(fb, axis=1)
+    return np.asarray((fa * fb).sum(axis=1) / np.maximum(norms, 1e-9), dtype=np.float64)
 
 
 def _quarters(hashes: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint32], I64Array]:
@@ -203,6 +210,7 @@ class FrameSegment:
             k = int(mine[np.argmax(strength[mine])])
             members = rep[inverse == k]
             colours = chroma_agreement(query.chroma[qf[members]], self.chroma[sf[members]])
+            layouts = _row_correlation(query.layout[qf[members]], self.layout[sf[members]])
             best_bin = int(cells[k] % span) + int(bins.min()) - 1
             found.append(
                 FrameCandidate(
@@ -213,6 +221,7 @@ class FrameSegment:
                     mean_distance=float(dist[members].mean()),
                     best_distance=int(dist[members].min()),
                     chroma=float(colours.mean()),
+                    layout=float(layouts.mean()),
                 )
             )
         return found

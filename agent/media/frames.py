@@ -38,13 +38,14 @@ LAYOUT_CELLS = LAYOUT * LAYOUT
 LAYOUT_GAIN = 40.0
 CHROMA_GRID = 4
 CHROMA_CELLS = CHROMA_GRID * CHROMA_GRID
-FLAT_STD = 5.0  # luminance standard deviation below which a picture is "flat"
+FLAT_STD = 2.0  # luminance standard deviation below which a picture is "flat"
 BORDER_STD = 4.0
 BORDER_DELTA = 6.0
 BORDER_LEVEL = 48.0  # bars are dark (video black is 16)
 BORDER_EDGE = 12.0  # the picture must differ this much from the bar where the bar ends
 MAX_BORDER = 0.3  # never strip more than 30% of a side
 LOW_SATURATION = 4.0  # RMS chroma (8-bit units) below which a picture counts as colourless
+HUE_NOISE_DEG = 120.0  # hue-angle noise of a signature is about this / its RMS chroma (degrees)
 
 U64Array = npt.NDArray[np.uint64]
 I8Array = npt.NDArray[np.int8]
@@ -173,13 +174,21 @@ def layout_correlation(query: I8Array, stored: I8Array) -> npt.NDArray[np.float6
 
 
 def chroma_agreement(a: I8Array, b: I8Array) -> npt.NDArray[np.float64]:
-    """Per pair of signatures (rows of `a` and `b`): 1.0 for the same colours, lower when the hue
-    turned; pairs where either picture is nearly colourless count as agreeing (no evidence)."""
+    """Per pair of signatures (rows of `a` and `b`): the cosine of the hue rotation that best
+    maps one picture's colours onto the other's (1.0 = same hue, 0.94 = turned by 20
+    degrees), less the angle noise a weakly coloured signature has. Pairs where either
+    picture is nearly colourless count as agreeing (no evidence either way).
+
+    The rotation is what a hue shift does to U+iV; re-encoding, scaling, cropping a little or
+    changing brightness leave it near zero even when grid cells no longer line up exactly.
+    """
     fa, fb = a.astype(np.float64), b.astype(np.float64)
     za = fa[:, :CHROMA_CELLS] + 1j * fa[:, CHROMA_CELLS:]
     zb = fb[:, :CHROMA_CELLS] + 1j * fb[:, CHROMA_CELLS:]
     na = np.sqrt((np.abs(za) ** 2).sum(axis=1))
     nb = np.sqrt((np.abs(zb) ** 2).sum(axis=1))
-    corr = np.real((za * np.conj(zb)).sum(axis=1)) / np.maximum(na * nb, 1e-9)
-    colourless = (na / np.sqrt(CHROMA_CELLS) < LOW_SATURATION) | (nb / np.sqrt(CHROMA_CELLS) < LOW_SATURATION)
-    return np.where(colourless, 1.0, corr)
+    inner = (za * np.conj(zb)).sum(axis=1)
+    saturation = np.minimum(na, nb) / np.sqrt(CHROMA_CELLS)
+    # The angle of a weakly coloured signature is noisy: forgive what that noise explains.
+    excess = np.maximum(0.0, np.abs(np.angle(inner)) - np.radians(HUE_NOISE_DEG) / np.maximum(saturation, 1e-9))
+    return np.where(saturation < LOW_SATURATION, 1.0, np.cos(excess))

@@ -37,7 +37,7 @@ CHROMAPRINT: Final = "chromaprint"
 LANDMARKS: Final = "landmarks"
 FRAMES: Final = "frames"
 # Algorithm versions: bump when a change makes old prints incomparable with new queries.
-ALGORITHM_VERSIONS: Final = {CHROMAPRINT: 1, LANDMARKS: 1, FRAMES: 2}
+ALGORITHM_VERSIONS: Final = {CHROMAPRINT: 1, LANDMARKS: 1, FRAMES: 3}
 
 
 class PrintFormatError(ValueError):
