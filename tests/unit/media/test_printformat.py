@@ -23,7 +23,7 @@ def audio_print() -> AudioPrint:
 def frame_print() -> FramePrint:
     rng = np.random.default_rng(2)
     return FramePrint(
-        times=np.arange(9, dtype=np.float32) / 4,
+        times=(np.arange(9) / 4).astype(np.float32),
         hashes=rng.integers(0, 2**63, (9, len(SCALES)), dtype=np.uint64),
         chroma=rng.integers(-127, 128, (9, 2 * CHROMA_CELLS), dtype=np.int8),
         layout=rng.integers(-127, 128, (9, LAYOUT_CELLS), dtype=np.int8),

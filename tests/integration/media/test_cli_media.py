@@ -1,0 +1,83 @@
+"""`phiwall enroll` and `phiwall match --json`: the DESIGN.md §4 contract, as users and the
+evaluation harness run them (the installed console script, in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import Clinic, make
+
+PHIWALL = str(Path(sys.executable).with_name("phiwall"))
+
+
+def phiwall(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PHIWALL, *args], capture_output=True, text=True, timeout=180, env=dict(os.environ))
+
+
+def test_enroll_then_match_json_in_order(clinic: Clinic, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    folder = tmp_path / "dictations"
+    folder.mkdir()
+    shutil.copy(clinic.dictations[0], folder / "a.m4a")
+    (folder / "readme.txt").write_text("not media")
+    enrolled = phiwall("enroll", "--db", db, str(folder), str(clinic.video))
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert "enrolled 2 new, 0 already enrolled, 1 skipped (not media), 0 failed" in enrolled.stderr
+    again = phiwall("enroll", "--db", db, str(folder / "a.m4a"))
+    assert again.returncode == 0
+    assert "0 new, 1 already enrolled" in again.stderr
+
+    excerpt = make(
+        clinic.factory, "cli_excerpt.ogg", "-ss", "3", "-t", "5", "-i", str(clinic.dictation_wavs[0]), "-c:a", "libopus"
+    )
+    frame = make(clinic.factory, "cli_frame.png", "-ss", "6", "-i", str(clinic.video), "-frames:v", "1")
+    other = make(clinic.factory, "cli_other.mp3", "-i", str(clinic.dictation_wavs[1]))  # never enrolled here
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    paths = [excerpt, tmp_path / "missing.wav", frame, other, text]
+    result = phiwall("match", "--db", db, "--json", *map(str, paths))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(p) for p in paths]
+    for line in lines:
+        assert isinstance(line["ms"], (int, float))
+    hit, missing, picture, miss, not_media = lines
+    assert set(hit["match"]) == {"asset", "path", "kind", "score", "offset_s"}
+    assert hit["match"]["path"] == str(folder / "a.m4a")
+    assert hit["match"]["kind"] == "audio"
+    assert 0 < hit["match"]["score"] <= 1
+    assert abs(hit["match"]["offset_s"] - 3.0) < 0.3
+    assert "error" not in hit
+    assert missing["match"] is None
+    assert "missing" in missing["error"]
+    assert picture["match"]["kind"] == "image"
+    assert picture["match"]["path"] == str(clinic.video)
+    assert miss["match"] is None
+    assert "error" not in miss
+    assert not_media["match"] is None
+    assert "not audio, video or an image" in not_media["error"]
+
+
+def test_enroll_failure_is_one_clear_message_and_non_zero(clinic: Clinic, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cli_fail.db'}"
+    text = tmp_path / "a.wav"
+    text.write_text("not audio")
+    result = phiwall("enroll", "--db", db, str(clinic.dictations[1]), str(text), str(tmp_path / "gone.mp3"))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"error     {text}: not audio, video or an image" in result.stderr
+    assert "gone.mp3: no such file or folder" in result.stderr
+    assert "phiwall: error: 2 file(s) could not be enrolled" in result.stderr
+    assert "enrolled 1 new" in result.stderr
+
+
+def test_match_against_an_unreachable_store_fails_cleanly(tmp_path: Path) -> None:
+    result = phiwall("match", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none", "--json", str(tmp_path))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "cannot open store" in result.stderr
