@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import col, select
 
 from agent.shadow.classifier import ShapeVerdict
@@ -347,7 +348,8 @@ class DiscoveryRecorder:
                 self.dropped += lost.requests
 
     def _write(self, deltas: list[_Delta]) -> bool:
-        for attempt in (1, 2):
+        attempts = 3
+        for attempt in range(1, attempts + 1):
             try:
                 self._upsert(deltas)
                 self.written_rows += len(deltas)
@@ -355,8 +357,17 @@ class DiscoveryRecorder:
                 return True
             except IntegrityError:
                 # Another process inserted the same (agent, host) meanwhile: the retry updates it.
-                if attempt == 2:
+                if attempt == attempts:
                     self.last_error = "conflicting inserts into ai_service_seen"
+            except OperationalError as exc:
+                # SQLite refuses at once (no busy wait) to turn this read transaction into a write
+                # when another connection wrote since it began; a fresh transaction succeeds.
+                if attempt < attempts and _is_lock_conflict(exc):
+                    time.sleep(0.05 * attempt)
+                    continue
+                self.last_error = describe_db_error(exc)
+                log.warning("writing shadow-AI inventory failed: %s", self.last_error)
+                return False
             except SQLAlchemyError as exc:
                 self.last_error = describe_db_error(exc)
                 log.warning("writing shadow-AI inventory failed: %s", self.last_error)
@@ -466,6 +477,11 @@ def belief_after(verdicts: Iterable[ShapeVerdict], settings: DiscoverySettings |
         state.total_requests += 1
         vote(state, verdict, chosen, 1.0, 0.0)
     return HostBelief("", state.status, state.confidence, state.total_requests)
+
+
+def _is_lock_conflict(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
 
 
 def _merge_names(stored: str, new: tuple[str, ...], limit: int) -> str:

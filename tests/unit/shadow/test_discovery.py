@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import select
 
 from agent.shadow.classifier import ShapeVerdict
@@ -164,6 +166,36 @@ def test_a_failing_store_keeps_the_counts_for_the_next_flush(store: Store) -> No
     assert recorder.flush() == 1
     assert recorder.last_error is None
     assert [row.request_count for row in _rows(store)] == [8]
+
+
+def test_a_write_racing_the_flush_on_sqlite_is_retried_not_lost(store: Store) -> None:
+    """Another connection commits between the flush's read and its write (the EventWriter does
+    this in the agent): SQLite refuses the stale transaction at once, without waiting; the
+    recorder must retry in a fresh one rather than give up until the next flush."""
+    database = store.engine.url.database
+    assert database
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE race_probe (x INTEGER)"))
+    raced: list[str] = []
+
+    def race(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not raced and statement.lstrip().upper().startswith("INSERT INTO AI_SERVICE_SEEN"):
+            other = sqlite3.connect(database, isolation_level=None)
+            other.execute("INSERT INTO race_probe VALUES (1)")
+            other.close()
+            raced.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", race)
+    try:
+        recorder = DiscoveryRecorder(store, agent_id="ws-1")
+        for _ in range(3):
+            recorder.observe("raced.ai.example", STRONG)
+        assert recorder.flush() == 1
+    finally:
+        event.remove(store.engine, "before_cursor_execute", race)
+    assert raced, "the racing write never happened: the test no longer exercises the conflict"
+    assert recorder.last_error is None
+    assert [(row.host, row.request_count) for row in _rows(store)] == [("raced.ai.example", 3)]
 
 
 def test_catalog_services_are_inventoried_as_the_catalog_says(store: Store) -> None:
