@@ -3,6 +3,16 @@
 The trainer and the agent share this one function, so the vocabulary shipped with the model
 means the same thing at training and at prediction time. Bump `FEATURE_VERSION` whenever the
 output changes for some shape: a model trained on another version is refused, not misread.
+
+Three kinds of features, from the most specific to the most general:
+- names as they are (`path:completion`, `key:temperature`, `hdr:x-stainless-lang`, bigrams of
+  path words): precise, but only useful for words some training service used;
+- character 4-grams of path words and JSON/form key words (`pc:scri`, `kc:prom`): let an
+  unseen `transcriptions` or `promptText` share weight with seen `transcript` or `prompt`;
+- a lexicon of AI-API vocabulary in two tiers and a few composites (a model name next to an
+  input, a chat transcript, media sent to an AI-worded path): prior knowledge written from
+  public AI API references, so a service none of whose words occurred in training still
+  gets credit for speaking the language. The model learns what each is worth.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from collections.abc import Iterable
 
 from agent.shadow.shape import RequestShape
 
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 
 # Header names every client sends; they say nothing about what the API does.
 _UBIQUITOUS_HEADERS = frozenset(
@@ -36,6 +46,7 @@ _UBIQUITOUS_HEADERS = frozenset(
     }
 )
 _SIZE_BUCKETS = ((0, "0"), (1024, "<1k"), (16 * 1024, "<16k"), (256 * 1024, "<256k"), (4 << 20, "<4m"))
+NGRAM = 4
 
 
 def size_bucket(size: int) -> str:
@@ -47,76 +58,75 @@ def size_bucket(size: int) -> str:
     return ">=4m"
 
 
-# A small domain lexicon of AI-API vocabulary (stems, matched inside words so that
-# `longrunningrecognize` or `streamGenerateContent` count). Written from the vocabulary of
-# public AI API references, not from the training set: it lets the model credit an unseen
-# service whose exact words never occurred in training. The model learns how much a hit
-# is worth; a hit alone decides nothing.
-AI_PATH_STEMS = (
+# The AI-API lexicon: stems matched inside normalised words (so `longrunningrecognize` and
+# `streamGenerateContent` count), plus short words matched exactly. "Strong" words are rare
+# outside AI APIs; "weak" ones (chat, voice, model, detect, ...) are common in ordinary APIs
+# too and only add up. Written from the vocabulary of public AI API references.
+STRONG_PATH_STEMS = (
     "complet",
-    "chat",
     "generat",
     "embed",
     "transcri",
-    "speech",
-    "tts",
-    "stt",
     "infer",
     "predict",
     "prompt",
     "tokeniz",
-    "llm",
     "diffusion",
     "whisper",
     "llama",
     "gpt",
     "claude",
     "gemini",
-    "mistral",
-    "qwen",
     "rerank",
     "moderat",
-    "imagine",
     "txt2img",
     "img2img",
     "upscal",
     "inpaint",
-    "caption",
     "sdapi",
-    "vision",
-    "ocr",
-    "asr",
-    "synthes",
-    "listen",
-    "speak",
-    "translat",
-    "summar",
-    "classif",
-    "recogni",
-    "annotat",
-    "sentiment",
-    "agent",
-    "assistant",
-    "instruct",
     "finetun",
-    "fine-tun",
     "lora",
-    "voice",
-    "audio",
-    "model",
-    "ai",
-    "ml",
-    "nlp",
+    "synthes",
+    "caption",
+    "instruct",
+    "imagine",
+    "summar",
+    "sentiment",
+    "translat",
+    "diariz",
+    "speech",
     "text2",
     "2text",
     "2img",
     "2video",
     "2speech",
 )
-AI_KEY_STEMS = (
+STRONG_PATH_WORDS = frozenset({"tts", "stt", "asr", "ocr", "llm", "gpt", "vlm", "genai"})
+STRONG_PATH_PHRASES = ("text/to", "to/text", "to/image", "to/video", "to/speech", "to/audio", "image/to", "speech/to")
+WEAK_PATH_STEMS = (
+    "chat",
+    "vision",
+    "listen",
+    "speak",
+    "classif",
+    "recogni",
+    "annotat",
+    "agent",
+    "assistant",
+    "voice",
+    "audio",
     "model",
-    "message",
-    "prompt",
+    "analy",
+    "detect",
+    "face",
+    "avatar",
+    "talk",
+    "clone",
+    "dub",
+    "score",
+)
+WEAK_PATH_WORDS = frozenset({"ai", "ml", "nlp"})
+STRONG_KEY_STEMS = (
     "temperature",
     "top_p",
     "top_k",
@@ -126,74 +136,135 @@ AI_KEY_STEMS = (
     "max_output_token",
     "max_completion_token",
     "n_predict",
+    "negative_prompt",
+    "prompt",
+    "guidance",
+    "cfg_scale",
+    "sampler",
+    "logprob",
+    "penalty",
+    "inference_step",
+    "num_image",
+    "diariz",
+    "punctuat",
+    "utterance",
+    "embedding",
+    "rerank",
+    "inference",
+    "instruction",
+    "stop_sequence",
+    "voice_id",
+    "speaker",
+    "transcri",
+    "aspect_ratio",
+    "image_size",
+)
+WEAK_KEY_STEMS = (
+    "model",
+    "message",
     "stream",
     "stop",
     "seed",
-    "negative_prompt",
-    "guidance",
-    "cfg_scale",
     "step",
-    "sampler",
     "system",
     "tool",
-    "instruction",
     "voice",
     "language",
-    "diariz",
-    "speaker",
-    "punctuat",
-    "transcri",
-    "logprob",
-    "penalty",
-    "embedding",
-    "dimension",
-    "rerank",
-    "inference",
-    "aspect_ratio",
-    "image_size",
-    "num_image",
-    "output_format",
-    "response_format",
-    "generation",
-    "safety",
     "context",
     "token",
     "completion",
-    "utterance",
-    "text_input",
-    "inputs",
+    "input",
+    "dimension",
+    "response_format",
+    "output_format",
+    "generation",
+    "image",
+    "audio",
+    "query",
+    "document",
+    "role",
 )
-AI_PATH_PHRASES = ("text/to", "to/text", "to/image", "to/video", "to/speech", "to/audio", "image/to", "speech/to")
-_SHORT_EXACT = frozenset({"ai", "ml", "tts", "stt", "asr", "ocr", "llm", "nlp", "gpt"})
+# Composite evidence: a model named next to what it should work on; a chat transcript.
+_MODEL_KEYS = frozenset({"model", "model_id", "model_name", "model_uid", "model_version"})
+_INPUT_KEYS = frozenset(
+    {
+        "message",
+        "prompt",
+        "input",
+        "inputs",
+        "text",
+        "texts",
+        "content",
+        "query",
+        "instance",
+        "document",
+        "file",
+        "audio",
+        "image",
+        "transcript",
+    }
+)
+_TRANSCRIPT_OWNERS = frozenset({"message", "content", "history", "conversation"})
+_TRANSCRIPT_KEYS = frozenset({"role", "content"})
 
 
 def _stem_pattern(stems: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(stem) for stem in stems if len(stem) > 3))
+    return re.compile("|".join(re.escape(stem) for stem in stems))
 
 
-_AI_PATH_PATTERN = _stem_pattern(AI_PATH_STEMS)
-_AI_KEY_PATTERN = _stem_pattern(AI_KEY_STEMS)
+_STRONG_PATH = _stem_pattern(STRONG_PATH_STEMS)
+_WEAK_PATH = _stem_pattern(WEAK_PATH_STEMS)
+_STRONG_KEY = _stem_pattern(STRONG_KEY_STEMS)
+_WEAK_KEY = _stem_pattern(WEAK_KEY_STEMS)
 
 
-def _stem_hits(words: Iterable[str], pattern: re.Pattern[str]) -> int:
-    """How many words are short AI acronyms or contain a lexicon stem."""
-    search = pattern.search
-    return sum(1 for word in words if word in _SHORT_EXACT or search(word) is not None)
+def _tier_hits(
+    words: Iterable[str],
+    strong: re.Pattern[str],
+    weak: re.Pattern[str],
+    strong_words: frozenset[str] = frozenset(),
+    weak_words: frozenset[str] = frozenset(),
+) -> tuple[int, int]:
+    """(strong, weak) lexicon hits among `words`; a word counts once, in its strongest tier."""
+    strong_hits = weak_hits = 0
+    for word in words:
+        if word in strong_words or strong.search(word) is not None:
+            strong_hits += 1
+        elif word in weak_words or weak.search(word) is not None:
+            weak_hits += 1
+    return strong_hits, weak_hits
 
 
-def _count_bucket(count: int) -> str:
-    return str(count) if count < 3 else "3+"
+def _at_least(features: set[str], name: str, count: int, cap: int) -> None:
+    """Cumulative count features (`name>=1`, `name>=2`, ...): monotone evidence, one weight per step."""
+    for step in range(1, min(count, cap) + 1):
+        features.add(f"{name}>={step}")
 
 
 def _name_tokens(name: str) -> list[str]:
     return [token for token in name.replace("_", "-").split("-") if len(token) > 1]
 
 
+def _add_header(features: set[str], prefix: str, word_prefix: str, name: str) -> None:
+    features.add(f"{prefix}:{name}")
+    words = _name_tokens(name)
+    if len(words) > 1:  # a one-word name's word feature would only repeat the name
+        for token in words:
+            features.add(f"{word_prefix}:{token}")
+
+
+def _add_ngrams(features: set[str], prefix: str, words: Iterable[str]) -> None:
+    for word in words:
+        if len(word) > NGRAM and word[0] != "<":
+            for start in range(len(word) - NGRAM + 1):
+                features.add(f"{prefix}:{word[start : start + NGRAM]}")
+
+
 def shape_features(shape: RequestShape) -> frozenset[str]:
     """The set of feature names present in `shape` (binary features, order irrelevant)."""
     # No feature for GET/HEAD, an empty body or a missing content type: a request without a
-    # body is scored by its other features alone, so an unseen bare GET stays near the
-    # intercept ("unknown") instead of inheriting whatever the training GETs had in common.
+    # body is scored by its other features alone, so an unseen bare GET stays near 0.5
+    # ("unknown") instead of inheriting whatever the training GETs had in common.
     features: set[str] = set()
     if shape.method not in ("GET", "HEAD"):
         features.add(f"method:{shape.method.lower()}")
@@ -206,26 +277,26 @@ def shape_features(shape: RequestShape) -> frozenset[str]:
         features.add(f"path2:{first}/{second}")
     if tokens:
         features.add(f"last:{tokens[-1]}")
+    _add_ngrams(features, "pc", set(tokens))
     for kind in shape.file_kinds:
         features.add(f"file:{kind}")
     for name in shape.header_names:
-        if name in _UBIQUITOUS_HEADERS:
-            continue
-        features.add(f"hdr:{name}")
-        for token in _name_tokens(name):
-            features.add(f"hword:{token}")
+        if name not in _UBIQUITOUS_HEADERS:
+            _add_header(features, "hdr", "hword", name)
     for name in shape.query_names:
         features.add(f"query:{name}")
+    key_words: set[str] = set()
     for key in shape.json_keys:
         features.add(f"key:{key}")
-        for word in key.split("_"):
-            features.add(f"word:{word}")
+        key_words.update(key.split("_"))
     for key in shape.top_level_keys:
         features.add(f"top:{key}")
     for name in shape.form_fields:
         features.add(f"form:{name}")
-        for word in name.split("_"):
-            features.add(f"word:{word}")
+        key_words.update(name.split("_"))
+    for word in key_words:
+        features.add(f"word:{word}")
+    _add_ngrams(features, "kc", key_words)
     if shape.content_type:
         features.add(f"ct:{shape.content_type}")
         features.add(f"ctmajor:{shape.content_type.split('/')[0]}")
@@ -235,27 +306,41 @@ def shape_features(shape: RequestShape) -> frozenset[str]:
         features.add("media:any")
     if shape.accepts_sse:
         features.add("accept:sse")
+
     joined = "/".join(tokens)
-    path_hits = _stem_hits(tokens, _AI_PATH_PATTERN) + sum(phrase in joined for phrase in AI_PATH_PHRASES)
-    if path_hits:
-        features.add(f"lexpath:{_count_bucket(path_hits)}")
-    key_hits = _stem_hits(shape.json_keys + shape.form_fields + shape.query_names, _AI_KEY_PATTERN)
-    if key_hits:
-        features.add(f"lexkey:{_count_bucket(key_hits)}")
+    path_strong, path_weak = _tier_hits(tokens, _STRONG_PATH, _WEAK_PATH, STRONG_PATH_WORDS, WEAK_PATH_WORDS)
+    path_strong += sum(phrase in joined for phrase in STRONG_PATH_PHRASES)
+    names = shape.json_keys + shape.form_fields + shape.query_names
+    key_strong, key_weak = _tier_hits(names, _STRONG_KEY, _WEAK_KEY)
+    _at_least(features, "lexpath", path_strong, 3)
+    _at_least(features, "lexpath-weak", path_weak, 3)
+    _at_least(features, "lexkey", key_strong, 4)
+    _at_least(features, "lexkey-weak", key_weak, 4)
+    top = set(shape.top_level_keys).union(shape.form_fields)
+    names_a_model = not _MODEL_KEYS.isdisjoint(top)
+    if names_a_model and not _INPUT_KEYS.isdisjoint(top):
+        features.add("combo:model+input")
+    for pair in shape.key_pairs:
+        owner, _, key = pair.partition(">")
+        if owner in _TRANSCRIPT_OWNERS and key in _TRANSCRIPT_KEYS:
+            features.add("combo:transcript")
+            break
+    if shape.has_media and path_strong:
+        features.add("combo:media+lexpath")
+    if shape.has_media and (key_strong or names_a_model):
+        features.add("combo:media+lexkey")
+
     if shape.response_seen:
         if shape.response_is_sse:
             features.add("resp:sse")
         if shape.response_content_type:
             features.add(f"rct:{shape.response_content_type}")
         for name in shape.response_header_names:
-            if name in _UBIQUITOUS_HEADERS:
-                continue
-            features.add(f"rhdr:{name}")
-            for token in _name_tokens(name):
-                features.add(f"rhword:{token}")
+            if name not in _UBIQUITOUS_HEADERS:
+                _add_header(features, "rhdr", "rhword", name)
     return frozenset(features)
 
 
-# Features that say little on their own (every request has them, or they restate a header
-# name word by word): they weigh in the score but do not count as evidence for a verdict.
-STRUCTURAL_PREFIXES = ("method:", "size:", "ctmajor:", "hword:", "rhword:")
+# Features that say little on their own (every request has them, or they restate a name
+# word by word or piece by piece): they weigh in the score but do not count as evidence.
+STRUCTURAL_PREFIXES = ("method:", "size:", "ctmajor:", "hword:", "rhword:", "pc:", "kc:")

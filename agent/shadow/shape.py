@@ -86,6 +86,7 @@ class RequestShape:
     response_is_sse: bool = False
     media_kinds: tuple[MediaKind, ...] = ()
     top_level_keys: tuple[str, ...] = ()
+    key_pairs: tuple[str, ...] = ()
     form_fields: tuple[str, ...] = ()
     query_names: tuple[str, ...] = ()
     file_kinds: tuple[MediaKind, ...] = ()
@@ -138,6 +139,7 @@ class RequestShape:
             response_is_sse=response_type == "text/event-stream",
             media_kinds=body.media_kinds,
             top_level_keys=body.top_level_keys,
+            key_pairs=body.key_pairs,
             form_fields=body.form_fields,
             query_names=_form_names(query.encode("latin-1", "replace"), query=True) if query else (),
             file_kinds=file_kinds,
@@ -342,6 +344,7 @@ def _sniff_base64(text: bytes) -> MediaKind | None:
 class _Body:
     keys: tuple[str, ...] = ()
     top_level_keys: tuple[str, ...] = ()
+    key_pairs: tuple[str, ...] = ()
     form_fields: tuple[str, ...] = ()
     media_kinds: tuple[MediaKind, ...] = ()
     truncated: bool = False
@@ -363,13 +366,23 @@ def _read_body(content_type: str, raw_content_type: str, prefix: bytes) -> _Body
 
 
 def _read_json(prefix: bytes) -> _Body:
-    """Key names (bounded count and depth) and base64 media kinds of a possibly truncated JSON text."""
+    """Key names (bounded count and depth), parent>child key pairs and base64 media kinds of a
+    possibly truncated JSON text.
+
+    A pair names a key together with the key that holds its object (through arrays):
+    `{"messages": [{"role": ...}]}` gives `message>role`. Structure like that says more about
+    an API than either word alone (`role` under `messages` is a chat transcript; `role` under
+    `user` is access control).
+    """
     keys: dict[str, None] = {}
     top: dict[str, None] = {}
+    pairs: dict[str, None] = {}
     media: dict[MediaKind, None] = {}
     stack: list[int] = []  # 0 object, 1 array
+    owners: list[str] = []  # per open container: the key that holds it ("" at the root)
     expect_key = False
     pending: bytes | None = None
+    value_of = ""  # the key whose value comes next ("" when none)
     truncated = False
     for count, match in enumerate(_JSON_TOKEN.finditer(prefix)):
         if count >= MAX_JSON_TOKENS:
@@ -377,31 +390,34 @@ def _read_json(prefix: bytes) -> _Body:
             break
         token = match.group()
         first = token[:1]
-        if first == b"{":
+        if first == b"{" or first == b"[":
             if len(stack) >= 64:
                 truncated = True
                 break
-            stack.append(0)
-            expect_key = True
-        elif first == b"[":
-            if len(stack) >= 64:
-                truncated = True
-                break
-            stack.append(1)
-            expect_key = False
+            owners.append(value_of or (owners[-1] if stack and stack[-1] == 1 else ""))
+            stack.append(0 if first == b"{" else 1)
+            expect_key = first == b"{"
+            value_of = ""
         elif first in (b"}", b"]"):
             if stack:
                 stack.pop()
+                owners.pop()
             expect_key = False
+            value_of = ""
         elif first == b",":
             expect_key = bool(stack) and stack[-1] == 0
+            value_of = ""
         elif first == b":":
+            value_of = ""
             if pending is not None and len(stack) <= MAX_JSON_DEPTH and len(keys) < MAX_KEYS:
                 name = normalised_key(pending.decode("utf-8", "replace").replace("\\", ""))
                 if name:
                     keys[name] = None
+                    value_of = name
                     if len(stack) == 1:
                         top[name] = None
+                    elif owners and owners[-1] and len(pairs) < MAX_KEYS:
+                        pairs[f"{owners[-1]}>{name}"] = None
             pending = None
             expect_key = False
         elif first == b'"':
@@ -411,16 +427,20 @@ def _read_json(prefix: bytes) -> _Body:
             if expect_key:
                 pending = token[1:-1][: MAX_NAME_CHARS * 2]
                 expect_key = False
-            elif len(token) > 66:
-                kind = _sniff_base64(token[1:-1])
-                if kind:
-                    media[kind] = None
-        # runs of whitespace, numbers and literals change nothing
+            else:
+                value_of = ""
+                if len(token) > 66:
+                    kind = _sniff_base64(token[1:-1])
+                    if kind:
+                        media[kind] = None
+        elif token.strip():
+            value_of = ""  # a number or literal value; whitespace changes nothing
     if stack:
         truncated = True
     return _Body(
         keys=tuple(keys),
         top_level_keys=tuple(top),
+        key_pairs=tuple(pairs),
         media_kinds=tuple(media),
         truncated=truncated,
     )

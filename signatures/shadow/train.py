@@ -2,6 +2,7 @@
 
     .venv/bin/python -m signatures.shadow.train            # evaluate, then write the model JSON
     .venv/bin/python -m signatures.shadow.train --check    # evaluate only; exit 1 below target
+    .venv/bin/python -m signatures.shadow.train --dev      # development loop: training services only
 
 Evaluation is by SERVICE, never by request: requests of one API look alike, so a random
 split would test memory, not generalisation to an API the model has never seen, which is
@@ -11,6 +12,11 @@ the job (the catalog already knows the APIs we could list). Two figures are prin
    on the other services only;
 2. grouped 5-fold cross-validation over all services, as a second, less noisy estimate.
 The shipped model is then fitted on every service with the same procedure.
+
+Feature, model and decision-rule choices are made with `--dev`: repeated, shuffled grouped
+cross-validation over the training services only (the whole procedure, including the inner
+choice of C and thresholds, refitted in every fold), so the held-out services stay unseen
+until the final report.
 
 Modelling choices, and why:
 - Logistic regression on binary features: calibrated-enough probabilities, exact and cheap
@@ -27,6 +33,9 @@ Modelling choices, and why:
   same in total.
 - Each request is used twice: as seen at request time (no response) and with its response
   headers, because the proxy classifies at both moments.
+- The AI threshold is the lowest whose out-of-fold precision reaches 0.96, not 0.95: grouped
+  cross-validation of the whole procedure showed the precision on unseen services landing
+  about half a point below the inner out-of-fold estimate.
 """
 
 from __future__ import annotations
@@ -58,11 +67,53 @@ MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "shadow_classif
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 TARGET_PRECISION = 0.95
 TARGET_RECALL = 0.90
-THRESHOLD_PRECISION = 0.95  # out-of-fold precision the AI threshold is set for (measured held-out: higher)
+THRESHOLD_PRECISION = 0.96  # inner out-of-fold precision the AI threshold is set for (outer: ~0.5 pt lower)
 LOW_THRESHOLD_NPV = 0.97  # out-of-fold share of ordinary requests below the "not AI" threshold
 MIN_SERVICE_DF = 2
 MIN_EVIDENCE = 2
 HELD_OUT_BUCKETS = 4  # sha256(id) mod 16 < 4: about a quarter of the services
+# The held-out services of the first dataset (model 2026.11.22-2d5c6bd2, 165 services): figures
+# on this subset stay comparable across dataset growth (the hash rule above decides membership).
+FIRST_HELD_OUT = frozenset(
+    {
+        "airtable",
+        "assemblyai",
+        "athenahealth",
+        "aws-bedrock",
+        "aws-transcribe",
+        "backblaze-b2",
+        "cloudflare-workers-ai",
+        "cohere",
+        "comfyui",
+        "deepinfra",
+        "dicomweb",
+        "discord",
+        "firebase",
+        "github",
+        "google-calendar",
+        "hubspot",
+        "hume",
+        "imgur",
+        "llama-cpp-server",
+        "mattermost",
+        "mistral",
+        "mixedbread",
+        "mux-video",
+        "nomic-atlas",
+        "notion",
+        "npm-registry",
+        "postmark",
+        "reka",
+        "replicate",
+        "segment",
+        "soundcloud",
+        "stability",
+        "vimeo",
+        "whatsapp-cloud",
+        "youtube-data",
+        "zoom",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +125,7 @@ class Row:
     variant: str  # "request" | "response"
     shape: RequestShape
     features: frozenset[str]
+    group: str = ""  # the dataset file (category) the service is written in
 
 
 def make_rows(requests: Sequence[DatasetRequest]) -> list[Row]:
@@ -82,7 +134,7 @@ def make_rows(requests: Sequence[DatasetRequest]) -> list[Row]:
         variants = [("request", False)] + ([("response", True)] if request.response_headers else [])
         for variant, with_response in variants:
             shape = request.shape(with_response=with_response)
-            rows.append(Row(request.service, request.label, variant, shape, shape_features(shape)))
+            rows.append(Row(request.service, request.label, variant, shape, shape_features(shape), request.group))
     return rows
 
 
@@ -335,19 +387,113 @@ def _print_hosts(title: str, scores: HostScores) -> None:
         print(f"    AI services not flagged: {', '.join(scores.missed)}")
 
 
-def cross_validated(rows: Sequence[Row], folds: int = 5) -> tuple[dict[str, Scores], HostScores]:
-    """Grouped CV of the full procedure (vocabulary, C, thresholds refitted inside each fold)."""
+def decision_level(verdicts: Sequence[tuple[Row, ShapeVerdict]]) -> Scores:
+    """Per request, the proxy's decision (`ShadowAssessment.ai_likely`): the request's own verdict,
+    or the belief its host earned from the host's *other* requests (seen with their responses).
+
+    Not the classifier's figure: it assumes the host has been seen before, which is how the
+    proxy meets most requests (a client talks to one API many times), but not the first ones.
+    """
+    by_service: dict[str, list[tuple[Row, ShapeVerdict]]] = defaultdict(list)
+    for row, verdict in verdicts:
+        by_service[row.service].append((row, verdict))
+    decided: list[tuple[Row, ShapeVerdict]] = []
+    for found in by_service.values():
+        has_response = any(row.variant == "response" for row, _ in found)
+        wanted = "response" if has_response else "request"
+        evidence = [(row, verdict) for row, verdict in found if row.variant == wanted]
+        for row, verdict in found:
+            if row.variant != "request":
+                continue
+            others = [v for r, v in evidence if r.shape != row.shape or r.variant != wanted]
+            host_ai = belief_after(others).status == "ai"
+            label: Any = "ai" if verdict.label == "ai" or host_ai else verdict.label
+            decided.append((row, ShapeVerdict(label, verdict.score, verdict.evidence)))
+    return scores_of(decided)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every figure of one evaluation (held-out set or cross-validation) of the procedure."""
+
+    views: dict[str, Scores]
+    hosts: HostScores
+    decisions: Scores
+    by_group: dict[str, Scores]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "views": {name: scores.as_dict() for name, scores in self.views.items()},
+            "hosts": self.hosts.as_dict(),
+            "decisions": self.decisions.as_dict(),
+            "by_group": {group: _flagged(scores) for group, scores in sorted(self.by_group.items())},
+        }
+
+
+def _flagged(scores: Scores) -> dict[str, Any]:
+    """How many of a dataset file's requests were called AI (recall for AI files, false alarms otherwise)."""
+    total = scores.n_ai + scores.n_ordinary
+    flagged = round(scores.recall * scores.n_ai) + len(scores.false_positives)
+    return {"requests": total, "flagged_ai": flagged, "share": round(flagged / total, 4) if total else 0.0}
+
+
+def evaluation_of(pairs: Sequence[tuple[Row, ShapeVerdict]]) -> Evaluation:
+    verdict_of = {id(row): verdict for row, verdict in pairs}
+    rows = [row for row, _ in pairs]
+    views = {name: scores_of([(row, verdict_of[id(row)]) for row in subset]) for name, subset in _subsets(rows).items()}
+    groups: dict[str, list[tuple[Row, ShapeVerdict]]] = defaultdict(list)
+    for row, verdict in pairs:
+        if row.variant == "request":
+            groups[row.group].append((row, verdict))
+    return Evaluation(views, host_level(pairs), decision_level(pairs), {g: scores_of(p) for g, p in groups.items()})
+
+
+def cross_validated(rows: Sequence[Row], folds: int = 5, seed: int | None = None) -> Evaluation:
+    """Grouped CV of the full procedure (vocabulary, C, thresholds refitted inside each fold).
+
+    `seed` shuffles which services share a fold (None: scikit-learn's deterministic split).
+    """
     groups = [row.service for row in rows]
+    splitter = GroupKFold(n_splits=folds, shuffle=seed is not None, random_state=seed)
     pairs: list[tuple[Row, ShapeVerdict]] = []
-    for train_idx, test_idx in GroupKFold(n_splits=folds).split(rows, groups=groups):
+    for train_idx, test_idx in splitter.split(rows, groups=groups):
         train = [rows[i] for i in train_idx]
         classifier, _, _ = train_classifier(train, "cv")
         pairs.extend((rows[i], classifier.classify(rows[i].shape)) for i in test_idx)
-    verdict_of = {id(row): verdict for row, verdict in pairs}
-    results = {
-        name: scores_of([(row, verdict_of[id(row)]) for row in subset]) for name, subset in _subsets(rows).items()
-    }
-    return results, host_level(pairs)
+    return evaluation_of(pairs)
+
+
+def _print_evaluation(title: str, evaluation: Evaluation) -> None:
+    _print_scores(title, evaluation.views)
+    _print_hosts("  hosts (discovery belief after all of a service's requests)", evaluation.hosts)
+    decisions = evaluation.decisions
+    print(
+        f"  requests to a host seen before (request verdict or host belief): precision {decisions.precision:.3f}  "
+        f"recall {decisions.recall:.3f}"
+    )
+    print("  share of each dataset file's requests called AI at request time:")
+    for group, scores in sorted(evaluation.by_group.items()):
+        found = _flagged(scores)
+        print(f"    {group:24s} {found['flagged_ai']:4d} / {found['requests']:4d}  {found['share']:.3f}")
+
+
+def _dev(rows: Sequence[Row], seeds: int) -> int:
+    """Repeated grouped CV over the training services only (held-out services never touched)."""
+    train_rows = [r for r in rows if not is_held_out(r.service)]
+    n_services = len({r.service for r in train_rows})
+    print(f"development: grouped 5-fold CV over the {n_services} training services, {seeds} shuffles")
+    found = [cross_validated(train_rows, seed=seed) for seed in range(seeds)]
+    for view in found[0].views:
+        precision = np.mean([e.views[view].precision for e in found])
+        recall = np.mean([e.views[view].recall for e in found])
+        runs = " ".join(f"{e.views[view].precision:.3f}/{e.views[view].recall:.3f}" for e in found)
+        print(f"  {view:9s} precision {precision:.3f}  recall {recall:.3f}   ({runs})")
+    print(
+        f"  hosts     precision {np.mean([e.hosts.precision for e in found]):.3f}  "
+        f"recall {np.mean([e.hosts.recall for e in found]):.3f}"
+    )
+    _print_evaluation("first shuffle in detail:", found[0])
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -355,6 +501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where to write the model JSON")
     parser.add_argument("--check", action="store_true", help="evaluate only; exit 1 when below target")
     parser.add_argument("--no-cv", action="store_true", help="skip the 5-fold cross-validation (faster)")
+    parser.add_argument("--dev", action="store_true", help="only CV on the training services (no held-out figures)")
+    parser.add_argument("--seeds", type=int, default=2, help="--dev: how many shuffled CV repetitions")
     args = parser.parse_args(argv)
 
     requests = load_requests()
@@ -362,25 +510,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     services = {(r.service, r.label) for r in rows}
     n_ai = sum(label for _, label in services)
     print(f"dataset: {n_ai} AI services, {len(services) - n_ai} ordinary services, {len(requests)} requests")
+    if args.dev:
+        return _dev(rows, args.seeds)
 
     train_rows = [r for r in rows if not is_held_out(r.service)]
     test_rows = [r for r in rows if is_held_out(r.service)]
     held_services = sorted({r.service for r in test_rows})
     held_classifier, _, held_c = train_classifier(train_rows, "held-out")
-    held = _by_variant(held_classifier, test_rows)
     held_pairs = [(row, held_classifier.classify(row.shape)) for row in test_rows]
-    held_hosts = host_level(held_pairs)
+    held = evaluation_of(held_pairs)
+    first = evaluation_of([(row, verdict) for row, verdict in held_pairs if row.service in FIRST_HELD_OUT])
     print(f"held-out services ({len(held_services)}): {', '.join(held_services)}")
-    _print_scores(
+    _print_evaluation(
         f"held-out evaluation (C={held_c}, threshold {held_classifier.threshold:.3f}, "
         f"not-AI below {held_classifier.low_threshold:.3f}):",
         held,
     )
-    _print_hosts("  held-out hosts (discovery belief)", held_hosts)
+    _print_scores(f"  of which the first dataset's {len(FIRST_HELD_OUT)} held-out services:", first.views)
     cv = None if args.no_cv else cross_validated(rows)
     if cv is not None:
-        _print_scores("grouped 5-fold cross-validation over all services:", cv[0])
-        _print_hosts("  cross-validated hosts (discovery belief)", cv[1])
+        _print_evaluation("grouped 5-fold cross-validation over all services:", cv)
 
     version = f"{datetime.now(UTC):%Y.%m.%d}-{dataset_digest()[:8]}"
     classifier, _, c = train_classifier(rows, version)
@@ -388,20 +537,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"final model: {len(classifier.vocabulary)} features, C={c}, threshold {classifier.threshold:.3f}, "
         f"not-AI below {classifier.low_threshold:.3f}"
     )
-    body = held["with-body"]
-    ok = (
-        held["request"].precision >= TARGET_PRECISION
-        and body.precision >= TARGET_PRECISION
-        and body.recall >= TARGET_RECALL
-        and held_hosts.precision >= TARGET_PRECISION
-        and held_hosts.recall >= TARGET_RECALL
+    per_request = held.views["request"]
+    ok = per_request.precision >= TARGET_PRECISION and per_request.recall >= TARGET_RECALL
+    print(
+        f"target (held-out, per request: precision >= {TARGET_PRECISION}, recall >= {TARGET_RECALL}): "
+        + ("met" if ok else "NOT MET")
     )
     if args.check:
-        print(
-            "target met (precision on every view, recall on requests with a body and on hosts)"
-            if ok
-            else "BELOW TARGET"
-        )
         return 0 if ok else 1
     params = classifier.to_params()
     params["trained"] = {
@@ -411,15 +553,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "requests": len(requests),
         "regularisation_c": c,
         "held_out_services": held_services,
-        "held_out": {variant: scores.as_dict() for variant, scores in held.items()},
-        "held_out_hosts": held_hosts.as_dict(),
-        "grouped_cv": {variant: scores.as_dict() for variant, scores in cv[0].items()} if cv else None,
-        "grouped_cv_hosts": cv[1].as_dict() if cv else None,
+        "held_out": {variant: scores.as_dict() for variant, scores in held.views.items()},
+        "held_out_hosts": held.hosts.as_dict(),
+        "held_out_decisions": held.decisions.as_dict(),
+        "held_out_first_dataset": {variant: scores.as_dict() for variant, scores in first.views.items()},
+        "grouped_cv": {variant: scores.as_dict() for variant, scores in cv.views.items()} if cv else None,
+        "grouped_cv_hosts": cv.hosts.as_dict() if cv else None,
+        "grouped_cv_decisions": cv.decisions.as_dict() if cv else None,
+        "grouped_cv_by_group": cv.as_dict()["by_group"] if cv else None,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(params, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
-    print("targets met" if ok else "note: below the precision/recall targets on some view (see above)")
     return 0
 
 

@@ -187,6 +187,8 @@ def test_unprivileged_sweep_reports_partial_view_honestly(tmp_path: Path) -> Non
     assert seen["errors"] == []
     # The root-owned server is still found by its name (names are public), but not its
     # executable or socket: the port is reported as a "possible" app with no process.
-    assert [named.pid, "", ["process_name"], "Ollama"] in seen["findings"]
+    findings = seen["findings"]
+    assert isinstance(findings, list)
+    assert [named.pid, "", ["process_name"], "Ollama"] in findings
     assert seen["complete"] is False
-    assert [None, UNATTRIBUTED, ["port"], "possible Ollama"] in seen["findings"]
+    assert [None, UNATTRIBUTED, ["port"], "possible Ollama"] in findings

@@ -176,3 +176,49 @@ def test_response_headers_mark_server_sent_events() -> None:
     )
     assert answered.response_is_sse
     assert "rhdr:x-ratelimit-tokens" in shape_features(answered)
+
+
+def test_key_pairs_name_a_key_with_the_key_that_holds_it() -> None:
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Jane Doe"}]}],
+        "options": {"sampling": {"temperature": 0.1}},
+        "tags": [["nested"], {"deep": 1}],
+    }
+    shape = RequestShape.from_http("POST", "/x", {"content-type": "application/json"}, json.dumps(body).encode())
+    assert shape.key_pairs == (
+        "message>role",
+        "message>content",
+        "content>type",
+        "content>text",
+        "option>sampling",
+        "sampling>temperature",
+        "tag>deep",
+    )
+    _no_phi(shape)
+    truncated = RequestShape.from_http("POST", "/x", {}, b'{"messages": [{"role": "user", "cont')
+    assert truncated.key_pairs == ("message>role",)
+
+
+def test_features_generalise_beyond_the_words_seen() -> None:
+    """Lexicon tiers count cumulatively, composites name AI structure, n-grams never come from placeholders."""
+    chat = RequestShape.from_http(
+        "POST",
+        "/v1/chat/completions",
+        {"content-type": "application/json", "authorization": "Bearer k", "x-stainless-lang": "python"},
+        json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0}).encode(),
+    )
+    features = shape_features(chat)
+    assert {"lexpath>=1", "lexpath-weak>=1", "lexkey>=1", "lexkey-weak>=1", "lexkey-weak>=2"} <= features
+    assert {"combo:model+input", "combo:transcript"} <= features
+    assert {"pc:comp", "pc:tion", "kc:temp", "kc:ture"} <= features
+    assert not any(name.startswith(("pc:<", "kc:<")) for name in features)
+    assert "hword:authorization" not in features  # a one-word header name is its own feature
+    assert {"hdr:authorization", "hword:stainless", "hword:lang"} <= features
+    upload = RequestShape.from_http(
+        "POST", "/v1/audio/transcriptions", {"content-type": "audio/wav"}, synthetic_media("audio/wav", 2000)
+    )
+    assert {"combo:media+lexpath", "media:audio"} <= shape_features(upload)
+    listing = shape_features(RequestShape.from_http("GET", "/v1/models", {}))
+    assert "lexpath-weak>=1" in listing
+    assert not any(name.startswith("lexpath>=") for name in listing)
