@@ -86,6 +86,7 @@ class PhiWallGuard:
         self._enforce_options()
         if self.services is None and {"phiwall_config", "phiwall_db", "phiwall_data_dir"} & updated:
             self._attach(GuardServices.open(self._settings_from_options()))
+            self._enforce_options()
 
     def _settings_from_options(self) -> ProxySettings:
         config = load_config(ctx.options.phiwall_config or None)
@@ -109,6 +110,7 @@ class PhiWallGuard:
             await self._listen_on_loopback_only(proxyserver)
         if self.services is None:
             self._attach(GuardServices.open(self._settings_from_options()))
+            self._enforce_options()
         assert self.services is not None
         await self.services.start()
         port_file = self.services.settings.port_file
@@ -135,6 +137,12 @@ class PhiWallGuard:
             loopback = host == "localhost"
         if not loopback:
             updates["listen_host"] = "127.0.0.1"  # never an open proxy on the network
+        if self.services is not None:
+            # Bodies beyond the inspection limit cannot be inspected: stream them (into the drain
+            # sink) instead of buffering them whole, as the embedded runner does.
+            limit = f"{self.services.settings.config.proxy.max_inspect_mb}m"
+            if ctx.options.stream_large_bodies != limit:
+                updates["stream_large_bodies"] = limit
         if updates:
             log.warning("PhiWall overrides mitmproxy options: %s", updates)
             options: Any = ctx.options

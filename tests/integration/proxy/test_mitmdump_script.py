@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -69,6 +70,18 @@ def test_mitmdump_script_enforces(
             assert blocked.status_code == 403
             assert layout.event(blocked.headers["x-phiwall-incident"]).asset_id == recordings.asset_id
             assert post(recordings.other_mp3).status_code == 200
+        # An upload announced beyond the inspection limit (32 MB here) is refused at its headers,
+        # not buffered whole first: the addon set mitmproxy's stream_large_bodies to the limit.
+        size = 64 << 20
+        with socket.create_connection((host, int(port)), timeout=30) as raw:
+            head = (
+                f"POST {unapproved.http}/v1/audio/transcriptions HTTP/1.1\r\nHost: {unapproved.host}\r\n"
+                f"Content-Type: audio/wav\r\nContent-Length: {size}\r\n\r\n"
+            )
+            raw.sendall(head.encode() + b"RIFF" + bytes(1 << 20))
+            refused = layout.events(lambda e: e.payload_size == size, timeout=10)
+        assert refused, "decided at the headers while the body was still coming"
+        assert "inspection limit" in refused[0].reason
         key = confdir / "mitmproxy-ca.pem"
         assert key.stat().st_mode & 0o077 == 0
     finally:
