@@ -36,9 +36,11 @@ FRAMES_PER_S = 1.0 / FRAME_S
 COARSE_LM_BIN = 16  # frames
 COARSE_CP_BIN = 4  # items
 SLOPES = np.round(np.arange(0.95, 1.0501, 0.005), 4)
+SLOPES_FROM_ONE = sorted(SLOPES.tolist(), key=lambda s: abs(s - 1.0))
+SLOPE_MARGIN = 1.03
 FINE_TOLERANCE = 2  # frames either side of the fitted line
 MAX_CANDIDATES = 6
-STOP_FACTOR = 40.0  # skip lists longer than this many times the mean list length
+STOP_FACTOR = 8.0  # skip lists longer than this many times the mean list length
 MIN_STOP = 2000
 OFFSET_PAD = 1 << 30
 
@@ -95,48 +97,68 @@ def _stop_limit(lists: InvertedLists) -> int:
     return max(MIN_STOP, int(STOP_FACTOR * lists.mean_list()))
 
 
-def _top_assets(asset: I64Array, bins: I64Array, weight_limit: int) -> list[tuple[int, int]]:
-    """(asset, votes) for the best assets by their best pair of adjacent coarse bins."""
-    if asset.size == 0:
+def _best_assets(
+    offsets: I64Array, bin_width: int, base: I64Array, alive: npt.NDArray[np.bool_], limit: int
+) -> list[int]:
+    """Assets owning the most-voted coarse offset bins, best first.
+
+    `offsets` are hit times minus query times on the segment's global time line, so voting
+    needs no per-hit asset lookup; a bin's owner is found afterwards, for the few best bins.
+    A bin's score adds the next bin's votes (a match straddling a bin edge counts once).
+    """
+    if offsets.size == 0:
         return []
-    key = asset * (1 << 34) + bins
-    uniq, counts = np.unique(key, return_counts=True)
-    # Add the next bin's count when it belongs to the same asset (offsets straddling a bin edge).
-    nxt = np.searchsorted(uniq, uniq + 1)
-    nxt_counts = np.zeros_like(counts)
-    found = nxt < uniq.size
-    found[found] &= uniq[nxt[found]] == uniq[found] + 1
-    nxt_counts[found] = counts[nxt[found]]
-    score = counts + nxt_counts
-    owner = uniq >> 34
-    order = np.lexsort((-score, owner))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = owner[order][1:] != owner[order][:-1]
-    best = order[first]
-    ranked = best[np.argsort(-score[best], kind="stable")][:weight_limit]
-    return [(int(owner[k]), int(score[k])) for k in ranked]
+    bins = np.sort(offsets // bin_width)
+    starts = np.concatenate(([0], np.flatnonzero(bins[1:] != bins[:-1]) + 1))
+    values = bins[starts]
+    counts = np.diff(np.append(starts, bins.size))
+    score = counts.copy()
+    adjacent = values[1:] == values[:-1] + 1
+    score[:-1][adjacent] += counts[1:][adjacent]
+    keep = min(score.size, limit * 8)
+    top = np.argpartition(-score, keep - 1)[:keep]
+    top = top[np.argsort(-score[top], kind="stable")]
+    owners = np.searchsorted(base, values[top] * bin_width + bin_width // 2, side="right") - 1
+    chosen: list[int] = []
+    for owner in owners.tolist():
+        if 0 <= owner < alive.size and alive[owner] and owner not in chosen:
+            chosen.append(owner)
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
+def _offset_votes(off: I64Array) -> tuple[int, int]:
+    """(votes, first offset) of the best window of 4 consecutive offsets (two 2-frame cells)."""
+    lo = int(off.min())
+    cells = (off - lo) // 2
+    if int(cells.max()) <= 64 * off.size + 1024:  # dense enough for a direct count
+        counts = np.bincount(cells)
+        pair = counts.copy()
+        pair[:-1] += counts[1:]
+        k = int(np.argmax(pair))
+        return int(pair[k]), lo + 2 * k
+    uniq, counts = np.unique(cells, return_counts=True)
+    pair = counts.copy()
+    adjacent = uniq[1:] == uniq[:-1] + 1
+    pair[:-1][adjacent] += counts[1:][adjacent]
+    k = int(np.argmax(pair))
+    return int(pair[k]), lo + 2 * int(uniq[k])
 
 
 def _fit_line(tq: I64Array, td: I64Array, qi: I64Array) -> tuple[float, float, npt.NDArray[np.bool_]]:
     """Hough vote over SLOPES for td = slope * tq + offset; returns slope, offset, inlier mask."""
-    best_slope, best_offset, best_votes = 1.0, 0.0, -1
-    for slope in SLOPES:
-        off = np.round(td - slope * tq).astype(np.int64)
-        uniq, counts = np.unique(off // 2, return_counts=True)
-        if uniq.size == 0:
-            continue
-        # Sum with the neighbouring 2-frame bins so +/-FINE_TOLERANCE jitter counts once.
-        idx = np.searchsorted(uniq, uniq + 1)
-        nb = np.zeros_like(counts)
-        ok = idx < uniq.size
-        ok[ok] &= uniq[idx[ok]] == uniq[ok] + 1
-        nb[ok] = counts[idx[ok]]
-        k = int(np.argmax(counts + nb))
-        votes = int(counts[k] + nb[k])
-        # Prefer slope 1 on ties (a plain copy is the common case).
-        if votes > best_votes or (votes == best_votes and abs(slope - 1.0) < abs(best_slope - 1.0)):
-            centre = float(np.median(off[(off // 2 == uniq[k]) | (off // 2 == uniq[k] + 1)]))
-            best_slope, best_offset, best_votes = float(slope), centre, votes
+    best_slope, best_start, best_votes = 1.0, 0, -1
+    for slope in SLOPES_FROM_ONE:
+        off = np.rint(td - slope * tq).astype(np.int64)
+        votes, start = _offset_votes(off)
+        # A tempo change must earn its votes: nearby slopes share most inliers on a short
+        # query, so a plain copy (slope 1, tried first) keeps ties and near-ties.
+        if votes > best_votes * SLOPE_MARGIN + 1 or best_votes < 0:
+            best_slope, best_start, best_votes = float(slope), start, votes
+    off = np.rint(td - best_slope * tq).astype(np.int64)
+    window = (off >= best_start) & (off < best_start + 4)
+    best_offset = float(np.median(off[window])) if window.any() else float(best_start + 1)
     inliers = np.abs(td - (best_slope * tq + best_offset)) <= FINE_TOLERANCE
     # One vote per query landmark.
     _, first = np.unique(qi[inliers], return_index=True)
@@ -270,39 +292,33 @@ class AudioSegment:
         q_total = int(query.hashes.size)
         # Landmarks: coarse votes.
         hits = self.lm.lookup(query.hashes, _stop_limit(self.lm))
-        owner = np.searchsorted(self.lm_base, hits.positions, side="right").astype(np.int64) - 1
-        ok = self.alive[owner] if owner.size else np.zeros(0, dtype=bool)
-        owner, qi = owner[ok], hits.query_index[ok]
-        td = hits.positions[ok].astype(np.int64) - self.lm_base[owner]
-        tq = query.times[qi].astype(np.int64)
-        lm_top = _top_assets(owner, (td - tq + OFFSET_PAD) // COARSE_LM_BIN, MAX_CANDIDATES)
+        positions = hits.positions.astype(np.int64)
+        qi = hits.query_index
+        tq_all = query.times[qi].astype(np.int64)
+        chosen = _best_assets(
+            positions - tq_all + OFFSET_PAD, COARSE_LM_BIN, self.lm_base + OFFSET_PAD, self.alive, MAX_CANDIDATES
+        )
         # Chromaprint: coarse votes.
-        cp_top: list[tuple[int, int]] = []
         if query.chroma.size:
             q_keys, q_index = half_keys(query.chroma)
             chits = self.cp.lookup(q_keys, _stop_limit(self.cp))
-            c_owner = np.searchsorted(self.cp_base, chits.positions, side="right").astype(np.int64) - 1
-            c_ok = self.alive[c_owner] if c_owner.size else np.zeros(0, dtype=bool)
-            c_owner = c_owner[c_ok]
-            c_td = chits.positions[c_ok].astype(np.int64) - self.cp_base[c_owner]
-            c_tq = q_index[chits.query_index[c_ok]]
-            cp_top = _top_assets(c_owner, (c_td - c_tq + OFFSET_PAD) // COARSE_CP_BIN, 3)
-        chosen: list[int] = []
-        for a, _ in lm_top + cp_top:
-            if a not in chosen:
-                chosen.append(a)
+            c_offsets = chits.positions.astype(np.int64) - q_index[chits.query_index] + OFFSET_PAD
+            for a in _best_assets(c_offsets, COARSE_CP_BIN, self.cp_base + OFFSET_PAD, self.alive, 3):
+                if a not in chosen:
+                    chosen.append(a)
         seconds = np.unique(query.times // round(FRAMES_PER_S)) if q_total else np.zeros(0)
         found: list[AudioCandidate] = []
         for a in chosen:
-            mine = owner == a
+            mine = (positions >= self.lm_base[a]) & (positions < self.lm_base[a + 1])
             slope, offset, inliers = 1.0, 0.0, np.zeros(0, dtype=bool)
             votes = 0
             coverage = 0.0
             if mine.any():
-                slope, offset, inliers = _fit_line(tq[mine], td[mine], qi[mine])
+                tq = tq_all[mine]
+                slope, offset, inliers = _fit_line(tq, positions[mine] - self.lm_base[a], qi[mine])
                 votes = int(inliers.sum())
                 if seconds.size:
-                    covered = np.unique(tq[mine][inliers] // round(FRAMES_PER_S))
+                    covered = np.unique(tq[inliers] // round(FRAMES_PER_S))
                     coverage = covered.size / seconds.size
             items = self.cp_items[self.cp_base[a] : self.cp_base[a + 1]]
             if votes >= 3 or not mine.any():

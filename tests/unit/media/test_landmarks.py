@@ -61,3 +61,19 @@ def test_tempo_change_is_recovered_as_a_slope(long_babble: np.ndarray) -> None:
 def test_silence_has_no_landmarks() -> None:
     hashes, _ = landmarks.landmarks_of(np.zeros(5 * AUDIO_RATE, dtype=np.int16))
     assert hashes.size == 0
+
+
+def test_line_fit_finds_the_offset_whatever_the_spread_of_noise() -> None:
+    """Votes at one offset among hits spread over an odd-sized range (an edge that once shifted
+    the fitted offset by a frame and lost every vote)."""
+    from agent.media.audio_index import _fit_line
+
+    rng = np.random.default_rng(4)
+    tq = rng.integers(0, 400, 300)
+    for true_offset, low in ((0, -4485), (1234, -3), (77, -1)):
+        td = np.concatenate([tq[:200] + true_offset, rng.integers(low, 5000, 100)])
+        tq_all = np.concatenate([tq[:200], tq[200:]])
+        slope, offset, inliers = _fit_line(tq_all, td, np.arange(td.size))
+        assert slope == 1.0
+        assert offset == true_offset
+        assert inliers[:200].all()

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""How audio matching scales with the hours enrolled: latency, index memory, build and load time.
+
+    .venv/bin/python benchmarks/media_scale.py                  # 10, 100, 1000 hours
+    .venv/bin/python benchmarks/media_scale.py --hours 10 100   # a quicker run
+    .venv/bin/python benchmarks/media_scale.py --store-hours 100  # also time start-up from SQLite
+
+Index content: synthetic prints with the statistics of real ones. Landmark hashes are drawn
+from the empirical hash distribution of PhiWall's own generated speech corpus (so posting
+lists are as long as real speech makes them), at the real rate of hashes per second;
+chromaprint items are drawn from the corpus's real items. Into that haystack go the real
+prints of held-out dictations, and 10 s real excerpts of those (mp3-transcoded) are the
+queries: every query must still find its recording (recall is printed next to latency).
+
+Printed per index size: entries, index memory (bytes the index arrays hold, and per 1,000 h),
+build time, search latency p50/p95 for the prints of a 10 s query, the full `match_pcm`
+latency p50/p95 (decoding 10 s of 16 kHz PCM + fingerprinting + search), and recall.
+Baseline for the ratios: the smallest index in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import media_corpus
+from media_eval import ROOT  # noqa: F401  (puts the checkout on sys.path)
+
+from agent.media import MediaService
+from agent.media.fingerprint import AudioPrint, fingerprint
+from agent.media.index import AssetInfo, MediaIndex, search_audio
+from agent.media.landmarks import FRAME_SECONDS, HASH_BITS
+from agent.media.model import MediaLimits
+from agent.media.repository import save
+from agent.store import open_store
+
+ASSET_MINUTES = 10.0  # synthetic recordings are 10 minutes long
+
+
+def real_prints(seed: int) -> list[tuple[str, AudioPrint]]:
+    root, items = media_corpus.build(media_corpus.CorpusSpec(seed=seed), log=lambda m: print(m, file=sys.stderr))
+    out = []
+    for it in items:
+        if it.role == "original" and it.kind == "audio":
+            p = fingerprint(root / it.path, MediaLimits())
+            if p.audio is not None:
+                out.append((str(root / it.path), p.audio))
+    return out
+
+
+class Haystack:
+    """Draws synthetic recordings with the corpus's statistics."""
+
+    def __init__(self, pool: list[AudioPrint], seed: int = 5) -> None:
+        hashes = np.concatenate([p.hashes for p in pool])
+        seconds = sum(p.seconds for p in pool)
+        counts = np.bincount(hashes, minlength=1 << HASH_BITS).astype(np.float64)
+        self.cdf = np.cumsum(counts / counts.sum())
+        self.rate = hashes.size / seconds
+        self.items = np.concatenate([p.chroma for p in pool])
+        self.rng = np.random.default_rng(seed)
+
+    def recording(self, seconds: float) -> AudioPrint:
+        n = int(self.rate * seconds)
+        hashes = np.searchsorted(self.cdf, self.rng.random(n)).astype(np.uint32)
+        frames = int(seconds / FRAME_SECONDS)
+        times = np.sort(self.rng.integers(0, frames, n)).astype(np.uint32)
+        start = int(self.rng.integers(0, max(1, self.items.size - int(seconds * 8.1))))
+        chroma = self.items[start : start + int(seconds * 8.07)]
+        return AudioPrint(chroma=chroma.astype(np.uint32), hashes=hashes, times=times, seconds=seconds)
+
+
+def build_index(hours: float, haystack: Haystack, real: list[tuple[str, AudioPrint]]) -> tuple[MediaIndex, float]:
+    count = int(hours * 60 / ASSET_MINUTES)
+    entries: list[tuple[AssetInfo, AudioPrint | None, None]] = []
+    for i in range(count):
+        p = haystack.recording(ASSET_MINUTES * 60)
+        entries.append((AssetInfo(f"syn{i:06d}", "audio", f"/syn/{i}.wav", p.seconds, True, False), p, None))
+    for path, p in real:
+        entries.append((AssetInfo(path, "audio", path, p.seconds, True, False), p, None))
+    index = MediaIndex()
+    started = time.perf_counter()
+    index.add(entries)
+    return index, time.perf_counter() - started
+
+
+def queries(real: list[tuple[str, AudioPrint]], per_recording: int = 2) -> list[tuple[str, bytes]]:
+    """10 s excerpts of the held-out dictations, through mp3, as 16 kHz s16le PCM."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (path, p) in enumerate(real):
+            for j in range(per_recording):
+                start = (p.seconds - 10) * (j + 1) / (per_recording + 1)
+                mp3 = Path(tmp) / f"{k}_{j}.mp3"
+                media_corpus.ff("-ss", f"{start:.2f}", "-t", "10", "-i", path, "-b:a", "48k", str(mp3))
+                raw = Path(tmp) / f"{k}_{j}.raw"
+                media_corpus.ff("-i", str(mp3), "-ac", "1", "-ar", "16000", "-f", "s16le", str(raw))
+                out.append((path, raw.read_bytes()))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def time_store_load(hours: float, haystack: Haystack) -> tuple[float, float]:
+    """Seconds to write `hours` of prints to SQLite and to start a MediaService on them."""
+    from agent.media.decode import DecodeReport
+    from agent.media.fingerprint import MediaPrints
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{tmp}/scale.db")
+        started = time.perf_counter()
+        for i in range(int(hours * 60 / ASSET_MINUTES)):
+            p = haystack.recording(ASSET_MINUTES * 60)
+            prints = MediaPrints("audio", p, None, DecodeReport(has_audio=True, audio_s=p.seconds))
+            save(
+                store,
+                asset_id=f"{i:064d}",
+                prints=prints,
+                mime="audio/wav",
+                path=f"/syn/{i}.wav",
+                size=1,
+                origin_agent_id="",
+            )
+        written = time.perf_counter() - started
+        started = time.perf_counter()
+        service = MediaService(store)
+        loaded = time.perf_counter() - started
+        assert service.stats().assets == int(hours * 60 / ASSET_MINUTES)
+        store.dispose()
+    return written, loaded
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hours", type=float, nargs="+", default=[10, 100, 1000])
+    ap.add_argument("--store-hours", type=float, nargs="*", default=[10, 100])
+    args = ap.parse_args(argv)
+
+    pool = [p for _, p in real_prints(11)]
+    real = real_prints(12)[:8]
+    haystack = Haystack(pool)
+    probes = queries(real)
+    minutes = sum(p.seconds for p in pool) / 60
+    print(f"haystack: {haystack.rate:.1f} landmark hashes/s drawn from {minutes:.0f} min of speech; ", end="")
+    print(f"{len(probes)} queries of 10 s from {len(real)} held-out dictations")
+    columns = [("hours", 6), ("entries", 12), ("index MB", 9), ("MB/1000h", 9), ("build s", 8)]
+    columns += [("search p50/p95 ms", 18), ("match_pcm p50/p95 ms", 21), ("recall", 7)]
+    print(" ".join(f"{name:>{width}}" for name, width in columns))
+    base_search = None
+    scratch = tempfile.TemporaryDirectory()
+    service = MediaService(open_store(f"sqlite:///{scratch.name}/empty.db"))
+    for hours in args.hours:
+        gc.collect()
+        index, built = build_index(hours, haystack, real)
+        state = index.state
+        entries = sum(s.size for s in state.audio)
+        searches: list[float] = []
+        full: list[float] = []
+        hits = 0
+        service.index = index  # the service's own code path, over this in-memory index
+        for path, pcm in probes:
+            query = fingerprint(pcm, MediaLimits(), pcm=("s16le", 16000, 1)).audio
+            assert query is not None
+            for _ in range(3):
+                t = time.perf_counter()
+                found = search_audio(state, query)
+                searches.append((time.perf_counter() - t) * 1000)
+            outcome = service.match_pcm(pcm, sample_rate=16000)
+            full.append(outcome.ms)
+            hits += bool(outcome.match and outcome.match.asset_id == path and found and found[0].asset_id == path)
+        nbytes = state.nbytes
+        p50, p95 = statistics.median(searches), pct(searches, 0.95)
+        base_search = base_search or p50
+        mb = nbytes / 2**20
+        print(
+            f"{hours:6.0f} {entries:12,d} {mb:9.0f} {mb / hours * 1000:9.0f} {built:8.1f} "
+            f"{p50:8.1f} / {p95:6.1f}  {statistics.median(full):9.1f} / {pct(full, 0.95):7.1f} "
+            f"{hits / len(probes):7.3f}   (search x{p50 / base_search:.1f} of the smallest)"
+        )
+        service.index = MediaIndex()
+        del index, state
+    for hours in args.store_hours:
+        written, loaded = time_store_load(hours, haystack)
+        print(f"store: {hours:.0f} h of prints written to SQLite in {written:.1f} s; ", end="")
+        print(f"MediaService start-up load {loaded:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
