@@ -54,8 +54,6 @@ from agent.shadow.shape import MAX_BODY_PREFIX
 log = logging.getLogger(__name__)
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
-CHUNK_HEADERS = ("x-goog-upload-command", "tus-resumable", "content-range")
-"""Without one of these (or an OpenAI /uploads/ path) a request is no chunk of a resumable upload."""
 SDP_TYPES = ("application/sdp",)
 MAX_ERROR_TEXT = 300
 STREAM_RESPONSES_OVER = 1 << 20
@@ -238,7 +236,12 @@ class UploadGuard:
         """The chunk of a resumable upload this request carries (looked up once per flow)."""
         if state.chunk is NOT_YET:
             headers, target = state.headers, state.path
-            if "/uploads/" in target or any(name in headers for name in CHUNK_HEADERS):
+            if (
+                "/uploads/" in target
+                or "x-goog-upload-command" in headers
+                or "tus-resumable" in headers
+                or "content-range" in headers
+            ):
                 path = target.split("?", 1)[0]
                 state.chunk = identify_chunk(state.method, state.dest.host, path, query_of(target), headers)
             else:
@@ -352,7 +355,8 @@ class UploadGuard:
                 self._oversize(flow, state, None)
                 return None
             if self._nothing_to_inspect(flow, state):
-                restore_target(flow, state)
+                if state.original is not None:
+                    restore_target(flow, state)
                 return None
             # Possibly an event: find the sending process while it waits for the answer.
             self.services.attribution.prefetch(client_ref(flow))

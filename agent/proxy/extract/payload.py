@@ -21,6 +21,8 @@ from agent.proxy.extract.textmedia import MediaProbe, declared_media, media_in_s
 from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart
 
 PROBE_BYTES = 4096
+SIGNATURE_BYTES = 256
+"""Enough of a body's start for `has_media_signature` (MPEG-TS needs 189 bytes)."""
 JSON_TYPES = {"application/json", "text/json", "application/x-json"}
 NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"}
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -153,7 +155,7 @@ def nothing_to_extract(body: bytes, content_type: str | None, *, parse: bool = T
         return False
     if not body or body.isspace():
         return True
-    if has_media_signature(body[:PROBE_BYTES]) or may_hold_media(body):
+    if has_media_signature(body[:SIGNATURE_BYTES]) or may_hold_media(body):
         return False  # a media file labelled as JSON, or JSON that may carry media
     if parse:
         try:
