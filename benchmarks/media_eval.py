@@ -43,6 +43,9 @@ class Candidate:
         return self.label == "source"
 
 
+ENROL_CPU: dict[str, list[float]] = {}  # kind -> [media seconds, CPU seconds] of the last enrolment
+
+
 @contextmanager
 def enrolled(
     root: Path, items: list[Item], calibration: Calibration | None = None
@@ -57,11 +60,15 @@ def enrolled(
             media_s = 0.0
             for it in items:
                 if it.role == "original":
+                    cpu = time.process_time()
                     outcome = service.enroll_path(root / it.path)
                     if outcome.error:
                         raise SystemExit(f"enrolment of {it.path} failed: {outcome.error}")
                     info = service.index.state.assets.get(outcome.asset_id or "")
                     media_s += info.duration_s if info else 0.0
+                    per_kind = ENROL_CPU.setdefault(it.kind, [0.0, 0.0])
+                    per_kind[0] += info.duration_s if info else 0.0
+                    per_kind[1] += time.process_time() - cpu
             yield service, time.perf_counter() - started, media_s
         finally:
             store.dispose()

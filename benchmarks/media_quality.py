@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import media_corpus
-from media_eval import asset_paths, enrolled
+from media_eval import ENROL_CPU, asset_paths, enrolled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         f"enrolment {media_s / enrol_cpu:.0f}x real time per core ({media_s:.0f} s of media, "
         f"{enrol_cpu:.1f} s CPU, {enrol_wall:.1f} s wall)"
     )
+    for kind, (seconds, cpu) in sorted(ENROL_CPU.items()):
+        print(
+            f"enrolment {kind:5}: {seconds / cpu:.0f}x real time per core ({seconds:.0f} s of media, {cpu:.1f} s CPU)"
+        )
     for kind, values in sorted(latency.items()):
         values.sort()
         p95 = values[min(len(values) - 1, int(0.95 * len(values)))]

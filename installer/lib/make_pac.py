@@ -2,9 +2,10 @@
 
 Hosts come from the catalog in force: with `--config`, the agent's (an installed signed
 bundle, else the shipped catalog); without, the catalog shipped with the package. Nothing
-regenerates the PAC at run time: re-run the installer after catalog changes that add hosts. AI hosts get `PROXY 127.0.0.1:8080` with NO `DIRECT` fallback: when the
-agent is down the browser cannot reach them at all (fails closed) instead of bypassing the
-inspection. Every other host goes `DIRECT`, so the workstation keeps working without us.
+regenerates the PAC at run time: re-run the installer after catalog changes that add hosts.
+AI hosts get `PROXY 127.0.0.1:8080` with NO `DIRECT` fallback: when the agent is down the
+browser cannot reach them at all (fails closed) instead of bypassing the inspection.
+Every other host goes `DIRECT`, so the workstation keeps working without us.
 
 Catalog patterns map onto PAC matching: exact hosts become an object lookup, `*.vendor.com`
 becomes `dnsDomainIs(host, ".vendor.com")`, other wildcards `shExpMatch` (whose `*` also
