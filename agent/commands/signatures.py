@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -77,6 +78,17 @@ keys_option = click.option(
 passphrase_option = click.option(
     "--passphrase-env", metavar="VAR", default=None, help="Environment variable holding the key passphrase."
 )
+
+
+def thresholds_options[F: Callable[..., Any]](command: F) -> F:
+    """The four signature thresholds (`init` and `rotate-root` take the same ones)."""
+    for role, default in (("timestamp", 1), ("snapshot", 1), ("targets", 1), ("root", 2)):
+        command = click.option(f"--{role}-threshold", type=click.IntRange(1, 16), default=default, show_default=True)(
+            command
+        )
+    return command
+
+
 expires_option = click.option(
     "--expires",
     "expires",
@@ -115,10 +127,7 @@ def keygen(key_dir: Path, role: str, count: int, name: str | None, passphrase_en
 @signatures.command()
 @repo_option
 @keys_option
-@click.option("--root-threshold", type=click.IntRange(1, 16), default=2, show_default=True)
-@click.option("--targets-threshold", type=click.IntRange(1, 16), default=1, show_default=True)
-@click.option("--snapshot-threshold", type=click.IntRange(1, 16), default=1, show_default=True)
-@click.option("--timestamp-threshold", type=click.IntRange(1, 16), default=1, show_default=True)
+@thresholds_options
 @expires_option
 @passphrase_option
 def init(
@@ -247,10 +256,7 @@ def refresh(
     required=True,
     help="Directory with the NEW public keys (roles found there replace the current keys).",
 )
-@click.option("--root-threshold", type=click.IntRange(1, 16), default=2, show_default=True)
-@click.option("--targets-threshold", type=click.IntRange(1, 16), default=1, show_default=True)
-@click.option("--snapshot-threshold", type=click.IntRange(1, 16), default=1, show_default=True)
-@click.option("--timestamp-threshold", type=click.IntRange(1, 16), default=1, show_default=True)
+@thresholds_options
 @expires_option
 @passphrase_option
 def rotate_root(
