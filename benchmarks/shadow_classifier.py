@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/shadow_classifier.py [--rounds N]
 
-Over every request of the training dataset (650 shapes written from API documentation, JSON,
-multipart, form and raw media bodies up to the 64 KB prefix), prints microseconds per request:
+Over every request of the training dataset (1,124 shapes written from API documentation, JSON,
+multipart, form and raw media bodies up to the 64 KB prefix, with their response headers and
+the start of their documented answers), prints microseconds per request:
 - `from_http`: building the RequestShape (path words, header names, JSON keys, media sniff);
 - `classify`: features + numpy logistic regression on an existing shape;
 - `full`: both, i.e. what the proxy pays per classified request;
@@ -53,22 +54,24 @@ def main() -> None:
     params = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     classifier = AIShapeClassifier.from_params(params)
     requests = load_requests()
-    inputs = [(r.method, r.path, dict(r.headers), r.body, dict(r.response_headers or ())) for r in requests]
-    shapes = [RequestShape.from_http(m, p, h, b, rh) for m, p, h, b, rh in inputs]
+    inputs = [
+        (r.method, r.path, dict(r.headers), r.body, dict(r.response_headers or ()), r.response_body) for r in requests
+    ]
+    shapes = [RequestShape.from_http(m, p, h, b, rh, response_prefix=rb) for m, p, h, b, rh, rb in inputs]
     n = len(inputs)
-    bodies = [b for _, _, h, b, _ in inputs if b[:1] in (b"{", b"[")]
+    bodies = [b for _, _, _, b, _, _ in inputs if b[:1] in (b"{", b"[")]
 
     def shapes_only() -> None:
-        for m, p, h, b, rh in inputs:
-            RequestShape.from_http(m, p, h, b, rh)
+        for m, p, h, b, rh, rb in inputs:
+            RequestShape.from_http(m, p, h, b, rh, response_prefix=rb)
 
     def classify_only() -> None:
         for shape in shapes:
             classifier.classify(shape)
 
     def full() -> None:
-        for m, p, h, b, rh in inputs:
-            classifier.classify(RequestShape.from_http(m, p, h, b, rh))
+        for m, p, h, b, rh, rb in inputs:
+            classifier.classify(RequestShape.from_http(m, p, h, b, rh, response_prefix=rb))
 
     def json_baseline() -> None:
         for body in bodies:

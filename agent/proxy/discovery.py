@@ -3,12 +3,13 @@
 It runs for ordinary web traffic too, so the per-request cost is kept down:
 
 - catalogued hosts are counted (service, status, blocked) without classification;
-- uncatalogued hosts are classified from request + response headers and the decoded body
-  prefix (150-300 us per request): the first `FIRST_CLASSIFIED` requests of each host, then
-  one in `SAMPLE_EVERY` but at most one per `MIN_INTERVAL_S` per host (a busy host costs a
-  classification a second, not 3% of its requests); the others are only counted. The
-  recorder's belief decays over the last few dozen verdicts, so a sample keeps it current.
-  The caller asks `sample()` first, so the body prefix is decoded only for classified requests;
+- uncatalogued hosts are classified from request + response headers, the decoded body
+  prefix and the start of the answer (150-300 us per request; `response_tap.py`): the
+  first `FIRST_CLASSIFIED` requests of each host, then one in `SAMPLE_EVERY` but at most
+  one per `MIN_INTERVAL_S` per host (a busy host costs a classification a second, not 3%
+  of its requests); the others are only counted. The recorder's belief decays over the
+  last few dozen verdicts, so a sample keeps it current. The caller asks `sample()`
+  first, so the body prefix is decoded only for classified requests;
 - uploads to uncatalogued hosts ask `assess()` so a failed inspection to something that looks
   like an AI service fails closed, and `unknown_ai = block` can refuse it outright.
 """
@@ -104,8 +105,11 @@ class ShadowDiscovery:
         body_size: int | None,
         process: ProcessInfo | None,
         blocked: bool = False,
+        *,
+        response_prefix: bytes = b"",
     ) -> None:
-        """Classify a request (`body_prefix`: the start of the decoded body) and count it."""
+        """Classify a request (`body_prefix`: the start of the decoded body; `response_prefix`:
+        the start of the decoded answer, when it was tapped) and count it."""
         self.classified += 1
         assessment = self.inspector.inspect(
             host,
@@ -115,6 +119,7 @@ class ShadowDiscovery:
             body_prefix,
             response_headers,
             body_size=body_size,
+            response_prefix=response_prefix,
             process=process.name if process else None,
             user=process.user if process else None,
             blocked=blocked,

@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import parse_qsl
 
 from mitmproxy import http
@@ -45,11 +46,12 @@ from agent.proxy.flows import (
     state_of,
 )
 from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
+from agent.proxy.response_tap import ResponseTap, worth_tapping
 from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, identify_chunk
 from agent.proxy.services import GuardServices
 from agent.proxy.sink import SINK_MARK_HEADER
 from agent.proxy.tenants import HeaderPairs
-from agent.shadow.shape import MAX_BODY_PREFIX
+from agent.shadow.shape import MAX_BODY_PREFIX, MAX_RESPONSE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,17 @@ def may_have_body(request: http.Request, headers: Mapping[str, str]) -> bool:
         return True
     # HTTP/2 and HTTP/3 bodies need no length header.
     return bool(request.is_http2 or request.is_http3) and request.method.upper() in BODY_METHODS
+
+
+def _answer_has_body(method: str, response: http.Response) -> bool:
+    """A response whose body can tell discovery something (mitmproxy calls a stream function
+    only for responses that have a body: a HEAD answer, 204, 304 or an explicit empty body
+    never would, so those are classified at their headers)."""
+    if method == "HEAD" or response.status_code in (204, 304) or response.status_code < 200:
+        return False
+    if response.headers.get("content-length", "").strip() == "0":
+        return False
+    return worth_tapping(response.headers.get("content-type", "").encode("latin-1", "replace"))
 
 
 def worth_streaming(fields: tuple[tuple[bytes, bytes], ...]) -> bool:
@@ -519,8 +532,8 @@ class UploadGuard:
             return  # a WebSocket
         # Nothing inspects response bodies: stream the ones worth streaming (SSE as it is
         # produced, large or open-ended downloads without buffering); small ones stay buffered,
-        # which is cheaper per request.
-        if worth_streaming(response.headers.fields):
+        # which is cheaper per request. A response tapped for discovery already streams.
+        if not response.stream and worth_streaming(response.headers.fields):
             response.stream = True
 
     def _observe(self, flow: http.HTTPFlow, state: FlowState, response: http.Response) -> None:
@@ -537,7 +550,8 @@ class UploadGuard:
             discovery = services.discovery
             if not discovery.count_unless_sampled(dest.host, process, blocked):
                 return
-            discovery.classify_uncatalogued(
+            classify = partial(
+                discovery.classify_uncatalogued,
                 dest.host,
                 state.method,
                 state.path,
@@ -548,6 +562,18 @@ class UploadGuard:
                 process,
                 blocked,
             )
+            if blocked or not _answer_has_body(state.method, response):
+                classify()
+                return
+            # Classify once the answer's first bytes arrived (its key skeleton), copying no
+            # more than RESPONSE_TAP_BYTES; the chunks reach the client unchanged meanwhile.
+            encoding = response.headers.get("content-encoding")
+            limits = services.limits
+
+            def with_answer(raw: bytes) -> None:
+                classify(response_prefix=decode_prefix(raw, encoding, limits, MAX_RESPONSE_PREFIX))
+
+            response.stream = ResponseTap(with_answer)
 
     def _replace_sink_answer(self, flow: http.HTTPFlow, state: FlowState) -> None:
         """A blocked upload that was streamed into the drain sink: answer with the block answer.

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from agent.shadow.shape import RequestShape
 
-FEATURE_VERSION = 4
+FEATURE_VERSION = 5
 
 # Header names every client sends; they say nothing about what the API does.
 _UBIQUITOUS_HEADERS = frozenset(
@@ -184,6 +184,81 @@ WEAK_KEY_STEMS = (
     "document",
     "role",
 )
+# Keys of AI API *answers* (OpenAI, Anthropic, Gemini, Cohere, Ollama, TGI, Deepgram,
+# AssemblyAI, Google Vision, Rekognition, Comprehend, Replicate, ... references): what a
+# model returns (choices, candidates, token usage, finish reasons, embeddings, transcripts,
+# confidences, bounding boxes) rather than what a client sends. Bare `token` and `response`
+# are left out: OAuth and discovery documents (`access_token`, `response_types_supported`)
+# are full of them; the AI-specific token counts are strong stems.
+STRONG_RESPONSE_KEY_STEMS = (
+    "choice",
+    "candidate",
+    "finish_reason",
+    "stop_reason",
+    "done_reason",
+    "prompt_token",
+    "completion_token",
+    "input_token",
+    "output_token",
+    "total_token",
+    "token_count",
+    "usage_metadata",
+    "logprob",
+    "embedding",
+    "transcri",
+    "utterance",
+    "generated_text",
+    "generated_token",
+    "generated_image",
+    "completion",
+    "prompt",
+    "inference",
+    "predict",
+    "rerank",
+    "relevance_score",
+    "safety",
+    "moderat",
+    "nsfw",
+    "bounding",
+    "confidence",
+    "diariz",
+    "speaker",
+    "detected_language",
+    "language_probabilit",
+    "translat",
+    "caption",
+    "annotation",
+    "eval_count",
+    "eval_duration",
+    "reasoning",
+    "tool_call",
+    "sentiment",
+    "summar",
+)
+WEAK_RESPONSE_KEY_STEMS = (
+    "model",
+    "message",
+    "content",
+    "role",
+    "output",
+    "delta",
+    "score",
+    "label",
+    "segment",
+    "word",
+    "text",
+    "duration",
+    "image",
+    "audio",
+    "voice",
+    "language",
+    "usage",
+    "vector",
+    "dimension",
+    "probabilit",
+    "categor",
+    "entit",
+)
 # Composite evidence: a model named next to what it should work on; a chat transcript.
 _MODEL_KEYS = frozenset({"model", "model_id", "model_name", "model_uid", "model_version"})
 _INPUT_KEYS = frozenset(
@@ -216,6 +291,8 @@ _STRONG_PATH = _stem_pattern(STRONG_PATH_STEMS)
 _WEAK_PATH = _stem_pattern(WEAK_PATH_STEMS)
 _STRONG_KEY = _stem_pattern(STRONG_KEY_STEMS)
 _WEAK_KEY = _stem_pattern(WEAK_KEY_STEMS)
+_STRONG_RESPONSE_KEY = _stem_pattern(STRONG_RESPONSE_KEY_STEMS)
+_WEAK_RESPONSE_KEY = _stem_pattern(WEAK_RESPONSE_KEY_STEMS)
 
 
 def _tier_hits(
@@ -338,9 +415,32 @@ def shape_features(shape: RequestShape) -> frozenset[str]:
         for name in shape.response_header_names:
             if name not in _UBIQUITOUS_HEADERS:
                 _add_header(features, "rhdr", "rhword", name)
+        _add_response_body(features, shape)
     return frozenset(features)
+
+
+def _add_response_body(features: set[str], shape: RequestShape) -> None:
+    """Key names of the response's start (JSON or the JSON data of server-sent events)."""
+    for kind in shape.response_media_kinds:
+        features.add(f"rmedia:{kind}")
+    if shape.response_events_json:
+        features.add("rsse:json")
+    if not shape.response_keys:
+        return
+    words: set[str] = set()
+    for key in shape.response_keys:
+        features.add(f"rkey:{key}")
+        words.update(key.split("_"))
+    for key in shape.response_top_keys:
+        features.add(f"rtop:{key}")
+    for word in words:
+        features.add(f"rword:{word}")
+    _add_ngrams(features, "rkc", words)
+    strong, weak = _tier_hits(shape.response_keys, _STRONG_RESPONSE_KEY, _WEAK_RESPONSE_KEY)
+    _at_least(features, "lexrkey", strong, 4)
+    _at_least(features, "lexrkey-weak", weak, 4)
 
 
 # Features that say little on their own (every request has them, or they restate a name
 # word by word or piece by piece): they weigh in the score but do not count as evidence.
-STRUCTURAL_PREFIXES = ("method:", "size:", "ctmajor:", "hword:", "rhword:", "pc:", "kc:")
+STRUCTURAL_PREFIXES = ("method:", "size:", "ctmajor:", "hword:", "rhword:", "pc:", "kc:", "rkc:", "rword:")

@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 from agent.shadow.classifier import AIShapeClassifier, Label, ShadowModelError, ShapeVerdict
 from agent.shadow.discovery import Belief, DiscoveryRecorder, DiscoverySettings, HostBelief, normalise_host
-from agent.shadow.shape import MAX_BODY_PREFIX, RequestShape
+from agent.shadow.shape import MAX_BODY_PREFIX, MAX_RESPONSE_PREFIX, RequestShape
 from agent.store.engine import Store
 from agent.store.events import EventWriter
 
@@ -189,8 +189,12 @@ class ShadowInspector:
         response_headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         *,
         body_size: int | None = None,
+        response_prefix: bytes = b"",
     ) -> ShadowAssessment:
-        """Classify one request (pure: records nothing). Never raises."""
+        """Classify one request (pure: records nothing). Never raises.
+
+        `response_prefix` is the start of the decoded response body (only read with
+        `response_headers`; see `RequestShape.from_http`)."""
         name = normalise_host(host)
         belief = self.recorder.belief(name) if self.recorder is not None else None
         host_status: Belief = belief.status if belief else "unknown"
@@ -200,7 +204,13 @@ class ShadowInspector:
             if classifier is None:
                 return ShadowAssessment(name, "unknown", None, 0, host_status, host_confidence, "no classifier")
             shape = RequestShape.from_http(
-                method, path, headers, body_prefix[:MAX_BODY_PREFIX], response_headers, body_size=body_size
+                method,
+                path,
+                headers,
+                body_prefix[:MAX_BODY_PREFIX],
+                response_headers,
+                body_size=body_size,
+                response_prefix=response_prefix[:MAX_RESPONSE_PREFIX],
             )
             verdict = classifier.classify(shape)
         except Exception as exc:  # a classifier bug must not break the proxy's flow handling
@@ -243,11 +253,21 @@ class ShadowInspector:
         response_headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         *,
         body_size: int | None = None,
+        response_prefix: bytes = b"",
         process: str | None = None,
         user: str | None = None,
         blocked: bool = False,
     ) -> ShadowAssessment:
         """`assess` then `record`, in one call: the ready-made hook for the proxy's response."""
-        assessment = self.assess(host, method, path, headers, body_prefix, response_headers, body_size=body_size)
+        assessment = self.assess(
+            host,
+            method,
+            path,
+            headers,
+            body_prefix,
+            response_headers,
+            body_size=body_size,
+            response_prefix=response_prefix,
+        )
         self.record(assessment, process=process, user=user, blocked=blocked)
         return assessment

@@ -23,6 +23,10 @@ from urllib.parse import unquote, unquote_plus
 
 # Bounds: a shape never holds more than this, whatever the request.
 MAX_BODY_PREFIX = 64 * 1024
+# Of the response only the start is read: its key skeleton (`choices`, `usage`, `candidates`)
+# is in the first few hundred bytes, and the proxy copies no more than this per sampled flow.
+MAX_RESPONSE_PREFIX = 8 * 1024
+MAX_SSE_EVENTS = 4
 MAX_PATH_CHARS = 2048
 MAX_PATH_TOKENS = 32
 MAX_HEADER_NAMES = 64
@@ -94,6 +98,10 @@ class RequestShape:
     response_seen: bool = False
     response_content_type: str = ""
     response_header_names: tuple[str, ...] = ()
+    response_keys: tuple[str, ...] = ()
+    response_top_keys: tuple[str, ...] = ()
+    response_media_kinds: tuple[MediaKind, ...] = ()
+    response_events_json: bool = False
     truncated: bool = False
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -107,13 +115,17 @@ class RequestShape:
         response_headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         *,
         body_size: int | None = None,
+        response_prefix: bytes = b"",
     ) -> RequestShape:
         """Build a shape from plain request values.
 
         `path` may carry a query string (only parameter names are kept). `body_prefix` is the
         start of the (decoded) body; only the first `MAX_BODY_PREFIX` bytes are read.
         `body_size` is the full body size when known (else Content-Length, else the prefix).
-        `response_headers` is given once the response has started, None before.
+        `response_headers` is given once the response has started, None before;
+        `response_prefix` is the start of the decoded response body (only its first
+        `MAX_RESPONSE_PREFIX` bytes are read: key names of JSON, of server-sent events' JSON
+        data, or the sniffed media kind, never values).
         """
         header_pairs = _header_pairs(headers)
         names = _header_names(name for name, _ in header_pairs)
@@ -128,6 +140,7 @@ class RequestShape:
         response_pairs = _header_pairs(response_headers) if response_headers is not None else []
         response_lowered = {name.lower(): value for name, value in response_pairs}
         response_type = media_type(response_lowered.get("content-type", ""))
+        answer = _read_response(response_type, response_prefix) if response_headers is not None else _Body()
         return cls(
             method=method.upper()[:16],
             path_tokens=path_tokens,
@@ -147,6 +160,10 @@ class RequestShape:
             response_seen=response_headers is not None,
             response_content_type=response_type,
             response_header_names=_header_names(name for name, _ in response_pairs),
+            response_keys=answer.keys,
+            response_top_keys=answer.top_level_keys,
+            response_media_kinds=answer.media_kinds,
+            response_events_json=answer.events_json,
             truncated=truncated,
             notes=body.notes,
         )
@@ -349,6 +366,41 @@ class _Body:
     media_kinds: tuple[MediaKind, ...] = ()
     truncated: bool = False
     notes: tuple[str, ...] = ()
+    events_json: bool = False
+
+
+def _read_response(content_type: str, prefix: bytes) -> _Body:
+    """Key names of a response body's start: JSON (also NDJSON) or the JSON `data:` of the
+    first server-sent events; otherwise the sniffed media kind (a TTS answer is audio)."""
+    prefix = prefix[:MAX_RESPONSE_PREFIX]
+    if not prefix:
+        return _Body()
+    if content_type == "text/event-stream":
+        payloads = _sse_data(prefix)
+        if not payloads:
+            return _Body()
+        body = _read_json(b"\n".join(payloads))
+        body.events_json = True
+        return body
+    stripped = prefix.lstrip()[:1]
+    if stripped in (b"{", b"[") and (not content_type or "json" in content_type or content_type.startswith("text/")):
+        return _read_json(prefix)
+    kind = sniff_media(prefix)
+    return _Body(media_kinds=(kind,) if kind else ())
+
+
+def _sse_data(prefix: bytes) -> list[bytes]:
+    """The JSON `data:` payloads of the first few events of an event stream (others skipped)."""
+    payloads: list[bytes] = []
+    for line in prefix.splitlines()[: MAX_SSE_EVENTS * 8]:
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if data[:1] in (b"{", b"["):
+            payloads.append(data)
+            if len(payloads) >= MAX_SSE_EVENTS:
+                break
+    return payloads
 
 
 def _read_body(content_type: str, raw_content_type: str, prefix: bytes) -> _Body:

@@ -11,6 +11,11 @@ data exercises the production feature code, not a parallel description of it.
 Placeholder strings in JSON bodies:
 - `<b64:MIME>`: base64 of a synthetic file of that type (e.g. `<b64:image/png>`)
 - `<datauri:MIME>`: the same as a `data:` URI
+
+A request's `response_json` is the key skeleton of the documented answer (values are
+placeholders). For an event stream it is one event's JSON, sent as `data:` lines; for NDJSON
+one line's. Responses of a media type (`audio/mpeg`, `image/png`) get a synthetic body of that
+type; everything else gets no response body.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class RequestSpec(_Strict):
     accept: str | None = None
     response: str | None = None
     response_headers: tuple[str, ...] = ()
+    response_json: Any = None
     note: str = ""
 
     @field_validator("call")
@@ -123,6 +129,7 @@ class DatasetRequest:
     body: bytes  # at most the prefix the proxy would pass
     body_size: int
     response_headers: tuple[tuple[str, str], ...] | None
+    response_body: bytes = b""  # the start of the decoded response body, as the proxy copies it
 
     def shape(self, *, with_response: bool) -> RequestShape:
         return RequestShape.from_http(
@@ -132,6 +139,7 @@ class DatasetRequest:
             self.body,
             self.response_headers if with_response else None,
             body_size=self.body_size,
+            response_prefix=self.response_body if with_response else b"",
         )
 
 
@@ -202,6 +210,21 @@ def _body(spec: RequestSpec) -> tuple[bytes, str | None, int | None]:
     return b"", spec.content_type, None
 
 
+def _response_body(spec: RequestSpec, response_type: str | None) -> bytes:
+    """The start of the response body as the proxy would copy it (see MAX_RESPONSE_PREFIX)."""
+    base_type = (response_type or "").split(";")[0].strip().lower()
+    if spec.response_json is not None:
+        event = json.dumps(spec.response_json).encode()
+        if base_type == "text/event-stream":
+            return b"".join(b"data: " + event + b"\n\n" for _ in range(3))
+        if base_type in ("application/x-ndjson", "application/jsonl"):
+            return b"".join(event + b"\n" for _ in range(3))
+        return event
+    if base_type in _MEDIA_MAGIC and base_type.split("/")[0] in ("audio", "image", "video"):
+        return synthetic_media(base_type, 8192)
+    return b""
+
+
 def _requests_of(service: ServiceSpec, group: str) -> Iterator[DatasetRequest]:
     for spec in service.requests:
         method, _, path = spec.call.partition(" ")
@@ -231,6 +254,7 @@ def _requests_of(service: ServiceSpec, group: str) -> Iterator[DatasetRequest]:
             body=body[:_PREFIX_LIMIT],
             body_size=full_size,
             response_headers=tuple(response_headers) if response_headers else None,
+            response_body=_response_body(spec, response_type) if response_headers else b"",
         )
 
 

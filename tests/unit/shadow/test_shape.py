@@ -222,3 +222,59 @@ def test_features_generalise_beyond_the_words_seen() -> None:
     listing = shape_features(RequestShape.from_http("GET", "/v1/models", {}))
     assert "lexpath-weak>=1" in listing
     assert not any(name.startswith("lexpath>=") for name in listing)
+
+
+def test_response_body_gives_key_names_of_json_events_and_media_never_values() -> None:
+    answer = {
+        "id": "chatcmpl-1",
+        "choices": [{"message": {"role": "assistant", "content": "Jane Doe has metastatic disease"}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 12},
+    }
+    shape = RequestShape.from_http(
+        "GET", "/jobs/1", {}, b"", {"content-type": "application/json"}, response_prefix=json.dumps(answer).encode()
+    )
+    assert shape.response_top_keys == ("id", "choice", "usage")
+    assert {"message", "role", "content", "prompt_token", "completion_token"} <= set(shape.response_keys)
+    features = shape_features(shape)
+    assert {"rtop:choice", "rkey:prompt_token", "lexrkey>=1", "lexrkey>=3"} <= features
+    assert not shape_features(RequestShape.from_http("GET", "/jobs/1", {}, response_prefix=b'{"choices": 1}')) & {
+        "rtop:choice"
+    }, "a response body is only read together with the response headers"
+    _no_phi(shape)
+
+    events = b'event: delta\ndata: {"delta": {"text": "Jane"}, "index": 0}\n\ndata: [DONE]\n\n'
+    stream = RequestShape.from_http(
+        "POST", "/x", {}, b"", {"content-type": "text/event-stream"}, response_prefix=events
+    )
+    assert stream.response_events_json
+    assert {"delta", "text", "index"} <= set(stream.response_keys)
+    assert "rsse:json" in shape_features(stream)
+    _no_phi(stream)
+    plain_events = RequestShape.from_http(
+        "POST", "/x", {}, b"", {"content-type": "text/event-stream"}, response_prefix=b"data: hello\n\n"
+    )
+    assert not plain_events.response_events_json
+    assert not plain_events.response_keys
+
+    audio = RequestShape.from_http(
+        "POST", "/x", {}, b"", {"content-type": "audio/mpeg"}, response_prefix=b"ID3\x04\x00\x00\x00\x00\x00\x23TSSE"
+    )
+    assert audio.response_media_kinds == ("audio",)
+    assert "rmedia:audio" in shape_features(audio)
+
+
+def test_response_body_is_read_only_as_a_bounded_prefix() -> None:
+    keys = {f"key{i}": 1 for i in range(5000)}
+    late = json.dumps({**keys, "choices": 1}).encode()
+    shape = RequestShape.from_http("GET", "/", {}, b"", {"content-type": "application/json"}, response_prefix=late)
+    assert "choice" not in shape.response_keys  # beyond MAX_RESPONSE_PREFIX
+    assert len(shape.response_keys) <= shape_module.MAX_KEYS
+    many_events = b"".join(b'data: {"key%s": 1}\n\n' % bytes([letter]) for letter in b"abcdefghijklmnop")
+    events = RequestShape.from_http(
+        "GET", "/", {}, b"", {"content-type": "text/event-stream"}, response_prefix=many_events
+    )
+    assert len(events.response_keys) == shape_module.MAX_SSE_EVENTS
+    broken = RequestShape.from_http(
+        "GET", "/", {}, b"", {"content-type": "application/json"}, response_prefix=b'{"a": [{"b": "unterminated'
+    )
+    assert broken.response_keys == ("a", "b")
