@@ -31,6 +31,7 @@ from agent.errors import MediaError
 from agent.media.model import MediaLimits
 
 AUDIO_RATE = 11_025
+AUDIO_BATCH = 1 << 15  # samples per delivery to the sink (~3 s)
 FRAME_WIDTH = 160  # sampled frames are scaled to this width (height keeps the aspect ratio)
 MAX_FRAME_PIXELS = 8192 * 8192  # larger pictures are refused before they are decoded
 
@@ -264,7 +265,7 @@ def _decode_streams(
     if not streams:
         return
     max_samples = int(limits.max_duration_s * AUDIO_RATE)
-    samples = 0
+    audio = _AudioBatches(sink)
     try:
         for packet in container.demux(streams):
             if deadline.passed():
@@ -275,14 +276,9 @@ def _decode_streams(
             if stream is audio_stream and resampler is not None:
                 for frame in packet.decode():
                     for out in resampler.resample(frame):
-                        chunk: Int16Array = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
-                        if samples + chunk.size > max_samples:
-                            chunk = chunk[: max(0, max_samples - samples)]
-                        samples += chunk.size
-                        if chunk.size:
-                            sink.audio(chunk)
-                report.audio_s = samples / AUDIO_RATE
-                if samples >= max_samples:
+                        audio.add(out, max_samples)
+                report.audio_s = audio.samples / AUDIO_RATE
+                if audio.samples >= max_samples:
                     report.problem = f"duration limit ({limits.max_duration_s:g} s) reached"
                     report.hit_limit = True
                     break
@@ -309,16 +305,48 @@ def _decode_streams(
         else:
             if resampler is not None:
                 for out in resampler.resample(None):
-                    chunk = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)[: max(0, max_samples - samples)]
-                    samples += chunk.size
-                    if chunk.size:
-                        sink.audio(chunk)
-                report.audio_s = samples / AUDIO_RATE
+                    audio.add(out, max_samples)
+                report.audio_s = audio.samples / AUDIO_RATE
     except av.FFmpegError as exc:
         # Truncated or corrupt after a good start: keep what was decoded, say why it stopped.
         report.problem = f"corrupt or truncated media after {report.duration_s:.1f} s: {_ffmpeg_message(exc)}"
     except (MemoryError, ValueError) as exc:
         report.problem = f"cannot decode: {exc}"
+    finally:
+        audio.flush()
+
+
+class _AudioBatches:
+    """Collects resampled audio (a few hundred samples per decoded frame) and hands it to the
+    sink in batches of at least AUDIO_BATCH samples, so the print builders' per-call costs are
+    paid every few seconds of audio instead of dozens of times a second. The prints do not
+    depend on how their input is chunked (tested)."""
+
+    def __init__(self, sink: MediaSink) -> None:
+        self.sink = sink
+        self.samples = 0
+        self._parts: list[Int16Array] = []
+        self._pending = 0
+
+    def add(self, frame: Any, max_samples: int) -> None:
+        """Take a resampled s16 mono frame, cut at `max_samples` in all."""
+        chunk: Int16Array = frame.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+        if self.samples + chunk.size > max_samples:
+            chunk = chunk[: max(0, max_samples - self.samples)]
+        if chunk.size == 0:
+            return
+        self.samples += chunk.size
+        self._parts.append(chunk)
+        self._pending += chunk.size
+        if self._pending >= AUDIO_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            batch = self._parts[0] if len(self._parts) == 1 else np.concatenate(self._parts)
+            self._parts = []
+            self._pending = 0
+            self.sink.audio(batch)
 
 
 def rgb_to_yuv(rgb: UInt8Array) -> UInt8Array:

@@ -46,6 +46,7 @@ HASH_BITS = 19
 BLOCK_FRAMES = 2048  # ~47 s of audio per processing block
 # Context each block needs on either side so block edges do not change the peaks.
 MARGIN_FRAMES = NORM_FRAMES // 2 + PEAK_WINDOW_FRAMES + PEAK_NBR_FRAMES + 2
+_BLOCK_SAMPLES = (BLOCK_FRAMES + 2 * MARGIN_FRAMES) * HOP + N_FFT  # one block with its margins
 
 F32Array = npt.NDArray[np.float32]
 I32Array = npt.NDArray[np.int32]
@@ -143,10 +144,18 @@ def pair_hashes(peaks: Peaks) -> tuple[U32Array, U32Array]:
 
 
 class LandmarkStream:
-    """Incremental peak extraction over chunks of 11,025 Hz int16 audio."""
+    """Incremental peak extraction over chunks of 11,025 Hz int16 audio.
+
+    Decoders deliver a thousand samples or so at a time: chunks wait in a list and are joined
+    only when a whole block (plus its context margins) is there, and each block's spectrogram
+    covers exactly that block, so the cost is linear in the length of the recording whatever
+    the chunk sizes.
+    """
 
     def __init__(self) -> None:
         self._buffer = np.zeros(0, dtype=np.float32)
+        self._pending: list[npt.NDArray[np.int16]] = []
+        self._pending_samples = 0
         self._buffer_frame0 = 0  # absolute frame index of the buffer's first sample
         self._emitted_to = 0  # absolute frame up to which peaks were emitted
         self._frames: list[I32Array] = []
@@ -155,15 +164,26 @@ class LandmarkStream:
         self.samples = 0
 
     def feed(self, samples: npt.NDArray[np.int16]) -> None:
-        chunk = samples.astype(np.float32) * (1.0 / 32768.0)
-        self._buffer = np.concatenate([self._buffer, chunk]) if self._buffer.size else chunk
+        if samples.size == 0:
+            return
+        self._pending.append(samples)
+        self._pending_samples += int(samples.size)
         self.samples += int(samples.size)
-        needed = (BLOCK_FRAMES + 2 * MARGIN_FRAMES) * HOP + N_FFT
-        while self._buffer.size >= needed:
-            self._process(final=False)
+        if self._buffer.size + self._pending_samples >= _BLOCK_SAMPLES:
+            self._join_pending()
+            while self._buffer.size >= _BLOCK_SAMPLES:
+                self._process(final=False)
+
+    def _join_pending(self) -> None:
+        if not self._pending:
+            return
+        chunk = np.concatenate(self._pending).astype(np.float32) * np.float32(1.0 / 32768.0)
+        self._pending.clear()
+        self._pending_samples = 0
+        self._buffer = np.concatenate([self._buffer, chunk]) if self._buffer.size else chunk
 
     def _process(self, *, final: bool) -> None:
-        spec = spectrogram_db(self._buffer)
+        spec = spectrogram_db(self._buffer if final else self._buffer[:_BLOCK_SAMPLES])
         frames, bins, strength = find_peaks(spec)
         frames += self._buffer_frame0
         start = self._emitted_to
@@ -186,6 +206,9 @@ class LandmarkStream:
             self._buffer_frame0 = keep_from
 
     def finish(self) -> Peaks:
+        self._join_pending()
+        while self._buffer.size >= _BLOCK_SAMPLES:
+            self._process(final=False)
         if self._buffer.size >= N_FFT:
             self._process(final=True)
         if not self._frames:

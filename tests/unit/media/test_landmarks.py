@@ -46,6 +46,33 @@ def test_excerpt_is_found_at_its_offset(long_babble: np.ndarray) -> None:
     assert found[0].lm_votes > 5 * max(others, default=1)
 
 
+def test_excerpt_late_in_a_long_query_is_found(long_babble: np.ndarray) -> None:
+    """A recording uploaded after minutes of other sound: its hits lie *before* the recording's
+    start on the index's time line (negative offset), i.e. inside the asset enrolled before it,
+    yet they must be credited to the recording they come from."""
+    segment = AudioSegment.build([("other", as_print(babble(60.0, seed=9))), ("source", as_print(long_babble))])
+    start = int(12.0 * AUDIO_RATE)
+    query = np.concatenate([babble(50.0, seed=5), long_babble[start : start + 8 * AUDIO_RATE]])
+    found = sorted(segment.search(as_print(query)), key=lambda c: c.lm_votes, reverse=True)
+    assert found
+    assert found[0].asset_id == "source"
+    assert found[0].lm_votes > 100
+    assert found[0].offset_s == 0.0  # the query starts before the excerpt: clamped to the start
+
+
+def test_offset_votes_are_credited_to_the_asset_the_hits_are_in() -> None:
+    """The coarse vote on the global time line: 200 hits inside asset 1 at a negative offset
+    (their global offset falls in asset 0's span) and 20 scattered hits in asset 0."""
+    from agent.media.audio_index import _best_assets
+
+    rng = np.random.default_rng(1)
+    base = np.array([0, 1000, 2000, 3000], dtype=np.int64)
+    positions = np.concatenate([1000 + rng.integers(0, 300, 200), rng.integers(0, 1000, 20)])
+    query_times = np.concatenate([positions[:200] - 1000 + 700, rng.integers(0, 1000, 20)])
+    chosen = _best_assets(positions - query_times + (1 << 30), positions, 16, base, np.ones(3, dtype=bool), 2)
+    assert chosen[0] == 1
+
+
 def test_tempo_change_is_recovered_as_a_slope(long_babble: np.ndarray) -> None:
     segment = AudioSegment.build([("source", as_print(long_babble))])
     faster = babble(100.0, seed=3, tempo=1.03)  # the same "words", 3% faster, same pitch
