@@ -251,7 +251,7 @@ def _decode_streams(
     streams = []
     resampler = None
     if audio_stream is not None and want_audio:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+        resampler = _MonoResampler()
         streams.append(audio_stream)
     frames_seen = 0
     size = (0, 0)
@@ -275,7 +275,7 @@ def _decode_streams(
             stream = packet.stream
             if stream is audio_stream and resampler is not None:
                 for frame in packet.decode():
-                    for out in resampler.resample(frame):
+                    for out in resampler.push(frame):
                         audio.add(out, max_samples)
                 report.audio_s = audio.samples / AUDIO_RATE
                 if audio.samples >= max_samples:
@@ -304,7 +304,7 @@ def _decode_streams(
                     break
         else:
             if resampler is not None:
-                for out in resampler.resample(None):
+                for out in resampler.push(None):
                     audio.add(out, max_samples)
                 report.audio_s = audio.samples / AUDIO_RATE
     except av.FFmpegError as exc:
@@ -314,6 +314,65 @@ def _decode_streams(
         report.problem = f"cannot decode: {exc}"
     finally:
         audio.flush()
+
+
+class _MonoResampler:
+    """Decoded audio to AUDIO_RATE mono s16 through libswresample, in frames of AUDIO_BATCH samples.
+
+    The same filter graph av.AudioResampler builds (abuffer -> aformat -> abuffersink), so the
+    samples are the same; but av.AudioResampler pulls after every pushed frame, and an empty
+    pull raises (EAGAIN) in Python: ~9 us for each of the ~40 frames per second of an MP3.
+    Here the graph is drained only every PULL_EVERY frames.
+    """
+
+    PULL_EVERY = 32
+
+    def __init__(self) -> None:
+        self._graph: Any = None
+        self._template: tuple[str, str, int] | None = None
+        self._pushed = 0
+
+    def _configure(self, frame: Any) -> None:
+        graph = av.filter.Graph()
+        extra = {"time_base": str(frame.time_base)} if frame.time_base is not None else {}
+        source = graph.add(
+            "abuffer",
+            sample_rate=str(frame.sample_rate),
+            sample_fmt=frame.format.name,
+            channel_layout=frame.layout.name,
+            **extra,
+        )
+        convert = graph.add("aformat", sample_rates=str(AUDIO_RATE), sample_fmts="s16", channel_layouts="mono")
+        sink = graph.add("abuffersink")
+        source.link_to(convert)
+        convert.link_to(sink)
+        graph.configure()
+        graph.set_audio_frame_size(AUDIO_BATCH)
+        self._graph = graph
+        self._template = (frame.format.name, frame.layout.name, frame.sample_rate)
+
+    def push(self, frame: Any) -> list[Any]:
+        """Feed one decoded frame (None at the end); returns the converted frames ready so far."""
+        if frame is None:
+            if self._graph is None:
+                return []
+            self._graph.push(None)
+            return self._drain()
+        if self._graph is None:
+            self._configure(frame)
+        elif (frame.format.name, frame.layout.name, frame.sample_rate) != self._template:
+            raise ValueError("audio format changes within the stream")
+        self._graph.push(frame)
+        self._pushed += 1
+        return self._drain() if self._pushed % self.PULL_EVERY == 0 else []
+
+    def _drain(self) -> list[Any]:
+        out = []
+        while True:
+            try:
+                out.append(self._graph.pull())
+            except (av.error.BlockingIOError, EOFError):
+                return out
 
 
 class _AudioBatches:

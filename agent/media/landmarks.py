@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import maximum_filter, uniform_filter1d
+from scipy.ndimage import uniform_filter1d
 
 from agent.media.decode import AUDIO_RATE
 
@@ -70,11 +70,34 @@ def spectrogram_db(samples: F32Array) -> F32Array:
         return np.zeros((0, BIN_HI - BIN_LO), dtype=np.float32)
     count = 1 + (samples.size - N_FFT) // HOP
     frames = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP][:count]
-    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)[:, BIN_LO:BIN_HI]
+    # numpy's FFT of float32 rows gives the double-precision transform rounded to complex64;
+    # converting the whole block to float64 once is the same arithmetic (bit for bit, tested)
+    # at a third of the cost of numpy's row-by-row conversion.
+    windowed = (frames * _WINDOW).astype(np.float64)
+    spectrum = np.fft.rfft(windowed, axis=1)[:, BIN_LO:BIN_HI].astype(np.complex64)
     power = spectrum.real**2 + spectrum.imag**2
     scale = (N_FFT / 4) ** 2  # a full-scale sine reads ~0 dB
     db: F32Array = (10.0 * np.log10(power / scale + 1e-12)).astype(np.float32)
     return db
+
+
+def _sliding_max(values: F32Array, half: int, axis: int) -> F32Array:
+    """Maximum over +/-`half` along `axis`, edges repeated: scipy's maximum_filter with
+    mode="nearest", by doubling the window with whole-array maxima (a few numpy passes
+    instead of a per-element loop; maxima are exact, so the result is identical)."""
+    size = 2 * half + 1
+    pad = [(0, 0)] * values.ndim
+    pad[axis] = (half, half)
+    out = np.pad(values, pad, mode="edge")
+    width = 1  # `out[i]` is the maximum of `width` padded values from i
+    while width < size:
+        step = min(width, size - width)
+        n = out.shape[axis] - step
+        head = tuple(slice(0, n) if d == axis else slice(None) for d in range(out.ndim))
+        tail = tuple(slice(step, step + n) if d == axis else slice(None) for d in range(out.ndim))
+        out = np.maximum(out[head], out[tail])
+        width += step
+    return out
 
 
 def find_peaks(spec_db: F32Array) -> tuple[I32Array, I32Array, F32Array]:
@@ -83,7 +106,7 @@ def find_peaks(spec_db: F32Array) -> tuple[I32Array, I32Array, F32Array]:
         empty = np.zeros(0, dtype=np.int32)
         return empty, empty.copy(), np.zeros(0, dtype=np.float32)
     norm = spec_db - uniform_filter1d(spec_db, size=NORM_FRAMES, axis=0, mode="nearest")
-    local_max = maximum_filter(norm, size=(2 * PEAK_NBR_FRAMES + 1, 2 * PEAK_NBR_BINS + 1), mode="nearest")
+    local_max = _sliding_max(_sliding_max(norm, PEAK_NBR_FRAMES, axis=0), PEAK_NBR_BINS, axis=1)
     is_peak = (norm == local_max) & (norm >= PEAK_MIN_DB) & (spec_db > FLOOR_DB)
     frames, bins = np.nonzero(is_peak)
     return frames.astype(np.int32), bins.astype(np.int32), norm[frames, bins].astype(np.float32)

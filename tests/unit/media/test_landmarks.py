@@ -104,3 +104,26 @@ def test_line_fit_finds_the_offset_whatever_the_spread_of_noise() -> None:
         assert slope == 1.0
         assert offset == true_offset
         assert inliers[:200].all()
+
+
+def test_spectrogram_equals_numpy_float32_fft(long_babble: np.ndarray) -> None:
+    """The block-wise float64 transform gives exactly what numpy's float32 FFT gives (the
+    prints enrolled before this optimisation must stay valid)."""
+    samples = long_babble[: 30 * AUDIO_RATE].astype(np.float32) / 32768.0
+    count = 1 + (samples.size - landmarks.N_FFT) // landmarks.HOP
+    frames = np.lib.stride_tricks.sliding_window_view(samples, landmarks.N_FFT)[:: landmarks.HOP][:count]
+    spectrum = np.fft.rfft(frames * landmarks._WINDOW, axis=1)[:, landmarks.BIN_LO : landmarks.BIN_HI]
+    power = spectrum.real**2 + spectrum.imag**2
+    expected = (10.0 * np.log10(power / (landmarks.N_FFT / 4) ** 2 + 1e-12)).astype(np.float32)
+    assert np.array_equal(landmarks.spectrogram_db(samples), expected)
+
+
+def test_sliding_max_equals_scipy_maximum_filter() -> None:
+    from scipy.ndimage import maximum_filter
+
+    rng = np.random.default_rng(2)
+    for shape in [(1, 152), (4, 152), (7, 5), (600, 152), (50, 1)]:
+        values = rng.standard_normal(shape).astype(np.float32).clip(None, 1.2)  # with ties
+        expected = maximum_filter(values, size=(7, 11), mode="nearest")
+        got = landmarks._sliding_max(landmarks._sliding_max(values, 3, axis=0), 5, axis=1)
+        assert np.array_equal(got, expected), shape
