@@ -105,6 +105,10 @@ class MediaSink(Protocol):
 
     def picture(self, picture: Picture) -> None: ...
 
+    def satisfied(self) -> bool:
+        """True once the sink needs nothing more (a match already proven): decoding stops."""
+        ...
+
 
 @dataclass
 class DecodeReport:
@@ -119,6 +123,7 @@ class DecodeReport:
     pictures: int = 0
     problem: str | None = None
     hit_limit: bool = False
+    satisfied: bool = False  # the sink stopped decoding early: it had what it needed
 
     @property
     def duration_s(self) -> float:
@@ -268,6 +273,9 @@ def _decode_streams(
     audio = _AudioBatches(sink)
     try:
         for packet in container.demux(streams):
+            if sink.satisfied():
+                report.satisfied = True
+                break
             if deadline.passed():
                 report.problem = f"decode time limit ({deadline.seconds:g} s) reached"
                 report.hit_limit = True

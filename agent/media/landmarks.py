@@ -228,6 +228,18 @@ class LandmarkStream:
             self._buffer = self._buffer[drop:]
             self._buffer_frame0 = keep_from
 
+    @property
+    def settled_frames(self) -> int:
+        """Frames whose peaks are final (emitted); `settled()` holds exactly these."""
+        return self._emitted_to
+
+    def settled(self) -> Peaks:
+        """The peaks emitted so far: a prefix of what `finish()` will return."""
+        if not self._frames:
+            empty = np.zeros(0, dtype=np.int32)
+            return Peaks(empty, empty.copy(), np.zeros(0, dtype=np.float32))
+        return Peaks(np.concatenate(self._frames), np.concatenate(self._bins), np.concatenate(self._strength))
+
     def finish(self) -> Peaks:
         self._join_pending()
         while self._buffer.size >= _BLOCK_SAMPLES:
