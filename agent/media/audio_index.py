@@ -128,7 +128,9 @@ def _best_assets(
     top = np.argpartition(-score, keep - 1)[:keep]
     top_values = values[top[np.argsort(-score[top], kind="stable")]]
     # Owners of the hits in the best bins (each bin with its upper neighbour, as scored).
-    in_top = np.isin(hit_bins, np.concatenate([top_values, top_values + 1]))
+    wanted = np.unique(np.concatenate([top_values, top_values + 1]))
+    slot = np.minimum(np.searchsorted(wanted, hit_bins), wanted.size - 1)
+    in_top = wanted[slot] == hit_bins
     top_bins = hit_bins[in_top]
     top_owners = np.searchsorted(base, positions[in_top], side="right") - 1
     chosen: list[int] = []
