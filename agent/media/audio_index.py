@@ -98,17 +98,26 @@ def _stop_limit(lists: InvertedLists) -> int:
 
 
 def _best_assets(
-    offsets: I64Array, bin_width: int, base: I64Array, alive: npt.NDArray[np.bool_], limit: int
+    offsets: I64Array,
+    positions: I64Array,
+    bin_width: int,
+    base: I64Array,
+    alive: npt.NDArray[np.bool_],
+    limit: int,
 ) -> list[int]:
     """Assets owning the most-voted coarse offset bins, best first.
 
     `offsets` are hit times minus query times on the segment's global time line, so voting
-    needs no per-hit asset lookup; a bin's owner is found afterwards, for the few best bins.
+    needs no per-hit asset lookup. A bin's owner is found afterwards, for the few best bins,
+    from where its hits are (`positions`, on the same time line): the offset alone does not
+    say, because an excerpt that starts later in the query than in the recording has a
+    negative offset, which lands in the time line of an asset enrolled before it.
     A bin's score adds the next bin's votes (a match straddling a bin edge counts once).
     """
     if offsets.size == 0:
         return []
-    bins = np.sort(offsets // bin_width)
+    hit_bins = offsets // bin_width
+    bins = np.sort(hit_bins)
     starts = np.concatenate(([0], np.flatnonzero(bins[1:] != bins[:-1]) + 1))
     values = bins[starts]
     counts = np.diff(np.append(starts, bins.size))
@@ -117,11 +126,21 @@ def _best_assets(
     score[:-1][adjacent] += counts[1:][adjacent]
     keep = min(score.size, limit * 8)
     top = np.argpartition(-score, keep - 1)[:keep]
-    top = top[np.argsort(-score[top], kind="stable")]
-    owners = np.searchsorted(base, values[top] * bin_width + bin_width // 2, side="right") - 1
+    top_values = values[top[np.argsort(-score[top], kind="stable")]]
+    # Owners of the hits in the best bins (each bin with its upper neighbour, as scored).
+    wanted = np.unique(np.concatenate([top_values, top_values + 1]))
+    slot = np.minimum(np.searchsorted(wanted, hit_bins), wanted.size - 1)
+    in_top = wanted[slot] == hit_bins
+    top_bins = hit_bins[in_top]
+    top_owners = np.searchsorted(base, positions[in_top], side="right") - 1
     chosen: list[int] = []
-    for owner in owners.tolist():
-        if 0 <= owner < alive.size and alive[owner] and owner not in chosen:
+    for value in top_values.tolist():
+        owners = top_owners[(top_bins == value) | (top_bins == value + 1)]
+        owners = owners[(owners >= 0) & (owners < alive.size)]
+        if owners.size == 0:
+            continue
+        owner = int(np.argmax(np.bincount(owners)))
+        if alive[owner] and owner not in chosen:
             chosen.append(owner)
             if len(chosen) == limit:
                 break
@@ -296,14 +315,15 @@ class AudioSegment:
         qi = hits.query_index
         tq_all = query.times[qi].astype(np.int64)
         chosen = _best_assets(
-            positions - tq_all + OFFSET_PAD, COARSE_LM_BIN, self.lm_base + OFFSET_PAD, self.alive, MAX_CANDIDATES
+            positions - tq_all + OFFSET_PAD, positions, COARSE_LM_BIN, self.lm_base, self.alive, MAX_CANDIDATES
         )
         # Chromaprint: coarse votes.
         if query.chroma.size:
             q_keys, q_index = half_keys(query.chroma)
             chits = self.cp.lookup(q_keys, _stop_limit(self.cp))
-            c_offsets = chits.positions.astype(np.int64) - q_index[chits.query_index] + OFFSET_PAD
-            for a in _best_assets(c_offsets, COARSE_CP_BIN, self.cp_base + OFFSET_PAD, self.alive, 3):
+            c_positions = chits.positions.astype(np.int64)
+            c_offsets = c_positions - q_index[chits.query_index] + OFFSET_PAD
+            for a in _best_assets(c_offsets, c_positions, COARSE_CP_BIN, self.cp_base, self.alive, 3):
                 if a not in chosen:
                     chosen.append(a)
         seconds = np.unique(query.times // round(FRAMES_PER_S)) if q_total else np.zeros(0)

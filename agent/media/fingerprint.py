@@ -3,6 +3,7 @@ sound, picture hashes for sampled frames (or the one picture of a still image)."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from agent.media.model import MediaLimits
 ENROL_FPS = 4.0  # enrolled videos: a frame every 0.25 s, so any query frame is near one
 QUERY_FPS = 2.0  # queries need fewer frames: agreement over several is what counts
 DENSE_TRIGGER_BITS = 14  # samples 0.25 s apart further apart than this: hash every frame
+PROBE_FIRST_S = 30.0  # a query's sound is first probed for a proven match after this much audio
+
+AudioProbe = Callable[["AudioPrint"], bool]
 
 U32Array = npt.NDArray[np.uint32]
 
@@ -64,7 +68,7 @@ class _Collector:
     upload is in the index.
     """
 
-    def __init__(self, with_audio: bool, fps: float, adaptive: bool) -> None:
+    def __init__(self, with_audio: bool, fps: float, adaptive: bool, probe: AudioProbe | None = None) -> None:
         self.chroma = ChromaprintStream() if with_audio else None
         self.landmarks = landmarks.LandmarkStream() if with_audio else None
         self.pictures: list[PictureHashes] = []
@@ -74,11 +78,33 @@ class _Collector:
         self.dense = False
         self.on_grid = False
         self.last_grid_hash: int | None = None
+        self.probe = probe
+        self.proven = False
+        self.next_probe_frames = round(PROBE_FIRST_S / landmarks.FRAME_SECONDS)
 
     def audio(self, samples: npt.NDArray[np.int16]) -> None:
         if self.chroma is not None and self.landmarks is not None:
             self.chroma.feed(samples)
             self.landmarks.feed(samples)
+            if self.probe is not None and not self.proven and self.landmarks.settled_frames >= self.next_probe_frames:
+                self._probe(self.probe, self.landmarks)
+
+    def _probe(self, probe: AudioProbe, stream: landmarks.LandmarkStream) -> None:
+        """Offer the settled prefix of the sound to `probe`. Probes come at doubling lengths,
+        so all of them together cost at most about two searches of the whole query."""
+        settled = stream.settled_frames
+        hashes, times = landmarks.pair_hashes(stream.settled())  # a subset of the final hashes
+        prefix = AudioPrint(
+            chroma=np.zeros(0, dtype=np.uint32),
+            hashes=hashes,
+            times=times,
+            seconds=settled * landmarks.FRAME_SECONDS,
+        )
+        self.proven = probe(prefix)
+        self.next_probe_frames = 2 * settled
+
+    def satisfied(self) -> bool:
+        return self.proven
 
     def wants_picture(self, t: float) -> bool:
         self.on_grid = t + 1e-6 >= self.next_t
@@ -126,9 +152,15 @@ def fingerprint(
     frame_fps: float = QUERY_FPS,
     adaptive: bool = False,
     pcm: tuple[str, int, int] | None = None,
+    probe: AudioProbe | None = None,
 ) -> MediaPrints:
-    """Decode `source` once and compute every print it supports (`adaptive`: see _Collector)."""
-    collector = _Collector(with_audio=True, fps=frame_fps, adaptive=adaptive)
+    """Decode `source` once and compute every print it supports (`adaptive`: see _Collector).
+
+    `probe`, for queries: called with the sound decoded so far (landmarks only) after
+    PROBE_FIRST_S and then at doubling lengths; when it returns True (it found a match beyond
+    doubt), decoding stops and the prints cover only what was decoded (report.satisfied).
+    """
+    collector = _Collector(with_audio=True, fps=frame_fps, adaptive=adaptive, probe=probe)
     try:
         report = decode(source, collector, limits, pcm=pcm)
     except BaseException:

@@ -1,0 +1,92 @@
+"""Long uploads: a dictation anywhere inside minutes of other speech is recognised, and once the
+sound decoded so far proves a match, the rest of the file is not decoded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from agent.media.fingerprint import AudioPrint, fingerprint
+from agent.media.model import MediaLimits
+from tests.support.media import OTHER_SPEECH
+
+from .conftest import Clinic, make
+
+FILLER_S = 150.0
+
+
+def filler(clinic: Clinic) -> Path:
+    """Never-enrolled speech, looped to FILLER_S seconds (22.05 kHz WAV)."""
+    speech = clinic.factory.speech(" ".join(OTHER_SPEECH), voice="en-us")
+    return make(clinic.factory, "long_filler.wav", "-stream_loop", "-1", "-t", str(FILLER_S), "-i", str(speech))
+
+
+def joined(clinic: Clinic, name: str, *parts: Path) -> Path:
+    """`parts` one after the other, as a 128 kbit/s stereo MP3."""
+    inputs = [arg for part in parts for arg in ("-i", str(part))]
+    chain = "".join(f"[{i}:a]aresample=44100[a{i}];" for i in range(len(parts)))
+    concat = "".join(f"[a{i}]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=0:a=1[out]"
+    return make(
+        clinic.factory, name, *inputs, "-filter_complex", chain + concat, "-map", "[out]", "-ac", "2", "-b:a", "128k"
+    )
+
+
+def test_dictation_after_minutes_of_other_speech_is_recognised(clinic: Clinic) -> None:
+    upload = joined(clinic, "long_late.mp3", filler(clinic), clinic.dictation_wavs[1])
+    outcome = clinic.service.match_path(upload)
+    assert outcome.error is None
+    assert outcome.match is not None
+    assert outcome.match.asset_id == clinic.asset_of(clinic.dictations[1])
+    assert outcome.match.kind == "audio"
+
+
+def test_dictation_at_the_start_of_a_long_upload_is_recognised(clinic: Clinic) -> None:
+    upload = joined(clinic, "long_early.mp3", clinic.dictation_wavs[0], filler(clinic))
+    outcome = clinic.service.match_path(upload)
+    assert outcome.error is None
+    assert outcome.match is not None
+    assert outcome.match.asset_id == clinic.asset_of(clinic.dictations[0])
+    assert outcome.match.offset_s < 0.5
+
+
+def test_long_upload_of_other_speech_is_not_matched(clinic: Clinic) -> None:
+    outcome = clinic.service.match_path(filler(clinic))
+    assert outcome.error is None
+    assert outcome.match is None
+
+
+def test_a_satisfied_probe_stops_decoding(clinic: Clinic) -> None:
+    upload = joined(clinic, "long_early.mp3", clinic.dictation_wavs[0], filler(clinic))
+    seen: list[float] = []
+
+    def proven(prefix: AudioPrint) -> bool:
+        seen.append(prefix.seconds)
+        return True
+
+    prints = fingerprint(upload, MediaLimits(), probe=proven)
+    assert prints.report.satisfied
+    assert len(seen) == 1
+    assert 30.0 <= seen[0] < 60.0
+    assert prints.report.audio_s < 70.0  # of ~175 s
+
+
+def test_probes_see_prefixes_of_the_final_print_at_doubling_lengths(clinic: Clinic) -> None:
+    upload = filler(clinic)
+    prefixes: list[AudioPrint] = []
+
+    def unproven(prefix: AudioPrint) -> bool:
+        prefixes.append(prefix)
+        return False
+
+    prints = fingerprint(upload, MediaLimits(), probe=unproven)
+    assert not prints.report.satisfied
+    assert prints.report.audio_s > FILLER_S - 1
+    assert prints.audio is not None
+    assert [round(p.seconds / prefixes[0].seconds) for p in prefixes] == [1, 2]  # ~47 s and ~95 s of 150 s
+    final = set(zip(prints.audio.hashes.tolist(), prints.audio.times.tolist(), strict=True))
+    for prefix in prefixes:
+        assert prefix.hashes.size > 1000
+        pairs = set(zip(prefix.hashes.tolist(), prefix.times.tolist(), strict=True))
+        assert pairs <= final  # the prefix never holds a hash the whole file does not
+        assert int(np.max(prefix.times)) < prefix.seconds / 0.02321
