@@ -21,7 +21,7 @@ import psutil
 from sqlmodel import select
 
 from agent.store import open_store
-from agent.store.models import Event
+from agent.store.models import AIServiceSeen, Event
 from agent.updates.source import SHIPPED_ROOT
 
 UNAPPROVED_HOST = "127.0.0.2"
@@ -210,5 +210,14 @@ class ProxyProcess:
                 if len(rows) >= minimum or time.monotonic() > deadline:
                     return rows
                 time.sleep(0.1)
+        finally:
+            store.dispose()
+
+    def inventory(self) -> dict[str, AIServiceSeen]:
+        """The shadow-AI inventory rows by host (read after `stop()`: the recorder flushes then)."""
+        store = open_store(self.store_url, migrate=False)
+        try:
+            with store.session() as session:
+                return {row.host: row for row in session.exec(select(AIServiceSeen)).all()}
         finally:
             store.dispose()

@@ -17,10 +17,7 @@ import httpx
 import pytest
 import trustme
 import zstandard
-from sqlmodel import select
 
-from agent.store import open_store
-from agent.store.models import AIServiceSeen
 from tests.integration.proxy.harness import ProxyProcess
 from tests.integration.proxy.upstream import Upstream, upstream
 
@@ -104,12 +101,7 @@ def test_inventory_classifies_encoded_requests_by_their_content(
             assert post(proxy, f"{ordinary_api.https}{PATH}", FHIR, encoding).status_code == 200
     finally:
         assert proxy.stop() == 0, proxy.log()[-3000:]  # the recorder flushes on stop
-    store = open_store(proxy.store_url, migrate=False)
-    try:
-        with store.session() as session:
-            rows = {row.host: row for row in session.exec(select(AIServiceSeen)).all()}
-    finally:
-        store.dispose()
+    rows = proxy.inventory()
     assert ORDINARY_HOST not in rows
     assert rows[AI_HOST].category == "unknown-ai"
     assert rows[AI_HOST].request_count == 6

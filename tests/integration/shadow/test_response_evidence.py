@@ -16,10 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import select
 
-from agent.store import open_store
-from agent.store.models import AIServiceSeen
 from tests.integration.proxy.harness import ProxyProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -96,12 +93,7 @@ def test_answers_decide_what_bodiless_polls_to_unknown_hosts_are(tmp_path: Path,
     finally:
         assert proxy.stop() == 0, proxy.log()[-3000:]  # the recorder flushes on stop
     assert "Traceback" not in proxy.log(), proxy.log()[-5000:]
-    store = open_store(proxy.store_url, migrate=False)
-    try:
-        with store.session() as session:
-            rows = {row.host: row for row in session.exec(select(AIServiceSeen)).all()}
-    finally:
-        store.dispose()
+    rows = proxy.inventory()
     assert ORDINARY_HOST not in rows
     assert rows[AI_HOST].category == "unknown-ai"
     assert rows[AI_HOST].request_count == 4
