@@ -258,10 +258,7 @@ class MediaService:
         options: list[MediaMatch] = []
         audio = _usable_audio(prints.audio)
         audio_candidates: list[AudioCandidate] = search_audio(state, audio) if audio is not None else []
-        for c in audio_candidates[:TOP_CANDIDATES]:
-            score, ok = decide("audio", c, cal)
-            if ok:
-                options.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s))
+        options.extend(self._audio_matches(state, audio_candidates))
         frames = prints.frames
         if frames is not None and frames.count:
             if prints.kind == "image":
@@ -277,6 +274,18 @@ class MediaService:
                         options.append(self._as_match(state, vc.asset_id, "video", score, vc.offset_s))
         options = [m for m in options if m.path]
         return max(options, key=lambda m: m.score) if options else None
+
+    def _audio_matches(
+        self, state: IndexState, candidates: list[AudioCandidate], min_score: float = 0.0, min_votes: int = 0
+    ) -> list[MediaMatch]:
+        """The best audio candidates the calibration accepts (and that clear `min_score` and
+        `min_votes`), as matches, best candidate first."""
+        matches: list[MediaMatch] = []
+        for c in candidates[:TOP_CANDIDATES]:
+            score, ok = decide("audio", c, self.calibration)
+            if ok and score >= min_score and c.lm_votes >= min_votes:
+                matches.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s))
+        return matches
 
     def _sound_contradicts(
         self, state: IndexState, audio: AudioPrint | None, asset_id: str, candidates: list[AudioCandidate]
@@ -324,13 +333,11 @@ class _AudioProof:
     def __call__(self, prefix: AudioPrint) -> bool:
         if prefix.hashes.size < MIN_AUDIO_LANDMARKS:
             return False
-        for c in search_audio(self.state, prefix)[:TOP_CANDIDATES]:
-            score, ok = decide("audio", c, self.service.calibration)
-            if ok and score >= PROOF_MIN_SCORE and c.lm_votes >= PROOF_MIN_VOTES:
-                match = self.service._as_match(self.state, c.asset_id, "audio", score, c.offset_s)
-                if match.path:
-                    self.match = match
-                    return True
+        candidates = search_audio(self.state, prefix)
+        for match in self.service._audio_matches(self.state, candidates, PROOF_MIN_SCORE, PROOF_MIN_VOTES):
+            if match.path:
+                self.match = match
+                return True
         return False
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from agent.proxy.extract.payload import main_type
 from agent.shadow.shape import MAX_RESPONSE_PREFIX
 
 log = logging.getLogger(__name__)
@@ -25,18 +26,13 @@ log = logging.getLogger(__name__)
 # Compressed answers are copied raw and decoded (bounded) by the callback; 8 KB of gzip holds
 # well over 8 KB of JSON, so the decoded prefix the classifier reads is rarely short.
 RESPONSE_TAP_BYTES = MAX_RESPONSE_PREFIX
-_TAPPED_MAJOR_TYPES = (b"audio/", b"image/", b"video/")
+_TAPPED_MAJOR_TYPES = ("audio/", "image/", "video/", "text/")  # text/ includes text/event-stream
 
 
-def worth_tapping(content_type: bytes) -> bool:
+def worth_tapping(content_type: str) -> bool:
     """Whether a response of this Content-Type can tell the classifier something."""
-    value = content_type.strip().lower()
-    base = value.split(b";", 1)[0].strip()
-    if not base:
-        return False
-    if base == b"text/event-stream" or base.startswith(b"text/") or base.endswith((b"json", b"+json", b"ndjson")):
-        return True
-    return base.startswith(_TAPPED_MAJOR_TYPES)
+    base = main_type(content_type)
+    return bool(base) and (base.endswith("json") or base.startswith(_TAPPED_MAJOR_TYPES))
 
 
 class ResponseTap:

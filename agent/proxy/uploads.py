@@ -119,7 +119,7 @@ def _answer_has_body(method: str, response: http.Response) -> bool:
         return False
     if response.headers.get("content-length", "").strip() == "0":
         return False
-    return worth_tapping(response.headers.get("content-type", "").encode("latin-1", "replace"))
+    return worth_tapping(response.headers.get("content-type", ""))
 
 
 def worth_streaming(fields: tuple[tuple[bytes, bytes], ...]) -> bool:

@@ -40,7 +40,8 @@ EMBEDDED_SIGNATURES: tuple[tuple[re.Pattern[bytes], int], ...] = (
 MAX_EMBEDDED = 8
 
 
-def _main_type(content_type: str | None) -> str:
+def main_type(content_type: str | None) -> str:
+    """`type/subtype` of a Content-Type value, lower case, parameters dropped."""
     if not content_type:
         return ""
     return content_type.split(";", 1)[0].strip().lower()
@@ -89,7 +90,7 @@ def _extract_typed(
     depth: int,
 ) -> None:
     """Dispatch one body or part on its declared type."""
-    main = _main_type(content_type)
+    main = main_type(content_type)
     if main.startswith("multipart/"):
         if depth >= limits.max_multipart_depth:
             extraction.errors.append(f"{where}: multipart nested deeper than {limits.max_multipart_depth}")
@@ -151,7 +152,7 @@ def nothing_to_extract(body: bytes, content_type: str | None, *, parse: bool = T
     too, so malformed JSON goes unnoticed; that is only for destinations where an inspection
     error would not change the verdict. False means "not sure": ask `extract_payload`.
     """
-    if not _is_json_type(_main_type(content_type)):
+    if not _is_json_type(main_type(content_type)):
         return False
     if not body or body.isspace():
         return True

@@ -40,18 +40,18 @@ def test_a_failing_callback_never_reaches_the_client() -> None:
 @pytest.mark.parametrize(
     ("content_type", "tapped"),
     [
-        (b"application/json; charset=utf-8", True),
-        (b"application/fhir+json", True),
-        (b"application/x-ndjson", True),
-        (b"text/event-stream", True),
-        (b"text/plain", True),
-        (b"audio/mpeg", True),
-        (b"image/png", True),
-        (b"application/octet-stream", False),
-        (b"application/zip", False),
-        (b"application/xml", False),
-        (b"", False),
+        ("application/json; charset=utf-8", True),
+        ("application/fhir+json", True),
+        ("application/x-ndjson", True),
+        ("text/event-stream", True),
+        ("text/plain", True),
+        ("audio/mpeg", True),
+        ("image/png", True),
+        ("application/octet-stream", False),
+        ("application/zip", False),
+        ("application/xml", False),
+        ("", False),
     ],
 )
-def test_only_answers_that_can_carry_a_skeleton_or_a_media_header_are_tapped(content_type: bytes, tapped: bool) -> None:
+def test_only_answers_that_can_carry_a_skeleton_or_a_media_header_are_tapped(content_type: str, tapped: bool) -> None:
     assert worth_tapping(content_type) is tapped
