@@ -105,6 +105,21 @@ class SignaturesSection(_Section):
     catalog: Path | None = Field(default=None, description="catalog file or bundle dir; default: shipped")
     repository: str | None = Field(default=None, description="TUF repository (directory or http(s) URL)")
     trusted_root: Path | None = Field(default=None, description="trusted root.json; default: shipped")
+    fetch_deadline: float = Field(
+        default=120.0, gt=0, le=3600, description="seconds one update check may take in all (every file it reads)"
+    )
+    fetch_stall_timeout: float = Field(
+        default=15.0, gt=0, le=600, description="seconds without a single byte before a download is abandoned"
+    )
+    fetch_min_rate: int = Field(
+        default=1024, ge=0, le=1 << 30, description="bytes/s a download must average after the grace period; 0: none"
+    )
+    fetch_rate_grace: float = Field(
+        default=5.0, ge=0, le=600, description="seconds a download may start slowly before the minimum rate applies"
+    )
+    retry_initial: float = Field(
+        default=30.0, gt=0, le=86400, description="first retry after an unreachable or stalled check (then doubles)"
+    )
 
 
 class PolicySection(_Section):

@@ -318,8 +318,12 @@ def verify(config_file: Path | None, repository: str | None, as_json: bool, bund
             raise click.exceptions.Exit(exc.exit_code) from None
         _report({"valid": True, "version": bundle.version, "services": len(bundle.catalog.services)}, as_json)
         return
+    from agent.updates.fetch import limits_from_config
+
     config, _, repo, root = _agent_side(config_file, None, repository)
-    outcome, _ = check_for_update(Layout.for_data_dir(config.data_dir), repo, root, apply=False)
+    outcome, _ = check_for_update(
+        Layout.for_data_dir(config.data_dir), repo, root, apply=False, limits=limits_from_config(config.signatures)
+    )
     result: dict[str, Any] = {"valid": outcome.status != "rejected", "version": outcome.version, "repository": repo}
     if outcome.status == "rejected":
         result.update(code=outcome.code, reason=outcome.reason)
@@ -359,16 +363,23 @@ def install(db_url: str | None, config_file: Path | None, repository: str | None
     from agent.updates.install import StoreRecorder, check_for_update
     from agent.updates.installed import Layout
 
+    from agent.updates.fetch import limits_from_config
+
     config, url, repo, root = _agent_side(config_file, db_url, repository)
     ensure_writable_dir(config.data_dir)
-    outcome, _ = check_for_update(Layout.for_data_dir(config.data_dir), repo, root)
+    outcome, _ = check_for_update(
+        Layout.for_data_dir(config.data_dir), repo, root, limits=limits_from_config(config.signatures)
+    )
     store = open_store(url)
     try:
         StoreRecorder(store, agent_id(config)).record(outcome)
     finally:
         store.dispose()
     if outcome.status == "rejected":
+        from agent.updates.errors import remedy
+
         click.echo(outcome.summary, err=True)
+        click.echo(f"fix: {remedy(outcome.code)}", err=True)
         raise click.exceptions.Exit(SignatureError.exit_code)
     click.echo(outcome.summary)
 
@@ -406,7 +417,7 @@ def status(db_url: str | None, config_file: Path | None, repo_dir: Path | None, 
     if report.get("sha256"):
         click.echo(f"{'sha256:':<14}{report['sha256']}")
     click.echo(f"{'repository:':<14}{report['repository'] or '(none configured)'}")
-    for key in ("signed_until", "last_check", "last_success", "fresh_until", "last_error"):
+    for key in ("signed_until", "last_check", "last_success", "fresh_until", "last_error", "fix"):
         if report.get(key):
             click.echo(f"{key.replace('_', ' ') + ':':<14}{report[key]}")
     for row in report["history"]:
@@ -420,6 +431,7 @@ def agent_status(db_url: str | None, config_file: Path | None) -> dict[str, Any]
     from agent.store import open_store
     from agent.store.models import SignatureInstall
     from agent.updates.active import load_active
+    from agent.updates.errors import remedy
     from agent.updates.install import read_state
     from agent.updates.installed import Layout
 
@@ -460,6 +472,7 @@ def agent_status(db_url: str | None, config_file: Path | None) -> dict[str, Any]
         "last_success": state.last_success,
         "fresh_until": state.fresh_until,
         "last_error": state.last_error or active.last_error,
+        "fix": remedy(state.last_code or active.last_code) if (state.last_error or active.last_error) else None,
         "history": history,
     }
 

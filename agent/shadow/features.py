@@ -444,3 +444,24 @@ def _add_response_body(features: set[str], shape: RequestShape) -> None:
 # Features that say little on their own (every request has them, or they restate a name
 # word by word or piece by piece): they weigh in the score but do not count as evidence.
 STRUCTURAL_PREFIXES = ("method:", "size:", "ctmajor:", "hword:", "rhword:", "pc:", "kc:", "rkc:", "rword:")
+
+
+# Every kind of feature `shape_features` emits in this FEATURE_VERSION (the text before the
+# first ':' or '>='). A model whose vocabulary holds other kinds was built for other features.
+FEATURE_KINDS = frozenset(
+    {
+        "accept", "combo", "ct", "ctmajor", "file", "form", "hdr", "hword", "kc", "key", "last", "media",
+        "method", "path", "path2", "pc", "query", "rct", "resp", "rhdr", "rhword", "rkc", "rkey", "rmedia",
+        "rsse", "rtop", "rword", "size", "top", "word", "lexkey", "lexkey-weak", "lexpath", "lexpath-weak",
+        "lexrkey", "lexrkey-weak",
+    }
+)  # fmt: skip
+_KIND = re.compile(r"^([a-z0-9-]+)(?::|>=)")
+
+
+def feature_kind(name: str) -> str | None:
+    """The kind of a feature name (`pc:scri` -> `pc`), or None when it is no feature of this version."""
+    match = _KIND.match(name)
+    if match is None or match.group(1) not in FEATURE_KINDS:
+        return None
+    return match.group(1)

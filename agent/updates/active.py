@@ -110,6 +110,7 @@ class ActiveSignatures:
         self._next_check = 0.0
         self._stamp = self._read_stamp()
         self.last_error: str | None = None
+        self.last_code: str | None = None  # the `UpdateRejected` code of `last_error`
 
     def current(self) -> SignatureSet:
         return self._current
@@ -143,11 +144,12 @@ class ActiveSignatures:
                 loaded = self._load()
             except (UpdateRejected, OSError) as exc:
                 self.last_error = str(exc)
+                self.last_code = exc.code if isinstance(exc, UpdateRejected) else "missing"
                 log.error("signature reload failed, keeping %s: %s", self._current.label, exc)
                 self._stamp = stamp
                 return False
             self._stamp = stamp
-            self.last_error = None
+            self.last_error = self.last_code = None
             if loaded is None or (loaded.version, loaded.sha256) == (self._current.version, self._current.sha256):
                 return False
             log.info("signatures %s now in force (was %s)", loaded.label, self._current.label)
@@ -207,6 +209,6 @@ def load_active(data_dir: Path, config: Config, *, check_interval: float = 1.0) 
         if read_pointer(layout) is not None:
             active.reload_if_changed(force=True)
     except UpdateRejected as exc:
-        active.last_error = str(exc)
+        active.last_error, active.last_code = str(exc), exc.code
         log.error("installed signatures unusable, enforcing the shipped catalog: %s", exc)
     return active

@@ -6,7 +6,9 @@ plain JSON data (never pickle: DESIGN.md §7); each is size-limited separately s
 cannot hide in an otherwise small bundle.
 
 `parse_bundle` is the single gate every bundle passes (repository, local file, installed copy):
-size limit, JSON, schema, cross-checks. It raises `UpdateRejected` with a code and a reason.
+size limit, JSON, schema, cross-checks, then the semantic checks of each part (`parts.py`:
+catalog, policy, and every model loaded and smoke-tested). It raises `UpdateRejected` with a
+code and a reason naming the part.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from agent.policy.catalog import Catalog
 from agent.policy.org import OrgPolicy
 from agent.updates.errors import RejectCode, UpdateRejected
+from agent.updates.parts import check_parts
 
 BUNDLE_FORMAT = "phiwall-signatures/1"
 BUNDLE_TARGET = "phiwall-bundle.json"  # the TUF target name of the bundle in force
@@ -123,21 +126,36 @@ def parse_bundle(data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
     """Validate bundle bytes completely, or raise `UpdateRejected` saying why."""
     if len(data) > max_bytes:
         raise UpdateRejected("oversized", f"bundle is {len(data)} bytes, limit {max_bytes}")
+    if not data.strip():
+        raise UpdateRejected("truncated", "bundle is empty")
     try:
         document = json.loads(data)
     except RecursionError:
         raise UpdateRejected("schema", "bundle JSON is nested too deeply") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        code: RejectCode = "truncated" if "Expecting" in str(exc) or "Unterminated" in str(exc) else "schema"
-        raise UpdateRejected(code, f"bundle is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UpdateRejected("schema", f"bundle is not valid JSON (not UTF-8: {exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        code: RejectCode = "truncated" if _ends_early(exc) else "schema"
+        what = "ends early (truncated)" if code == "truncated" else "is not valid JSON"
+        raise UpdateRejected(code, f"bundle {what}: {exc}") from None
     if not isinstance(document, dict):
-        raise UpdateRejected("schema", "bundle is not a JSON object")
+        raise UpdateRejected("schema", f"bundle is not a JSON object but {type(document).__name__}")
     try:
-        return Bundle.model_validate(document)
+        bundle = Bundle.model_validate(document)
     except RecursionError:
         raise UpdateRejected("schema", "bundle is nested too deeply") from None
     except ValidationError as exc:
         raise UpdateRejected("schema", f"bundle fails validation: {describe_validation(exc, document)}") from None
+    check_parts(bundle.catalog, bundle.policy, bundle.models)
+    return bundle
+
+
+def _ends_early(exc: json.JSONDecodeError) -> bool:
+    """JSON cut short (an error at its very end) rather than something else (YAML, junk)."""
+    text = exc.doc.rstrip()
+    if exc.msg.startswith("Unterminated string"):
+        return text.startswith(("{", "[")) and exc.pos < len(text)
+    return bool(text) and text[0] in "{[" and exc.pos >= len(text)
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

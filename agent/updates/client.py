@@ -13,6 +13,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from tuf.ngclient import Updater, UpdaterConfig
 
 from agent.updates.bundle import BUNDLE_TARGET, MAX_BUNDLE_BYTES, Bundle, parse_bundle
 from agent.updates.errors import RejectCode, UpdateRejected
-from agent.updates.fetch import base_urls
+from agent.updates.fetch import FetchAbandoned, FetchLimits, base_urls
 
 MAX_ROOT_BYTES = 512 << 10
 MAX_TIMESTAMP_BYTES = 16 << 10
@@ -82,7 +83,9 @@ def classify(exc: BaseException, url: str | None) -> UpdateRejected:
     what = _which(url)
     text = str(exc) or type(exc).__name__
     code: RejectCode
-    if isinstance(exc, exceptions.DownloadLengthMismatchError):
+    if isinstance(exc, FetchAbandoned):
+        code, text = "stalled", f"{text}; the bundle in force stays and the check is retried"
+    elif isinstance(exc, exceptions.DownloadLengthMismatchError):
         code, text = "oversized", f"{what} exceeds its size limit ({text})"
     elif isinstance(exc, exceptions.DownloadHTTPError):
         code, text = "unreachable", f"{what}: HTTP {exc.status_code}"
@@ -104,7 +107,17 @@ def classify(exc: BaseException, url: str | None) -> UpdateRejected:
         else:
             code, text = "tampered", f"the bundle does not match its signed hash ({text})"
     elif isinstance(exc, exceptions.BadVersionNumberError):
-        if "must be >=" in text or re.search(r"Expected \S+\.json version", text) or "root version" in text:
+        # ngclient's snapshot check words it backwards ("Expected targets.json version <new>, got
+        # <trusted>"): say which version was offered and which one is already trusted.
+        listed = re.search(r"Expected (\S+\.json) version (\d+), got (\d+)", text)
+        if listed:
+            role, offered, trusted = listed.groups()
+            code, text = (
+                "rollback",
+                f"{what} is older than metadata already trusted: it lists {role} version {offered}, "
+                f"but version {trusted} is already trusted",
+            )
+        elif "must be >=" in text or "root version" in text:
             code, text = "rollback", f"{what} is older than metadata already trusted ({text})"
         else:
             code, text = "inconsistent", f"{what} belongs to another repository state: mix-and-match ({text})"
@@ -120,12 +133,20 @@ def classify(exc: BaseException, url: str | None) -> UpdateRejected:
 class UpdateClient:
     """One repository, one trusted root, state kept under `metadata_root`."""
 
-    def __init__(self, metadata_root: Path, repository: str, trusted_root: bytes) -> None:
+    def __init__(
+        self,
+        metadata_root: Path,
+        repository: str,
+        trusted_root: bytes,
+        *,
+        limits: FetchLimits | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.repository = repository
         self.trusted_root = trusted_root
         self.metadata_dir = trust_dir(metadata_root, trusted_root)
         try:
-            self._metadata_url, self._targets_url, self._fetcher = base_urls(repository)
+            self._metadata_url, self._targets_url, self._fetcher = base_urls(repository, limits, cancel)
         except ValueError as exc:
             raise UpdateRejected("config", str(exc)) from None
 

@@ -8,19 +8,27 @@ heartbeat so the console shows the version in force.
 
 The poll period is 15 minutes (`PHIWALL_SIGNATURES_POLL_SECONDS` overrides it, e.g. in
 tests). The same rejection seen on consecutive polls is recorded once, not every poll.
+
+The poll never holds up the agent: it runs on its own thread, every download is bounded
+(`[signatures] fetch_*`: deadline, stall timeout, minimum rate) and `stop()` abandons a
+check in flight. A check that could not reach the repository or was abandoned as stalled is
+retried sooner, with exponential back-off from `retry_initial` up to the poll period.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
+import time
 from datetime import timedelta
 
 from agent.components import AgentContext, Health
 from agent.store.types import utcnow
 from agent.updates.active import ActiveSignatures, load_active
 from agent.updates.errors import UpdateRejected
+from agent.updates.fetch import limits_from_config
 from agent.updates.install import (
     StoreRecorder,
     UpdateOutcome,
@@ -34,6 +42,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 900.0
 POLL_ENV = "PHIWALL_SIGNATURES_POLL_SECONDS"
+
+
+TRANSIENT = frozenset({"unreachable", "stalled"})  # worth retrying soon; the rest wait for the next poll
 
 
 def poll_seconds() -> float:
@@ -57,6 +68,8 @@ class SignatureUpdates:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._last_rejection: tuple[str | None, str] | None = None
+        self._check_started: float | None = None  # monotonic start of the check in flight
+        self._transient_failures = 0
         self.last_outcome: UpdateOutcome | None = None
         self.config_error: str | None = None
 
@@ -70,7 +83,7 @@ class SignatureUpdates:
             self._thread.start()
 
     def stop(self) -> None:
-        self._wake.set()
+        self._wake.set()  # also cancels a download in flight (the fetcher watches this event)
         if self._thread is not None:
             self._thread.join(10.0)
 
@@ -85,8 +98,21 @@ class SignatureUpdates:
             log.error("signature updates disabled: %s", exc)
             return None
         self.config_error = None
-        outcome, _ = check_for_update(self._layout, self._repository, trusted_root)
+        self._check_started = time.monotonic()
+        try:
+            outcome, _ = check_for_update(
+                self._layout,
+                self._repository,
+                trusted_root,
+                limits=limits_from_config(self._ctx.config.signatures),
+                cancel=self._wake,
+            )
+        finally:
+            self._check_started = None
         self.last_outcome = outcome
+        self._transient_failures = (
+            self._transient_failures + 1 if outcome.status == "rejected" and outcome.code in TRANSIENT else 0
+        )
         if outcome.status == "installed":
             self._last_rejection = None
             self.active.reload_if_changed(force=True)
@@ -106,13 +132,24 @@ class SignatureUpdates:
             log.error("could not record signature outcome: %s", exc)
         return outcome
 
+    def next_wait(self) -> float:
+        """Seconds until the next check: the poll period, or less after a transient failure."""
+        if not self._transient_failures:
+            return self._interval
+        initial = float(self._ctx.config.signatures.retry_initial)
+        backoff = min(self._interval, initial * 2.0 ** min(self._transient_failures - 1, 20))
+        return backoff * random.uniform(0.8, 1.0)  # jitter, so a fleet does not retry in step
+
     def _loop(self) -> None:
         while not self._ctx.stopping.is_set() and not self._wake.is_set():
             try:
                 self.check_now()
             except Exception:  # never let one bad poll end the update thread
                 log.exception("signature update check crashed")
-            if self._wake.wait(self._interval) or self._ctx.stopping.is_set():
+            wait = self.next_wait()
+            if self._transient_failures:
+                log.info("signature update check retried in %.0f s", wait)
+            if self._wake.wait(wait) or self._ctx.stopping.is_set():
                 return
 
     def health(self) -> Health:
@@ -127,8 +164,14 @@ class SignatureUpdates:
             why = "catalog pinned by config" if self._pinned else "no repository configured"
             return Health("ok", f"{current.label}; {why}")
         state = read_state(self._layout)
+        started = self._check_started
+        if started is not None and time.monotonic() - started > 30:
+            running = int(time.monotonic() - started)
+            return Health("degraded", f"update check running for {running} s; enforcing {current.label}")
         if state.last_code:
-            return Health("degraded", f"last update rejected ({state.last_error}); enforcing {current.label}")
+            return Health(
+                "degraded", f"{rejection_summary(state.last_code, state.last_error)}; enforcing {current.label}"
+            )
         now = utcnow()
         if state.fresh_until is not None and state.fresh_until < now:
             stale = int((now - state.fresh_until) / timedelta(minutes=1))
@@ -136,6 +179,17 @@ class SignatureUpdates:
         if state.last_check is None:
             return Health("ok", f"{current.label}; first check pending")
         return Health("ok", f"{current.label}; checked {int((now - state.last_check).total_seconds())} s ago")
+
+
+def rejection_summary(code: str, error: str | None) -> str:
+    """One line per failure kind, for health and status."""
+    lead = {
+        "stalled": "last update check abandoned (download stalled or too slow; retrying)",
+        "unreachable": "last update check could not reach the repository (retrying)",
+        "model": "last update refused: a model in the signed bundle is broken",
+        "schema": "last update refused: the signed bundle's catalog or policy is invalid",
+    }.get(code, "last update rejected")
+    return f"{lead} ({error})"
 
 
 def build(ctx: AgentContext) -> SignatureUpdates:

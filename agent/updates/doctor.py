@@ -13,9 +13,17 @@ from tuf.api.metadata import Metadata, Root
 from agent.doctor import DoctorContext, Finding, Level
 from agent.store.types import utcnow
 from agent.updates.active import load_active
-from agent.updates.errors import UpdateRejected
+from agent.updates.component import rejection_summary
+from agent.updates.errors import UpdateRejected, remedy
 from agent.updates.install import SHIPPED_TRUSTED_ROOT, read_state, trusted_root_bytes
 from agent.updates.installed import Layout, read_pointer
+
+
+def installed_remedy(code: str | None) -> str:
+    """For a bundle on disk that no longer loads: re-fetching helps only when the copy is damaged."""
+    if code in ("tampered", "missing", "truncated"):
+        return "run `phiwall signatures install` to fetch the signed bundle again (the copy on disk is damaged)"
+    return remedy(code)
 
 
 def check_catalog(ctx: DoctorContext) -> Finding:
@@ -30,7 +38,7 @@ def check_catalog(ctx: DoctorContext) -> Finding:
             "catalog",
             "warn",
             f"installed bundle unusable ({active.last_error}); enforcing {detail}",
-            "run `phiwall signatures install` to fetch a good bundle",
+            installed_remedy(active.last_code),
         )
     return Finding("catalog", "ok", detail)
 
@@ -54,15 +62,15 @@ def check_signature_updates(ctx: DoctorContext) -> Finding:
     layout = Layout.for_data_dir(config.data_dir)
     try:
         pointer = read_pointer(layout)
-    except UpdateRejected as exc:
-        return Finding(name, "warn", str(exc), "run `phiwall signatures install`")
+    except UpdateRejected as exc:  # the pointer file itself is damaged: a fresh install rewrites it
+        return Finding(name, "warn", str(exc), "run `phiwall signatures install` to rewrite it")
     state = read_state(layout)
     if root.is_expired(now) and root.version == 1 and pointer is None:
         return Finding(
             name, "fail", f"trusted root {root_path} expired {root.expires:%Y-%m-%d}", "install a newer root"
         )
     if state.last_code:
-        return Finding(name, "warn", f"last update rejected: {state.last_error}", "see docs/signatures.md")
+        return Finding(name, "warn", rejection_summary(state.last_code, state.last_error), remedy(state.last_code))
     if pointer is None:
         return Finding(name, "warn", f"no bundle installed yet from {repository}", "run `phiwall signatures install`")
     signed_until = state.signed_until or pointer.expires_at

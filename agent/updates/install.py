@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,8 @@ from agent.store.types import utcnow
 from agent.updates.bundle import version_key
 from agent.updates.client import CurrentBundle, FetchedBundle, UpdateClient
 from agent.updates.errors import RejectCode, UpdateRejected
-from agent.updates.installed import Layout, Pointer, install, read_pointer
+from agent.updates.fetch import FetchLimits
+from agent.updates.installed import Layout, Pointer, install, load_installed, read_pointer
 from agent.updates.source import SHIPPED_ROOT
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class UpdateState(BaseModel):
     fresh_until: datetime | None = None  # timestamp expiry at the last success
     last_error: str | None = None
     last_code: str | None = None
+    failures: int = 0  # consecutive rejected checks (the poll backs off on transient ones)
 
 
 def state_path(layout: Layout) -> Path:
@@ -112,10 +115,32 @@ def _safe_pointer(layout: Layout) -> Pointer | None:
         return None
 
 
+def _usable_sha256(layout: Layout, pointer: Pointer | None) -> str | None:
+    """The installed bundle's hash, only when that bundle still loads: a copy damaged on disk (or
+    one an older agent accepted that fails today's checks) must be downloaded again, not kept."""
+    if pointer is None:
+        return None
+    try:
+        load_installed(layout, pointer)
+    except UpdateRejected:
+        return None
+    return pointer.sha256
+
+
 def check_for_update(
-    layout: Layout, repository: str, trusted_root: bytes, *, apply: bool = True
+    layout: Layout,
+    repository: str,
+    trusted_root: bytes,
+    *,
+    apply: bool = True,
+    limits: FetchLimits | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[UpdateOutcome, FetchedBundle | None]:
-    """Fetch, verify and (when `apply`) install the repository's bundle. Never raises for a bad update."""
+    """Fetch, verify and (when `apply`) install the repository's bundle. Never raises for a bad update.
+
+    Downloads are bounded by `limits` (deadline, stall timeout, minimum rate); setting `cancel`
+    abandons the check at once (the agent is stopping).
+    """
     pointer = _safe_pointer(layout)
     in_force = pointer.version if pointer else None
     state = read_state(layout)
@@ -123,8 +148,8 @@ def check_for_update(
     state.last_check = utcnow()
     fetched: FetchedBundle | None = None
     try:
-        client = UpdateClient(layout.metadata_dir, repository, trusted_root)
-        result = client.fetch(persist=apply, installed_sha256=pointer.sha256 if pointer else None)
+        client = UpdateClient(layout.metadata_dir, repository, trusted_root, limits=limits, cancel=cancel)
+        result = client.fetch(persist=apply, installed_sha256=_usable_sha256(layout, pointer))
         if isinstance(result, CurrentBundle):
             assert pointer is not None
             outcome = UpdateOutcome(
@@ -157,8 +182,10 @@ def check_for_update(
             outcome.fresh_until,
         )
         state.last_error = state.last_code = None
+        state.failures = 0
     except UpdateRejected as exc:
         state.last_error, state.last_code = str(exc), exc.code
+        state.failures += 1
         outcome = UpdateOutcome(
             "rejected",
             fetched.bundle.version if fetched else None,
@@ -170,12 +197,14 @@ def check_for_update(
         )
     except OSError as exc:  # the data dir itself failed: report, keep the bundle in force
         state.last_error, state.last_code = f"local I/O: {exc}", "unreachable"
+        state.failures += 1
         outcome = UpdateOutcome(
             "rejected", None, repository, code="unreachable", reason=f"local I/O: {exc}", in_force=in_force
         )
     except Exception as exc:  # a bug must not stop enforcement or the poll loop: record it and keep going
         log.exception("signature update check failed unexpectedly")
         state.last_error, state.last_code = f"internal error: {type(exc).__name__}: {exc}", "internal"
+        state.failures += 1
         outcome = UpdateOutcome(
             "rejected", None, repository, code="internal", reason=state.last_error, in_force=in_force
         )

@@ -128,13 +128,20 @@ def load_installed(layout: Layout, pointer: Pointer | None = None) -> tuple[Poin
     return pointer, parse_bundle(data)
 
 
+def _holds(path: Path, digest: str) -> bool:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    except OSError:
+        return False
+
+
 def install(layout: Layout, data: bytes, bundle: Bundle, *, source: str, expires_at: datetime | None) -> Pointer:
     """Write `data` (already verified and parsed as `bundle`) and make it the bundle in force."""
     layout.bundles_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     digest = hashlib.sha256(data).hexdigest()
     name = f"{bundle.version}-{digest[:12]}"
     final = layout.bundles_dir / name
-    if not (final / "bundle.json").exists():
+    if not _holds(final / "bundle.json", digest):  # absent, or damaged on disk: write it afresh
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=layout.bundles_dir))
         try:
             _write_synced(staging / "bundle.json", data)

@@ -27,6 +27,7 @@ from agent.policy.catalog import Catalog, Service
 from agent.policy.org import OrgPolicy
 from agent.updates.bundle import MAX_MODEL_BYTES, Bundle, check_version, describe_validation
 from agent.updates.errors import UpdateRejected
+from agent.updates.parts import check_parts
 
 MAX_SOURCE_FILE_BYTES = 4 << 20
 SHIPPED_ROOT = Path(__file__).resolve().parents[2] / "signatures"
@@ -135,7 +136,7 @@ def read_policy(path: Path | None) -> OrgPolicy:
 
 
 def read_models(directory: Path | None) -> dict[str, dict[str, Any]]:
-    """Model parameter files as opaque JSON objects (size-limited; absent directory: none)."""
+    """Model parameter files as JSON objects (size-limited; absent directory: none); checked by `check_parts`."""
     models: dict[str, dict[str, Any]] = {}
     if directory is None or not directory.is_dir():
         return models
@@ -166,7 +167,7 @@ def build_bundle(paths: SourcePaths, *, version: str | None = None, created: dat
     if problems:
         raise UpdateRejected("schema", f"{paths.policy}: " + "; ".join(problems))
     try:
-        return Bundle(
+        bundle = Bundle(
             version=version,
             created=created or datetime.now(UTC),
             catalog=catalog,
@@ -175,6 +176,8 @@ def build_bundle(paths: SourcePaths, *, version: str | None = None, created: dat
         )
     except ValidationError as exc:
         raise UpdateRejected("schema", _short(exc)) from None
+    check_parts(bundle.catalog, bundle.policy, bundle.models)
+    return bundle
 
 
 def load_source(path: Path) -> Bundle:

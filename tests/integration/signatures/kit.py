@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.shadow.classifier import AIShapeClassifier
+from agent.shadow.features import STRUCTURAL_PREFIXES, shape_features
+from agent.shadow.model_check import SMOKE_AI, SMOKE_ORDINARY
 from agent.updates.bundle import BUNDLE_FORMAT, bundle_bytes, parse_bundle
 from signatures.keys import KeyRing, generate_key
 from signatures.repository import Lifetimes, Repository, Thresholds
@@ -34,6 +37,18 @@ def service(service_id: str, host: str, **extra: Any) -> dict[str, Any]:
     return entry
 
 
+def tiny_shadow_model(**changes: Any) -> dict[str, Any]:
+    """A small but genuine shadow classifier: real feature names of this FEATURE_VERSION, weights
+    that pass the smoke prediction (AI sample up, ordinary sample down). `changes` override fields."""
+    ai = {f for f in shape_features(SMOKE_AI) if not f.startswith(STRUCTURAL_PREFIXES)}
+    ordinary = {f for f in shape_features(SMOKE_ORDINARY) if not f.startswith(STRUCTURAL_PREFIXES)}
+    vocabulary = sorted(ai - ordinary)[:12] + sorted(ordinary - ai)[:12]
+    coef = [1.0 if name in ai else -1.0 for name in vocabulary]
+    params = AIShapeClassifier(vocabulary, coef, -0.5, threshold=0.7, low_threshold=0.2, version="tiny").to_params()
+    params.update(changes)
+    return params
+
+
 def bundle_document(version: str, *, services: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
@@ -41,7 +56,7 @@ def bundle_document(version: str, *, services: list[dict[str, Any]] | None = Non
         "created": datetime.now(UTC).isoformat(),
         "catalog": {"version": version, "services": services or [service("scribe", "api.scribe.example")]},
         "policy": {},
-        "models": {"shadow_classifier": {"weights": [0.5, -0.25], "threshold": 0.7}},
+        "models": {"shadow_classifier": tiny_shadow_model()},
     }
     document.update(extra)
     return document

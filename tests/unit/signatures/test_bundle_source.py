@@ -13,7 +13,7 @@ import yaml
 from agent.updates.bundle import MAX_MODEL_BYTES, bundle_bytes, parse_bundle, version_key
 from agent.updates.errors import UpdateRejected
 from agent.updates.source import SourcePaths, build_bundle, load_source, read_manifest
-from tests.integration.signatures.kit import bundle_data, bundle_document, service
+from tests.integration.signatures.kit import bundle_data, bundle_document, service, tiny_shadow_model
 
 
 def write_source(
@@ -32,12 +32,12 @@ def write_source(
     return root
 
 
-def test_build_from_source_tree_with_models_as_opaque_json(tmp_path: Path) -> None:
+def test_build_from_source_tree_with_a_checked_model(tmp_path: Path) -> None:
     root = write_source(
         tmp_path / "src",
         [service("scribe", "api.scribe.example")],
         policy={"approved": [{"service": "scribe"}]},
-        models={"shadow_classifier": {"coef": [[0.1, 0.2]], "intercept": [0.0], "threshold": 0.8}},
+        models={"shadow_classifier": tiny_shadow_model(threshold=0.8)},
     )
     bundle = build_bundle(read_manifest(root))
     assert bundle.version == "2026.3.1"
@@ -130,7 +130,9 @@ def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
 
 
 def test_model_files_are_bounded_and_must_be_objects(tmp_path: Path) -> None:
-    root = write_source(tmp_path / "src", [service("scribe", "api.scribe.example")], models={"ok": {"a": 1}})
+    root = write_source(
+        tmp_path / "src", [service("scribe", "api.scribe.example")], models={"shadow_classifier": tiny_shadow_model()}
+    )
     (root / "models" / "big.json").write_text(json.dumps({"w": [0.5] * (MAX_MODEL_BYTES // 4)}))
     with pytest.raises(UpdateRejected, match=r"big\.json") as info:
         build_bundle(read_manifest(root))
@@ -142,7 +144,10 @@ def test_model_files_are_bounded_and_must_be_objects(tmp_path: Path) -> None:
 
 REJECTIONS: dict[str, tuple[Callable[[], bytes], str, str]] = {
     "oversized": (lambda: b"x" * (9 << 20), "oversized", "limit"),
-    "truncated": (lambda: bundle_data("2026.1.1")[:500], "truncated", "not valid JSON"),
+    "truncated": (lambda: bundle_data("2026.1.1")[:500], "truncated", "ends early"),
+    "empty": (lambda: b"\n", "truncated", "empty"),
+    "yaml-junk": (lambda: yaml.safe_dump(bundle_document("2026.1.1")).encode(), "schema", "not valid JSON"),
+    "trailing-junk": (lambda: bundle_data("2026.1.1") + b" garbage", "schema", "not valid JSON"),
     "not-an-object": (lambda: b"[]", "schema", "not a JSON object"),
     "format": (
         lambda: json.dumps(bundle_document("2026.1.1", format="phiwall-signatures/9")).encode(),
