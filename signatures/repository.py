@@ -167,7 +167,8 @@ class Repository:
         target = self.targets().signed.targets.get(BUNDLE_TARGET)
         if target is None:
             return None
-        version = target.custom.get("version")
+        custom = target.custom if isinstance(target.custom, dict) else {}  # none on an unchecked publish
+        version = custom.get("version")
         return str(version) if version is not None else None
 
     # --- writing -----------------------------------------------------------------------

@@ -360,10 +360,9 @@ def install(db_url: str | None, config_file: Path | None, repository: str | None
     from agent.identity import agent_id
     from agent.paths import ensure_writable_dir
     from agent.store import open_store
+    from agent.updates.fetch import limits_from_config
     from agent.updates.install import StoreRecorder, check_for_update
     from agent.updates.installed import Layout
-
-    from agent.updates.fetch import limits_from_config
 
     config, url, repo, root = _agent_side(config_file, db_url, repository)
     ensure_writable_dir(config.data_dir)

@@ -133,7 +133,9 @@ def parse_bundle(data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
     except RecursionError:
         raise UpdateRejected("schema", "bundle JSON is nested too deeply") from None
     except UnicodeDecodeError as exc:
-        raise UpdateRejected("schema", f"bundle is not valid JSON (not UTF-8: {exc.reason} at byte {exc.start})") from None
+        raise UpdateRejected(
+            "schema", f"bundle is not valid JSON (not UTF-8: {exc.reason} at byte {exc.start})"
+        ) from None
     except json.JSONDecodeError as exc:
         code: RejectCode = "truncated" if _ends_early(exc) else "schema"
         what = "ends early (truncated)" if code == "truncated" else "is not valid JSON"

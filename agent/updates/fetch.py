@@ -120,7 +120,10 @@ class _TrackedHTTPSPool(urllib3.HTTPSConnectionPool):
 
 
 def _name(url: str) -> str:
-    return url.rsplit("/", 1)[-1] or url
+    """The file a URL names, without the content hash of consistent-snapshot targets."""
+    name = url.rsplit("/", 1)[-1] or url
+    digest, dot, rest = name.partition(".")
+    return rest if dot and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else name
 
 
 class HttpFetcher(FetcherInterface):

@@ -231,6 +231,30 @@ def forge_targets(repo: Repository, targets_signer: Signer, online: KeyRing) -> 
     repo._write_timestamp(online, root, snapshot.version, snapshot_bytes, datetime.now(UTC))
 
 
+def test_snapshot_listing_older_targets_says_which_is_which(world: World) -> None:
+    """With the online keys, a mirror re-signs a snapshot that lists the targets of bundle 1
+    after bundle 2's targets were trusted. The message must name the offered (older) version
+    and the trusted (newer) one the right way round."""
+    old_targets = world.repo.targets().signed.version
+    world.repo.publish(bundle_data(V2), world.ring)
+    assert world.update().status == "installed"
+    trusted_targets = world.repo.targets().signed.version
+    root = world.repo.root().signed
+    data = (world.repo.metadata_dir / f"{old_targets}.targets.json").read_bytes()
+    snapshot = Snapshot(version=world.repo.snapshot().signed.version + 1, expires=datetime.now(UTC) + timedelta(days=1))
+    snapshot.meta["targets.json"] = MetaFile.from_data(old_targets, data, ["sha256"])
+    snapshot_md = Metadata(snapshot)
+    world.repo._sign_role(snapshot_md, "snapshot", world.ring, root)
+    snapshot_bytes = world.repo._write_versioned(snapshot_md, "snapshot")
+    world.repo._write_timestamp(world.ring, root, snapshot.version, snapshot_bytes, datetime.now(UTC))
+    outcome = world.update()
+    assert outcome.code == "rollback", outcome.reason
+    assert (
+        f"lists targets.json version {old_targets}, but version {trusted_targets} is already trusted" in outcome.reason
+    ), outcome.reason
+    assert read_pointer(world.layout).version == V2  # type: ignore[union-attr]
+
+
 def test_single_compromised_root_key_under_threshold_two(world: World, tmp_path: Path) -> None:
     """One stolen root key (threshold 2) signs a new root handing every role to the attacker."""
     rogue = make_keys(tmp_path / "rogue")
