@@ -4,12 +4,21 @@
 OpenAI-style API error (SDKs surface `error.message`) for API clients, a short HTML page for
 browser navigations. The text says what happened and what to do, never which enrolled file
 matched (that can name a patient; analysts see it in the console).
+
+Web apps call AI APIs with `fetch()` from their own origin. Without CORS headers a browser
+hides a 403 from the page ("network error") and the clinician just retries, so every block
+answer to a request with an `Origin` echoes that origin (with credentials, since web apps
+send cookies), says `Vary: Origin`, and exposes the PhiWall headers to the page. A CORS
+preflight (`OPTIONS` with `Access-Control-Request-Method`) that PhiWall would refuse is
+answered 204 instead: it carries no data, and refusing it would again hide the 403 that
+the real request then receives.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,11 +29,51 @@ ERROR_TYPE = "phiwall_blocked"
 ADVICE = "If you need to send this, ask your IT or information-security team."
 
 
+EXPOSED_HEADERS = f"{INCIDENT_HEADER}, {VERDICT_HEADER}"
+PREFLIGHT_STATUS = 204
+_ORIGIN = re.compile(r"^(null|[a-z][a-z0-9+.-]*://[^/\s?#]{1,253})$", re.IGNORECASE)
+_TOKEN_LIST = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$")
+
+
 @dataclass(frozen=True)
 class BlockAnswer:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+def cors_headers(request_headers: Mapping[str, str]) -> dict[str, str]:
+    """CORS headers that let the page at the request's `Origin` read the block answer."""
+    headers = {"Vary": "Origin"}
+    origin = request_headers.get("origin", "").strip()
+    if origin and len(origin) <= 300 and _ORIGIN.match(origin):
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Credentials"] = "true"
+        headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    return headers
+
+
+def is_preflight(method: str, request_headers: Mapping[str, str]) -> bool:
+    return (
+        method.upper() == "OPTIONS"
+        and "origin" in request_headers
+        and ("access-control-request-method" in request_headers)
+    )
+
+
+def preflight_answer(request_headers: Mapping[str, str]) -> BlockAnswer:
+    """204 for a CORS preflight, allowing what it asks for, so the browser sends the real
+    request and shows its 403 to the page. Nothing of the request is forwarded."""
+    headers = cors_headers(request_headers)
+    method = request_headers.get("access-control-request-method", "").strip()
+    if _TOKEN_LIST.match(method):
+        headers["Access-Control-Allow-Methods"] = method
+    requested = request_headers.get("access-control-request-headers", "").strip()
+    if requested and len(requested) <= 2000 and _TOKEN_LIST.match(requested):
+        headers["Access-Control-Allow-Headers"] = requested
+    headers["Access-Control-Max-Age"] = "60"
+    headers["Cache-Control"] = "no-store"
+    return BlockAnswer(PREFLIGHT_STATUS, headers, b"")
 
 
 def wants_html(request_headers: Mapping[str, str]) -> bool:
@@ -53,12 +102,15 @@ h1{{color:#a40000}} code{{background:#eee;padding:0 .3em}}</style></head>
     return page.encode("utf-8")
 
 
-def block_answer(reason: str, incident: str, request_headers: Mapping[str, str]) -> BlockAnswer:
-    """The 403 for a blocked request, in the form the client will show."""
+def block_answer(reason: str, incident: str, request_headers: Mapping[str, str], method: str = "POST") -> BlockAnswer:
+    """The 403 for a blocked request, in the form the client will show (a preflight: 204)."""
+    if is_preflight(method, request_headers):
+        return preflight_answer(request_headers)
     headers = {
         VERDICT_HEADER: "block",
         INCIDENT_HEADER: incident,
         "Cache-Control": "no-store",
+        **cors_headers(request_headers),
     }
     if wants_html(request_headers):
         headers["Content-Type"] = "text/html; charset=utf-8"

@@ -114,7 +114,8 @@ def restore_target(flow: http.HTTPFlow, state: FlowState) -> None:
 
 def block_response(flow: http.HTTPFlow, reason: str, incident: str) -> http.Response:
     state = state_of(flow)
-    answer = block_answer(reason, incident, state.headers if state is not None else lowered(flow.request.headers))
+    headers = state.headers if state is not None else lowered(flow.request.headers)
+    answer = block_answer(reason, incident, headers, flow.request.method)
     return http.Response.make(answer.status, answer.body, answer.headers)
 
 

@@ -93,3 +93,33 @@ def test_html_answer_for_browser_navigation_is_escaped() -> None:
 )
 def test_wants_html(headers: dict[str, str], html: bool) -> None:
     assert wants_html(headers) is html
+
+
+def test_block_answer_cors_echoes_only_a_well_formed_origin() -> None:
+    answer = block_answer("r", "inc-1", {"origin": "https://chatgpt.com"})
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://chatgpt.com"
+    assert answer.headers["Access-Control-Expose-Headers"] == "X-PhiWall-Incident, X-PhiWall-Verdict"
+    assert answer.headers["Vary"] == "Origin"
+    for bad in ("https://a.example/path", "https://a.example\r\nSet-Cookie: x=1", "*", "x" * 400):
+        headers = block_answer("r", "inc-1", {"origin": bad}).headers
+        assert "Access-Control-Allow-Origin" not in headers, bad
+
+
+def test_preflight_is_answered_204_with_what_it_asked_for() -> None:
+    asked = {
+        "origin": "https://gemini.google.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type, x-goog-api-key",
+    }
+    answer = block_answer("r", "inc-2", asked, "OPTIONS")
+    assert answer.status == 204
+    assert answer.body == b""
+    assert answer.headers["Access-Control-Allow-Methods"] == "POST"
+    assert answer.headers["Access-Control-Allow-Headers"] == "content-type, x-goog-api-key"
+    assert (
+        block_answer("r", "inc-2", {**asked, "access-control-request-headers": "a\nb"}, "OPTIONS").headers.get(
+            "Access-Control-Allow-Headers"
+        )
+        is None
+    )
+    assert block_answer("r", "inc-2", {"origin": "https://a.example"}, "OPTIONS").status == 403  # not a preflight
