@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "doctor": "agent.commands.doctor:doctor",
     "db": "agent.commands.db:db",
     "config": "agent.commands.config:config",
+    "notify": "agent.commands.notify:notify",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -39,6 +40,7 @@ SHORT_HELP: dict[str, str] = {
     "doctor": "Check libraries, store, CA and catalog; say how to fix problems.",
     "db": "Show or upgrade the store schema.",
     "config": "Create, show or locate the configuration file.",
+    "notify": "Show a desktop notification when one of your uploads is blocked.",
 }
 
 

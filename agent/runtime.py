@@ -39,6 +39,7 @@ COMPONENT_FACTORIES: list[str] = [
     "agent.updates.component:build",
     "agent.shadow.component:build",
     "agent.proxy.component:build",
+    "agent.notify.hub:build",
 ]
 
 

@@ -358,6 +358,8 @@ render chromium-policy.json /etc/chromium/policies/managed/phiwall.json
 render chromium-policy.json /etc/opt/chrome/policies/managed/phiwall.json
 render dconf-proxy /etc/dconf/db/local.d/00-phiwall-proxy
 render dconf-locks /etc/dconf/db/local.d/locks/phiwall-proxy
+# The per-user notification helper, started with every desktop session (XDG autostart).
+render phiwall-notify.desktop /etc/xdg/autostart/phiwall-notify.desktop
 if [[ ! -f $(R /etc/dconf/profile/user) ]]; then
   make_dirs /etc/dconf/profile
   printf 'user-db:user\nsystem-db:local\n' >"$(R /etc/dconf/profile/user)"

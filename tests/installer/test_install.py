@@ -103,6 +103,9 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     chromium = json.loads((root / "etc/chromium/policies/managed/phiwall.json").read_text())
     assert chromium["ProxySettings"]["ProxyPacUrl"] == "http://127.0.0.1:8079/proxy.pac"
     assert "https_proxy=http://127.0.0.1:8080" in (root / "etc/environment.d/90-phiwall-proxy.conf").read_text()
+    autostart = (root / "etc/xdg/autostart/phiwall-notify.desktop").read_text()
+    assert "Exec=/opt/phiwall/venv/bin/phiwall notify" in autostart
+    assert "RuntimeDirectory=phiwall" in unit
     if has_certutil:
         listed = subprocess.run(["certutil", "-L", "-d", f"sql:{nssdb}"], capture_output=True, text=True).stdout
         assert "PhiWall proxy CA" in listed
