@@ -8,14 +8,15 @@ from pathlib import Path
 
 import click
 
+from agent.commands.options import config_option
+
 
 @click.command()
 @click.option(
     "--socket",
     "socket_path",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The agent's notification socket (default: $PHIWALL_NOTIFY_SOCKET, /run/phiwall/notify.sock).",
+    help="The agent's socket (default: $PHIWALL_NOTIFY_SOCKET, /run/phiwall/notify.sock, <data dir>/notify.sock).",
 )
 @click.option(
     "--quiet-seconds",
@@ -24,10 +25,13 @@ import click
     show_default=True,
     help="Blocks closer together than this are one burst: one notification.",
 )
-def notify(socket_path: Path | None, quiet_seconds: float) -> None:
+@config_option
+def notify(socket_path: str | None, quiet_seconds: float, config_file: Path | None) -> None:
     """Show a desktop notification when PhiWall blocks one of your uploads (run in your session)."""
+    from agent.config import load_config
     from agent.notify.helper import DesktopShower, run_helper
     from agent.notify.paths import default_socket
 
+    path = socket_path or default_socket(load_config(config_file).data_dir)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_helper(socket_path or default_socket(), DesktopShower(), quiet=quiet_seconds))
+        asyncio.run(run_helper(path, DesktopShower(), quiet=quiet_seconds))

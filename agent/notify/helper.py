@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Protocol
 
 from agent.notify.notices import BurstGate, Notice
@@ -36,7 +35,7 @@ class DesktopShower:
 
 
 async def run_helper(
-    socket_path: Path,
+    address: str,
     shower: Shower,
     *,
     quiet: float = 60.0,
@@ -50,9 +49,9 @@ async def run_helper(
     backoff = 0.5
     while not stop.is_set():
         try:
-            reader, writer = await asyncio.open_unix_connection(str(socket_path))
+            reader, writer = await asyncio.open_unix_connection(address)
         except OSError as exc:
-            log.debug("agent not reachable at %s (%s); retrying in %.1f s", socket_path, exc, backoff)
+            log.debug("agent not reachable at %r (%s); retrying in %.1f s", address, exc, backoff)
             with_timeout = asyncio.ensure_future(stop.wait())
             await asyncio.wait([with_timeout], timeout=backoff)
             with_timeout.cancel()

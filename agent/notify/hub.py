@@ -1,7 +1,8 @@
 """The agent side: follow block events in the store, push each user's notices to their helper.
 
-A `phiwall run` component. It listens on a local Unix socket (`paths.default_socket()`,
-mode 0666 so every session's helper can connect) and learns who each connected helper runs
+A `phiwall run` component. It listens on a local Unix socket (`paths.default_socket`:
+`/run/phiwall/notify.sock` for the system service, mode 0666 so every session's helper can
+connect) and learns who each connected helper runs
 as from the kernel (`SO_PEERCRED`), so a helper only ever receives notices for blocks of its
 own user: one clinician never learns about another's uploads. Notices are PHI-free
 (`notices.py`). Only blocks that happen after the hub started are sent.
@@ -18,13 +19,12 @@ import socketserver
 import struct
 import threading
 from datetime import datetime
-from pathlib import Path
 
 from sqlmodel import col, select
 
 from agent.components import AgentContext, Health
 from agent.notify.notices import notice_for
-from agent.notify.paths import default_socket
+from agent.notify.paths import default_socket, is_abstract
 from agent.store.engine import Store
 from agent.store.models import Event
 from agent.store.types import utcnow
@@ -54,9 +54,9 @@ def peer_user(conn: socket.socket) -> str:
 class NotifyHub:
     name = "notify"
 
-    def __init__(self, store: Store, socket_path: Path, *, poll: float = POLL_SECONDS) -> None:
+    def __init__(self, store: Store, address: str, *, poll: float = POLL_SECONDS) -> None:
         self._store = store
-        self.socket_path = socket_path
+        self.address = address
         self._poll = poll
         self._clients: list[tuple[str, socket.socket]] = []
         self._lock = threading.Lock()
@@ -87,14 +87,15 @@ class NotifyHub:
                         hub._clients = [c for c in hub._clients if c[1] is not conn]
 
         try:
-            self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                self.socket_path.unlink()
-            server = socketserver.ThreadingUnixStreamServer(str(self.socket_path), Handler)
+            if not is_abstract(self.address):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.address)
+            server = socketserver.ThreadingUnixStreamServer(self.address, Handler)
             server.daemon_threads = True
-            os.chmod(self.socket_path, 0o666)  # noqa: S103 - any session may connect; SO_PEERCRED filters
+            if not is_abstract(self.address):
+                os.chmod(self.address, 0o666)  # noqa: S103 - any session may connect; SO_PEERCRED filters
         except OSError as exc:
-            self.error = f"cannot listen on {self.socket_path}: {exc.strerror or exc}"
+            self.error = f"cannot listen on {self.address!r}: {exc.strerror or exc}"
             log.error("desktop notifications off: %s", self.error)
             return
         self._server = server
@@ -108,8 +109,9 @@ class NotifyHub:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-            with contextlib.suppress(FileNotFoundError):
-                self.socket_path.unlink()
+            if not is_abstract(self.address):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.address)
         with self._lock:
             for _, conn in self._clients:
                 with contextlib.suppress(OSError):
@@ -171,4 +173,4 @@ class NotifyHub:
 def build(ctx: AgentContext) -> NotifyHub | None:
     if os.name != "posix" or not hasattr(socket, "SO_PEERCRED"):
         return None  # the helper channel is Unix-socket based (Linux); other systems: no hub
-    return NotifyHub(ctx.store, default_socket())
+    return NotifyHub(ctx.store, default_socket(ctx.data_dir))

@@ -104,7 +104,7 @@ def test_one_plain_notification_per_burst_for_the_right_user(
     store: Store, tmp_path: Path, session_bus: str, notification_server: Path
 ) -> None:
     me = getpass.getuser()
-    hub = NotifyHub(store, tmp_path / "notify.sock", poll=0.1)
+    hub = NotifyHub(store, str(tmp_path / "notify.sock"), poll=0.1)
     hub.start()
     helper = subprocess.Popen(
         [
@@ -172,7 +172,7 @@ def test_helper_waits_for_the_agent_and_reconnects(
     )
     try:
         time.sleep(1.0)
-        hub = NotifyHub(store, sock, poll=0.1)
+        hub = NotifyHub(store, str(sock), poll=0.1)
         hub.start()
         try:
             wait_for(lambda: hub.connected_users())
@@ -184,3 +184,36 @@ def test_helper_waits_for_the_agent_and_reconnects(
     finally:
         helper.terminate()
         helper.communicate(timeout=10)
+
+
+def test_helper_finds_a_user_run_agent_from_the_same_config(
+    store: Store, tmp_path: Path, session_bus: str, notification_server: Path
+) -> None:
+    """No socket given: the helper and `phiwall run`'s hub derive the same (abstract) address
+    from the agent's data dir, however long its path."""
+    from agent.notify.paths import default_socket
+
+    data_dir = tmp_path / ("a-rather-long-directory-name-" * 4) / "data"
+    data_dir.mkdir(parents=True)
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\ndata_dir = "{data_dir}"\n')
+    env = {k: v for k, v in os.environ.items() if k != "PHIWALL_NOTIFY_SOCKET"}
+    hub = NotifyHub(store, default_socket(data_dir), poll=0.1)
+    hub.start()
+    helper = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "notify", "--config", str(config)],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT), "DBUS_SESSION_BUS_ADDRESS": session_bus},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert hub.error is None, hub.error
+        wait_for(lambda: hub.connected_users())
+        incident = block(store, getpass.getuser())
+        wait_for(lambda: calls(notification_server))
+        assert f"Incident {incident}" in calls(notification_server)[0]["body"]
+    finally:
+        helper.terminate()
+        helper.communicate(timeout=10)
+        hub.stop()
