@@ -245,6 +245,7 @@ class HttpFetcher(FetcherInterface):
             raise self._failure(url, exc) from None
         finally:
             done.set()
+            response.close()  # never reused: the next file gets a new connection the watchdog tracks
             response.release_conn()
 
 

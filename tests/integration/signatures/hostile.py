@@ -89,6 +89,7 @@ def _handler(root: Path, behaviour: Behaviour) -> type[http.server.BaseHTTPReque
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(length))
+            self.send_header("Connection", "close")
             self.end_headers()
 
     return Handler
