@@ -16,7 +16,7 @@ from agent.commands.options import config_option
     "--socket",
     "socket_path",
     default=None,
-    help="The agent's socket (default: $PHIWALL_NOTIFY_SOCKET, /run/phiwall/notify.sock, <data dir>/notify.sock).",
+    help="The agent's socket (default: $PHIWALL_NOTIFY_SOCKET, /run/phiwall/notify.sock, else from the data dir).",
 )
 @click.option(
     "--quiet-seconds",
