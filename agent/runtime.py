@@ -21,6 +21,7 @@ from agent.components import AgentContext, Component, Health
 from agent.config import Config
 from agent.identity import agent_id, host_facts
 from agent.paths import ensure_writable_dir
+from agent.permissions import tighten_private_paths
 from agent.store import Store, open_store, redact
 from agent.store.events import EventWriter
 from agent.store.models import Agent
@@ -105,6 +106,7 @@ class AgentRuntime:
     def start(self) -> AgentContext:
         data_dir = ensure_writable_dir(self.config.data_dir)
         store = open_store(self.store_url)
+        tighten_private_paths(data_dir, self.store_url)  # an existing data dir or store may be looser
         ident = agent_id(self.config)
         events = EventWriter(store)
         events.start()

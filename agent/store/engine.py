@@ -6,6 +6,7 @@ upgrades it with Alembic, turning every failure into a one-line `StoreError`.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -164,6 +165,12 @@ def open_store(url: str, *, migrate: bool = True, create: bool | None = None) ->
     fresh_file = path is not None and not path.exists()
     if not create:
         require_existing_store(url)
+    if fresh_file and path is not None and path.parent.exists():
+        # A new store is private from its first byte (SQLite would use the umask: 0644).
+        from agent.permissions import create_private_file
+
+        with contextlib.suppress(FileExistsError, PermissionError):
+            create_private_file(path)
     engine = make_engine(url)
     try:
         check_connection(engine, url)
