@@ -17,7 +17,7 @@ def unreadable_reason(path: Path, *, folders_ok: bool = False) -> str | None:
     try:
         info = path.stat()
     except FileNotFoundError:
-        return "no such file or folder" if folders_ok else "no such file"
+        return "missing: no such file or folder" if folders_ok else "missing: no such file"
     except PermissionError:
         return "permission denied"
     except OSError as exc:

@@ -151,7 +151,9 @@ def enroll(
     finally:
         store.dispose()
     if unreadable:
-        raise InputError(f"{unreadable} path(s) could not be read (see the messages above)")
+        raise InputError(
+            f"{counts['failed']} file(s) could not be enrolled ({unreadable} could not be read; see the messages above)"
+        )
     if counts["failed"]:
         raise MediaError(f"{counts['failed']} file(s) could not be enrolled (see the messages above)")
 

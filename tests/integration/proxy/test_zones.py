@@ -74,6 +74,17 @@ def test_clinical_upload_to_internal_host_passes_and_is_audited_but_blocked_to_a
     assert event.asset_id == recordings.asset_id
     assert json.loads(event.details)["zone"] == "ai"
     assert unapproved.received.bytes_to("/v1/audio") == before, "nothing reached the AI service"
+    # Operators: exactly one journal line for this block, with the incident, service and reason.
+    incident = blocked.headers["x-phiwall-incident"]
+    deadline = time.monotonic() + 10
+    while f"incident {incident}" not in proxy.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = [line for line in proxy.log().splitlines() if f"incident {incident}" in line]
+    assert len(lines) == 1, lines
+    assert f"blocked upload: incident {incident}, service {UNAPPROVED_ID}" in lines[0]
+    assert "may not be sent to" in lines[0]
+    assert str(recordings.clinical_wav) not in proxy.log(), "no file path in the log"
+    assert "alembic" not in proxy.log(), "no migration chatter"
 
 
 def test_ai_looking_request_to_internal_host_is_never_blocked(
