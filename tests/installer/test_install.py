@@ -98,6 +98,7 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     assert trusted.read_bytes() == (root / "var/lib/phiwall/ca/mitmproxy-ca-cert.pem").read_bytes()
     unit = (root / "etc/systemd/system/phiwall-agent.service").read_text()
     assert "ExecStart=/opt/phiwall/venv/bin/phiwall run" in unit
+    assert "RestartPreventExitStatus=2 7" in unit, "a busy port (exit 7) is not restarted forever"
     assert str(root) not in unit
     assert (root / "opt/phiwall/venv/bin/phiwall").read_text().startswith("#!/opt/phiwall/venv/bin/python")
     assert "127.0.0.1:8079" in (root / "etc/systemd/system/phiwall-pac.socket").read_text()
