@@ -96,8 +96,8 @@ def console(
     settings_module = importlib.import_module("console.settings")
 
     _, url = resolve(config_file, db_url)
-    require_existing_store(url)  # never open a fresh, empty store on a mistyped path
     keymap = _load_keymap(keymap_file)
+    require_existing_store(url)  # never open a fresh, empty store on a mistyped path
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise click.UsageError("the console needs an interactive terminal (stdin and stdout must be a TTY)")
     settings = settings_module.ConsoleSettings(
