@@ -26,6 +26,7 @@ from functools import partial
 from urllib.parse import parse_qsl
 
 from mitmproxy import http
+from mitmproxy.proxy.mode_specs import UpstreamMode
 
 from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_upload
 from agent.proxy.extract import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
@@ -99,6 +100,18 @@ def prepare_upload(
         except PayloadError as exc:
             extraction.errors.append(str(exc))
     return Prepared(extraction, chunk_bytes, prefix)
+
+
+def connected_address(flow: http.HTTPFlow) -> str | None:
+    """The server address this request goes to, when mitmproxy already connected (else None).
+
+    With the lazy connection strategy only a request on a connection that is already open has
+    one. Behind an upstream proxy the peer is that proxy, not the destination: not used then.
+    """
+    peer = flow.server_conn.peername
+    if not peer or isinstance(flow.client_conn.proxy_mode, UpstreamMode):
+        return None
+    return str(peer[0])
 
 
 def may_have_body(request: http.Request, headers: Mapping[str, str]) -> bool:
@@ -197,8 +210,7 @@ class UploadGuard:
         request = flow.request
         headers = lowered(request.headers)
         method, path = request.method, request.path
-        peer = flow.server_conn.peername  # known only on a connection already open (lazy strategy)
-        dest = services.router.destination(request.host, method, path, headers, peer[0] if peer else None)
+        dest = services.router.destination(request.host, method, path, headers, connected_address(flow))
         state = FlowState(dest, headers, method, path)
         flow.metadata["phiwall"] = state
         if dest.tenant_headers:
