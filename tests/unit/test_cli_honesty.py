@@ -82,11 +82,15 @@ def test_commands_refuse_a_store_that_does_not_exist(tmp_path: Path, command: li
     result = phiwall(*command[:1], *command[1:], "--db", f"sqlite:///{store}", cwd=tmp_path)
     assert not store.exists(), "nothing was created"
     assert not store.parent.exists()
-    if command[0] == "signatures":
-        # `signatures status` reads the bundle in force; its store history is optional, never created.
-        return
     assert result.returncode == StoreError.exit_code, result.stderr
     assert "does not exist" in one_error_line(result)
+
+
+def test_signatures_status_without_a_named_store_still_reports_the_bundle(tmp_path: Path) -> None:
+    """The embedded default store may not exist yet where the agent never ran: status still works."""
+    result = phiwall("signatures", "status", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("in force:")
 
 
 def test_doctor_fails_on_a_store_that_does_not_exist(tmp_path: Path) -> None:
