@@ -277,7 +277,7 @@ fi
 make_dirs "$conf_dir"
 chmod 0755 "$(R "$conf_dir")"
 mkdir -p "$(R "$data_dir")"
-chmod 0750 "$(R "$data_dir")"
+chmod 0700 "$(R "$data_dir")"   # private: the store names clinical files; the CA key lives here
 record data "$data_dir"
 ((system)) && chown "$service_user:$service_user" "$(R "$data_dir")"
 

@@ -94,6 +94,7 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     ca_key = root / "var/lib/phiwall/ca/mitmproxy-ca.pem"
     assert mode(ca_key) == 0o600
     assert mode(ca_key.parent) == 0o700
+    assert mode(root / "var/lib/phiwall") == 0o700, "the data dir is private (doctor fails on looser)"
     trusted = root / "usr/local/share/ca-certificates/phiwall-proxy-ca.crt"
     assert trusted.read_bytes() == (root / "var/lib/phiwall/ca/mitmproxy-ca-cert.pem").read_bytes()
     unit = (root / "etc/systemd/system/phiwall-agent.service").read_text()
