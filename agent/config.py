@@ -122,6 +122,24 @@ class SignaturesSection(_Section):
     )
 
 
+class ZonesSection(_Section):
+    """Local additions to the policy's internal zone (agent.policy.zones)."""
+
+    internal: list[str] = Field(
+        default_factory=list,
+        description="internal domains (suffix match), hosts and IP networks: clinical media there is only audited",
+    )
+
+    @field_validator("internal")
+    @classmethod
+    def _valid_entries(cls, value: list[str]) -> list[str]:
+        from agent.policy.zones import validate_zone_entry
+
+        for entry in value:
+            validate_zone_entry(entry)
+        return value
+
+
 class PolicySection(_Section):
     mode: PolicyMode = Field(
         default="enforce",
@@ -137,6 +155,7 @@ class Config(_Section):
     fleet: FleetSection = Field(default_factory=FleetSection)
     signatures: SignaturesSection = Field(default_factory=SignaturesSection)
     policy: PolicySection = Field(default_factory=PolicySection)
+    zones: ZonesSection = Field(default_factory=ZonesSection)
     source: Path | None = Field(default=None, exclude=True, description="file this was read from")
 
     @property
@@ -235,4 +254,9 @@ max_age_days = 0
 
 [policy]
 mode = "enforce"                 # enforce | audit | off
+
+[zones]
+# The hospital's own destinations, added to the policy's internal zone: clinical media sent
+# there passes and is audited. Private, link-local and loopback ranges are internal already.
+internal = []                    # e.g. ["hospital.example", "pacs.local", "10.20.0.0/16"]
 """

@@ -34,6 +34,16 @@ class Finding:
 class DoctorContext:
     config: Config
     store_url: str
+    listen: str | None = None
+    """`--listen`: the proxy address `phiwall run --listen` was given (else the config's)."""
+
+    @property
+    def proxy_address(self) -> tuple[str, int]:
+        """The address `phiwall run` listens on with the same config and `--listen`."""
+        from agent.config import ProxySection
+
+        section = ProxySection(listen=self.listen) if self.listen else self.config.proxy
+        return section.listen_host, section.listen_port
 
 
 Check = Callable[[DoctorContext], Finding]
@@ -84,10 +94,19 @@ def check_data_dir(ctx: DoctorContext) -> Finding:
         return Finding("data dir", "warn", f"{path} does not exist yet", "it is created by `phiwall run`")
     if not os.access(path, os.W_OK | os.X_OK):
         return Finding("data dir", "fail", f"{path} is not writable", "fix permissions or set PHIWALL_DATA_DIR")
-    return Finding("data dir", "ok", str(path))
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return Finding(
+            "data dir",
+            "fail",
+            f"{path} has mode {mode:o}: other users can list it",
+            f"chmod 700 {path} (`phiwall run` does it at start)",
+        )
+    return Finding("data dir", "ok", f"{path} (mode {mode:o})")
 
 
 def check_store(ctx: DoctorContext) -> Finding:
+    from agent.permissions import loose_private_paths
     from agent.store import redact
     from agent.store.engine import check_connection, make_engine, parse_url, sqlite_path
     from agent.store.migrate import current_revision, head_revision
@@ -96,7 +115,21 @@ def check_store(ctx: DoctorContext) -> Finding:
     try:
         path = sqlite_path(parse_url(ctx.store_url))
         if path is not None and not path.exists():
-            return Finding("store", "warn", f"{shown} not created yet", "run `phiwall run` or `phiwall db upgrade`")
+            return Finding(
+                "store",
+                "fail",
+                f"{shown} does not exist",
+                "check --db/$PHIWALL_DB; `phiwall run`, `phiwall enroll` or `phiwall db upgrade` create it",
+            )
+        loose = [p for p in loose_private_paths(ctx.config.data_dir, ctx.store_url) if p.wanted == 0o600]
+        if loose:
+            files = " ".join(str(p.path) for p in loose)
+            return Finding(
+                "store",
+                "fail",
+                "readable by other users: " + "; ".join(str(p) for p in loose),
+                f"chmod 600 {files} (`phiwall run` does it at start)",
+            )
         engine = make_engine(ctx.store_url)
         try:
             check_connection(engine, ctx.store_url)
@@ -127,7 +160,7 @@ def check_ca(ctx: DoctorContext) -> Finding:
 
 
 def check_agent_running(ctx: DoctorContext) -> Finding:
-    host, port = ctx.config.proxy.listen_host, ctx.config.proxy.listen_port
+    host, port = ctx.proxy_address
     try:
         with socket.create_connection((host, port), timeout=1.0):
             pass

@@ -47,5 +47,7 @@ def setup_logging(level: str | int | None = None) -> None:
     handler.addFilter(PayloadGuard())
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("sqlalchemy.engine", "alembic.runtime.migration", "watchdog", "PIL", "hpack"):
+    # alembic announces every plugin and step at INFO, in each process that opens the store;
+    # agent.store.migrate logs one line when a migration really happens.
+    for noisy in ("sqlalchemy.engine", "alembic", "watchdog", "PIL", "hpack"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -18,9 +18,12 @@ from types import FrameType
 
 from agent import __version__
 from agent.components import AgentContext, Component, Health
-from agent.config import Config
+from agent.config import Config, ProxySection
+from agent.errors import ListenError
 from agent.identity import agent_id, host_facts
+from agent.listen import ensure_can_listen
 from agent.paths import ensure_writable_dir
+from agent.permissions import tighten_private_paths
 from agent.store import Store, open_store, redact
 from agent.store.events import EventWriter
 from agent.store.models import Agent
@@ -106,6 +109,7 @@ class AgentRuntime:
     def start(self) -> AgentContext:
         data_dir = ensure_writable_dir(self.config.data_dir)
         store = open_store(self.store_url)
+        tighten_private_paths(data_dir, self.store_url)  # an existing data dir or store may be looser
         ident = agent_id(self.config)
         events = EventWriter(store)
         events.start()
@@ -166,6 +170,9 @@ class AgentRuntime:
 
 
 def run_agent(config: Config, store_url: str, listen: str | None = None) -> None:
+    """Run until stopped. A proxy address in use is `ListenError` (exit 7) before anything starts."""
+    section = ProxySection(listen=listen) if listen else config.proxy
+    ensure_can_listen(section.listen_host, section.listen_port)
     runtime = AgentRuntime(config, store_url, listen)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -180,3 +187,7 @@ def run_agent(config: Config, store_url: str, listen: str | None = None) -> None
     finally:
         runtime.stop()
         log.info("agent stopped")
+    for component in runtime.components:
+        fatal = getattr(component, "fatal_error", None)
+        if fatal:
+            raise ListenError(fatal, hint="stop the other program or choose another address with --listen")

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from agent.components import Health
 
@@ -31,7 +31,11 @@ class SupervisedProcess:
         env: dict[str, str] | None = None,
         max_backoff: float = 30.0,
         healthy_after: float = 20.0,
+        fatal_exit_codes: Collection[int] = (),
+        on_fatal: Callable[[int], None] | None = None,
     ) -> None:
+        """`fatal_exit_codes`: exits that a restart cannot fix (the port is in use): the child
+        is not restarted and `on_fatal(code)` is called once."""
         self.name = name
         self._argv = list(argv)
         self._env = env
@@ -41,8 +45,11 @@ class SupervisedProcess:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread = threading.Thread(target=self._loop, name=f"supervise-{name}", daemon=True)
+        self._fatal_exit_codes = frozenset(fatal_exit_codes)
+        self._on_fatal = on_fatal
         self.restarts = 0
         self.last_exit: int | None = None
+        self.fatal = False
 
     @property
     def pid(self) -> int | None:
@@ -72,6 +79,12 @@ class SupervisedProcess:
                 code = self._proc.wait()
                 self.last_exit = code
             if self._stop.is_set():
+                return
+            if self.last_exit in self._fatal_exit_codes:
+                self.fatal = True
+                log.error("%s exited with code %s (a restart cannot fix it): not restarting", self.name, self.last_exit)
+                if self._on_fatal is not None:
+                    self._on_fatal(self.last_exit)
                 return
             self.restarts += 1
             if time.monotonic() - started > self._healthy_after:

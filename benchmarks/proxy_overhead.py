@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -105,9 +106,25 @@ class Interference:
         return max(0.0, ((busy - since[1]) - (ours - since[2])) / max(1e-6, now - since[0]))
 
 
+def public_loopback_signatures(tmp: Path) -> Path:
+    """The shipped signatures, with loopback taken out of the internal zone.
+
+    The upstreams here stand for public hosts outside the catalog; with the shipped policy,
+    loopback is internal (agent.policy.zones) and would take the internal path instead.
+    """
+    from agent.updates.source import SHIPPED_ROOT
+
+    root = tmp / "signatures"
+    shutil.copytree(SHIPPED_ROOT, root, ignore=shutil.ignore_patterns("__pycache__", "*.py", "dataset"))
+    policy = root / "policy" / "default.yaml"
+    policy.write_text(policy.read_text().replace("internal_private_ranges: true", "internal_private_ranges: false"))
+    return root
+
+
 def start_phiwall(tmp: Path) -> Child:
     config = tmp / "config.toml"
-    config.write_text(f'[agent]\nid = "bench"\ndata_dir = "{tmp / "data"}"\n')
+    signatures = public_loopback_signatures(tmp)
+    config.write_text(f'[agent]\nid = "bench"\ndata_dir = "{tmp / "data"}"\n[signatures]\ncatalog = "{signatures}"\n')
     argv = [sys.executable, "-m", "agent.proxy", "--listen", "127.0.0.1:0", "--config", str(config)]
     argv += ["--port-file", str(tmp / "phiwall.port")]
     return start_child(

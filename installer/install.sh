@@ -45,7 +45,8 @@ uninstall=0
 keep_data=0
 service_user=phiwall
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+# The comment block above, without the shebang and up to the first line that is not a comment.
+usage() { sed -n '2,/^[^#]/{/^#/!q;s/^# \{0,1\}//;p}' "$0"; }
 die() { echo "phiwall-install: error: $*" >&2; exit 1; }
 say() { echo "phiwall-install: $*" >&2; }
 
@@ -133,7 +134,7 @@ render() {
   [[ -n $signatures_repo ]] && repository_line="repository = \"${signatures_repo//\"/\\\"}\""
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@DATA_DIR@|$data_dir|g" -e "s|@CONF_DIR@|$conf_dir|g" \
       -e "s|@PROXY@|$proxy|g" -e "s|@PAC_PORT@|$pac_port|g" -e "s|@PAC_URL@|$pac_url|g" \
-      -e "s|@USER@|$service_user|g" -e "s|@FOLDERS@|${folders_toml//|/\\|}|g" \
+      -e "s|@USER@|$service_user|g" -e "s|@NO_PROXY@|${no_proxy_list:-localhost,127.0.0.1,::1}|g" -e "s|@FOLDERS@|${folders_toml//|/\\|}|g" \
       -e "s|@TRUSTED_ROOT_LINE@|${trusted_line//|/\\|}|g" -e "s|@REPOSITORY_LINE@|${repository_line//|/\\|}|g" \
       "$here/templates/$template" >"$out.tmp"
   chmod "$mode" "$out.tmp"
@@ -276,7 +277,7 @@ fi
 make_dirs "$conf_dir"
 chmod 0755 "$(R "$conf_dir")"
 mkdir -p "$(R "$data_dir")"
-chmod 0750 "$(R "$data_dir")"
+chmod 0700 "$(R "$data_dir")"   # private: the store names clinical files; the CA key lives here
 record data "$data_dir"
 ((system)) && chown "$service_user:$service_user" "$(R "$data_dir")"
 
@@ -349,6 +350,8 @@ if [[ -n $signatures_repo ]]; then
 fi
 "$venv/bin/python" "$here/lib/make_pac.py" "$(R "$conf_dir/proxy.pac")" --proxy "$proxy" --config "$agent_config" >/dev/null
 record file "$conf_dir/proxy.pac"
+# Command-line tools reach the internal zone (private ranges, the config's zones.internal) directly.
+no_proxy_list=$("$venv/bin/python" "$here/lib/make_pac.py" --print-no-proxy --config "$agent_config")
 [[ -n $root ]] && rm -f "$agent_config"
 
 # --- 7. browser and desktop proxy settings -----------------------------------------------------------

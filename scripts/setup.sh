@@ -60,9 +60,16 @@ fi
 
 extras=""
 ((dev)) && extras="[dev]"
+# One stamp for both README commands: the inputs' hash, plus "[dev]" when the dev extras are in.
+# The dev set-up is a superset, so `scripts/run` after `scripts/test` finds nothing to do, and
+# `scripts/test` after `scripts/run` only adds the extras.
 stamp_file=.venv/.phiwall-setup-stamp
-stamp=$(cat pyproject.toml requirements/constraints.txt 2>/dev/null | sha256sum | cut -c1-16)"$extras"
-if [[ ! -f $stamp_file || $(cat "$stamp_file") != "$stamp" ]] || ! .venv/bin/python -c 'import agent' 2>/dev/null; then
+inputs=$(cat pyproject.toml requirements/constraints.txt 2>/dev/null | sha256sum | cut -c1-16)
+stamp="$inputs$extras"
+recorded=$(cat "$stamp_file" 2>/dev/null || true)
+up_to_date=0
+[[ $recorded == "$stamp" || (-z $extras && $recorded == "$inputs[dev]") ]] && up_to_date=1
+if ((!up_to_date)) || ! .venv/bin/python -c 'import agent' 2>/dev/null; then
   say "installing phiwall$extras into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" >&2 || true
   .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -e ".$extras" \

@@ -6,27 +6,50 @@ import importlib
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import click
 
 from agent.commands.options import config_option, db_option, resolve
 from agent.errors import ConfigError
+from agent.store.engine import require_existing_store
+
+
+def _flatten_keymap(table: dict[str, Any], prefix: str, path: Path) -> dict[str, str]:
+    """Binding id -> keys from every natural TOML spelling of one.
+
+    `"incidents.close" = "C"`, `incidents.close = "C"` (a dotted key: a nested table),
+    `[incidents]` + `close = "C"`, all optionally under `[keymap]`; a list of keys
+    (`close = ["C", "shift+x"]`) is joined with commas, as Textual keymaps take several keys.
+    """
+    flat: dict[str, str] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten_keymap(value, f"{name}.", path))
+        elif isinstance(value, str) and value.strip():
+            flat[name] = value.strip()
+        elif isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+            flat[name] = ",".join(v.strip() for v in value)
+        else:
+            raise ConfigError(f'keymap {path}: {name}: expected keys as a string or a list of strings (`{name} = "C"`)')
+    return flat
 
 
 def _load_keymap(path: Path | None) -> dict[str, str]:
-    """A TOML file of binding id -> keys (e.g. `"incidents.close" = "C"`), as Textual keymaps take."""
+    """A TOML file of binding id -> keys (e.g. `incidents.close = "C"`), as Textual keymaps take."""
     if path is None:
         return {}
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read keymap {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"keymap {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"keymap {path} is not valid TOML: {exc}") from None
-    keymap = raw.get("keymap", raw)
-    if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
-        raise ConfigError(f'keymap {path}: expected `binding.id = "keys"` lines')
-    return {str(k): v for k, v in keymap.items()}
+    keymap = raw.get("keymap", raw) if isinstance(raw.get("keymap"), dict) else raw
+    return _flatten_keymap(keymap, "", path)
 
 
 @click.command()
@@ -74,6 +97,7 @@ def console(
 
     _, url = resolve(config_file, db_url)
     keymap = _load_keymap(keymap_file)
+    require_existing_store(url)  # never open a fresh, empty store on a mistyped path
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise click.UsageError("the console needs an interactive terminal (stdin and stdout must be a TTY)")
     settings = settings_module.ConsoleSettings(

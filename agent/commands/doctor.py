@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from agent.commands.options import config_option, db_option, resolve
+from agent.config import ProxySection
 from agent.doctor import DoctorContext, run_checks
+from agent.errors import ConfigError
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 
@@ -17,14 +19,21 @@ MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 @click.command()
 @db_option
 @config_option
+@click.option("--listen", metavar="HOST:PORT", default=None, help="The proxy address given to `phiwall run --listen`.")
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
-def doctor(db_url: str | None, config_file: Path | None, as_json: bool) -> None:
+def doctor(db_url: str | None, config_file: Path | None, listen: str | None, as_json: bool) -> None:
     """Check libmagic, libchromaprint, PyAV, the store, the CA, the catalog and the agent.
 
+    The agent is looked for where `phiwall run` listens with the same config and --listen.
     Exit status 0 when nothing fails (warnings allowed), 1 otherwise.
     """
     config, url = resolve(config_file, db_url)
-    findings = run_checks(DoctorContext(config=config, store_url=url))
+    if listen is not None:
+        try:
+            ProxySection(listen=listen)
+        except ValueError as exc:
+            raise ConfigError(f"--listen {listen!r}: expected HOST:PORT") from exc
+    findings = run_checks(DoctorContext(config=config, store_url=url, listen=listen))
     if as_json:
         click.echo(json.dumps([f.__dict__ for f in findings], indent=2))
     else:

@@ -6,6 +6,12 @@ Contract (DESIGN.md §4):
 - `match --json PATH...` prints, for each PATH in order, one JSON object on its own line:
   {"file": PATH, "match": null | {"asset", "path", "kind", "score", "offset_s"}, "ms": N}
   with an "error" string when the input could not be inspected. Never a traceback.
+
+Exit statuses (agent.errors): 0 when every PATH was read (matched or not); 6 when a PATH could
+not be read (missing, permission denied, a FIFO or device, a folder given to `match`); 4 when
+a PATH was read but is not media or could not be decoded; 3 when the store does not exist
+(only `enroll` creates one). `enroll` stores absolute paths, and this workstation's host name
+in the store's agent table (the asset's `origin_agent_id` names it).
 """
 
 from __future__ import annotations
@@ -20,16 +26,17 @@ from typing import Any
 
 import click
 
+from agent.commands.inputs import unreadable_reason
 from agent.commands.options import config_option, db_option, resolve
-from agent.errors import DataDirError, PhiWallError
+from agent.errors import DataDirError, InputError, MediaError
 from agent.store import Store, open_store
 
 
-def _open(config_file: Path | None, db_url: str | None) -> tuple[Store, str]:
+def _open(config_file: Path | None, db_url: str | None, *, create: bool) -> tuple[Store, str]:
     from agent.identity import agent_id
 
     config, url = resolve(config_file, db_url)
-    store = open_store(url)
+    store = open_store(url, create=create)
     try:
         ident = agent_id(config)
     except (DataDirError, OSError):
@@ -37,9 +44,35 @@ def _open(config_file: Path | None, db_url: str | None) -> tuple[Store, str]:
     return store, ident
 
 
+def _register_host(store: Store, ident: str) -> None:
+    """Record which host this agent id is, so an analyst knows where an asset was enrolled."""
+    from agent.identity import host_facts
+    from agent.store.models import Agent
+
+    if not ident:
+        return
+    facts = host_facts()
+    with store.session() as session:
+        row = session.get(Agent, ident)
+        if row is None:
+            session.add(Agent(id=ident, hostname=facts["hostname"], os=facts["os"]))
+        elif row.hostname != facts["hostname"]:
+            row.hostname = facts["hostname"]
+            session.add(row)
+        else:
+            return
+        session.commit()
+
+
+def _absolute(path: Path) -> Path:
+    """The absolute path as typed (`..` removed, symlinks kept): what an analyst can find."""
+    return Path(os.path.abspath(path))
+
+
 def _expand(paths: tuple[Path, ...]) -> Iterator[tuple[Path, bool]]:
-    """(file, named explicitly) for every file under the given paths, folders recursively."""
+    """(absolute file, named explicitly) for every file under the given paths, folders recursively."""
     for path in paths:
+        path = _absolute(path)
         if path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs.sort()
@@ -68,24 +101,31 @@ def enroll(
     from agent.media import MediaService, sniff_path
     from agent.media.model import EnrollOutcome
 
-    store, ident = _open(config_file, db_url)
+    store, ident = _open(config_file, db_url, create=True)
     try:
+        _register_host(store, ident)
         service = MediaService(store, agent_id=ident)
         files = list(_expand(paths))
         skipped = 0
         todo: list[Path] = []
         early: dict[Path, EnrollOutcome] = {}
+        unreadable = 0
         for path, explicit in files:
+            reason = unreadable_reason(path, folders_ok=explicit)
+            if reason is not None and not explicit and reason.startswith("not a regular file"):
+                skipped += 1  # a FIFO or socket inside a folder: not a recording
+                continue
+            if reason is not None:
+                early[path] = EnrollOutcome(None, str(path), None, False, reason)
+                unreadable += 1
+                continue
             if not explicit:
                 try:
                     if sniff_path(path).kind is None:
                         skipped += 1
                         continue
-                except PhiWallError:
-                    pass  # unreadable: let enrolment report it
-            if not path.exists():
-                early[path] = EnrollOutcome(None, str(path), None, False, "no such file or folder")
-                continue
+                except MediaError:
+                    pass  # let enrolment report it
             todo.append(path)
         workers = jobs or min(4, os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -110,8 +150,12 @@ def enroll(
         click.echo(summary, err=True)
     finally:
         store.dispose()
+    if unreadable:
+        raise InputError(
+            f"{counts['failed']} file(s) could not be enrolled ({unreadable} could not be read; see the messages above)"
+        )
     if counts["failed"]:
-        raise PhiWallError(f"{counts['failed']} file(s) could not be enrolled (see the messages above)")
+        raise MediaError(f"{counts['failed']} file(s) could not be enrolled (see the messages above)")
 
 
 def _report_enrolment(outcome: Any, as_json: bool) -> None:
@@ -147,16 +191,29 @@ def match(db_url: str | None, config_file: Path | None, as_json: bool, paths: tu
     """
     from agent.media import MediaService
 
-    store, ident = _open(config_file, db_url)
+    store, ident = _open(config_file, db_url, create=False)
+    unreadable = failed = 0
     try:
         service = MediaService(store, agent_id=ident)
         for path in paths:
+            reason = unreadable_reason(path)
+            if reason is not None:
+                unreadable += 1
+                answer: dict[str, Any] = {"file": str(path), "match": None, "ms": 0.0, "error": reason}
+                if as_json:
+                    click.echo(json.dumps(answer))
+                else:
+                    click.echo(f"error  {path}  ({reason})")
+                sys.stdout.flush()
+                continue
             outcome = service.match_path(path)
             error = outcome.error
             if error is None and outcome.media_kind is None:
                 error = f"not audio, video or an image ({outcome.mime})"
+            if error:
+                failed += 1
             found = outcome.match
-            answer: dict[str, Any] = {
+            answer = {
                 "file": str(path),
                 "match": None
                 if found is None
@@ -176,8 +233,14 @@ def match(db_url: str | None, config_file: Path | None, as_json: bool, paths: tu
             elif found is not None:
                 where = f"{found.kind}, score {found.score:.3f}, at {found.offset_s:.1f} s"
                 click.echo(f"MATCH  {path}  ->  {found.path}  ({where})")
+            elif error:
+                click.echo(f"error  {path}  ({error})")
             else:
-                click.echo(f"none   {path}" + (f"  ({error})" if error else ""))
+                click.echo(f"none   {path}")
             sys.stdout.flush()
     finally:
         store.dispose()
+    if unreadable:
+        raise InputError(f"{unreadable} of {len(paths)} path(s) could not be read")
+    if failed:
+        raise MediaError(f"{failed} of {len(paths)} file(s) are not media or could not be decoded")

@@ -428,6 +428,7 @@ def agent_status(db_url: str | None, config_file: Path | None) -> dict[str, Any]
 
     from agent.errors import StoreError
     from agent.store import open_store
+    from agent.store.engine import require_existing_store
     from agent.store.models import SignatureInstall
     from agent.updates.active import load_active
     from agent.updates.errors import remedy
@@ -435,6 +436,10 @@ def agent_status(db_url: str | None, config_file: Path | None) -> dict[str, Any]
     from agent.updates.installed import Layout
 
     config, url = resolve(config_file, db_url)
+    if db_url or os.environ.get("PHIWALL_DB") or config.store.url:
+        # A store named explicitly must exist (a mistyped --db is an error, not "no history");
+        # the embedded default may not exist yet on a machine where the agent never ran.
+        require_existing_store(url)
     active = load_active(config.data_dir, config)
     current = active.current()
     state = read_state(Layout.for_data_dir(config.data_dir))

@@ -26,10 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from agent.policy.catalog import Catalog, Category, HostPattern, Identifier, Service, TenantSource
 from agent.policy.hosts import HostIndex, normalize_host
+from agent.policy.zones import InternalZone, ZoneEntryError, internal_zone, validate_zone_entry
 
 Action = Literal["allow", "audit", "block"]
 ServiceStatus = Literal["approved", "unapproved", "unknown"]
 UnknownAI = Literal["inspect", "block", "allow"]
+InternalAction = Literal["audit", "allow"]
 
 
 class _Model(BaseModel):
@@ -71,9 +73,30 @@ class OrgPolicy(_Model):
     passthrough_hosts: tuple[HostPattern, ...] = Field(
         default=(), description="never intercepted (banking, EHR, OS updates, pinned apps)"
     )
+    internal_zone: tuple[str, ...] = Field(
+        default=(),
+        description="the hospital's own destinations (PACS, EHR, file shares): domains (suffix match), "
+        "hosts and IP networks (CIDR); see agent.policy.zones",
+    )
+    internal_private_ranges: bool = Field(
+        default=True, description="private, link-local and loopback address ranges are internal"
+    )
+    clinical_media_to_internal: InternalAction = Field(
+        default="audit", description="clinical media sent to an internal destination: audit (recorded) or allow"
+    )
 
     _approved: dict[str, ApprovedService] = PrivateAttr()
     _passthrough: HostIndex[str] = PrivateAttr()
+    _internal: InternalZone = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _valid_zone(self) -> OrgPolicy:
+        for entry in self.internal_zone:
+            try:
+                validate_zone_entry(entry)
+            except ZoneEntryError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> OrgPolicy:
@@ -89,6 +112,12 @@ class OrgPolicy(_Model):
     def model_post_init(self, context: object, /) -> None:
         self._approved = {a.service: a for a in self.approved}
         self._passthrough = HostIndex.build((p, p) for p in self.passthrough_hosts)
+        self._internal = internal_zone(self.internal_zone, self.internal_private_ranges)
+
+    @property
+    def internal(self) -> InternalZone:
+        """The internal zone (agent.policy.zones): destinations where clinical media is only audited."""
+        return self._internal
 
     def status(
         self, service: Service | None, headers: Mapping[str, str], *, path: str = "", host: str = ""
@@ -147,6 +176,13 @@ class OrgPolicy(_Model):
         if not extra:
             return self
         return OrgPolicy.model_validate({**self.model_dump(), "passthrough_hosts": self.passthrough_hosts + extra})
+
+    def with_internal(self, extra: Iterable[str]) -> OrgPolicy:
+        """This policy plus locally configured internal-zone entries (config `zones.internal`)."""
+        extra = tuple(e for e in extra if e not in self.internal_zone)
+        if not extra:
+            return self
+        return OrgPolicy.model_validate({**self.model_dump(), "internal_zone": self.internal_zone + extra})
 
     def validate_against(self, catalog: Catalog) -> list[str]:
         """Problems that make this policy wrong for `catalog` (empty list: consistent)."""

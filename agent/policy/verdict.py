@@ -6,12 +6,13 @@ applies the rules, and every outcome carries the reason an analyst reads and the
 shown. The rules, in order:
 
 1. `policy.mode = off` passes everything; `audit` turns every block into an audit.
-2. Enrolled clinical media: to an approved service -> audit; to an unapproved service ->
-   `clinical_media_to_unapproved`; to a host not in the catalog -> `clinical_media_to_unknown`
-   (both block by default).
+2. Enrolled clinical media: to the internal zone (the hospital's own systems, agent.policy.zones)
+   -> `clinical_media_to_internal` (audit by default, never block); to an approved service ->
+   audit; to an unapproved service -> `clinical_media_to_unapproved`; to a public host not in the
+   catalog -> `clinical_media_to_unknown` (both block by default).
 3. Inspection failed (corrupt media, over the size limit, timeout, saturation): an upload to an
-   unapproved AI service (or an uncatalogued host the shadow classifier calls AI) fails closed;
-   elsewhere it is allowed and recorded.
+   unapproved AI service (or an uncatalogued public host the shadow classifier calls AI) fails
+   closed; elsewhere (internal zone, ordinary public hosts) it is allowed and recorded.
 4. Media that is not enrolled: to an unapproved AI service -> the policy's media action for
    the service's category (`default_media_action`, audit by default); to an approved service
    or an ordinary web host it passes and nothing is kept.
@@ -55,10 +56,17 @@ class UploadFacts:
     """Why the upload could not be fully inspected; None when inspection completed."""
     ai_likely: bool = False
     """For hosts not in the catalog: the shadow-AI classifier thinks this is an AI service."""
+    internal: bool = False
+    """The destination is in the internal zone (never blocked)."""
+    clinical_to_internal: Literal["audit", "allow"] = "audit"
+    host: str = ""
+    """The destination host, named in reasons for internal destinations."""
 
     @property
     def ai_destination(self) -> bool:
-        """A catalog AI service, or an uncatalogued host that looks like one."""
+        """A catalog AI service, or an uncatalogued public host that looks like one."""
+        if self.internal:
+            return False
         return self.status != "unknown" or self.ai_likely
 
 
@@ -80,7 +88,20 @@ def _destination(facts: UploadFacts) -> str:
     return "an AI service not in the catalog" if facts.ai_likely else "a destination not in the catalog"
 
 
+def _decide_internal(facts: UploadFacts) -> Verdict:
+    """The hospital's own destinations: never blocked; clinical media audited when asked."""
+    where = f"internal destination {facts.host}".strip()
+    if facts.match is not None:
+        matched = f"enrolled clinical {facts.match.kind} (score {facts.match.score:.2f})"
+        return Verdict(facts.clinical_to_internal, f"{matched} sent to {where}", facts.clinical_to_internal == "audit")
+    if facts.inspection_error is not None:
+        return Verdict("allow", f"upload to {where} could not be inspected: {facts.inspection_error}", False)
+    return Verdict("allow", "no enrolled clinical media", False)
+
+
 def _decide(facts: UploadFacts) -> Verdict:
+    if facts.internal:
+        return _decide_internal(facts)
     where = _destination(facts)
     if facts.match is not None:
         matched = f"enrolled clinical {facts.match.kind} (score {facts.match.score:.2f})"

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from agent.components import AgentContext, Health
+from agent.errors import ListenError
 from agent.proxy.settings import STATUS_FILE
 from agent.supervise import SupervisedProcess
 
@@ -27,6 +28,7 @@ class ProxyComponent:
 
     def __init__(self, ctx: AgentContext) -> None:
         self.status_file = ctx.data_dir / STATUS_FILE
+        self._listen = ctx.listen
         argv = [
             sys.executable,
             "-m",
@@ -40,8 +42,21 @@ class ProxyComponent:
         ]
         if ctx.config.source is not None:
             argv += ["--config", str(ctx.config.source)]
-        self.process = SupervisedProcess("proxy", argv, env={"PHIWALL_DB": ctx.store.url})
+        self._stopping = ctx.stopping
+        self.fatal_error: str | None = None
+        self.process = SupervisedProcess(
+            "proxy",
+            argv,
+            env={"PHIWALL_DB": ctx.store.url},
+            fatal_exit_codes=(ListenError.exit_code,),
+            on_fatal=self._on_fatal,
+        )
         self._started = time.monotonic()
+
+    def _on_fatal(self, code: int) -> None:
+        """The proxy cannot listen (its port was taken after `phiwall run` checked it): stop the agent."""
+        self.fatal_error = f"the proxy cannot listen on {self._listen} (exit {code}): the address is in use"
+        self._stopping.set()
 
     def start(self) -> None:
         self.status_file.unlink(missing_ok=True)

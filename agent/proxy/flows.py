@@ -143,6 +143,9 @@ def facts_for(
         has_media=bool(result and result.has_media),
         inspection_error=error,
         ai_likely=ai_likely,
+        internal=dest.internal,
+        clinical_to_internal=policy.clinical_media_to_internal,
+        host=dest.host,
     )
 
 
@@ -167,7 +170,7 @@ def draft_for(
         service_id=dest.service_id,
         service_category=dest.category,
         payload_size=payload_size,
-        details={"status": dest.status, **(details or {})},
+        details={"status": dest.status, "zone": dest.zone, **(details or {})},
     )
     if state.incident is not None and verdict.blocks:
         draft.id = state.incident

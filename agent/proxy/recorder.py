@@ -99,8 +99,28 @@ class EventRecorder:
             return
         if self.writer.submit(event):
             self.recorded += 1
+        if draft.verdict == "block":
+            log_block(draft, process)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait for pending attributions (shutdown, tests)."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
+def log_block(draft: EventDraft, process: ProcessInfo) -> None:
+    """The one journal line per block, for operators (`journalctl -u phiwall-agent | grep blocked`).
+
+    Ids, the destination and the reason only: no file path, no payload, no transcript (the
+    reason names the match kind and score, never the enrolled file).
+    """
+    log.warning(
+        "blocked %s: incident %s, service %s, host %s, user %s, process %s: %s",
+        draft.kind,
+        draft.id,
+        draft.service_id or "(not in the catalog)",
+        draft.host,
+        process.user or "?",
+        process.name or "?",
+        draft.reason,
+    )

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from agent.config import ProxySection, load_config
 from agent.errors import ConfigError, PhiWallError
+from agent.listen import ensure_can_listen
 from agent.logs import setup_logging
 from agent.proxy.addon import PhiWallGuard
 from agent.proxy.ca import ensure_ca
@@ -48,7 +49,12 @@ def mitmproxy_options(settings: ProxySettings) -> dict[str, object]:
 
 
 async def serve(settings: ProxySettings, *, extra_options: dict[str, object] | None = None) -> None:
-    """Run the proxy until SIGTERM/SIGINT (or the master is shut down)."""
+    """Run the proxy until SIGTERM/SIGINT (or the master is shut down).
+
+    A listen address in use is `ListenError` (exit 7) before anything loads: the supervisor
+    does not restart a proxy that exited so.
+    """
+    ensure_can_listen(settings.listen_host, settings.listen_port)
     ensure_ca(settings.ca_dir)
     services = GuardServices.open(settings)
     # Everything loaded so far (catalog, media index, libraries) lives as long as the process:

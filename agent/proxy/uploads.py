@@ -26,6 +26,7 @@ from functools import partial
 from urllib.parse import parse_qsl
 
 from mitmproxy import http
+from mitmproxy.proxy.mode_specs import UpstreamMode
 
 from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_upload
 from agent.proxy.extract import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
@@ -99,6 +100,18 @@ def prepare_upload(
         except PayloadError as exc:
             extraction.errors.append(str(exc))
     return Prepared(extraction, chunk_bytes, prefix)
+
+
+def connected_address(flow: http.HTTPFlow) -> str | None:
+    """The server address this request goes to, when mitmproxy already connected (else None).
+
+    With the lazy connection strategy only a request on a connection that is already open has
+    one. Behind an upstream proxy the peer is that proxy, not the destination: not used then.
+    """
+    peer = flow.server_conn.peername
+    if not peer or isinstance(flow.client_conn.proxy_mode, UpstreamMode):
+        return None
+    return str(peer[0])
 
 
 def may_have_body(request: http.Request, headers: Mapping[str, str]) -> bool:
@@ -197,7 +210,7 @@ class UploadGuard:
         request = flow.request
         headers = lowered(request.headers)
         method, path = request.method, request.path
-        dest = services.router.destination(request.host, method, path, headers)
+        dest = services.router.destination(request.host, method, path, headers, connected_address(flow))
         state = FlowState(dest, headers, method, path)
         flow.metadata["phiwall"] = state
         if dest.tenant_headers:
@@ -208,7 +221,12 @@ class UploadGuard:
         has_body = may_have_body(request, headers)
         if has_body and dest.is_catalogued and self._is_webrtc_signalling(flow, state):
             return
-        if not dest.is_catalogued and dest.signatures.policy.unknown_ai == "block" and self._shadow_block(flow, state):
+        if (
+            not dest.is_catalogued
+            and not dest.internal
+            and dest.signatures.policy.unknown_ai == "block"
+            and self._shadow_block(flow, state)
+        ):
             return
         mode = dest.inspect_mode
         if not has_body or mode == "none":
@@ -228,12 +246,27 @@ class UploadGuard:
             return
         if mode == "inline":
             state.inline_pending = True
-            if not framed_within(request, headers, services.settings.max_inspect_bytes):
+            if not framed_within(request, headers, services.settings.max_inspect_bytes) and self._ai_looking(state):
                 # The body could end up streamed (chunked, HTTP/2): until a verdict, it can only
                 # stream into the drain sink. An HTTP/1 body of a known length within the limit is
                 # always buffered whole before the request hook, so it needs no detour.
                 assert services.sink.address is not None
                 redirect_to_sink(flow, state, services.sink.address)
+
+    def _ai_looking(self, state: FlowState) -> bool:
+        """A catalog AI service, or an uncatalogued host whose request (so far) looks like an AI API.
+
+        Only these fail closed when an upload is too large to inspect, so only their unframed
+        bodies wait in the drain sink; a large upload to an ordinary host streams through once
+        it outgrows the limit (small ones are still buffered and inspected whole).
+        """
+        dest = state.dest
+        if dest.internal:
+            return False
+        if dest.is_catalogued:
+            return True
+        assessment = self.services.discovery.assess(dest.host, state.method, state.path, state.headers)
+        return assessment.ai_likely
 
     def _restrict_tenants(self, request: http.Request, headers: HeaderPairs) -> None:
         """Set vendor-enforced tenant-restriction headers, replacing any the client sent.
@@ -331,10 +364,13 @@ class UploadGuard:
         error = f"upload of {shown} exceeds the {limit_mb} MB inspection limit"
         dest = state.dest
         if dest.inspect_mode == "after":
-            verdict = Verdict("audit", f"upload to approved service {dest.service_id} not inspected: {error}", True)
+            where = "internal destination" if dest.internal else "approved service"
+            name = dest.host if dest.internal else dest.service_id
+            verdict = Verdict("audit", f"upload to {where} {name} not inspected: {error}", True)
             self._record(flow, state, verdict, payload_size=size)
             return
-        verdict = decide_upload(facts_for(self.services, dest, error=error))
+        ai_likely = not dest.is_catalogued and self._ai_looking(state)
+        verdict = decide_upload(facts_for(self.services, dest, error=error, ai_likely=ai_likely))
         if flow.request.stream and state.original is not None and not verdict.blocks:
             # The body already went to the drain sink (chunked upload that outgrew the limit):
             # it cannot be forwarded any more, so it is refused whatever the destination.
@@ -355,7 +391,12 @@ class UploadGuard:
             return None
         request = flow.request
         dest = state.dest
-        if state.block_reason is None and not dest.is_catalogued and dest.signatures.policy.unknown_ai == "block":
+        if (
+            state.block_reason is None
+            and not dest.is_catalogued
+            and not dest.internal
+            and dest.signatures.policy.unknown_ai == "block"
+        ):
             self._second_look(flow, state)
         if state.block_reason is not None:
             if not request.stream:
@@ -464,7 +505,7 @@ class UploadGuard:
         except (InspectionBusy, InspectionTimeout) as exc:
             errors.append(str(exc))
         ai_likely = False
-        if not state.dest.is_catalogued and (errors or result.has_media):
+        if not state.dest.is_catalogued and not state.dest.internal and (errors or result.has_media):
             # Only then does the verdict depend on it (fail closed / record media to AI).
             assessment = services.discovery.assess(
                 state.dest.host, state.method, state.path, state.headers, self.body_prefix(flow, state)
@@ -546,7 +587,7 @@ class UploadGuard:
             services.discovery.observe_catalogued(
                 dest.host, dest.service.id, dest.service.category, dest.status, process, blocked
             )
-        elif dest.inspect_mode != "none":
+        elif dest.inspect_mode != "none" and not dest.internal:  # the hospital's own hosts are never AI
             discovery = services.discovery
             if not discovery.count_unless_sampled(dest.host, process, blocked):
                 return

@@ -6,6 +6,7 @@ upgrades it with Alembic, turning every failure into a one-line `StoreError`.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,10 +135,24 @@ def check_connection(engine: Engine, url: str) -> None:
         ) from None
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
+def require_existing_store(url: str) -> None:
+    """Raise `StoreError` when `url` is a SQLite file that does not exist (nothing is created)."""
+    path = sqlite_path(parse_url(url))
+    if path is not None and not path.exists():
+        raise StoreError(
+            f"store {redact(url)} does not exist",
+            hint="check --db/$PHIWALL_DB; `phiwall enroll`, `phiwall run` or `phiwall db upgrade` create it",
+        )
+
+
+def open_store(url: str, *, migrate: bool = True, create: bool | None = None) -> Store:
     """Connect to `url`, then upgrade (or, with migrate=False, verify) its schema.
 
-    With migrate=False nothing is created: a missing SQLite file is an error.
+    `create` (default: `migrate`): whether a store that does not exist yet may be made. Only
+    `enroll`, `run` and explicit set-up (`db upgrade`, `signatures install`) create one; every
+    other command passes False, so a mistyped `--db` is one clear error instead of a new, empty
+    store that answers "nothing found". Without `create`, a missing SQLite file and a database
+    without PhiWall's schema are errors.
 
     A brand-new SQLite file whose first migration fails is removed again, so a failed start
     leaves nothing half-written behind.
@@ -146,12 +161,26 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
 
     parsed = parse_url(url)
     path = sqlite_path(parsed)
+    create = migrate if create is None else create
     fresh_file = path is not None and not path.exists()
-    if fresh_file and not migrate:
-        raise StoreError(f"store {redact(url)} does not exist", hint="run `phiwall db upgrade` or start the agent")
+    if not create:
+        require_existing_store(url)
+    if fresh_file and path is not None and path.parent.exists():
+        # A new store is private from its first byte (SQLite would use the umask: 0644).
+        from agent.permissions import create_private_file
+
+        with contextlib.suppress(FileExistsError, PermissionError):
+            create_private_file(path)
     engine = make_engine(url)
     try:
         check_connection(engine, url)
+        if not create and path is None:
+            with engine.connect() as conn:
+                if migrations.current_revision(conn) is None:
+                    raise StoreError(
+                        f"store {redact(url)} has no PhiWall schema",
+                        hint="check --db/$PHIWALL_DB; `phiwall db upgrade` creates it",
+                    )
         if migrate:
             migrations.upgrade(engine)
         else:

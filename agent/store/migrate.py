@@ -6,6 +6,7 @@ lock so two agents starting together cannot race through the same migration.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +21,8 @@ from agent.store.engine import describe_db_error
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x5048_4957  # "PHIW"
+
+log = logging.getLogger(__name__)
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -63,9 +66,11 @@ def upgrade(engine: Engine) -> None:
             try:
                 current = current_revision(conn)
                 _check_not_newer(current)
-                if current != head_revision():
+                head = head_revision()
+                if current != head:
                     command.upgrade(alembic_config(conn), "head")
                     conn.commit()
+                    log.info("store schema upgraded from %s to %s", current or "(empty)", head)
             finally:
                 if conn.dialect.name == "postgresql":
                     conn.rollback()

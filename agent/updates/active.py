@@ -60,11 +60,12 @@ class SignatureSet:
         sha256: str | None = None,
         expires_at: datetime | None = None,
         extra_passthrough: tuple[str, ...] = (),
+        extra_internal: tuple[str, ...] = (),
     ) -> SignatureSet:
         return cls(
             version=bundle.version,
             catalog=bundle.catalog,
-            policy=bundle.policy.with_passthrough(extra_passthrough),
+            policy=bundle.policy.with_passthrough(extra_passthrough).with_internal(extra_internal),
             models=bundle.models,
             source=source,
             sha256=sha256,
@@ -99,6 +100,7 @@ class ActiveSignatures:
         layout: Layout | None = None,
         pinned: Path | None = None,
         extra_passthrough: tuple[str, ...] = (),
+        extra_internal: tuple[str, ...] = (),
         check_interval: float = 1.0,
     ) -> None:
         self._current = initial
@@ -106,6 +108,7 @@ class ActiveSignatures:
         self._layout = layout
         self._pinned = pinned
         self._extra_passthrough = extra_passthrough
+        self._extra_internal = extra_internal
         self._check_interval = check_interval
         self._next_check = 0.0
         self._stamp = self._read_stamp()
@@ -158,7 +161,7 @@ class ActiveSignatures:
 
     def _load(self) -> SignatureSet | None:
         if self._pinned is not None:
-            return _pinned_set(self._pinned, self._extra_passthrough)
+            return _pinned_set(self._pinned, self._extra_passthrough, self._extra_internal)
         if self._layout is None:
             return None
         installed = load_installed(self._layout)
@@ -171,6 +174,7 @@ class ActiveSignatures:
             sha256=pointer.sha256,
             expires_at=pointer.expires_at,
             extra_passthrough=self._extra_passthrough,
+            extra_internal=self._extra_internal,
         )
 
     def replace(self, signatures: SignatureSet) -> None:
@@ -180,14 +184,18 @@ class ActiveSignatures:
             self._stamp = self._read_stamp()
 
 
-def _pinned_set(path: Path, extra_passthrough: tuple[str, ...]) -> SignatureSet:
+def _pinned_set(path: Path, extra_passthrough: tuple[str, ...], extra_internal: tuple[str, ...] = ()) -> SignatureSet:
     bundle = load_source(path)
     digest = hashlib.sha256(bundle_bytes(bundle)).hexdigest()  # tells an edited file from an unchanged one
-    return SignatureSet.from_bundle(bundle, source="pinned", sha256=digest, extra_passthrough=extra_passthrough)
+    return SignatureSet.from_bundle(
+        bundle, source="pinned", sha256=digest, extra_passthrough=extra_passthrough, extra_internal=extra_internal
+    )
 
 
-def shipped_signatures(extra_passthrough: tuple[str, ...] = ()) -> SignatureSet:
-    return SignatureSet.from_bundle(shipped_bundle(), source="shipped", extra_passthrough=extra_passthrough)
+def shipped_signatures(extra_passthrough: tuple[str, ...] = (), extra_internal: tuple[str, ...] = ()) -> SignatureSet:
+    return SignatureSet.from_bundle(
+        shipped_bundle(), source="shipped", extra_passthrough=extra_passthrough, extra_internal=extra_internal
+    )
 
 
 def load_active(data_dir: Path, config: Config, *, check_interval: float = 1.0) -> ActiveSignatures:
@@ -196,14 +204,21 @@ def load_active(data_dir: Path, config: Config, *, check_interval: float = 1.0) 
     `check_interval` bounds how often `reload_if_changed()` looks at the disk (seconds).
     """
     extra = tuple(config.proxy.passthrough_hosts)
+    internal = tuple(config.zones.internal)
     pinned = config.signatures.catalog
     if pinned is not None:
         pinned = pinned.expanduser()
-        initial = _pinned_set(pinned, extra)  # a pinned catalog that does not load is a config error: say so
-        return ActiveSignatures(initial, pinned=pinned, extra_passthrough=extra, check_interval=check_interval)
+        initial = _pinned_set(pinned, extra, internal)  # a pinned catalog that does not load is a config error
+        return ActiveSignatures(
+            initial, pinned=pinned, extra_passthrough=extra, extra_internal=internal, check_interval=check_interval
+        )
     layout = Layout.for_data_dir(data_dir)
     active = ActiveSignatures(
-        shipped_signatures(extra), layout=layout, extra_passthrough=extra, check_interval=check_interval
+        shipped_signatures(extra, internal),
+        layout=layout,
+        extra_passthrough=extra,
+        extra_internal=internal,
+        check_interval=check_interval,
     )
     try:
         if read_pointer(layout) is not None:

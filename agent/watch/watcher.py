@@ -287,19 +287,19 @@ class FolderWatcher:
             self._stop.wait(self.tick_s)
 
     def _check_folders(self) -> None:
-        for index, folder in enumerate(self.folders):
+        for folder in self.folders:
             present = os.path.isdir(folder.path) and os.access(folder.path, os.R_OK | os.X_OK)
             if present and not folder.present:
                 folder.present = True
                 if folder.reported_missing:
                     folder.reported_missing = False
-                    log.info("clinical folder #%d is back", index)
+                    log.info("clinical folder %s is back", folder.path)
                     self._event("clinical folder available again", folder=folder.path)
                 self._schedule(folder)
                 self.scan(folder)
             elif not present and (folder.present or not folder.reported_missing):
                 why = "missing" if not os.path.exists(folder.path) else "not readable by the agent"
-                log.warning("clinical folder #%d is %s", index, why)
+                log.warning("clinical folder %s is %s", folder.path, why)
                 self._event(f"clinical folder {why}: not watched until it is back", folder=folder.path)
                 folder.reported_missing = True
                 folder.present = False
@@ -337,8 +337,8 @@ class FolderWatcher:
         self.stats.unchanged += unchanged
         folder.scanned = True
         log.info(
-            "scanned folder #%d: %d files, %d unchanged, %d pending (%.2f s)",
-            self.folders.index(folder),
+            "scanned clinical folder %s: %d files, %d unchanged, %d pending (%.2f s)",
+            folder.path,
             found,
             unchanged,
             len(self.pending),

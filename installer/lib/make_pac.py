@@ -1,38 +1,89 @@
-"""Write the PAC file that sends AI services' traffic to the local PhiWall proxy.
+"""Write the PAC file that sends AI and unknown public traffic to the local PhiWall proxy.
 
-Hosts come from the catalog in force: with `--config`, the agent's (an installed signed
-bundle, else the shipped catalog); without, the catalog shipped with the package. Nothing
-regenerates the PAC at run time: re-run the installer after catalog changes that add hosts.
-AI hosts get `PROXY 127.0.0.1:8080` with NO `DIRECT` fallback: when the agent is down the
-browser cannot reach them at all (fails closed) instead of bypassing the inspection.
-Every other host goes `DIRECT`, so the workstation keeps working without us.
+Hosts and zones come from the signatures in force: with `--config`, the agent's (an installed
+signed bundle, else the shipped catalog, plus the config's `zones.internal`); without, the
+catalog and policy shipped with the package. Nothing regenerates the PAC at run time: re-run
+the installer after catalog or zone changes. Three answers, checked in this order:
+
+- internal zone (agent.policy.zones: plain intranet names, configured internal domains with
+  suffix matching, IP literals in internal networks) -> `DIRECT`: the hospital's own systems
+  never depend on the agent;
+- AI hosts (the catalog) -> `PROXY 127.0.0.1:8080` with NO `DIRECT` fallback: when the agent
+  is down the browser cannot reach them at all (fails closed) instead of bypassing inspection;
+- every other (public) host -> `PROXY 127.0.0.1:8080; DIRECT`: inspected (clinical media to
+  unknown hosts, shadow-AI discovery), and the workstation keeps working when the agent is down.
+
+The PAC never resolves names (no `isInNet` on a name: a DNS lookup per request blocks the
+browser); a name that resolves to a private address is recognised by the agent instead.
+
+`--print-no-proxy` prints the matching `no_proxy` value for command-line tools instead.
 
 Catalog patterns map onto PAC matching: exact hosts become an object lookup, `*.vendor.com`
 becomes `dnsDomainIs(host, ".vendor.com")`, other wildcards `shExpMatch` (whose `*` also
 crosses dots: it can only send a few more hosts to the proxy, never fewer).
 
 Usage: make_pac.py OUTPUT [--proxy HOST:PORT] [--catalog FILE_OR_DIR | --config AGENT_CONFIG]
+       make_pac.py --print-no-proxy [--catalog FILE_OR_DIR | --config AGENT_CONFIG]
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 from pathlib import Path
 
+from agent.policy.zones import InternalZone
+
 TEMPLATE = """\
 // PhiWall proxy auto-config, generated from catalog {version}. Do not edit: re-run the installer.
-// AI services go through the local PhiWall agent; if it is not running they fail (no DIRECT
-// fallback), so uploads of clinical recordings cannot bypass inspection.
+// Internal destinations go direct; AI services go through the local PhiWall agent and fail when
+// it is not running (no DIRECT fallback), so clinical uploads cannot bypass inspection; other
+// public hosts go through the agent, or direct when it is down.
 var PHIWALL = "PROXY {proxy}";
+var PUBLIC = "PROXY {proxy}; DIRECT";
+var PLAIN_INTERNAL = {plain};
+var INTERNAL_DOMAINS = {domains};
+var INTERNAL_V4 = {v4};
+var INTERNAL_V6 = {v6};
 var EXACT = {exact};
 var SUFFIXES = {suffixes};
 var GLOBS = {globs};
 
+function v4Number(ip) {{
+  var p = ip.split(".");
+  return ((+p[0] * 256 + +p[1]) * 256 + +p[2]) * 256 + +p[3];
+}}
+
+function isInternal(host) {{
+  if (/^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$/.test(host)) {{
+    var n = v4Number(host);
+    for (var k = 0; k < INTERNAL_V4.length; k++) {{
+      if (n >= INTERNAL_V4[k][0] && n <= INTERNAL_V4[k][1]) return true;
+    }}
+    return false;
+  }}
+  if (host.indexOf(":") >= 0) {{
+    for (var m = 0; m < INTERNAL_V6.length; m++) {{
+      var v6 = INTERNAL_V6[m];
+      if (v6.charAt(0) === "=" ? host === v6.substring(1) : host.indexOf(v6) === 0) return true;
+    }}
+    return false;
+  }}
+  if (host.indexOf(".") < 0) return PLAIN_INTERNAL;
+  for (var d = 0; d < INTERNAL_DOMAINS.length; d++) {{
+    var domain = INTERNAL_DOMAINS[d];
+    if (host === domain || dnsDomainIs(host, "." + domain)) return true;
+  }}
+  return false;
+}}
+
 function FindProxyForURL(url, host) {{
   host = host.toLowerCase();
+  if (host.charAt(0) === "[") host = host.substring(1, host.length - 1);
   if (host.charAt(host.length - 1) === ".") host = host.substring(0, host.length - 1);
+  if (isInternal(host)) return "DIRECT";
   if (Object.prototype.hasOwnProperty.call(EXACT, host)) return PHIWALL;
   for (var i = 0; i < SUFFIXES.length; i++) {{
     if (dnsDomainIs(host, SUFFIXES[i])) return PHIWALL;
@@ -40,7 +91,7 @@ function FindProxyForURL(url, host) {{
   for (var j = 0; j < GLOBS.length; j++) {{
     if (shExpMatch(host, GLOBS[j])) return PHIWALL;
   }}
-  return "DIRECT";
+  return PUBLIC;
 }}
 """
 
@@ -60,46 +111,104 @@ def split_patterns(patterns: list[str]) -> tuple[list[str], list[str], list[str]
     return sorted(exact), sorted(suffixes), sorted(globs)
 
 
-def render_pac(version: str, patterns: list[str], proxy: str) -> str:
+def _v6_prefix(network: ipaddress.IPv6Network) -> str | None:
+    """A textual prefix for the few IPv6 networks a string test can express (whole hextets)."""
+    if network.prefixlen == 128:
+        return "=" + network.network_address.compressed  # one address: compared whole
+    if network.prefixlen == 7 and network.network_address == ipaddress.ip_address("fc00::"):
+        return None  # fc00::/7 = "fc" or "fd": listed as two prefixes by _v6_prefixes
+    if network.prefixlen % 16:
+        return None
+    hextets = network.exploded.split("/")[0].split(":")[: network.prefixlen // 16]
+    return ":".join(h.lstrip("0") or "0" for h in hextets) + ":"
+
+
+def _v6_prefixes(networks: list[ipaddress.IPv6Network]) -> list[str]:
+    prefixes: list[str] = []
+    for network in networks:
+        if network == ipaddress.ip_network("fc00::/7"):
+            prefixes += ["fc", "fd"]
+        elif network == ipaddress.ip_network("fe80::/10"):
+            prefixes += ["fe8", "fe9", "fea", "feb"]
+        else:
+            prefix = _v6_prefix(network)
+            if prefix is not None:
+                prefixes.append(prefix)
+    return prefixes
+
+
+def render_pac(version: str, patterns: list[str], proxy: str, zone: InternalZone | None = None) -> str:
     exact, suffixes, globs = split_patterns(patterns)
+    zone = zone if zone is not None else InternalZone.build([])
+    v4 = [
+        [int(n.network_address), int(n.broadcast_address)]
+        for n in zone.networks
+        if isinstance(n, ipaddress.IPv4Network)
+    ]
+    v6 = _v6_prefixes([n for n in zone.networks if isinstance(n, ipaddress.IPv6Network)])
     return TEMPLATE.format(
         version=version,
         proxy=proxy,
+        plain="true" if zone.plain_hostnames else "false",
+        domains=json.dumps(sorted(zone.domains)),
+        v4=json.dumps(v4),
+        v6=json.dumps(v6),
         exact=json.dumps(dict.fromkeys(exact, 1), indent=0).replace("\n", " "),
         suffixes=json.dumps(suffixes),
         globs=json.dumps(globs),
     )
 
 
-def catalog_patterns(source: Path | None, config_file: Path | None = None) -> tuple[str, list[str]]:
+def no_proxy_value(zone: InternalZone) -> str:
+    """`no_proxy` for command-line tools: localhost plus the internal zone (domains, networks)."""
+    return ",".join(dict.fromkeys(["localhost", "127.0.0.1", "::1", *zone.no_proxy_entries()]))
+
+
+def load_signatures(source: Path | None, config_file: Path | None = None) -> tuple[str, list[str], InternalZone]:
+    """(catalog version, AI host patterns, internal zone) of the signatures in force."""
     if config_file is not None:
         from agent.config import load_config
         from agent.updates.active import load_active
 
         config = load_config(config_file)
-        catalog = load_active(config.data_dir, config).current().catalog
+        current = load_active(config.data_dir, config).current()
+        catalog, policy = current.catalog, current.policy
     elif source is not None:
         from agent.updates.source import load_source
 
-        catalog = load_source(source).catalog
+        bundle = load_source(source)
+        catalog, policy = bundle.catalog, bundle.policy
     else:
         from agent.updates.active import shipped_signatures
 
-        catalog = shipped_signatures().catalog
-    return catalog.version, [pattern for service in catalog.services for pattern in service.hosts]
+        shipped = shipped_signatures()
+        catalog, policy = shipped.catalog, shipped.policy
+    patterns = [pattern for service in catalog.services for pattern in service.hosts]
+    return catalog.version, patterns, policy.internal
+
+
+def catalog_patterns(source: Path | None, config_file: Path | None = None) -> tuple[str, list[str]]:
+    version, patterns, _ = load_signatures(source, config_file)
+    return version, patterns
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", type=Path)
+    parser.add_argument("output", type=Path, nargs="?")
     parser.add_argument("--proxy", default="127.0.0.1:8080")
     parser.add_argument("--catalog", type=Path, default=None, help="a catalog file, source tree or bundle")
     parser.add_argument("--config", type=Path, default=None, help="use the catalog in force for this agent config")
+    parser.add_argument("--print-no-proxy", action="store_true", help="print the no_proxy value and exit")
     args = parser.parse_args()
-    version, patterns = catalog_patterns(args.catalog, args.config)
+    version, patterns, zone = load_signatures(args.catalog, args.config)
+    if args.print_no_proxy:
+        print(no_proxy_value(zone))
+        return 0
+    if args.output is None:
+        parser.error("OUTPUT is required (or --print-no-proxy)")
     if not patterns:
         raise SystemExit("make_pac: the catalog lists no hosts")
-    text = render_pac(version, patterns, args.proxy)
+    text = render_pac(version, patterns, args.proxy, zone)
     tmp = args.output.with_name(f".{args.output.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o644)

@@ -72,6 +72,17 @@ def test_console_command_help_and_refusals(tmp_path: Path) -> None:
     help_text = subprocess.run([str(PHIWALL), "console", "--help"], capture_output=True, text=True, check=True).stdout
     for option in ("--db", "--config", "--read-only", "--analyst", "--keymap", "--poll"):
         assert option in help_text
+    missing = subprocess.run(
+        [str(PHIWALL), "console", "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert missing.returncode == 3, "a mistyped store is refused, never created"
+    assert "does not exist" in missing.stderr
+    assert not (tmp_path / "x.db").exists()
+    subprocess.run([str(PHIWALL), "db", "upgrade", "--db", f"sqlite:///{tmp_path / 'x.db'}"], check=True)
     not_a_tty = subprocess.run(
         [str(PHIWALL), "console", "--db", f"sqlite:///{tmp_path / 'x.db'}"],
         capture_output=True,

@@ -57,6 +57,16 @@ def test_cli_errors_are_clear() -> None:
     assert "unknown option --bogus" in result.stderr
 
 
+def test_help_prints_the_usage_and_nothing_of_the_script() -> None:
+    result = run_installer("--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("PhiWall workstation installer")
+    assert "--keep-data" in result.stdout
+    assert "-h, --help" in result.stdout.splitlines()[-1]
+    assert "set -euo" not in result.stdout
+    assert "#" not in result.stdout
+
+
 @pytest.mark.slow
 def test_install_into_a_tree_then_use_it_then_uninstall(
     tmp_path: Path, wheelhouse: Path, media_factory: MediaFactory
@@ -84,10 +94,12 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     ca_key = root / "var/lib/phiwall/ca/mitmproxy-ca.pem"
     assert mode(ca_key) == 0o600
     assert mode(ca_key.parent) == 0o700
+    assert mode(root / "var/lib/phiwall") == 0o700, "the data dir is private (doctor fails on looser)"
     trusted = root / "usr/local/share/ca-certificates/phiwall-proxy-ca.crt"
     assert trusted.read_bytes() == (root / "var/lib/phiwall/ca/mitmproxy-ca-cert.pem").read_bytes()
     unit = (root / "etc/systemd/system/phiwall-agent.service").read_text()
     assert "ExecStart=/opt/phiwall/venv/bin/phiwall run" in unit
+    assert "RestartPreventExitStatus=2 7" in unit, "a busy port (exit 7) is not restarted forever"
     assert str(root) not in unit
     assert (root / "opt/phiwall/venv/bin/phiwall").read_text().startswith("#!/opt/phiwall/venv/bin/python")
     assert "127.0.0.1:8079" in (root / "etc/systemd/system/phiwall-pac.socket").read_text()
@@ -102,10 +114,14 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     assert "PROXY 127.0.0.1:8080" in pac
     chromium = json.loads((root / "etc/chromium/policies/managed/phiwall.json").read_text())
     assert chromium["ProxySettings"]["ProxyPacUrl"] == "http://127.0.0.1:8079/proxy.pac"
-    assert "https_proxy=http://127.0.0.1:8080" in (root / "etc/environment.d/90-phiwall-proxy.conf").read_text()
     autostart = (root / "etc/xdg/autostart/phiwall-notify.desktop").read_text()
     assert "Exec=/opt/phiwall/venv/bin/phiwall notify" in autostart
     assert "RuntimeDirectory=phiwall" in unit
+    environment = (root / "etc/environment.d/90-phiwall-proxy.conf").read_text()
+    assert "https_proxy=http://127.0.0.1:8080" in environment
+    # Internal zones stay direct for command-line tools too (private ranges by default).
+    assert "no_proxy=localhost,127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16" in environment
+    assert "10.0.0.0/8" in (root / "etc/profile.d/phiwall-proxy.sh").read_text()
     if has_certutil:
         listed = subprocess.run(["certutil", "-L", "-d", f"sql:{nssdb}"], capture_output=True, text=True).stdout
         assert "PhiWall proxy CA" in listed

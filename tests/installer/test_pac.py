@@ -1,4 +1,5 @@
-"""The PAC file and its server: AI hosts fail closed through the proxy, the rest goes direct.
+"""The PAC file and its server: internal hosts go direct, AI hosts fail closed through the proxy,
+other public hosts go through the proxy with a direct fallback.
 
 The PAC is evaluated by a real JavaScript engine (node) with the PAC helper functions
 browsers provide, and served by the real socket-activated server over loopback.
@@ -31,9 +32,11 @@ function shExpMatch(url, pattern) {
 """
 
 
-def make_pac(tmp_path: Path) -> Path:
+def make_pac(tmp_path: Path, *extra: str) -> Path:
     pac = tmp_path / "proxy.pac"
-    subprocess.run([sys.executable, str(LIB / "make_pac.py"), str(pac), "--proxy", "127.0.0.1:18080"], check=True)
+    subprocess.run(
+        [sys.executable, str(LIB / "make_pac.py"), str(pac), "--proxy", "127.0.0.1:18080", *extra], check=True
+    )
     return pac
 
 
@@ -57,7 +60,37 @@ def test_catalog_hosts_go_to_the_proxy_with_no_direct_fallback(tmp_path: Path) -
     other = ["example.org", "openai.com.evil.example", "notchatgpt.com", "ehr.hospital.local", "openai.azure.com"]
     answers = evaluate(make_pac(tmp_path), ai + other)
     assert {host: answers[host] for host in ai} == dict.fromkeys(ai, "PROXY 127.0.0.1:18080")
-    assert {host: answers[host] for host in other} == dict.fromkeys(other, "DIRECT")
+    assert {host: answers[host] for host in other} == dict.fromkeys(other, "PROXY 127.0.0.1:18080; DIRECT")
+
+
+def test_internal_zone_goes_direct(tmp_path: Path) -> None:
+    """Private/link-local/loopback literals, plain intranet names and the config's internal domains."""
+    data = tmp_path / "data"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[agent]\ndata_dir = "{data}"\n[zones]\ninternal = ["hospital.example", "203.0.113.0/24"]\n')
+    internal = ["10.1.2.3", "172.16.9.9", "192.168.0.10", "169.254.1.1", "127.0.0.1", "[::1]", "fd00::5", "fe80::1"]
+    internal += ["pacs", "hospital.example", "pacs.hospital.example", "EHR.Hospital.Example.", "203.0.113.50"]
+    public = ["172.32.0.1", "8.8.8.8", "evilhospital.example", "hospital.example.evil.com", "2001:db8::1", "::12"]
+    answers = evaluate(make_pac(tmp_path, "--config", str(config)), internal + public + ["api.openai.com"])
+    assert {host: answers[host] for host in internal} == dict.fromkeys(internal, "DIRECT")
+    assert {host: answers[host] for host in public} == dict.fromkeys(public, "PROXY 127.0.0.1:18080; DIRECT")
+    assert answers["api.openai.com"] == "PROXY 127.0.0.1:18080"
+
+
+def test_no_proxy_lists_the_internal_zone(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[agent]\ndata_dir = "{tmp_path / "data"}"\n[zones]\ninternal = ["hospital.example"]\n')
+    printed = subprocess.run(
+        [sys.executable, str(LIB / "make_pac.py"), "--print-no-proxy", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    entries = printed.split(",")
+    assert entries[:3] == ["localhost", "127.0.0.1", "::1"]
+    assert ".hospital.example" in entries
+    assert "10.0.0.0/8" in entries
+    assert "192.168.0.0/16" in entries
 
 
 def test_pac_server_serves_the_file_on_a_socket_passed_by_systemd(tmp_path: Path) -> None:

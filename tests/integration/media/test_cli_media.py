@@ -41,7 +41,8 @@ def test_enroll_then_match_json_in_order(clinic: Clinic, tmp_path: Path) -> None
     text.write_text("hello")
     paths = [excerpt, tmp_path / "missing.wav", frame, other, text]
     result = phiwall("match", "--db", db, "--json", *map(str, paths))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 6, "a PATH could not be read: exit 6 (after every PATH's line)"
+    assert result.stderr.strip() == "phiwall: error: 1 of 5 path(s) could not be read"
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["file"] for line in lines] == [str(p) for p in paths]
     for line in lines:
@@ -71,8 +72,9 @@ def test_enroll_failure_is_one_clear_message_and_non_zero(clinic: Clinic, tmp_pa
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert f"error     {text}: not audio, video or an image" in result.stderr
-    assert "gone.mp3: no such file or folder" in result.stderr
-    assert "phiwall: error: 2 file(s) could not be enrolled" in result.stderr
+    assert "gone.mp3: missing: no such file or folder" in result.stderr
+    assert "phiwall: error: 2 file(s) could not be enrolled (1 could not be read" in result.stderr
+    assert result.returncode == 6
     assert "enrolled 1 new" in result.stderr
 
 

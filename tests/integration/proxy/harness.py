@@ -32,6 +32,11 @@ SUITE_HOST = "127.0.0.5"
 SIGN_IN_HOST = "127.0.0.6"
 """The sign-in host of the tenant-restricted suite (a login.microsoftonline.com stand-in)."""
 SUITE_ID = "loopback-suite"
+INTERNAL_NETWORK = "127.0.0.8/29"
+"""Stands in for the hospital's private range in tests: loopback itself stays "public" here, so the
+uncatalogued loopback upstream (127.0.0.1) plays an unknown public host."""
+INTERNAL_HOST = "127.0.0.9"
+"""A PACS stand-in inside INTERNAL_NETWORK."""
 SUITE_TENANTS = ("hospital.example", "hospital.onmicrosoft.com")
 SUITE_CONTEXT = "11111111-2222-3333-4444-555555555555"
 
@@ -103,6 +108,8 @@ def write_signatures(root: Path, *, unknown_ai: str = "inspect") -> Path:
         f"  - {{service: {APPROVED_ID}}}\n"
         f"  - {{service: {SUITE_ID}, tenants: [{', '.join(SUITE_TENANTS)}], restriction_context: {SUITE_CONTEXT}}}\n"
         f"unknown_ai: {unknown_ai}\n"
+        "internal_private_ranges: false\n"
+        f"internal_zone: [{INTERNAL_NETWORK}, hospital.test]\n"
     )
     return root
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -292,8 +293,14 @@ def test_a_full_disk_degrades_health_then_enrolment_resumes(
 
 
 def test_a_folder_missing_at_start_is_picked_up_when_it_appears(
-    tmp_path: Path, store: Store, make_watcher: WatcherFactory, event_writer: EventWriter, recording: Path
+    tmp_path: Path,
+    store: Store,
+    make_watcher: WatcherFactory,
+    event_writer: EventWriter,
+    recording: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="agent.watch")
     folder = tmp_path / "not-yet-mounted"
     other = tmp_path / "present"
     other.mkdir()
@@ -307,6 +314,10 @@ def test_a_folder_missing_at_start_is_picked_up_when_it_appears(
     reasons = [e.reason for e in watcher_events(store, event_writer)]
     assert len([r for r in reasons if "missing" in r]) == 1
     assert len([r for r in reasons if "available again" in r]) == 1
+    logged = caplog.text
+    assert f"clinical folder {folder} is missing" in logged, "operators see which folder, by path"
+    assert f"clinical folder {folder} is back" in logged
+    assert f"scanned clinical folder {other}:" in logged
 
 
 def test_inotify_watch_limit_falls_back_to_polling(
