@@ -3,7 +3,10 @@
 One thread per destination, so a receiver that is down holds back only its own records.
 Each thread reads the rows after its cursor (oldest first), formats them, delivers the
 batch, and only then moves its cursor: a crash or an outage at any point re-sends, never
-skips, and records leave in the order they were recorded. Failures back off
+skips, and records leave in the order they were recorded. Syslog has no acknowledgement:
+a receiver killed after reading a batch but before handling its last records closes the
+connection as cleanly as one that handled them, so after any failed delivery the last
+delivered batch is sent again first (duplicates, deduplicable by record id, not losses). Failures back off
 exponentially (at most a minute) and are reported in the component's health.
 """
 
@@ -36,9 +39,11 @@ MAX_BACKOFF_S = 60.0
 class DestinationState:
     destination: Destination
     delivered: int = 0
-    failures: int = 0
+    failures: int = 0  # consecutive, reset when a batch gets through
+    failed_batches: int = 0  # since start
     last_error: str | None = None
     down_since: float | None = None
+    replay: bool = False  # re-send the last delivered batch: the receiver may have died handling it
 
 
 class SiemForwarder:
@@ -57,11 +62,12 @@ class SiemForwarder:
     def forward_once(self, state: DestinationState) -> int:
         """Deliver one batch to one destination; returns how many outbox rows it settled."""
         name = state.destination.name
-        queued = outbox.pending(self.store, name, self.settings.batch)
+        queued = outbox.pending(self.store, name, self.settings.batch, replay=state.replay)
         if not queued:
             return 0
         state.destination.deliver(records.load(self.store, queued))
-        outbox.advance(self.store, name, queued[-1].seq)
+        outbox.advance(self.store, name, queued[-1].seq, queued[0].seq - 1)
+        state.replay = False
         state.delivered += len(queued)
         return len(queued)
 
@@ -106,6 +112,8 @@ class SiemForwarder:
             state.down_since = time.monotonic()
             log.warning("SIEM destination %s unreachable: %s (queueing)", state.destination.name, message)
         state.failures += 1
+        state.failed_batches += 1
+        state.replay = True
         state.last_error = message
 
     def _recovered(self, state: DestinationState) -> None:

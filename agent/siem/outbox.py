@@ -1,8 +1,11 @@
 """The SIEM outbox: rows queued by store triggers, delivered in order per destination.
 
-Every destination keeps a cursor (the last `siem_outbox.seq` it delivered). A destination
-reads the rows after its cursor in `seq` order, delivers them, then moves its cursor; rows
-every configured destination has passed are deleted. A crash between delivery and the cursor
+Every destination keeps a cursor (the last `siem_outbox.seq` it delivered) and a replay
+cursor (just before its last delivered batch). A destination reads the rows after its
+cursor in `seq` order, delivers them, then moves both; after a failed delivery it reads
+from its replay cursor instead, so the batch a dying receiver may have read but not
+handled goes out again. Rows every configured destination's replay cursor has passed are
+deleted. A crash between delivery and the cursor
 update re-sends those rows: at least once, and receivers dedupe by the records' own ids.
 Registering a destination makes the triggers start queueing (see migration 0004).
 """
@@ -38,7 +41,7 @@ def register(store: Store, destinations: Sequence[str]) -> None:
         start = int(conn.execute(select(func.coalesce(func.max(OUTBOX.c.seq), 0))).scalar_one())
         for name in destinations:
             if name not in known:
-                conn.execute(CURSOR.insert().values(destination=name, seq=start, updated_at=utcnow()))
+                conn.execute(CURSOR.insert().values(destination=name, seq=start, replay_seq=start, updated_at=utcnow()))
         _trim(conn)
 
 
@@ -49,10 +52,11 @@ def unregister_all(store: Store) -> int:
         return int(conn.execute(delete(OUTBOX)).rowcount or 0)
 
 
-def pending(store: Store, destination: str, batch: int) -> list[Queued]:
-    """The next `batch` rows after this destination's cursor, oldest first."""
+def pending(store: Store, destination: str, batch: int, *, replay: bool = False) -> list[Queued]:
+    """The next `batch` rows after this destination's cursor (or its replay cursor), oldest first."""
+    column = CURSOR.c.replay_seq if replay else CURSOR.c.seq
     with store.engine.connect() as conn:
-        cursor = select(CURSOR.c.seq).where(CURSOR.c.destination == destination).scalar_subquery()
+        cursor = select(column).where(CURSOR.c.destination == destination).scalar_subquery()
         rows = conn.execute(
             select(OUTBOX.c.seq, OUTBOX.c.kind, OUTBOX.c.ref)
             .where(OUTBOX.c.seq > func.coalesce(cursor, 0))
@@ -62,19 +66,21 @@ def pending(store: Store, destination: str, batch: int) -> list[Queued]:
     return [Queued(int(r.seq), str(r.kind), str(r.ref)) for r in rows]
 
 
-def advance(store: Store, destination: str, seq: int) -> None:
-    """Record that `destination` delivered everything up to `seq`; trim what all have delivered."""
+def advance(store: Store, destination: str, seq: int, replay_seq: int | None = None) -> None:
+    """Record that `destination` delivered everything up to `seq` in a batch that started after
+    `replay_seq` (default: `seq`); trim what every destination is done with."""
+    replay = seq if replay_seq is None else replay_seq
     with store.engine.begin() as conn:
         conn.execute(
             update(CURSOR)
-            .where(CURSOR.c.destination == destination, CURSOR.c.seq < seq)
-            .values(seq=seq, updated_at=utcnow())
+            .where(CURSOR.c.destination == destination, CURSOR.c.seq <= seq)
+            .values(seq=seq, replay_seq=replay, updated_at=utcnow())
         )
         _trim(conn)
 
 
 def _trim(conn: Connection) -> None:
-    lowest = select(func.min(CURSOR.c.seq)).scalar_subquery()
+    lowest = select(func.min(CURSOR.c.replay_seq)).scalar_subquery()
     conn.execute(delete(OUTBOX).where(OUTBOX.c.seq <= lowest))
 
 

@@ -279,10 +279,16 @@ class SiemOutbox(SQLModel, table=True):
 
 
 class SiemCursor(SQLModel, table=True):
-    """How far each configured SIEM destination has delivered the outbox (last `siem_outbox.seq`)."""
+    """How far each configured SIEM destination has delivered the outbox (last `siem_outbox.seq`).
+
+    `replay_seq` trails `seq` by the last delivered batch: syslog has no acknowledgement, so
+    after a failed delivery that batch is sent again (see agent/siem/component.py), and the
+    outbox keeps its rows until every destination's `replay_seq` has passed them.
+    """
 
     __tablename__ = "siem_cursor"
 
     destination: str = Field(primary_key=True, max_length=64)
     seq: int = Field(default=0, sa_type=BigInteger)
+    replay_seq: int = Field(default=0, sa_type=BigInteger)
     updated_at: datetime = _ts()

@@ -77,3 +77,18 @@ def test_rows_whose_event_was_deleted_are_skipped(store: Store) -> None:
         conn.exec_driver_sql("delete from event where id = ?", (ids[0],))
     loaded = records.load(store, outbox.pending(store, "soc", 100))
     assert [r.uid for r in loaded] == [ids[1]]
+
+
+def test_the_last_delivered_batch_stays_replayable_until_the_next_one(store: Store) -> None:
+    outbox.register(store, ["soc"])
+    add_events(store, "ws-a", 4)
+    batch = outbox.pending(store, "soc", 2)
+    outbox.advance(store, "soc", batch[-1].seq, batch[0].seq - 1)
+    assert outbox.pending(store, "soc", 10, replay=True)[:2] == batch  # after a failure: sent again
+    assert len(outbox.pending(store, "soc", 10)) == 2  # normally: what follows
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from siem_outbox").scalar_one() == 4  # kept for replay
+    rest = outbox.pending(store, "soc", 10)
+    outbox.advance(store, "soc", rest[-1].seq, rest[0].seq - 1)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from siem_outbox").scalar_one() == 2

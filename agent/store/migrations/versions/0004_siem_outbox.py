@@ -42,6 +42,7 @@ def upgrade() -> None:
     op.create_table('siem_cursor',
     sa.Column('destination', sa.String(length=64), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('replay_seq', sa.BigInteger(), nullable=False),
     sa.Column('updated_at', agent.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('destination')
     )
