@@ -47,12 +47,19 @@ def activity_of(record: SiemRecord) -> int:
 
 def _prune(value: Any) -> Any:
     """Drop None and empty containers, so records carry only what is known."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != {} and v != []}
     if isinstance(value, list):
-        return [_prune(v) for v in value if v is not None]
-    return value
+        items = (_prune(v) if isinstance(v, dict | list) else v for v in value if v is not None)
+        return [v for v in items if v != {} and v != []]
+    pruned: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict | list):
+            item = _prune(item)
+            if not item:
+                continue
+        elif item is None:
+            continue
+        pruned[key] = item
+    return pruned
 
 
 def to_ocsf(record: SiemRecord, *, hostname: str) -> dict[str, Any]:
