@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from agent.config import SiemDestination
 from agent.siem.cef import to_cef
@@ -14,13 +13,6 @@ from agent.siem.ocsf import to_ocsf
 from agent.siem.records import SiemRecord
 from agent.siem.sender import SyslogSender, tls_context
 from agent.siem.syslog import format_message, frame
-
-
-class Transport(Protocol):
-    @property
-    def address(self) -> str: ...
-
-    def probe(self) -> None: ...
 
 
 def body_formatter(fmt: str, hostname: str) -> Callable[[SiemRecord], str]:
@@ -32,23 +24,20 @@ def body_formatter(fmt: str, hostname: str) -> Callable[[SiemRecord], str]:
 
 @dataclass
 class Destination:
+    """A named destination: `send` formats and delivers records in order, raising `DeliveryError`
+    when they may not all have arrived; `transport` answers `address` and `probe`."""
+
     name: str
     transport: SyslogSender | RotatingJsonLines
-    render: Callable[[Sequence[SiemRecord]], list[bytes] | list[str]]
+    send: Callable[[Sequence[SiemRecord]], None]
 
     @property
     def address(self) -> str:
         return self.transport.address
 
     def deliver(self, records: Sequence[SiemRecord]) -> None:
-        """Deliver `records` in order; raises `DeliveryError` when they may not all have arrived."""
-        if not records:
-            return
-        payload = self.render(records)
-        if isinstance(self.transport, SyslogSender):
-            self.transport.deliver([p for p in payload if isinstance(p, bytes)])
-        else:
-            self.transport.deliver([p for p in payload if isinstance(p, str)])
+        if records:
+            self.send(records)
 
     def probe(self) -> None:
         self.transport.probe()
@@ -61,7 +50,7 @@ def build_destination(settings: SiemDestination, hostname: str) -> Destination:
         lines = RotatingJsonLines(
             settings.path.expanduser(), max_bytes=settings.max_bytes, backups=settings.backups, mode=settings.file_mode
         )
-        return Destination(settings.name, lines, lambda records: [body(r) for r in records])
+        return Destination(settings.name, lines, lambda records: lines.deliver([body(r) for r in records]))
     assert settings.host is not None
     assert settings.port is not None
     context = None
@@ -70,7 +59,7 @@ def build_destination(settings: SiemDestination, hostname: str) -> Destination:
     sender = SyslogSender(settings.host, settings.port, context, settings.server_name, settings.timeout_seconds)
     facility = settings.facility
 
-    def frames(records: Sequence[SiemRecord]) -> list[bytes]:
-        return [frame(format_message(r, body(r), hostname=hostname, facility=facility)) for r in records]
+    def send(records: Sequence[SiemRecord]) -> None:
+        sender.deliver([frame(format_message(r, body(r), hostname=hostname, facility=facility)) for r in records])
 
-    return Destination(settings.name, sender, frames)
+    return Destination(settings.name, sender, send)

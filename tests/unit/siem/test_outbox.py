@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from agent.components import AgentContext
+from agent.config import Config, SiemDestination, SiemSection
 from agent.siem import outbox, records
+from agent.siem.component import build
 from agent.store import Store
+from agent.store.events import EventWriter
 from tests.support.siem import add_events, close_as_false_positive
 
 
@@ -92,3 +98,18 @@ def test_the_last_delivered_batch_stays_replayable_until_the_next_one(store: Sto
     outbox.advance(store, "soc", rest[-1].seq, rest[0].seq - 1)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("select count(*) from siem_outbox").scalar_one() == 2
+
+
+def test_run_without_destinations_stops_queueing_and_drops_the_queue(store: Store, tmp_path: Path) -> None:
+    outbox.register(store, ["soc"])
+    add_events(store, "ws-a", 3)
+    context = AgentContext(Config(), store, "ws-a", tmp_path, "127.0.0.1:0", EventWriter(store))
+    assert build(context) is None
+    add_events(store, "ws-a", 2)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from siem_outbox").scalar_one() == 0
+    destination = SiemDestination(name="f", transport="file", path=tmp_path / "x")
+    configured = Config(siem=SiemSection(destinations=[destination]))
+    forwarder = build(AgentContext(configured, store, "ws-a", tmp_path, "127.0.0.1:0", EventWriter(store)))
+    assert forwarder is not None
+    assert [s.destination.name for s in forwarder.states] == ["f"]
