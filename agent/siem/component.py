@@ -113,7 +113,7 @@ class SiemForwarder:
             log.warning("SIEM destination %s unreachable: %s (queueing)", state.destination.name, message)
         state.failures += 1
         state.failed_batches += 1
-        state.replay = True
+        state.replay = not state.destination.acknowledged
         state.last_error = message
 
     def _recovered(self, state: DestinationState) -> None:

@@ -32,6 +32,11 @@ class Destination:
     send: Callable[[Sequence[SiemRecord]], None]
 
     @property
+    def acknowledged(self) -> bool:
+        """Whether a delivered batch is known to be kept (a fsynced file) rather than only read (syslog)."""
+        return isinstance(self.transport, RotatingJsonLines)
+
+    @property
     def address(self) -> str:
         return self.transport.address
 

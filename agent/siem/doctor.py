@@ -50,7 +50,8 @@ def check_siem(ctx: DoctorContext) -> Finding:
         except (OSError, ssl.SSLError) as exc:
             problems.append(f"{destination.name}: cannot load TLS files: {exc}")
             continue
-        reports.append(f"{destination.name} {target.address} reachable, {queued[destination.name]} queued")
+        state = "writable" if destination.transport == "file" else "reachable"
+        reports.append(f"{destination.name} {target.address} {state}, {queued[destination.name]} queued")
     if problems:
         return Finding(
             "siem",

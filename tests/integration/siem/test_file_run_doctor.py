@@ -120,3 +120,16 @@ def test_doctor_reports_reachability_and_backlog(store: Store, tmp_path: Path) -
     assert "cannot connect" in down.detail
     assert "4 queued" in down.detail
     assert check_siem(DoctorContext(Config(), store.url)).level == "ok"
+
+
+def test_a_file_destination_does_not_replay_after_a_failure(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "siem.jsonl"
+    destination = SiemDestination(name="file", transport="file", path=out)
+    link = SiemForwarder(store, [build_destination(destination, "h")], SiemSection(destinations=[destination]))
+    outbox.register(store, ["file"])
+    add_events(store, "ws-a", 2)
+    assert link.forward_once(link.states[0]) == 2
+    link._failed(link.states[0], "disk full")  # as after a failed write
+    add_events(store, "ws-a", 1)
+    assert link.forward_once(link.states[0]) == 1
+    assert len(out.read_text().splitlines()) == 3  # fsynced lines are kept: no duplicates
