@@ -56,6 +56,7 @@ class Rsyslog:
         self.root = root
         self.port = free_port()
         self.output = root / "received.log"
+        self.parsed = root / "parsed.log"
         self.pidfile = root / "rsyslogd.pid"
         self.conf = root / "rsyslog.conf"
         self.process: subprocess.Popen[bytes] | None = None
@@ -79,6 +80,10 @@ class Rsyslog:
             f'input(type="imtcp" port="{self.port}" address="127.0.0.1")',
             'template(name="whole" type="string" string="%rawmsg%\\n")',
             f'action(type="omfile" file="{self.output}" template="whole" asyncWriting="off" flushOnTXEnd="on")',
+            # What rsyslog's RFC 5424 parser made of each message: proof the header is well formed.
+            'template(name="fields" type="string" string='
+            '"%protocol-version%|%syslogfacility%|%syslogseverity%|%hostname%|%app-name%|%procid%|%msgid%|%structured-data%\\n")',
+            f'action(type="omfile" file="{self.parsed}" template="fields" asyncWriting="off" flushOnTXEnd="on")',
         ]
         self.conf.write_text("\n".join(lines) + "\n")
 
@@ -113,6 +118,12 @@ class Rsyslog:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def parsed_fields(self) -> list[list[str]]:
+        """Per message: protocol version, facility, severity, hostname, app-name, procid, msgid, SD."""
+        if not self.parsed.exists():
+            return []
+        return [line.split("|", 7) for line in self.parsed.read_text(encoding="utf-8").splitlines() if line]
 
     def messages(self) -> list[str]:
         if not self.output.exists():

@@ -114,6 +114,17 @@ def test_outage_from_the_start_queues_then_delivers_in_order_over_plain_tcp(stor
         server.stop()
     messages = server.messages()
     assert all("CEF:0|PhiWall|PhiWall|" in m for m in messages)
+    version, facility, severity, hostname, app, procid, msgid, sd = server.parsed_fields()[0]
+    assert (version, facility, severity, hostname, app, procid, msgid) == (
+        "1",
+        "16",
+        "4",
+        "ws.hospital.local",
+        "phiwall",
+        "-",
+        "event",
+    )  # local0, warning (a block): rsyslog's RFC 5424 parser read every header field
+    assert sd.startswith(f'[phiwall@32473 uid="{ids[0]}" agent="ws-a" seq="')
     assert [r.uid for r in first_seen(parse_received(messages))] == ids
 
 
