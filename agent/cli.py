@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "doctor": "agent.commands.doctor:doctor",
     "db": "agent.commands.db:db",
     "config": "agent.commands.config:config",
+    "siem": "agent.commands.siem:siem",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -39,6 +40,7 @@ SHORT_HELP: dict[str, str] = {
     "doctor": "Check libraries, store, CA and catalog; say how to fix problems.",
     "db": "Show or upgrade the store schema.",
     "config": "Create, show or locate the configuration file.",
+    "siem": "Forward a store's events and triage to the SIEM; show the queue.",
 }
 
 

@@ -57,7 +57,6 @@ class SiemForwarder:
         self.states = [DestinationState(d) for d in destinations]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.start_error: str | None = None
 
     def forward_once(self, state: DestinationState) -> int:
         """Deliver one batch to one destination; returns how many outbox rows it settled."""
@@ -72,10 +71,6 @@ class SiemForwarder:
         return len(queued)
 
     def start(self) -> None:
-        if not self.store.is_sqlite:
-            self.start_error = "SIEM forwarding needs the agent's store on SQLite (its outbox triggers)"
-            log.error("%s; not forwarding", self.start_error)
-            return
         outbox.register(self.store, [s.destination.name for s in self.states])
         for state in self.states:
             thread = threading.Thread(
@@ -124,8 +119,6 @@ class SiemForwarder:
         state.last_error = None
 
     def health(self) -> Health:
-        if self.start_error:
-            return Health("down", self.start_error)
         parts: list[str] = []
         degraded = False
         for state in self.states:

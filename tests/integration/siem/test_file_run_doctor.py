@@ -133,3 +133,34 @@ def test_a_file_destination_does_not_replay_after_a_failure(store: Store, tmp_pa
     add_events(store, "ws-a", 1)
     assert link.forward_once(link.states[0]) == 1
     assert len(out.read_text().splitlines()) == 3  # fsynced lines are kept: no duplicates
+
+
+def test_phiwall_siem_forward_and_status(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "central.jsonl"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[siem]\npoll_seconds = 0.1\n[[siem.destinations]]\nname = "c"\ntransport = "file"\npath = "{out}"\n'
+    )
+    outbox.register(store, ["c"])  # as an earlier forwarder run would have
+    ids = add_events(store, "ws-a", 3)
+    status = subprocess.run(
+        [PHIWALL, "siem", "status", "--db", store.url, "--config", str(config)], capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.split() == ["c", "file", "3", "queued"]
+    forward = subprocess.Popen([PHIWALL, "siem", "forward", "--db", store.url, "--config", str(config)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
+            time.sleep(0.1)
+    finally:
+        forward.send_signal(signal.SIGTERM)
+        assert forward.wait(30) == 0
+    assert [json.loads(line)["metadata"]["uid"] for line in out.read_text().splitlines()] == ids
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    refused = subprocess.run(
+        [PHIWALL, "siem", "forward", "--db", store.url, "--config", str(empty)], capture_output=True, text=True
+    )
+    assert refused.returncode != 0
+    assert "no [[siem.destinations]]" in refused.stderr
