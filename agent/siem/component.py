@@ -57,9 +57,19 @@ class SiemForwarder:
         self.states = [DestinationState(d) for d in destinations]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._registered = False
+        self._register_lock = threading.Lock()
+
+    def _register(self) -> None:
+        """Make the configured destinations the store's (once; retried while the store fails)."""
+        with self._register_lock:
+            if not self._registered:
+                outbox.register(self.store, [s.destination.name for s in self.states])
+                self._registered = True
 
     def forward_once(self, state: DestinationState) -> int:
         """Deliver one batch to one destination; returns how many outbox rows it settled."""
+        self._register()
         name = state.destination.name
         queued = outbox.pending(self.store, name, self.settings.batch, replay=state.replay)
         if not queued:
@@ -71,7 +81,10 @@ class SiemForwarder:
         return len(queued)
 
     def start(self) -> None:
-        outbox.register(self.store, [s.destination.name for s in self.states])
+        try:
+            self._register()  # at once, so the triggers queue from now on
+        except SQLAlchemyError as exc:
+            log.warning("SIEM outbox not ready yet (%s): retrying in the forwarding threads", describe_db_error(exc))
         for state in self.states:
             thread = threading.Thread(
                 target=self._run, args=(state,), name=f"phiwall-siem-{state.destination.name}", daemon=True
@@ -105,7 +118,7 @@ class SiemForwarder:
     def _failed(self, state: DestinationState, message: str) -> None:
         if state.down_since is None:
             state.down_since = time.monotonic()
-            log.warning("SIEM destination %s unreachable: %s (queueing)", state.destination.name, message)
+            log.warning("SIEM delivery to %s failed: %s (queueing, retrying)", state.destination.name, message)
         state.failures += 1
         state.failed_batches += 1
         state.replay = not state.destination.acknowledged
@@ -113,7 +126,7 @@ class SiemForwarder:
 
     def _recovered(self, state: DestinationState) -> None:
         if state.down_since is not None:
-            log.info("SIEM destination %s reachable again after %d failures", state.destination.name, state.failures)
+            log.info("SIEM delivery to %s works again after %d failures", state.destination.name, state.failures)
         state.down_since = None
         state.failures = 0
         state.last_error = None
@@ -130,7 +143,7 @@ class SiemForwarder:
             if state.down_since is not None:
                 degraded = True
                 since = int(time.monotonic() - state.down_since)
-                parts.append(f"{name}: unreachable for {since} s ({state.last_error}); {queued} queued")
+                parts.append(f"{name}: failing for {since} s ({state.last_error}); {queued} queued")
             else:
                 parts.append(f"{name}: {state.delivered} delivered, {queued} queued")
         return Health("degraded" if degraded else "ok", "; ".join(parts))

@@ -105,7 +105,8 @@ def test_outage_from_the_start_queues_then_delivers_in_order_over_plain_tcp(stor
     assert outbox.backlog(store, "tcp") == 120
     health = link.health()
     assert health.status == "degraded"
-    assert "unreachable" in health.message
+    assert "failing for" in health.message
+    assert "cannot connect" in health.message
     server.start()
     try:
         wait_for_empty_outbox(store)
