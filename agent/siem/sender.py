@@ -5,6 +5,10 @@ its own connection and ends with a close handshake: after the last frame we clos
 side (TLS: `close_notify`, then TCP FIN) and wait for the receiver to close its side.
 A receiver closes only once it has read everything before our close; one that dies with
 bytes unread resets the connection instead, which fails the batch and it is sent again.
+A receiver that closes *before* our bytes reached it (it refused our client certificate,
+it is shutting down) also closes cleanly, so a clean close counts only when the kernel
+also says every byte we sent was acknowledged and no reset followed (Linux `SIOCOUTQ`,
+`SO_ERROR`): bytes that reach a closed socket are answered with a reset, never an ack.
 Over TLS the close handshake proves the receiver read (and, as receivers process a
 stream in order, handled) every record before it. Plain TCP is weaker: a receiver killed
 after reading the last bytes but before handling them still closes cleanly; use TLS when
@@ -13,8 +17,14 @@ that matters (docs/siem.md).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import socket
 import ssl
+import struct
+import termios
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +100,34 @@ class SyslogSender:
             try:
                 raw = conn.unwrap()  # sends close_notify; returns if the receiver answers with its own
             except ssl.SSLEOFError:
-                return  # the receiver read our close_notify and closed without answering (rsyslog does)
+                # The receiver closed without answering (rsyslog does): after reading our
+                # close_notify, or before our bytes reached it. Only the kernel can tell.
+                self._check_acknowledged(conn)
+                return
         raw.shutdown(socket.SHUT_WR)
         while True:
             chunk = raw.recv(4096)  # a receiver that talks back is drained; b"" is its close
             if not chunk:
+                self._check_acknowledged(raw)
                 return
+
+    def _check_acknowledged(self, conn: socket.socket, wait: float = 0.5) -> None:
+        """Raise unless every byte sent was acknowledged by the receiver and no reset came."""
+        deadline = time.monotonic() + wait
+        while True:
+            error = conn.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                raise DeliveryError(f"{self.address}: connection reset at close: {os.strerror(error)}")
+            pending = unacknowledged_bytes(conn)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise DeliveryError(f"{self.address}: receiver closed before reading {pending} bytes")
+            time.sleep(0.005)
+
+
+def unacknowledged_bytes(conn: socket.socket) -> int:
+    """Bytes sent on `conn` its peer has not acknowledged yet (Linux SIOCOUTQ); 0 where unknown."""
+    with contextlib.suppress(OSError, AttributeError):
+        return int(struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+    return 0

@@ -152,16 +152,22 @@ def test_mutual_tls_with_a_client_certificate(store: Store, tmp_path: Path) -> N
     server = Rsyslog(tmp_path / "rsyslog", tls=files, client_auth=True)
     server.start()
     try:
-        outbox.register(store, ["anonymous", "mtls"])
-        add_events(store, "ws-a", 5)
         common = {"transport": "tls", "host": "127.0.0.1", "port": server.port, "ca_file": files.ca}
-        anonymous = forwarder(store, SiemDestination(name="anonymous", **common))  # type: ignore[arg-type]
+        anonymous = SiemDestination(name="anonymous", **common)  # type: ignore[arg-type]
+        mutual = SiemDestination(name="mtls", client_cert=client_pem, **common)  # type: ignore[arg-type]
+        link = SiemForwarder(
+            store,
+            [build_destination(anonymous, "ws"), build_destination(mutual, "ws")],
+            SiemSection(destinations=[anonymous, mutual]),
+        )
+        link.start()
+        link.stop()  # registered; each destination is driven by hand below
+        add_events(store, "ws-a", 5)
         with pytest.raises(DeliveryError):
-            anonymous.forward_once(anonymous.states[0])
+            link.forward_once(link.states[0])
         time.sleep(0.2)
         assert server.messages() == []
-        mtls = forwarder(store, SiemDestination(name="mtls", client_cert=client_pem, **common))  # type: ignore[arg-type]
-        assert mtls.forward_once(mtls.states[0]) == 5
+        assert link.forward_once(link.states[1]) == 5
         assert len(server.messages()) == 5
     finally:
         server.stop()
