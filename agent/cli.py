@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "db": "agent.commands.db:db",
     "config": "agent.commands.config:config",
     "notify": "agent.commands.notify:notify",
+    "siem": "agent.commands.siem:siem",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -41,6 +42,7 @@ SHORT_HELP: dict[str, str] = {
     "db": "Show or upgrade the store schema.",
     "config": "Create, show or locate the configuration file.",
     "notify": "Show a desktop notification when one of your uploads is blocked.",
+    "siem": "Forward a store's events and triage to the SIEM; show the queue.",
 }
 
 

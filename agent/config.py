@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent import paths
 from agent.errors import ConfigError
@@ -101,6 +101,63 @@ class FleetSection(_Section):
     )
 
 
+SiemTransport = Literal["tcp", "tls", "file"]
+SiemFormat = Literal["ocsf", "cef"]
+SyslogFacility = Literal[
+    "kern", "user", "daemon", "auth", "authpriv", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+    "local7",
+]  # fmt: skip
+
+
+class SiemDestination(_Section):
+    """One SIEM destination: syslog over TCP or TLS (RFC 5424, octet-counted), or a JSON-lines file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="stable id: the outbox cursor is kept under it")
+    transport: SiemTransport
+    format: SiemFormat = Field(default="ocsf", description="ocsf (JSON) or cef")
+    host: str | None = Field(default=None, description="syslog receiver (tcp/tls)")
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    ca_file: Path | None = Field(default=None, description="CA that signs the receiver's certificate; default: system")
+    client_cert: Path | None = Field(default=None, description="PEM client certificate (mutual TLS)")
+    client_key: Path | None = Field(default=None, description="its private key, when not in client_cert")
+    server_name: str | None = Field(default=None, description="name the certificate must carry; default host")
+    facility: SyslogFacility = "local0"
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    path: Path | None = Field(default=None, description="JSON-lines file (file transport)")
+    max_bytes: Annotated[int, Field(ge=4096)] = Field(default=100 * 1024 * 1024, description="rotate beyond this size")
+    backups: Annotated[int, Field(ge=0, le=1000)] = Field(default=5, description="rotated files kept")
+    file_mode: Annotated[int, Field(ge=0, le=0o777)] = Field(default=0o640, description="mode of a new file")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SiemDestination:
+        if self.transport in ("tcp", "tls") and (not self.host or self.port is None):
+            raise ValueError(f"destination {self.name!r}: transport {self.transport} needs host and port")
+        if self.transport == "file" and self.path is None:
+            raise ValueError(f"destination {self.name!r}: transport file needs path")
+        if self.transport != "tls" and (self.ca_file or self.client_cert or self.client_key):
+            raise ValueError(f"destination {self.name!r}: ca_file/client_cert/client_key need transport tls")
+        if self.client_key and not self.client_cert:
+            raise ValueError(f"destination {self.name!r}: client_key needs client_cert")
+        return self
+
+
+class SiemSection(_Section):
+    """SIEM forwarding of events and triage actions (docs/siem.md)."""
+
+    destinations: list[SiemDestination] = Field(default_factory=list)
+    batch: Annotated[int, Field(ge=1, le=10_000)] = Field(default=500, description="records per delivery")
+    poll_seconds: Annotated[float, Field(gt=0, le=60)] = Field(default=1.0, description="how often the outbox is read")
+
+    @field_validator("destinations")
+    @classmethod
+    def _unique_names(cls, value: list[SiemDestination]) -> list[SiemDestination]:
+        names = [d.name for d in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"destination names must be unique: {', '.join(duplicates)}")
+        return value
+
+
 class SignaturesSection(_Section):
     catalog: Path | None = Field(default=None, description="catalog file or bundle dir; default: shipped")
     repository: str | None = Field(default=None, description="TUF repository (directory or http(s) URL)")
@@ -156,6 +213,7 @@ class Config(_Section):
     signatures: SignaturesSection = Field(default_factory=SignaturesSection)
     policy: PolicySection = Field(default_factory=PolicySection)
     zones: ZonesSection = Field(default_factory=ZonesSection)
+    siem: SiemSection = Field(default_factory=SiemSection)
     source: Path | None = Field(default=None, exclude=True, description="file this was read from")
 
     @property
@@ -259,4 +317,21 @@ mode = "enforce"                 # enforce | audit | off
 # The hospital's own destinations, added to the policy's internal zone: clinical media sent
 # there passes and is audited. Private, link-local and loopback ranges are internal already.
 internal = []                    # e.g. ["hospital.example", "pacs.local", "10.20.0.0/16"]
+
+[siem]                           # SIEM forwarding (docs/siem.md); none by default
+batch = 500
+poll_seconds = 1.0
+# [[siem.destinations]]
+# name = "soc"
+# transport = "tls"              # tcp | tls | file
+# format = "ocsf"                # ocsf | cef
+# host = "siem.hospital.local"
+# port = 6514
+# ca_file = "/etc/phiwall/siem-ca.pem"
+# [[siem.destinations]]
+# name = "splunk-file"
+# transport = "file"
+# path = "/var/log/phiwall/siem.jsonl"
+# max_bytes = 104857600
+# backups = 5
 """

@@ -205,6 +205,7 @@ def check_heartbeat(ctx: DoctorContext) -> Finding:
 
 from agent.fleet.doctor import check_fleet  # noqa: E402 - needs Finding above
 from agent.shadow.doctor import check_shadow  # noqa: E402 - needs Finding above
+from agent.siem.doctor import check_siem  # noqa: E402 - needs Finding above
 from agent.updates.doctor import check_catalog, check_signature_updates  # noqa: E402 - needs Finding above
 
 # Checks in display order. Capabilities add their own (catalog, trusted root, ...).
@@ -221,6 +222,7 @@ CHECKS: list[Check] = [
     check_catalog,
     check_signature_updates,
     check_fleet,
+    check_siem,
     check_shadow,
 ]
 

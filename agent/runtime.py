@@ -39,6 +39,7 @@ HEALTH_POLL_SECONDS = 2.0
 COMPONENT_FACTORIES: list[str] = [
     "agent.watch.component:build",
     "agent.fleet.component:build",
+    "agent.siem.component:build",
     "agent.updates.component:build",
     "agent.shadow.component:build",
     "agent.proxy.component:build",

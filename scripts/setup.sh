@@ -21,7 +21,7 @@ done
 say() { echo "setup: $*" >&2; }
 
 debs=(libmagic1 libchromaprint1 ca-certificates)
-((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon)
+((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon rsyslog rsyslog-gnutls)
 
 missing=()
 for pkg in "${debs[@]}"; do

@@ -258,3 +258,37 @@ class FleetSyncState(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=128)
     value: int = Field(default=0, sa_type=BigInteger)
     updated_at: datetime = _ts()
+
+
+class SiemOutbox(SQLModel, table=True):
+    """Records waiting for the SIEM destinations: events and analysts' triage actions.
+
+    On SQLite, triggers made by the `0004` migration add a row here in the same transaction
+    as every new `event` and `triage_action`, whoever wrote it (proxy, watcher, the console's
+    triage), but only while at least one SIEM destination is registered in `siem_cursor`.
+    `seq` is AUTOINCREMENT: never reused, so a destination's cursor can never skip a row.
+    """
+
+    __tablename__ = "siem_outbox"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    seq: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, description="event | triage")
+    ref: str = Field(max_length=64, description="event.id, or triage_action.id as text")
+    queued_at: datetime = _ts()
+
+
+class SiemCursor(SQLModel, table=True):
+    """How far each configured SIEM destination has delivered the outbox (last `siem_outbox.seq`).
+
+    `replay_seq` trails `seq` by the last delivered batch: syslog has no acknowledgement, so
+    after a failed delivery that batch is sent again (see agent/siem/component.py), and the
+    outbox keeps its rows until every destination's `replay_seq` has passed them.
+    """
+
+    __tablename__ = "siem_cursor"
+
+    destination: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(default=0, sa_type=BigInteger)
+    replay_seq: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = _ts()
