@@ -315,6 +315,16 @@ def fetch_rows(conn: Connection, event_ids: Sequence[str]) -> dict[str, Incident
     return found
 
 
+def still_matching(conn: Connection, flt: EventFilter, event_ids: Sequence[str]) -> set[str]:
+    """Which of `event_ids` the filter still selects (after triage moved them, say)."""
+    found: set[str] = set()
+    clauses = where_clauses(flt, sqlite=_is_sqlite(conn))
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start : start + 500])
+        found.update(r.id for r in conn.execute(select(c.id).where(c.id.in_(chunk), *clauses)).all())
+    return found
+
+
 def resolve_id(conn: Connection, id_or_prefix: str, *, limit: int = 2) -> list[str]:
     """Event ids starting with `id_or_prefix` (at most `limit`): an index range on the primary key."""
     prefix = id_or_prefix.strip().lower()

@@ -107,7 +107,7 @@ class IncidentTable(DataTable[object]):
 
     def append(self, rows: Iterable[IncidentRow], feed: IncidentFeed) -> None:
         for row in rows:
-            self.add_row(*row_cells(row, marked=row.id in feed.marked, tz=self.tz), key=row.id)
+            self.add_row(*row_cells(row, marked=feed.is_marked(row.id), tz=self.tz), key=row.id)
 
     @property
     def current_id(self) -> str | None:
@@ -127,7 +127,7 @@ class IncidentTable(DataTable[object]):
         old_index = self.cursor_row
         old_scroll = self.scroll_y
         for row in insertion.rows:
-            self.add_row(*row_cells(row, marked=False, tz=self.tz), key=row.id)
+            self.add_row(*row_cells(row, marked=feed.is_marked(row.id), tz=self.tz), key=row.id)
         order = {row.id: i for i, row in enumerate(feed.rows)}
         self.sort("mark", key=lambda cell: order.get(cell.event_id, len(order)))
         new_index = feed.index_of(current) if current is not None else None
@@ -147,12 +147,17 @@ class IncidentTable(DataTable[object]):
     def update_rows(self, rows: Iterable[IncidentRow], feed: IncidentFeed) -> None:
         """Redraw rows whose triage (or mark) changed."""
         for row in rows:
-            cells = row_cells(row, marked=row.id in feed.marked, tz=self.tz)
+            cells = row_cells(row, marked=feed.is_marked(row.id), tz=self.tz)
             for (key, _, _), cell in zip(COLUMNS, cells, strict=True):
                 try:
                     self.update_cell(row.id, key, cell)
                 except CellDoesNotExist:
                     break
+
+    def remove_ids(self, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            with contextlib.suppress(RowDoesNotExist):
+                self.remove_row(event_id)
 
     def set_mark(self, event_id: str, marked: bool) -> None:
         with contextlib.suppress(CellDoesNotExist):

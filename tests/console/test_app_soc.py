@@ -1,0 +1,94 @@
+"""SOC workflows with the real app under Pilot: bulk triage of a whole filter, export = view."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+from textual.widgets import Input, RadioButton, Select
+
+from agent.store import Store
+from console.app import ConsoleApp
+from console.data.tables import EVENT, TRIAGE
+from console.screens.dialogs import CloseDialog, ConfirmDialog, ExportDialog
+from console.widgets.incident_table import IncidentTable
+from console.widgets.status import StatusLine
+from tests.console.conftest import make_settings, plain, settle, shown, wait_for_feed, wait_until
+
+SIZE = (160, 40)
+
+
+async def test_bulk_close_of_every_matching_event_not_only_loaded_rows(small_store: Store) -> None:
+    with small_store.engine.connect() as conn:
+        open_before = conn.execute(
+            select(func.count()).select_from(EVENT).where(EVENT.c.triage_state != "closed")
+        ).scalar_one()
+    app = ConsoleApp(make_settings(small_store.url))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_feed(pilot, app)
+        screen.query_one("#state", Select).value = "open"
+        await wait_until(pilot, lambda: bool(screen.feed.filter.states) and screen.count is not None)
+        await settle(pilot, app)
+        assert len(screen.feed) == 200 < open_before  # only a page is loaded
+        await pilot.press("M")
+        assert "ALL" in screen.query_one(StatusLine).summary
+        await pilot.press("c")
+        await wait_until(pilot, lambda: shown(app, CloseDialog))
+        app.screen.query(RadioButton)[1].value = True  # benign
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: shown(app, ConfirmDialog), what="the confirmation with the full count")
+        assert plain(app.screen.query_one("#question")) == f"Close {open_before:,} incidents as benign?"
+        await pilot.press("y")
+        await wait_until(pilot, lambda: screen.count is not None and screen.count.value == 0 and len(screen.feed) == 0)
+    with small_store.engine.connect() as conn:
+        trail = conn.execute(select(func.count()).select_from(TRIAGE).where(TRIAGE.c.analyst == "alice")).scalar_one()
+        still_open = conn.execute(
+            select(func.count()).select_from(EVENT).where(EVENT.c.triage_state != "closed")
+        ).scalar_one()
+    assert (trail, still_open) == (open_before, 0)
+
+
+async def test_cancelled_bulk_close_writes_nothing(small_store: Store) -> None:
+    app = ConsoleApp(make_settings(small_store.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_feed(pilot, app)
+        await pilot.press("M", "a")
+        await wait_until(pilot, lambda: shown(app, ConfirmDialog))
+        assert "incidents?" in plain(app.screen.query_one("#question"))
+        await pilot.press("n")
+        await settle(pilot, app)
+    with small_store.engine.connect() as conn:
+        assert conn.execute(select(TRIAGE)).all() == []
+
+
+async def test_export_equals_the_view_after_triage(small_store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "new.json"
+    app = ConsoleApp(make_settings(small_store.url))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_feed(pilot, app)
+        screen.query_one("#state", Select).value = "new"
+        screen.query_one("#verdict", Select).value = "block"
+        await wait_until(pilot, lambda: screen.feed.filter.states == {"new"} and bool(screen.feed.filter.verdicts))
+        await settle(pilot, app)
+        shown_before = len(screen.feed)
+        closed = [r.id for r in screen.feed.rows[:2]]
+        await pilot.press("space", "space", "a")
+        await wait_until(pilot, lambda: shown(app, ConfirmDialog))
+        await pilot.press("y")
+        await wait_until(
+            pilot, lambda: len(screen.feed) == shown_before - 2, what="acknowledged rows leave a state:new view"
+        )
+        assert not any(screen.feed.index_of(i) is not None for i in closed)
+        assert screen.query_one(IncidentTable).row_count == shown_before - 2
+        await pilot.press("x")
+        await wait_until(pilot, lambda: shown(app, ExportDialog))
+        app.screen.query_one("#format", Select).value = "json"
+        app.screen.query_one("#path", Input).value = str(out)
+        await pilot.press("tab")
+        await pilot.click("#submit")
+        await wait_until(pilot, out.exists, what="the export file")
+        view = [r.id for r in screen.feed.rows]
+    document = json.loads(out.read_text())
+    assert [e["id"] for e in document["events"]] == view
+    assert document["count"] == len(view) > 0
