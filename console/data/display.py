@@ -22,11 +22,20 @@ def text(value: object) -> str:
 
 
 def when(value: datetime | None, tz: tzinfo | None, *, short: bool = False) -> str:
-    """A UTC time shown in the console's time zone (the machine's local zone unless configured)."""
+    """A UTC time shown in the console's time zone (the machine's local zone unless configured).
+
+    Always with the year and the zone: `short` is ISO 8601 to the second with the UTC offset
+    (`2026-03-01 13:00:00+01:00`, sortable, unambiguous in a ticket); the long form adds the
+    zone's name (`2026-03-01 13:00:00+01:00 CET`).
+    """
     if value is None:
         return MISSING
     local = value.astimezone(tz)
-    return local.strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S %Z").strip()
+    iso = local.isoformat(sep=" ", timespec="seconds")
+    if short:
+        return iso
+    name = local.tzname() or ""
+    return f"{iso} {name}".strip() if name and not name.startswith(("+", "-")) else iso
 
 
 def ago(value: datetime | None, now: datetime) -> str:

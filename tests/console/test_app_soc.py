@@ -92,3 +92,27 @@ async def test_export_equals_the_view_after_triage(small_store: Store, tmp_path:
     document = json.loads(out.read_text())
     assert [e["id"] for e in document["events"]] == view
     assert document["count"] == len(view) > 0
+
+
+async def test_feed_columns_kind_iso_time_and_width_follow_the_terminal(small_store: Store) -> None:
+    from textual.widgets.data_table import ColumnKey
+
+    widths: dict[int, int] = {}
+    for width in (150, 220):
+        app = ConsoleApp(make_settings(small_store.url))
+        async with app.run_test(size=(width, 40)) as pilot:
+            screen = await wait_for_feed(pilot, app)
+            await settle(pilot, app)
+            table = screen.query_one(IncidentTable)
+            used = sum(c.get_render_width(table) for c in table.columns.values())
+            assert used == table.scrollable_content_region.width  # no free space, nothing cut
+            widths[width] = table.columns[ColumnKey("host")].width
+            row = screen.feed.rows[0]
+            cells = table.get_row(row.id)
+            labels = [str(c.label) for c in table.columns.values()]
+            assert labels[1:5] == ["Time", "Verdict", "Kind", "State"]
+            assert str(cells[1]) == row.time.isoformat(sep=" ", timespec="seconds")  # UTC in tests: +00:00
+            assert str(cells[1]).startswith("2026-")
+            assert str(cells[1]).endswith("+00:00")
+            assert str(cells[3]) == row.kind
+    assert widths[220] > widths[150]
