@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, tzinfo
+from typing import Literal
 
 MISSING = "—"
 
@@ -21,7 +22,7 @@ def text(value: object) -> str:
     return str(value)
 
 
-def when(value: datetime | None, tz: tzinfo | None, *, short: bool = False) -> str:
+def when(value: datetime | None, tz: tzinfo | None, *, short: bool | Literal["minutes"] = False) -> str:
     """A UTC time shown in the console's time zone (the machine's local zone unless configured).
 
     Always with the year and the zone: `short` is ISO 8601 to the second with the UTC offset
@@ -32,6 +33,8 @@ def when(value: datetime | None, tz: tzinfo | None, *, short: bool = False) -> s
         return MISSING
     local = value.astimezone(tz)
     iso = local.isoformat(sep=" ", timespec="seconds")
+    if short == "minutes":  # narrow tables (inventory): still the year and the offset
+        return local.isoformat(sep=" ", timespec="minutes")
     if short:
         return iso
     name = local.tzname() or ""

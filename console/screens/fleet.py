@@ -17,6 +17,7 @@ from console.data import display
 from console.data import fleet as fleet_data
 from console.screens.base import StoreScreen
 from console.widgets.charts import SeriesChart, bar_list
+from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
 
 LIVENESS_STYLES = {"live": "green", "stale": "yellow", "offline": "bold red"}
@@ -33,6 +34,7 @@ class FleetData:
 
 class FleetScreen(StoreScreen):
     BINDINGS = [
+        Binding("enter", "incidents", "Incidents of agent", id="fleet.incidents"),
         Binding("r", "reload", "Reload", id="fleet.reload"),
         Binding("w", "cycle_window", "Window", id="fleet.window"),
     ]
@@ -171,6 +173,17 @@ class FleetScreen(StoreScreen):
             detail.update(text)
 
         self.read_store(lambda conn: fleet_data.fetch_installs(conn, agent_id), installs_shown, group="installs")
+
+    @on(DataTable.RowSelected, "#agents")
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_incidents()
+
+    def action_incidents(self) -> None:
+        """The incidents feed filtered to this agent (blocks and audits, any time)."""
+        agent = self.current_agent()
+        if agent is None:
+            return
+        self.console.show_incidents(FilterValues(verdict="block,audit", search=f"agent:{agent.id}"))
 
     def current_agent(self) -> fleet_data.AgentLine | None:
         if self.data is None:

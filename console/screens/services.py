@@ -65,16 +65,16 @@ class ServicesScreen(StoreScreen):
     def on_mount(self) -> None:
         services = self.query_one("#services", DataTable)
         for key, label, width in (
-            ("host", "Host", 30),
-            ("service", "Service", 14),
+            ("host", "Host", 26),
+            ("service", "Service", 12),
             ("status", "Status", 10),
-            ("first", "First seen", 14),
-            ("last", "Last seen", 14),
-            ("requests", "Requests", 9),
-            ("blocks", "Blocks", 7),
-            ("events", "Events", 7),
+            ("first", "First seen", 22),
+            ("last", "Last seen", 22),
+            ("requests", "Requests", 8),
+            ("blocks", "Blocks", 6),
+            ("events", "Events", 6),
             ("agents", "Agents", 6),
-            ("users", "Users", 6),
+            ("users", "Users", 5),
             ("processes", "Processes", 24),
         ):
             services.add_column(label, key=key, width=width)
@@ -86,7 +86,7 @@ class ServicesScreen(StoreScreen):
             ("user", "User", 10),
             ("ports", "Ports", 12),
             ("exe", "Executable", 30),
-            ("last", "Last seen", 14),
+            ("last", "Last seen", 22),
         ):
             apps.add_column(label, key=key, width=width)
         status = self.query_one(StatusLine)
@@ -137,8 +137,8 @@ class ServicesScreen(StoreScreen):
                 Text(line.host),
                 Text(display.text(line.service_id)),
                 Text(line.status, style=STATUS_STYLES.get(line.status, "")),
-                Text(display.when(line.first_seen, tz, short=True)),
-                Text(display.when(line.last_seen, tz, short=True)),
+                Text(display.when(line.first_seen, tz, short="minutes")),
+                Text(display.when(line.last_seen, tz, short="minutes")),
                 Text(f"{line.requests:,}", justify="right"),
                 Text(f"{line.blocks:,}", justify="right", style="red" if line.blocks else ""),
                 Text(f"{line.events:,}", justify="right"),
@@ -157,7 +157,7 @@ class ServicesScreen(StoreScreen):
                 Text(display.text(app.user)),
                 Text(", ".join(str(p) for p in app.ports) or display.MISSING),
                 Text(display.text(app.exe)),
-                Text(display.when(app.last_seen, tz, short=True)),
+                Text(display.when(app.last_seen, tz, short="minutes")),
             )
         unapproved = sum(1 for line in data.lines if line.status in ("unapproved", "unknown"))
         self.query_one(StatusLine).summary = (

@@ -29,11 +29,11 @@ COLUMNS: tuple[tuple[str, str, int, int], ...] = (
     ("verdict", "Verdict", 7, 0),
     ("kind", "Kind", 9, 0),
     ("state", "State", 13, 0),
-    ("service", "Service", 10, 2),
-    ("host", "Host", 16, 4),
+    ("service", "Service", 9, 2),
+    ("host", "Host", 14, 4),
     ("user", "User", 8, 2),
-    ("process", "Process", 10, 2),
-    ("asset", "Matched asset", 14, 4),
+    ("process", "Process", 9, 2),
+    ("asset", "Matched asset", 13, 4),
     ("score", "Score", 5, 0),
 )
 
@@ -47,6 +47,8 @@ def column_widths(available: int, *, padding: int = 1) -> dict[str, int]:
     # Rounding leaves a few cells: give them to the widest flexible column (the host).
     widths["host"] += free - sum(free * share // shares for *_, share in COLUMNS)
     return widths
+
+
 COLUMN_FOR_SORT = {
     "time": "time",
     "verdict": "verdict",

@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 from sqlalchemy import func, select
-from textual.widgets import Input, RadioButton, Select
+from textual.widgets import Input, RadioButton, Select, Static, TextArea
 
 from agent.store import Store
 from console.app import ConsoleApp
 from console.data.tables import EVENT, TRIAGE
-from console.screens.dialogs import CloseDialog, ConfirmDialog, ExportDialog
+from console.screens.detail import IncidentDetailScreen
+from console.screens.dialogs import CloseDialog, ConfirmDialog, ExportDialog, NoteDialog
 from console.widgets.incident_table import IncidentTable
 from console.widgets.status import StatusLine
 from tests.console.conftest import make_settings, plain, settle, shown, wait_for_feed, wait_until
@@ -116,3 +117,57 @@ async def test_feed_columns_kind_iso_time_and_width_follow_the_terminal(small_st
             assert str(cells[1]).endswith("+00:00")
             assert str(cells[3]) == row.kind
     assert widths[220] > widths[150]
+
+
+async def test_detail_shows_triage_first_then_who_what_where_when(small_store: Store) -> None:
+    app = ConsoleApp(make_settings(small_store.url))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_feed(pilot, app)
+        target = next(i for i, r in enumerate(screen.feed.rows) if r.verdict == "block")
+        row = screen.feed.rows[target]
+        screen.query_one(IncidentTable).move_cursor(row=target)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: shown(app, NoteDialog))
+        app.screen.query_one(TextArea).text = "asked the ward manager"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: shown(app, IncidentDetailScreen) and app.screen.detail is not None)  # type: ignore[attr-defined]
+        body = plain(app.screen.query_one("#detail", Static))
+    lines = body.splitlines()
+    order = [next(i for i, line in enumerate(lines) if line.strip().startswith(word)) for word in ("Triage", "Who")]
+    assert order[0] < order[1] < 10  # the triage state is at the top, above the fold
+    assert "asked the ward manager" in "\n".join(lines[: order[1]])
+    for label in ("parent process", "command line", "enrolled by", "how matched", "wrapper path", "payload SHA-256"):
+        assert label in body, label
+    assert "gnome-shell" in body or "systemd" in body
+    assert "/Recordings/dictation-" in body  # the command line, as typed
+    assert str(row.asset_id) in body  # payload hash of the synthetic upload = the enrolled file's
+    assert "multipart:file" in body
+    assert "Where" in body
+    assert "When" in body
+
+
+async def test_enter_on_a_fleet_agent_opens_its_incidents(small_store: Store) -> None:
+    from console.screens.fleet import FleetScreen
+
+    app = ConsoleApp(make_settings(small_store.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_feed(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen) and app.screen.data is not None)
+        fleet = app.screen
+        assert isinstance(fleet, FleetScreen)
+        await pilot.press("down")
+        agent = fleet.current_agent()
+        assert agent is not None
+        await pilot.press("enter")
+        incidents = app.incidents_screen()
+        assert incidents is not None
+        await wait_until(
+            pilot,
+            lambda: app.screen is incidents and incidents.feed.filter.agent == agent.id and incidents.count is not None,
+        )
+        await settle(pilot, app)
+        assert len(incidents.feed) > 0
+        assert {(r.agent_id, r.verdict in ("block", "audit")) for r in incidents.feed.rows} == {(agent.id, True)}
