@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from pathlib import Path
 
 from agent.store.types import utcnow
 
@@ -24,4 +25,7 @@ class ConsoleSettings:
     tz: tzinfo | None = None
     clock: Callable[[], datetime] = utcnow
     keymap: dict[str, str] = field(default_factory=dict)
+    # The local agent's data dir: where approve/block on the Services screen writes the local
+    # policy overlay (agent.policy.local). None: those actions are not offered.
+    agent_data_dir: Path | None = None
     live: bool = True

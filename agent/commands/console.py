@@ -88,15 +88,21 @@ def console(
         with tempfile.TemporaryDirectory(prefix="phiwall-demo-") as directory:
             click.echo("Building a demo store (synthetic data, deleted on exit)…", err=True)
             url = importlib.import_module("console.data.demo").build_demo_store(Path(directory))
-            _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap)
+            _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, Path(directory) / "agent")
         return
-    _, url = resolve(config_file, db_url)
-    _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap)
+    config, url = resolve(config_file, db_url)
+    _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, config.data_dir)
 
 
-def _run(url: str, analyst: str, read_only: bool, poll_interval: float, keymap: dict[str, str]) -> None:
+def _run(url: str, analyst: str, read_only: bool, poll_interval: float, keymap: dict[str, str], data_dir: Path) -> None:
+    """Open the app; `data_dir` is the local agent's, where Services approve/block writes the overlay."""
     settings_module = importlib.import_module("console.settings")
     settings = settings_module.ConsoleSettings(
-        url=url, analyst=analyst, read_only=read_only, poll_interval=poll_interval, keymap=keymap
+        url=url,
+        analyst=analyst,
+        read_only=read_only,
+        poll_interval=poll_interval,
+        keymap=keymap,
+        agent_data_dir=data_dir,
     )
     importlib.import_module("console.app").ConsoleApp(settings).run()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rich.text import Text
@@ -12,9 +12,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
+from agent.policy.local import LocalOverlay, OverlayError, overlay_path, read_overlay, set_service
 from console.data import display
 from console.data import inventory as inv
-from console.screens.base import StoreScreen
+from console.screens.base import StoreScreen, run_in_worker
+from console.screens.dialogs import ConfirmDialog
 from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
 
@@ -34,11 +36,15 @@ STATUS_FILTERS: list[tuple[str, str]] = [
 class ServicesData:
     lines: list[inv.ServiceLine]
     apps: list[inv.LocalAppLine]
+    local: LocalOverlay = field(default_factory=LocalOverlay)
+    local_error: str = ""
 
 
 class ServicesScreen(StoreScreen):
     BINDINGS = [
         Binding("enter", "incidents", "Incidents for host", id="services.incidents"),
+        Binding("a", "decide('approved')", "Approve", id="services.approve"),
+        Binding("b", "decide('blocked')", "Block", id="services.block"),
         Binding("r", "reload", "Reload", id="services.reload"),
         Binding("slash", "focus_search", "Search", id="services.search"),
         Binding("escape", "focus_table", "Table", show=False, id="services.focus_table"),
@@ -100,13 +106,20 @@ class ServicesScreen(StoreScreen):
         span = WINDOW_SPANS.get(str(window), timedelta(days=7))
         since = self.console.settings.clock() - span
         self.query_one(StatusLine).summary = "loading the inventory…"
+        data_dir = self.console.settings.agent_data_dir
 
         def fetch(conn: object) -> ServicesData:
             from sqlalchemy import Connection
 
             assert isinstance(conn, Connection)
             lines = inv.merge(inv.fetch_inventory(conn), inv.fetch_event_stats(conn, since))
-            return ServicesData(lines=lines, apps=inv.fetch_local_apps(conn))
+            local, problem = LocalOverlay(), ""
+            if data_dir is not None:
+                try:
+                    local = read_overlay(overlay_path(data_dir))
+                except OverlayError as exc:
+                    problem = str(exc)
+            return ServicesData(lines=lines, apps=inv.fetch_local_apps(conn), local=local, local_error=problem)
 
         self.read_store(fetch, self._show, group="services")
 
@@ -130,13 +143,16 @@ class ServicesScreen(StoreScreen):
         self.data = data
         tz = self.console.settings.tz
         table = self.query_one("#services", DataTable)
+        keep_host = None
+        if table.row_count:
+            keep_host = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         table.clear()
         visible = self._visible(data)
         for line in visible:
             table.add_row(
                 Text(line.host),
                 Text(display.text(line.service_id)),
-                Text(line.status, style=STATUS_STYLES.get(line.status, "")),
+                self._status_cell(line, data.local),
                 Text(display.when(line.first_seen, tz, short="minutes")),
                 Text(display.when(line.last_seen, tz, short="minutes")),
                 Text(f"{line.requests:,}", justify="right"),
@@ -147,6 +163,8 @@ class ServicesScreen(StoreScreen):
                 Text(", ".join(line.processes) or display.MISSING),
                 key=line.host,
             )
+        if keep_host is not None and any(line.host == keep_host for line in visible):
+            table.move_cursor(row=table.get_row_index(keep_host), animate=False)  # reloads keep the place
         apps = self.query_one("#apps", DataTable)
         apps.clear()
         for app in data.apps:
@@ -188,6 +206,63 @@ class ServicesScreen(StoreScreen):
             ", ".join(line.processes) or display.MISSING,
         )
         detail.update(text)
+
+    @staticmethod
+    def _status_cell(line: inv.ServiceLine, local: LocalOverlay) -> Text:
+        """The inventory's status, or the local overlay's decision when there is one (marked *)."""
+        if line.service_id in local.approved:
+            return Text("approved*", style=STATUS_STYLES["approved"])
+        if line.service_id in local.blocked:
+            return Text("blocked*", style=STATUS_STYLES["unapproved"])
+        return Text(line.status, style=STATUS_STYLES.get(line.status, ""))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "decide":
+            return not self.console.settings.read_only and self.console.settings.agent_data_dir is not None
+        return True
+
+    def action_decide(self, decision: str) -> None:
+        """Approve or block the service under the cursor in the local policy overlay (confirmed, audited)."""
+        line = self.current_line()
+        data_dir = self.console.settings.agent_data_dir
+        if line is None or data_dir is None or decision not in ("approved", "blocked"):
+            return
+        if self.console.settings.read_only:
+            self.notify("Read-only mode: policy changes are disabled.", severity="warning")
+            return
+        if line.service_id is None:
+            self.notify(
+                f"{line.host} is not a catalog service: add it to the catalog first (docs/signatures.md).",
+                severity="warning",
+            )
+            return
+        service_id = line.service_id
+        analyst = self.console.settings.analyst
+        verb = "Approve" if decision == "approved" else "Block"
+        detail = (
+            f"Writes {overlay_path(data_dir)}; the agent applies it on its next request, no restart. "
+            f"Recorded in local-audit.jsonl, signed {analyst}."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+
+            def work() -> LocalOverlay:
+                return set_service(data_dir, service_id, decision, analyst=analyst, now=self.console.settings.clock())  # type: ignore[arg-type]
+
+            def done(_overlay: LocalOverlay) -> None:
+                self.notify(f"{service_id} {decision} in the local policy overlay.", title="Policy", timeout=6)
+                self.load()
+
+            def failed(exc: BaseException) -> None:
+                self.notify(str(exc), severity="error", title="Policy")
+
+            run_in_worker(self, work, done, group="policy", exclusive=False, failed=failed)
+
+        self.app.push_screen(
+            ConfirmDialog(f"{verb} {service_id} on this agent?", detail=detail, confirm_label=verb), answered
+        )
 
     def current_line(self) -> inv.ServiceLine | None:
         if self.data is None:

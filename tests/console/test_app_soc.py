@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from sqlalchemy import func, select
-from textual.widgets import Input, RadioButton, Select, Static, TextArea
+from textual.widgets import DataTable, Input, RadioButton, Select, Static, TextArea
 
 from agent.store import Store
 from console.app import ConsoleApp
@@ -171,3 +171,56 @@ async def test_enter_on_a_fleet_agent_opens_its_incidents(small_store: Store) ->
         await settle(pilot, app)
         assert len(incidents.feed) > 0
         assert {(r.agent_id, r.verdict in ("block", "audit")) for r in incidents.feed.rows} == {(agent.id, True)}
+
+
+async def test_approve_and_block_a_service_from_the_services_screen(small_store: Store, tmp_path: Path) -> None:
+    from agent.config import Config
+    from agent.policy.local import read_audit
+    from agent.updates.active import load_active
+    from console.screens.services import ServicesScreen
+
+    data_dir = tmp_path / "agent"
+    agent = load_active(data_dir, Config(), check_interval=0.0)  # what the running proxy holds
+    perplexity = agent.current().catalog.service("perplexity")
+    assert perplexity is not None
+    assert agent.current().policy.status(perplexity, {}) == "unapproved"
+    app = ConsoleApp(make_settings(small_store.url, agent_data_dir=data_dir))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_feed(pilot, app)
+        await pilot.press("2")
+        await wait_until(pilot, lambda: isinstance(app.screen, ServicesScreen) and app.screen.data is not None)
+        services = app.screen
+        assert isinstance(services, ServicesScreen)
+        table = services.query_one("#services", DataTable)
+        table.move_cursor(row=table.get_row_index("www.perplexity.ai"))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: shown(app, ConfirmDialog))
+        assert plain(app.screen.query_one("#question")) == "Approve perplexity on this agent?"
+        await pilot.press("y")
+        await wait_until(pilot, lambda: services.data is not None and "perplexity" in services.data.local.approved)
+        assert str(table.get_row("www.perplexity.ai")[2]) == "approved*"
+        assert agent.reload_if_changed() is True  # the running agent picks it up, no restart
+        assert agent.current().policy.status(perplexity, {}) == "approved"
+        await pilot.press("b")
+        await wait_until(pilot, lambda: shown(app, ConfirmDialog))
+        assert plain(app.screen.query_one("#question")) == "Block perplexity on this agent?"
+        await pilot.press("y")
+        await wait_until(pilot, lambda: services.data is not None and "perplexity" in services.data.local.blocked)
+        assert agent.reload_if_changed() is True
+        assert agent.current().policy.status(perplexity, {}) == "unapproved"
+    trail = [(e["analyst"], e["decision"]) for e in read_audit(data_dir)]
+    assert trail == [("alice", "approved"), ("alice", "blocked")]
+
+
+async def test_read_only_console_cannot_change_the_policy(small_store: Store, tmp_path: Path) -> None:
+    from console.screens.services import ServicesScreen
+
+    data_dir = tmp_path / "agent"
+    app = ConsoleApp(make_settings(small_store.url, agent_data_dir=data_dir, read_only=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_until(pilot, lambda: isinstance(app.screen, ServicesScreen) and app.screen.data is not None)
+        await pilot.press("a")
+        await settle(pilot, app)
+        assert not shown(app, ConfirmDialog)
+    assert not data_dir.exists()
