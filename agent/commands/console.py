@@ -77,7 +77,8 @@ def console(
     """
     # The one bridge from agent/ to console/: loaded by name, only when this command runs, so
     # the agent (and `phiwall run`) never depends on the console or Textual.
-    source = importlib.import_module("console.data.source")
+    # console.settings is light: SQLAlchemy and the models load in a worker after the first frame.
+    source = importlib.import_module("console.settings")
 
     keymap = _load_keymap(keymap_file)
     if not sys.stdin.isatty() or not sys.stdout.isatty():

@@ -227,6 +227,14 @@ def shipped_signatures(extra_passthrough: tuple[str, ...] = (), local: LocalOver
     )
 
 
+def _overlay_problem(path: Path) -> str:
+    try:
+        read_overlay(path)
+    except OverlayError as exc:
+        return str(exc)
+    return "unreadable"
+
+
 def _initial_overlay(path: Path) -> LocalOverlay | None:
     try:
         return read_overlay(path)
@@ -258,6 +266,8 @@ def load_active(data_dir: Path, config: Config, *, check_interval: float = 1.0) 
         check_interval=check_interval,
         overlay=overlay,
     )
+    if local is None:
+        active.last_error = f"local policy overlay ignored: {_overlay_problem(overlay)}"
     try:
         if read_pointer(layout) is not None:
             active.reload_if_changed(force=True)

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, select
 
 from agent.store.types import utcnow
 from console.data.filters import EventFilter, Sort
-from console.data.incidents import SORT_FIELD, PageCursor, after_cursor, order_by, where_clauses
-from console.data.rows import parse_details
+from console.data.incidents import SORT_FIELD, after_cursor, order_by, where_clauses
+from console.data.rows import PageCursor, parse_details
 from console.data.tables import ASSET, EVENT, TRIAGE
 
 Format = Literal["csv", "json"]

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from console.data.filters import EventFilter, Sort
-from console.data.incidents import Page, PageCursor
-from console.data.rows import IncidentRow
+from console.data.rows import IncidentRow, Page, PageCursor
 
 LOOKBACK = timedelta(minutes=2)
 MAX_LOADED = 20_000

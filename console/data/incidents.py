@@ -11,7 +11,6 @@ common and cost one pass over the range when they are rare.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +34,8 @@ from console.data.rows import (
     Count,
     IncidentDetail,
     IncidentRow,
+    Page,
+    PageCursor,
     RelatedGroup,
     TriageEntry,
     parse_details,
@@ -85,22 +86,6 @@ ROW_COLUMNS = (
 
 # Columns a free-text word is looked for in (plus the matched asset's enrolled path).
 TEXT_COLUMNS = (c.id, c.host, c.user, c.process_name, c.service_id, c.reason, c.path, c.asset_id, c.agent_id)
-
-
-@dataclass(frozen=True)
-class PageCursor:
-    """Where the last page ended: the sort column's value, then time and id as tie-breakers."""
-
-    value: Any
-    time: datetime
-    id: str
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: tuple[IncidentRow, ...]
-    cursor: PageCursor | None
-    has_more: bool
 
 
 def _escape_like(text: str) -> str:

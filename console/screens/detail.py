@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -18,13 +19,17 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Label, Static
 
 from console.data import display
-from console.data import incidents as queries
 from console.data.rows import IncidentDetail, IncidentRow, RelatedGroup
 from console.data.triage import TriageResult
 from console.screens import triage_flow
-from console.screens.base import StoreScreen
+from console.screens.base import LazyModule, StoreScreen
 from console.widgets.incident_table import VERDICT_STYLES
 from console.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from console.data import incidents as queries
+else:
+    queries = LazyModule("console.data.incidents")
 
 
 def _facts(title: str, rows: Sequence[tuple[str, object]]) -> Table:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from sqlalchemy import Connection
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,11 +14,17 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Select, Static
 
 from console.data import display
-from console.data import fleet as fleet_data
-from console.screens.base import StoreScreen
+from console.screens.base import LazyModule, StoreScreen
 from console.widgets.charts import SeriesChart, bar_list
 from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from console.data import fleet as fleet_data
+else:
+    fleet_data = LazyModule("console.data.fleet")
 
 LIVENESS_STYLES = {"live": "green", "stale": "yellow", "offline": "bold red"}
 HEALTH_STYLES = {"ok": "green", "degraded": "yellow", "down": "bold red", "unknown": "dim"}

@@ -11,28 +11,30 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.data import incidents as queries
-from console.data.export import ExportError, export_view
 from console.data.feed import IncidentFeed
 from console.data.filters import SORT_KEYS, EventFilter, QueryError, Sort
-from console.data.incidents import Page
-from console.data.rows import Count, IncidentRow
+from console.data.rows import Count, IncidentRow, Page
 from console.data.triage import TriageResult
 from console.screens import triage_flow
-from console.screens.base import StoreScreen, run_in_worker
+from console.screens.base import LazyModule, StoreScreen, run_in_worker
 from console.screens.dialogs import ExportAnswer, ExportDialog
 from console.widgets.filter_bar import FilterBar, FilterValues
 from console.widgets.incident_table import IncidentTable
 from console.widgets.status import StatusLine
 
 PREFETCH_ROWS = 40
+
+if TYPE_CHECKING:
+    from console.data import incidents as queries
+else:
+    queries = LazyModule("console.data.incidents")
 TRIAGE_ACTIONS = {"acknowledge", "start", "close", "reopen", "note", "escalate", "classify"}
 
 
@@ -481,6 +483,7 @@ class IncidentsScreen(StoreScreen):
             return
         flt, sort = self.feed.filter, self.feed.sort
         self.notify(f"Exporting to {answer.path}…", timeout=3)
+        from console.data.export import ExportError, export_view
 
         def work() -> Any:
             return export_view(store.engine, flt, sort, answer.path, fmt="json" if answer.format == "json" else "csv")

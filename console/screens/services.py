@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -12,13 +13,21 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
-from agent.policy.local import LocalOverlay, OverlayError, overlay_path, read_overlay, set_service
 from console.data import display
-from console.data import inventory as inv
-from console.screens.base import StoreScreen, run_in_worker
+from console.screens.base import LazyModule, StoreScreen, run_in_worker
 from console.screens.dialogs import ConfirmDialog
 from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from agent.policy import local as policy_local
+    from agent.policy.local import Decision, LocalOverlay
+    from console.data import inventory as inv
+else:
+    inv = LazyModule("console.data.inventory")
+    policy_local = LazyModule("agent.policy.local")
 
 STATUS_STYLES = {"unapproved": "bold red", "unknown": "yellow", "approved": "green", "catalog": "cyan"}
 WINDOWS: list[tuple[str, str]] = [("events: 24 h", "24h"), ("events: 7 days", "7d"), ("events: 30 days", "30d")]
@@ -36,7 +45,7 @@ STATUS_FILTERS: list[tuple[str, str]] = [
 class ServicesData:
     lines: list[inv.ServiceLine]
     apps: list[inv.LocalAppLine]
-    local: LocalOverlay = field(default_factory=LocalOverlay)
+    local: LocalOverlay | None = None
     local_error: str = ""
 
 
@@ -108,16 +117,13 @@ class ServicesScreen(StoreScreen):
         self.query_one(StatusLine).summary = "loading the inventory…"
         data_dir = self.console.settings.agent_data_dir
 
-        def fetch(conn: object) -> ServicesData:
-            from sqlalchemy import Connection
-
-            assert isinstance(conn, Connection)
+        def fetch(conn: Connection) -> ServicesData:
             lines = inv.merge(inv.fetch_inventory(conn), inv.fetch_event_stats(conn, since))
-            local, problem = LocalOverlay(), ""
+            local, problem = None, ""
             if data_dir is not None:
                 try:
-                    local = read_overlay(overlay_path(data_dir))
-                except OverlayError as exc:
+                    local = policy_local.read_overlay(policy_local.overlay_path(data_dir))
+                except policy_local.OverlayError as exc:
                     problem = str(exc)
             return ServicesData(lines=lines, apps=inv.fetch_local_apps(conn), local=local, local_error=problem)
 
@@ -208,11 +214,11 @@ class ServicesScreen(StoreScreen):
         detail.update(text)
 
     @staticmethod
-    def _status_cell(line: inv.ServiceLine, local: LocalOverlay) -> Text:
+    def _status_cell(line: inv.ServiceLine, local: LocalOverlay | None) -> Text:
         """The inventory's status, or the local overlay's decision when there is one (marked *)."""
-        if line.service_id in local.approved:
+        if local is not None and line.service_id in local.approved:
             return Text("approved*", style=STATUS_STYLES["approved"])
-        if line.service_id in local.blocked:
+        if local is not None and line.service_id in local.blocked:
             return Text("blocked*", style=STATUS_STYLES["unapproved"])
         return Text(line.status, style=STATUS_STYLES.get(line.status, ""))
 
@@ -240,7 +246,7 @@ class ServicesScreen(StoreScreen):
         analyst = self.console.settings.analyst
         verb = "Approve" if decision == "approved" else "Block"
         detail = (
-            f"Writes {overlay_path(data_dir)}; the agent applies it on its next request, no restart. "
+            f"Writes {policy_local.overlay_path(data_dir)}; the agent applies it on its next request, no restart. "
             f"Recorded in local-audit.jsonl, signed {analyst}."
         )
 
@@ -248,8 +254,11 @@ class ServicesScreen(StoreScreen):
             if not yes:
                 return
 
+            choice: Decision = "approved" if decision == "approved" else "blocked"
+            now = self.console.settings.clock()
+
             def work() -> LocalOverlay:
-                return set_service(data_dir, service_id, decision, analyst=analyst, now=self.console.settings.clock())  # type: ignore[arg-type]
+                return policy_local.set_service(data_dir, service_id, choice, analyst=analyst, now=now)
 
             def done(_overlay: LocalOverlay) -> None:
                 self.notify(f"{service_id} {decision} in the local policy overlay.", title="Policy", timeout=6)

@@ -8,12 +8,18 @@ refresh its rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from console.data import bulk, triage
+from console.data import triage
 from console.data.filters import EventFilter
 from console.data.triage import TriageError, TriageRequest, TriageResult
-from console.screens.base import StoreScreen, run_in_worker
+from console.screens.base import LazyModule, StoreScreen, run_in_worker
 from console.screens.dialogs import CloseAnswer, CloseDialog, ConfirmDialog, NoteDialog
+
+if TYPE_CHECKING:
+    from console.data import bulk
+else:
+    bulk = LazyModule("console.data.bulk")
 
 Done = Callable[[TriageResult, list[str]], None]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from textual.widgets import DataTable, Input, RadioButton, Select, Static, TextArea
@@ -173,6 +174,12 @@ async def test_enter_on_a_fleet_agent_opens_its_incidents(small_store: Store) ->
         assert {(r.agent_id, r.verdict in ("block", "audit")) for r in incidents.feed.rows} == {(agent.id, True)}
 
 
+def local_decisions(services: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(approved, blocked) of the local overlay the Services screen shows."""
+    local = services.data.local if services.data is not None else None
+    return (local.approved, local.blocked) if local is not None else ((), ())
+
+
 async def test_approve_and_block_a_service_from_the_services_screen(small_store: Store, tmp_path: Path) -> None:
     from agent.config import Config
     from agent.policy.local import read_audit
@@ -197,7 +204,7 @@ async def test_approve_and_block_a_service_from_the_services_screen(small_store:
         await wait_until(pilot, lambda: shown(app, ConfirmDialog))
         assert plain(app.screen.query_one("#question")) == "Approve perplexity on this agent?"
         await pilot.press("y")
-        await wait_until(pilot, lambda: services.data is not None and "perplexity" in services.data.local.approved)
+        await wait_until(pilot, lambda: "perplexity" in local_decisions(services)[0])
         assert str(table.get_row("www.perplexity.ai")[2]) == "approved*"
         assert agent.reload_if_changed() is True  # the running agent picks it up, no restart
         assert agent.current().policy.status(perplexity, {}) == "approved"
@@ -205,7 +212,7 @@ async def test_approve_and_block_a_service_from_the_services_screen(small_store:
         await wait_until(pilot, lambda: shown(app, ConfirmDialog))
         assert plain(app.screen.query_one("#question")) == "Block perplexity on this agent?"
         await pilot.press("y")
-        await wait_until(pilot, lambda: services.data is not None and "perplexity" in services.data.local.blocked)
+        await wait_until(pilot, lambda: "perplexity" in local_decisions(services)[1])
         assert agent.reload_if_changed() is True
         assert agent.current().policy.status(perplexity, {}) == "unapproved"
     trail = [(e["analyst"], e["decision"]) for e in read_audit(data_dir)]

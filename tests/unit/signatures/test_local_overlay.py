@@ -61,3 +61,13 @@ def test_a_broken_overlay_keeps_the_policy_in_force_and_says_why(tmp_path: Path)
     assert status(active, "perplexity") == "approved"
     assert active.last_error is not None
     assert "local.yaml" in active.last_error
+
+
+def test_a_broken_overlay_at_start_is_reported_not_fatal(tmp_path: Path) -> None:
+    overlay_path(tmp_path).parent.mkdir(parents=True)
+    overlay_path(tmp_path).write_text("blocked: {not: a list}\n")
+    active = load_active(tmp_path, Config())
+    assert active.current().source == "shipped"
+    assert active.last_error is not None
+    assert "local policy overlay ignored" in active.last_error
+    assert "local.yaml" in active.last_error
