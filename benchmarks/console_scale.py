@@ -71,6 +71,7 @@ class Result:
     tmux_first_rows_ms: float | None = None
     tmux_count_ms: float | None = None
     tmux_rss_mb: float | None = None
+    tmux_baseline_ms: float | None = None
 
 
 def store_for(size: int, directory: Path) -> str:
@@ -119,6 +120,45 @@ async def measure_in_process(url: str, size: int) -> Result:
             result.count_text[label] = screen.count.text() if screen.count else "?"
     result.rss_mb = psutil.Process().memory_info().rss / 2**20
     return result
+
+
+BASELINE_APP = """
+from textual.app import App
+from textual.widgets import Static
+class Baseline(App[None]):
+    def compose(self):
+        yield Static("baseline-ready")
+Baseline().run()
+"""
+
+
+def measure_tmux_baseline() -> float:
+    """ms until a bare Textual app (one Static) paints in tmux: the floor for any Textual console
+    on this machine at this moment (Python start-up + importing Textual + the first frame)."""
+    socket = f"phiwall-bench-{uuid.uuid4().hex[:8]}"
+    script = Path(tempfile.mkdtemp(prefix="phiwall-baseline-")) / "baseline.py"
+    script.write_text(BASELINE_APP)
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", socket, "-f", "/dev/null", *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    started = time.perf_counter()
+    tmux("new-session", "-d", "-s", "c", "-x", "160", "-y", "50", f"exec {sys.executable} {script}")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "baseline-ready" in tmux("capture-pane", "-p", "-t", "c"):
+                return (time.perf_counter() - started) * 1000
+            time.sleep(0.01)
+        raise TimeoutError("the baseline app never painted")
+    finally:
+        socket_path = tmux("display", "-p", "#{socket_path}").strip()
+        tmux("kill-server")
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
+        shutil.rmtree(script.parent, ignore_errors=True)
 
 
 ROW_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d")
@@ -198,6 +238,7 @@ def main() -> None:
             url = store_for(size, directory)
             result = asyncio.run(measure_in_process(url, size))
             if use_tmux:
+                result.tmux_baseline_ms = measure_tmux_baseline()
                 paint, rows, count, rss = measure_tmux(url)
                 result.tmux_first_paint_ms, result.tmux_first_rows_ms, result.tmux_count_ms = paint, rows, count
                 result.tmux_rss_mb = rss
@@ -272,6 +313,17 @@ def report(results: list[Result]) -> None:
               + f" | {r.rss_mb:8.0f} MB | {ms(r.tmux_first_paint_ms, 10)} | {ms(r.tmux_first_rows_ms, 9)}"
               + f" | {ms(r.tmux_count_ms, 10)} | {tmux_rss}")  # fmt: skip
     print()
+    if any(r.tmux_baseline_ms for r in results):
+        print("real terminal against a bare Textual app painted in tmux just before (same machine, same moment):")
+        for r in results:
+            if r.tmux_baseline_ms and r.tmux_first_paint_ms and r.tmux_first_rows_ms:
+                extra = r.tmux_first_paint_ms - r.tmux_baseline_ms
+                print(
+                    f"  {r.size:>10,}: bare Textual app {r.tmux_baseline_ms:5.0f} ms; console first paint "
+                    f"x{r.tmux_first_paint_ms / r.tmux_baseline_ms:.2f} (+{extra:.0f} ms), "
+                    f"first rows x{r.tmux_first_rows_ms / r.tmux_baseline_ms:.2f}"
+                )
+        print()
     print(f"ratios against {base.size:,} events (same run):")
     for r in results[1:]:
         ratios = [f"{k}: x{r.filter_ms[k] / max(base.filter_ms[k], 0.1):.1f}" for k in FILTERS]
