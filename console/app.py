@@ -64,6 +64,7 @@ class ConsoleApp(App[None]):
         self.store_opened: Signal[Store] = Signal(self, "store-opened")
         self.store_label = store_label(settings.url)
         self.last_error: str = ""
+        self._store_started = False
         if settings.read_only:
             self.sub_title = "read-only"
 
@@ -74,7 +75,16 @@ class ConsoleApp(App[None]):
         # Not DEFAULT_MODE: with it, Textual 8 mounts the first mode's widgets before the mode's
         # screen stack exists (an Input then fails with "No screens on stack" in a real terminal).
         self.switch_mode("incidents")
-        self.open_store()
+        # The store is opened once the first frame is on screen (the incidents screen asks for
+        # it after its first refresh): importing SQLAlchemy in a worker thread while the main
+        # thread paints would share the GIL with the paint and delay it. The timer is a fallback.
+        self.set_timer(1.0, self.start_store)
+
+    def start_store(self) -> None:
+        """Open the store the first time this is called (later calls do nothing)."""
+        if not self._store_started:
+            self._store_started = True
+            self.open_store()
 
     def open_store(self) -> None:
         settings = self.settings

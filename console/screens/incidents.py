@@ -97,6 +97,7 @@ class IncidentsScreen(StoreScreen):
         self.query_one(IncidentTable).focus()
         if settings.live:
             self.set_interval(settings.poll_interval, self.poll)
+        self.call_after_refresh(self.console.start_store)  # after this screen's first frame
 
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> None:
