@@ -219,6 +219,9 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=None, help="reuse generated stores from here")
     parser.add_argument("--no-tmux", action="store_true", help="skip the real-terminal measurement")
     parser.add_argument("--no-bulk", action="store_true", help="skip the bulk-triage measurement")
+    parser.add_argument(
+        "--pg-bulk", action="store_true", help="also time bulk triage on a throw-away PostgreSQL (30k and 300k)"
+    )
     parser.add_argument("--generate", nargs=2, metavar=("SIZE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
@@ -244,6 +247,8 @@ def main() -> None:
                 result.tmux_rss_mb = rss
             results.append(result)
         bulk_results = [] if args.no_bulk else [measure_bulk(size, directory) for size in (30_000, 300_000)]
+        if args.pg_bulk:
+            bulk_results += measure_bulk_postgres()
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
@@ -258,6 +263,37 @@ class BulkResult:
     scope_ms: float
     close_ms: float
     applied: int
+    database: str = "SQLite"
+
+
+def _time_bulk(url: str, size: int, database: str) -> BulkResult:
+    store = open_store(url)
+    try:
+        flt = EventFilter(verdicts=frozenset({"block", "audit"}))
+        request = TriageRequest("close", "bench", classification="benign", note="bulk benchmark")
+        started = time.perf_counter()
+        with store.engine.connect() as conn:
+            scope = bulk.scope(conn, flt, request)
+        scope_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        done = bulk.apply_matching(store.engine, flt, request, clock=lambda: NOW)
+        close_ms = (time.perf_counter() - started) * 1000
+    finally:
+        store.dispose()
+    return BulkResult(size, scope.matching, scope_ms, close_ms, done.applied, database)
+
+
+def measure_bulk_postgres() -> list[BulkResult]:
+    """The same bulk close on PostgreSQL (a throw-away server, like the fleet benchmarks)."""
+    from benchmarks.fleet_common import postgres
+
+    results = []
+    with postgres() as server:
+        for size in (30_000, 300_000):
+            url = server.create_database()
+            generate_store(size, url)
+            results.append(_time_bulk(url, size, "PostgreSQL"))
+    return results
 
 
 def measure_bulk(size: int, directory: Path) -> BulkResult:
@@ -291,7 +327,7 @@ def report_bulk(results: list[BulkResult]) -> None:
     for r in results:
         ratio = r.close_ms / max(base.close_ms, 0.1)
         print(
-            f"  store {r.size:>9,}: {r.matching:>7,} matching (exact count {r.scope_ms:6.0f} ms), "
+            f"  {r.database:<10} store {r.size:>9,}: {r.matching:>7,} matching (exact count {r.scope_ms:6.0f} ms), "
             f"{r.applied:>7,} closed in {r.close_ms:7.0f} ms  (x{ratio:.1f} of the {base.matching:,} run)"
         )
 

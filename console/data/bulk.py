@@ -7,11 +7,13 @@ Eligibility is the same state machine as `console.data.triage`, spelt as SQL: cl
 what is already closed, re-opening touches only closed events, escalating only events that
 are not escalated yet.
 
-Concurrency: SQLite takes the write lock first (a no-op write), so nothing changes in between;
-PostgreSQL locks the eligible rows (`FOR UPDATE`) before writing. The UPDATE targets the
-events named by the trail rows this transaction wrote (their ids are above the highest trail
-id read under the lock, with this analyst and this exact time), so the caches and the trail
-always agree, even when the agent adds matching events meanwhile.
+Concurrency: SQLite takes the write lock first (a no-op write), so nothing changes in between,
+and its UPDATE targets the events named by the trail rows this transaction wrote (ids above
+the highest trail id read under the lock, with this analyst and this exact time). PostgreSQL
+runs one statement, `WITH moved AS (UPDATE ... RETURNING id) INSERT INTO triage_action
+SELECT ... FROM moved`: the UPDATE locks its rows and re-checks eligibility on any row another
+analyst changed meanwhile (a note, which changes no cache, locks the rows `FOR UPDATE` first).
+Either way the caches and the trail always agree, even when the agent adds matching events meanwhile.
 """
 
 from __future__ import annotations
@@ -144,16 +146,27 @@ def apply_matching(
     with engine.begin() as conn:
         clauses = where_clauses(flt, sqlite=conn.dialect.name == "sqlite")
         target = [*clauses, eligible(request)]
-        _lock(conn, target)
+        values = _event_values(request)
+        one_statement = bool(values) and conn.dialect.name == "postgresql"
+        if not one_statement:  # a single UPDATE locks (and re-checks) its own rows
+            _lock(conn, target)
         matching = _count(conn, clauses)
         floor = int(conn.execute(select(func.coalesce(func.max(t.id), 0))).scalar_one())
         constants = _trail_values(request, analyst, now, note)
         names = ["event_id", *constants]
-        source = select(e.id, *(literal(v, type_=TRIAGE.c[k].type) for k, v in constants.items())).where(*target)
+        literals = [literal(v, type_=TRIAGE.c[k].type) for k, v in constants.items()]
+        if one_statement:
+            # One statement: the UPDATE's RETURNING feeds the trail (a data-modifying CTE), so
+            # both see the same snapshot and the planner needs no estimate of fresh trail rows.
+            moved = update(EVENT).where(*target).values(**values).returning(e.id).cte("moved")
+            conn.execute(insert(TRIAGE).from_select(names, select(moved.c.id, *literals)))
+            mine = (t.id > floor, t.analyst == analyst, t.time == now)
+            applied = int(conn.execute(select(func.count()).select_from(TRIAGE).where(*mine)).scalar_one())
+            return BulkResult(matching=matching, applied=applied)
+        source = select(e.id, *literals).where(*target)
         conn.execute(insert(TRIAGE).from_select(names, source))
         mine = (t.id > floor, t.analyst == analyst, t.time == now)
         applied = int(conn.execute(select(func.count()).select_from(TRIAGE).where(*mine)).scalar_one())
-        values = _event_values(request)
         if values and applied:
             conn.execute(update(EVENT).where(e.id.in_(select(t.event_id).where(*mine))).values(**values))
     return BulkResult(matching=matching, applied=applied)
