@@ -7,20 +7,25 @@ Two measurements per store size:
   box (an indexed one, a narrow one and a free-text word), each timed from "apply" to
   "rows shown", plus the capped count; RSS of this process after each size;
 * real terminal (tmux, `phiwall console`, the whole process including Python start-up):
-  time until the status line shows the match count, and the console process's RSS.
+  first paint (the filter bar and column headers on screen), first rows (the first event
+  row), the match count on the status line, and the console process's RSS;
+* bulk triage: closing every event of a filter matching 7,500 and 75,000 events
+  (`console.data.bulk`, one transaction) in stores of 30k and 300k events, with the exact
+  count the confirmation shows, timed separately.
 
 Ratios are against the 10k run of the same invocation. Stores are generated with
 `console.data.synthetic` (a million rows in ~20 s) into a temporary directory, or reused
 from --cache-dir.
 
     .venv/bin/python benchmarks/console_scale.py            # 10k, 100k, 1M
-    .venv/bin/python benchmarks/console_scale.py --sizes 10000 100000 --no-tmux
+    .venv/bin/python benchmarks/console_scale.py --sizes 10000 100000 --no-tmux --no-bulk
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +45,10 @@ from textual.widgets import Input
 
 from agent.store import open_store
 from console.app import ConsoleApp
+from console.data import bulk
+from console.data.filters import EventFilter
 from console.data.synthetic import SyntheticSpec, generate
+from console.data.triage import TriageRequest
 from console.settings import ConsoleSettings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -59,8 +67,11 @@ class Result:
     filter_ms: dict[str, float] = field(default_factory=dict)
     count_text: dict[str, str] = field(default_factory=dict)
     rss_mb: float = 0.0
+    tmux_first_paint_ms: float | None = None
     tmux_first_rows_ms: float | None = None
+    tmux_count_ms: float | None = None
     tmux_rss_mb: float | None = None
+    tmux_baseline_ms: float | None = None
 
 
 def store_for(size: int, directory: Path) -> str:
@@ -111,8 +122,50 @@ async def measure_in_process(url: str, size: int) -> Result:
     return result
 
 
-def measure_tmux(url: str) -> tuple[float, float]:
-    """Spawn `phiwall console` in tmux; ms until the count shows, and the console's RSS (MB)."""
+BASELINE_APP = """
+from textual.app import App
+from textual.widgets import Static
+class Baseline(App[None]):
+    def compose(self):
+        yield Static("baseline-ready")
+Baseline().run()
+"""
+
+
+def measure_tmux_baseline() -> float:
+    """ms until a bare Textual app (one Static) paints in tmux: the floor for any Textual console
+    on this machine at this moment (Python start-up + importing Textual + the first frame)."""
+    socket = f"phiwall-bench-{uuid.uuid4().hex[:8]}"
+    script = Path(tempfile.mkdtemp(prefix="phiwall-baseline-")) / "baseline.py"
+    script.write_text(BASELINE_APP)
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", socket, "-f", "/dev/null", *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    started = time.perf_counter()
+    tmux("new-session", "-d", "-s", "c", "-x", "160", "-y", "50", f"exec {sys.executable} {script}")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "baseline-ready" in tmux("capture-pane", "-p", "-t", "c"):
+                return (time.perf_counter() - started) * 1000
+            time.sleep(0.01)
+        raise TimeoutError("the baseline app never painted")
+    finally:
+        socket_path = tmux("display", "-p", "#{socket_path}").strip()
+        tmux("kill-server")
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
+        shutil.rmtree(script.parent, ignore_errors=True)
+
+
+ROW_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d")
+
+
+def measure_tmux(url: str) -> tuple[float, float, float, float]:
+    """Spawn `phiwall console` in tmux: ms to first paint, first rows and the count; RSS (MB)."""
     phiwall = Path(sys.executable).with_name("phiwall")
     socket = f"phiwall-bench-{uuid.uuid4().hex[:8]}"
 
@@ -135,17 +188,24 @@ def measure_tmux(url: str) -> tuple[float, float]:
     )
     try:
         deadline = time.monotonic() + 120
+        paint = rows = count = 0.0
         while time.monotonic() < deadline:
-            if " matching" in tmux("capture-pane", "-p", "-t", "c"):
+            pane = tmux("capture-pane", "-p", "-t", "c")
+            elapsed = (time.perf_counter() - started) * 1000
+            if not paint and "Verdict" in pane and "any verdict" in pane:
+                paint = elapsed
+            if not rows and ROW_TIME.search(pane):
+                rows = elapsed
+            if " matching" in pane:
+                count = elapsed
                 break
-            time.sleep(0.02)
-        elapsed = (time.perf_counter() - started) * 1000
+            time.sleep(0.01)
         time.sleep(1.0)
         pane_pid = int(tmux("display", "-p", "-t", "c", "#{pane_pid}").strip())
         rss = psutil.Process(pane_pid).memory_info().rss / 2**20
         tmux("send-keys", "-t", "c", "q")
         time.sleep(0.5)
-        return elapsed, rss
+        return paint or count, rows or count, count, rss
     finally:
         socket_path = tmux("display", "-p", "#{socket_path}").strip()
         tmux("kill-server")
@@ -158,6 +218,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--cache-dir", type=Path, default=None, help="reuse generated stores from here")
     parser.add_argument("--no-tmux", action="store_true", help="skip the real-terminal measurement")
+    parser.add_argument("--no-bulk", action="store_true", help="skip the bulk-triage measurement")
+    parser.add_argument(
+        "--pg-bulk", action="store_true", help="also time bulk triage on a throw-away PostgreSQL (30k and 300k)"
+    )
     parser.add_argument("--generate", nargs=2, metavar=("SIZE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
@@ -177,26 +241,125 @@ def main() -> None:
             url = store_for(size, directory)
             result = asyncio.run(measure_in_process(url, size))
             if use_tmux:
-                result.tmux_first_rows_ms, result.tmux_rss_mb = measure_tmux(url)
+                result.tmux_baseline_ms = measure_tmux_baseline()
+                paint, rows, count, rss = measure_tmux(url)
+                result.tmux_first_paint_ms, result.tmux_first_rows_ms, result.tmux_count_ms = paint, rows, count
+                result.tmux_rss_mb = rss
             results.append(result)
+        bulk_results = [] if args.no_bulk else [measure_bulk(size, directory) for size in (30_000, 300_000)]
+        if args.pg_bulk:
+            bulk_results += measure_bulk_postgres()
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
     report(results)
+    report_bulk(bulk_results)
+
+
+@dataclass
+class BulkResult:
+    size: int
+    matching: int
+    scope_ms: float
+    close_ms: float
+    applied: int
+    database: str = "SQLite"
+
+
+def _time_bulk(url: str, size: int, database: str) -> BulkResult:
+    store = open_store(url)
+    try:
+        flt = EventFilter(verdicts=frozenset({"block", "audit"}))
+        request = TriageRequest("close", "bench", classification="benign", note="bulk benchmark")
+        started = time.perf_counter()
+        with store.engine.connect() as conn:
+            scope = bulk.scope(conn, flt, request)
+        scope_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        done = bulk.apply_matching(store.engine, flt, request, clock=lambda: NOW)
+        close_ms = (time.perf_counter() - started) * 1000
+    finally:
+        store.dispose()
+    return BulkResult(size, scope.matching, scope_ms, close_ms, done.applied, database)
+
+
+def measure_bulk_postgres() -> list[BulkResult]:
+    """The same bulk close on PostgreSQL (a throw-away server, like the fleet benchmarks)."""
+    from benchmarks.fleet_common import postgres
+
+    results = []
+    with postgres() as server:
+        for size in (30_000, 300_000):
+            url = server.create_database()
+            generate_store(size, url)
+            results.append(_time_bulk(url, size, "PostgreSQL"))
+    return results
+
+
+def measure_bulk(size: int, directory: Path) -> BulkResult:
+    """Close every block and audit (a quarter of the store) in a copy of a `size`-event store."""
+    source = Path(store_for(size, directory).removeprefix("sqlite:///"))
+    copy = source.with_name(f"bulk-{source.name}")
+    shutil.copyfile(source, copy)
+    store = open_store(f"sqlite:///{copy}")
+    try:
+        flt = EventFilter(verdicts=frozenset({"block", "audit"}))
+        request = TriageRequest("close", "bench", classification="benign", note="bulk benchmark")
+        started = time.perf_counter()
+        with store.engine.connect() as conn:
+            scope = bulk.scope(conn, flt, request)
+        scope_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        done = bulk.apply_matching(store.engine, flt, request, clock=lambda: NOW)
+        close_ms = (time.perf_counter() - started) * 1000
+    finally:
+        store.dispose()
+        copy.unlink(missing_ok=True)
+    return BulkResult(size=size, matching=scope.matching, scope_ms=scope_ms, close_ms=close_ms, applied=done.applied)
+
+
+def report_bulk(results: list[BulkResult]) -> None:
+    if not results:
+        return
+    print()
+    print("bulk close of every matching event (one transaction, a triage row per event):")
+    base = results[0]
+    for r in results:
+        ratio = r.close_ms / max(base.close_ms, 0.1)
+        print(
+            f"  {r.database:<10} store {r.size:>9,}: {r.matching:>7,} matching (exact count {r.scope_ms:6.0f} ms), "
+            f"{r.applied:>7,} closed in {r.close_ms:7.0f} ms  (x{ratio:.1f} of the {base.matching:,} run)"
+        )
 
 
 def report(results: list[Result]) -> None:
     base = results[0]
     print()
     print(f"{'events':>10} | {'first frame':>11} | {'first rows':>10} | " + " | ".join(f"{k:>24}" for k in FILTERS)
-          + f" | {'RSS in-proc':>11} | {'tmux rows':>9} | {'tmux RSS':>8}")  # fmt: skip
+          + f" | {'RSS in-proc':>11} | {'tmux paint':>10} | {'tmux rows':>9} | {'tmux count':>10}"
+          + f" | {'tmux RSS':>8}")  # fmt: skip
     for r in results:
         cells = [f"{r.filter_ms[k]:8.0f} ms ({r.count_text[k]:>8})" for k in FILTERS]
-        tmux_rows = f"{r.tmux_first_rows_ms:6.0f} ms" if r.tmux_first_rows_ms is not None else "      -  "
+
+        def ms(value: float | None, width: int) -> str:
+            return f"{value:{width - 3}.0f} ms" if value is not None else "-".rjust(width)
+
         tmux_rss = f"{r.tmux_rss_mb:5.0f} MB" if r.tmux_rss_mb is not None else "    -   "
         print(f"{r.size:>10,} | {r.first_frame_ms:8.0f} ms | {r.first_rows_ms:7.0f} ms | " + " | ".join(cells)
-              + f" | {r.rss_mb:8.0f} MB | {tmux_rows} | {tmux_rss}")  # fmt: skip
+              + f" | {r.rss_mb:8.0f} MB | {ms(r.tmux_first_paint_ms, 10)} | {ms(r.tmux_first_rows_ms, 9)}"
+              + f" | {ms(r.tmux_count_ms, 10)} | {tmux_rss}")  # fmt: skip
     print()
+    if any(r.tmux_baseline_ms for r in results):
+        print("real terminal against a bare Textual app painted in tmux just before (same machine, same moment):")
+        for r in results:
+            if r.tmux_baseline_ms and r.tmux_first_paint_ms and r.tmux_first_rows_ms:
+                extra = r.tmux_first_paint_ms - r.tmux_baseline_ms
+                print(
+                    f"  {r.size:>10,}: bare Textual app {r.tmux_baseline_ms:5.0f} ms; console first paint "
+                    f"x{r.tmux_first_paint_ms / r.tmux_baseline_ms:.2f} (+{extra:.0f} ms), "
+                    f"first rows x{r.tmux_first_rows_ms / r.tmux_baseline_ms:.2f}"
+                )
+        print()
     print(f"ratios against {base.size:,} events (same run):")
     for r in results[1:]:
         ratios = [f"{k}: x{r.filter_ms[k] / max(base.filter_ms[k], 0.1):.1f}" for k in FILTERS]

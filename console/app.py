@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -21,21 +21,20 @@ from textual.signal import Signal
 from textual.worker import Worker
 
 from agent.errors import PhiWallError
-from agent.store import Store, redact
 from console.commands import ConsoleCommands
-from console.data import incidents as queries
-from console.data.export import ExportError, audit_report
-from console.data.source import describe_error, open_for_console
-from console.screens.base import run_in_worker
+from console.screens.base import describe_error, run_in_worker
 from console.screens.dialogs import AuditAnswer, AuditDialog
 from console.screens.fleet import FleetScreen
 from console.screens.help import HelpScreen
 from console.screens.incidents import IncidentsScreen
 from console.screens.problem import StoreProblemScreen
 from console.screens.services import ServicesScreen
-from console.settings import ConsoleSettings
+from console.settings import ConsoleSettings, store_label
 from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from agent.store import Store
 
 
 class ConsoleApp(App[None]):
@@ -63,8 +62,9 @@ class ConsoleApp(App[None]):
         self.settings = settings
         self.store: Store | None = None
         self.store_opened: Signal[Store] = Signal(self, "store-opened")
-        self.store_label = redact(settings.url)
+        self.store_label = store_label(settings.url)
         self.last_error: str = ""
+        self._store_started = False
         if settings.read_only:
             self.sub_title = "read-only"
 
@@ -75,12 +75,25 @@ class ConsoleApp(App[None]):
         # Not DEFAULT_MODE: with it, Textual 8 mounts the first mode's widgets before the mode's
         # screen stack exists (an Input then fails with "No screens on stack" in a real terminal).
         self.switch_mode("incidents")
-        self.open_store()
+        # The store is opened once the first frame is on screen (the incidents screen asks for
+        # it after its first refresh): importing SQLAlchemy in a worker thread while the main
+        # thread paints would share the GIL with the paint and delay it. The timer is a fallback.
+        self.set_timer(1.0, self.start_store)
+
+    def start_store(self) -> None:
+        """Open the store the first time this is called (later calls do nothing)."""
+        if not self._store_started:
+            self._store_started = True
+            self.open_store()
 
     def open_store(self) -> None:
         settings = self.settings
 
         def work() -> Store:
+            # SQLAlchemy, the models and the driver are first imported here, in the worker,
+            # while the first frame is already on screen (they are most of the start-up time).
+            from console.data.source import open_for_console
+
             return open_for_console(settings.url, read_only=settings.read_only)
 
         run_in_worker(self.screen, work, self._store_ready, group="open", failed=self._store_failed)
@@ -146,6 +159,8 @@ class ConsoleApp(App[None]):
         self.switch_mode("incidents")
 
         def resolve() -> list[str]:
+            from console.data import incidents as queries
+
             with store.engine.connect() as conn:
                 return queries.resolve_id(conn, id_or_prefix)
 
@@ -187,6 +202,7 @@ class ConsoleApp(App[None]):
         if answer is None or store is None:
             return
         analyst = self.settings.analyst
+        from console.data.export import ExportError, audit_report
 
         def work() -> object:
             return audit_report(

@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 
-from agent.store.types import utcnow
+ANALYST_ENV = "PHIWALL_ANALYST"
+_PASSWORD = re.compile(r"^(?P<head>[^:/]+://[^:/@]+):[^@]*@")
+
+
+def analyst_name(explicit: str | None = None) -> str:
+    """`--analyst`, else `$PHIWALL_ANALYST`, else the operating-system user."""
+    for candidate in (explicit, os.environ.get(ANALYST_ENV)):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
+
+
+def store_label(url: str) -> str:
+    """The store URL with its password hidden, as `agent.store.redact` writes it.
+
+    Here without SQLAlchemy: the label is on the first frame, painted before it is imported.
+    """
+    return _PASSWORD.sub(r"\g<head>:***@", url)
+
+
+def utcnow() -> datetime:
+    """Aware UTC now (the store's own helper sits behind SQLAlchemy, not imported before first paint)."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -24,4 +53,7 @@ class ConsoleSettings:
     tz: tzinfo | None = None
     clock: Callable[[], datetime] = utcnow
     keymap: dict[str, str] = field(default_factory=dict)
+    # The local agent's data dir: where approve/block on the Services screen writes the local
+    # policy overlay (agent.policy.local). None: those actions are not offered.
+    agent_data_dir: Path | None = None
     live: bool = True

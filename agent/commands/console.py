@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,11 @@ def _load_keymap(path: Path | None) -> dict[str, str]:
     show_default=True,
     help="Seconds between checks for new events.",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Open a throwaway store filled with a realistic synthetic week (no real data; deleted on exit).",
+)
 def console(
     db_url: str | None,
     config_file: Path | None,
@@ -84,23 +90,44 @@ def console(
     analyst: str | None,
     keymap_file: Path | None,
     poll_interval: float,
+    demo: bool,
 ) -> None:
     """Open the analyst console: triage incidents, review shadow AI and the fleet.
 
     Keys: ? help, ctrl+p command palette, q quit. The store is chosen like every
-    command's (--db, $PHIWALL_DB, the config file, the local SQLite store).
+    command's (--db, $PHIWALL_DB, the config file, the local SQLite store);
+    --demo opens a synthetic one instead.
     """
     # The one bridge from agent/ to console/: loaded by name, only when this command runs, so
     # the agent (and `phiwall run`) never depends on the console or Textual.
-    source = importlib.import_module("console.data.source")
-    settings_module = importlib.import_module("console.settings")
+    # console.settings is light: SQLAlchemy and the models load in a worker after the first frame.
+    source = importlib.import_module("console.settings")
 
-    _, url = resolve(config_file, db_url)
     keymap = _load_keymap(keymap_file)
     require_existing_store(url)  # never open a fresh, empty store on a mistyped path
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise click.UsageError("the console needs an interactive terminal (stdin and stdout must be a TTY)")
+    if demo:
+        if db_url is not None:
+            raise click.UsageError("--demo opens its own throwaway store: leave out --db")
+        with tempfile.TemporaryDirectory(prefix="phiwall-demo-") as directory:
+            click.echo("Building a demo store (synthetic data, deleted on exit)…", err=True)
+            url = importlib.import_module("console.data.demo").build_demo_store(Path(directory))
+            _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, Path(directory) / "agent")
+        return
+    config, url = resolve(config_file, db_url)
+    _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, config.data_dir)
+
+
+def _run(url: str, analyst: str, read_only: bool, poll_interval: float, keymap: dict[str, str], data_dir: Path) -> None:
+    """Open the app; `data_dir` is the local agent's, where Services approve/block writes the overlay."""
+    settings_module = importlib.import_module("console.settings")
     settings = settings_module.ConsoleSettings(
-        url=url, analyst=source.analyst_name(analyst), read_only=read_only, poll_interval=poll_interval, keymap=keymap
+        url=url,
+        analyst=analyst,
+        read_only=read_only,
+        poll_interval=poll_interval,
+        keymap=keymap,
+        agent_data_dir=data_dir,
     )
     importlib.import_module("console.app").ConsoleApp(settings).run()

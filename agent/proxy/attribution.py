@@ -10,6 +10,10 @@ flows that may become events, started at the request headers while the client is
 connected), at most once per client connection. Processes of other users are not readable
 without privileges: then the user still comes from the socket's owner uid and pid/name/exe
 stay empty.
+
+Analysts also get the parent process (what launched the uploader: a browser under a
+remote-desktop session, a script under cron) and the command line, kept as typed: like
+enrolled paths it may name a patient file, and like them it stays in the private store.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import logging
 import os
 import pwd
+import shlex
 import sys
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +48,32 @@ class ProcessInfo:
     name: str | None = None
     exe: str | None = None
     user: str | None = None
+    parent_pid: int | None = None
+    parent_name: str | None = None
+    cmdline: str | None = None
+
+
+MAX_CMDLINE_CHARS = 2000
+
+
+def _lineage(process: psutil.Process) -> tuple[int | None, str | None, str | None]:
+    """(parent pid, parent name, command line) of a process; None for what is not readable."""
+    try:
+        args = process.cmdline()
+        cmdline: str | None = shlex.join(args)[:MAX_CMDLINE_CHARS] if args else None
+    except (psutil.AccessDenied, psutil.ZombieProcess, psutil.NoSuchProcess):
+        cmdline = None
+    try:
+        parent_pid: int | None = process.ppid() or None
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        parent_pid = None
+    parent_name = None
+    if parent_pid is not None:
+        try:
+            parent_name = psutil.Process(parent_pid).name()
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            parent_name = None
+    return parent_pid, parent_name, cmdline
 
 
 UNKNOWN = ProcessInfo()
@@ -111,7 +142,10 @@ def _describe(pid: int, uid: int | None) -> ProcessInfo:
                 user: str | None = process.username()
             except (psutil.AccessDenied, KeyError):
                 user = _user_of_uid(uid) if uid is not None else None
-        return ProcessInfo(pid=pid, name=name, exe=exe, user=user)
+            parent_pid, parent_name, cmdline = _lineage(process)
+        return ProcessInfo(
+            pid=pid, name=name, exe=exe, user=user, parent_pid=parent_pid, parent_name=parent_name, cmdline=cmdline
+        )
     except psutil.NoSuchProcess:
         return ProcessInfo(pid=pid, user=_user_of_uid(uid) if uid is not None else None)
     except psutil.AccessDenied:

@@ -184,6 +184,8 @@ def draft_for(
             draft.match_kind = result.match.kind
             draft.match_offset_s = result.match.offset_s
             draft.details["matched_part"] = result.matched_where
+            if result.matched_sha256:
+                draft.details["payload_sha256"] = result.matched_sha256
     if dest.endpoint is not None:
         draft.details["endpoint"] = dest.endpoint.path
     draft.details["verdict_ms"] = round((time.perf_counter() - state.started) * 1000, 1)

@@ -14,6 +14,7 @@ need no inspection (they never enter the pool).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +55,7 @@ class PartsResult:
 
     match: MediaMatch | None = None
     matched_where: str | None = None
+    matched_sha256: str | None = None  # of the part that matched, to compare with the enrolled file
     sniffed: list[str] = field(default_factory=list)
     media_parts: int = 0
     errors: list[str] = field(default_factory=list)
@@ -92,6 +94,7 @@ def match_parts(media: MediaMatcher, parts: Sequence[PayloadPart], limits: Media
         if outcome.match is not None:
             result.match = outcome.match
             result.matched_where = part.where
+            result.matched_sha256 = hashlib.sha256(data).hexdigest()
             break
         if outcome.error and is_media:
             result.errors.append(f"{part.where}: {outcome.error}")

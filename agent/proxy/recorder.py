@@ -92,7 +92,7 @@ class EventRecorder:
                 payload_size=draft.payload_size,
                 sniffed_types=",".join(draft.sniffed_types)[:1000] or None,
                 catalog_version=self.catalog_version or None,
-                details=draft.details,
+                details={**draft.details, **_lineage_details(process)},
             )
         except (TypeError, ValueError) as exc:
             log.error("event %s could not be built: %s", draft.id, exc)
@@ -124,3 +124,15 @@ def log_block(draft: EventDraft, process: ProcessInfo) -> None:
         process.name or "?",
         draft.reason,
     )
+
+
+def _lineage_details(process: ProcessInfo) -> dict[str, Any]:
+    """Parent process and command line for the analyst (only what attribution could read)."""
+    found: dict[str, Any] = {}
+    if process.parent_pid is not None:
+        found["parent_pid"] = process.parent_pid
+    if process.parent_name:
+        found["parent_name"] = process.parent_name
+    if process.cmdline:
+        found["cmdline"] = process.cmdline
+    return found

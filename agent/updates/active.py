@@ -10,10 +10,15 @@ Precedence, decided once in `load_active`:
 The proxy runs in its own process; it calls `reload_if_changed()` (one `stat` of the pointer,
 at most every `check_interval` seconds) and picks up a new bundle without restarting. A bundle
 that fails to load leaves the previous set in force: there is no moment without a catalog.
+
+The local policy overlay (`agent.policy.local`, `<data_dir>/policy/local.yaml`: services an
+analyst approved or blocked from the console) is applied on top of whichever set is in force
+and watched the same way, so a console decision takes effect without a restart.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -27,6 +32,7 @@ from typing import Any, Literal
 
 from agent.config import Config
 from agent.policy.catalog import Catalog
+from agent.policy.local import LocalOverlay, OverlayError, overlay_path, read_overlay
 from agent.policy.org import OrgPolicy
 from agent.updates.bundle import Bundle, bundle_bytes
 from agent.updates.errors import UpdateRejected
@@ -49,6 +55,7 @@ class SignatureSet:
     source: SourceKind = "shipped"
     sha256: str | None = None
     expires_at: datetime | None = None
+    local: LocalOverlay = field(default_factory=LocalOverlay)
     _injections: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -61,15 +68,18 @@ class SignatureSet:
         expires_at: datetime | None = None,
         extra_passthrough: tuple[str, ...] = (),
         extra_internal: tuple[str, ...] = (),
+        local: LocalOverlay | None = None,
     ) -> SignatureSet:
+        overlay = local or LocalOverlay()
         return cls(
             version=bundle.version,
             catalog=bundle.catalog,
-            policy=bundle.policy.with_passthrough(extra_passthrough).with_internal(extra_internal),
+            policy=overlay.apply(bundle.policy.with_passthrough(extra_passthrough).with_internal(extra_internal)),
             models=bundle.models,
             source=source,
             sha256=sha256,
             expires_at=expires_at,
+            local=overlay,
         )
 
     @property
@@ -102,11 +112,13 @@ class ActiveSignatures:
         extra_passthrough: tuple[str, ...] = (),
         extra_internal: tuple[str, ...] = (),
         check_interval: float = 1.0,
+        overlay: Path | None = None,
     ) -> None:
         self._current = initial
         self._lock = threading.Lock()
         self._layout = layout
         self._pinned = pinned
+        self._overlay = overlay
         self._extra_passthrough = extra_passthrough
         self._extra_internal = extra_internal
         self._check_interval = check_interval
@@ -118,7 +130,18 @@ class ActiveSignatures:
     def current(self) -> SignatureSet:
         return self._current
 
-    def _read_stamp(self) -> Stamp:
+    def _read_stamp(self) -> tuple[Stamp, Stamp]:
+        """What tells a changed bundle (or pinned file) and a changed local overlay."""
+        overlay: Stamp = None
+        if self._overlay is not None:
+            try:
+                st = os.stat(self._overlay)
+                overlay = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except OSError:
+                overlay = None
+        return self._read_source_stamp(), overlay
+
+    def _read_source_stamp(self) -> Stamp:
         if self._pinned is not None:
             try:
                 st = os.stat(self._pinned)
@@ -145,7 +168,7 @@ class ActiveSignatures:
                 return False
             try:
                 loaded = self._load()
-            except (UpdateRejected, OSError) as exc:
+            except (UpdateRejected, OSError, OverlayError) as exc:
                 self.last_error = str(exc)
                 self.last_code = exc.code if isinstance(exc, UpdateRejected) else "missing"
                 log.error("signature reload failed, keeping %s: %s", self._current.label, exc)
@@ -153,20 +176,31 @@ class ActiveSignatures:
                 return False
             self._stamp = stamp
             self.last_error = self.last_code = None
-            if loaded is None or (loaded.version, loaded.sha256) == (self._current.version, self._current.sha256):
+            current = self._current
+            if loaded is None or (loaded.version, loaded.sha256, loaded.local) == (
+                current.version,
+                current.sha256,
+                current.local,
+            ):
                 return False
             log.info("signatures %s now in force (was %s)", loaded.label, self._current.label)
             self._current = loaded
             return True
 
     def _load(self) -> SignatureSet | None:
+        local = read_overlay(self._overlay) if self._overlay is not None else None
         if self._pinned is not None:
-            return _pinned_set(self._pinned, self._extra_passthrough, self._extra_internal)
+            return _pinned_set(self._pinned, self._extra_passthrough, self._extra_internal, local)
         if self._layout is None:
             return None
         installed = load_installed(self._layout)
         if installed is None:
-            return None
+            # Nothing installed: the shipped catalog stays in force (with the overlay as it is now).
+            return (
+                shipped_signatures(self._extra_passthrough, self._extra_internal, local)
+                if self._overlay is not None
+                else None
+            )
         pointer, bundle = installed
         return SignatureSet.from_bundle(
             bundle,
@@ -175,27 +209,66 @@ class ActiveSignatures:
             expires_at=pointer.expires_at,
             extra_passthrough=self._extra_passthrough,
             extra_internal=self._extra_internal,
+            local=local,
         )
 
     def replace(self, signatures: SignatureSet) -> None:
         """Install a set directly (the update component, right after it swapped the pointer)."""
+        if self._overlay is not None and signatures.local.is_empty:
+            local = _initial_overlay(self._overlay)
+            if local is not None and not local.is_empty:
+                signatures = dataclasses.replace(signatures, policy=local.apply(signatures.policy), local=local)
         with self._lock:
             self._current = signatures
             self._stamp = self._read_stamp()
 
 
-def _pinned_set(path: Path, extra_passthrough: tuple[str, ...], extra_internal: tuple[str, ...] = ()) -> SignatureSet:
+def _pinned_set(
+    path: Path,
+    extra_passthrough: tuple[str, ...],
+    extra_internal: tuple[str, ...] = (),
+    local: LocalOverlay | None = None,
+) -> SignatureSet:
     bundle = load_source(path)
     digest = hashlib.sha256(bundle_bytes(bundle)).hexdigest()  # tells an edited file from an unchanged one
     return SignatureSet.from_bundle(
-        bundle, source="pinned", sha256=digest, extra_passthrough=extra_passthrough, extra_internal=extra_internal
+        bundle,
+        source="pinned",
+        sha256=digest,
+        extra_passthrough=extra_passthrough,
+        extra_internal=extra_internal,
+        local=local,
     )
 
 
-def shipped_signatures(extra_passthrough: tuple[str, ...] = (), extra_internal: tuple[str, ...] = ()) -> SignatureSet:
+def shipped_signatures(
+    extra_passthrough: tuple[str, ...] = (),
+    extra_internal: tuple[str, ...] = (),
+    local: LocalOverlay | None = None,
+) -> SignatureSet:
     return SignatureSet.from_bundle(
-        shipped_bundle(), source="shipped", extra_passthrough=extra_passthrough, extra_internal=extra_internal
+        shipped_bundle(),
+        source="shipped",
+        extra_passthrough=extra_passthrough,
+        extra_internal=extra_internal,
+        local=local,
     )
+
+
+def _overlay_problem(path: Path) -> str:
+    try:
+        read_overlay(path)
+    except OverlayError as exc:
+        return str(exc)
+    return "unreadable"
+
+
+def _initial_overlay(path: Path) -> LocalOverlay | None:
+    try:
+        return read_overlay(path)
+    except OverlayError as exc:
+        log.error("local policy overlay ignored: %s", exc)
+        return None
 
 
 def load_active(data_dir: Path, config: Config, *, check_interval: float = 1.0) -> ActiveSignatures:
@@ -205,21 +278,31 @@ def load_active(data_dir: Path, config: Config, *, check_interval: float = 1.0) 
     """
     extra = tuple(config.proxy.passthrough_hosts)
     internal = tuple(config.zones.internal)
+    overlay = overlay_path(data_dir)
+    local = _initial_overlay(overlay)
     pinned = config.signatures.catalog
     if pinned is not None:
         pinned = pinned.expanduser()
-        initial = _pinned_set(pinned, extra, internal)  # a pinned catalog that does not load is a config error
+        initial = _pinned_set(pinned, extra, internal, local)  # a pinned catalog that does not load is a config error
         return ActiveSignatures(
-            initial, pinned=pinned, extra_passthrough=extra, extra_internal=internal, check_interval=check_interval
+            initial,
+            pinned=pinned,
+            extra_passthrough=extra,
+            extra_internal=internal,
+            check_interval=check_interval,
+            overlay=overlay,
         )
     layout = Layout.for_data_dir(data_dir)
     active = ActiveSignatures(
-        shipped_signatures(extra, internal),
+        shipped_signatures(extra, internal, local),
         layout=layout,
         extra_passthrough=extra,
         extra_internal=internal,
         check_interval=check_interval,
+        overlay=overlay,
     )
+    if local is None:
+        active.last_error = f"local policy overlay ignored: {_overlay_problem(overlay)}"
     try:
         if read_pointer(layout) is not None:
             active.reload_if_changed(force=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, tzinfo
+from typing import Literal
 
 MISSING = "—"
 
@@ -21,12 +22,23 @@ def text(value: object) -> str:
     return str(value)
 
 
-def when(value: datetime | None, tz: tzinfo | None, *, short: bool = False) -> str:
-    """A UTC time shown in the console's time zone (the machine's local zone unless configured)."""
+def when(value: datetime | None, tz: tzinfo | None, *, short: bool | Literal["minutes"] = False) -> str:
+    """A UTC time shown in the console's time zone (the machine's local zone unless configured).
+
+    Always with the year and the zone: `short` is ISO 8601 to the second with the UTC offset
+    (`2026-03-01 13:00:00+01:00`, sortable, unambiguous in a ticket); the long form adds the
+    zone's name (`2026-03-01 13:00:00+01:00 CET`).
+    """
     if value is None:
         return MISSING
     local = value.astimezone(tz)
-    return local.strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S %Z").strip()
+    iso = local.isoformat(sep=" ", timespec="seconds")
+    if short == "minutes":  # narrow tables (inventory): still the year and the offset
+        return local.isoformat(sep=" ", timespec="minutes")
+    if short:
+        return iso
+    name = local.tzname() or ""
+    return f"{iso} {name}".strip() if name and not name.startswith(("+", "-")) else iso
 
 
 def ago(value: datetime | None, now: datetime) -> str:

@@ -21,7 +21,8 @@ from sqlalchemy import Engine, select
 
 from agent.store.types import utcnow
 from console.data.filters import EventFilter, Sort
-from console.data.incidents import SORT_FIELD, PageCursor, after_cursor, order_by, where_clauses
+from console.data.incidents import SORT_FIELD, after_cursor, order_by, where_clauses
+from console.data.rows import PageCursor, parse_details
 from console.data.tables import ASSET, EVENT, TRIAGE
 
 Format = Literal["csv", "json"]
@@ -119,8 +120,31 @@ def _private_output(path: Path) -> Iterator[IO[str]]:
         raise
 
 
-def iter_view(engine: Engine, flt: EventFilter, sort: Sort, *, batch: int = BATCH) -> Iterator[dict[str, Any]]:
-    """Every event of the view, in the view's order, as plain dicts (batched keyset reads)."""
+TRAIL_FIELDS = ("time", "analyst", "action", "state", "classification", "escalate", "note")
+
+
+def _trails(conn: Any, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The triage trail (notes included) of each event, oldest action first."""
+    t = TRIAGE.c
+    found: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        query = select(t.event_id, *(t[name] for name in TRAIL_FIELDS)).where(t.event_id.in_(chunk))
+        for row in conn.execute(query.order_by(t.time.asc(), t.id.asc())).all():
+            m = row._mapping
+            found.setdefault(m["event_id"], []).append(
+                {name: _plain(m[name]) for name in TRAIL_FIELDS if m[name] is not None}
+            )
+    return found
+
+
+def iter_view(
+    engine: Engine, flt: EventFilter, sort: Sort, *, batch: int = BATCH, with_trail: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Every event of the view, in the view's order, as plain dicts (batched keyset reads).
+
+    `with_trail` adds each event's triage trail as `triage` (read with the same batch).
+    """
     columns = [EVENT.c[name] for name in EXPORT_FIELDS if name != "asset_path"] + [ASSET.c.path.label("asset_path")]
     cursor: PageCursor | None = None
     sqlite = engine.dialect.name == "sqlite"
@@ -135,8 +159,12 @@ def iter_view(engine: Engine, flt: EventFilter, sort: Sort, *, batch: int = BATC
             query = query.where(after_cursor(sort, cursor))
         with engine.connect() as conn:
             rows = conn.execute(query.order_by(*order_by(sort)).limit(batch)).all()
+            trails = _trails(conn, [r.id for r in rows]) if with_trail and rows else {}
         for row in rows:
-            yield dict(row._mapping)
+            item = dict(row._mapping)
+            if with_trail:
+                item["triage"] = trails.get(item["id"], [])
+            yield item
         if len(rows) < batch:
             return
         last = rows[-1]._mapping
@@ -153,11 +181,15 @@ def export_view(
     progress: Callable[[int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> ExportResult:
-    """Write the view to `path` (CSV with a header row, or a JSON document with the rows)."""
+    """Write the view to `path` (CSV with a header row, or a JSON document with the rows).
+
+    JSON events carry `details` as an object (not the stored string) and `triage`, the
+    incident's whole trail with notes; CSV keeps one flat line per event.
+    """
     chosen = fmt or format_for(path)
     count = 0
     with _private_output(path) as out:
-        rows = iter_view(engine, flt, sort)
+        rows = iter_view(engine, flt, sort, with_trail=chosen == "json")
         if chosen == "csv":
             writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
             writer.writeheader()
@@ -176,6 +208,9 @@ def export_view(
             if chosen == "csv":
                 writer.writerow(plain)
             else:
+                details, problem = parse_details(row.get("details"))
+                plain["details"] = details if problem is None else {"unreadable": row.get("details")}
+                plain["triage"] = row.get("triage", [])
                 out.write((",\n" if count else "") + json.dumps(plain, ensure_ascii=False))
             count += 1
             if progress is not None and count % BATCH == 0:

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from console.data.filters import EventFilter, Sort
-from console.data.incidents import Page, PageCursor
-from console.data.rows import IncidentRow
+from console.data.rows import IncidentRow, Page, PageCursor
 
 LOOKBACK = timedelta(minutes=2)
 MAX_LOADED = 20_000
@@ -53,6 +52,9 @@ class IncidentFeed:
         self.cursor: PageCursor | None = None
         self.has_more = False
         self.marked: set[str] = set()
+        # "Mark all matching": actions then apply to every event of the filter in the store,
+        # not to the loaded rows (console.data.bulk).
+        self.all_matching = False
         self.paused = False
         self.pending: dict[str, IncidentRow] = {}
         self.pending_overflow = False
@@ -74,6 +76,7 @@ class IncidentFeed:
         self.rows, self._index = [], {}
         self.cursor, self.has_more = None, False
         self.marked.clear()
+        self.all_matching = False
         self.pending.clear()
         self.pending_overflow = False
         self.unplaced = 0
@@ -226,12 +229,29 @@ class IncidentFeed:
             return True
         return False
 
+    def is_marked(self, event_id: str) -> bool:
+        return self.all_matching or event_id in self.marked
+
+    def mark_all_matching(self) -> None:
+        self.marked.clear()
+        self.all_matching = True
+
     def mark_all_loaded(self) -> int:
         self.marked = set(self._index)
         return len(self.marked)
 
     def clear_marks(self) -> None:
         self.marked.clear()
+        self.all_matching = False
+
+    def remove_rows(self, event_ids: Iterable[str]) -> list[str]:
+        """Drop loaded rows that no longer match the filter (e.g. closed in a state:open view)."""
+        gone = {i for i in event_ids if i in self._index}
+        if gone:
+            self.rows = [r for r in self.rows if r.id not in gone]
+            self._index = {r.id: i for i, r in enumerate(self.rows)}
+            self.marked -= gone
+        return sorted(gone)
 
     def replace_rows(self, rows: Iterable[IncidentRow]) -> list[IncidentRow]:
         """Refresh loaded rows in place (e.g. after triage); returns those that were loaded."""

@@ -11,7 +11,6 @@ common and cost one pass over the range when they are rare.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +34,8 @@ from console.data.rows import (
     Count,
     IncidentDetail,
     IncidentRow,
+    Page,
+    PageCursor,
     RelatedGroup,
     TriageEntry,
     parse_details,
@@ -85,22 +86,6 @@ ROW_COLUMNS = (
 
 # Columns a free-text word is looked for in (plus the matched asset's enrolled path).
 TEXT_COLUMNS = (c.id, c.host, c.user, c.process_name, c.service_id, c.reason, c.path, c.asset_id, c.agent_id)
-
-
-@dataclass(frozen=True)
-class PageCursor:
-    """Where the last page ended: the sort column's value, then time and id as tie-breakers."""
-
-    value: Any
-    time: datetime
-    id: str
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: tuple[IncidentRow, ...]
-    cursor: PageCursor | None
-    has_more: bool
 
 
 def _escape_like(text: str) -> str:
@@ -312,6 +297,16 @@ def fetch_rows(conn: Connection, event_ids: Sequence[str]) -> dict[str, Incident
         for r in conn.execute(_base(conn, EventFilter()).where(c.id.in_(chunk))).all():
             row = to_row(r)
             found[row.id] = row
+    return found
+
+
+def still_matching(conn: Connection, flt: EventFilter, event_ids: Sequence[str]) -> set[str]:
+    """Which of `event_ids` the filter still selects (after triage moved them, say)."""
+    found: set[str] = set()
+    clauses = where_clauses(flt, sqlite=_is_sqlite(conn))
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start : start + 500])
+        found.update(r.id for r in conn.execute(select(c.id).where(c.id.in_(chunk), *clauses)).all())
     return found
 
 

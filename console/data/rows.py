@@ -122,3 +122,19 @@ class Count:
 
     def text(self) -> str:
         return f"{self.value:,}+" if self.capped else f"{self.value:,}"
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where the last page ended: the sort column's value, then time and id as tie-breakers."""
+
+    value: Any
+    time: datetime
+    id: str
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: tuple[IncidentRow, ...]
+    cursor: PageCursor | None
+    has_more: bool

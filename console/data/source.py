@@ -8,8 +8,6 @@ console bug can write on their behalf.
 
 from __future__ import annotations
 
-import getpass
-import os
 import sqlite3
 from typing import Any
 
@@ -19,19 +17,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from agent.errors import StoreError
 from agent.store import Store, open_store, redact
 from agent.store.engine import describe_db_error
+from console.settings import ANALYST_ENV, analyst_name
 
-ANALYST_ENV = "PHIWALL_ANALYST"
-
-
-def analyst_name(explicit: str | None = None) -> str:
-    """`--analyst`, else `$PHIWALL_ANALYST`, else the operating-system user."""
-    for candidate in (explicit, os.environ.get(ANALYST_ENV)):
-        if candidate and candidate.strip():
-            return candidate.strip()
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid-{os.getuid()}"
+__all__ = ["ANALYST_ENV", "analyst_name", "describe_error", "make_read_only", "open_for_console"]
 
 
 def _read_only_on_connect(dbapi_connection: Any, _record: Any) -> None:

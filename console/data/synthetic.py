@@ -92,14 +92,15 @@ def _insert_assets(store: Store, spec: SyntheticSpec) -> None:
             "path": f"/srv/clinical/recordings/dictation-{i:05d}.{'mp3' if kinds[i % 4] == 'audio' else 'mp4'}",
             "size": 100_000 + i * 37,
             "enrolled_at": _bind_time(store, spec.start - timedelta(days=1)),
+            "origin": f"ws-{i % max(spec.agents, 1):03d}",
         }
         for i in range(spec.assets)
     ]
     with store.engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO media_asset (id, kind, mime, path, size, has_audio, has_video, enrolled_at) "
-                "VALUES (:id, :kind, :mime, :path, :size, true, false, :enrolled_at)"
+                "INSERT INTO media_asset (id, kind, mime, path, size, has_audio, has_video, enrolled_at, "
+                "origin_agent_id) VALUES (:id, :kind, :mime, :path, :size, true, false, :enrolled_at, :origin)"
             ),
             rows,
         )
@@ -264,7 +265,13 @@ def _insert_events_sqlite(store: Store, spec: SyntheticSpec) -> None:
       20000 + (n * 131) % 5000000,
       'audio/mpeg',
       '2026.02.1',
-      '{{"parts": 1}}',
+      CASE WHEN verdicts.verdict IN ('block', 'audit') THEN json_object(
+        'status', 'unapproved', 'media_parts', 1, 'matched_part', 'multipart:file',
+        'payload_sha256', printf('%064x', n % :assets), 'parent_pid', 900 + n % 50,
+        'parent_name', CASE procs.name WHEN 'Dictation' THEN 'systemd' ELSE 'gnome-shell' END,
+        'cmdline', procs.exe || ' --upload /home/' || printf('user%03d', (n * 7) % :users)
+          || '/Recordings/dictation-' || printf('%05d', n % :assets) || '.mp3')
+      ELSE '{{"parts": 1}}' END,
       CASE WHEN n % 50 = 0 THEN 'closed' WHEN n % 23 = 0 THEN 'acknowledged' ELSE 'new' END
     FROM seq CROSS JOIN services CROSS JOIN procs CROSS JOIN verdicts
     WHERE services.i = n % {len(SERVICES)} AND procs.i = (n / 3) % {len(PROCESSES)}
@@ -318,7 +325,13 @@ def _insert_events_postgres(store: Store, spec: SyntheticSpec) -> None:
       20000 + (n * 131) % 5000000,
       'audio/mpeg',
       '2026.02.1',
-      '{{"parts": 1}}',
+      CASE WHEN verdicts.verdict IN ('block', 'audit') THEN json_build_object(
+        'status', 'unapproved', 'media_parts', 1, 'matched_part', 'multipart:file',
+        'payload_sha256', lpad(to_hex(n % :assets), 64, '0'), 'parent_pid', 900 + n % 50,
+        'parent_name', CASE procs.name WHEN 'Dictation' THEN 'systemd' ELSE 'gnome-shell' END,
+        'cmdline', procs.exe || ' --upload /home/user' || lpad(((n * 7) % :users)::text, 3, '0')
+          || '/Recordings/dictation-' || lpad((n % :assets)::text, 5, '0') || '.mp3')::text
+      ELSE '{{"parts": 1}}' END,
       CASE WHEN n % 50 = 0 THEN 'closed' WHEN n % 23 = 0 THEN 'acknowledged' ELSE 'new' END
     FROM generate_series(0, :count - 1) AS n
     JOIN services ON services.i = n % {len(SERVICES)}

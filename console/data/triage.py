@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import Connection, Engine, false, insert, select, update
-
-from agent.store.types import utcnow
 from console.data.filters import TRIAGE_STATES
-from console.data.tables import EVENT, TRIAGE
+
+if TYPE_CHECKING:  # the dialogs import this module's rules before any database work
+    from sqlalchemy import Connection, Engine
 
 CLASSIFICATIONS = ("true_positive", "benign", "false_positive")
 MAX_NOTE_CHARS = 4000
@@ -138,6 +137,10 @@ def _lock_and_read(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[str,
     before the snapshot is read, so no other writer can commit in between (which would
     otherwise fail the transaction with SQLITE_BUSY_SNAPSHOT). PostgreSQL: SELECT ... FOR UPDATE.
     """
+    from sqlalchemy import false, select, update
+
+    from console.data.tables import EVENT
+
     e = EVENT.c
     if conn.dialect.name == "sqlite":
         conn.execute(update(EVENT).where(false()).values(triage_state=e.triage_state))
@@ -157,9 +160,15 @@ def apply(
     event_ids: Sequence[str],
     request: TriageRequest,
     *,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime] | None = None,
 ) -> TriageResult:
     """Record `request` on every incident in `event_ids` it is allowed for, in one transaction."""
+    from sqlalchemy import insert
+
+    from agent.store.types import utcnow
+    from console.data.tables import TRIAGE
+
+    clock = clock or utcnow
     request.validate()
     unique_ids = list(dict.fromkeys(event_ids))
     if not unique_ids:
@@ -204,6 +213,10 @@ def _apply_one(
     note: str | None,
 ) -> dict[str, object] | None:
     """Update the caches if nobody changed the incident since it was read; the action row to insert."""
+    from sqlalchemy import update
+
+    from console.data.tables import EVENT
+
     e = EVENT.c
     values: dict[str, object] = {}
     action_row: dict[str, object] = {

@@ -8,19 +8,41 @@ as one line) back on the event loop; exclusive groups drop stale work, e.g. an o
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection
 from textual.screen import Screen
 from textual.worker import Worker, get_current_worker
 
-from console.data.source import describe_error
-
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from console.app import ConsoleApp
 
 T = TypeVar("T")
+
+
+class LazyModule:
+    """A module imported on first attribute access.
+
+    The data layer pulls in SQLAlchemy and the models (most of the start-up time); screens
+    reach it through these so the first frame is painted before it is imported, and the
+    first access happens in a worker thread (store opening), not on the event loop.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+def describe_error(exc: BaseException, url: str) -> str:
+    """One line for the analyst (console.data.source, imported only once there is an error)."""
+    from console.data.source import describe_error as describe
+
+    return describe(exc, url)
 
 
 def run_in_worker[T](

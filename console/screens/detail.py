@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -18,13 +19,17 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Label, Static
 
 from console.data import display
-from console.data import incidents as queries
 from console.data.rows import IncidentDetail, IncidentRow, RelatedGroup
 from console.data.triage import TriageResult
 from console.screens import triage_flow
-from console.screens.base import StoreScreen
+from console.screens.base import LazyModule, StoreScreen
 from console.widgets.incident_table import VERDICT_STYLES
 from console.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from console.data import incidents as queries
+else:
+    queries = LazyModule("console.data.incidents")
 
 
 def _facts(title: str, rows: Sequence[tuple[str, object]]) -> Table:
@@ -39,74 +44,120 @@ def _facts(title: str, rows: Sequence[tuple[str, object]]) -> Table:
     return table
 
 
+# Details keys shown in their own place on the page (not again under "Other details").
+_PLACED_DETAILS = ("parent_pid", "parent_name", "cmdline", "payload_sha256", "matched_part")
+
+
+def _side_by_side(left: RenderableType, right: RenderableType) -> Table:
+    grid = Table.grid(padding=(0, 4), expand=True)
+    grid.add_column(ratio=1)
+    grid.add_column(ratio=1)
+    grid.add_row(left, right)
+    return grid
+
+
+def _triage_summary(detail: IncidentDetail, tz: tzinfo | None) -> Table:
+    """The triage state first: what an analyst opening the incident must see before anything."""
+    row = detail.row
+    state = Text(display.state(row.triage_state), style="bold")
+    if row.triage_state == "closed":
+        state.append(f" as {display.classification(row.classification)}")
+    if row.escalated:
+        state.append("  ⚑ escalated", style="bold red")
+    rows: list[tuple[str, object]] = [("triage", state)]
+    if detail.history:
+        last = detail.history[-1]
+        rows.append(("last action", f"{last.summary()} by {last.analyst}, {display.when(last.time, tz)}"))
+        notes = [h for h in detail.history if h.note]
+        if notes:
+            rows.append(("latest note", notes[-1].note))
+    else:
+        rows.append(("last action", "none yet"))
+    return _facts("Triage", rows)
+
+
 def render_detail(detail: IncidentDetail, tz: tzinfo | None) -> RenderableType:
-    """The detail page as Rich renderables (also what snapshot tests see)."""
+    """The detail page as Rich renderables (also what snapshot tests see).
+
+    Order: the triage state, then who (user, host, process, parent, command line), what
+    (decision, asset, enrolling agent, how it matched, wrapper path, payload hash), where and
+    when; the non-PHI details left over and the full triage history follow.
+    """
     row = detail.row
     f = detail.fields
+    d = detail.details or {}
     verdict = Text(row.verdict.upper(), style=VERDICT_STYLES.get(row.verdict, "bold"))
     headline = Text.assemble(verdict, "  ", (display.when(row.time, tz), "bold"), "  ", (f"incident {row.id}", "dim"))
-    decision = _facts(
-        "Decision",
-        [
-            ("reason", f.get("reason")),
-            ("kind", f.get("kind")),
-            ("service", f"{display.text(row.service_id)} ({display.text(row.service_category)})"),
-            ("catalog version", f.get("catalog_version")),
-        ],
-    )
-    destination = _facts(
-        "Destination",
-        [("method", f.get("method")), ("host", f.get("host")), ("path", f.get("path"))],
-    )
     agent = display.text(row.agent_id)
     if detail.agent_hostname:
         agent += f" ({detail.agent_hostname})"
-    process = _facts(
-        "Process",
+    process = display.text(row.process_name) + (f" (pid {row.pid})" if row.pid is not None else "")
+    parent = display.text(d.get("parent_name"))
+    if d.get("parent_pid") is not None:
+        parent += f" (pid {d['parent_pid']})"
+    who = _facts(
+        "Who",
         [
             ("user", row.user),
-            ("process", row.process_name),
-            ("pid", row.pid),
+            ("host", detail.agent_hostname or row.agent_id),
+            ("process", process),
             ("executable", f.get("process_exe")),
-            ("agent", agent),
+            ("parent process", parent),
+            ("command line", d.get("cmdline")),
         ],
     )
+    a = detail.asset
+    what_rows: list[tuple[str, object]] = [
+        ("decision", Text.assemble(verdict, f" ({display.text(f.get('kind'))})")),
+        ("reason", f.get("reason")),
+    ]
     if row.asset_id is None:
-        asset = _facts("Matched asset", [("match", "no enrolled asset matched")])
+        what_rows.append(("matched asset", "no enrolled asset matched"))
     else:
-        a = detail.asset
-        asset_rows: list[tuple[str, object]] = [
-            ("path", a.path if a else "(asset not in this store: enrolled on another agent or forgotten)"),
-            ("matched as", row.match_kind),
+        what_rows += [
+            ("matched asset", a.path if a else "(not in this store: enrolled on another agent or forgotten)"),
+            ("enrolled by", display.text(a.origin_agent_id) if a else display.MISSING),
+            ("enrolled", display.when(a.enrolled_at, tz) if a else display.MISSING),
+            ("how matched", f"{display.text(row.match_kind)} at {display.offset(f.get('match_offset_s'))}"),
             ("score", display.score(row.match_score)),
-            ("offset", display.offset(f.get("match_offset_s"))),
             ("asset id", row.asset_id),
         ]
         if a is not None:
-            asset_rows += [
-                ("asset kind", f"{a.kind} ({display.text(a.mime)})"),
-                ("size", display.size(a.size)),
-                ("duration", display.offset(a.duration_s)),
-                ("enrolled", display.when(a.enrolled_at, tz)),
-            ]
+            what_rows.append(("asset", f"{a.kind} ({display.text(a.mime)}), {display.size(a.size)}"))
             if a.deleted_at:
-                asset_rows.append(("deleted", display.when(a.deleted_at, tz)))
-        asset = _facts("Matched asset", asset_rows)
-    payload = _facts("Payload", [("size", display.size(f.get("payload_size"))), ("types", f.get("sniffed_types"))])
+                what_rows.append(("deleted", display.when(a.deleted_at, tz)))
+    what_rows += [
+        ("wrapper path", d.get("matched_part")),
+        ("payload SHA-256", d.get("payload_sha256")),
+        ("payload", f"{display.size(f.get('payload_size'))}, {display.text(f.get('sniffed_types'))}"),
+    ]
+    what = _facts("What", what_rows)
+    where = _facts(
+        "Where",
+        [
+            ("service", f"{display.text(row.service_id)} ({display.text(row.service_category)})"),
+            ("destination", f"{display.text(f.get('method'))} {display.text(f.get('host'))}"),
+            ("path", f.get("path")),
+            ("agent", agent),
+        ],
+    )
+    when = _facts(
+        "When",
+        [
+            ("time", display.when(row.time, tz)),
+            ("UTC", row.time.isoformat(timespec="seconds")),
+            ("catalog version", f.get("catalog_version")),
+        ],
+    )
     if detail.details_error:
         facts_rows: list[tuple[str, object]] = [("⚠", detail.details_error), ("raw", f.get("details"))]
     else:
         facts_rows = [
             (str(k), json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v)
-            for k, v in sorted((detail.details or {}).items())
+            for k, v in sorted(d.items())
+            if k not in _PLACED_DETAILS
         ] or [("", "none")]
-    facts = _facts("Details", facts_rows)
-    triage_rows: list[tuple[str, object]] = [
-        ("state", display.state(row.triage_state)),
-        ("classification", display.classification(row.classification)),
-        ("escalated", Text("yes", style="bold red") if row.escalated else "no"),
-    ]
-    triage = _facts("Triage", triage_rows)
+    facts = _facts("Other details", facts_rows)
     history = Table(title="Triage history", title_justify="left", title_style="bold underline", expand=True)
     for name in ("time", "analyst", "action", "note"):
         history.add_column(name, overflow="fold")
@@ -115,8 +166,8 @@ def render_detail(detail: IncidentDetail, tz: tzinfo | None) -> RenderableType:
     if not detail.history:
         history.add_row("", "", "no action yet", "")
     return Group(
-        headline, Text(), decision, Text(), destination, Text(), process, Text(), asset, Text(), payload, Text(), facts,
-        Text(), triage, Text(), history,
+        headline, _triage_summary(detail, tz), Text(), _side_by_side(who, what), Text(), _side_by_side(where, when),
+        Text(), facts, Text(), history,
     )  # fmt: skip
 
 
@@ -129,7 +180,7 @@ class RelatedTable(DataTable[object]):
 
     def on_mount(self) -> None:
         for key, label, width in (
-            ("time", "Time", 14),
+            ("time", "Time", 25),
             ("verdict", "Verdict", 7),
             ("state", "State", 12),
             ("service", "Service", 12),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from sqlalchemy import Connection
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,10 +14,17 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Select, Static
 
 from console.data import display
-from console.data import fleet as fleet_data
-from console.screens.base import StoreScreen
+from console.screens.base import LazyModule, StoreScreen
 from console.widgets.charts import SeriesChart, bar_list
+from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from console.data import fleet as fleet_data
+else:
+    fleet_data = LazyModule("console.data.fleet")
 
 LIVENESS_STYLES = {"live": "green", "stale": "yellow", "offline": "bold red"}
 HEALTH_STYLES = {"ok": "green", "degraded": "yellow", "down": "bold red", "unknown": "dim"}
@@ -33,6 +40,7 @@ class FleetData:
 
 class FleetScreen(StoreScreen):
     BINDINGS = [
+        Binding("enter", "incidents", "Incidents of agent", id="fleet.incidents"),
         Binding("r", "reload", "Reload", id="fleet.reload"),
         Binding("w", "cycle_window", "Window", id="fleet.window"),
     ]
@@ -171,6 +179,17 @@ class FleetScreen(StoreScreen):
             detail.update(text)
 
         self.read_store(lambda conn: fleet_data.fetch_installs(conn, agent_id), installs_shown, group="installs")
+
+    @on(DataTable.RowSelected, "#agents")
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_incidents()
+
+    def action_incidents(self) -> None:
+        """The incidents feed filtered to this agent (blocks and audits, any time)."""
+        agent = self.current_agent()
+        if agent is None:
+            return
+        self.console.show_incidents(FilterValues(verdict="block,audit", search=f"agent:{agent.id}"))
 
     def current_agent(self) -> fleet_data.AgentLine | None:
         if self.data is None:

@@ -78,7 +78,8 @@ class HelpScreen(ModalScreen[None]):
             "new → acknowledged → in progress → closed; steps may be skipped; a closed incident can be reopened.\n",
             "Closing needs a classification: ",
             ", ".join(c.replace("_", " ") for c in CLASSIFICATIONS),
-            ".\nMark rows with space, then a / i / c / n / e act on all marked rows after a confirmation.\n",
+            ".\nMark rows with space (M: every event the filter matches, in the store), then a / i / c / n / e act on\n"
+            "all marked incidents after a confirmation that states the exact count.\n",
             "Every action is stored append-only with your analyst name and the time (see the audit report).",
         )
         with VerticalScroll():

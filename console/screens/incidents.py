@@ -11,28 +11,30 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.data import incidents as queries
-from console.data.export import ExportError, export_view
 from console.data.feed import IncidentFeed
 from console.data.filters import SORT_KEYS, EventFilter, QueryError, Sort
-from console.data.incidents import Page
-from console.data.rows import Count, IncidentRow
+from console.data.rows import Count, IncidentRow, Page
 from console.data.triage import TriageResult
 from console.screens import triage_flow
-from console.screens.base import StoreScreen, run_in_worker
+from console.screens.base import LazyModule, StoreScreen, run_in_worker
 from console.screens.dialogs import ExportAnswer, ExportDialog
 from console.widgets.filter_bar import FilterBar, FilterValues
 from console.widgets.incident_table import IncidentTable
 from console.widgets.status import StatusLine
 
 PREFETCH_ROWS = 40
+
+if TYPE_CHECKING:
+    from console.data import incidents as queries
+else:
+    queries = LazyModule("console.data.incidents")
 TRIAGE_ACTIONS = {"acknowledge", "start", "close", "reopen", "note", "escalate", "classify"}
 
 
@@ -42,7 +44,8 @@ class IncidentsScreen(StoreScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", id="incidents.open"),
         Binding("space", "mark", "Mark", id="incidents.mark"),
-        Binding("M", "mark_all", "Mark all", show=False, id="incidents.mark_all"),
+        Binding("M", "mark_all", "Mark all matching", show=False, id="incidents.mark_all"),
+        Binding("L", "mark_loaded", "Mark loaded", show=False, id="incidents.mark_loaded"),
         Binding("U", "clear_marks", "Unmark", show=False, id="incidents.clear_marks"),
         Binding("a", "triage('acknowledge')", "Ack", id="incidents.acknowledge"),
         Binding("i", "triage('start')", "In progress", id="incidents.start"),
@@ -94,6 +97,7 @@ class IncidentsScreen(StoreScreen):
         self.query_one(IncidentTable).focus()
         if settings.live:
             self.set_interval(settings.poll_interval, self.poll)
+        self.call_after_refresh(self.console.start_store)  # after this screen's first frame
 
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -245,7 +249,10 @@ class IncidentsScreen(StoreScreen):
         else:
             matching = f"{self.count.text()} matching" if self.count else "counting…"
         status.summary = f"{matching} · {shown} · {feed.filter.describe()} · sort {feed.sort.describe()}"
-        if feed.marked:
+        if feed.all_matching:
+            everything = self.count.text() if self.count else "all"
+            status.summary = f"ALL {everything} matching marked (U clears) · " + status.summary
+        elif feed.marked:
             status.summary = f"{len(feed.marked):,} marked · " + status.summary
         status.live = self._live_text()
         banner = self.query_one("#live-banner", Static)
@@ -343,12 +350,18 @@ class IncidentsScreen(StoreScreen):
         self._update_status()
 
     def action_mark_all(self) -> None:
+        """Mark every event the filter matches in the store (not only the loaded rows)."""
+        self.feed.mark_all_matching()
+        self.table.update_rows(self.feed.rows, self.feed)
+        self._update_status()
+
+    def action_mark_loaded(self) -> None:
         self.feed.mark_all_loaded()
         self.table.update_rows(self.feed.rows, self.feed)
         self._update_status()
 
     def action_clear_marks(self) -> None:
-        marked = [r for r in self.feed.rows if r.id in self.feed.marked]
+        marked = [r for r in self.feed.rows if self.feed.is_marked(r.id)]
         self.feed.clear_marks()
         self.table.update_rows(marked, self.feed)
         self._update_status()
@@ -356,7 +369,14 @@ class IncidentsScreen(StoreScreen):
     def action_triage(self, action: str) -> None:
         if action not in TRIAGE_ACTIONS and action != "deescalate":
             return
+        if self.feed.all_matching:
+            triage_flow.start_matching(self, action, self.feed.filter, self._bulk_triaged)  # type: ignore[arg-type]
+            return
         triage_flow.start(self, action, self.selected_ids(), self._triaged)  # type: ignore[arg-type]
+
+    def _bulk_triaged(self) -> None:
+        """Thousands of events changed in the store: read the view again (marks are cleared)."""
+        self.apply_filter()
 
     def _triaged(self, result: TriageResult, ids: list[str]) -> None:
         if result.applied:
@@ -366,17 +386,34 @@ class IncidentsScreen(StoreScreen):
         self._update_status()
 
     def _rows_changed(self, ids: list[str]) -> None:
-        """Re-read rows whose triage changed (here or in the detail screen)."""
+        """Re-read rows whose triage changed (here or in the detail screen).
+
+        Rows the filter no longer selects (closed in a `state:open` view) leave the list, so
+        the list always shows what an export of the view writes.
+        """
         wanted = [i for i in ids if self.feed.index_of(i) is not None]
         if not wanted:
             return
+        flt = self.feed.filter
+        generation = self.feed.generation
 
-        def done(found: dict[str, IncidentRow]) -> None:
-            changed = self.feed.replace_rows(found.values())
+        def read(conn: Any) -> tuple[dict[str, IncidentRow], set[str]]:
+            return queries.fetch_rows(conn, wanted), queries.still_matching(conn, flt, wanted)
+
+        def done(result: tuple[dict[str, IncidentRow], set[str]]) -> None:
+            if generation != self.feed.generation:
+                return
+            found, matching = result
+            gone = self.feed.remove_rows(i for i in wanted if i not in matching)
+            self.table.remove_ids(gone)
+            changed = self.feed.replace_rows(r for r in found.values() if r.id in matching)
             self.table.update_rows(changed, self.feed)
+            if gone and self.count is not None and not self.count.capped:
+                self.count = Count(max(0, self.count.value - len(gone)), capped=False)
+            self._refresh_empty()
             self._update_status()
 
-        self.read_store(lambda conn: queries.fetch_rows(conn, wanted), done, group="rows", exclusive=False)
+        self.read_store(read, done, group="rows", exclusive=False)
 
     def action_focus_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -447,6 +484,7 @@ class IncidentsScreen(StoreScreen):
             return
         flt, sort = self.feed.filter, self.feed.sort
         self.notify(f"Exporting to {answer.path}…", timeout=3)
+        from console.data.export import ExportError, export_view
 
         def work() -> Any:
             return export_view(store.engine, flt, sort, answer.path, fmt="json" if answer.format == "json" else "csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -13,10 +14,20 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
 from console.data import display
-from console.data import inventory as inv
-from console.screens.base import StoreScreen
+from console.screens.base import LazyModule, StoreScreen, run_in_worker
+from console.screens.dialogs import ConfirmDialog
 from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from agent.policy import local as policy_local
+    from agent.policy.local import Decision, LocalOverlay
+    from console.data import inventory as inv
+else:
+    inv = LazyModule("console.data.inventory")
+    policy_local = LazyModule("agent.policy.local")
 
 STATUS_STYLES = {"unapproved": "bold red", "unknown": "yellow", "approved": "green", "catalog": "cyan"}
 WINDOWS: list[tuple[str, str]] = [("events: 24 h", "24h"), ("events: 7 days", "7d"), ("events: 30 days", "30d")]
@@ -34,11 +45,15 @@ STATUS_FILTERS: list[tuple[str, str]] = [
 class ServicesData:
     lines: list[inv.ServiceLine]
     apps: list[inv.LocalAppLine]
+    local: LocalOverlay | None = None
+    local_error: str = ""
 
 
 class ServicesScreen(StoreScreen):
     BINDINGS = [
         Binding("enter", "incidents", "Incidents for host", id="services.incidents"),
+        Binding("a", "decide('approved')", "Approve", id="services.approve"),
+        Binding("b", "decide('blocked')", "Block", id="services.block"),
         Binding("r", "reload", "Reload", id="services.reload"),
         Binding("slash", "focus_search", "Search", id="services.search"),
         Binding("escape", "focus_table", "Table", show=False, id="services.focus_table"),
@@ -65,16 +80,16 @@ class ServicesScreen(StoreScreen):
     def on_mount(self) -> None:
         services = self.query_one("#services", DataTable)
         for key, label, width in (
-            ("host", "Host", 30),
-            ("service", "Service", 14),
+            ("host", "Host", 26),
+            ("service", "Service", 12),
             ("status", "Status", 10),
-            ("first", "First seen", 14),
-            ("last", "Last seen", 14),
-            ("requests", "Requests", 9),
-            ("blocks", "Blocks", 7),
-            ("events", "Events", 7),
+            ("first", "First seen", 22),
+            ("last", "Last seen", 22),
+            ("requests", "Requests", 8),
+            ("blocks", "Blocks", 6),
+            ("events", "Events", 6),
             ("agents", "Agents", 6),
-            ("users", "Users", 6),
+            ("users", "Users", 5),
             ("processes", "Processes", 24),
         ):
             services.add_column(label, key=key, width=width)
@@ -86,7 +101,7 @@ class ServicesScreen(StoreScreen):
             ("user", "User", 10),
             ("ports", "Ports", 12),
             ("exe", "Executable", 30),
-            ("last", "Last seen", 14),
+            ("last", "Last seen", 22),
         ):
             apps.add_column(label, key=key, width=width)
         status = self.query_one(StatusLine)
@@ -100,13 +115,17 @@ class ServicesScreen(StoreScreen):
         span = WINDOW_SPANS.get(str(window), timedelta(days=7))
         since = self.console.settings.clock() - span
         self.query_one(StatusLine).summary = "loading the inventory…"
+        data_dir = self.console.settings.agent_data_dir
 
-        def fetch(conn: object) -> ServicesData:
-            from sqlalchemy import Connection
-
-            assert isinstance(conn, Connection)
+        def fetch(conn: Connection) -> ServicesData:
             lines = inv.merge(inv.fetch_inventory(conn), inv.fetch_event_stats(conn, since))
-            return ServicesData(lines=lines, apps=inv.fetch_local_apps(conn))
+            local, problem = None, ""
+            if data_dir is not None:
+                try:
+                    local = policy_local.read_overlay(policy_local.overlay_path(data_dir))
+                except policy_local.OverlayError as exc:
+                    problem = str(exc)
+            return ServicesData(lines=lines, apps=inv.fetch_local_apps(conn), local=local, local_error=problem)
 
         self.read_store(fetch, self._show, group="services")
 
@@ -130,15 +149,18 @@ class ServicesScreen(StoreScreen):
         self.data = data
         tz = self.console.settings.tz
         table = self.query_one("#services", DataTable)
+        keep_host = None
+        if table.row_count:
+            keep_host = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         table.clear()
         visible = self._visible(data)
         for line in visible:
             table.add_row(
                 Text(line.host),
                 Text(display.text(line.service_id)),
-                Text(line.status, style=STATUS_STYLES.get(line.status, "")),
-                Text(display.when(line.first_seen, tz, short=True)),
-                Text(display.when(line.last_seen, tz, short=True)),
+                self._status_cell(line, data.local),
+                Text(display.when(line.first_seen, tz, short="minutes")),
+                Text(display.when(line.last_seen, tz, short="minutes")),
                 Text(f"{line.requests:,}", justify="right"),
                 Text(f"{line.blocks:,}", justify="right", style="red" if line.blocks else ""),
                 Text(f"{line.events:,}", justify="right"),
@@ -147,6 +169,8 @@ class ServicesScreen(StoreScreen):
                 Text(", ".join(line.processes) or display.MISSING),
                 key=line.host,
             )
+        if keep_host is not None and any(line.host == keep_host for line in visible):
+            table.move_cursor(row=table.get_row_index(keep_host), animate=False)  # reloads keep the place
         apps = self.query_one("#apps", DataTable)
         apps.clear()
         for app in data.apps:
@@ -157,7 +181,7 @@ class ServicesScreen(StoreScreen):
                 Text(display.text(app.user)),
                 Text(", ".join(str(p) for p in app.ports) or display.MISSING),
                 Text(display.text(app.exe)),
-                Text(display.when(app.last_seen, tz, short=True)),
+                Text(display.when(app.last_seen, tz, short="minutes")),
             )
         unapproved = sum(1 for line in data.lines if line.status in ("unapproved", "unknown"))
         self.query_one(StatusLine).summary = (
@@ -188,6 +212,66 @@ class ServicesScreen(StoreScreen):
             ", ".join(line.processes) or display.MISSING,
         )
         detail.update(text)
+
+    @staticmethod
+    def _status_cell(line: inv.ServiceLine, local: LocalOverlay | None) -> Text:
+        """The inventory's status, or the local overlay's decision when there is one (marked *)."""
+        if local is not None and line.service_id in local.approved:
+            return Text("approved*", style=STATUS_STYLES["approved"])
+        if local is not None and line.service_id in local.blocked:
+            return Text("blocked*", style=STATUS_STYLES["unapproved"])
+        return Text(line.status, style=STATUS_STYLES.get(line.status, ""))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "decide":
+            return not self.console.settings.read_only and self.console.settings.agent_data_dir is not None
+        return True
+
+    def action_decide(self, decision: str) -> None:
+        """Approve or block the service under the cursor in the local policy overlay (confirmed, audited)."""
+        line = self.current_line()
+        data_dir = self.console.settings.agent_data_dir
+        if line is None or data_dir is None or decision not in ("approved", "blocked"):
+            return
+        if self.console.settings.read_only:
+            self.notify("Read-only mode: policy changes are disabled.", severity="warning")
+            return
+        if line.service_id is None:
+            self.notify(
+                f"{line.host} is not a catalog service: add it to the catalog first (docs/signatures.md).",
+                severity="warning",
+            )
+            return
+        service_id = line.service_id
+        analyst = self.console.settings.analyst
+        verb = "Approve" if decision == "approved" else "Block"
+        detail = (
+            f"Writes {policy_local.overlay_path(data_dir)}; the agent applies it on its next request, no restart. "
+            f"Recorded in local-audit.jsonl, signed {analyst}."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+
+            choice: Decision = "approved" if decision == "approved" else "blocked"
+            now = self.console.settings.clock()
+
+            def work() -> LocalOverlay:
+                return policy_local.set_service(data_dir, service_id, choice, analyst=analyst, now=now)
+
+            def done(_overlay: LocalOverlay) -> None:
+                self.notify(f"{service_id} {decision} in the local policy overlay.", title="Policy", timeout=6)
+                self.load()
+
+            def failed(exc: BaseException) -> None:
+                self.notify(str(exc), severity="error", title="Policy")
+
+            run_in_worker(self, work, done, group="policy", exclusive=False, failed=failed)
+
+        self.app.push_screen(
+            ConfirmDialog(f"{verb} {service_id} on this agent?", detail=detail, confirm_label=verb), answered
+        )
 
     def current_line(self) -> inv.ServiceLine | None:
         if self.data is None:

@@ -14,25 +14,41 @@ from datetime import tzinfo
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 from console.data import display
 from console.data.feed import IncidentFeed, Insertion
 from console.data.rows import IncidentRow
 
-# (key, label, width): widths are fixed so no cell is measured while 20,000 rows load.
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("mark", " ", 1),
-    ("time", "Time", 14),
-    ("verdict", "Verdict", 7),
-    ("state", "State", 13),
-    ("service", "Service", 12),
-    ("host", "Host", 22),
-    ("user", "User", 10),
-    ("process", "Process", 12),
-    ("asset", "Matched asset", 20),
-    ("score", "Score", 5),
+# (key, label, minimum width, share of the free width): widths are set from the terminal's
+# width (never measured from the cells, so 20,000 loaded rows cost nothing); columns with a
+# share of 0 have a fixed width, the others split what is left in proportion.
+COLUMNS: tuple[tuple[str, str, int, int], ...] = (
+    ("mark", " ", 1, 0),
+    ("time", "Time", 25, 0),
+    ("verdict", "Verdict", 7, 0),
+    ("kind", "Kind", 9, 0),
+    ("state", "State", 13, 0),
+    ("service", "Service", 9, 2),
+    ("host", "Host", 14, 4),
+    ("user", "User", 8, 2),
+    ("process", "Process", 9, 2),
+    ("asset", "Matched asset", 13, 4),
+    ("score", "Score", 5, 0),
 )
+
+
+def column_widths(available: int, *, padding: int = 1) -> dict[str, int]:
+    """Each column's width for a table `available` cells wide (minimums when it is narrower)."""
+    fixed = sum(minimum + 2 * padding for _, _, minimum, _ in COLUMNS)
+    free = max(0, available - fixed)
+    shares = sum(share for *_, share in COLUMNS)
+    widths = {key: minimum + (free * share // shares) for key, _, minimum, share in COLUMNS}
+    # Rounding leaves a few cells: give them to the widest flexible column (the host).
+    widths["host"] += free - sum(free * share // shares for *_, share in COLUMNS)
+    return widths
+
+
 COLUMN_FOR_SORT = {
     "time": "time",
     "verdict": "verdict",
@@ -76,6 +92,7 @@ def row_cells(row: IncidentRow, *, marked: bool, tz: tzinfo | None) -> list[obje
         MarkCell(row.id, marked),
         _cell(display.when(row.time, tz, short=True)),
         _cell(row.verdict, VERDICT_STYLES.get(row.verdict, "")),
+        _cell(display.text(row.kind)),
         _cell(state_text, "bold red" if row.escalated else STATE_STYLES.get(row.triage_state, "")),
         _cell(display.service_label(row.service_id, None)),
         _cell(display.text(row.host)),
@@ -98,8 +115,28 @@ class IncidentTable(DataTable[object]):
         self.tz = tz
 
     def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
+        for key, label, width, _share in COLUMNS:
             self.add_column(label, width=width, key=key)
+
+    def on_resize(self) -> None:
+        # The vertical scrollbar's room is always kept: it comes and goes with the rows and
+        # must not push the last column out of sight.
+        self.fit_columns(self.size.width - self.styles.scrollbar_size_vertical)
+
+    def fit_columns(self, available: int) -> None:
+        """Size the columns to the terminal: the free width goes to host, asset, user, process."""
+        widths = column_widths(available, padding=self.cell_padding)
+        changed = False
+        for key, width in widths.items():
+            column = self.columns.get(ColumnKey(key))
+            if column is not None and column.width != width:
+                column.width = width
+                changed = True
+        if changed:
+            # DataTable has no public "set column width": these two are what add_column does.
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
 
     def show(self, feed: IncidentFeed) -> None:
         self.clear()
@@ -107,7 +144,7 @@ class IncidentTable(DataTable[object]):
 
     def append(self, rows: Iterable[IncidentRow], feed: IncidentFeed) -> None:
         for row in rows:
-            self.add_row(*row_cells(row, marked=row.id in feed.marked, tz=self.tz), key=row.id)
+            self.add_row(*row_cells(row, marked=feed.is_marked(row.id), tz=self.tz), key=row.id)
 
     @property
     def current_id(self) -> str | None:
@@ -127,7 +164,7 @@ class IncidentTable(DataTable[object]):
         old_index = self.cursor_row
         old_scroll = self.scroll_y
         for row in insertion.rows:
-            self.add_row(*row_cells(row, marked=False, tz=self.tz), key=row.id)
+            self.add_row(*row_cells(row, marked=feed.is_marked(row.id), tz=self.tz), key=row.id)
         order = {row.id: i for i, row in enumerate(feed.rows)}
         self.sort("mark", key=lambda cell: order.get(cell.event_id, len(order)))
         new_index = feed.index_of(current) if current is not None else None
@@ -147,12 +184,17 @@ class IncidentTable(DataTable[object]):
     def update_rows(self, rows: Iterable[IncidentRow], feed: IncidentFeed) -> None:
         """Redraw rows whose triage (or mark) changed."""
         for row in rows:
-            cells = row_cells(row, marked=row.id in feed.marked, tz=self.tz)
-            for (key, _, _), cell in zip(COLUMNS, cells, strict=True):
+            cells = row_cells(row, marked=feed.is_marked(row.id), tz=self.tz)
+            for (key, *_), cell in zip(COLUMNS, cells, strict=True):
                 try:
                     self.update_cell(row.id, key, cell)
                 except CellDoesNotExist:
                     break
+
+    def remove_ids(self, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            with contextlib.suppress(RowDoesNotExist):
+                self.remove_row(event_id)
 
     def set_mark(self, event_id: str, marked: bool) -> None:
         with contextlib.suppress(CellDoesNotExist):

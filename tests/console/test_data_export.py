@@ -98,3 +98,25 @@ def test_audit_report_covers_the_period_with_who_did_what(any_small_store: Store
 
     with pytest.raises(ExportError, match="empty"):
         audit_report(engine, until, since, tmp_path / "x.csv", generated_by="auditor")
+
+
+def test_json_export_has_structured_details_and_the_triage_trail(any_small_store: Store, tmp_path: Path) -> None:
+    flt = parse_query("verdict:block", now=NOW)
+    out = tmp_path / "blocks.json"
+    first = f"{7:032x}"  # a new block in the synthetic store
+    triage.apply(any_small_store.engine, [first], TriageRequest("acknowledge", "ann", note="called the ward"))
+    triage.apply(any_small_store.engine, [first], TriageRequest("close", "bob", classification="true_positive"))
+    export_view(any_small_store.engine, flt, Sort(), out)
+    events = {e["id"]: e for e in json.loads(out.read_text())["events"]}
+    event = events[first]
+    assert isinstance(event["details"], dict)
+    assert event["details"]["payload_sha256"] == f"{7:064x}"
+    assert [(a["analyst"], a.get("state"), a.get("note")) for a in event["triage"]] == [
+        ("ann", "acknowledged", "called the ward"),
+        ("bob", "closed", None),
+    ]
+    assert event["triage"][1]["classification"] == "true_positive"
+    assert event["triage_state"] == "closed"
+    others = [e for i, e in events.items() if i != first]
+    assert others
+    assert all(e["triage"] == [] for e in others)

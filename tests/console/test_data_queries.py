@@ -174,6 +174,12 @@ def test_missing_event_detail_is_none(small_store: Store) -> None:
 
 def test_details_json_is_parsed(small_store: Store) -> None:
     with small_store.engine.connect() as conn:
-        detail = q.fetch_detail(conn, f"{3:032x}")
+        detail = q.fetch_detail(conn, f"{3:032x}")  # an audit: the proxy's details
+        allowed = q.fetch_detail(conn, f"{1:032x}")
     assert detail is not None
-    assert detail.details == json.loads('{"parts": 1}')
+    assert allowed is not None
+    assert allowed.details == json.loads('{"parts": 1}')
+    assert detail.details is not None
+    assert detail.details["payload_sha256"] == f"{3:064x}"
+    assert detail.details["matched_part"] == "multipart:file"
+    assert detail.details["cmdline"].endswith("/Recordings/dictation-00003.mp3")

@@ -104,3 +104,28 @@ def test_console_command_help_and_refusals(tmp_path: Path) -> None:
     )
     assert refused.returncode == 2
     assert "not valid TOML" in refused.stderr
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/setup.sh --dev installs it)")
+def test_demo_console_in_one_command_leaves_nothing_behind(tmp_path: Path) -> None:
+    socket = f"phiwall-demo-{uuid.uuid4().hex[:8]}"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    exit_file = tmp_path / "exit-code"
+    command = f"unset COLUMNS LINES; TMPDIR={scratch} {PHIWALL} console --demo; echo $? > {exit_file}; sleep 30"
+    tmux(socket, "new-session", "-d", "-s", "console", "-x", "160", "-y", "40", command)
+    try:
+        screen = wait_for_screen(socket, "20,000 matching", timeout=60)
+        assert "Kind" in screen
+        assert any(p.name.startswith("phiwall-demo-") for p in scratch.iterdir())
+        tmux(socket, "send-keys", "-t", "console", "q")
+        deadline = time.monotonic() + 15
+        while not exit_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert exit_file.read_text().strip() == "0"
+        assert list(scratch.iterdir()) == []  # the throwaway store is gone
+    finally:
+        socket_path = tmux(socket, "display", "-p", "#{socket_path}").strip()
+        tmux(socket, "kill-server")
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)

@@ -9,6 +9,7 @@ and is audited.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import ssl
@@ -206,7 +207,16 @@ def test_curl_form_upload(
     status, headers, body = _curl(proxy, url, recordings.clinical_mp3, tmp_path)
     assert status == 403
     assert b"PhiWall blocked" in body
-    assert_block_event(proxy, headers, recordings, UNAPPROVED_ID, process="curl")
+    event = assert_block_event(proxy, headers, recordings, UNAPPROVED_ID, process="curl")
+    # What the analyst needs to tell what happened: who launched curl, with which command
+    # line, and the hash of the uploaded part (the same bytes as the enrolled file here).
+    details = json.loads(event.details or "{}")
+    assert details["parent_pid"] == os.getpid()
+    assert details["parent_name"]
+    assert details["cmdline"].startswith("curl ")
+    assert str(recordings.clinical_mp3) in details["cmdline"]
+    assert details["payload_sha256"] == hashlib.sha256(recordings.clinical_mp3.read_bytes()).hexdigest()
+    assert details["matched_part"]
     assert _curl(proxy, url, recordings.other_mp3, tmp_path)[0] == 200
     status, headers, _ = _curl(proxy, f"{approved.https}/v1/audio/transcriptions", recordings.clinical_mp3, tmp_path)
     assert status == 200

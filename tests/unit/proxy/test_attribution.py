@@ -48,6 +48,12 @@ def test_child_process_is_found(listener: socket.socket) -> None:
         assert info.pid == child.pid
         assert info.exe is not None
         assert os.path.realpath(info.exe) == os.path.realpath(sys.executable)
+        # Lineage for the analyst: who launched it, and the command line as typed.
+        assert info.parent_pid == os.getpid()
+        assert info.parent_name == psutil.Process().name()
+        assert info.cmdline is not None
+        assert info.cmdline.startswith(sys.executable)
+        assert "socket.create_connection" in info.cmdline
         accepted.close()
     finally:
         assert child.stdin is not None
