@@ -97,7 +97,7 @@ _MARKERS: tuple[tuple[re.Pattern[bytes], int, str], ...] = (
     (re.compile(rb"TTA1[\x01-\x03]\x00"), 0, "tta"),
     (re.compile(rb"Creative Voice File\x1a"), 0, "voc"),
     (re.compile(rb"\x06\x0e\x2b\x34\x02\x05\x01\x01\x0d\x01\x02\x01\x01\x02"), 0, "mxf"),
-    (re.compile(rb"ftyp(?:isom|iso[2-9]|mp4[12]|M4A |M4V |M4B |qt  |3gp[4-9]|3g2a|avc1|dash|mmp4|MSNV|f4v )"), 4, "mp4"),
+    (re.compile(rb"ftyp(?:isom|iso[2-9]|mp4[12]|M4[ABV] |qt  |3gp[4-9]|3g2a|avc1|dash|mmp4|MSNV|f4v )"), 4, "mp4"),
     (re.compile(rb"OggS\x00\x02"), 0, "ogg"),
     (re.compile(rb"fLaC\x00"), 0, "flac"),
     (re.compile(rb"\x1a\x45\xdf\xa3"), 0, "ebml"),

@@ -46,6 +46,8 @@ from agent.proxy.flows import (
     state_of,
 )
 from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
+from agent.proxy.pieces import StreamKey, piece_of
+from agent.proxy.probing import ProbePolicy, unread_leaves
 from agent.proxy.response_tap import ResponseTap, worth_tapping
 from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, identify_chunk
 from agent.proxy.services import GuardServices
@@ -71,6 +73,8 @@ class Prepared:
     chunk_bytes: bytes | memoryview
     body_prefix: bytes = b""
     """The decoded body's first `BODY_PREFIX_BYTES` (for the shadow classifier)."""
+    decoded: bytes | memoryview = b""
+    """The body after Content-Encoding (for probing and split-upload pieces)."""
 
 
 def prepare_upload(
@@ -98,7 +102,7 @@ def prepare_upload(
                     break
         except PayloadError as exc:
             extraction.errors.append(str(exc))
-    return Prepared(extraction, chunk_bytes, prefix)
+    return Prepared(extraction, chunk_bytes, prefix, decoded)
 
 
 def may_have_body(request: http.Request, headers: Mapping[str, str]) -> bool:
@@ -404,7 +408,7 @@ class UploadGuard:
             return True
         prepared = prepare_upload(body, content_type, None, services.limits, services.probe, None)
         state.body_prefix = prepared.body_prefix
-        if prepared.extraction.parts or prepared.extraction.errors:
+        if prepared.extraction.parts or prepared.extraction.errors or self._may_be_piece(state, prepared):
             state.prepared = prepared  # inspected in full; not parsed twice
             return False
         services.counters.inspected += 1
@@ -459,7 +463,17 @@ class UploadGuard:
             parts = list(prepared.extraction.parts)
             if session is not None and chunk is not None and not chunk.control:
                 parts.extend(self._session_parts(session, chunk, prepared.chunk_bytes, errors))
-            result = await services.inspector.match(parts)
+            probe = self._probe_policy(flow, state, prepared)
+            if probe is not None:
+                content_type = state.headers.get("content-type")
+                parts.extend(unread_leaves(prepared.decoded, content_type, prepared.extraction, probe.floor))
+            result = await services.inspector.match(parts, probe)
+            if probe is not None and result.match is None:
+                pieces = await self._split_upload(flow, state, prepared, chunk, probe)
+                if isinstance(pieces, str):
+                    return self._refuse_split_piece(flow, state, pieces)
+                if pieces is not None and pieces.match is not None:
+                    result = pieces
             errors.extend(result.errors)
         except (InspectionBusy, InspectionTimeout) as exc:
             errors.append(str(exc))
@@ -485,7 +499,72 @@ class UploadGuard:
             self._record(flow, state, verdict, result=result, payload_size=size, details=details)
         if session is not None:
             self._settle_session(session, chunk, verdict, result, state)
+        if state.piece_key is not None and verdict.blocks and result.match is not None and state.incident is not None:
+            services.pieces.flag(state.piece_key, SessionFlag(state.incident, verdict.reason, result.match.asset_id))
         services.counters.note_verdict_ms(result.ms)
+        return verdict
+
+    # --- probing and split uploads (agent.proxy.probing, agent.proxy.pieces) --------------------
+
+    def _may_be_piece(self, state: FlowState, prepared: Prepared) -> bool:
+        """A small binary body to an unapproved AI service may be one piece of a split recording."""
+        dest = state.dest
+        if not (self.services.settings.probe_unknown and dest.is_catalogued and dest.status == "unapproved"):
+            return False
+        piece = piece_of(prepared.decoded, state.headers.get("content-type"))
+        return piece is not None and len(piece) >= self.services.pieces.min_piece
+
+    def _probe_policy(self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared) -> ProbePolicy | None:
+        """Probe by decoding only for uploads to AI services: unapproved catalog services, and
+        uncatalogued hosts the shadow classifier takes for AI (asked only for binary bodies)."""
+        dest = state.dest
+        settings = self.services.settings
+        if not settings.probe_unknown or not dest.can_block:
+            return None
+        if dest.is_catalogued:
+            ai = dest.status == "unapproved"
+        else:
+            if len(prepared.decoded) < settings.probe_floor and not prepared.extraction.parts:
+                return None
+            assessment = self.services.discovery.assess(
+                dest.host, state.method, state.path, state.headers, self.body_prefix(flow, state)
+            )
+            ai = assessment.ai_likely
+        if not ai:
+            return None
+        return ProbePolicy(floor=settings.probe_floor, fail_closed=settings.unreadable_binary == "block")
+
+    async def _split_upload(
+        self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared, chunk: ChunkRequest | None, probe: ProbePolicy
+    ) -> PartsResult | str | None:
+        """Add this request's file piece to its (client, destination) stream and match the joined
+        orders; a str: the stream was already found clinical (the first incident's id)."""
+        if chunk is not None and chunk.offset is not None:
+            return None  # offset-addressed chunks are reassembled by their session (resumable.py)
+        if chunk is not None:
+            piece: bytes | memoryview | None = prepared.chunk_bytes
+        else:
+            piece = piece_of(prepared.decoded, state.headers.get("content-type"))
+        joiner = self.services.pieces
+        if piece is None or len(piece) < joiner.min_piece:
+            return None
+        peer = flow.client_conn.peername
+        key: StreamKey = (str(peer[0]) if peer else "?", chunk.key if chunk is not None else state.dest.host)
+        state.piece_key = key
+        flagged = joiner.flagged(key)
+        if flagged is not None:
+            return flagged.incident
+        candidates = joiner.add(key, bytes(piece))
+        if not candidates:
+            return None
+        parts = [PayloadPart(candidate.label, candidate.data) for candidate in candidates]
+        return await self.services.inspector.match(parts, probe)
+
+    def _refuse_split_piece(self, flow: http.HTTPFlow, state: FlowState, first_incident: str) -> Verdict:
+        reason = f"this upload continues one that sent clinical media (incident {first_incident})"
+        verdict = Verdict("block", reason, True)
+        details: dict[str, object] = {"split_upload": "later piece", "first_incident": first_incident}
+        self._block(flow, state, verdict, details=details)
         return verdict
 
     def _session_parts(
