@@ -7,9 +7,9 @@ whole file. So binary pieces sent to the same AI destination by the same client 
 time window are kept (bounded) and, with every new piece, the joined stream is offered for
 matching in the orders a server could reassemble it:
 
-- arrival order (`split` pieces, halves, chunks sent in sequence);
-- a piece that starts with a media header first, the others after it in arrival order
-  (a header chunk sent last or in the middle).
+- the piece that starts with a media header first, wherever it arrived (a header chunk sent
+  last or in the middle), then the other pieces in arrival order (`split` pieces, halves,
+  chunks sent in sequence), only the most recent `join_bytes` of them (see `_candidates`).
 
 The request whose piece completes a recognisable stream is blocked, and once a stream was
 found clinical every later piece to that destination within the window is refused without
@@ -19,7 +19,8 @@ are dropped once it is decided (flagged) or idle for `window_s`.
 Bounds: at most `max_streams` streams (least recently used evicted), `max_pieces` pieces and
 `max_stream_bytes` per stream (the oldest pieces are dropped first: the join keeps the
 latest), `max_total_bytes` over all streams (least recently used streams dropped), pieces
-smaller than `min_piece` ignored (API calls, not file pieces). Keys are (client, destination
+smaller than `min_piece` ignored (API calls, not file pieces), at most `join_bytes` (+ the
+header piece) matched per new piece. Keys are (client, destination
 host) and never hold payload; nothing here touches mitmproxy or the fingerprinting.
 """
 
@@ -96,6 +97,7 @@ class PieceJoiner:
         max_stream_bytes: int = 64 << 20,
         max_total_bytes: int = 256 << 20,
         min_piece: int = 4 << 10,
+        join_bytes: int = 4 << 20,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.window_s = window_s
@@ -104,6 +106,7 @@ class PieceJoiner:
         self.max_stream_bytes = max_stream_bytes
         self.max_total_bytes = max_total_bytes
         self.min_piece = min_piece
+        self.join_bytes = join_bytes
         self._clock = clock
         self._streams: OrderedDict[StreamKey, PieceStream] = OrderedDict()
         self.dropped_pieces = 0
@@ -121,6 +124,11 @@ class PieceJoiner:
         self._expire()
         stream = self._streams.get(key)
         return stream.flagged if stream is not None else None
+
+    def has_pieces(self, key: StreamKey) -> bool:
+        self._expire()
+        stream = self._streams.get(key)
+        return stream is not None and bool(stream.pieces)
 
     def flag(self, key: StreamKey, flag: SessionFlag) -> None:
         """The stream was found clinical: keep refusing it for the window, drop its bytes."""
@@ -153,17 +161,33 @@ class PieceJoiner:
         return self._candidates(stream)
 
     def _candidates(self, stream: PieceStream) -> list[JoinedCandidate]:
+        """The joined stream worth matching: the piece with a media header first (wherever it
+        arrived), then the most recent other pieces in arrival order, at most `join_bytes`.
+
+        Matching needs an excerpt, not the whole file: a bounded window of recent pieces behind
+        the header keeps the cost of each new piece flat however long the upload grows, and every
+        stretch of the recording is inside some window when its last piece arrives. PCM and MPEG
+        audio decode across the gap between the header and the window.
+        """
         pieces = stream.pieces
         if len(pieces) < 2:
             return []
-        count = len(pieces)
-        candidates = [JoinedCandidate(f"joined:arrival:{count}", b"".join(pieces))]
-        headers = [i for i, piece in enumerate(pieces) if i > 0 and has_media_signature(piece[:256])]
-        if headers and not has_media_signature(pieces[0][:256]):
-            first = headers[-1]
-            rest = pieces[:first] + pieces[first + 1 :]
-            candidates.append(JoinedCandidate(f"joined:header-first:{count}", pieces[first] + b"".join(rest)))
-        return candidates
+        heads = [i for i, piece in enumerate(pieces) if has_media_signature(piece[:256])]
+        head = heads[-1] if heads else None
+        window: list[bytes] = []
+        size = len(pieces[head]) if head is not None else 0
+        for index in range(len(pieces) - 1, -1, -1):
+            if index == head:
+                continue
+            if window and size + len(pieces[index]) > self.join_bytes:
+                break
+            window.append(pieces[index])
+            size += len(pieces[index])
+        window.reverse()
+        if head is not None:
+            window.insert(0, pieces[head])
+        order = "header-first" if head is not None and head > 0 else "arrival"
+        return [JoinedCandidate(f"joined:{order}:{len(window)}", b"".join(window))]
 
     def _open(self, key: StreamKey) -> PieceStream:
         stream = PieceStream(key, last_seen=self._clock())

@@ -27,6 +27,8 @@ from agent.proxy.extract.jsonmedia import walk_json
 from agent.proxy.extract.textmedia import MediaProbe, b64decode, pcm_format_for
 from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart, PcmFormat
 
+PLAUSIBLE_RATES: tuple[int, ...] = (16_000, 24_000, 48_000, 44_100, 8_000, 22_050)
+"""Rates realtime clients really send, most common first: tried when the declared one does not match."""
 OPENAI_FORMATS: dict[str, str] = {"pcm16": "s16le", "g711_ulaw": "mulaw", "g711_alaw": "alaw"}
 OPENAI_GA_FORMATS: dict[str, str] = {"audio/pcm": "s16le", "audio/pcmu": "mulaw", "audio/pcma": "alaw"}
 
@@ -97,6 +99,16 @@ def format_from_url(query: str, default: PcmFormat) -> PcmFormat:
     channels_text = params.get("channels", "")
     channels = int(channels_text) if channels_text.isdigit() and 1 <= int(channels_text) <= 8 else default.channels
     return PcmFormat(sample_rate=rate, channels=channels, sample_format=sample_format)
+
+
+def alternate_rates(declared: int, rates: tuple[int, ...] = PLAUSIBLE_RATES) -> list[int]:
+    """The other plausible sample rates for a window whose declared rate may be a lie.
+
+    The samples are the same bytes whatever the rate: read at another rate they are the same
+    sound, faster or slower, so a 16 kHz recording sent as "24 kHz" is only recognised when read
+    at 16 kHz. Each alternative costs one more fingerprint of the window.
+    """
+    return [rate for rate in rates if rate != declared]
 
 
 class RealtimeAudio:

@@ -34,6 +34,8 @@ class ProxySettings:
     unreadable_binary: Literal["block", "pass"] = "block"
     """Unidentified bytes above the floor that no decoder reads, sent to an AI service: an
     inspection error (fails closed for unapproved services) or nothing."""
+    guess_realtime_rates: bool = True
+    """Realtime audio windows are also matched at the other plausible sample rates."""
     port_file: Path | None = None
     """Where to write HOST:PORT once listening (port 0 in tests and benchmarks)."""
 

@@ -468,8 +468,8 @@ class UploadGuard:
                 content_type = state.headers.get("content-type")
                 parts.extend(unread_leaves(prepared.decoded, content_type, prepared.extraction, probe.floor))
             result = await services.inspector.match(parts, probe)
-            if probe is not None and result.match is None:
-                pieces = await self._split_upload(flow, state, prepared, chunk, probe)
+            if probe is not None:
+                pieces = await self._split_upload(flow, state, prepared, chunk, probe, result.match is not None)
                 if isinstance(pieces, str):
                     return self._refuse_split_piece(flow, state, pieces)
                 if pieces is not None and pieces.match is not None:
@@ -535,10 +535,17 @@ class UploadGuard:
         return ProbePolicy(floor=settings.probe_floor, fail_closed=settings.unreadable_binary == "block")
 
     async def _split_upload(
-        self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared, chunk: ChunkRequest | None, probe: ProbePolicy
+        self,
+        flow: http.HTTPFlow,
+        state: FlowState,
+        prepared: Prepared,
+        chunk: ChunkRequest | None,
+        probe: ProbePolicy,
+        matched: bool,
     ) -> PartsResult | str | None:
         """Add this request's file piece to its (client, destination) stream and match the joined
-        orders; a str: the stream was already found clinical (the first incident's id)."""
+        stream; a str: the stream was already found clinical (the first incident's id). A piece
+        that `matched` on its own only names its stream (flagged once the block is recorded)."""
         if chunk is not None and chunk.offset is not None:
             return None  # offset-addressed chunks are reassembled by their session (resumable.py)
         if chunk is not None:
@@ -550,10 +557,15 @@ class UploadGuard:
             return None
         peer = flow.client_conn.peername
         key: StreamKey = (str(peer[0]) if peer else "?", chunk.key if chunk is not None else state.dest.host)
-        state.piece_key = key
         flagged = joiner.flagged(key)
         if flagged is not None:
             return flagged.incident
+        if matched:
+            # Recognised alone: a piece of a stream (flag it: its later pieces are refused), or a
+            # whole upload (then later uploads to this destination are judged on their own).
+            state.piece_key = key if joiner.has_pieces(key) else None
+            return None
+        state.piece_key = key
         candidates = joiner.add(key, bytes(piece))
         if not candidates:
             return None
