@@ -464,16 +464,17 @@ class UploadGuard:
             if session is not None and chunk is not None and not chunk.control:
                 parts.extend(self._session_parts(session, chunk, prepared.chunk_bytes, errors))
             probe = self._probe_policy(flow, state, prepared)
+            piece = self._piece(flow, state, prepared, chunk) if probe is not None else None
+            if piece is not None and (flag := services.pieces.flagged(piece[0])) is not None:
+                return self._refuse_split_piece(flow, state, flag.incident)
             if probe is not None:
                 content_type = state.headers.get("content-type")
                 parts.extend(unread_leaves(prepared.decoded, content_type, prepared.extraction, probe.floor))
             result = await services.inspector.match(parts, probe)
-            if probe is not None:
-                pieces = await self._split_upload(flow, state, prepared, chunk, probe, result.match is not None)
-                if isinstance(pieces, str):
-                    return self._refuse_split_piece(flow, state, pieces)
-                if pieces is not None and pieces.match is not None:
-                    result = pieces
+            if piece is not None and probe is not None:
+                joined = await self._split_upload(state, piece, probe, result.match is not None)
+                if joined is not None and joined.match is not None:
+                    result = joined
             errors.extend(result.errors)
         except (InspectionBusy, InspectionTimeout) as exc:
             errors.append(str(exc))
@@ -534,39 +535,38 @@ class UploadGuard:
             return None
         return ProbePolicy(floor=settings.probe_floor, fail_closed=settings.unreadable_binary == "block")
 
-    async def _split_upload(
-        self,
-        flow: http.HTTPFlow,
-        state: FlowState,
-        prepared: Prepared,
-        chunk: ChunkRequest | None,
-        probe: ProbePolicy,
-        matched: bool,
-    ) -> PartsResult | str | None:
-        """Add this request's file piece to its (client, destination) stream and match the joined
-        stream; a str: the stream was already found clinical (the first incident's id). A piece
-        that `matched` on its own only names its stream (flagged once the block is recorded)."""
+    def _piece(
+        self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared, chunk: ChunkRequest | None
+    ) -> tuple[StreamKey, bytes | memoryview] | None:
+        """This request's file piece and its (client, destination) stream, if it carries one."""
         if chunk is not None and chunk.offset is not None:
             return None  # offset-addressed chunks are reassembled by their session (resumable.py)
         if chunk is not None:
             piece: bytes | memoryview | None = prepared.chunk_bytes
         else:
             piece = piece_of(prepared.decoded, state.headers.get("content-type"))
-        joiner = self.services.pieces
-        if piece is None or len(piece) < joiner.min_piece:
+        if piece is None or len(piece) < self.services.pieces.min_piece:
             return None
         peer = flow.client_conn.peername
         key: StreamKey = (str(peer[0]) if peer else "?", chunk.key if chunk is not None else state.dest.host)
-        flagged = joiner.flagged(key)
-        if flagged is not None:
-            return flagged.incident
+        return key, piece
+
+    async def _split_upload(
+        self, state: FlowState, piece: tuple[StreamKey, bytes | memoryview], probe: ProbePolicy, matched: bool
+    ) -> PartsResult | None:
+        """Add this request's file piece to its stream and match the joined stream (agent.proxy.pieces).
+
+        A piece that `matched` on its own is not kept: it only names its stream, which is flagged
+        when the block is recorded if it already had pieces (a whole upload recognised alone
+        leaves later uploads to the destination to be judged on their own).
+        """
+        key, data = piece
+        joiner = self.services.pieces
         if matched:
-            # Recognised alone: a piece of a stream (flag it: its later pieces are refused), or a
-            # whole upload (then later uploads to this destination are judged on their own).
             state.piece_key = key if joiner.has_pieces(key) else None
             return None
         state.piece_key = key
-        candidates = joiner.add(key, bytes(piece))
+        candidates = joiner.add(key, bytes(data))
         if not candidates:
             return None
         parts = [PayloadPart(candidate.label, candidate.data) for candidate in candidates]

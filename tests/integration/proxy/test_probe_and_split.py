@@ -262,10 +262,14 @@ def test_two_halves_are_joined(
     assert codes[-1] == 403, codes
 
 
-def test_resumable_header_chunk_sent_last(proxy: ProxyProcess, unapproved: Upstream, recordings: Recordings) -> None:
-    data = recordings.clinical_excerpt_wav.read_bytes()
-    header = 44 + 16000  # the WAV header and 0.5 s
-    middle = header + (len(data) - header) // 2
+def test_resumable_header_chunk_sent_last(
+    proxy: ProxyProcess, unapproved: Upstream, media_factory: MediaFactory, recordings: Recordings
+) -> None:
+    # 96 kHz stereo: the headerless chunks are not recognisable on their own at any common rate.
+    excerpt = media_factory.encode(recordings.clinical_wav, ".wav", "-t", "8", "-ac", "2", "-ar", "96000")
+    data = excerpt.read_bytes()
+    header = 44 + 96_000  # the WAV header and 0.25 s
+    middle = header + (len(data) - header) // 2 // 4 * 4
     parts = [data[:header], data[header:middle], data[middle:]]
     http = _client(proxy, "127.0.0.25")
 
@@ -274,7 +278,7 @@ def test_resumable_header_chunk_sent_last(proxy: ProxyProcess, unapproved: Upstr
         return http.post(f"{unapproved.https}/v1/uploads/upload_headerlast/parts", files=files).status_code
 
     codes = [send_openai(i) for i in (1, 2, 0)]
-    assert codes[-1] == 403, codes  # decided at the latest when the pieces fit together
+    assert codes == [200, 200, 403]  # decided when the pieces fit together
 
     def send_tus(index: int) -> int:
         offset = sum(len(p) for p in parts[:index])
@@ -283,7 +287,7 @@ def test_resumable_header_chunk_sent_last(proxy: ProxyProcess, unapproved: Upstr
         return http.patch(f"{unapproved.https}/files/headerlast", content=parts[index], headers=headers).status_code
 
     codes = [send_tus(i) for i in (1, 2, 0)]
-    assert codes[-1] == 403, codes
+    assert codes == [200, 200, 403]
     http.close()
 
 
