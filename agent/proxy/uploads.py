@@ -556,14 +556,13 @@ class UploadGuard:
     ) -> PartsResult | None:
         """Add this request's file piece to its stream and match the joined stream (agent.proxy.pieces).
 
-        A piece that `matched` on its own is not kept: it only names its stream, which is flagged
-        when the block is recorded if it already had pieces (a whole upload recognised alone
-        leaves later uploads to the destination to be judged on their own).
+        A piece that `matched` on its own is neither kept nor flags its stream: it is blocked like
+        any upload, and later uploads to the destination are judged on their own (joined with the
+        stream's other pieces). Only a match that needed the join flags the stream.
         """
         key, data = piece
         joiner = self.services.pieces
         if matched:
-            state.piece_key = key if joiner.has_pieces(key) else None
             return None
         state.piece_key = key
         candidates = joiner.add(key, bytes(data))

@@ -252,14 +252,23 @@ def test_split_middle_piece_is_read_as_raw_frames(
 
 
 def test_two_halves_are_joined(
-    proxy: ProxyProcess, unapproved: Upstream, unknown: Upstream, recordings: Recordings
+    proxy: ProxyProcess, unapproved: Upstream, unknown: Upstream, media_factory: MediaFactory, recordings: Recordings
 ) -> None:
-    data = recordings.clinical_excerpt_wav.read_bytes()[: 44 + 16000 * 2 * 5]  # 5 s: 2.5 s halves
-    halves = [data[: len(data) // 2], data[len(data) // 2 :]]
+    # A recording that starts with a pause, cut in two: the first half holds the header, the
+    # pause and a little speech; the second half is headerless 96 kHz stereo (no common rate).
+    wav = media_factory.encode(
+        recordings.clinical_wav, ".wav", "-af", "adelay=1500:all=1", "-t", "4", "-ac", "2", "-ar", "96000"
+    )
+    data = wav.read_bytes()
+    half = 44 + (len(data) - 44) // 2 // 4 * 4
+    halves = [data[:half], data[half:]]
+    since = time.time()
     with _client(proxy, "127.0.0.24") as http:
-        assert [_post(http, f"{unknown.https}/upload", half).status_code for half in halves] == [200, 200]
-        codes = [_post(http, f"{unapproved.https}/v1/files", half).status_code for half in halves]
-    assert codes[-1] == 403, codes
+        assert [_post(http, f"{unknown.https}/upload", part).status_code for part in halves] == [200, 200]
+        codes = [_post(http, f"{unapproved.https}/v1/files", part).status_code for part in halves]
+    assert codes == [200, 403]
+    [event] = [e for e in _block_events(proxy, unapproved.host, since) if e.asset_id == recordings.asset_id]
+    assert json.loads(event.details)["matched_part"] == "joined:arrival:2"
 
 
 def test_resumable_header_chunk_sent_last(
