@@ -56,12 +56,9 @@ def proxy(
     assert "Traceback" not in process.log(), process.log()[-5000:]
 
 
-def _client(proxy: ProxyProcess, local_address: str = "127.0.0.1") -> httpx.Client:
-    """A client connecting from `local_address`: split-upload streams are kept per client, so each
-    test sends from its own loopback address and never joins another test's pieces."""
+def _client(proxy: ProxyProcess) -> httpx.Client:
     context = ssl.create_default_context(cafile=str(proxy.ca_cert))
-    transport = httpx.HTTPTransport(proxy=proxy.url, verify=context, local_address=local_address)
-    return httpx.Client(transport=transport, timeout=60)
+    return httpx.Client(proxy=proxy.url, verify=context, timeout=60)
 
 
 @pytest.fixture
@@ -150,9 +147,8 @@ def test_media_behind_unknown_bytes_is_probed_by_decoding(
 
 
 def test_unreadable_binary_fails_closed_only_for_ai_services(
-    proxy: ProxyProcess, unapproved: Upstream, unknown: Upstream
+    proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, unknown: Upstream
 ) -> None:
-    http = _client(proxy, "127.0.0.26")
     noise = os.urandom(300_000)
     blocked = _post(http, f"{unapproved.https}/v1/files", noise)
     assert blocked.status_code == 403
@@ -170,9 +166,8 @@ def test_unreadable_binary_fails_closed_only_for_ai_services(
 
 
 def test_speech_that_is_not_enrolled_passes_when_probed(
-    proxy: ProxyProcess, unapproved: Upstream, recordings: Recordings
+    proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, recordings: Recordings
 ) -> None:
-    http = _client(proxy, "127.0.0.27")
     response = _post(http, f"{unapproved.https}/v1/files", recordings.other_pcm24k.read_bytes())
     assert response.status_code == 200, response.text
 
@@ -222,6 +217,8 @@ def test_split_pieces_too_short_alone_are_joined(
     recordings: Recordings,
     tmp_path: Path,
 ) -> None:
+    # Each split test sends from its own loopback address (curl --interface): streams are per
+    # client, so no test joins another's pieces.
     # 96 kHz stereo: a 256 KB piece is 0.7 s, and 96 kHz is no common rate a headerless piece is
     # tried at: only the pieces joined behind the WAV header are recognisable.
     wav = media_factory.encode(recordings.clinical_wav, ".wav", "-af", "adelay=1000:all=1", "-ac", "2", "-ar", "96000")
@@ -252,7 +249,12 @@ def test_split_middle_piece_is_read_as_raw_frames(
 
 
 def test_two_halves_are_joined(
-    proxy: ProxyProcess, unapproved: Upstream, unknown: Upstream, media_factory: MediaFactory, recordings: Recordings
+    proxy: ProxyProcess,
+    unapproved: Upstream,
+    unknown: Upstream,
+    media_factory: MediaFactory,
+    recordings: Recordings,
+    tmp_path: Path,
 ) -> None:
     # A recording that starts with a pause, cut in two: the first half holds the header, the
     # pause and a little speech; the second half is headerless 96 kHz stereo (no common rate).
@@ -261,18 +263,19 @@ def test_two_halves_are_joined(
     )
     data = wav.read_bytes()
     half = 44 + (len(data) - 44) // 2 // 4 * 4
-    halves = [data[:half], data[half:]]
+    halves = [tmp_path / "first", tmp_path / "second"]
+    halves[0].write_bytes(data[:half])
+    halves[1].write_bytes(data[half:])
     since = time.time()
-    with _client(proxy, "127.0.0.24") as http:
-        assert [_post(http, f"{unknown.https}/upload", part).status_code for part in halves] == [200, 200]
-        codes = [_post(http, f"{unapproved.https}/v1/files", part).status_code for part in halves]
+    assert [_curl_piece(proxy, f"{unknown.https}/upload", part, "127.0.0.24") for part in halves] == [200, 200]
+    codes = [_curl_piece(proxy, f"{unapproved.https}/v1/files", part, "127.0.0.24") for part in halves]
     assert codes == [200, 403]
     [event] = [e for e in _block_events(proxy, unapproved.host, since) if e.asset_id == recordings.asset_id]
     assert json.loads(event.details)["matched_part"] == "joined:arrival:2"
 
 
 def test_resumable_header_chunk_sent_last(
-    proxy: ProxyProcess, unapproved: Upstream, media_factory: MediaFactory, recordings: Recordings
+    proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, media_factory: MediaFactory, recordings: Recordings
 ) -> None:
     # 96 kHz stereo: the headerless chunks are not recognisable on their own at any common rate.
     excerpt = media_factory.encode(recordings.clinical_wav, ".wav", "-t", "8", "-ac", "2", "-ar", "96000")
@@ -280,7 +283,6 @@ def test_resumable_header_chunk_sent_last(
     header = 44 + 96_000  # the WAV header and 0.25 s
     middle = header + (len(data) - header) // 2 // 4 * 4
     parts = [data[:header], data[header:middle], data[middle:]]
-    http = _client(proxy, "127.0.0.25")
 
     def send_openai(index: int) -> int:
         files = {"data": ("blob", parts[index], "application/octet-stream")}
@@ -297,7 +299,6 @@ def test_resumable_header_chunk_sent_last(
 
     codes = [send_tus(i) for i in (1, 2, 0)]
     assert codes == [200, 200, 403]
-    http.close()
 
 
 # --- realtime audio with a lying declared rate ---------------------------------------------------
