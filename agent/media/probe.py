@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -261,6 +261,7 @@ def probe_match(
     """
     result = ProbeResult()
     deadline = time.monotonic() + budget_s
+    base = limits or MediaLimits()
 
     def spent() -> bool:
         if time.monotonic() > deadline:
@@ -274,7 +275,11 @@ def probe_match(
         result.attempts += 1
         how = f"marker:{marker.label}@{marker.offset}"
         result.tried.append(how)
-        outcome = media.match_decodable(bytes(data[marker.offset :]), limits=limits)
+        # Each decode gets what is left of the budget (a marker in hostile bytes cannot hold the
+        # probe for the full decode limit).
+        remaining = max(0.5, deadline - time.monotonic())
+        bounded = replace(base, max_decode_s=min(base.max_decode_s, remaining))
+        outcome = media.match_decodable(bytes(data[marker.offset :]), limits=bounded)
         if outcome.media_kind is not None:
             if result.outcome is None or outcome.match is not None:
                 result.outcome, result.how = outcome, how
