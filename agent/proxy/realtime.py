@@ -141,6 +141,7 @@ class RealtimeAudio:
         self._container_since_check = 0
         self.messages = 0
         self.errors = 0
+        self._rate_turn = 0
 
     # --- the window -------------------------------------------------------------------
 
@@ -174,6 +175,19 @@ class RealtimeAudio:
         keep = int(self.window_s * self.bytes_per_second)
         self._since_check = 0
         return bytes(self._window[-keep:]), self.format.sample_rate
+
+    def next_alternate_rates(self, count: int) -> list[int]:
+        """The next `count` other plausible rates, taken in turn over successive checks.
+
+        Bounds what a lying (or merely unmatched) stream costs: `count` more fingerprints per
+        check instead of five, every rate still tried within a few checks, most likely first.
+        """
+        others = alternate_rates(self.format.sample_rate)
+        if count >= len(others):
+            return others
+        picked = [others[(self._rate_turn + i) % len(others)] for i in range(max(0, count))]
+        self._rate_turn = (self._rate_turn + len(picked)) % len(others)
+        return picked
 
     def container_due(self) -> bool:
         return self._container_since_check >= max(64 << 10, self.check_every_s * 16_000)

@@ -34,8 +34,9 @@ class ProxySettings:
     unreadable_binary: Literal["block", "pass"] = "block"
     """Unidentified bytes above the floor that no decoder reads, sent to an AI service: an
     inspection error (fails closed for unapproved services) or nothing."""
-    guess_realtime_rates: bool = True
-    """Realtime audio windows are also matched at the other plausible sample rates."""
+    guess_realtime_rates: int = 2
+    """Other plausible sample rates a realtime audio window is also matched at, per check, in
+    turn (0: only the declared rate; 5: all of them every check)."""
     port_file: Path | None = None
     """Where to write HOST:PORT once listening (port 0 in tests and benchmarks)."""
 

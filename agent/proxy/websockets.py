@@ -27,7 +27,7 @@ from agent.policy.verdict import Verdict, decide_upload
 from agent.proxy.extract.types import PayloadPart, PcmFormat
 from agent.proxy.flows import FlowState, client_ref, draft_for, facts_for, state_of
 from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
-from agent.proxy.realtime import RealtimeAudio, alternate_rates, format_from_url
+from agent.proxy.realtime import RealtimeAudio, format_from_url
 from agent.proxy.routing import Destination
 from agent.proxy.services import GuardServices
 
@@ -132,14 +132,13 @@ class RealtimeGuard:
             jobs.append(parts)
         if audio.due():
             window, rate = audio.take_window()
-            # The declared rate first; then the other plausible rates (a lying `session.update`),
+            # The declared rate first; then other plausible rates in turn (a lying `session.update`),
             # in the same job, which stops at the first match.
             job = [PayloadPart("ws:audio-window", window, None, PcmFormat(rate))]
-            if self.services.settings.guess_realtime_rates:
-                job += [
-                    PayloadPart(f"ws:audio-window@{other}Hz", window, None, PcmFormat(other))
-                    for other in alternate_rates(rate)
-                ]
+            job += [
+                PayloadPart(f"ws:audio-window@{other}Hz", window, None, PcmFormat(other))
+                for other in audio.next_alternate_rates(self.services.settings.guess_realtime_rates)
+            ]
             jobs.append(job)
         if audio.container_mode and audio.container_due():
             jobs.append([PayloadPart("ws:container-stream", audio.take_container())])
