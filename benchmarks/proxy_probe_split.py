@@ -135,6 +135,7 @@ def main() -> int:
             ):
                 url = f"{server.https}/v1/files"
                 print("{:<24} {:>8} {:>7} {:>9} {:>7}".format("upload", "size KB", "status", "client s", "ratio"))
+                timed_post(client, url, cases["mp3 (baseline)"])  # warm-up: TLS, decoder, index
                 baseline = None
                 for name, data in cases.items():
                     runs = [timed_post(client, url, data) for _ in range(args.repeat)]
