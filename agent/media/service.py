@@ -217,6 +217,20 @@ class MediaService:
             )
         return self._match(bytes(data), limits, sniffed.mime, sniffed.kind, started)
 
+    def match_decodable(self, data: bytes, *, limits: MediaLimits | None = None) -> MatchOutcome:
+        """Bytes libmagic cannot name but that start at a media marker (`agent.media.probe`):
+        ffmpeg's own probing over the allowed demuxers decides (WavPack, TTA, AC-3, VOC, MXF,
+        an MPEG stream cut mid-file...). Not decodable gives an outcome with `error` set."""
+        started = time.perf_counter()
+        limits = limits or self.limits
+        if len(data) > limits.max_bytes:
+            return MatchOutcome(None, None, None, f"larger than the {limits.max_bytes} byte limit", _ms(started))
+        outcome = self._match(bytes(data), limits, "application/octet-stream", "audio", started)
+        if outcome.error is not None and outcome.match is None and outcome.media_kind == "audio":
+            # Nothing decoded: not media after all (the caller decides what unreadable bytes mean).
+            return MatchOutcome(None, None, None, outcome.error, outcome.ms)
+        return outcome
+
     def match_pcm(
         self, pcm: bytes, *, sample_rate: int, channels: int = 1, sample_format: str = "s16le"
     ) -> MatchOutcome:

@@ -56,6 +56,8 @@ class FlowState:
     """The body's extraction when it was already done on the fast path (agent.proxy.uploads)."""
     chunk: Any = NOT_YET
     """The resumable-upload chunk this request carries (agent.proxy.resumable), once looked up."""
+    piece_key: Any = None
+    """The split-upload stream this request's file piece joined (agent.proxy.pieces), if any."""
     body_prefix: bytes | None = None
     """The start of the decoded body (at most `BODY_PREFIX_BYTES`), once something needed it."""
     settled: bool = False

@@ -25,6 +25,7 @@ from typing import Protocol, TypeVar
 from agent.media.model import MatchOutcome, MediaLimits, MediaMatch
 from agent.proxy.extract.textmedia import declared_media
 from agent.proxy.extract.types import PayloadPart
+from agent.proxy.probing import ProbePolicy, probe_part
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class MediaMatcher(Protocol):
     """The part of `agent.media.MediaService` the proxy uses (thread-safe)."""
 
     def match_bytes(self, data: bytes, *, limits: MediaLimits | None = None) -> MatchOutcome: ...
+
+    def match_decodable(self, data: bytes, *, limits: MediaLimits | None = None) -> MatchOutcome: ...
 
     def match_pcm(
         self, pcm: bytes, *, sample_rate: int, channels: int = 1, sample_format: str = "s16le"
@@ -66,8 +69,14 @@ class PartsResult:
         return self.media_parts > 0
 
 
-def match_parts(media: MediaMatcher, parts: Sequence[PayloadPart], limits: MediaLimits) -> PartsResult:
-    """Match parts in order, stopping at the first clinical match. Runs in a worker thread."""
+def match_parts(
+    media: MediaMatcher, parts: Sequence[PayloadPart], limits: MediaLimits, probe: ProbePolicy | None = None
+) -> PartsResult:
+    """Match parts in order, stopping at the first clinical match. Runs in a worker thread.
+
+    With `probe` (uploads to AI services), parts libmagic does not call media are read by
+    decoding (agent.proxy.probing); what stays unreadable may become an inspection error.
+    """
     result = PartsResult()
     started = time.perf_counter()
     for part in parts:
@@ -87,6 +96,14 @@ def match_parts(media: MediaMatcher, parts: Sequence[PayloadPart], limits: Media
             outcome = media.match_bytes(data, limits=limits)
             mime = outcome.mime
             is_media = outcome.media_kind is not None or declared_media(part.declared_type)
+            if probe is not None and outcome.media_kind is None and outcome.match is None:
+                probed = probe_part(media, data, outcome.mime, probe, limits)
+                if probed.outcome is not None:
+                    outcome, is_media = probed.outcome, True
+                    mime = f"{outcome.mime or 'audio'} (probed: {probed.how})"
+                    part = PayloadPart(f"{part.where} [{probed.how}]", part.data, part.declared_type)
+                elif probed.error is not None:
+                    result.errors.append(f"{part.where}: {probed.error}")
         if mime and mime not in result.sniffed and (is_media or outcome.match):
             result.sniffed.append(mime)
         if is_media:
@@ -183,11 +200,11 @@ class Inspector:
             self.active -= 1
             await self._release(weight)
 
-    async def match(self, parts: Sequence[PayloadPart]) -> PartsResult:
+    async def match(self, parts: Sequence[PayloadPart], probe: ProbePolicy | None = None) -> PartsResult:
         if not parts:
             return PartsResult()
         weight = sum(len(part.data) for part in parts)
-        return await self.run(match_parts, self.media, list(parts), self.limits, weight=weight)
+        return await self.run(match_parts, self.media, list(parts), self.limits, probe, weight=weight)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -27,6 +27,8 @@ from agent.proxy.extract.jsonmedia import walk_json
 from agent.proxy.extract.textmedia import MediaProbe, b64decode, pcm_format_for
 from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart, PcmFormat
 
+PLAUSIBLE_RATES: tuple[int, ...] = (16_000, 24_000, 48_000, 44_100, 8_000, 22_050)
+"""Rates realtime clients really send, most common first: tried when the declared one does not match."""
 OPENAI_FORMATS: dict[str, str] = {"pcm16": "s16le", "g711_ulaw": "mulaw", "g711_alaw": "alaw"}
 OPENAI_GA_FORMATS: dict[str, str] = {"audio/pcm": "s16le", "audio/pcmu": "mulaw", "audio/pcma": "alaw"}
 
@@ -99,6 +101,16 @@ def format_from_url(query: str, default: PcmFormat) -> PcmFormat:
     return PcmFormat(sample_rate=rate, channels=channels, sample_format=sample_format)
 
 
+def alternate_rates(declared: int, rates: tuple[int, ...] = PLAUSIBLE_RATES) -> list[int]:
+    """The other plausible sample rates for a window whose declared rate may be a lie.
+
+    The samples are the same bytes whatever the rate: read at another rate they are the same
+    sound, faster or slower, so a 16 kHz recording sent as "24 kHz" is only recognised when read
+    at 16 kHz. Each alternative costs one more fingerprint of the window.
+    """
+    return [rate for rate in rates if rate != declared]
+
+
 class RealtimeAudio:
     """Per-WebSocket audio state: current format, a rolling window, a container buffer."""
 
@@ -129,6 +141,7 @@ class RealtimeAudio:
         self._container_since_check = 0
         self.messages = 0
         self.errors = 0
+        self._rate_turn = 0
 
     # --- the window -------------------------------------------------------------------
 
@@ -162,6 +175,19 @@ class RealtimeAudio:
         keep = int(self.window_s * self.bytes_per_second)
         self._since_check = 0
         return bytes(self._window[-keep:]), self.format.sample_rate
+
+    def next_alternate_rates(self, count: int) -> list[int]:
+        """The next `count` other plausible rates, taken in turn over successive checks.
+
+        Bounds what a lying (or merely unmatched) stream costs: `count` more fingerprints per
+        check instead of five, every rate still tried within a few checks, most likely first.
+        """
+        others = alternate_rates(self.format.sample_rate)
+        if count >= len(others):
+            return others
+        picked = [others[(self._rate_turn + i) % len(others)] for i in range(max(0, count))]
+        self._rate_turn = (self._rate_turn + len(picked)) % len(others)
+        return picked
 
     def container_due(self) -> bool:
         return self._container_since_check >= max(64 << 10, self.check_every_s * 16_000)

@@ -25,6 +25,7 @@ from agent.proxy.discovery import ShadowDiscovery
 from agent.proxy.extract.signatures import guarded
 from agent.proxy.extract.types import ExtractLimits
 from agent.proxy.inspect import Inspector, MediaMatcher
+from agent.proxy.pieces import PieceJoiner
 from agent.proxy.recorder import EventRecorder
 from agent.proxy.resumable import SessionTable
 from agent.proxy.routing import Router
@@ -92,6 +93,7 @@ class GuardServices:
             writer, self.attribution, agent_id=agent, catalog_version=signatures.current().label
         )
         self.sessions = SessionTable(max_bytes=settings.max_inspect_bytes)
+        self.pieces = PieceJoiner(max_stream_bytes=min(64 << 20, settings.max_inspect_bytes))
         self.discovery = ShadowDiscovery(store, signatures, agent_id=agent, events=writer)
         self.sink = DrainSink()
         self.counters = Counters()
@@ -161,6 +163,8 @@ class GuardServices:
             "inspection_bytes_in_flight": self.inspector.bytes_in_flight,
             "upload_sessions": len(self.sessions),
             "session_bytes": self.sessions.buffered_bytes(),
+            "split_streams": len(self.pieces),
+            "split_bytes": self.pieces.buffered_bytes,
             "events_recorded": self.recorder.recorded,
             "events_dropped": self.writer.dropped,
             "events_error": self.writer.last_error,

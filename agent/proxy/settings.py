@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from agent.config import Config, PolicyMode
 from agent.identity import ca_dir
@@ -26,6 +27,16 @@ class ProxySettings:
     """Uploads inspected or waiting at once; more wait up to `queue_timeout_s`, then fail closed."""
     queue_timeout_s: float = 20.0
     job_timeout_s: float = 60.0
+    probe_unknown: bool = True
+    """Probe by decoding, and join split uploads, for uploads to AI services (agent.proxy.probing)."""
+    probe_floor: int = 64 << 10
+    """Unidentified bytes below this are neither probed nor failed closed."""
+    unreadable_binary: Literal["block", "pass"] = "block"
+    """Unidentified bytes above the floor that no decoder reads, sent to an AI service: an
+    inspection error (fails closed for unapproved services) or nothing."""
+    guess_realtime_rates: int = 2
+    """Other plausible sample rates a realtime audio window is also matched at, per check, in
+    turn (0: only the declared rate; 5: all of them every check)."""
     port_file: Path | None = None
     """Where to write HOST:PORT once listening (port 0 in tests and benchmarks)."""
 

@@ -47,6 +47,8 @@ from agent.proxy.flows import (
     state_of,
 )
 from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
+from agent.proxy.pieces import StreamKey, piece_of
+from agent.proxy.probing import ProbePolicy, unread_leaves
 from agent.proxy.response_tap import ResponseTap, worth_tapping
 from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, identify_chunk
 from agent.proxy.services import GuardServices
@@ -72,6 +74,8 @@ class Prepared:
     chunk_bytes: bytes | memoryview
     body_prefix: bytes = b""
     """The decoded body's first `BODY_PREFIX_BYTES` (for the shadow classifier)."""
+    decoded: bytes | memoryview = b""
+    """The body after Content-Encoding (for probing and split-upload pieces)."""
 
 
 def prepare_upload(
@@ -99,7 +103,7 @@ def prepare_upload(
                     break
         except PayloadError as exc:
             extraction.errors.append(str(exc))
-    return Prepared(extraction, chunk_bytes, prefix)
+    return Prepared(extraction, chunk_bytes, prefix, decoded)
 
 
 def connected_address(flow: http.HTTPFlow) -> str | None:
@@ -445,7 +449,7 @@ class UploadGuard:
             return True
         prepared = prepare_upload(body, content_type, None, services.limits, services.probe, None)
         state.body_prefix = prepared.body_prefix
-        if prepared.extraction.parts or prepared.extraction.errors:
+        if prepared.extraction.parts or prepared.extraction.errors or self._may_be_piece(state, prepared):
             state.prepared = prepared  # inspected in full; not parsed twice
             return False
         services.counters.inspected += 1
@@ -500,7 +504,18 @@ class UploadGuard:
             parts = list(prepared.extraction.parts)
             if session is not None and chunk is not None and not chunk.control:
                 parts.extend(self._session_parts(session, chunk, prepared.chunk_bytes, errors))
-            result = await services.inspector.match(parts)
+            probe = self._probe_policy(flow, state, prepared)
+            piece = self._piece(flow, state, prepared, chunk) if probe is not None else None
+            if piece is not None and (flag := services.pieces.flagged(piece[0])) is not None:
+                return self._refuse_split_piece(flow, state, flag.incident)
+            if probe is not None:
+                content_type = state.headers.get("content-type")
+                parts.extend(unread_leaves(prepared.decoded, content_type, prepared.extraction, probe.floor))
+            result = await services.inspector.match(parts, probe)
+            if piece is not None and probe is not None:
+                joined = await self._split_upload(state, piece, probe, result.match is not None)
+                if joined is not None and joined.match is not None:
+                    result = joined
             errors.extend(result.errors)
         except (InspectionBusy, InspectionTimeout) as exc:
             errors.append(str(exc))
@@ -526,7 +541,82 @@ class UploadGuard:
             self._record(flow, state, verdict, result=result, payload_size=size, details=details)
         if session is not None:
             self._settle_session(session, chunk, verdict, result, state)
+        if state.piece_key is not None and verdict.blocks and result.match is not None and state.incident is not None:
+            services.pieces.flag(state.piece_key, SessionFlag(state.incident, verdict.reason, result.match.asset_id))
         services.counters.note_verdict_ms(result.ms)
+        return verdict
+
+    # --- probing and split uploads (agent.proxy.probing, agent.proxy.pieces) --------------------
+
+    def _may_be_piece(self, state: FlowState, prepared: Prepared) -> bool:
+        """A small binary body to an unapproved AI service may be one piece of a split recording."""
+        dest = state.dest
+        if not (self.services.settings.probe_unknown and dest.is_catalogued and dest.status == "unapproved"):
+            return False
+        piece = piece_of(prepared.decoded, state.headers.get("content-type"))
+        return piece is not None and len(piece) >= self.services.pieces.min_piece
+
+    def _probe_policy(self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared) -> ProbePolicy | None:
+        """Probe by decoding only for uploads to AI services: unapproved catalog services, and
+        uncatalogued hosts the shadow classifier takes for AI (asked only for binary bodies)."""
+        dest = state.dest
+        settings = self.services.settings
+        if not settings.probe_unknown or not dest.can_block:
+            return None
+        if dest.is_catalogued:
+            ai = dest.status == "unapproved"
+        else:
+            if len(prepared.decoded) < settings.probe_floor and not prepared.extraction.parts:
+                return None
+            assessment = self.services.discovery.assess(
+                dest.host, state.method, state.path, state.headers, self.body_prefix(flow, state)
+            )
+            ai = assessment.ai_likely
+        if not ai:
+            return None
+        return ProbePolicy(floor=settings.probe_floor, fail_closed=settings.unreadable_binary == "block")
+
+    def _piece(
+        self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared, chunk: ChunkRequest | None
+    ) -> tuple[StreamKey, bytes | memoryview] | None:
+        """This request's file piece and its (client, destination) stream, if it carries one."""
+        if chunk is not None and chunk.offset is not None:
+            return None  # offset-addressed chunks are reassembled by their session (resumable.py)
+        if chunk is not None:
+            piece: bytes | memoryview | None = prepared.chunk_bytes
+        else:
+            piece = piece_of(prepared.decoded, state.headers.get("content-type"))
+        if piece is None or len(piece) < self.services.pieces.min_piece:
+            return None
+        peer = flow.client_conn.peername
+        key: StreamKey = (str(peer[0]) if peer else "?", chunk.key if chunk is not None else state.dest.host)
+        return key, piece
+
+    async def _split_upload(
+        self, state: FlowState, piece: tuple[StreamKey, bytes | memoryview], probe: ProbePolicy, matched: bool
+    ) -> PartsResult | None:
+        """Add this request's file piece to its stream and match the joined stream (agent.proxy.pieces).
+
+        A piece that `matched` on its own is neither kept nor flags its stream: it is blocked like
+        any upload, and later uploads to the destination are judged on their own (joined with the
+        stream's other pieces). Only a match that needed the join flags the stream.
+        """
+        key, data = piece
+        joiner = self.services.pieces
+        if matched:
+            return None
+        state.piece_key = key
+        candidates = joiner.add(key, bytes(data))
+        if not candidates:
+            return None
+        parts = [PayloadPart(candidate.label, candidate.data) for candidate in candidates]
+        return await self.services.inspector.match(parts, probe)
+
+    def _refuse_split_piece(self, flow: http.HTTPFlow, state: FlowState, first_incident: str) -> Verdict:
+        reason = f"this upload continues one that sent clinical media (incident {first_incident})"
+        verdict = Verdict("block", reason, True)
+        details: dict[str, object] = {"split_upload": "later piece", "first_incident": first_incident}
+        self._block(flow, state, verdict, details=details)
         return verdict
 
     def _session_parts(

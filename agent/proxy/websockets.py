@@ -132,7 +132,14 @@ class RealtimeGuard:
             jobs.append(parts)
         if audio.due():
             window, rate = audio.take_window()
-            jobs.append([PayloadPart("ws:audio-window", window, None, PcmFormat(rate))])
+            # The declared rate first; then other plausible rates in turn (a lying `session.update`),
+            # in the same job, which stops at the first match.
+            job = [PayloadPart("ws:audio-window", window, None, PcmFormat(rate))]
+            job += [
+                PayloadPart(f"ws:audio-window@{other}Hz", window, None, PcmFormat(other))
+                for other in audio.next_alternate_rates(self.services.settings.guess_realtime_rates)
+            ]
+            jobs.append(job)
         if audio.container_mode and audio.container_due():
             jobs.append([PayloadPart("ws:container-stream", audio.take_container())])
         results = []

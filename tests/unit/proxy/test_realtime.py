@@ -137,3 +137,13 @@ def test_undecodable_audio_event_is_an_error() -> None:
     missing = json.dumps({"type": "input_audio_buffer.append"}).encode()
     assert audio.feed(missing, True).error is not None
     assert audio.errors == 2
+
+
+def test_other_plausible_rates_are_tried_in_turn() -> None:
+    audio = RealtimeAudio(PcmFormat(24000), never_media)
+    first, second, third = (audio.next_alternate_rates(2) for _ in range(3))
+    assert first == [16000, 48000]  # the likeliest lie first: 16 kHz sent as 24 kHz
+    assert sorted(first + second + third[:1]) == [8000, 16000, 22050, 44100, 48000]
+    assert 24000 not in first + second + third
+    assert audio.next_alternate_rates(0) == []
+    assert sorted(audio.next_alternate_rates(9)) == [8000, 16000, 22050, 44100, 48000]

@@ -1,0 +1,219 @@
+"""Split uploads: pieces of one recording sent as separate requests, joined and matched as one.
+
+`split -b 256k dictation.wav` and one request per piece, two halves, or resumable chunks
+without offsets whose header chunk is sent last: no single request holds a recognisable
+excerpt (the first piece may be a second of audio), yet the destination ends up with the
+whole file. So binary pieces sent to the same AI destination by the same client within a
+time window are kept (bounded) and, with every new piece, the joined stream is offered for
+matching in the orders a server could reassemble it:
+
+- the piece that starts with a media header first, wherever it arrived (a header chunk sent
+  last or in the middle), then the other pieces in arrival order (`split` pieces, halves,
+  chunks sent in sequence), only the most recent `join_bytes` of them (see `_candidates`).
+
+The request whose piece completes a recognisable stream is blocked, and once a stream was
+found clinical every later piece to that destination within the window is refused without
+further work: blocking a later piece is what stops the full file arriving. A stream's bytes
+are dropped once it is decided (flagged) or idle for `window_s`.
+
+Bounds: at most `max_streams` streams (least recently used evicted), `max_pieces` pieces and
+`max_stream_bytes` per stream (the oldest pieces are dropped first: the join keeps the
+latest), `max_total_bytes` over all streams (least recently used streams dropped), pieces
+smaller than `min_piece` ignored (API calls, not file pieces), at most `join_bytes` (+ the
+header piece) matched per new piece. Keys are (client, destination
+host) and never hold payload; nothing here touches mitmproxy or the fingerprinting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.proxy.extract.multipart import parse_multipart
+from agent.proxy.extract.payload import main_type
+from agent.proxy.extract.signatures import has_media_signature
+from agent.proxy.extract.types import PayloadError
+from agent.proxy.resumable import SessionFlag
+
+StreamKey = tuple[str, str]
+"""(client address, destination host)."""
+
+
+@dataclass(frozen=True)
+class JoinedCandidate:
+    label: str
+    """How the pieces were ordered ("joined:arrival:3", "joined:header-first:3"): no content."""
+    data: bytes
+
+
+@dataclass
+class PieceStream:
+    key: StreamKey
+    pieces: list[bytes] = field(default_factory=list)
+    size: int = 0
+    received: int = 0
+    """Pieces seen in this stream (including any dropped for the bounds)."""
+    last_seen: float = field(default_factory=time.monotonic)
+    flagged: SessionFlag | None = None
+
+    def release(self) -> None:
+        self.pieces = []
+        self.size = 0
+
+
+TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/", "multipart/")
+
+
+def piece_of(decoded: bytes | memoryview, content_type: str | None) -> bytes | memoryview | None:
+    """The file piece a request carries: a raw binary body, or the largest binary multipart part.
+
+    JSON, form and text bodies are API calls, not file pieces (base64 pieces inside JSON are
+    not joined).
+    """
+    main = main_type(content_type)
+    if main.startswith("multipart/") and content_type:
+        try:
+            parts = parse_multipart(decoded, content_type).parts
+        except PayloadError:
+            return None
+        binary = [part.data for part in parts if not main_type(part.content_type).startswith(TEXT_TYPES[:3])]
+        return max(binary, key=len) if binary else None
+    if main.startswith(TEXT_TYPES) or main.endswith("+json"):
+        return None
+    return decoded
+
+
+class PieceJoiner:
+    """Pieces per (client, destination), bounded and expiring; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 300.0,
+        max_streams: int = 64,
+        max_pieces: int = 64,
+        max_stream_bytes: int = 64 << 20,
+        max_total_bytes: int = 256 << 20,
+        min_piece: int = 4 << 10,
+        join_bytes: int = 4 << 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window_s = window_s
+        self.max_streams = max_streams
+        self.max_pieces = max_pieces
+        self.max_stream_bytes = max_stream_bytes
+        self.max_total_bytes = max_total_bytes
+        self.min_piece = min_piece
+        self.join_bytes = join_bytes
+        self._clock = clock
+        self._streams: OrderedDict[StreamKey, PieceStream] = OrderedDict()
+        self.dropped_pieces = 0
+
+    def __len__(self) -> int:
+        self._expire()
+        return len(self._streams)
+
+    @property
+    def buffered_bytes(self) -> int:
+        return sum(stream.size for stream in self._streams.values())
+
+    def flagged(self, key: StreamKey) -> SessionFlag | None:
+        """Why later pieces of this stream are refused, while its window lasts."""
+        self._expire()
+        stream = self._streams.get(key)
+        return stream.flagged if stream is not None else None
+
+    def has_pieces(self, key: StreamKey) -> bool:
+        self._expire()
+        stream = self._streams.get(key)
+        return stream is not None and bool(stream.pieces)
+
+    def flag(self, key: StreamKey, flag: SessionFlag) -> None:
+        """The stream was found clinical: keep refusing it for the window, drop its bytes."""
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._open(key)
+        if stream.flagged is None:
+            stream.flagged = flag
+        stream.release()
+        stream.last_seen = self._clock()
+        self._streams.move_to_end(key)
+
+    def add(self, key: StreamKey, piece: bytes) -> list[JoinedCandidate]:
+        """Keep `piece`; the joined orders worth matching now (none until there are two pieces)."""
+        self._expire()
+        if len(piece) < self.min_piece or len(piece) > self.max_stream_bytes:
+            return []
+        stream = self._streams.get(key) or self._open(key)
+        self._streams.move_to_end(key)
+        stream.last_seen = self._clock()
+        stream.received += 1
+        if stream.flagged is not None:
+            return []
+        stream.pieces.append(piece)
+        stream.size += len(piece)
+        while len(stream.pieces) > self.max_pieces or stream.size > self.max_stream_bytes:
+            stream.size -= len(stream.pieces.pop(0))
+            self.dropped_pieces += 1
+        self._bound_total(key)
+        return self._candidates(stream)
+
+    def _candidates(self, stream: PieceStream) -> list[JoinedCandidate]:
+        """The joined stream worth matching: the piece with a media header first (wherever it
+        arrived), then the most recent other pieces in arrival order, at most `join_bytes`.
+
+        Matching needs an excerpt, not the whole file: a bounded window of recent pieces behind
+        the header keeps the cost of each new piece flat however long the upload grows, and every
+        stretch of the recording is inside some window when its last piece arrives. PCM and MPEG
+        audio decode across the gap between the header and the window.
+        """
+        pieces = stream.pieces
+        if len(pieces) < 2:
+            return []
+        heads = [i for i, piece in enumerate(pieces) if has_media_signature(piece[:256])]
+        head = heads[-1] if heads else None
+        window: list[bytes] = []
+        size = len(pieces[head]) if head is not None else 0
+        for index in range(len(pieces) - 1, -1, -1):
+            if index == head:
+                continue
+            if window and size + len(pieces[index]) > self.join_bytes:
+                break
+            window.append(pieces[index])
+            size += len(pieces[index])
+        window.reverse()
+        if head is not None:
+            window.insert(0, pieces[head])
+        order = "header-first" if head is not None and head > 0 else "arrival"
+        return [JoinedCandidate(f"joined:{order}:{len(window)}", b"".join(window))]
+
+    def _open(self, key: StreamKey) -> PieceStream:
+        stream = PieceStream(key, last_seen=self._clock())
+        self._streams[key] = stream
+        while len(self._streams) > self.max_streams:
+            self._streams.popitem(last=False)
+        return stream
+
+    def _bound_total(self, keep: StreamKey) -> None:
+        """Drop least recently used streams' bytes until the total fits (never `keep`'s newest piece)."""
+        total = self.buffered_bytes
+        for key, stream in list(self._streams.items()):
+            if total <= self.max_total_bytes:
+                return
+            if key == keep:
+                continue
+            total -= stream.size
+            if stream.flagged is None:
+                del self._streams[key]
+            else:
+                stream.release()
+
+    def _expire(self) -> None:
+        horizon = self._clock() - self.window_s
+        while self._streams:
+            key, oldest = next(iter(self._streams.items()))
+            if oldest.last_seen >= horizon:
+                break
+            del self._streams[key]

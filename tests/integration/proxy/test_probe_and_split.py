@@ -1,0 +1,343 @@
+"""Media that sniffing cannot name, recordings cut into pieces, realtime audio that lies about its rate.
+
+Through a real proxy process with real clients (httpx, curl for `split` pieces, websockets)
+and media made here with espeak-ng and ffmpeg: every case is blocked on its way to the
+unapproved catalog AI service and passes to a host that is not an AI service. The proxy of
+this module runs an organisation policy that blocks clinical media only on its way to AI
+services (`clinical_media_to_unknown: audit`), so what reaches ordinary hosts is the same
+whatever the encoding; probing and joining never run for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from agent.store.models import Event
+from tests.integration.proxy.conftest import Recordings, enroll
+from tests.integration.proxy.harness import UNAPPROVED_ID, ProxyProcess
+from tests.integration.proxy.upstream import Upstream
+from tests.support.media import MediaFactory, ffmpeg, require_tools
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class AIOnlyProxy(ProxyProcess):
+    """The harness proxy with a policy that blocks clinical media to AI services only."""
+
+    def write_config(self) -> Path:
+        config = super().write_config()
+        policy = self.root / "signatures" / "policy" / "test.yaml"
+        policy.write_text(policy.read_text() + "clinical_media_to_unknown: audit\n")
+        return config
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    tmp_path_factory: pytest.TempPathFactory, upstream_ca_file: Path, recordings: Recordings
+) -> Iterator[ProxyProcess]:
+    process = AIOnlyProxy(tmp_path_factory.mktemp("proxy"), upstream_ca=upstream_ca_file)
+    enroll(process.store_url, [recordings.clinical_wav])
+    process.start()
+    yield process
+    code = process.stop()
+    assert code == 0, process.log()[-3000:]
+    assert "Traceback" not in process.log(), process.log()[-5000:]
+
+
+def _client(proxy: ProxyProcess) -> httpx.Client:
+    context = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    return httpx.Client(proxy=proxy.url, verify=context, timeout=60)
+
+
+@pytest.fixture
+def http(proxy: ProxyProcess) -> Iterator[httpx.Client]:
+    with _client(proxy) as client:
+        yield client
+
+
+def _made(factory: MediaFactory, name: str, make: Callable[[Path], None]) -> Path:
+    out = factory.root / f"probe-{name}"
+    if not out.exists():
+        tmp = out.with_name(out.name + ".part")
+        make(tmp)
+        tmp.replace(out)
+    return out
+
+
+def _encoded(factory: MediaFactory, src: Path, name: str, *args: str) -> bytes:
+    return _made(factory, name, lambda out: ffmpeg("-i", str(src), *args, str(out))).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def hidden(media_factory: MediaFactory, recordings: Recordings) -> dict[str, bytes]:
+    """The clinical dictation in shapes whose first bytes are no header libmagic knows."""
+    require_tools("ffmpeg")
+    wav = recordings.clinical_wav
+    bare_mp3 = _encoded(media_factory, wav, "bare.mp3", "-ac", "1", "-b:a", "48k", "-id3v2_version", "0", "-f", "mp3")
+
+    def mxf(out: Path) -> None:
+        ffmpeg(
+            "-f", "lavfi", "-i", "color=c=black:s=160x120:r=25", "-i", str(wav), "-shortest",
+            "-ar", "48000", "-c:a", "pcm_s16le", "-c:v", "mpeg2video", "-f", "mxf", str(out),
+        )  # fmt: skip
+
+    return {
+        "mp3-after-zeros": bytes(200_000) + recordings.clinical_mp3.read_bytes(),
+        "mp3-after-junk": os.urandom(3000) + bare_mp3,
+        "wav-after-pdf-prefix": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + os.urandom(2000) + wav.read_bytes(),
+        "w64": _encoded(media_factory, wav, "clin.w64", "-f", "w64"),
+        "wavpack": _encoded(media_factory, wav, "clin.wv", "-c:a", "wavpack", "-f", "wv"),
+        "tta": _encoded(media_factory, wav, "clin.tta", "-c:a", "tta", "-f", "tta"),
+        "ac3": _encoded(media_factory, wav, "clin.ac3", "-ar", "48000", "-c:a", "ac3", "-f", "ac3"),
+        "voc": _encoded(media_factory, wav, "clin.voc", "-c:a", "pcm_u8", "-f", "voc"),
+        "mxf": _made(media_factory, "clin.mxf", mxf).read_bytes(),
+        "pcm-16k": _encoded(media_factory, wav, "clin16k.pcm", "-ac", "1", "-ar", "16000", "-f", "s16le"),
+    }
+
+
+def _post(http: httpx.Client, url: str, data: bytes) -> httpx.Response:
+    return http.post(url, content=data, headers={"content-type": "application/octet-stream"})
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "mp3-after-zeros",
+        "mp3-after-junk",
+        "wav-after-pdf-prefix",
+        "w64",
+        "wavpack",
+        "tta",
+        "ac3",
+        "voc",
+        "mxf",
+        "pcm-16k",
+    ],
+)
+def test_media_behind_unknown_bytes_is_probed_by_decoding(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    unknown: Upstream,
+    recordings: Recordings,
+    hidden: dict[str, bytes],
+    case: str,
+) -> None:
+    data = hidden[case]
+    before = len(unapproved.received.requests)
+    blocked = _post(http, f"{unapproved.https}/v1/files", data)
+    assert blocked.status_code == 403, blocked.text
+    assert len(unapproved.received.requests) == before
+    event = proxy.event(blocked.headers["x-phiwall-incident"])
+    assert event.asset_id == recordings.asset_id
+    assert event.service_id == UNAPPROVED_ID
+    assert _post(http, f"{unknown.https}/upload", data).status_code == 200
+
+
+def test_unreadable_binary_fails_closed_only_for_ai_services(
+    proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, unknown: Upstream
+) -> None:
+    noise = os.urandom(300_000)
+    blocked = _post(http, f"{unapproved.https}/v1/files", noise)
+    assert blocked.status_code == 403
+    event = proxy.event(blocked.headers["x-phiwall-incident"])
+    assert "could not be read as media" in event.reason
+    assert event.asset_id is None
+    assert _post(http, f"{unknown.https}/upload", noise).status_code == 200
+    # Below the floor, and documents libmagic names, are not failed for being unread.
+    assert _post(http, f"{unapproved.https}/v1/files", os.urandom(20_000)).status_code == 200
+    pdf = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 4000 + b"%%EOF\n"
+    assert (
+        http.post(f"{unapproved.https}/v1/files", content=pdf, headers={"content-type": "application/pdf"}).status_code
+        == 200
+    )
+
+
+def test_speech_that_is_not_enrolled_passes_when_probed(
+    proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, recordings: Recordings
+) -> None:
+    response = _post(http, f"{unapproved.https}/v1/files", recordings.other_pcm24k.read_bytes())
+    assert response.status_code == 200, response.text
+
+
+# --- split uploads ------------------------------------------------------------------------------
+
+
+def _curl_piece(proxy: ProxyProcess, url: str, piece: Path, local_address: str) -> int:
+    result = subprocess.run(
+        [
+            "curl", "-sS", "--proxy", proxy.url, "--cacert", str(proxy.ca_cert), "--interface", local_address,
+            "-H", "Content-Type: application/octet-stream", "--data-binary", f"@{piece}",
+            "-o", os.devnull, "-w", "%{http_code}", url,
+        ],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return int(result.stdout)
+
+
+def _split(path: Path, size: str, into: Path) -> list[Path]:
+    require_tools("split")
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["split", "-b", size, str(path), f"{into}/piece."], check=True, timeout=30)
+    return sorted(into.iterdir())
+
+
+def _assert_cut(codes: list[int]) -> int:
+    """The first piece passes (nothing recognisable alone), a later one is blocked and so is every
+    one after it; the last index of a block is never the first (the file never arrives whole)."""
+    assert codes[0] == 200, codes
+    assert 403 in codes, codes
+    first = codes.index(403)
+    assert all(code == 403 for code in codes[first:]), codes
+    assert first < len(codes) - 1, f"only the last piece was blocked: {codes}"
+    return first
+
+
+def _block_events(proxy: ProxyProcess, host: str, since: float) -> list[Event]:
+    return proxy.events(lambda e: e.host == host and e.verdict == "block" and e.time.timestamp() >= since - 1)
+
+
+def test_split_pieces_too_short_alone_are_joined(
+    proxy: ProxyProcess,
+    unapproved: Upstream,
+    unknown: Upstream,
+    media_factory: MediaFactory,
+    recordings: Recordings,
+    tmp_path: Path,
+) -> None:
+    # Each split test sends from its own loopback address (curl --interface): streams are per
+    # client, so no test joins another's pieces.
+    # 96 kHz stereo: a 256 KB piece is 0.7 s, and 96 kHz is no common rate a headerless piece is
+    # tried at: only the pieces joined behind the WAV header are recognisable.
+    wav = media_factory.encode(recordings.clinical_wav, ".wav", "-af", "adelay=1000:all=1", "-ac", "2", "-ar", "96000")
+    pieces = _split(wav, "256k", tmp_path / "pieces")
+    assert len(pieces) >= 10
+    since = time.time()
+    codes = [_curl_piece(proxy, f"{unapproved.https}/v1/files", piece, "127.0.0.21") for piece in pieces]
+    first = _assert_cut(codes)
+    events = _block_events(proxy, unapproved.host, since)
+    matched = [json.loads(e.details)["matched_part"] for e in events if e.asset_id == recordings.asset_id]
+    assert any(part.startswith("joined:") for part in matched), matched
+    later = [e for e in events if json.loads(e.details).get("split_upload") == "later piece"]
+    assert len(later) == len(codes) - first - 1
+    # The same pieces to a host that is not an AI service: all pass.
+    to_other = [_curl_piece(proxy, f"{unknown.https}/upload", piece, "127.0.0.21") for piece in pieces]
+    assert to_other == [200] * len(pieces)
+
+
+def test_split_middle_piece_is_read_as_raw_frames(
+    proxy: ProxyProcess, unapproved: Upstream, media_factory: MediaFactory, recordings: Recordings, tmp_path: Path
+) -> None:
+    # 48 kHz stereo after 2 s of silence: the first 256 KB piece (1.4 s) holds the header and silence.
+    wav = media_factory.encode(recordings.clinical_wav, ".wav", "-af", "adelay=2000:all=1", "-ac", "2", "-ar", "48000")
+    pieces = _split(wav, "256k", tmp_path / "pieces")
+    codes = [_curl_piece(proxy, f"{unapproved.https}/v1/files", piece, "127.0.0.23") for piece in pieces]
+    first = _assert_cut(codes)
+    assert first <= 3, codes
+
+
+def test_two_halves_are_joined(
+    proxy: ProxyProcess,
+    unapproved: Upstream,
+    unknown: Upstream,
+    media_factory: MediaFactory,
+    recordings: Recordings,
+    tmp_path: Path,
+) -> None:
+    # A recording that starts with a pause, cut in two: the first half holds the header, the
+    # pause and a little speech; the second half is headerless 96 kHz stereo (no common rate).
+    wav = media_factory.encode(
+        recordings.clinical_wav, ".wav", "-af", "adelay=1500:all=1", "-t", "4", "-ac", "2", "-ar", "96000"
+    )
+    data = wav.read_bytes()
+    half = 44 + (len(data) - 44) // 2 // 4 * 4
+    halves = [tmp_path / "first", tmp_path / "second"]
+    halves[0].write_bytes(data[:half])
+    halves[1].write_bytes(data[half:])
+    since = time.time()
+    assert [_curl_piece(proxy, f"{unknown.https}/upload", part, "127.0.0.24") for part in halves] == [200, 200]
+    codes = [_curl_piece(proxy, f"{unapproved.https}/v1/files", part, "127.0.0.24") for part in halves]
+    assert codes == [200, 403]
+    [event] = [e for e in _block_events(proxy, unapproved.host, since) if e.asset_id == recordings.asset_id]
+    assert json.loads(event.details)["matched_part"] == "joined:arrival:2"
+
+
+def test_resumable_header_chunk_sent_last(
+    proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, media_factory: MediaFactory, recordings: Recordings
+) -> None:
+    # 96 kHz stereo: the headerless chunks are not recognisable on their own at any common rate.
+    excerpt = media_factory.encode(recordings.clinical_wav, ".wav", "-t", "8", "-ac", "2", "-ar", "96000")
+    data = excerpt.read_bytes()
+    header = 44 + 96_000  # the WAV header and 0.25 s
+    middle = header + (len(data) - header) // 2 // 4 * 4
+    parts = [data[:header], data[header:middle], data[middle:]]
+
+    def send_openai(index: int) -> int:
+        files = {"data": ("blob", parts[index], "application/octet-stream")}
+        return http.post(f"{unapproved.https}/v1/uploads/upload_headerlast/parts", files=files).status_code
+
+    codes = [send_openai(i) for i in (1, 2, 0)]
+    assert codes == [200, 200, 403]  # decided when the pieces fit together
+
+    def send_tus(index: int) -> int:
+        offset = sum(len(p) for p in parts[:index])
+        headers = {"tus-resumable": "1.0.0", "upload-offset": str(offset)}
+        headers["content-type"] = "application/offset+octet-stream"
+        return http.patch(f"{unapproved.https}/files/headerlast", content=parts[index], headers=headers).status_code
+
+    codes = [send_tus(i) for i in (1, 2, 0)]
+    assert codes == [200, 200, 403]
+
+
+# --- realtime audio with a lying declared rate ---------------------------------------------------
+
+
+def _stream_declared_24k(proxy: ProxyProcess, url: str, pcm: bytes) -> tuple[int, int, bool]:
+    """Send `pcm` (really 16 kHz) as pcm16, which OpenAI Realtime defines as 24 kHz; (sent, total, cut)."""
+    context = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    step = 3200  # 100 ms of 16 kHz s16le
+    offsets = range(0, len(pcm) - len(pcm) % 2, step)
+    sent = 0
+    try:
+        with connect(url, proxy=proxy.url, ssl=context, open_timeout=10, close_timeout=2) as ws:
+            ws.send(json.dumps({"type": "session.update", "session": {"input_audio_format": "pcm16"}}))
+            ws.recv(timeout=10)
+            for offset in offsets:
+                chunk = base64.b64encode(pcm[offset : offset + step]).decode()
+                ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+                sent += 1
+                reply = json.loads(ws.recv(timeout=20))
+                if reply.get("type") == "error":
+                    assert reply["error"]["type"] == "phiwall_blocked"
+                    ws.recv(timeout=5)
+    except (ConnectionClosed, TimeoutError, OSError):
+        return sent, len(offsets), True
+    return sent, len(offsets), False
+
+
+def test_realtime_audio_at_a_lying_rate(
+    proxy: ProxyProcess, unapproved: Upstream, unknown: Upstream, hidden: dict[str, bytes], recordings: Recordings
+) -> None:
+    pcm16k = hidden["pcm-16k"]
+    sent, total, cut = _stream_declared_24k(proxy, f"{unapproved.wss}/v1/realtime", pcm16k)
+    assert cut
+    assert sent < total
+    events = proxy.events(lambda e: e.host == unapproved.host and json.loads(e.details).get("transport") == "websocket")
+    assert any(
+        e.asset_id == recordings.asset_id and "@16000Hz" in json.loads(e.details)["matched_part"] for e in events
+    )
+    sent, total, cut = _stream_declared_24k(proxy, f"{unknown.wss}/v1/realtime", pcm16k)
+    assert not cut
+    assert sent == total
