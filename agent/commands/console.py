@@ -104,18 +104,19 @@ def console(
     source = importlib.import_module("console.settings")
 
     keymap = _load_keymap(keymap_file)
-    require_existing_store(url)  # never open a fresh, empty store on a mistyped path
+    if demo and db_url is not None:
+        raise click.UsageError("--demo opens its own throwaway store: leave out --db")
+    if not demo:
+        config, url = resolve(config_file, db_url)
+        require_existing_store(url)  # never open a fresh, empty store on a mistyped path
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise click.UsageError("the console needs an interactive terminal (stdin and stdout must be a TTY)")
     if demo:
-        if db_url is not None:
-            raise click.UsageError("--demo opens its own throwaway store: leave out --db")
         with tempfile.TemporaryDirectory(prefix="phiwall-demo-") as directory:
             click.echo("Building a demo store (synthetic data, deleted on exit)…", err=True)
             url = importlib.import_module("console.data.demo").build_demo_store(Path(directory))
             _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, Path(directory) / "agent")
         return
-    config, url = resolve(config_file, db_url)
     _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, config.data_dir)
 
 
