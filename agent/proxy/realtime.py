@@ -23,9 +23,9 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from agent.proxy.extract.jsonmedia import walk_json
-from agent.proxy.extract.textmedia import MediaProbe, b64decode, pcm_format_for
-from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart, PcmFormat
+from agent.payload.jsonmedia import walk_json
+from agent.payload.textmedia import MediaProbe, b64decode, pcm_format_for
+from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart, PcmFormat
 
 OPENAI_FORMATS: dict[str, str] = {"pcm16": "s16le", "g711_ulaw": "mulaw", "g711_alaw": "alaw"}
 OPENAI_GA_FORMATS: dict[str, str] = {"audio/pcm": "s16le", "audio/pcmu": "mulaw", "audio/pcma": "alaw"}

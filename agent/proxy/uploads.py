@@ -28,11 +28,11 @@ from urllib.parse import parse_qsl
 from mitmproxy import http
 
 from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_upload
-from agent.proxy.extract import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
-from agent.proxy.extract.encoding import decode_content, decode_prefix
-from agent.proxy.extract.multipart import parse_multipart
-from agent.proxy.extract.payload import nothing_to_extract
-from agent.proxy.extract.types import PayloadError
+from agent.payload import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
+from agent.payload.encoding import decode_content, decode_prefix
+from agent.payload.multipart import parse_multipart
+from agent.payload.walker import nothing_to_extract
+from agent.payload.types import PayloadError
 from agent.proxy.flows import (
     NOT_YET,
     FlowState,

@@ -18,9 +18,9 @@ import json
 import re
 from collections.abc import Mapping
 
-from agent.proxy.extract.signatures import has_media_signature
-from agent.proxy.extract.textmedia import DATA_KEYS, TYPE_KEYS, MediaProbe, declared_type_in, media_in_string
-from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart
+from agent.payload.sniff import has_media_signature
+from agent.payload.textmedia import DATA_KEYS, TYPE_KEYS, MediaProbe, declared_type_in, media_in_string
+from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart
 
 Trail = tuple[object, str | int] | None
 """(parent trail, key): a path built only when a part or an error needs it (most never do)."""

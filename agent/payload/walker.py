@@ -13,12 +13,12 @@ import json
 import re
 from urllib.parse import parse_qsl
 
-from agent.proxy.extract.encoding import decode_content
-from agent.proxy.extract.jsonmedia import extract_json, extract_ndjson, may_hold_media
-from agent.proxy.extract.multipart import parse_multipart
-from agent.proxy.extract.signatures import has_media_signature
-from agent.proxy.extract.textmedia import MediaProbe, declared_media, media_in_string, pcm_format_for
-from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart
+from agent.payload.encoding import decode_content
+from agent.payload.jsonmedia import extract_json, extract_ndjson, may_hold_media
+from agent.payload.multipart import parse_multipart
+from agent.payload.sniff import has_media_signature
+from agent.payload.textmedia import MediaProbe, declared_media, media_in_string, pcm_format_for
+from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart
 
 PROBE_BYTES = 4096
 SIGNATURE_BYTES = 256

@@ -3,9 +3,9 @@
 Pure functions over bytes so they can be tested alone and run in worker threads.
 """
 
-from agent.proxy.extract.payload import extract_payload
-from agent.proxy.extract.textmedia import MediaProbe
-from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart, PcmFormat
+from agent.payload.textmedia import MediaProbe
+from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart, PcmFormat
+from agent.payload.walker import extract_payload
 
 __all__ = [
     "ExtractLimits",

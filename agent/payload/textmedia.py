@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.proxy.extract.types import PayloadError, PcmFormat
+from agent.payload.types import PayloadError, PcmFormat
 
 MediaProbe = Callable[[bytes], bool]
 """Cheap "is this the start of a media file?" test on the first few KB (agent.media.looks_like_media)."""
