@@ -8,16 +8,26 @@ cannot parse (protobuf, gRPC) are scanned for embedded media file signatures.
 
 from __future__ import annotations
 
-import contextlib
+import binascii
 import json
 import re
 from urllib.parse import parse_qsl
 
+from agent.payload.budget import BoundExceeded, EncryptedContainer, ExpansionBudget
+from agent.payload.containers import container_kind, open_container
 from agent.payload.encoding import decode_content
-from agent.payload.jsonmedia import extract_json, extract_ndjson, may_hold_media
+from agent.payload.jsonmedia import extract_ndjson, may_hold_media, parse_json, walk_json
 from agent.payload.multipart import parse_multipart
-from agent.payload.sniff import has_media_signature
-from agent.payload.textmedia import MediaProbe, declared_media, media_in_string, pcm_format_for
+from agent.payload.sniff import MARKER_SCAN_BYTES, has_media_signature, marker_media
+from agent.payload.textmedia import (
+    EncodedRun,
+    MediaProbe,
+    base64_pieces,
+    declared_media,
+    encoded_runs,
+    media_in_string,
+    pcm_format_for,
+)
 from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart
 
 PROBE_BYTES = 4096
@@ -51,7 +61,7 @@ def _is_json_type(main: str) -> bool:
     return main in JSON_TYPES or main.endswith("+json")
 
 
-def _scan_embedded(data: bytes | memoryview, where: str, extraction: Extraction, limits: ExtractLimits) -> None:
+def _scan_embedded(data: bytes | memoryview, where: str, extraction: Extraction, limits: ExtractLimits) -> int:
     starts: set[int] = set()
     for pattern, back in EMBEDDED_SIGNATURES:
         for match in pattern.finditer(data):
@@ -60,87 +70,254 @@ def _scan_embedded(data: bytes | memoryview, where: str, extraction: Extraction,
                 break
     for start in sorted(starts)[:MAX_EMBEDDED]:
         if not extraction.add(PayloadPart(where=f"{where}@{start}", data=data[start:]), limits):
-            return
+            break
+    return len(starts)
 
 
-def _extract_form(data: bytes, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str) -> None:
+def _join(where: str, label: str) -> str:
+    return label if where == "body" else f"{where} > {label}"
+
+
+def looks_textual(head: bytes) -> bool:
+    """Text (UTF-8, no NUL bytes) rather than binary, judged on the first bytes."""
+    if not head or b"\x00" in head:
+        return False
     try:
-        fields = parse_qsl(data.decode("latin-1"), keep_blank_values=True, max_num_fields=10_000)
-    except ValueError as exc:
-        raise PayloadError(f"malformed form body: {exc}") from None
-    for name, value in fields:
-        try:
-            found = media_in_string(value, probe=probe, min_chars=limits.min_base64_chars)
-        except PayloadError as exc:
-            extraction.errors.append(f"{root}.{name}: {exc}")
-            continue
-        if found is not None:
-            part = PayloadPart(f"{root}.{name}", found.data, found.declared_type, found.pcm)
-            if not extraction.add(part, limits):
-                return
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a character cut by the end of the head
+    return True
 
 
-def _extract_typed(
-    data: bytes | memoryview,
-    content_type: str | None,
-    where: str,
-    extraction: Extraction,
-    limits: ExtractLimits,
-    probe: MediaProbe,
-    depth: int,
-) -> None:
-    """Dispatch one body or part on its declared type."""
-    main = main_type(content_type)
-    if main.startswith("multipart/"):
-        if depth >= limits.max_multipart_depth:
-            extraction.errors.append(f"{where}: multipart nested deeper than {limits.max_multipart_depth}")
+class Walker:
+    """One request body's walk: every wrapper opened, every leaf sniffed, one budget for all."""
+
+    def __init__(self, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe) -> None:
+        self.extraction = extraction
+        self.limits = limits
+        self.probe = probe
+        self.budget = ExpansionBudget(limits)
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def visit(self, data: bytes | memoryview, content_type: str | None, where: str, depth: int) -> None:
+        """Dispatch one body, part or entry: declared structure first, then what the bytes are."""
+        extraction, limits = self.extraction, self.limits
+        if extraction.truncated:
             return
-        assert content_type is not None
-        result = parse_multipart(data, content_type, max_parts=limits.max_parts * 4)
-        extraction.errors.extend(f"{where}: {error}" for error in result.errors)
-        for index, part in enumerate(result.parts):
-            label = part.name or str(index)
-            part_where = f"{where}.{label}" if where.startswith("multipart") else f"multipart:{label}"
-            _extract_typed(part.data, part.content_type, part_where, extraction, limits, probe, depth + 1)
+        main = main_type(content_type)
+        if main.startswith("multipart/"):
+            if depth >= limits.max_multipart_depth:
+                extraction.errors.append(f"{where}: multipart nested deeper than {limits.max_multipart_depth}")
+                return
+            assert content_type is not None
+            result = parse_multipart(data, content_type, max_parts=limits.max_parts * 4)
+            extraction.errors.extend(f"{where}: {error}" for error in result.errors)
+            for index, part in enumerate(result.parts):
+                label = part.name or str(index)
+                part_where = f"{where}.{label}" if where.startswith("multipart") else _join(where, f"multipart:{label}")
+                self.visit(part.data, part.content_type, part_where, depth + 1)
+                if extraction.truncated:
+                    return
+            return
+        if _is_json_type(main):
+            self.json(bytes(data), f"{where}:json$" if where != "body" else "json:$", depth, strict=True)
+            return
+        if main in NDJSON_TYPES:
+            root = f"{where}:jsonl" if where != "body" else "jsonl"
+            extract_ndjson(bytes(data), extraction, limits, self._media_probe, root)
+            self._refine(depth)
+            return
+        if main == FORM_TYPE:
+            self.form(bytes(data), f"{where}:form" if where != "body" else "form", depth)
+            return
+        if not data:
+            return
+        head = bytes(data[:PROBE_BYTES])
+        if self.probe(head) or declared_media(content_type):
+            extraction.add(PayloadPart(where, data, content_type or None, pcm_format_for(content_type)), limits)
+            return
+        self.bytes_of_unknown_type(data, main, where, depth)
+
+    def bytes_of_unknown_type(self, data: bytes | memoryview, main: str, where: str, depth: int) -> None:
+        """Bytes not sniffed as media: a container, text (JSON, form, plain), media behind a
+        prefix (the marker table), or an envelope to scan; otherwise an unknown leaf."""
+        extraction, limits = self.extraction, self.limits
+        head = bytes(data[:MARKER_SCAN_BYTES])
+        kind = container_kind(head)
+        if kind is not None:
+            opened = self.container(kind, data, where, depth)
+            if opened or kind not in ("pdf", "email"):
+                return  # a PDF or email that did not parse may still be media behind a prefix
+        elif looks_textual(head[:PROBE_BYTES]):
+            self.text(data, where, depth)
+            return
+        hit = marker_media(head)
+        if hit is not None:
+            label = where if hit.offset == 0 else f"{where}@{hit.offset}"
+            extraction.add(PayloadPart(label, data[hit.offset :], hit.mime), limits)
+            return
+        if (main.startswith(ENVELOPE_TYPES) or not main) and _scan_embedded(data, where, extraction, limits):
+            return
+        if len(data) >= limits.min_unknown_bytes and len(extraction.unknown) < limits.max_parts:
+            extraction.unknown.append(PayloadPart(where, data, main or None, kind="unknown"))
+
+    # --- containers -------------------------------------------------------------------------
+
+    def _wanted(self, head: bytes) -> bool:
+        """An entry worth expanding: media, another container, media behind a prefix, or text."""
+        return (
+            self.probe(head[:PROBE_BYTES])
+            or container_kind(head) is not None
+            or marker_media(head) is not None
+            or looks_textual(head[:PROBE_BYTES])
+        )
+
+    def container(self, kind: str, data: bytes | memoryview, where: str, depth: int) -> bool:
+        """Open a container and visit its entries; False when it could not be opened."""
+        extraction = self.extraction
+        label = _join(where, kind)
+        try:
+            self.budget.check_depth(depth + 1)
+            entries = open_container(kind, bytes(data), self.budget, self._wanted)
+            extraction.containers.append(label)
+            for entry in entries:
+                self.visit(entry.data, entry.declared_type, _join(where, entry.label), depth + 1)
+                if extraction.truncated:
+                    break
+        except EncryptedContainer as exc:
+            extraction.encrypted.append(f"{label}: {exc}")
+        except BoundExceeded as exc:
+            extraction.errors.append(f"{label}: {exc}")
+            extraction.truncated = True
+        except PayloadError as exc:
+            if kind in ("pdf", "email"):
+                return False
+            extraction.errors.append(f"{label}: {exc}")
+        return True
+
+    # --- text -------------------------------------------------------------------------------
+
+    def _media_probe(self, head: bytes) -> bool:
+        """What decoded base64 must look like to be kept: media, or a wrapper to open."""
+        return bool(self.probe(head)) or container_kind(head) is not None or marker_media(head) is not None
+
+    def _refine(self, depth: int) -> None:
+        """Parts a JSON walk decoded that are wrappers (base64 of a gzip, a ZIP, media behind
+        junk) rather than media: replaced by what they contain."""
+        extraction = self.extraction
+        for index in range(len(extraction.parts) - 1, -1, -1):
+            part = extraction.parts[index]
+            if part.pcm is not None or part.kind != "media":
+                continue
+            head = bytes(part.data[:PROBE_BYTES])
+            if self.probe(head) or declared_media(part.declared_type):
+                continue
+            del extraction.parts[index]
+            self.bytes_of_unknown_type(part.data, "", part.where, depth + 1)
+
+    def json(self, data: bytes, root: str, depth: int, *, strict: bool) -> bool:
+        """Walk a JSON text; False when it is not JSON (an error only if it was declared JSON)."""
+        if not data.strip():
+            return True
+        try:
+            document = parse_json(data)
+        except PayloadError as exc:
+            if strict:
+                self.extraction.errors.append(str(exc))
+            return False
+        if may_hold_media(data):
+            before = len(self.extraction.parts)
+            walk_json(document, self.extraction, self.limits, self._media_probe, root, self._scan_string)
+            if len(self.extraction.parts) > before:
+                self._refine(depth)
+        return True
+
+    def form(self, data: bytes, root: str, depth: int) -> None:
+        try:
+            fields = parse_qsl(data.decode("latin-1"), keep_blank_values=True, max_num_fields=10_000)
+        except ValueError as exc:
+            raise PayloadError(f"malformed form body: {exc}") from None
+        values = [value for _, value in fields]
+        for name, value in fields:
+            self.string(value, f"{root}.{name}", depth)
+            if self.extraction.truncated:
+                return
+        pieces = base64_pieces(values)
+        if pieces is not None:
+            first, stop = pieces
+            joined = "".join(value.strip() for value in values[first:stop])
+            self.string(joined, f"{root}.{fields[first][0]}..{fields[stop - 1][0]}", depth)
+
+    def text(self, data: bytes | memoryview, where: str, depth: int) -> None:
+        """A body or part that is text whatever its declared type: JSON, a form, or plain text."""
+        raw = bytes(data)
+        stripped = raw.strip()
+        root = _join(where, "json:$") if where != "body" else "json:$"
+        if stripped[:1] in (b"{", b"[") and self.json(stripped, root, depth, strict=False):
+            return
+        if _FORM_HEAD.match(stripped[:PROBE_BYTES]) and b"\n" not in stripped[:PROBE_BYTES]:
+            self.form(stripped, _join(where, "form") if where != "body" else "form", depth)
+            return
+        self.string(raw.decode("utf-8", "replace"), where, depth)
+
+    def _scan_string(self, text: str, where: str) -> None:
+        """A JSON string that is not base64 from its first character: scan it as text."""
+        self.string(text, where, 1)
+
+    def string(self, text: str, where: str, depth: int) -> None:
+        """A text value (form field, text part, JSON string): nested JSON, then encoded runs."""
+        extraction, limits = self.extraction, self.limits
+        if len(text) < limits.min_base64_chars:
+            return
+        stripped = text.strip()
+        nested = stripped[:1] in ("{", "[") and depth < limits.max_json_depth
+        if nested and self.json(stripped.encode("utf-8", "surrogatepass"), f"{where}:json$", depth + 1, strict=False):
+            return
+        try:
+            found = media_in_string(stripped, probe=self._media_probe, min_chars=limits.min_base64_chars)
+        except PayloadError:
+            found = None
+        if found is not None:
+            extraction.add(PayloadPart(where, found.data, found.declared_type, found.pcm), limits)
+            self._refine(depth)
+            return
+        for run in encoded_runs(text, limits.min_base64_chars):
+            self.run(run, where, depth)
             if extraction.truncated:
                 return
-        return
-    if _is_json_type(main):
-        extract_json(bytes(data), extraction, limits, probe, f"{where}:json$" if where != "body" else "json:$")
-        return
-    if main in NDJSON_TYPES:
-        extract_ndjson(bytes(data), extraction, limits, probe, f"{where}:jsonl" if where != "body" else "jsonl")
-        return
-    if main == FORM_TYPE:
-        _extract_form(bytes(data), extraction, limits, probe, f"{where}:form" if where != "body" else "form")
-        return
-    if not data:
-        return
-    head = bytes(data[:PROBE_BYTES])
-    if probe(head) or declared_media(content_type):
-        extraction.add(PayloadPart(where, data, content_type or None, pcm_format_for(content_type)), limits)
-        return
-    if main.startswith("text/") or (main == "" and len(data) < limits.min_base64_chars * 64):
-        data = bytes(data)  # text: small, and parsed as such
-        stripped = data.strip()
-        if stripped[:1] in (b"{", b"["):
-            with contextlib.suppress(PayloadError):  # text that merely starts with a brace
-                extract_json(stripped, extraction, limits, probe, f"{where}:json$" if where != "body" else "json:$")
+
+    def run(self, run: EncodedRun, where: str, depth: int) -> None:
+        """Decode an encoded run only if its head is media or a wrapper."""
+        extraction, limits = self.extraction, self.limits
+        label = f"{where}:{run.encoding}@{run.start}" if run.start else f"{where}:{run.encoding}"
+        try:
+            heads = run.head()
+        except (binascii.Error, ValueError):
             return
-        if main.startswith("text/") or not main:
+        declared = declared_media(run.declared_type)
+        for skip, head in enumerate(heads):
+            if not (declared or self._media_probe(head[:PROBE_BYTES]) or marker_media(head) is not None):
+                continue
             try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
+                data = run.decode(skip)
+                self.budget.spend(len(data))
+            except BoundExceeded as exc:
+                extraction.errors.append(f"{label}: {exc}")
+                extraction.truncated = True
                 return
-            try:
-                found = media_in_string(text.strip(), probe=probe, min_chars=limits.min_base64_chars)
-            except PayloadError:
+            except (PayloadError, binascii.Error, ValueError) as exc:
+                extraction.errors.append(f"{label}: {exc}")
                 return
-            if found is not None:
-                extraction.add(PayloadPart(where, found.data, found.declared_type, found.pcm), limits)
-        return
-    if main.startswith(ENVELOPE_TYPES) or not main:
-        _scan_embedded(data, where, extraction, limits)
+            if self.probe(data[:PROBE_BYTES]) or declared:
+                part = PayloadPart(label, data, run.declared_type, pcm_format_for(run.declared_type))
+                extraction.add(part, limits)
+            else:
+                self.bytes_of_unknown_type(data, "", label, depth + 1)
+            return
+
+
+_FORM_HEAD = re.compile(rb"[A-Za-z0-9_.\-\[\]%*]{1,256}=[^&\s]*(?:&|\Z)")
 
 
 def nothing_to_extract(body: bytes, content_type: str | None, *, parse: bool = True) -> bool:
@@ -186,7 +363,7 @@ def extract_payload(
         extraction.errors.append(f"body of {len(data)} bytes exceeds the {limits.max_bytes >> 20} MB inspection limit")
         return extraction
     try:
-        _extract_typed(data, content_type, "body", extraction, limits, probe, 0)
+        Walker(extraction, limits, probe).visit(data, content_type, "body", 0)
     except PayloadError as exc:
         extraction.errors.append(str(exc))
     return extraction
