@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import PurePosixPath
+from typing import Any
 
 import libarchive  # type: ignore[import-untyped]
 import libarchive.exception  # type: ignore[import-untyped]
@@ -113,47 +114,51 @@ def _read_limited(read: Callable[[int], bytes], budget: ExpansionBudget, consume
 # --- compressed single files --------------------------------------------------------------------
 
 
+class _Incremental:
+    """A compressed file read chunk by chunk (concatenated gzip members and xz/bzip2 streams included)."""
+
+    def __init__(self, kind: str, data: bytes) -> None:
+        self.kind = kind
+        self.pending = data
+        self.decoder = self._new()
+
+    def _new(self) -> Any:
+        if self.kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return bz2.BZ2Decompressor() if self.kind == "bzip2" else lzma.LZMADecompressor()
+
+    def read(self, size: int) -> bytes:
+        while True:
+            decoder = self.decoder
+            chunk: bytes = b"" if decoder.eof else decoder.decompress(self.pending, size)
+            if not decoder.eof or chunk:
+                self.pending = decoder.unconsumed_tail if self.kind == "gzip" else b""
+            if chunk:
+                return chunk
+            if decoder.eof:
+                unused: bytes = decoder.unused_data
+                if not unused.strip(b"\x00"):
+                    return b""
+                self.decoder, self.pending = self._new(), unused  # the next member
+                continue
+            if not self.pending and (self.kind == "gzip" or decoder.needs_input):
+                raise EOFError("compressed data ends early")
+
+
 def _stream(kind: str, data: bytes) -> Callable[[int], bytes]:
-    """An incremental reader of a compressed file (concatenated members/frames included)."""
+    """An incremental reader of a compressed file."""
     if kind == "zstd":
         reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
         return reader.read
-    factories: dict[str, Callable[[], zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor]] = {
-        "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
-        "bzip2": bz2.BZ2Decompressor,
-        "xz": lzma.LZMADecompressor,
-    }
-    factory = factories[kind]
-    state = {"decoder": factory(), "pending": data}
-
-    def read(size: int) -> bytes:
-        decoder, pending = state["decoder"], state["pending"]
-        while True:
-            if isinstance(decoder, zlib._Decompress):
-                chunk = decoder.decompress(pending, size)  # type: ignore[arg-type]
-                state["pending"] = decoder.unconsumed_tail
-                unused = decoder.unused_data if decoder.eof else b""
-            else:
-                chunk = decoder.decompress(pending, size)  # type: ignore[union-attr,arg-type]
-                state["pending"] = b""
-                unused = decoder.unused_data if decoder.eof else b""  # type: ignore[union-attr]
-            if chunk:
-                return chunk
-            if unused and unused.strip(b"\x00"):
-                decoder = state["decoder"] = factory()  # the next member of a concatenation
-                pending = state["pending"] = unused
-                continue
-            if decoder.eof or not state["pending"]:  # type: ignore[union-attr]
-                return b""
-            pending = state["pending"]
-
-    return read
+    return _Incremental(kind, data).read
 
 
 def _compressed_file(kind: str, data: bytes, budget: ExpansionBudget) -> Iterator[Entry]:
     budget.entry()
     try:
         expanded = _read_limited(_stream(kind, data), budget, len(data), f"{kind} file")
+    except PayloadError:
+        raise
     except (zlib.error, OSError, EOFError, lzma.LZMAError, zstandard.ZstdError) as exc:
         raise PayloadError(f"{kind} file is corrupt: {str(exc)[:100]}") from None
     yield Entry(kind, expanded)
@@ -182,6 +187,8 @@ def _zip(data: bytes, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry
                     if not wanted(head):
                         continue
                     rest = _read_limited(member.read, budget, info.compress_size, label)
+            except PayloadError:
+                raise
             except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, zlib.error) as exc:
                 raise PayloadError(f"{label} is corrupt: {str(exc)[:100]}") from None
             budget.check_ratio(len(head) + len(rest), info.compress_size, label)
@@ -199,7 +206,7 @@ def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted)
                 label = _label(kind, index, entry.pathname)
                 head = bytearray()
                 keep = True
-                for block in entry.get_blocks():
+                for block in entry.get_blocks(_CHUNK):
                     budget.spend(len(block))
                     head += block
                     budget.check_ratio(len(head), len(data), label)

@@ -80,19 +80,27 @@ MARKERS: tuple[Marker, ...] = (
 )
 # MPEG audio layer III frame header: sync, MPEG-1/2/2.5, layer III, a real bitrate and rate.
 _MP3_FRAME = re.compile(rb"\xff[\xe2\xe3\xf2\xf3\xfa\xfb][\x10-\xeb]", re.DOTALL)
-_MP3_BITRATES_V1 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
-_MP3_RATES_V1 = (44100, 48000, 32000)
+_MP3_BITRATES = {
+    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG-1
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG-2
+    0: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG-2.5
+}
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
 
 
 def _mp3_frame_length(header: bytes) -> int:
-    """Length of the MPEG-1 layer III frame starting with `header` (4 bytes), 0 if not one."""
-    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xFE != 0xFA:
+    """Length of the MPEG layer III frame starting with `header` (4 bytes), 0 if not one."""
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE6 != 0xE2:
+        return 0
+    version = (header[1] >> 3) & 3
+    if version == 1:
         return 0
     bitrate_index, rate_index = header[2] >> 4, (header[2] >> 2) & 3
     if bitrate_index in (0, 15) or rate_index == 3:
         return 0
     padding = (header[2] >> 1) & 1
-    return 144_000 * _MP3_BITRATES_V1[bitrate_index] // _MP3_RATES_V1[rate_index] + padding
+    per_frame = 144_000 if version == 3 else 72_000
+    return per_frame * _MP3_BITRATES[version][bitrate_index] // _MP3_RATES[version][rate_index] + padding
 
 
 def _mp3_after_junk(head: bytes) -> int | None:

@@ -220,7 +220,9 @@ class EncodedRun:
         if self.encoding == "hex":
             return binascii.unhexlify(self.text[: len(self.text) - len(self.text) % 2])
         cleaned = _SPACE_OR_ESCAPED.sub("", self.text).translate(_URLSAFE_TABLE).rstrip("=")[skip:]
-        cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
+        if len(cleaned) % 4 == 1:
+            cleaned = cleaned[:-1]  # a stray character: no whole byte in it
+        cleaned += "=" * (-len(cleaned) % 4)
         try:
             return binascii.a2b_base64(cleaned, strict_mode=False)
         except (binascii.Error, ValueError) as exc:
