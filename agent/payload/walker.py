@@ -17,7 +17,7 @@ from agent.payload.budget import BoundExceeded, EncryptedContainer, ExpansionBud
 from agent.payload.containers import container_kind, open_container
 from agent.payload.encoding import decode_content
 from agent.payload.jsonmedia import extract_ndjson, may_hold_media, parse_json, walk_json
-from agent.payload.multipart import parse_multipart
+from agent.payload.multipart import boundary_of, parse_multipart
 from agent.payload.sniff import MARKER_SCAN_BYTES, has_media_signature, marker_media
 from agent.payload.textmedia import (
     EncodedRun,
@@ -111,6 +111,16 @@ class Walker:
                 extraction.errors.append(f"{where}: multipart nested deeper than {limits.max_multipart_depth}")
                 return
             assert content_type is not None
+            try:
+                boundary_of(content_type)
+            except PayloadError as exc:
+                # Declared multipart without a usable boundary (an MHTML file sent as
+                # multipart/related): read the bytes for what they are; an error if they hold nothing.
+                found = len(extraction.parts) + len(extraction.containers)
+                self.bytes_of_unknown_type(data, "", where, depth)
+                if len(extraction.parts) + len(extraction.containers) == found:
+                    extraction.errors.append(f"{where}: {exc}")
+                return
             result = parse_multipart(data, content_type, max_parts=limits.max_parts * 4)
             extraction.errors.extend(f"{where}: {error}" for error in result.errors)
             for index, part in enumerate(result.parts):
@@ -129,8 +139,10 @@ class Walker:
             self._refine(depth)
             return
         if main == FORM_TYPE:
-            self.form(bytes(data), f"{where}:form" if where != "body" else "form", depth)
-            return
+            if _FORM_HEAD.match(bytes(data[:PROBE_BYTES])) or not data:
+                self.form(bytes(data), f"{where}:form" if where != "body" else "form", depth)
+                return
+            main = ""  # `curl --data-binary @file` labels any file a form: read it for what it is
         if not data:
             return
         head = bytes(data[:PROBE_BYTES])
