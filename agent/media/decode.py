@@ -44,6 +44,12 @@ ALLOWED_DEMUXERS = ",".join(
         "avi",
         "wav",
         "w64",
+        "wv",  # WavPack, TTA, AC-3, VOC, MXF: the payload core's marker table finds them
+        "tta",
+        "ac3",
+        "eac3",
+        "voc",
+        "mxf",
         "mp3",
         "aac",
         "ogg",

@@ -250,3 +250,35 @@ def test_openai_sdk_data_uri_in_chat_text(proxy: ProxyProcess, unapproved: Upstr
         client.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": f"Summarise this recording: {uri}"}]
         )
+
+
+# --- formats libmagic does not see (the marker table) ----------------------------------------------
+
+MARKER_FORMATS = {
+    "w64": (".w64", ["-f", "w64"]),
+    "wavpack": (".wv", []),
+    "tta": (".tta", []),
+    "ac3": (".ac3", ["-b:a", "128k"]),
+    "voc": (".voc", ["-f", "voc", "-c:a", "pcm_u8"]),
+    "mxf": (".mxf", ["-f", "mxf_opatom", "-ar", "48000", "-c:a", "pcm_s16le"]),
+}
+
+
+@pytest.mark.parametrize("fmt", list(MARKER_FORMATS))
+def test_marker_formats_blocked_to_ai_passed_elsewhere(
+    fmt: str,
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    approved: Upstream,
+    recordings: Recordings,
+    media_factory: MediaFactory,
+) -> None:
+    suffix, args = MARKER_FORMATS[fmt]
+    clinical = media_factory.encode(recordings.clinical_wav, suffix, *args).read_bytes()
+    other = media_factory.encode(recordings.other_excerpt_wav, suffix, *args).read_bytes()
+    body, headers = _file(b"\x00" * 512 + clinical if fmt != "ac3" else clinical)
+    _assert_blocked(proxy, http.post(f"{unapproved.https}/upload", content=body, headers=headers), recordings)
+    other_body, other_headers = _file(b"\x00" * 512 + other if fmt != "ac3" else other)
+    assert http.post(f"{unapproved.https}/upload", content=other_body, headers=other_headers).status_code == 200
+    assert http.post(f"{approved.https}/upload", content=body, headers=headers).status_code == 200
