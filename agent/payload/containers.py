@@ -83,12 +83,12 @@ def container_kind(head: bytes) -> str | None:
         return "tar"
     if head.startswith((b"070701", b"070702", b"070707", b"\xc7\x71", b"\x71\xc7")):
         return "cpio"
-    if any(head[offset : offset + 5] == b"CD001" for offset in _ISO_MAGIC_OFFSETS):
+    if len(head) > _ISO_MAGIC_OFFSETS[0] and any(head[at : at + 5] == b"CD001" for at in _ISO_MAGIC_OFFSETS):
         return "iso"
     if head.startswith(b"%PDF-"):
         return "pdf"
-    if _EMAIL_HEAD.match(head[:16384]):
-        return "email"
+    if head[:1].isalpha() and b":" in head[:78] and _EMAIL_HEAD.match(head[:16384]):
+        return "email"  # (the cheap tests first: a header line starts with a name and a colon)
     return None
 
 
