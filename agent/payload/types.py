@@ -32,7 +32,7 @@ class ExtractLimits:
     max_encoding_layers: int = 3
     max_compression_ratio: int = 1000
     """Decoded size over encoded size beyond this is treated as a decompression bomb."""
-    max_expanded_bytes: int = 512 << 20
+    max_expanded_bytes: int = 256 << 20
     """All containers and encodings of one request together expand to at most this."""
     max_entries: int = 10_000
     """Archive entries, email parts and PDF attachments of one request, all containers together."""
