@@ -19,6 +19,7 @@ import bz2
 import email
 import email.policy
 import io
+import logging
 import lzma
 import re
 import zipfile
@@ -39,6 +40,7 @@ from agent.payload.budget import BoundExceeded, EncryptedContainer, ExpansionBud
 from agent.payload.types import PayloadError
 
 HEAD_BYTES = 64 << 10
+logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on odd PDFs are not ours to print
 """What is read of every entry before deciding whether the rest is worth expanding."""
 _CHUNK = 1 << 20
 _MAX_EXTENSION = 8
@@ -245,6 +247,10 @@ def _email(data: bytes, budget: ExpansionBudget) -> Iterator[Entry]:
 
 def _pdf(data: bytes, budget: ExpansionBudget) -> Iterator[Entry]:
     """PDF embedded files (the EmbeddedFiles name tree, where attachments live)."""
+    if b"%%EOF" not in data[-2048:]:
+        # Not a whole PDF (media behind a `%PDF` prefix, a truncated file): pypdf would rebuild
+        # its cross-reference table by scanning every byte, for nothing.
+        raise PayloadError("PDF has no end-of-file marker")
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:

@@ -109,6 +109,8 @@ def b64decode(text: str) -> bytes:
 def _probe_prefix(text: str) -> bytes | None:
     """The first few KB the string decodes to (lenient: only for sniffing, never for matching)."""
     head = text[:PROBE_CHARS]
+    if "\n" in head or " " in head:
+        head = _WHITESPACE.sub("", head)  # line-wrapped base64
     head = head[: len(head) - len(head) % 4].replace("-", "+").replace("_", "/")
     try:
         return binascii.a2b_base64(head, strict_mode=False)  # skips whitespace
@@ -182,7 +184,7 @@ def media_in_string(
 # A base64 run: at least 32 contiguous alphabet characters, then more groups separated by
 # whitespace (line-wrapped base64 as the `base64` tool, MIME and SDKs emit), then padding.
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{32,}(?:[ \t]*(?:\r?\n|\\n|\\r\\n)?[ \t]*[A-Za-z0-9+/_-]+)*={0,2}")
-_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){64,}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{128,}")
 _DATA_URI_ANYWHERE = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;\"'\s]*)*?);base64,", re.I)
 _SPACE_OR_ESCAPED = re.compile(r"\s+|\\[nr]")
 _URLSAFE_TABLE = str.maketrans("-_", "+/")
