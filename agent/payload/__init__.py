@@ -1,6 +1,8 @@
-"""Payload extraction: request bodies to candidate media parts, bounded, without mitmproxy.
+"""The payload core: any request body to the media it carries, bounded, transport-free.
 
-Pure functions over bytes so they can be tested alone and run in worker threads.
+Pure functions over bytes (no mitmproxy, no Textual) so they can be tested alone, run in
+worker threads, and serve both the proxy (`walker.extract_payload`) and the shadow-AI
+classifier (`structure`: names, never values). See docs/proxy.md for every wrapper and bound.
 """
 
 from agent.payload.textmedia import MediaProbe

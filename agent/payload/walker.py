@@ -1,9 +1,13 @@
-"""From a request body to candidate media parts: one entry point for every body shape.
+"""From a request body to media leaves: the one recursive walker of the payload core.
 
-`extract_payload` undoes Content-Encoding (bounded), then dispatches on Content-Type:
-multipart (own parser, nested), JSON / JSON Lines (base64 walker), form-urlencoded (values as
-text media), and anything else as a raw body (a file PUT/POSTed as is). Binary containers we
-cannot parse (protobuf, gRPC) are scanned for embedded media file signatures.
+`extract_payload` undoes Content-Encoding (bounded), then `Walker.visit` dispatches each body,
+part, entry or decoded run on its declared structure first (multipart, JSON, JSON Lines, form)
+and then on what its bytes are: media (the probe), a container (`containers.py`: archives,
+compressed files, email, PDF), text (JSON, a form, or plain text scanned for base64, hex and
+`data:` URIs), media behind a prefix (the marker table), an envelope to scan for embedded
+media, or an unknown leaf. Each leaf carries its path through the wrappers
+(`multipart:file > gzip > tar#0(.zip) > zip#0(.mp3)`); one `ExpansionBudget` bounds the whole
+walk. Nothing here knows about HTTP libraries or the console: bytes in, leaves out.
 """
 
 from __future__ import annotations
