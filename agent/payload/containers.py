@@ -169,9 +169,38 @@ def _compressed_file(kind: str, data: bytes, budget: ExpansionBudget) -> Iterato
 # --- archives ------------------------------------------------------------------------------------
 
 
-def _zip(data: bytes, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
+class _ViewFile(io.RawIOBase):
+    """A seekable read-only file over a buffer, without copying it (`io.BytesIO` copies a view:
+    a 100 MB ZIP that is a multipart part would be held twice)."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self._view = memoryview(data).cast("B")
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._position : self._position + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+
+def _zip(data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(io.BufferedReader(_ViewFile(data)))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise PayloadError(f"ZIP is corrupt: {str(exc)[:100]}") from None
     with archive:
@@ -269,14 +298,15 @@ def _pdf(data: bytes, budget: ExpansionBudget) -> Iterator[Entry]:
             index += 1
 
 
-def open_container(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
+def open_container(kind: str, data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
     """The entries of a `kind` container (see `container_kind`), bounded by `budget`.
 
     Raises PayloadError when the container is corrupt, EncryptedContainer when it is
     encrypted, BoundExceeded when it passes a bound.
     """
     if kind == "zip":
-        return _zip(data, budget, wanted)
+        return _zip(data, budget, wanted)  # read in place: ZIPs are the commonest large container
+    data = bytes(data)
     if kind in ("gzip", "bzip2", "xz", "zstd"):
         return _compressed_file(kind, data, budget)
     if kind in ("tar", "7z", "rar", "iso", "cpio"):

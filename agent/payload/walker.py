@@ -195,7 +195,7 @@ class Walker:
         label = _join(where, kind)
         try:
             self.budget.check_depth(depth + 1)
-            entries = open_container(kind, bytes(data), self.budget, self._wanted)
+            entries = open_container(kind, data, self.budget, self._wanted)
             extraction.containers.append(label)
             for entry in entries:
                 self.visit(entry.data, entry.declared_type, _join(where, entry.label), depth + 1)
