@@ -44,8 +44,8 @@ Trail = tuple[object, str | int] | None
 # - an escape (`\uXXXX`, `\/`) within 64 characters of a quote, which could spell a key or
 #   the head of a base64 string differently from its raw bytes;
 # - a run of 64 base64 characters anywhere (at a string's start, after a prefix, inside JSON
-#   nested in a string, hex being a subset of the alphabet), whose decoded head at one of the
-#   four alignments must carry a media or container signature.
+#   nested in a string, hex being a subset of the alphabet), whose decoded head must carry a
+#   media or container signature.
 _TYPE_KEYS = b"|".join(re.escape(key.encode()) for key in TYPE_KEYS)
 _KEY_OR_DATA_URI = re.compile(rb'"(?:(?:' + _TYPE_KEYS + rb')"|[dD][aA][tT][aA]:)')
 _BASE64_URI = re.compile(rb";[bB][aA][sS][eE]64,")
@@ -59,15 +59,42 @@ _RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
 _RUN_NEEDLE = b"A" * 64
 
 
+# Containers recognisable from the 48 bytes a 64-character run decodes to (tar and ISO 9660
+# need more; a tar is usually compressed, which is recognised): ZIP, gzip, bzip2, xz, zstd, 7z,
+# RAR, cpio, PDF; an email is text starting with a header name and a colon.
+_CONTAINER_PREFIXES = (
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"\x28\xb5\x2f\xfd",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"0707",
+    b"\xc7\x71",
+    b"\x71\xc7",
+    b"%PDF-",
+)
+
+
 def _signature(head: bytes) -> bool:
-    return has_media_signature(head) or head.startswith(_TS_SYNC) or container_kind(head) is not None
+    """Media or a container, from a decoded 48-byte head: C-level prefix tests first."""
+    if head.startswith(_CONTAINER_PREFIXES) or head.startswith(_TS_SYNC) or has_media_signature(head):
+        return True
+    return head[:1].isalpha() and b":" in head and container_kind(head) == "email"
 
 
 def _run_may_be_media(run: bytes) -> bool:
-    """The decoded head of a base64 (or hex) run, at each alignment, looks like media or a wrapper."""
-    for skip in range(4):
-        if _signature(binascii.a2b_base64(run[skip : skip + 64].translate(_URLSAFE), strict_mode=False)):
-            return True
+    """The decoded head of a base64 (or hex) run looks like media or a wrapper.
+
+    Decoded from the run's first character: a run starts after a quote, a space, a colon, a
+    comma (anything outside the alphabet), which is where base64 after a prefix starts. Text
+    glued to the base64 (`audioUklGR...`) is only found by the walk once something else made
+    the body worth walking.
+    """
+    if _signature(binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)):
+        return True
     if _HEX_HEAD.match(run):
         return _signature(binascii.unhexlify(run[:128])) or _signature(binascii.unhexlify(run[1:129]))
     return False
@@ -95,7 +122,7 @@ def may_hold_media(data: bytes) -> bool:
     head = data[:4]
     if (b"\x00" in head or head.startswith((b"\xfe", b"\xff"))) and json.detect_encoding(data) != "utf-8":
         return True  # UTF-16/32 JSON (NUL bytes or a BOM up front): the byte patterns below do not apply
-    if _KEY_OR_DATA_URI.search(data) is not None or _BASE64_URI.search(data) is not None:
+    if _KEY_OR_DATA_URI.search(data) is not None or (b";" in data and _BASE64_URI.search(data) is not None):
         return True
     if b"\\" in data and _ESCAPE_NEAR_QUOTE.search(data) is not None:
         return True
