@@ -2,8 +2,10 @@
 
 A 10 MB MP3 (about 10 minutes at 128 kbit/s) and a 100 MB WAV (about 10 minutes of 44.1 kHz
 stereo), each a long non-clinical recording with an enrolled clinical dictation at the END
-(the worst case: everything before it is decoded first), and the same MP3 with the dictation
-at the START (decoding stops once the sound so far proves the match), uploaded with httpx as multipart
+(the worst case: everything before it is decoded first), the same MP3 with the dictation
+at the START (decoding stops once the sound so far proves the match), and a 100 MB ZIP of
+office files and photos (incompressible filler entries) with the dictation as an MP3 as its
+LAST entry (the payload walker reads each filler entry's head only), uploaded with httpx as multipart
 over HTTPS to an unapproved loopback "AI service" through `python -m agent.proxy`. Time to
 verdict is measured at the client, from sending the request to receiving the 403 (it
 includes transferring the upload through the proxy); `inspect ms` is the proxy's own
@@ -13,18 +15,20 @@ failure of this benchmark, not a verdict). Peak RSS is the proxy process's, samp
 
     python benchmarks/proxy_upload_verdict.py [--repeat 3] [--keep-media DIR]
 
-Target: 10 MB verdict < 1 s on this machine.
+Targets: 10 MB MP3 verdict < 1 s, 100 MB ZIP verdict < 2 s on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -36,6 +40,22 @@ from tests.integration.proxy.conftest import enroll
 from tests.integration.proxy.harness import UNAPPROVED_HOST, ProxyProcess
 from tests.integration.proxy.upstream import upstream
 from tests.support.media import DICTATIONS, OTHER_SPEECH, MediaFactory, ffmpeg
+
+
+def zip_with_dictation_last(factory: MediaFactory, clinical: Path, megabytes: int = 100) -> Path:
+    """A ZIP of `megabytes` MB: incompressible filler entries (photos, office files), then the
+    dictation as an MP3 (the last entry: every entry before it is passed over first)."""
+    out = factory.root / f"bundle-{megabytes}.zip"
+    if out.exists():
+        return out
+    dictation = factory.encode(clinical, ".mp3", "-ac", "1", "-b:a", "64k").read_bytes()
+    filler = random.Random(11)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index in range(megabytes // 5):
+            name = f"scans/photo{index:03d}.jpg" if index % 2 else f"reports/report{index:03d}.docx"
+            archive.writestr(name, filler.randbytes(5 << 20))
+        archive.writestr("dictations/dictation.mp3", dictation)
+    return out
 
 
 def long_recording(
@@ -91,7 +111,9 @@ def main() -> int:
             "10 MB mp3": long_recording(factory, clinical, 10.5, ".mp3", "-ac", "2", "-b:a", "128k"),
             "100 MB wav": long_recording(factory, clinical, 9.5, ".wav", "-ac", "2", "-c:a", "pcm_s16le"),
             "10 MB first": long_recording(factory, clinical, 10.5, ".mp3", "-ac", "2", "-b:a", "128k", first=True),
+            "100 MB zip": zip_with_dictation_last(factory, clinical),
         }
+        types = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".zip": "application/zip"}
         ca = trustme.CA()
         ca_file = tmp / "upstream-ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
@@ -117,9 +139,7 @@ def main() -> int:
                             started = time.perf_counter()
                             response = client.post(
                                 f"{server.https}/v1/audio/transcriptions",
-                                files={
-                                    "file": (path.name, data, "audio/mpeg" if path.suffix == ".mp3" else "audio/wav")
-                                },
+                                files={"file": (path.name, data, types[path.suffix])},
                                 data={"model": "whisper-1"},
                             )
                             timings.append(time.perf_counter() - started)
@@ -141,6 +161,8 @@ def main() -> int:
                     ok = ok and all(v == "block" for v in verdicts) and sum(matched) == args.repeat
                     if name == "10 MB mp3":
                         ok = ok and statistics.median(timings) < 1.0
+                    if name == "100 MB zip":
+                        ok = ok and statistics.median(timings) < 2.0
                 return 0 if ok else 1
         finally:
             proxy.stop()

@@ -197,7 +197,7 @@ if ((uninstall)); then
 fi
 
 # --- 1. system packages --------------------------------------------------------------------------
-debs=(libmagic1 libchromaprint1 ca-certificates libnss3-tools)
+debs=(libmagic1 libchromaprint1 libarchive13 ca-certificates libnss3-tools)
 if ((system && system_packages)); then
   missing=()
   for pkg in "${debs[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a PhiWall checkout on Debian/Ubuntu:
-#   1. Debian packages the agent needs (libmagic1, libchromaprint1); with --dev also the
+#   1. Debian packages the agent needs (libmagic1, libchromaprint1, libarchive13); with --dev also the
 #      tools the tests use (espeak-ng, sox, ffmpeg, curl, tmux, postgresql).
 #   2. A Python >= 3.12 virtual environment at .venv (python3.12 on PATH, else pyenv's).
 #   3. The package, editable, with pinned versions from requirements/constraints.txt
@@ -20,8 +20,8 @@ done
 
 say() { echo "setup: $*" >&2; }
 
-debs=(libmagic1 libchromaprint1 ca-certificates)
-((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon rsyslog rsyslog-gnutls)
+debs=(libmagic1 libchromaprint1 libarchive13 ca-certificates)
+((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon rsyslog rsyslog-gnutls zip)
 
 missing=()
 for pkg in "${debs[@]}"; do

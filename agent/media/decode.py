@@ -44,7 +44,7 @@ ALLOWED_DEMUXERS = ",".join(
         "avi",
         "wav",
         "w64",
-        "wv",
+        "wv",  # WavPack, TTA, AC-3, VOC, MXF: the payload core's marker table finds them
         "tta",
         "ac3",
         "eac3",

@@ -13,6 +13,7 @@ import magic
 
 from agent.errors import MediaError
 from agent.media.model import Sniffed
+from agent.payload.sniff import marker_media
 
 # libmagic needs a few KB for most containers; MP4 `moov`-first files are recognised from the
 # `ftyp` box at offset 4, MP3 files after an ID3 tag may need more.
@@ -46,6 +47,14 @@ _AUDIO = {
     "audio/basic",
     "audio/x-caf",
     "application/ogg",
+    # What libmagic names the formats of the payload core's marker table.
+    "audio/x-w64",
+    "audio/vnd.dolby.dd-raw",
+    "audio/ac3",
+    "audio/x-unknown",
+    "audio/x-voc",
+    "audio/x-wavpack",
+    "audio/x-tta",
 }
 _VIDEO = {
     "video/mp4",
@@ -63,6 +72,7 @@ _VIDEO = {
     "video/x-ms-wmv",
     "video/x-m4v",
     "video/ogg",
+    "application/mxf",
 }
 _IMAGE = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/x-ms-bmp"}
 
@@ -89,10 +99,22 @@ def _magic_mime(data: bytes) -> str:
     return str(mime or "application/octet-stream")
 
 
+def _marked_mime(head: bytes) -> str | None:
+    """A format libmagic does not know (WavPack, TTA), from the payload core's marker table."""
+    hit = marker_media(head)
+    return hit.mime if hit is not None and hit.offset == 0 else None
+
+
 def sniff_bytes(data: bytes) -> Sniffed:
     """The content type of `data` (only the first 64 KB are examined)."""
-    mime = _magic_mime(bytes(data[:SNIFF_BYTES]))
-    return Sniffed(mime=mime, kind=kind_of_mime(mime))
+    head = bytes(data[:SNIFF_BYTES])
+    mime = _magic_mime(head)
+    kind = kind_of_mime(mime)
+    if kind is None:
+        marked = _marked_mime(head)
+        if marked is not None:
+            return Sniffed(mime=marked, kind=kind_of_mime(marked))
+    return Sniffed(mime=mime, kind=kind)
 
 
 def read_prefix(path: Path, size: int = SNIFF_BYTES) -> bytes:
@@ -116,4 +138,5 @@ def looks_like_media(prefix: bytes) -> bool:
     """Cheap test on the first few KB of a body: is it audio, video or an image?"""
     if len(prefix) < 4:
         return False
-    return kind_of_mime(_magic_mime(bytes(prefix[:PREFIX_BYTES]))) is not None
+    head = bytes(prefix[:PREFIX_BYTES])
+    return kind_of_mime(_magic_mime(head)) is not None or _marked_mime(head) is not None

@@ -70,6 +70,10 @@ class OrgPolicy(_Model):
     category_actions: dict[Category, Action] = Field(
         default_factory=dict, description="per category override of default_media_action"
     )
+    encrypted_containers: Literal["block", "allow"] = Field(
+        default="block",
+        description="encrypted archives and PDFs cannot be inspected: block = fail closed for unapproved AI services",
+    )
     passthrough_hosts: tuple[HostPattern, ...] = Field(
         default=(), description="never intercepted (banking, EHR, OS updates, pinned apps)"
     )

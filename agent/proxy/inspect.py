@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from agent.media.model import MatchOutcome, MediaLimits, MediaMatch
-from agent.proxy.extract.textmedia import declared_media
-from agent.proxy.extract.types import PayloadPart
+from agent.payload.textmedia import declared_media
+from agent.payload.types import PayloadPart
 from agent.proxy.probing import ProbePolicy, probe_part
 
 log = logging.getLogger(__name__)

@@ -31,10 +31,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent.proxy.extract.multipart import parse_multipart
-from agent.proxy.extract.payload import main_type
-from agent.proxy.extract.signatures import has_media_signature
-from agent.proxy.extract.types import PayloadError
+from agent.payload.multipart import parse_multipart
+from agent.payload.sniff import has_media_signature
+from agent.payload.types import PayloadError
+from agent.payload.walker import main_type
 from agent.proxy.resumable import SessionFlag
 
 StreamKey = tuple[str, str]

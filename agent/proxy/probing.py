@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from agent.media.model import MatchOutcome, MediaLimits
 from agent.media.probe import DecodingMatcher, probe_match
-from agent.proxy.extract.multipart import parse_multipart
-from agent.proxy.extract.payload import main_type
-from agent.proxy.extract.types import Extraction, PayloadError, PayloadPart
+from agent.payload.multipart import parse_multipart
+from agent.payload.types import Extraction, PayloadError, PayloadPart
+from agent.payload.walker import main_type
 
 PROBE_FLOOR = 64 << 10
 """Bytes below this are not probed, nor failed closed for being unreadable (~4 s of 128 kbit/s audio)."""

@@ -23,9 +23,9 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from agent.proxy.extract.jsonmedia import walk_json
-from agent.proxy.extract.textmedia import MediaProbe, b64decode, pcm_format_for
-from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart, PcmFormat
+from agent.payload.jsonmedia import walk_json
+from agent.payload.textmedia import MediaProbe, b64decode, pcm_format_for
+from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart, PcmFormat
 
 PLAUSIBLE_RATES: tuple[int, ...] = (16_000, 24_000, 48_000, 44_100, 8_000, 22_050)
 """Rates realtime clients really send, most common first: tried when the declared one does not match."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from agent.proxy.extract.payload import main_type
+from agent.payload.walker import main_type
 from agent.shadow.shape import MAX_RESPONSE_PREFIX
 
 log = logging.getLogger(__name__)

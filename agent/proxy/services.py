@@ -20,10 +20,10 @@ from typing import Any
 
 from agent.identity import agent_id
 from agent.media.sniff import looks_like_media
+from agent.payload.sniff import guarded
+from agent.payload.types import ExtractLimits
 from agent.proxy.attribution import ProcessAttribution
 from agent.proxy.discovery import ShadowDiscovery
-from agent.proxy.extract.signatures import guarded
-from agent.proxy.extract.types import ExtractLimits
 from agent.proxy.inspect import Inspector, MediaMatcher
 from agent.proxy.pieces import PieceJoiner
 from agent.proxy.recorder import EventRecorder

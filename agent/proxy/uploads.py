@@ -28,12 +28,12 @@ from urllib.parse import parse_qsl
 from mitmproxy import http
 from mitmproxy.proxy.mode_specs import UpstreamMode
 
+from agent.payload import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
+from agent.payload.encoding import decode_content, decode_prefix
+from agent.payload.multipart import parse_multipart
+from agent.payload.types import PayloadError
+from agent.payload.walker import nothing_to_extract
 from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_upload
-from agent.proxy.extract import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
-from agent.proxy.extract.encoding import decode_content, decode_prefix
-from agent.proxy.extract.multipart import parse_multipart
-from agent.proxy.extract.payload import nothing_to_extract
-from agent.proxy.extract.types import PayloadError
 from agent.proxy.flows import (
     NOT_YET,
     FlowState,
@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 SDP_TYPES = ("application/sdp",)
 MAX_ERROR_TEXT = 300
+MAX_CONTAINERS_SHOWN = 8
 STREAM_RESPONSES_OVER = 1 << 20
 INLINE_EXTRACT_BYTES = 64 << 10
 """Uncompressed bodies up to this size are parsed on the event loop (well under a millisecond)."""
@@ -192,6 +193,14 @@ def declared_length(headers: Mapping[str, str]) -> int | None:
 def query_of(path: str) -> dict[str, str]:
     _, _, query = path.partition("?")
     return dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+
+
+def encrypted_errors(extraction: Extraction, policy_action: str) -> list[str]:
+    """Encrypted archives and PDFs cannot be inspected: with the policy's `block` (the default)
+    they count as an inspection failure, which fails closed for unapproved AI services."""
+    if policy_action != "block" or not extraction.encrypted:
+        return []
+    return [f"encrypted container ({path})" for path in extraction.encrypted]
 
 
 def _error_text(errors: list[str]) -> str | None:
@@ -449,7 +458,12 @@ class UploadGuard:
             return True
         prepared = prepare_upload(body, content_type, None, services.limits, services.probe, None)
         state.body_prefix = prepared.body_prefix
-        if prepared.extraction.parts or prepared.extraction.errors or self._may_be_piece(state, prepared):
+        if (
+            prepared.extraction.parts
+            or prepared.extraction.errors
+            or prepared.extraction.encrypted
+            or self._may_be_piece(state, prepared)
+        ):
             state.prepared = prepared  # inspected in full; not parsed twice
             return False
         services.counters.inspected += 1
@@ -481,6 +495,7 @@ class UploadGuard:
             return Verdict("block", state.block_reason or "", True)
         services.counters.inspected += 1
         errors: list[str] = []
+        containers: list[str] = []
         result = PartsResult()
         size = len(body)
         arguments = (
@@ -501,6 +516,8 @@ class UploadGuard:
             state.body_prefix = prepared.body_prefix
             size = prepared.extraction.decoded_size or size
             errors.extend(prepared.extraction.errors)
+            errors.extend(encrypted_errors(prepared.extraction, state.dest.signatures.policy.encrypted_containers))
+            containers = prepared.extraction.containers
             parts = list(prepared.extraction.parts)
             if session is not None and chunk is not None and not chunk.control:
                 parts.extend(self._session_parts(session, chunk, prepared.chunk_bytes, errors))
@@ -531,6 +548,8 @@ class UploadGuard:
         details: dict[str, object] = {}
         if session is not None and chunk is not None:
             details.update(session=chunk.protocol, session_chunks=session.chunks, session_bytes=session.received)
+        if containers:
+            details["containers"] = containers[:MAX_CONTAINERS_SHOWN]  # kinds and entry indexes, no names
         if verdict.blocks:
             if errors and result.match is None:
                 services.counters.fail_closed += 1

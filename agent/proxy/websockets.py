@@ -23,8 +23,8 @@ from typing import Any
 
 from mitmproxy import ctx, http
 
+from agent.payload.types import PayloadPart, PcmFormat
 from agent.policy.verdict import Verdict, decide_upload
-from agent.proxy.extract.types import PayloadPart, PcmFormat
 from agent.proxy.flows import FlowState, client_ref, draft_for, facts_for, state_of
 from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
 from agent.proxy.realtime import RealtimeAudio, format_from_url

@@ -47,3 +47,29 @@ def test_agent_imports(path: Path) -> None:
 @pytest.mark.parametrize("path", python_files("console"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_console_imports(path: Path) -> None:
     assert "mitmproxy" not in imported_modules(path), "the console reads the store only"
+
+
+def imported_module_paths(path: Path) -> set[str]:
+    """Full dotted names of absolute imports (`agent.proxy.flows`, not just `agent`)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("path", python_files("agent", "payload"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_payload_core_is_transport_free(path: Path) -> None:
+    """agent/payload turns bytes into media leaves for the proxy and the shadow classifier
+    alike: it may not depend on either of them, nor on mitmproxy or Textual."""
+    modules = imported_module_paths(path)
+    roots = {name.split(".")[0] for name in modules}
+    assert not roots & {"mitmproxy", "textual", "console"}
+    assert not [name for name in modules if name.startswith(("agent.proxy", "agent.shadow"))]
+
+
+def test_payload_core_exists() -> None:
+    assert python_files("agent", "payload"), "the payload core moved?"

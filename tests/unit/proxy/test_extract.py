@@ -14,9 +14,9 @@ import httpx
 import pytest
 import zstandard
 
-from agent.proxy.extract import Extraction, ExtractLimits, PayloadError, extract_payload
-from agent.proxy.extract.encoding import decode_content
-from agent.proxy.extract.multipart import parse_multipart
+from agent.payload import Extraction, ExtractLimits, PayloadError, extract_payload
+from agent.payload.encoding import decode_content
+from agent.payload.multipart import parse_multipart
 
 
 def wav_bytes(seconds: float = 0.5, rate: int = 16000) -> bytes:
@@ -261,7 +261,7 @@ NO_WALK_NEEDED = {
 
 @pytest.mark.parametrize("name", sorted(WALK_NEEDED))
 def test_media_precheck_sends_media_shapes_to_the_walk(name: str) -> None:
-    from agent.proxy.extract.jsonmedia import may_hold_media
+    from agent.payload.jsonmedia import may_hold_media
 
     raw = WALK_NEEDED[name].encode()
     assert may_hold_media(raw)
@@ -272,7 +272,7 @@ def test_media_precheck_sends_media_shapes_to_the_walk(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(NO_WALK_NEEDED))
 def test_media_precheck_skips_only_what_the_walk_would_not_find(name: str) -> None:
-    from agent.proxy.extract.jsonmedia import may_hold_media, walk_json
+    from agent.payload.jsonmedia import may_hold_media, walk_json
 
     raw = NO_WALK_NEEDED[name].encode()
     assert not may_hold_media(raw)
@@ -290,7 +290,7 @@ def test_malformed_json_is_still_an_error_without_media() -> None:
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd", "gzip, br", "zstd, gzip"])
 def test_decoded_prefix_stops_early(encoding: str) -> None:
-    from agent.proxy.extract.encoding import decode_prefix
+    from agent.payload.encoding import decode_prefix
 
     body = json.dumps({"messages": [{"role": "user", "content": "x" * 200_000}]}).encode()
     packed = body
@@ -307,7 +307,7 @@ def test_decoded_prefix_stops_early(encoding: str) -> None:
 
 
 def test_decoded_prefix_of_bombs_and_garbage() -> None:
-    from agent.proxy.extract.encoding import decode_prefix
+    from agent.payload.encoding import decode_prefix
 
     bomb = gzip.compress(b"\0" * (64 << 20))
     assert decode_prefix(bomb, "gzip", LIMITS, 4096) == b"\0" * 4096  # a prefix, never the 64 MB
@@ -329,7 +329,7 @@ def test_decoded_prefix_of_bombs_and_garbage() -> None:
     ],
 )
 def test_quick_answer_agrees_with_extraction(body: bytes) -> None:
-    from agent.proxy.extract.payload import nothing_to_extract
+    from agent.payload.walker import nothing_to_extract
 
     found = extract_payload(body, "application/json", None, LIMITS, probe)
     if nothing_to_extract(body, "application/json"):
@@ -353,7 +353,7 @@ def test_multipart_parts_are_views_into_the_body_not_copies() -> None:
 
 
 def test_quick_answer_without_parse_still_refuses_media() -> None:
-    from agent.proxy.extract.payload import nothing_to_extract
+    from agent.payload.walker import nothing_to_extract
 
     malformed = b'{"event": "page_view", "props": {"path": "/home"'
     assert nothing_to_extract(malformed, "application/json", parse=False), "not parsed: malformed goes unnoticed"

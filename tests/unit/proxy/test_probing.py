@@ -11,7 +11,7 @@ import pytest
 
 from agent.media import MediaService
 from agent.media.model import MediaLimits
-from agent.proxy.extract.types import Extraction, PayloadPart
+from agent.payload.types import Extraction, PayloadPart
 from agent.proxy.probing import ProbePolicy, probe_part, unread_leaves
 from agent.store import open_store
 

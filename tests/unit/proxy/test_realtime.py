@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from agent.proxy.extract.types import PcmFormat
+from agent.payload.types import PcmFormat
 from agent.proxy.realtime import ALAW, ULAW, RealtimeAudio, format_from_url, to_s16_mono
 
 with warnings.catch_warnings():

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.proxy.extract.types import PayloadError, PcmFormat
+from agent.payload.types import PayloadError, PcmFormat
 
 MediaProbe = Callable[[bytes], bool]
 """Cheap "is this the start of a media file?" test on the first few KB (agent.media.looks_like_media)."""
@@ -109,6 +109,8 @@ def b64decode(text: str) -> bytes:
 def _probe_prefix(text: str) -> bytes | None:
     """The first few KB the string decodes to (lenient: only for sniffing, never for matching)."""
     head = text[:PROBE_CHARS]
+    if "\n" in head or " " in head:
+        head = _WHITESPACE.sub("", head)  # line-wrapped base64
     head = head[: len(head) - len(head) % 4].replace("-", "+").replace("_", "/")
     try:
         return binascii.a2b_base64(head, strict_mode=False)  # skips whitespace
@@ -175,3 +177,107 @@ def media_in_string(
             raise
         return None
     return TextMedia(data, declared, pcm_format_for(declared))
+
+
+# --- encoded media anywhere in text --------------------------------------------------------------
+
+# A base64 run: at least 32 contiguous alphabet characters, then more groups separated by
+# whitespace (line-wrapped base64 as the `base64` tool, MIME and SDKs emit), then padding.
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{32,}(?:[ \t]*(?:\r?\n|\\n|\\r\\n)?[ \t]*[A-Za-z0-9+/_-]+)*={0,2}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{128,}")
+_DATA_URI_ANYWHERE = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;\"'\s]*)*?);base64,", re.I)
+_SPACE_OR_ESCAPED = re.compile(r"\s+|\\[nr]")
+_URLSAFE_TABLE = str.maketrans("-_", "+/")
+HEAD_CHARS = 8192
+
+
+@dataclass(frozen=True)
+class EncodedRun:
+    """Encoded bytes found in text: where the run starts, how it is encoded, how to decode it."""
+
+    start: int
+    encoding: str
+    """"base64", "hex" or "data-uri"."""
+    text: str
+    declared_type: str | None = None
+
+    def head(self) -> list[bytes]:
+        """The decoded start of the run (for base64, at each of the 4 alignments a prefix may cause)."""
+        if self.encoding == "hex":
+            chunk = self.text[: HEAD_CHARS - HEAD_CHARS % 2]
+            return [binascii.unhexlify(chunk)]
+        cleaned = _SPACE_OR_ESCAPED.sub("", self.text[: HEAD_CHARS + HEAD_CHARS // 8]).translate(_URLSAFE_TABLE)
+        heads = []
+        for skip in range(4 if self.encoding == "base64" else 1):
+            chunk = cleaned[skip : skip + HEAD_CHARS]
+            chunk = chunk[: len(chunk) - len(chunk) % 4]
+            try:
+                heads.append(binascii.a2b_base64(chunk, strict_mode=False))
+            except (binascii.Error, ValueError):
+                heads.append(b"")
+        return heads
+
+    def decode(self, skip: int = 0) -> bytes:
+        """All of the run's bytes (lenient: a trailing partial group is dropped)."""
+        if self.encoding == "hex":
+            return binascii.unhexlify(self.text[: len(self.text) - len(self.text) % 2])
+        cleaned = _SPACE_OR_ESCAPED.sub("", self.text).translate(_URLSAFE_TABLE).rstrip("=")[skip:]
+        if len(cleaned) % 4 == 1:
+            cleaned = cleaned[:-1]  # a stray character: no whole byte in it
+        cleaned += "=" * (-len(cleaned) % 4)
+        try:
+            return binascii.a2b_base64(cleaned, strict_mode=False)
+        except (binascii.Error, ValueError) as exc:
+            raise PayloadError(f"invalid base64: {exc}") from None
+
+
+def encoded_runs(text: str, min_chars: int, max_runs: int = 16) -> list[EncodedRun]:
+    """Runs of base64 (standard or URL-safe, wrapped or not), hex and `data:` URIs anywhere in
+    `text`, at least `min_chars` long. Scans only: nothing is decoded here."""
+    runs: list[EncodedRun] = []
+    covered = -1
+    for match in _DATA_URI_ANYWHERE.finditer(text):
+        body = _B64_RUN.match(text, match.end())
+        if body is not None:
+            mime = (match.group("mime") or "") + (match.group("params") or "")
+            runs.append(EncodedRun(body.start(), "data-uri", body.group(), mime or None))
+        if len(runs) >= max_runs:
+            return runs
+    taken = {run.start for run in runs}
+    for match in _B64_RUN.finditer(text):
+        if match.start() in taken or match.start() <= covered:
+            continue
+        if match.end() - match.start() >= min_chars:
+            runs.append(EncodedRun(match.start(), "base64", match.group()))
+            covered = match.end()
+            if len(runs) >= max_runs:
+                return runs
+    for match in _HEX_RUN.finditer(text):
+        if match.end() - match.start() >= min_chars * 2:
+            runs.append(EncodedRun(match.start(), "hex", match.group()))
+            if len(runs) >= max_runs:
+                break
+    return runs
+
+
+def base64_pieces(values: list[str], min_piece: int = 16) -> tuple[int, int] | None:
+    """The first stretch of 2+ consecutive values that look like one base64 string cut in pieces
+    (every piece all alphabet, every piece but the last a whole number of groups), as
+    (first index, last index + 1), or None."""
+    start = None
+    for index, value in enumerate([*values, ""]):
+        piece = value.strip()
+        whole = len(piece) >= min_piece and _B64_BODY_URLSAFE.fullmatch(piece) is not None
+        if whole and start is not None and len(values[index - 1].strip()) % 4 != 0:
+            whole = False  # the previous piece ended mid-group: not a clean cut
+        if whole:
+            if start is None:
+                start = index
+            continue
+        if start is not None and index - start >= 2:
+            return start, index
+        start = index if whole else None
+    return None
+
+
+_B64_BODY_URLSAFE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")

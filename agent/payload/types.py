@@ -32,6 +32,16 @@ class ExtractLimits:
     max_encoding_layers: int = 3
     max_compression_ratio: int = 1000
     """Decoded size over encoded size beyond this is treated as a decompression bomb."""
+    max_expanded_bytes: int = 256 << 20
+    """All containers and encodings of one request together expand to at most this."""
+    max_entries: int = 10_000
+    """Archive entries, email parts and PDF attachments of one request, all containers together."""
+    max_container_depth: int = 4
+    """A ZIP in a tar.gz in an email ... at most this deep."""
+    max_expand_s: float = 10.0
+    """Wall time spent opening containers for one request."""
+    min_unknown_bytes: int = 64 << 10
+    """Leaves no sniffer recognises are kept as `unknown` (for probing by decoding) from this size."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +58,19 @@ class PayloadPart:
     """One candidate media object found in a body."""
 
     where: str
-    """Structural location: "body", "multipart:file", "json:$.messages[0].content[1].input_audio.data"."""
+    """Structural location through the wrappers: "body", "multipart:file",
+    "json:$.messages[0].content[1].input_audio.data", "multipart:file > zip#3(.wav)". Names
+    structure only (field names, JSON keys, container kinds, entry indexes and extensions),
+    never values nor names of files inside containers, so it can go into events."""
     data: bytes | memoryview
     """The candidate's bytes; a view into the request body where it is a slice of it (no copy)."""
     declared_type: str | None = None
     """MIME type the client declared for this part (Content-Type, data: URI, mimeType key), if any."""
     pcm: PcmFormat | None = None
     """Set when the part is headerless PCM (declared by the protocol), so it is matched as PCM."""
+    kind: str = "media"
+    """"media": sniffed, declared or marked as media; "unknown": no sniffer recognised it (see
+    `Extraction.unknown`: large leaves a decoder may still read)."""
 
 
 @dataclass
@@ -65,6 +81,13 @@ class Extraction:
     errors: list[str] = field(default_factory=list)
     truncated: bool = False
     decoded_size: int = 0
+    unknown: list[PayloadPart] = field(default_factory=list)
+    """Leaves of at least `min_unknown_bytes` that nothing recognised (kind "unknown"), for a
+    decoding probe; at most `max_parts` of them. Not matched by the proxy as they are."""
+    encrypted: list[str] = field(default_factory=list)
+    """Paths of encrypted containers (archives, PDFs): their content could not be inspected."""
+    containers: list[str] = field(default_factory=list)
+    """Paths of the containers opened (kinds and entry indexes only), for events."""
 
     def add(self, part: PayloadPart, limits: ExtractLimits) -> bool:
         """Keep `part` unless the part budget is spent; returns False when extraction should stop."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 
-from agent.proxy.extract.types import PayloadError
+from agent.payload.types import PayloadError
 
 MAX_HEADER_BYTES = 16 << 10
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import brotli  # type: ignore[import-untyped]
 import zstandard
 
-from agent.proxy.extract.types import ExtractLimits, PayloadError
+from agent.payload.types import ExtractLimits, PayloadError
 
 _CHUNK = 1 << 20
 INNER_BLOCK_BYTES = 256 << 10

@@ -16,32 +16,99 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 
-from agent.proxy.extract.signatures import has_media_signature
-from agent.proxy.extract.textmedia import DATA_KEYS, TYPE_KEYS, MediaProbe, declared_type_in, media_in_string
-from agent.proxy.extract.types import Extraction, ExtractLimits, PayloadError, PayloadPart
+from agent.payload.containers import container_kind
+from agent.payload.sniff import has_media_signature
+from agent.payload.textmedia import (
+    DATA_KEYS,
+    TYPE_KEYS,
+    MediaProbe,
+    base64_pieces,
+    declared_type_in,
+    media_in_string,
+)
+from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart
 
+TextScanner = Callable[[str, str], None]
+"""(string, its path): looks for encoded media anywhere in a long string."""
 Trail = tuple[object, str | int] | None
 """(parent trail, key): a path built only when a part or an error needs it (most never do)."""
 
 
-# What can make the walk find a part or an error, looked for at every double quote of the
-# raw JSON text (one regular-expression pass with a literal first character: fast):
+# What can make the walk find a part or an error, looked for in the raw JSON text with a few
+# regular-expression passes (literal first characters or one character class: fast):
 # - a key that declares a media type for its siblings (then any string there may be media,
 #   headerless PCM included, or an error if it is not base64);
-# - a string starting with a data: URI (any case);
+# - a `data:` URI at the start of a string, or a `;base64,` anywhere (a data: URI inside text);
 # - an escape (`\uXXXX`, `\/`) within 64 characters of a quote, which could spell a key or
 #   the head of a base64 string differently from its raw bytes;
-# - a string starting with 64 base64 characters (what `media_in_string` requires before it
-#   decodes anything), whose decoded head must then carry a media file signature.
+# - a run of 64 base64 characters anywhere (at a string's start, after a prefix, inside JSON
+#   nested in a string, hex being a subset of the alphabet), whose decoded head must carry a
+#   media or container signature.
 _TYPE_KEYS = b"|".join(re.escape(key.encode()) for key in TYPE_KEYS)
-_WALK_TRIGGERS = re.compile(rb'"(?:(?:' + _TYPE_KEYS + rb')"|[dD][aA][tT][aA]:|([A-Za-z0-9+/_-]{64}))')
-_WALK_TRIGGERS_OR_ESCAPES = re.compile(
-    rb'"(?:(?:' + _TYPE_KEYS + rb')"|[dD][aA][tT][aA]:|[^"\\]{0,64}\\[u/]|([A-Za-z0-9+/_-]{64}))'
-)
+_KEY_OR_DATA_URI = re.compile(rb'"(?:(?:' + _TYPE_KEYS + rb')"|[dD][aA][tT][aA]:)')
+_BASE64_URI = re.compile(rb";[bB][aA][sS][eE]64,")
+_ESCAPE_NEAR_QUOTE = re.compile(rb'"[^"\\]{0,64}\\[u/]')
+_HEX_HEAD = re.compile(rb"[0-9a-fA-F]{130}")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 _TS_SYNC = b"\x47"  # MPEG-TS: its signature check needs 189 bytes, more than a 64-character head gives
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
+"""Every base64 character to "A", everything else to a space: runs become one `find` away."""
+_RUN_NEEDLE = b"A" * 64
+
+
+# Containers recognisable from the 48 bytes a 64-character run decodes to (tar and ISO 9660
+# need more; a tar is usually compressed, which is recognised): ZIP, gzip, bzip2, xz, zstd, 7z,
+# RAR, cpio, PDF; an email is text starting with a header name and a colon.
+_CONTAINER_PREFIXES = (
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"\x28\xb5\x2f\xfd",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"0707",
+    b"\xc7\x71",
+    b"\x71\xc7",
+    b"%PDF-",
+)
+
+
+def _signature(head: bytes) -> bool:
+    """Media or a container, from a decoded 48-byte head: C-level prefix tests first."""
+    if head.startswith(_CONTAINER_PREFIXES) or head.startswith(_TS_SYNC) or has_media_signature(head):
+        return True
+    return head[:1].isalpha() and b":" in head and container_kind(head) == "email"
+
+
+def _run_may_be_media(run: bytes) -> bool:
+    """The decoded head of a base64 (or hex) run looks like media or a wrapper.
+
+    Decoded from the run's first character: a run starts after a quote, a space, a colon, a
+    comma (anything outside the alphabet), which is where base64 after a prefix starts. Text
+    glued to the base64 (`audioUklGR...`) is only found by the walk once something else made
+    the body worth walking.
+    """
+    if _signature(binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)):
+        return True
+    if _HEX_HEAD.match(run):
+        return _signature(binascii.unhexlify(run[:128])) or _signature(binascii.unhexlify(run[1:129]))
+    return False
+
+
+def base64_runs(data: bytes) -> Iterator[bytes]:
+    """Runs of 64 or more base64-alphabet bytes anywhere in `data` (one translate, then `find`s)."""
+    mapped = data.translate(_RUN_MAP)
+    start = mapped.find(_RUN_NEEDLE)
+    while start >= 0:
+        end = mapped.find(b" ", start + 64)
+        end = len(data) if end < 0 else end
+        yield data[start : min(end, start + 192)]
+        start = mapped.find(_RUN_NEEDLE, end)
 
 
 def may_hold_media(data: bytes) -> bool:
@@ -49,20 +116,17 @@ def may_hold_media(data: bytes) -> bool:
 
     Valid for probes that accept nothing `has_media_signature` rejects (`guarded` probes, as
     the proxy uses). A depth or size bound the walk would report cannot hide media from this
-    scan, which reads every string start in the text.
+    scan, which reads every string in the text. Every pass is a literal-led regular expression
+    or a `bytes.find`: a chat-sized body costs a few microseconds.
     """
     head = data[:4]
     if (b"\x00" in head or head.startswith((b"\xfe", b"\xff"))) and json.detect_encoding(data) != "utf-8":
         return True  # UTF-16/32 JSON (NUL bytes or a BOM up front): the byte patterns below do not apply
-    triggers = _WALK_TRIGGERS_OR_ESCAPES if b"\\" in data else _WALK_TRIGGERS
-    for match in triggers.finditer(data):
-        head64 = match.group(1)
-        if head64 is None:
-            return True
-        head = binascii.a2b_base64(head64.translate(_URLSAFE), strict_mode=False)
-        if has_media_signature(head) or head.startswith(_TS_SYNC):
-            return True
-    return False
+    if _KEY_OR_DATA_URI.search(data) is not None or (b";" in data and _BASE64_URI.search(data) is not None):
+        return True
+    if b"\\" in data and _ESCAPE_NEAR_QUOTE.search(data) is not None:
+        return True
+    return any(_run_may_be_media(run) for run in base64_runs(data))
 
 
 def _format_path(root: str, trail: Trail) -> str:
@@ -92,9 +156,19 @@ def parse_json(data: bytes) -> object:
 
 
 def walk_json(
-    document: object, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str = "json:$"
+    document: object,
+    extraction: Extraction,
+    limits: ExtractLimits,
+    probe: MediaProbe,
+    root: str = "json:$",
+    scan_text: TextScanner | None = None,
 ) -> None:
-    """Append every media string in `document` to `extraction` (errors there too)."""
+    """Append every media string in `document` to `extraction` (errors there too).
+
+    `scan_text(text, where)` is called for long strings that do not hold base64 media from
+    their first character (media after a prefix, a `data:` URI inside chat text, JSON inside a
+    string); consecutive array items that are pieces of one base64 string are joined.
+    """
     stack: list[tuple[object, Trail, int, Mapping[str, object] | None, str | None]] = [(document, None, 0, None, None)]
     nodes = 0
     min_chars = limits.min_base64_chars
@@ -130,16 +204,32 @@ def walk_json(
                 part = PayloadPart(where=where, data=found.data, declared_type=found.declared_type, pcm=found.pcm)
                 if not extraction.add(part, limits):
                     return
+            elif scan_text is not None:
+                scan_text(node, _format_path(root, trail))
+                if extraction.truncated:
+                    return
         elif isinstance(node, Mapping):
             # Reversed so that parts come out in document order.
             for child_key, child in reversed(list(node.items())):
                 if isinstance(child, str | Mapping | list):
                     stack.append((child, (trail, child_key), depth + 1, node, child_key))
         elif isinstance(node, list):
+            if scan_text is not None and len(node) > 1:
+                _join_pieces(node, trail, root, scan_text)
             for index in range(len(node) - 1, -1, -1):
                 child = node[index]
                 if isinstance(child, str | Mapping | list):
                     stack.append((child, (trail, index), depth + 1, parent, None))
+
+
+def _join_pieces(items: list[object], trail: Trail, root: str, scan_text: TextScanner) -> None:
+    """Base64 cut over consecutive array items (`["UklGR...", "...AAA="]`): scanned joined."""
+    strings = [item if isinstance(item, str) else "" for item in items]
+    pieces = base64_pieces(strings)
+    if pieces is not None:
+        first, stop = pieces
+        joined = "".join(piece.strip() for piece in strings[first:stop])
+        scan_text(joined, f"{_format_path(root, trail)}[{first}:{stop}]")
 
 
 def extract_json(data: bytes, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str) -> None:

@@ -1,0 +1,321 @@
+"""Containers a recording can hide in, opened through maintained libraries, within a budget.
+
+ZIP (and what is a ZIP: OOXML `.docx`/`.pptx`, ODF, EPUB) through `zipfile`; tar, 7z, RAR,
+ISO 9660 and cpio through libarchive (`libarchive-c`); gzip, bzip2, xz and zstd files through
+the standard library and `zstandard`; MIME email and MHTML through `email`; PDF embedded files
+through `pypdf`. Nothing here parses a format by hand: it recognises a container by its magic
+number, asks the library for its entries and draws every byte on the request's
+`ExpansionBudget`.
+
+An entry is read only as far as its head (`HEAD_BYTES`) unless the head says it may matter
+(media, another container, text that may carry encoded media): a 100 MB archive of office
+files costs one head per entry, not 100 MB of decompression. Entries are labelled by their
+index and extension only (`zip#3(.wav)`): file names inside an archive may name a patient.
+"""
+
+from __future__ import annotations
+
+import bz2
+import email
+import email.policy
+import io
+import logging
+import lzma
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import PurePosixPath
+from typing import Any
+
+import libarchive  # type: ignore[import-untyped]
+import libarchive.exception  # type: ignore[import-untyped]
+import zstandard
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+
+from agent.payload.budget import BoundExceeded, EncryptedContainer, ExpansionBudget
+from agent.payload.types import PayloadError
+
+HEAD_BYTES = 64 << 10
+logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on odd PDFs are not ours to print
+"""What is read of every entry before deciding whether the rest is worth expanding."""
+_CHUNK = 1 << 20
+_MAX_EXTENSION = 8
+_EMAIL_HEAD = re.compile(
+    rb"\A(?:[\x21-\x39\x3b-\x7e]{1,76}:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*){1,200}?"
+    rb"(?:MIME-Version|Content-Type):",
+    re.IGNORECASE,
+)
+_ISO_MAGIC_OFFSETS = (0x8001, 0x8801, 0x9001)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One member of a container: its label (kind, index, extension) and its bytes."""
+
+    label: str
+    data: bytes
+    declared_type: str | None = None
+
+
+Wanted = Callable[[bytes], bool]
+"""Given an entry's head: is the rest worth expanding?"""
+
+
+def container_kind(head: bytes) -> str | None:
+    """The container format `head` (the first bytes of a leaf) starts, or None."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return "zip"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh") and head[3:4].isdigit():
+        return "bzip2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z"
+    if head.startswith(b"Rar!\x1a\x07"):
+        return "rar"
+    if head[257:262] == b"ustar":
+        return "tar"
+    if head.startswith((b"070701", b"070702", b"070707", b"\xc7\x71", b"\x71\xc7")):
+        return "cpio"
+    if len(head) > _ISO_MAGIC_OFFSETS[0] and any(head[at : at + 5] == b"CD001" for at in _ISO_MAGIC_OFFSETS):
+        return "iso"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head[:1].isalpha() and b":" in head[:78] and _EMAIL_HEAD.match(head[:16384]):
+        return "email"  # (the cheap tests first: a header line starts with a name and a colon)
+    return None
+
+
+def _label(kind: str, index: int, name: str | None) -> str:
+    suffix = PurePosixPath(name or "").suffix.lower()
+    if suffix and len(suffix) <= _MAX_EXTENSION and suffix[1:].isalnum():
+        return f"{kind}#{index}({suffix})"
+    return f"{kind}#{index}"
+
+
+def _read_limited(read: Callable[[int], bytes], budget: ExpansionBudget, consumed: int, what: str) -> bytes:
+    """All of a stream, drawn on the budget chunk by chunk (so a bomb stops at the bound)."""
+    out = bytearray()
+    while True:
+        chunk = read(_CHUNK)
+        if not chunk:
+            return bytes(out)
+        out += chunk
+        budget.spend(len(chunk))
+        budget.check_ratio(len(out), consumed, what)
+
+
+# --- compressed single files --------------------------------------------------------------------
+
+
+class _Incremental:
+    """A compressed file read chunk by chunk (concatenated gzip members and xz/bzip2 streams included)."""
+
+    def __init__(self, kind: str, data: bytes) -> None:
+        self.kind = kind
+        self.pending = data
+        self.decoder = self._new()
+
+    def _new(self) -> Any:
+        if self.kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return bz2.BZ2Decompressor() if self.kind == "bzip2" else lzma.LZMADecompressor()
+
+    def read(self, size: int) -> bytes:
+        while True:
+            decoder = self.decoder
+            chunk: bytes = b"" if decoder.eof else decoder.decompress(self.pending, size)
+            if not decoder.eof or chunk:
+                self.pending = decoder.unconsumed_tail if self.kind == "gzip" else b""
+            if chunk:
+                return chunk
+            if decoder.eof:
+                unused: bytes = decoder.unused_data
+                if not unused.strip(b"\x00"):
+                    return b""
+                self.decoder, self.pending = self._new(), unused  # the next member
+                continue
+            if not self.pending and (self.kind == "gzip" or decoder.needs_input):
+                raise EOFError("compressed data ends early")
+
+
+def _stream(kind: str, data: bytes) -> Callable[[int], bytes]:
+    """An incremental reader of a compressed file."""
+    if kind == "zstd":
+        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+        return reader.read
+    return _Incremental(kind, data).read
+
+
+def _compressed_file(kind: str, data: bytes, budget: ExpansionBudget) -> Iterator[Entry]:
+    budget.entry()
+    try:
+        expanded = _read_limited(_stream(kind, data), budget, len(data), f"{kind} file")
+    except PayloadError:
+        raise
+    except (zlib.error, OSError, EOFError, lzma.LZMAError, zstandard.ZstdError) as exc:
+        raise PayloadError(f"{kind} file is corrupt: {str(exc)[:100]}") from None
+    yield Entry(kind, expanded)
+
+
+# --- archives ------------------------------------------------------------------------------------
+
+
+class _ViewFile(io.RawIOBase):
+    """A seekable read-only file over a buffer, without copying it (`io.BytesIO` copies a view:
+    a 100 MB ZIP that is a multipart part would be held twice)."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self._view = memoryview(data).cast("B")
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._position : self._position + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+
+def _zip(data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
+    try:
+        archive = zipfile.ZipFile(io.BufferedReader(_ViewFile(data)))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise PayloadError(f"ZIP is corrupt: {str(exc)[:100]}") from None
+    with archive:
+        for index, info in enumerate(archive.infolist()):
+            if info.is_dir():
+                continue
+            budget.entry()
+            label = _label("zip", index, info.filename)
+            if info.flag_bits & 0x1:
+                raise EncryptedContainer(f"{label} is encrypted")
+            try:
+                with archive.open(info) as member:
+                    head = member.read(HEAD_BYTES)
+                    budget.spend(len(head))
+                    if not wanted(head):
+                        continue
+                    rest = _read_limited(member.read, budget, info.compress_size, label)
+            except PayloadError:
+                raise
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, zlib.error) as exc:
+                raise PayloadError(f"{label} is corrupt: {str(exc)[:100]}") from None
+            budget.check_ratio(len(head) + len(rest), info.compress_size, label)
+            yield Entry(label, head + rest)
+
+
+def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
+    """tar (any compression), 7z, RAR, ISO 9660, cpio: whatever libarchive reads."""
+    try:
+        with libarchive.memory_reader(data) as archive:
+            for index, entry in enumerate(archive):
+                if not entry.isfile:
+                    continue
+                budget.entry()
+                label = _label(kind, index, entry.pathname)
+                head = bytearray()
+                keep = True
+                for block in entry.get_blocks(_CHUNK):
+                    budget.spend(len(block))
+                    head += block
+                    budget.check_ratio(len(head), len(data), label)
+                    if keep and len(head) >= HEAD_BYTES and not wanted(bytes(head[:HEAD_BYTES])):
+                        keep = False
+                    if not keep:
+                        break  # libarchive skips the rest of the entry
+                if keep and (len(head) >= HEAD_BYTES or wanted(bytes(head))):
+                    yield Entry(label, bytes(head))
+    except libarchive.exception.ArchiveError as exc:
+        message = str(exc)
+        if "ncrypt" in message or "assphrase" in message:
+            raise EncryptedContainer(f"{kind} content is encrypted") from None
+        raise PayloadError(f"{kind} archive is corrupt: {message[:100]}") from None
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+def _email(data: bytes, budget: ExpansionBudget) -> Iterator[Entry]:
+    """MIME email (.eml) and MHTML: every leaf part, transfer encoding undone by `email`."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    index = 0
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        budget.entry()
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes) or not payload:
+            continue
+        budget.spend(len(payload))
+        filename = part.get_filename() if isinstance(part, EmailMessage) else None
+        yield Entry(_label("email", index, filename), payload, part.get_content_type())
+        index += 1
+
+
+def _pdf(data: bytes, budget: ExpansionBudget) -> Iterator[Entry]:
+    """PDF embedded files (the EmbeddedFiles name tree, where attachments live)."""
+    if b"%%EOF" not in data[-2048:]:
+        # Not a whole PDF (media behind a `%PDF` prefix, a truncated file): pypdf would rebuild
+        # its cross-reference table by scanning every byte, for nothing.
+        raise PayloadError("PDF has no end-of-file marker")
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise EncryptedContainer("PDF is encrypted")
+        attachments = reader.attachments
+    except EncryptedContainer:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as exc:
+        raise PayloadError(f"PDF is corrupt: {str(exc)[:100]}") from None
+    index = 0
+    for name, contents in attachments.items():
+        for content in contents:
+            budget.entry()
+            budget.spend(len(content))
+            yield Entry(_label("pdf", index, name), content)
+            index += 1
+
+
+def open_container(kind: str, data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
+    """The entries of a `kind` container (see `container_kind`), bounded by `budget`.
+
+    Raises PayloadError when the container is corrupt, EncryptedContainer when it is
+    encrypted, BoundExceeded when it passes a bound.
+    """
+    if kind == "zip":
+        return _zip(data, budget, wanted)  # read in place: ZIPs are the commonest large container
+    data = bytes(data)
+    if kind in ("gzip", "bzip2", "xz", "zstd"):
+        return _compressed_file(kind, data, budget)
+    if kind in ("tar", "7z", "rar", "iso", "cpio"):
+        return _libarchive(kind, data, budget, wanted)
+    if kind == "email":
+        return _email(data, budget)
+    if kind == "pdf":
+        return _pdf(data, budget)
+    raise PayloadError(f"unknown container kind {kind!r}")
+
+
+__all__ = ["BoundExceeded", "EncryptedContainer", "Entry", "container_kind", "open_container"]

@@ -1,0 +1,385 @@
+"""From a request body to media leaves: the one recursive walker of the payload core.
+
+`extract_payload` undoes Content-Encoding (bounded), then `Walker.visit` dispatches each body,
+part, entry or decoded run on its declared structure first (multipart, JSON, JSON Lines, form)
+and then on what its bytes are: media (the probe), a container (`containers.py`: archives,
+compressed files, email, PDF), text (JSON, a form, or plain text scanned for base64, hex and
+`data:` URIs), media behind a prefix (the marker table), an envelope to scan for embedded
+media, or an unknown leaf. Each leaf carries its path through the wrappers
+(`multipart:file > gzip > tar#0(.zip) > zip#0(.mp3)`); one `ExpansionBudget` bounds the whole
+walk. Nothing here knows about HTTP libraries or the console: bytes in, leaves out.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from urllib.parse import parse_qsl
+
+from agent.payload.budget import BoundExceeded, EncryptedContainer, ExpansionBudget
+from agent.payload.containers import container_kind, open_container
+from agent.payload.encoding import decode_content
+from agent.payload.jsonmedia import extract_ndjson, may_hold_media, parse_json, walk_json
+from agent.payload.multipart import boundary_of, parse_multipart
+from agent.payload.sniff import MARKER_SCAN_BYTES, has_media_signature, marker_media
+from agent.payload.textmedia import (
+    EncodedRun,
+    MediaProbe,
+    base64_pieces,
+    declared_media,
+    encoded_runs,
+    media_in_string,
+    pcm_format_for,
+)
+from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart
+
+PROBE_BYTES = 4096
+SIGNATURE_BYTES = 256
+"""Enough of a body's start for `has_media_signature` (MPEG-TS needs 189 bytes)."""
+JSON_TYPES = {"application/json", "text/json", "application/x-json"}
+NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"}
+FORM_TYPE = "application/x-www-form-urlencoded"
+# Binary envelopes that may wrap a media file somewhere inside.
+ENVELOPE_TYPES = ("application/octet-stream", "application/x-protobuf", "application/protobuf", "application/grpc")
+# File signatures worth looking for inside envelopes: (regex on bytes, how far before the match the file starts).
+EMBEDDED_SIGNATURES: tuple[tuple[re.Pattern[bytes], int], ...] = (
+    (re.compile(rb"RIFF....WAVE", re.DOTALL), 0),
+    (re.compile(rb"OggS\x00\x02"), 0),
+    (re.compile(rb"fLaC\x00"), 0),
+    (re.compile(rb"ID3[\x02-\x04]\x00"), 0),
+    (re.compile(rb"\x1aE\xdf\xa3"), 0),
+    (re.compile(rb"....ftyp(?:isom|iso[2-6]|mp4[12]|M4A |M4V |qt  |3gp[4-6]|avc1|dash)", re.DOTALL), 0),
+)
+MAX_EMBEDDED = 8
+
+
+def main_type(content_type: str | None) -> str:
+    """`type/subtype` of a Content-Type value, lower case, parameters dropped."""
+    if not content_type:
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _is_json_type(main: str) -> bool:
+    return main in JSON_TYPES or main.endswith("+json")
+
+
+def _scan_embedded(data: bytes | memoryview, where: str, extraction: Extraction, limits: ExtractLimits) -> int:
+    starts: set[int] = set()
+    for pattern, back in EMBEDDED_SIGNATURES:
+        for match in pattern.finditer(data):
+            starts.add(max(0, match.start() - back))
+            if len(starts) >= MAX_EMBEDDED:
+                break
+    for start in sorted(starts)[:MAX_EMBEDDED]:
+        if not extraction.add(PayloadPart(where=f"{where}@{start}", data=data[start:]), limits):
+            break
+    return len(starts)
+
+
+def _join(where: str, label: str) -> str:
+    return label if where == "body" else f"{where} > {label}"
+
+
+def looks_textual(head: bytes) -> bool:
+    """Text (UTF-8, no NUL bytes) rather than binary, judged on the first bytes."""
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a character cut by the end of the head
+    return True
+
+
+class Walker:
+    """One request body's walk: every wrapper opened, every leaf sniffed, one budget for all."""
+
+    def __init__(self, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe) -> None:
+        self.extraction = extraction
+        self.limits = limits
+        self.probe = probe
+        self.budget = ExpansionBudget(limits)
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def visit(self, data: bytes | memoryview, content_type: str | None, where: str, depth: int) -> None:
+        """Dispatch one body, part or entry: declared structure first, then what the bytes are."""
+        extraction, limits = self.extraction, self.limits
+        if extraction.truncated:
+            return
+        main = main_type(content_type)
+        if main.startswith("multipart/"):
+            if depth >= limits.max_multipart_depth:
+                extraction.errors.append(f"{where}: multipart nested deeper than {limits.max_multipart_depth}")
+                return
+            assert content_type is not None
+            try:
+                boundary_of(content_type)
+            except PayloadError as exc:
+                # Declared multipart without a usable boundary (an MHTML file sent as
+                # multipart/related): read the bytes for what they are; an error if they hold nothing.
+                found = len(extraction.parts) + len(extraction.containers)
+                self.bytes_of_unknown_type(data, "", where, depth)
+                if len(extraction.parts) + len(extraction.containers) == found:
+                    extraction.errors.append(f"{where}: {exc}")
+                return
+            result = parse_multipart(data, content_type, max_parts=limits.max_parts * 4)
+            extraction.errors.extend(f"{where}: {error}" for error in result.errors)
+            for index, part in enumerate(result.parts):
+                label = part.name or str(index)
+                part_where = f"{where}.{label}" if where.startswith("multipart") else _join(where, f"multipart:{label}")
+                self.visit(part.data, part.content_type, part_where, depth + 1)
+                if extraction.truncated:
+                    return
+            return
+        if _is_json_type(main):
+            self.json(bytes(data), f"{where}:json$" if where != "body" else "json:$", depth, strict=True)
+            return
+        if main in NDJSON_TYPES:
+            root = f"{where}:jsonl" if where != "body" else "jsonl"
+            extract_ndjson(bytes(data), extraction, limits, self._media_probe, root)
+            self._refine(depth)
+            return
+        if main == FORM_TYPE:
+            if _FORM_HEAD.match(bytes(data[:PROBE_BYTES])) or not data:
+                self.form(bytes(data), f"{where}:form" if where != "body" else "form", depth)
+                return
+            main = ""  # `curl --data-binary @file` labels any file a form: read it for what it is
+        if not data:
+            return
+        head = bytes(data[:PROBE_BYTES])
+        if self.probe(head) or declared_media(content_type):
+            extraction.add(PayloadPart(where, data, content_type or None, pcm_format_for(content_type)), limits)
+            return
+        self.bytes_of_unknown_type(data, main, where, depth)
+
+    def bytes_of_unknown_type(self, data: bytes | memoryview, main: str, where: str, depth: int) -> None:
+        """Bytes not sniffed as media: a container, text (JSON, form, plain), media behind a
+        prefix (the marker table), or an envelope to scan; otherwise an unknown leaf."""
+        extraction, limits = self.extraction, self.limits
+        head = bytes(data[:MARKER_SCAN_BYTES])
+        kind = container_kind(head)
+        if kind is not None:
+            opened = self.container(kind, data, where, depth)
+            if opened or kind not in ("pdf", "email"):
+                return  # a PDF or email that did not parse may still be media behind a prefix
+        elif looks_textual(head[:PROBE_BYTES]):
+            self.text(data, where, depth)
+            return
+        hit = marker_media(head)
+        if hit is not None:
+            label = where if hit.offset == 0 else f"{where}@{hit.offset}"
+            extraction.add(PayloadPart(label, data[hit.offset :], hit.mime), limits)
+            return
+        if (main.startswith(ENVELOPE_TYPES) or not main) and _scan_embedded(data, where, extraction, limits):
+            return
+        if len(data) >= limits.min_unknown_bytes and len(extraction.unknown) < limits.max_parts:
+            extraction.unknown.append(PayloadPart(where, data, main or None, kind="unknown"))
+
+    # --- containers -------------------------------------------------------------------------
+
+    def _wanted(self, head: bytes) -> bool:
+        """An entry worth expanding: media, another container, media behind a prefix, or text."""
+        return (
+            self.probe(head[:PROBE_BYTES])
+            or container_kind(head) is not None
+            or marker_media(head) is not None
+            or looks_textual(head[:PROBE_BYTES])
+        )
+
+    def container(self, kind: str, data: bytes | memoryview, where: str, depth: int) -> bool:
+        """Open a container and visit its entries; False when it could not be opened."""
+        extraction = self.extraction
+        label = _join(where, kind)
+        try:
+            self.budget.check_depth(depth + 1)
+            entries = open_container(kind, data, self.budget, self._wanted)
+            extraction.containers.append(label)
+            for entry in entries:
+                self.visit(entry.data, entry.declared_type, _join(where, entry.label), depth + 1)
+                if extraction.truncated:
+                    break
+        except EncryptedContainer as exc:
+            extraction.encrypted.append(f"{label}: {exc}")
+        except BoundExceeded as exc:
+            extraction.errors.append(f"{label}: {exc}")
+            extraction.truncated = True
+        except PayloadError as exc:
+            if kind in ("pdf", "email"):
+                return False
+            extraction.errors.append(f"{label}: {exc}")
+        return True
+
+    # --- text -------------------------------------------------------------------------------
+
+    def _media_probe(self, head: bytes) -> bool:
+        """What decoded base64 must look like to be kept: media, or a wrapper to open."""
+        return bool(self.probe(head)) or container_kind(head) is not None or marker_media(head) is not None
+
+    def _refine(self, depth: int) -> None:
+        """Parts a JSON walk decoded that are wrappers (base64 of a gzip, a ZIP, media behind
+        junk) rather than media: replaced by what they contain."""
+        extraction = self.extraction
+        for index in range(len(extraction.parts) - 1, -1, -1):
+            part = extraction.parts[index]
+            if part.pcm is not None or part.kind != "media":
+                continue
+            head = bytes(part.data[:PROBE_BYTES])
+            if self.probe(head) or declared_media(part.declared_type):
+                continue
+            del extraction.parts[index]
+            self.bytes_of_unknown_type(part.data, "", part.where, depth + 1)
+
+    def json(self, data: bytes, root: str, depth: int, *, strict: bool) -> bool:
+        """Walk a JSON text; False when it is not JSON (an error only if it was declared JSON)."""
+        if not data.strip():
+            return True
+        try:
+            document = parse_json(data)
+        except PayloadError as exc:
+            if strict:
+                self.extraction.errors.append(str(exc))
+            return False
+        if may_hold_media(data):
+            before = len(self.extraction.parts)
+            walk_json(document, self.extraction, self.limits, self._media_probe, root, self._scan_string)
+            if len(self.extraction.parts) > before:
+                self._refine(depth)
+        return True
+
+    def form(self, data: bytes, root: str, depth: int) -> None:
+        try:
+            fields = parse_qsl(data.decode("latin-1"), keep_blank_values=True, max_num_fields=10_000)
+        except ValueError as exc:
+            raise PayloadError(f"malformed form body: {exc}") from None
+        values = [value for _, value in fields]
+        for name, value in fields:
+            self.string(value, f"{root}.{name}", depth)
+            if self.extraction.truncated:
+                return
+        pieces = base64_pieces(values)
+        if pieces is not None:
+            first, stop = pieces
+            joined = "".join(value.strip() for value in values[first:stop])
+            self.string(joined, f"{root}.{fields[first][0]}..{fields[stop - 1][0]}", depth)
+
+    def text(self, data: bytes | memoryview, where: str, depth: int) -> None:
+        """A body or part that is text whatever its declared type: JSON, a form, or plain text."""
+        raw = bytes(data)
+        stripped = raw.strip()
+        root = _join(where, "json:$") if where != "body" else "json:$"
+        if stripped[:1] in (b"{", b"[") and self.json(stripped, root, depth, strict=False):
+            return
+        if _FORM_HEAD.match(stripped[:PROBE_BYTES]) and b"\n" not in stripped[:PROBE_BYTES]:
+            self.form(stripped, _join(where, "form") if where != "body" else "form", depth)
+            return
+        self.string(raw.decode("utf-8", "replace"), where, depth)
+
+    def _scan_string(self, text: str, where: str) -> None:
+        """A JSON string that is not base64 from its first character: scan it as text."""
+        self.string(text, where, 1)
+
+    def string(self, text: str, where: str, depth: int) -> None:
+        """A text value (form field, text part, JSON string): nested JSON, then encoded runs."""
+        extraction, limits = self.extraction, self.limits
+        if len(text) < limits.min_base64_chars:
+            return
+        stripped = text.strip()
+        nested = stripped[:1] in ("{", "[") and depth < limits.max_json_depth
+        if nested and self.json(stripped.encode("utf-8", "surrogatepass"), f"{where}:json$", depth + 1, strict=False):
+            return
+        try:
+            found = media_in_string(stripped, probe=self._media_probe, min_chars=limits.min_base64_chars)
+        except PayloadError:
+            found = None
+        if found is not None:
+            extraction.add(PayloadPart(where, found.data, found.declared_type, found.pcm), limits)
+            self._refine(depth)
+            return
+        for run in encoded_runs(text, limits.min_base64_chars):
+            self.run(run, where, depth)
+            if extraction.truncated:
+                return
+
+    def run(self, run: EncodedRun, where: str, depth: int) -> None:
+        """Decode an encoded run only if its head is media or a wrapper."""
+        extraction, limits = self.extraction, self.limits
+        label = f"{where}:{run.encoding}@{run.start}" if run.start else f"{where}:{run.encoding}"
+        try:
+            heads = run.head()
+        except (binascii.Error, ValueError):
+            return
+        declared = declared_media(run.declared_type)
+        for skip, head in enumerate(heads):
+            if not (declared or self._media_probe(head[:PROBE_BYTES]) or marker_media(head) is not None):
+                continue
+            try:
+                data = run.decode(skip)
+                self.budget.spend(len(data))
+            except BoundExceeded as exc:
+                extraction.errors.append(f"{label}: {exc}")
+                extraction.truncated = True
+                return
+            except (PayloadError, binascii.Error, ValueError) as exc:
+                extraction.errors.append(f"{label}: {exc}")
+                return
+            if self.probe(data[:PROBE_BYTES]) or declared:
+                part = PayloadPart(label, data, run.declared_type, pcm_format_for(run.declared_type))
+                extraction.add(part, limits)
+            else:
+                self.bytes_of_unknown_type(data, "", label, depth + 1)
+            return
+
+
+_FORM_HEAD = re.compile(rb"[A-Za-z0-9_.\-\[\]%*]{1,256}=[^&\s]*(?:&|\Z)")
+
+
+def nothing_to_extract(body: bytes, content_type: str | None, *, parse: bool = True) -> bool:
+    """True when `extract_payload(body, content_type, None, ...)` would find no part (and, with
+    `parse`, no error) in this JSON body.
+
+    A cheap answer for the commonest body crossing the proxy, a small JSON API call: one scan
+    (`may_hold_media`) and a parse, none of the dispatch and walk. `parse=False` skips the parse
+    too, so malformed JSON goes unnoticed; that is only for destinations where an inspection
+    error would not change the verdict. False means "not sure": ask `extract_payload`.
+    """
+    if not _is_json_type(main_type(content_type)):
+        return False
+    if not body or body.isspace():
+        return True
+    if has_media_signature(body[:SIGNATURE_BYTES]) or may_hold_media(body):
+        return False  # a media file labelled as JSON, or JSON that may carry media
+    if parse:
+        try:
+            json.loads(body)
+        except (ValueError, RecursionError):
+            return False  # malformed: extract_payload reports it
+    return True
+
+
+def extract_payload(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    limits: ExtractLimits,
+    probe: MediaProbe,
+) -> Extraction:
+    """All candidate media parts in a request body. Never raises on bad input: problems go to `.errors`."""
+    extraction = Extraction()
+    try:
+        data = decode_content(body, content_encoding, limits)
+    except PayloadError as exc:
+        extraction.errors.append(str(exc))
+        extraction.decoded_size = len(body)
+        return extraction
+    extraction.decoded_size = len(data)
+    if len(data) > limits.max_bytes:
+        extraction.errors.append(f"body of {len(data)} bytes exceeds the {limits.max_bytes >> 20} MB inspection limit")
+        return extraction
+    try:
+        Walker(extraction, limits, probe).visit(data, content_type, "body", 0)
+    except PayloadError as exc:
+        extraction.errors.append(str(exc))
+    return extraction
