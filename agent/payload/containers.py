@@ -61,8 +61,8 @@ class Entry:
     declared_type: str | None = None
 
 
-Wanted = Callable[[bytes], bool]
-"""Given an entry's head: is the rest worth expanding?"""
+Wanted = Callable[[bytes, int], bool]
+"""Given an entry's head and its declared size (0: unknown): is the rest worth expanding?"""
 
 
 def container_kind(head: bytes) -> str | None:
@@ -215,7 +215,7 @@ def _zip(data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> I
                 with archive.open(info) as member:
                     head = member.read(HEAD_BYTES)
                     budget.spend(len(head))
-                    if not wanted(head):
+                    if not wanted(head, info.file_size):
                         continue
                     rest = _read_limited(member.read, budget, info.compress_size, label)
             except PayloadError:
@@ -235,17 +235,18 @@ def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted)
                     continue
                 budget.entry()
                 label = _label(kind, index, entry.pathname)
+                size = entry.size or 0  # 0 when the archive does not say (streams)
                 head = bytearray()
                 keep = True
                 for block in entry.get_blocks(_CHUNK):
                     budget.spend(len(block))
                     head += block
                     budget.check_ratio(len(head), len(data), label)
-                    if keep and len(head) >= HEAD_BYTES and not wanted(bytes(head[:HEAD_BYTES])):
+                    if keep and len(head) >= HEAD_BYTES and not wanted(bytes(head[:HEAD_BYTES]), size):
                         keep = False
                     if not keep:
                         break  # libarchive skips the rest of the entry
-                if keep and (len(head) >= HEAD_BYTES or wanted(bytes(head))):
+                if keep and (len(head) >= HEAD_BYTES or wanted(bytes(head), len(head))):
                     yield Entry(label, bytes(head))
     except libarchive.exception.ArchiveError as exc:
         message = str(exc)

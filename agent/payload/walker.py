@@ -180,10 +180,12 @@ class Walker:
 
     # --- containers -------------------------------------------------------------------------
 
-    def _wanted(self, head: bytes) -> bool:
-        """An entry worth expanding: media, another container, media behind a prefix, or text."""
+    def _wanted(self, head: bytes, size: int) -> bool:
+        """An entry worth expanding: media, another container, media behind a prefix, text, or an
+        unnamed blob large enough to hold a recording (headerless PCM: an unknown leaf to probe)."""
         return (
-            self.probe(head[:PROBE_BYTES])
+            size >= self.limits.min_unknown_bytes
+            or self.probe(head[:PROBE_BYTES])
             or container_kind(head) is not None
             or marker_media(head) is not None
             or looks_textual(head[:PROBE_BYTES])

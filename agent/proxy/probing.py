@@ -5,7 +5,8 @@ behind zeros, a WAV behind a `%PDF` prefix, WavPack, headerless PCM) yield no pa
 For uploads to AI services those bytes are handed to `agent.media.probe` anyway, above a size
 floor (smaller blobs cannot hold a recording worth matching):
 
-- `unread_leaves`: the body, or its multipart parts, when extraction found nothing in them;
+- `unread_leaves`: the leaves the payload walker could not name, at any depth (a body, a multipart
+  part, an archive entry, a decoded base64 string);
 - `probe_part`: a part libmagic does not call media, read from any media marker, then as PCM.
 
 What still cannot be read, is large enough to be a recording and is unidentified (libmagic
@@ -21,9 +22,7 @@ from dataclasses import dataclass
 
 from agent.media.model import MatchOutcome, MediaLimits
 from agent.media.probe import DecodingMatcher, probe_match
-from agent.payload.multipart import parse_multipart
-from agent.payload.types import Extraction, PayloadError, PayloadPart
-from agent.payload.walker import main_type
+from agent.payload.types import Extraction, PayloadPart
 
 PROBE_FLOOR = 64 << 10
 """Bytes below this are not probed, nor failed closed for being unreadable (~4 s of 128 kbit/s audio)."""
@@ -31,7 +30,6 @@ PROBE_BUDGET_S = 8.0
 """Wall-clock budget of one part's probe (marker decodes + PCM rates)."""
 UNIDENTIFIED = frozenset({"application/octet-stream", "application/x-data", "application/data", ""})
 """What libmagic answers when it does not know the bytes."""
-PARSED_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/")
 
 
 @dataclass(frozen=True)
@@ -53,31 +51,10 @@ class Probed:
     """Set when the bytes stay unreadable and policy fails them closed."""
 
 
-def unread_leaves(
-    decoded: bytes | memoryview, content_type: str | None, extraction: Extraction, floor: int
-) -> list[PayloadPart]:
-    """Binary leaves extraction skipped: the raw body, or multipart parts without a candidate part.
-
-    A stopgap until the payload walker yields every leaf: bodies parsed as JSON, forms or text
-    are skipped (their strings were searched already).
-    """
-    main = main_type(content_type)
-    if main.startswith("multipart/") and content_type:
-        try:
-            parsed = parse_multipart(decoded, content_type)
-        except PayloadError:
-            return []
-        taken = {part.where.split(":", 1)[-1].split(".", 1)[0] for part in extraction.parts}
-        leaves = []
-        for index, part in enumerate(parsed.parts):
-            label = part.name or str(index)
-            parsed_type = main_type(part.content_type).startswith(PARSED_TYPES)
-            if len(part.data) >= floor and label not in taken and not parsed_type:
-                leaves.append(PayloadPart(f"multipart:{label}", part.data, part.content_type))
-        return leaves
-    if extraction.parts or len(decoded) < floor or main.startswith(PARSED_TYPES) or main.endswith("+json"):
-        return []
-    return [PayloadPart("body", decoded, content_type)]
+def unread_leaves(extraction: Extraction, floor: int) -> list[PayloadPart]:
+    """Leaves the payload walker could not name (no header, no container, no text) of at least
+    `floor` bytes: the bytes a decoder may still read (an MP3 behind zeros, headerless PCM)."""
+    return [part for part in extraction.unknown if len(part.data) >= floor]
 
 
 def probe_part(

@@ -526,8 +526,7 @@ class UploadGuard:
             if piece is not None and (flag := services.pieces.flagged(piece[0])) is not None:
                 return self._refuse_split_piece(flow, state, flag.incident)
             if probe is not None:
-                content_type = state.headers.get("content-type")
-                parts.extend(unread_leaves(prepared.decoded, content_type, prepared.extraction, probe.floor))
+                parts.extend(unread_leaves(prepared.extraction, probe.floor))
             result = await services.inspector.match(parts, probe)
             if piece is not None and probe is not None:
                 joined = await self._split_upload(state, piece, probe, result.match is not None)

@@ -29,6 +29,7 @@ from tests.integration.proxy.conftest import Recordings, enroll
 from tests.integration.proxy.harness import UNAPPROVED_ID, ProxyProcess
 from tests.integration.proxy.upstream import Upstream
 from tests.support.media import MediaFactory, ffmpeg, require_tools
+from tests.unit.payload import wrappers
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -143,6 +144,42 @@ def test_media_behind_unknown_bytes_is_probed_by_decoding(
     event = proxy.event(blocked.headers["x-phiwall-incident"])
     assert event.asset_id == recordings.asset_id
     assert event.service_id == UNAPPROVED_ID
+    assert _post(http, f"{unknown.https}/upload", data).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("case", "wrap"),
+    [
+        ("pcm-16k", "zip"),
+        ("pcm-16k", "tar.gz"),
+        ("pcm-16k", "7z"),
+        ("mp3-after-zeros", "zip"),
+        ("wavpack", "gzip"),
+    ],
+)
+def test_unnamed_media_inside_wrappers_is_probed(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    unknown: Upstream,
+    recordings: Recordings,
+    hidden: dict[str, bytes],
+    case: str,
+    wrap: str,
+) -> None:
+    """A headerless recording zipped (or tarred, 7-zipped, gzipped) is an unknown leaf of the
+    archive: probed by decoding like a bare body, never skipped for having no header."""
+    entries = {"notes.txt": b"see attached", "rec/recording.bin": hidden[case]}
+    data = {
+        "zip": lambda: wrappers.zip_of(entries),
+        "tar.gz": lambda: wrappers.tar_of(entries),
+        "7z": lambda: wrappers.libarchive_of(entries, "7zip"),
+        "gzip": lambda: wrappers.compressed(hidden[case], "gzip"),
+    }[wrap]()
+    blocked = _post(http, f"{unapproved.https}/v1/files", data)
+    assert blocked.status_code == 403, blocked.text
+    event = proxy.event(blocked.headers["x-phiwall-incident"])
+    assert event.asset_id == recordings.asset_id
     assert _post(http, f"{unknown.https}/upload", data).status_code == 200
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import os
+import wave
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agent.media import MediaService
+from agent.media import MediaService, looks_like_media
 from agent.media.model import MediaLimits
-from agent.payload.types import Extraction, PayloadPart
+from agent.payload import Extraction, ExtractLimits, extract_payload
+from agent.payload.sniff import guarded
 from agent.proxy.probing import ProbePolicy, probe_part, unread_leaves
 from agent.store import open_store
 
@@ -57,25 +61,47 @@ def test_headerless_pcm_is_read_as_audio(media: MediaService) -> None:
     assert probed.how == "pcm:s16le/16000/1"
 
 
+def walk(body: bytes, content_type: str | None) -> Extraction:
+    """The real payload walker over `body`, with the real libmagic media probe."""
+    return extract_payload(body, content_type, None, ExtractLimits(), guarded(looks_like_media))
+
+
 def test_unread_leaves_of_a_body() -> None:
-    body = os.urandom(70_000)
-    [leaf] = unread_leaves(body, "application/octet-stream", Extraction(), floor=65_536)
+    body = b"\x00\x01" + os.urandom(70_000)
+    [leaf] = unread_leaves(walk(body, "application/octet-stream"), floor=65_536)
     assert leaf.where == "body"
-    assert unread_leaves(body, "application/json", Extraction(), floor=65_536) == []
-    assert unread_leaves(body[:1000], None, Extraction(), floor=65_536) == []
-    found = Extraction(parts=[PayloadPart("body@0", body)])
-    assert unread_leaves(body, None, found, floor=65_536) == []
+    assert unread_leaves(walk(body[:1000], None), floor=65_536) == []
+    assert unread_leaves(walk(body, None), floor=200_000) == []
 
 
-def test_unread_leaves_of_multipart() -> None:
-    blob = os.urandom(70_000)
+def test_unread_leaves_of_multipart_and_archives() -> None:
+    blob = b"\x00\x01" + os.urandom(70_000)
     body = (
         b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n'
         b"Content-Type: application/octet-stream\r\n\r\n" + blob + b"\r\n--b--\r\n"
     )
-    [leaf] = unread_leaves(body, "multipart/form-data; boundary=b", Extraction(), floor=65_536)
-    assert leaf.where == "multipart:file"
+    [leaf] = unread_leaves(walk(body, "multipart/form-data; boundary=b"), floor=65_536)
+    assert leaf.where.startswith("multipart:file")
     assert bytes(leaf.data) == blob
-    taken = Extraction(parts=[PayloadPart("multipart:file", blob)])
-    assert unread_leaves(body, "multipart/form-data; boundary=b", taken, floor=65_536) == []
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("notes.txt", "hello")
+        archive.writestr("a/recording.bin", blob)
+    [entry] = unread_leaves(walk(packed.getvalue(), "application/zip"), floor=65_536)
+    assert "zip" in entry.where
+    assert bytes(entry.data) == blob
+
+
+def test_text_and_media_are_not_unread_leaves() -> None:
+    text = ("a plain note about nothing in particular. " * 3000).encode()
+    assert unread_leaves(walk(text, "application/octet-stream"), floor=65_536) == []
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(tone_pcm())
+    extraction = walk(wav.getvalue(), None)
+    assert extraction.parts
+    assert unread_leaves(extraction, floor=65_536) == []
