@@ -68,7 +68,7 @@ class LineageRecord:
         if self.derivative_asset_id is not None:
             derivative = f"enrolled as derivative {self.derivative_asset_id[:12]}"
         else:
-            derivative = f"not enrolled ({self.enrol_error})"
+            derivative = f"not enrolled as a derivative ({self.enrol_error})"
         return f"lineage {self.lineage_id}, {source}, {derivative}"
 
 
@@ -107,6 +107,22 @@ def methods_of(options: ScrubOptions, result: ScrubResult) -> dict[str, Any]:
     return methods
 
 
+def identifying_kept(kind: str, options: ScrubOptions) -> list[str]:
+    """What identifies a person and was left as it was (`--voice keep`, `--faces keep`).
+
+    Such an output is recorded but not enrolled as a derivative: a re-encode with the voice or
+    the faces kept is not a de-identified copy, and must not pass where copies are accepted
+    (it is still recognised as its source by fingerprint). A video counts as having a voice
+    even if it has no audio track: the conservative reading.
+    """
+    kept: list[str] = []
+    if options.voice == "keep" and kind in ("audio", "video"):
+        kept.append("voice")
+    if options.faces == "keep" and options.people != "skeleton" and kind in ("video", "image"):
+        kept.append("faces")
+    return kept
+
+
 def find_source(store: Store, media: Fingerprints, path: Path, digest: str) -> SourceAsset | None:
     """The enrolled (not forgotten) asset `path` is: the same bytes, else a fingerprint match."""
     with store.session() as session:
@@ -134,8 +150,15 @@ def record_output(
     source_sha, _ = sha256_file(source)
     found = find_source(store, media, source, source_sha)
     output_sha, size = sha256_file(target)
-    enrolled = media.enroll_path(target)
-    derivative_id = enrolled.asset_id if enrolled.error is None else None
+    kind = result.kind.split(" ", 1)[0][:8]
+    kept = identifying_kept(kind, options)
+    if kept:
+        enrol_error: str | None = f"not de-identified: {' and '.join(kept)} kept"
+        derivative_id = None
+    else:
+        enrolled = media.enroll_path(target)
+        enrol_error = enrolled.error
+        derivative_id = enrolled.asset_id if enrolled.error is None else None
     row = ScrubLineage(
         agent_id=agent_id,
         user=os_user(),
@@ -146,7 +169,7 @@ def record_output(
         output_sha256=output_sha,
         output_path=str(target.resolve()),
         derivative_asset_id=derivative_id,
-        kind=result.kind.split(" ", 1)[0][:8],
+        kind=kind,
         size=size,
         duration_s=result.seconds,
         scrub_s=round(scrub_s, 3),
@@ -161,9 +184,9 @@ def record_output(
         if derivative_id is not None:
             session.execute(update(MediaAsset).where(col(MediaAsset.id) == derivative_id).values(lineage_id=lineage_id))
         session.commit()
-    if enrolled.error is not None:
-        log.info("scrub output %s not enrolled: %s", output_sha[:12], enrolled.error)
-    return LineageRecord(lineage_id, found, derivative_id, enrolled.error)
+    if enrol_error is not None:
+        log.info("scrub output %s not enrolled as a derivative: %s", output_sha[:12], enrol_error)
+    return LineageRecord(lineage_id, found, derivative_id, enrol_error)
 
 
 def lineage_of(store: Store, lineage_id: int) -> ScrubLineage | None:

@@ -115,3 +115,22 @@ def test_silent_output_is_recorded_without_a_derivative(store: Store, dictation:
     assert json.loads(row.methods)["voice"] == {"mode": "mute"}
     with store.session() as session:
         assert session.exec(select(MediaAsset).where(MediaAsset.lineage_id == row.id)).first() is None
+
+
+def test_output_that_keeps_the_voice_is_recorded_but_never_a_derivative(
+    store: Store, dictation: Path, tmp_path: Path
+) -> None:
+    """A re-encode with the voice kept is not de-identified: it must not pass where copies may."""
+    media = MediaService(store, agent_id="ws-1")
+    media.enroll_path(dictation)
+    kept = ScrubOptions(voice="keep", faces="keep")
+    target = tmp_path / "kept.wav"
+    result = scrub_file(dictation, target, kept)
+    record = record_output(store, media, source=dictation, target=target, options=kept, result=result, scrub_s=0.1)
+    assert record.derivative_asset_id is None
+    assert "not enrolled as a derivative (not de-identified: voice kept)" in record.describe()
+    row = _row(store, record.lineage_id)
+    assert row.derivative_asset_id is None
+    assert row.source_match == "sha256"
+    with store.session() as session:
+        assert session.exec(select(MediaAsset).where(MediaAsset.lineage_id == row.id)).first() is None
