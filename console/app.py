@@ -28,6 +28,7 @@ from console.screens.fleet import FleetScreen
 from console.screens.help import HelpScreen
 from console.screens.incidents import IncidentsScreen
 from console.screens.problem import StoreProblemScreen
+from console.screens.scrubbed import ScrubbedScreen
 from console.screens.services import ServicesScreen
 from console.settings import ConsoleSettings, store_label
 from console.widgets.filter_bar import FilterValues
@@ -46,6 +47,7 @@ class ConsoleApp(App[None]):
         "incidents": IncidentsScreen,
         "services": ServicesScreen,
         "fleet": FleetScreen,
+        "scrubbed": ScrubbedScreen,
     }
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -54,6 +56,7 @@ class ConsoleApp(App[None]):
         Binding("1", "switch_mode('incidents')", "Incidents", show=False, id="app.incidents"),
         Binding("2", "switch_mode('services')", "Services", show=False, id="app.services"),
         Binding("3", "switch_mode('fleet')", "Fleet", show=False, id="app.fleet"),
+        Binding("4", "switch_mode('scrubbed')", "Scrubbed", show=False, id="app.scrubbed"),
         Binding("A", "audit", "Audit report", show=False, id="app.audit"),
     ]
 

@@ -46,6 +46,11 @@ class ConsoleCommands(Provider):
             ("Go to incidents", "the live incident feed (1)", partial(app.switch_mode, "incidents")),
             ("Go to services", "shadow-AI inventory (2)", partial(app.switch_mode, "services")),
             ("Go to fleet", "agents, health and charts (3)", partial(app.switch_mode, "fleet")),
+            (
+                "Go to scrubbed",
+                "de-identified copies: source, methods, who, when (4)",
+                partial(app.switch_mode, "scrubbed"),
+            ),
             ("Export the current view", "CSV or JSON of the filtered incidents", app.action_export),
             ("Audit report", "who did what, when, for a date range", app.action_audit),
             ("Pause or resume the live feed", "new events wait while paused", app.action_toggle_pause),

@@ -55,6 +55,23 @@ class ApprovedService(_Model):
         return self
 
 
+class DeidentifiedPolicy(_Model):
+    """What happens to de-identified copies made by `phiwall scrub` (derivative assets).
+
+    A service's own entry wins, then its category's, then `default`; hosts that are not in the
+    catalog get `default`. The source recording is never affected: it stays clinical media.
+    """
+
+    default: Action = Field(default="block", description="derivatives sent to unapproved or unknown AI destinations")
+    services: dict[Identifier, Action] = Field(default_factory=dict, description="per catalog service id")
+    categories: dict[Category, Action] = Field(default_factory=dict, description="per service category")
+
+    def action(self, service: Service | None) -> Action:
+        if service is None:
+            return self.default
+        return self.services.get(service.id, self.categories.get(service.category, self.default))
+
+
 class OrgPolicy(_Model):
     organisation: str = ""
     approved: tuple[ApprovedService, ...] = ()
@@ -87,6 +104,11 @@ class OrgPolicy(_Model):
     )
     clinical_media_to_internal: InternalAction = Field(
         default="audit", description="clinical media sent to an internal destination: audit (recorded) or allow"
+    )
+    deidentified: DeidentifiedPolicy = Field(
+        default_factory=DeidentifiedPolicy,
+        description="de-identified copies (`phiwall scrub` derivatives): allow | audit | block per service, "
+        "per category, default block; the source recording stays blocked",
     )
 
     _approved: dict[str, ApprovedService] = PrivateAttr()
@@ -204,6 +226,9 @@ class OrgPolicy(_Model):
         for service_id in self.blocked:
             if catalog.service(service_id) is None:
                 problems.append(f"blocked service {service_id!r} is not in the catalog")
+        for service_id in self.deidentified.services:
+            if catalog.service(service_id) is None:
+                problems.append(f"deidentified: service {service_id!r} is not in the catalog")
         return problems
 
 

@@ -13,6 +13,11 @@ shown. The rules, in order:
 3. Inspection failed (corrupt media, over the size limit, timeout, saturation): an upload to an
    unapproved AI service (or an uncatalogued public host the shadow classifier calls AI) fails
    closed; elsewhere (internal zone, ordinary public hosts) it is allowed and recorded.
+2b. A de-identified derivative of enrolled media (a `phiwall scrub` output, recognised by
+   agent.policy.derived): to an approved service -> audit; to any other AI or public destination
+   -> the policy's `deidentified` action for the service (block by default). Every such upload
+   is recorded with its lineage. A block of the *source* to a destination that accepts
+   derivatives says so (`Verdict.sanctioned`), so the answer can point at `phiwall scrub`.
 4. Media that is not enrolled: to an unapproved AI service -> the policy's media action for
    the service's category (`default_media_action`, audit by default); to an approved service
    or an ordinary web host it passes and nothing is kept.
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from agent.policy.derived import DerivedMatch
 
 Action = Literal["allow", "audit", "block"]
 ServiceStatus = Literal["approved", "unapproved", "unknown"]
@@ -61,6 +68,10 @@ class UploadFacts:
     clinical_to_internal: Literal["audit", "allow"] = "audit"
     host: str = ""
     """The destination host, named in reasons for internal destinations."""
+    derivative: DerivedMatch | None = None
+    """The match is a de-identified derivative (agent.policy.derived), not its clinical source."""
+    deidentified: Action = "block"
+    """Policy for derivatives sent to this destination (OrgPolicy.deidentified)."""
 
     @property
     def ai_destination(self) -> bool:
@@ -76,6 +87,10 @@ class Verdict:
     reason: str
     keep: bool
     """Whether this decision is worth an event row."""
+    sanctioned: bool = False
+    """A clinical source was blocked where de-identified copies are accepted (the answer says so)."""
+    derivative: DerivedMatch | None = None
+    """The upload was judged as this de-identified derivative (its lineage goes into the event)."""
 
     @property
     def blocks(self) -> bool:
@@ -99,17 +114,36 @@ def _decide_internal(facts: UploadFacts) -> Verdict:
     return Verdict("allow", "no enrolled clinical media", False)
 
 
+def _decide_derivative(facts: UploadFacts, derivative: DerivedMatch) -> Verdict:
+    """A de-identified copy: the destination's `deidentified` action (approved services: audit)."""
+    assert facts.match is not None
+    how = "exact copy" if derivative.exact else f"score {facts.match.score:.2f}"
+    copy = f"de-identified copy of enrolled clinical {facts.match.kind} (scrub lineage {derivative.lineage_id}, {how})"
+    if facts.status == "approved":
+        reason = f"{copy} sent to approved service {facts.service_name or ''}".strip()
+        return Verdict("audit", reason, True, derivative=derivative)
+    where = _destination(facts)
+    action = facts.deidentified
+    if action == "block":
+        reason = f"{copy} may not be sent to {where} (policy deidentified: block)"
+        return Verdict("block", reason, True, derivative=derivative)
+    return Verdict(action, f"{copy} sent to {where} (policy deidentified: {action})", True, derivative=derivative)
+
+
 def _decide(facts: UploadFacts) -> Verdict:
     if facts.internal:
         return _decide_internal(facts)
     where = _destination(facts)
     if facts.match is not None:
+        if facts.derivative is not None:
+            return _decide_derivative(facts, facts.derivative)
         matched = f"enrolled clinical {facts.match.kind} (score {facts.match.score:.2f})"
         if facts.status == "approved":
             return Verdict("audit", f"{matched} sent to approved service {facts.service_name or ''}".strip(), True)
         action = facts.clinical_to_unapproved if facts.status == "unapproved" else facts.clinical_to_unknown
         if action == "block":
-            return Verdict("block", f"{matched} may not be sent to {where}", True)
+            sanctioned = facts.deidentified != "block" and facts.ai_destination
+            return Verdict("block", f"{matched} may not be sent to {where}", True, sanctioned=sanctioned)
         return Verdict(action, f"{matched} sent to {where}", True)
     if facts.inspection_error is not None:
         if facts.status == "unapproved" or (facts.status == "unknown" and facts.ai_likely):
@@ -131,7 +165,7 @@ def decide_upload(facts: UploadFacts) -> Verdict:
         return Verdict("allow", "policy mode is off", False)
     verdict = _decide(facts)
     if facts.mode == "audit" and verdict.blocks:
-        return Verdict("audit", f"{verdict.reason} (audit mode: not blocked)", True)
+        return Verdict("audit", f"{verdict.reason} (audit mode: not blocked)", True, derivative=verdict.derivative)
     return verdict
 
 

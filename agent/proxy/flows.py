@@ -8,6 +8,7 @@ from typing import Any
 
 from mitmproxy import http
 
+from agent.policy.derived import DerivedMatch
 from agent.policy.verdict import ClinicalMatch, UploadFacts, Verdict
 from agent.proxy.answers import block_answer
 from agent.proxy.attribution import ClientRef
@@ -64,6 +65,8 @@ class FlowState:
     """Nothing is left for the `request` hook to do (no body, or a body streamed through)."""
     inline_pending: bool = False
     """The body must be inspected before the request may leave (blockable destination)."""
+    sanctioned: bool = False
+    """Blocked as clinical media where de-identified copies are accepted: the answer says how."""
 
     def __init__(self, dest: Destination, headers: dict[str, str], method: str = "", path: str = "") -> None:
         self.dest = dest
@@ -117,7 +120,10 @@ def restore_target(flow: http.HTTPFlow, state: FlowState) -> None:
 def block_response(flow: http.HTTPFlow, reason: str, incident: str) -> http.Response:
     state = state_of(flow)
     headers = state.headers if state is not None else lowered(flow.request.headers)
-    answer = block_answer(reason, incident, headers, flow.request.method)
+    accepts_copies = None
+    if state is not None and state.sanctioned:
+        accepts_copies = state.dest.service.name if state.dest.service is not None else state.dest.host
+    answer = block_answer(reason, incident, headers, flow.request.method, accepts_copies=accepts_copies)
     return http.Response.make(answer.status, answer.body, answer.headers)
 
 
@@ -128,6 +134,7 @@ def facts_for(
     result: PartsResult | None = None,
     error: str | None = None,
     ai_likely: bool = False,
+    derivative: DerivedMatch | None = None,
 ) -> UploadFacts:
     policy = dest.signatures.policy
     match = None
@@ -148,6 +155,8 @@ def facts_for(
         internal=dest.internal,
         clinical_to_internal=policy.clinical_media_to_internal,
         host=dest.host,
+        derivative=derivative,
+        deidentified=policy.deidentified.action(dest.service),
     )
 
 
@@ -188,6 +197,11 @@ def draft_for(
             draft.details["matched_part"] = result.matched_where
             if result.matched_sha256:
                 draft.details["payload_sha256"] = result.matched_sha256
+    if verdict.derivative is not None:
+        draft.asset_id = verdict.derivative.asset_id
+        draft.details["derivative"] = verdict.derivative.details()
+    if verdict.sanctioned:
+        draft.details["deidentified_accepted"] = True
     if dest.endpoint is not None:
         draft.details["endpoint"] = dest.endpoint.path
     draft.details["verdict_ms"] = round((time.perf_counter() - state.started) * 1000, 1)

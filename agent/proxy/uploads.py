@@ -34,6 +34,7 @@ from agent.payload.multipart import parse_multipart
 from agent.payload.types import PayloadError
 from agent.payload.walker import nothing_to_extract
 from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_upload
+from agent.proxy.derived import derivative_for
 from agent.proxy.flows import (
     NOT_YET,
     FlowState,
@@ -542,7 +543,10 @@ class UploadGuard:
                 state.dest.host, state.method, state.path, state.headers, self.body_prefix(flow, state)
             )
             ai_likely = assessment.ai_likely
-        facts = facts_for(services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely)
+        derivative = await derivative_for(services.store, result)  # a `phiwall scrub` copy (agent.proxy.derived)?
+        facts = facts_for(
+            services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely, derivative=derivative
+        )
         verdict = decide_upload(facts)
         details: dict[str, object] = {}
         if session is not None and chunk is not None:
@@ -758,6 +762,7 @@ class UploadGuard:
             draft.asset_id = asset_id
         state.incident = draft.id
         state.block_reason = verdict.reason
+        state.sanctioned = verdict.sanctioned
         state.settled = False  # the request hook answers it
         if self.services.sink.address is not None:
             # Whatever happens next (a late switch to streaming), the body can only reach the sink.

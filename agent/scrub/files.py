@@ -119,7 +119,7 @@ def _scrub_audio(source: Path, target: Path, options: ScrubOptions) -> ScrubResu
         stream = output.add_stream(codec, rate=forced_rate or rate, layout=layout)
         encode_track(output, stream, samples, rate, layout)
     seconds = samples.shape[1] / rate
-    return ScrubResult(f"audio {seconds:.1f} s", [phrase])
+    return ScrubResult(f"audio {seconds:.1f} s", [phrase], seconds)
 
 
 def _scrub_video(source: Path, target: Path, options: ScrubOptions) -> ScrubResult:
@@ -160,4 +160,4 @@ def _scrub_video(source: Path, target: Path, options: ScrubOptions) -> ScrubResu
         pipeline.close()
     actions.insert(0, pipeline.describe())
     seconds = float(pipeline.frames / fps) if fps else 0.0
-    return ScrubResult(f"video {seconds:.1f} s", actions)
+    return ScrubResult(f"video {seconds:.1f} s", actions, seconds)

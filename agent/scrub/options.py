@@ -33,6 +33,8 @@ class ScrubResult:
 
     kind: str
     actions: list[str] = field(default_factory=list)
+    seconds: float | None = None
+    """Duration of the output (audio and video), for its lineage record."""
 
     def describe(self) -> str:
         done = ", ".join(self.actions) if self.actions else "re-encoded"

@@ -59,6 +59,11 @@ class MediaAsset(SQLModel, table=True):
     origin_agent_id: str | None = Field(default=None, max_length=64, index=True)
     enrolled_at: datetime = _ts(index=True)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    lineage_id: int | None = Field(
+        default=None,
+        index=True,
+        description="set on a derivative (a `phiwall scrub` output): its scrub_lineage row; NULL for originals",
+    )
 
 
 class MediaPrint(SQLModel, table=True):
@@ -71,6 +76,40 @@ class MediaPrint(SQLModel, table=True):
     version: int = Field(default=1)
     item_count: int = Field(default=0, ge=0)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ScrubLineage(SQLModel, table=True):
+    """One `phiwall scrub` output: where it came from, what was done, by whom, when.
+
+    Hashes, sizes and settings only: no media, no transcript, and never the McAdams coefficient
+    drawn for the file (knowing it would help undo the voice shift). The output itself is
+    enrolled as a derivative asset (`media_asset.lineage_id` names this row) so the proxy can
+    recognise it and apply the policy's `deidentified` action.
+    """
+
+    __tablename__ = "scrub_lineage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    time: datetime = _ts(index=True)
+    agent_id: str = Field(default="", max_length=64, index=True)
+    user: str = Field(default="", max_length=128, description="OS user who ran the scrub")
+    source_sha256: str = Field(max_length=64, description="SHA-256 of the input file")
+    source_asset_id: str | None = Field(
+        default=None, max_length=64, index=True, description="enrolled asset the input is (NULL: not enrolled)"
+    )
+    source_match: str | None = Field(default=None, max_length=16, description="sha256 | fingerprint | NULL")
+    source_score: float | None = None
+    output_sha256: str = Field(max_length=64, index=True, description="SHA-256 of the output = its asset id")
+    output_path: str = Field(default="", description="where the output was written (analysts only)")
+    derivative_asset_id: str | None = Field(
+        default=None, max_length=64, index=True, description="the enrolled output (NULL: nothing to fingerprint)"
+    )
+    kind: str = Field(max_length=8, description="audio | video | image")
+    size: int = Field(ge=0)
+    duration_s: float | None = None
+    scrub_s: float = Field(default=0.0, description="wall-clock seconds the scrub took")
+    methods: str = Field(default="{}", description="JSON: voice/faces/people/metadata and their settings")
+    tool_version: str = Field(default="", max_length=32)
 
 
 class WatchedFile(SQLModel, table=True):

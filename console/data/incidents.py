@@ -384,7 +384,14 @@ def fetch_detail(conn: Connection, event_id: str) -> IncidentDetail | None:
                 enrolled_at=a.enrolled_at,
                 deleted_at=a.deleted_at,
                 origin_agent_id=a.origin_agent_id,
+                lineage_id=a.lineage_id,
             )
+    lineage = None
+    lineage_id = asset.lineage_id if asset is not None else _derivative_lineage(details)
+    if lineage_id is not None:
+        from console.data.scrubbed import fetch_lineage
+
+        lineage = fetch_lineage(conn, lineage_id)
     hostname = None
     if row.agent_id:
         hostname = conn.execute(select(AGENT.c.hostname).where(AGENT.c.id == row.agent_id)).scalar_one_or_none()
@@ -402,4 +409,12 @@ def fetch_detail(conn: Connection, event_id: str) -> IncidentDetail | None:
         agent_hostname=hostname,
         history=triage_history(conn, event_id),
         related=related,
+        lineage=lineage,
     )
+
+
+def _derivative_lineage(details: dict[str, Any] | None) -> int | None:
+    """The lineage id the proxy recorded for a derivative upload (the asset may be elsewhere)."""
+    derivative = (details or {}).get("derivative")
+    lineage = derivative.get("lineage") if isinstance(derivative, dict) else None
+    return lineage if isinstance(lineage, int) and not isinstance(lineage, bool) else None

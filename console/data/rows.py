@@ -44,6 +44,73 @@ class AssetInfo:
     enrolled_at: datetime | None
     deleted_at: datetime | None
     origin_agent_id: str | None
+    lineage_id: int | None = None
+    """Set on a de-identified derivative (a `phiwall scrub` output): its lineage record."""
+
+
+_VOICE = {"anonymise": "voice anonymised", "mute": "voice muted", "keep": "voice kept"}
+_FACES = {"blur": "faces blurred", "mask": "faces masked", "keep": "faces kept"}
+
+
+def _section(methods: dict[str, Any], name: str) -> dict[str, Any]:
+    value = methods.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def methods_summary(methods: dict[str, Any] | None) -> str:
+    """`voice anonymised (mcadams-lpc), faces blurred (blazeface), metadata stripped` from the JSON."""
+    if not methods:
+        return "unknown"
+    parts: list[str] = []
+    voice = _section(methods, "voice")
+    if voice:
+        phrase = _VOICE.get(str(voice.get("mode")), f"voice {voice.get('mode')}")
+        parts.append(f"{phrase} ({voice['method']})" if voice.get("method") else phrase)
+    people = _section(methods, "people")
+    if people.get("mode") == "skeleton":
+        parts.append(f"people drawn as skeletons ({people.get('model', '?')})")
+    faces = _section(methods, "faces")
+    if faces:
+        phrase = _FACES.get(str(faces.get("mode")), f"faces {faces.get('mode')}")
+        parts.append(f"{phrase} ({faces['model']})" if faces.get("model") else phrase)
+    if methods.get("metadata"):
+        parts.append(f"metadata {methods['metadata']}")
+    return ", ".join(parts) or "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class LineageInfo:
+    """One `phiwall scrub` output: its source, how it was made, by whom, when (no content)."""
+
+    id: int
+    time: datetime
+    user: str
+    agent_id: str
+    kind: str
+    size: int
+    duration_s: float | None
+    scrub_s: float
+    source_asset_id: str | None
+    source_path: str | None
+    """The source asset's enrolled path (None: not enrolled, or not in this store)."""
+    source_match: str | None
+    source_score: float | None
+    output_path: str
+    output_sha256: str
+    derivative_asset_id: str | None
+    methods: dict[str, Any] | None
+    tool_version: str
+
+    @property
+    def methods_text(self) -> str:
+        return methods_summary(self.methods)
+
+    @property
+    def source_text(self) -> str:
+        if self.source_asset_id is None:
+            return "not enrolled"
+        found = {"sha256": "same bytes", "fingerprint": "recognised copy"}.get(self.source_match or "", "?")
+        return f"{self.source_path or self.source_asset_id[:12] + '…'} ({found})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +165,8 @@ class IncidentDetail:
     agent_hostname: str | None
     history: tuple[TriageEntry, ...]
     related: tuple[RelatedGroup, ...] = field(default=())
+    lineage: LineageInfo | None = None
+    """The matched asset is a de-identified derivative: where it came from and how it was made."""
 
 
 def parse_details(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:

@@ -19,7 +19,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Label, Static
 
 from console.data import display
-from console.data.rows import IncidentDetail, IncidentRow, RelatedGroup
+from console.data.rows import IncidentDetail, IncidentRow, LineageInfo, RelatedGroup
 from console.data.triage import TriageResult
 from console.screens import triage_flow
 from console.screens.base import LazyModule, StoreScreen
@@ -45,7 +45,24 @@ def _facts(title: str, rows: Sequence[tuple[str, object]]) -> Table:
 
 
 # Details keys shown in their own place on the page (not again under "Other details").
-_PLACED_DETAILS = ("parent_pid", "parent_name", "cmdline", "payload_sha256", "matched_part")
+_PLACED_DETAILS = ("parent_pid", "parent_name", "cmdline", "payload_sha256", "matched_part", "derivative")
+
+
+def lineage_rows(lineage: LineageInfo, tz: tzinfo | None) -> list[tuple[str, object]]:
+    """A derivative's lineage as fact rows (the incident detail and the Scrubbed screen share them)."""
+    score = f", score {display.score(lineage.source_score)}" if lineage.source_score is not None else ""
+    return [
+        ("lineage", f"#{lineage.id}"),
+        ("source asset", lineage.source_text + score),
+        ("source asset id", lineage.source_asset_id),
+        ("methods", lineage.methods_text),
+        ("scrubbed by", f"{display.text(lineage.user)} on {display.text(lineage.agent_id)}"),
+        ("scrubbed", display.when(lineage.time, tz)),
+        ("output", f"{lineage.output_path} ({lineage.kind}, {display.size(lineage.size)})"),
+        ("output SHA-256", lineage.output_sha256),
+        ("derivative asset", lineage.derivative_asset_id or "not enrolled (nothing to fingerprint)"),
+        ("tool version", lineage.tool_version),
+    ]
 
 
 def _side_by_side(left: RenderableType, right: RenderableType) -> Table:
@@ -131,6 +148,10 @@ def render_detail(detail: IncidentDetail, tz: tzinfo | None) -> RenderableType:
         ("payload SHA-256", d.get("payload_sha256")),
         ("payload", f"{display.size(f.get('payload_size'))}, {display.text(f.get('sniffed_types'))}"),
     ]
+    if detail.lineage is not None or "derivative" in d:
+        how = d.get("derivative", {}).get("recognised_by") if isinstance(d.get("derivative"), dict) else None
+        label = "de-identified copy (scrub derivative)" + (f", recognised by {how}" if how else "")
+        what_rows.insert(2, ("derivative", Text(label, style="bold green")))
     what = _facts("What", what_rows)
     where = _facts(
         "Where",
@@ -158,6 +179,9 @@ def render_detail(detail: IncidentDetail, tz: tzinfo | None) -> RenderableType:
             if k not in _PLACED_DETAILS
         ] or [("", "none")]
     facts = _facts("Other details", facts_rows)
+    lineage: list[RenderableType] = []
+    if detail.lineage is not None:
+        lineage = [_facts("De-identified copy: lineage", lineage_rows(detail.lineage, tz)), Text()]
     history = Table(title="Triage history", title_justify="left", title_style="bold underline", expand=True)
     for name in ("time", "analyst", "action", "note"):
         history.add_column(name, overflow="fold")
@@ -167,7 +191,7 @@ def render_detail(detail: IncidentDetail, tz: tzinfo | None) -> RenderableType:
         history.add_row("", "", "no action yet", "")
     return Group(
         headline, _triage_summary(detail, tz), Text(), _side_by_side(who, what), Text(), _side_by_side(where, when),
-        Text(), facts, Text(), history,
+        Text(), *lineage, facts, Text(), history,
     )  # fmt: skip
 
 

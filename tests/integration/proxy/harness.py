@@ -86,7 +86,7 @@ _SERVICE = """
 """
 
 
-def write_signatures(root: Path, *, unknown_ai: str = "inspect") -> Path:
+def write_signatures(root: Path, *, unknown_ai: str = "inspect", policy_extra: str = "") -> Path:
     """A signature source tree: loopback services + the shipped OpenAI entry.
 
     Approves one service outright and the loopback suite for two tenants (enforced by the
@@ -109,7 +109,7 @@ def write_signatures(root: Path, *, unknown_ai: str = "inspect") -> Path:
         f"  - {{service: {SUITE_ID}, tenants: [{', '.join(SUITE_TENANTS)}], restriction_context: {SUITE_CONTEXT}}}\n"
         f"unknown_ai: {unknown_ai}\n"
         "internal_private_ranges: false\n"
-        f"internal_zone: [{INTERNAL_NETWORK}, hospital.test]\n"
+        f"internal_zone: [{INTERNAL_NETWORK}, hospital.test]\n" + policy_extra
     )
     return root
 
@@ -122,6 +122,8 @@ class ProxyProcess:
     mode: str = "enforce"
     extra_config: str = ""
     unknown_ai: str = "inspect"
+    policy_extra: str = ""
+    """YAML appended to the test policy (e.g. a `deidentified:` block)."""
 
     def __post_init__(self) -> None:
         self.data_dir = self.root / "data"
@@ -140,7 +142,9 @@ class ProxyProcess:
         return self.data_dir / "ca" / "mitmproxy-ca-cert.pem"
 
     def write_config(self) -> Path:
-        signatures = write_signatures(self.root / "signatures", unknown_ai=self.unknown_ai)
+        signatures = write_signatures(
+            self.root / "signatures", unknown_ai=self.unknown_ai, policy_extra=self.policy_extra
+        )
         config = self.root / "config.toml"
         config.write_text(
             f'[agent]\nid = "test-agent"\ndata_dir = "{self.data_dir}"\n'
