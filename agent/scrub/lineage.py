@@ -43,6 +43,31 @@ class Fingerprints(Protocol):
     def match_path(self, path: Path) -> MatchOutcome: ...
 
 
+class IndexedFingerprints(Fingerprints, Protocol):
+    def refresh(self) -> int: ...
+
+
+class IndexOnFirstMatch:
+    """Loads the enrolled index only when an input must be matched by fingerprint.
+
+    A scrub input is usually found by its SHA-256 (one store read), and enrolling an output needs
+    no index: a workstation sharing a fleet's prints would otherwise read them all at every scrub.
+    """
+
+    def __init__(self, service: IndexedFingerprints) -> None:
+        self.service = service
+        self.loaded = False
+
+    def enroll_path(self, path: Path) -> EnrollOutcome:
+        return self.service.enroll_path(path)
+
+    def match_path(self, path: Path) -> MatchOutcome:
+        if not self.loaded:
+            self.service.refresh()
+            self.loaded = True
+        return self.service.match_path(path)
+
+
 @dataclass(frozen=True)
 class SourceAsset:
     """The enrolled asset an input is, and how that was found."""
