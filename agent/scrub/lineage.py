@@ -28,7 +28,7 @@ from agent.scrub.options import ScrubOptions, ScrubResult
 from agent.scrub.smoothing import PERSIST_FRAMES
 from agent.scrub.voice import ALPHA_RANGE
 from agent.store.engine import Store
-from agent.store.models import MediaAsset, ScrubLineage
+from agent.store.models import FleetOutbox, MediaAsset, ScrubLineage
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,8 @@ def record_output(
         lineage_id = row.id
         if derivative_id is not None:
             session.execute(update(MediaAsset).where(col(MediaAsset.id) == derivative_id).values(lineage_id=lineage_id))
+            # A fleet sync may have sent the asset between enrolment and now: send it again.
+            session.add(FleetOutbox(kind="asset", ref=derivative_id))
         session.commit()
     if enrol_error is not None:
         log.info("scrub output %s not enrolled as a derivative: %s", output_sha[:12], enrol_error)
