@@ -69,6 +69,8 @@ ALLOWED_DEMUXERS = ",".join(
         "png_pipe",
         "webp_pipe",
         "gif",
+        "apng",
+        "webp_anim",
         "bmp_pipe",
         "s16le",
         "s24le",
@@ -77,6 +79,8 @@ ALLOWED_DEMUXERS = ",".join(
         "alaw",
     ]
 )
+# Animated pictures: sampled like a video when they hold more than one frame.
+ANIMATIONS = frozenset({"gif", "apng", "webp_anim"})
 # Raw PCM formats a caller may name for headerless audio (realtime APIs).
 PCM_FORMATS = {
     "s16le": "s16le",
@@ -271,9 +275,9 @@ def _decode_streams(
             break
     report.has_audio = audio_stream is not None
     report.has_video = video_stream is not None
+    animation = container.format.name in ANIMATIONS
     report.is_image = str(container.format.name).endswith("_pipe") and video_stream is not None
-    if report.is_image or container.format.name == "gif":
-        report.is_image = True
+    if report.is_image or animation:
         audio_stream = None
     if audio_stream is None and video_stream is None:
         raise MediaError("no audio or video stream")
@@ -347,6 +351,9 @@ def _decode_streams(
         report.problem = f"cannot decode: {exc}"
     finally:
         audio.flush()
+    if animation:
+        # A clip turned into an animated GIF/PNG/WebP is sampled like a video; one frame is a picture.
+        report.is_image = report.pictures <= 1
 
 
 def _extra_audio(report: DecodeReport, phase: _PhaseWatch) -> list[tuple[int, int | None]]:
