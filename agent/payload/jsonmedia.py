@@ -60,6 +60,12 @@ _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-
 _RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
 """Every base64 character to "A", everything else to a space: runs become one `find` away."""
 _RUN_NEEDLE = b"A" * 64
+_WRAPPED_HEX = re.compile(rb"(?:[0-9a-fA-F]|\\[nr])+")
+_HEX_LINE_BREAKS = re.compile(rb"\\[nr](?:\\[nr])?[0-9a-fA-F]{32,}\\[nr]")
+"""A whole hex line between two escaped line breaks (`\\n` led: the scan jumps between backslashes)."""
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+MIN_WRAPPED_HEX_BODY = 16 << 10
+"""Below this a body cannot hold a recording worth a fingerprint in hex: chat turns skip the scan."""
 
 
 # Containers recognisable from the 48 bytes a 64-character run decodes to (tar and ISO 9660
@@ -103,9 +109,29 @@ def _run_may_be_media(run: bytes) -> bool:
     return False
 
 
-def base64_runs(data: bytes) -> Iterator[bytes]:
+def _wrapped_hex_may_be_media(data: bytes) -> bool:
+    """Hex broken into lines by `\\n` escapes (`xxd -p` in a chat message): its lines are shorter
+    than the 64-character runs `base64_runs` needs. Found from the escapes (a literal-led
+    pattern); each block's decoded head is checked once."""
+    for boundary in _HEX_LINE_BREAKS.finditer(data):
+        start = boundary.start()
+        while start > 0 and data[start - 1] in _HEX_DIGITS and boundary.start() - start < 256:
+            start -= 1
+        run = _WRAPPED_HEX.match(data, start)
+        if run is None:
+            continue
+        digits = run.group()[:400].replace(b"\\n", b"").replace(b"\\r", b"")
+        for skip in (0, 1):
+            chunk = digits[skip : skip + 96]
+            if len(chunk) == 96 and _signature(binascii.unhexlify(chunk)):
+                return True
+    return False
+
+
+def base64_runs(data: bytes, mapped: bytes | None = None) -> Iterator[bytes]:
     """Runs of 64 or more base64-alphabet bytes anywhere in `data` (one translate, then `find`s)."""
-    mapped = data.translate(_RUN_MAP)
+    if mapped is None:
+        mapped = data.translate(_RUN_MAP)
     start = mapped.find(_RUN_NEEDLE)
     while start >= 0:
         end = mapped.find(b" ", start + 64)
@@ -131,7 +157,10 @@ def may_hold_media(data: bytes) -> bool:
         return True
     if hints_at_byte_arrays(data):
         return True
-    return any(_run_may_be_media(run) for run in base64_runs(data))
+    mapped = data.translate(_RUN_MAP)
+    if any(_run_may_be_media(run) for run in base64_runs(data, mapped)):
+        return True
+    return len(data) >= MIN_WRAPPED_HEX_BODY and b"\\n" in data and _wrapped_hex_may_be_media(data)
 
 
 def _format_path(root: str, trail: Trail) -> str:

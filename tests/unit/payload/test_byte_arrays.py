@@ -88,3 +88,29 @@ def test_the_cheap_pre_check_sees_byte_arrays_and_not_chat() -> None:
     assert not may_hold_media(chat.encode())
     assert hints_at_byte_arrays(json.dumps({"a": list(range(100))}).encode())
     assert hints_at_byte_arrays(json.dumps({"a": {"0": 1, "1": 2}}).encode())
+
+
+def _xxd_plain(data: bytes) -> str:
+    """What `xxd -p` prints: hex, 60 characters a line."""
+    digits = data.hex()
+    return "\n".join(digits[i : i + 60] for i in range(0, len(digits), 60))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["xxd-p", "xxd-p-in-chat-json", "colon-pairs", "space-pairs", "c-array"],
+)
+def test_hex_with_line_breaks_or_separators_is_found(mp3: bytes, shape: str) -> None:
+    c_array = ",\n".join(", ".join(f"0x{b:02x}" for b in mp3[i : i + 12]) for i in range(0, len(mp3), 12))
+    bodies = {
+        "xxd-p": (_xxd_plain(mp3).encode(), "text/plain"),
+        "xxd-p-in-chat-json": (
+            json.dumps({"messages": [{"role": "user", "content": "transcribe:\n" + _xxd_plain(mp3)}]}).encode(),
+            "application/json",
+        ),
+        "colon-pairs": (mp3.hex(":").encode(), "text/plain"),
+        "space-pairs": (mp3.hex(" ").encode(), None),
+        "c-array": (("unsigned char rec[] = {\n" + c_array + "\n};").encode(), "text/plain"),
+    }
+    body, content_type = bodies[shape]
+    assert [data for _, data in _media(body, content_type)] == [mp3]
