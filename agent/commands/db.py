@@ -8,9 +8,16 @@ import click
 
 from agent.commands.options import config_option, db_option, resolve
 from agent.errors import StoreError
-from agent.store import open_store, redact
-from agent.store.engine import check_connection, make_engine, parse_url, sqlite_path
-from agent.store.migrate import current_revision, head_revision
+from agent.store import (
+    check_connection,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_store,
+    parse_url,
+    redact,
+    sqlite_path,
+)
 
 
 @click.group()

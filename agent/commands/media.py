@@ -47,7 +47,7 @@ def _open(config_file: Path | None, db_url: str | None, *, create: bool) -> tupl
 def _register_host(store: Store, ident: str) -> None:
     """Record which host this agent id is, so an analyst knows where an asset was enrolled."""
     from agent.identity import host_facts
-    from agent.store.models import Agent
+    from agent.store import Agent
 
     if not ident:
         return

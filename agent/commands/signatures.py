@@ -427,9 +427,7 @@ def agent_status(db_url: str | None, config_file: Path | None) -> dict[str, Any]
     from sqlmodel import col, select
 
     from agent.errors import StoreError
-    from agent.store import open_store
-    from agent.store.engine import require_existing_store
-    from agent.store.models import SignatureInstall
+    from agent.store import SignatureInstall, open_store, require_existing_store
     from agent.updates.active import load_active
     from agent.updates.errors import remedy
     from agent.updates.install import read_state

@@ -26,8 +26,7 @@ from agent.errors import PhiWallError
 from agent.fleet.forward import forward_events, outbox_depth, push_assets
 from agent.fleet.heartbeat import send_heartbeat
 from agent.fleet.sync import pull_assets
-from agent.store import Store, open_store, redact
-from agent.store.engine import describe_db_error
+from agent.store import Store, describe_db_error, open_store, redact
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,7 @@ from sqlalchemy import delete, func, text
 from sqlmodel import col, select
 
 from agent.fleet.rows import columns_of, insert_ignoring, upsert
-from agent.store import Store
-from agent.store.models import FleetAsset, FleetOutbox, FleetSyncState, MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import FleetAsset, FleetOutbox, FleetSyncState, MediaAsset, MediaPrint, Store, utcnow
 
 log = logging.getLogger(__name__)
 

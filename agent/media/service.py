@@ -24,7 +24,7 @@ from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, MediaPrint
 from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio, search_image, search_video
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
 from agent.media.sniff import read_prefix, sniff_bytes
-from agent.store.engine import Store, describe_db_error
+from agent.store import Store, describe_db_error
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from tuf.api.metadata import Metadata, Root
 
-from agent.doctor import DoctorContext, Finding, Level
-from agent.store.types import utcnow
+from agent.checkup import DoctorContext, Finding, Level
+from agent.store import utcnow
 from agent.updates.active import load_active
 from agent.updates.component import rejection_summary
 from agent.updates.errors import UpdateRejected, remedy

@@ -41,10 +41,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from agent.components import Health
-from agent.store import Store
-from agent.store.engine import describe_db_error
-from agent.store.events import EventWriter, make_event
-from agent.store.types import utcnow
+from agent.store import EventWriter, Store, describe_db_error, make_event, utcnow
 from agent.watch import ledger
 from agent.watch.handler import WATCHED_EVENTS, FolderEvents
 from agent.watch.scan import walk_files

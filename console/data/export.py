@@ -19,7 +19,7 @@ from typing import IO, Any, Literal
 
 from sqlalchemy import Engine, select
 
-from agent.store.types import utcnow
+from agent.store import utcnow
 from console.data.filters import EventFilter, Sort
 from console.data.incidents import SORT_FIELD, after_cursor, order_by, where_clauses
 from console.data.rows import PageCursor, parse_details

@@ -15,8 +15,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from agent.errors import StoreError
-from agent.store import Store, open_store, redact
-from agent.store.engine import describe_db_error
+from agent.store import Store, describe_db_error, open_store, redact
 from console.settings import ANALYST_ENV, analyst_name
 
 __all__ = ["ANALYST_ENV", "analyst_name", "describe_error", "make_read_only", "open_for_console"]

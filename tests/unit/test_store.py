@@ -10,9 +10,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from agent.errors import StoreError
-from agent.store import open_store
-from agent.store.migrate import head_revision
-from agent.store.models import Event, MediaAsset, MediaPrint, TriageAction
+from agent.store import Event, MediaAsset, MediaPrint, TriageAction, head_revision, open_store
 
 
 def test_new_sqlite_store_is_migrated_to_head_with_pragmas(store_url: str) -> None:

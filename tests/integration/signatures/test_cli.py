@@ -11,8 +11,7 @@ import pytest
 from sqlmodel import select
 
 from agent.cli import main
-from agent.store import open_store
-from agent.store.models import Event, SignatureInstall
+from agent.store import Event, SignatureInstall, open_store
 
 SUBCOMMANDS = ["keygen", "init", "build", "sign", "refresh", "rotate-root", "verify", "install", "status",
                "fingerprint", "schema"]  # fmt: skip

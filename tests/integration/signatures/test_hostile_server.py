@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.checkup import DoctorContext
 from agent.components import AgentContext
 from agent.config import Config
-from agent.doctor import DoctorContext
-from agent.store import Store
-from agent.store.events import EventWriter
+from agent.store import EventWriter, Store
 from agent.updates.component import SignatureUpdates, build
 from agent.updates.doctor import check_signature_updates
 from agent.updates.fetch import FetchLimits

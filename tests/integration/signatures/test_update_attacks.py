@@ -22,8 +22,7 @@ from sqlmodel import col, select
 from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot
 
 from agent.config import Config
-from agent.store import Store
-from agent.store.models import Event, SignatureInstall
+from agent.store import Event, SignatureInstall, Store
 from agent.updates.active import load_active
 from agent.updates.bundle import BUNDLE_TARGET, MAX_BUNDLE_BYTES
 from agent.updates.install import StoreRecorder, UpdateOutcome, check_for_update
