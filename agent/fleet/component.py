@@ -141,10 +141,6 @@ class FleetLink:
         self._thread = threading.Thread(target=self._run, name="phiwall-fleet", daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
-        """Run a cycle now (after an enrolment, for instance) instead of at the next tick."""
-        self._wake.set()
-
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
         self._wake.set()
