@@ -1,4 +1,4 @@
-"""The `phiwall` command (DESIGN.md §4).
+"""The `phiwall` command (docs/configuration.md "Errors and exit statuses", docs/detection.md).
 
 Subcommands live in `agent/commands/`, one module each, and are imported only when used so
 that `phiwall match` does not pay for mitmproxy or Textual. Errors a person can fix are

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from agent.fleet.rows import columns_of, insert_ignoring, upsert
@@ -132,11 +132,6 @@ def _store_page(
         state = {"name": name, "value": watermark, "updated_at": utcnow()}
 
         upsert(conn, FleetSyncState.__table__, state, ["name"])  # type: ignore[attr-defined]
-
-
-def pulled_count(local: Store) -> int:
-    with local.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM fleet_asset")).scalar_one())
 
 
 def evict_beyond(local: Store, max_assets: int, forget: Callable[[str], None] | None = None) -> int:

@@ -28,8 +28,9 @@ from console.data.tables import ASSET, EVENT, TRIAGE
 Format = Literal["csv", "json"]
 BATCH = 2000
 
-# Columns of an export, in order: the DESIGN §4 event fields, the triage caches and the
-# matched asset's enrolled path (analysts only; exports are private files).
+# Columns of an export, in order: the event fields (docs/configuration.md "What the store
+# holds"), the triage caches and the matched asset's enrolled path (analysts only; exports are
+# private files).
 EXPORT_FIELDS = (
     "id",
     "time",
