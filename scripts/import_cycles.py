@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Print the import circles among PhiWall's own modules (agent, console, signatures).
+"""Print the import circles among PhiWall's own modules (agent, console, signatures, publisher).
 
 A circle is a strongly connected component of more than one module in the import graph that
 grimp builds from the source (lazy imports inside functions count; `if TYPE_CHECKING:`
@@ -16,12 +16,13 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("agent", "console", "signatures")
+PACKAGES = ("agent", "console", "signatures", "phiwall_publish")
 
 
 def import_graph(packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # this checkout, not whichever copy the venv installed
+    for path in (ROOT / "publisher", ROOT):  # this checkout, not whichever copy the venv installed
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
     graph = grimp.build_graph(*packages, exclude_type_checking_imports=True, cache_dir=None)
     return {module: set(graph.find_modules_directly_imported_by(module)) for module in graph.modules}
 

@@ -1,4 +1,4 @@
-"""No import circles in agent/, console/ or signatures/ (scripts/import_cycles.py).
+"""No import circles in agent/, console/, signatures/ or publisher/ (scripts/import_cycles.py).
 
 A circle hides an order dependency (the doctor's bottom-of-file imports, screens importing
 the app that builds them): each was broken by a registry or a narrow protocol, and this keeps

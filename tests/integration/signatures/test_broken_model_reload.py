@@ -28,8 +28,8 @@ from agent.updates.bundle import Bundle, bundle_bytes
 from agent.updates.component import SignatureUpdates, build
 from agent.updates.doctor import check_catalog
 from agent.updates.installed import Layout, install
-from signatures.keys import KeyRing
-from signatures.repository import Repository
+from phiwall_publish.keys import KeyRing
+from phiwall_publish.repository import Repository
 from tests.integration.signatures.kit import (
     bundle_document,
     make_repository,

@@ -28,8 +28,8 @@ from agent.updates.doctor import check_signature_updates
 from agent.updates.fetch import FetchLimits
 from agent.updates.install import UpdateOutcome, check_for_update, read_state
 from agent.updates.installed import Layout, read_pointer
-from signatures.keys import KeyRing
-from signatures.repository import Repository
+from phiwall_publish.keys import KeyRing
+from phiwall_publish.repository import Repository
 from tests.integration.signatures.hostile import Behaviour, hostile_server
 from tests.integration.signatures.kit import (
     bundle_data,

@@ -27,8 +27,8 @@ from agent.updates.active import load_active
 from agent.updates.bundle import BUNDLE_TARGET, MAX_BUNDLE_BYTES
 from agent.updates.install import StoreRecorder, UpdateOutcome, check_for_update
 from agent.updates.installed import Layout, read_pointer
-from signatures.keys import KeyFileError, KeyRing, generate_key
-from signatures.repository import Lifetimes, Repository, Thresholds
+from phiwall_publish.keys import KeyFileError, KeyRing, generate_key
+from phiwall_publish.repository import Lifetimes, Repository, Thresholds
 from tests.integration.signatures.kit import (
     bundle_data,
     bundle_document,

@@ -1,12 +1,12 @@
 """Create the PhiWall project's own repository root: the `signatures/trusted/root.json` agents ship.
 
-    python -m signatures.project_root --keys /secure/offline/phiwall-keys --repo /srv/phiwall-updates
+    phiwall-publish project-root --keys /secure/offline/phiwall-keys --repo /srv/phiwall-updates
 
 Generates three root keys (threshold 2) and one key each for targets, snapshot and timestamp
 under --keys (private files 0600, NEVER in the source tree), creates the repository with the
 shipped catalog as its first bundle, and copies root v1 to signatures/trusted/root.json.
 
-Hospitals do not use this: they make their own root with `phiwall signatures keygen` and
+Hospitals do not use this: they make their own root with `phiwall-publish keygen` and
 `init`, and point agents at it with `[signatures] trusted_root` (docs/key-management.md).
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from agent.updates.bundle import bundle_bytes
 from agent.updates.source import SHIPPED_ROOT, build_bundle, read_manifest
-from signatures.keys import KeyRing, generate_key
-from signatures.repository import Repository, Thresholds
+from phiwall_publish.keys import KeyRing, generate_key
+from phiwall_publish.repository import Repository, Thresholds
 
 TRUSTED_ROOT = SHIPPED_ROOT / "trusted" / "root.json"
 

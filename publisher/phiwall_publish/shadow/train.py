@@ -1,8 +1,8 @@
 """Train, evaluate and export the shadow-AI request-shape classifier.
 
-    .venv/bin/python -m signatures.shadow.train            # evaluate, then write the model JSON
-    .venv/bin/python -m signatures.shadow.train --check    # evaluate only; exit 1 below target
-    .venv/bin/python -m signatures.shadow.train --dev      # development loop: training services only
+    .venv/bin/python -m phiwall_publish.shadow.train            # evaluate, then write the model JSON
+    .venv/bin/python -m phiwall_publish.shadow.train --check    # evaluate only; exit 1 below target
+    .venv/bin/python -m phiwall_publish.shadow.train --dev      # development loop: training services only
 
 Evaluation is by SERVICE, never by request: requests of one API look alike, so a random
 split would test memory, not generalisation to an API the model has never seen, which is
@@ -61,9 +61,11 @@ from agent.shadow.classifier import AIShapeClassifier, ShapeVerdict
 from agent.shadow.discovery import belief_after
 from agent.shadow.features import shape_features
 from agent.shadow.shape import RequestShape
-from signatures.shadow.dataset import DATASET_DIR, DatasetRequest, load_requests
+from agent.updates.source import SHIPPED_ROOT
+from phiwall_publish.shadow.dataset import DATASET_DIR, DatasetRequest, load_requests
 
-MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "shadow_classifier.json"
+# The shipped model the agent loads (signatures/models/), rewritten by a training run.
+MODEL_PATH = SHIPPED_ROOT / "models" / "shadow_classifier.json"
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 TARGET_PRECISION = 0.95
 TARGET_RECALL = 0.90
