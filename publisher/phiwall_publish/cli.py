@@ -313,32 +313,43 @@ def status(repo_dir: Path, as_json: bool) -> None:
     click.echo(f"bundle    {described['bundle']}")
 
 
-@publish.command("train-shadow", context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def train_shadow(args: tuple[str, ...]) -> None:
-    """Train (or --check) the shadow-AI request-shape classifier; --help lists its options."""
+@publish.command("train-shadow")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Where to write the model JSON."
+)
+@click.option("--check", is_flag=True, help="Evaluate only; exit 1 when below the target.")
+@click.option("--no-cv", is_flag=True, help="Skip the 5-fold cross-validation (faster).")
+@click.option("--dev", is_flag=True, help="Development loop: CV on the training services only (no held-out figures).")
+@click.option(
+    "--seeds", type=click.IntRange(1, 20), default=2, show_default=True, help="--dev: shuffled CV repetitions."
+)
+def train_shadow(out: Path | None, check: bool, no_cv: bool, dev: bool, seeds: int) -> None:
+    """Train and evaluate the shadow-AI request-shape classifier; write the shipped model JSON."""
     from phiwall_publish.shadow import train
 
-    _exit_with(lambda: train.main(list(args)))
-
-
-@publish.command("project-root", context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def project_root(args: tuple[str, ...]) -> None:
-    """PhiWall maintainers only: make the shipped trusted root (--keys DIR --repo DIR)."""
-    from phiwall_publish import project_root as maker
-
-    _exit_with(lambda: maker.main(list(args)))
-
-
-def _exit_with(run: Callable[[], int]) -> None:
-    """Run an argparse-based tool inside click: its exit status (also from --help) becomes ours."""
-    try:
-        code: int | str | None = run()
-    except SystemExit as exc:
-        code = exc.code
+    code = train.run(out or train.MODEL_PATH, check=check, no_cv=no_cv, dev=dev, seeds=seeds)
     if code:
-        raise click.exceptions.Exit(code if isinstance(code, int) else 2)
+        raise click.exceptions.Exit(code)
+
+
+@publish.command("project-root")
+@click.option(
+    "--keys",
+    "keys",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where to create the keys (outside the checkout).",
+)
+@click.option(
+    "--repo", "repo_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Where to create it."
+)
+def project_root(keys: Path, repo_dir: Path) -> None:
+    """PhiWall maintainers only: make the shipped trusted root (signatures/trusted/root.json)."""
+    from phiwall_publish.project_root import make_project_root
+
+    trusted = make_project_root(keys, repo_dir)
+    click.echo(f"keys in {keys} (move the root keys to offline media), repository in {repo_dir}")
+    click.echo(f"trusted root written to {trusted}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -203,3 +203,15 @@ def test_encrypted_keys_need_their_passphrase(
         capsys, "init", "--repo", str(tmp_path / "r3"), "--keys", str(keys), "--passphrase-env", "TARGETS_PASS"
     )
     assert code == 0, err
+
+
+def test_project_root_refuses_keys_inside_the_source_tree(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from agent.updates.source import SHIPPED_ROOT
+
+    inside = SHIPPED_ROOT.parent / "never-here"
+    code = publish_main(["project-root", "--keys", str(inside), "--repo", str(tmp_path / "repo")])
+    _, err = capsys.readouterr()
+    assert code == 5
+    assert "outside the source tree" in err
+    assert not inside.exists()
+    assert not (tmp_path / "repo").exists()

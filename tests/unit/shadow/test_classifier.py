@@ -71,7 +71,7 @@ def test_shipped_model_is_current_with_the_dataset_and_feature_code(
     params: dict[str, Any], rows: list[train.Row]
 ) -> None:
     assert params["trained"]["dataset_sha256"] == train.dataset_digest(), (
-        "the dataset changed: retrain with `.venv/bin/python -m phiwall_publish.shadow.train`"
+        "the dataset changed: retrain with `.venv/bin/phiwall-publish train-shadow`"
     )
     produced = set().union(*(row.features for row in rows))
     stale = [name for name in params["vocabulary"] if name not in produced]
