@@ -26,8 +26,7 @@ from agent.errors import PhiWallError
 from agent.fleet.forward import forward_events, outbox_depth, push_assets
 from agent.fleet.heartbeat import send_heartbeat
 from agent.fleet.sync import pull_assets
-from agent.store import Store, open_store, redact
-from agent.store.engine import describe_db_error
+from agent.store import Store, describe_db_error, open_store, redact
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +141,6 @@ class FleetLink:
             return
         self._thread = threading.Thread(target=self._run, name="phiwall-fleet", daemon=True)
         self._thread.start()
-
-    def wake(self) -> None:
-        """Run a cycle now (after an enrolment, for instance) instead of at the next tick."""
-        self._wake.set()
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()

@@ -16,9 +16,7 @@ from sqlmodel import col, select
 
 from agent.fleet.lineage import carry_lineage, link_late_lineage, read_lineage
 from agent.fleet.rows import columns_of, insert_ignoring
-from agent.store import Store
-from agent.store.models import Event, FleetAsset, FleetOutbox, MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import Event, FleetAsset, FleetOutbox, MediaAsset, MediaPrint, Store, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy.engine import Connection
 from sqlalchemy import update
+from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
 from agent.fleet.rows import insert_ignoring
-from agent.store.models import MediaAsset, ScrubLineage
+from agent.store import MediaAsset, ScrubLineage
 
 LINEAGE_TABLE = ScrubLineage.__table__  # type: ignore[attr-defined]
 

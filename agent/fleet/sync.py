@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from agent.fleet.lineage import carry_lineage, read_lineage
 from agent.fleet.rows import columns_of, insert_ignoring, upsert
-from agent.store import Store
-from agent.store.models import FleetAsset, FleetOutbox, FleetSyncState, MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import FleetAsset, FleetOutbox, FleetSyncState, MediaAsset, MediaPrint, Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +138,6 @@ def _store_page(
         state = {"name": name, "value": watermark, "updated_at": utcnow()}
 
         upsert(conn, FleetSyncState.__table__, state, ["name"])  # type: ignore[attr-defined]
-
-
-def pulled_count(local: Store) -> int:
-    with local.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM fleet_asset")).scalar_one())
 
 
 def evict_beyond(local: Store, max_assets: int, forget: Callable[[str], None] | None = None) -> int:

@@ -27,8 +27,7 @@ from agent.scrub.frames import BLUR_CELLS, FACE_MARGIN
 from agent.scrub.options import ScrubOptions, ScrubResult
 from agent.scrub.smoothing import PERSIST_FRAMES
 from agent.scrub.voice import ALPHA_RANGE
-from agent.store.engine import Store
-from agent.store.models import FleetOutbox, MediaAsset, ScrubLineage
+from agent.store import FleetOutbox, MediaAsset, ScrubLineage, Store
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,7 @@ from agent.errors import ConfigError, PhiWallError
 from agent.identity import host_facts
 from agent.siem import outbox, records
 from agent.siem.destination import Destination, build_destination
-from agent.store import Store
-from agent.store.engine import describe_db_error
+from agent.store import Store, describe_db_error
 
 log = logging.getLogger(__name__)
 

@@ -134,7 +134,7 @@ class WatchedFile(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """One decision worth keeping (DESIGN.md §4 contract). Never payload bytes or transcripts."""
+    """One decision worth keeping (docs/configuration.md "What the store holds"). Never payload bytes or transcripts."""
 
     __tablename__ = "event"
     __table_args__ = (

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from agent.backoff import Backoff
 from agent.components import AgentContext, Health
-from agent.store.types import utcnow
+from agent.store import utcnow
 from agent.updates.active import ActiveSignatures, load_active
 from agent.updates.errors import UpdateRejected
 from agent.updates.fetch import limits_from_config

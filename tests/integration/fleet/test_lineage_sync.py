@@ -13,9 +13,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from agent.store import Store, open_store
-from agent.store.derivatives import asset_roles
-from agent.store.models import FleetOutbox, MediaAsset, ScrubLineage
+from agent.store import FleetOutbox, MediaAsset, ScrubLineage, Store, asset_roles, open_store
 from tests.integration.fleet.conftest import LocalAgent, add_asset, link
 
 pytestmark = pytest.mark.postgres

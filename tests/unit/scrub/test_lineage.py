@@ -15,9 +15,7 @@ from agent.media import MediaService
 from agent.scrub.files import scrub_file
 from agent.scrub.lineage import IndexOnFirstMatch, os_user, record_output
 from agent.scrub.options import ScrubOptions
-from agent.store import Store
-from agent.store.derivatives import asset_roles
-from agent.store.models import MediaAsset, ScrubLineage
+from agent.store import MediaAsset, ScrubLineage, Store, asset_roles
 from tests.support.media import DICTATIONS, MediaFactory
 
 ALPHA = 0.8123456  # fixed so the test can look for it; never stored
