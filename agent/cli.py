@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
 import click
 
 from agent import __version__
-from agent.errors import PhiWallError
+from agent.environment import environment
+from agent.errors import ConfigError, PhiWallError
 
 # name -> "module:attribute" of a click command, imported on first use.
 SUBCOMMANDS: dict[str, str] = {
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_cli(command: click.Command, argv: Sequence[str] | None, prog: str) -> int:
     """Run `command` as program `prog` (`phiwall`, `phiwall-publish`): failures become one line."""
-    debug = bool(os.environ.get("PHIWALL_DEBUG"))
+    debug = _debug_requested()
     try:
         result = command.main(args=list(argv) if argv is not None else None, prog_name=prog, standalone_mode=False)
     except PhiWallError as err:
@@ -113,6 +113,14 @@ def run_cli(command: click.Command, argv: Sequence[str] | None, prog: str) -> in
         )
         return 70
     return result if isinstance(result, int) else 0
+
+
+def _debug_requested() -> bool:
+    """`PHIWALL_DEBUG`: tracebacks instead of one-line errors (a malformed value is not debug)."""
+    try:
+        return environment().debug
+    except ConfigError:
+        return False
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
+from agent.environment import environment
 from agent.errors import DataDirError
 
 APP_NAME = "phiwall"
@@ -22,9 +23,9 @@ def default_config_file() -> Path:
 
 def default_data_dir() -> Path:
     """Data dir: `$PHIWALL_DATA_DIR` if set, else the platform's per-user data dir."""
-    override = os.environ.get("PHIWALL_DATA_DIR")
-    if override:
-        return Path(override).expanduser()
+    override = environment().data_dir
+    if override is not None:
+        return override.expanduser()
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 

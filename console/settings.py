@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
+from agent.environment import environment
+
 ANALYST_ENV = "PHIWALL_ANALYST"
 _PASSWORD = re.compile(r"^(?P<head>[^:/]+://[^:/@]+):[^@]*@")
 
 
 def analyst_name(explicit: str | None = None) -> str:
     """`--analyst`, else `$PHIWALL_ANALYST`, else the operating-system user."""
-    for candidate in (explicit, os.environ.get(ANALYST_ENV)):
+    for candidate in (explicit, environment().analyst):
         if candidate and candidate.strip():
             return candidate.strip()
     try:

@@ -5,7 +5,6 @@ program (publisher/); see docs/signatures.md."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import click
 
 from agent.commands.options import config_option, db_option, resolve
+from agent.environment import environment
 from agent.errors import SignatureError
 
 
@@ -161,7 +161,7 @@ def agent_status(db_url: str | None, config_file: Path | None) -> dict[str, Any]
     from agent.updates.installed import Layout
 
     config, url = resolve(config_file, db_url)
-    if db_url or os.environ.get("PHIWALL_DB") or config.store.url:
+    if db_url or environment().db or config.store.url:
         # A store named explicitly must exist (a mistyped --db is an error, not "no history");
         # the embedded default may not exist yet on a machine where the agent never ran.
         require_existing_store(url)

@@ -18,13 +18,13 @@ retried sooner, with exponential back-off from `retry_initial` up to the poll pe
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from datetime import timedelta
 
 from agent.backoff import Backoff
 from agent.components import AgentContext, Health
+from agent.environment import environment
 from agent.store import utcnow
 from agent.updates.active import ActiveSignatures, load_active
 from agent.updates.errors import UpdateRejected
@@ -48,10 +48,8 @@ TRANSIENT = frozenset({"unreachable", "stalled"})  # worth retrying soon; the re
 
 
 def poll_seconds() -> float:
-    try:
-        return max(0.2, float(os.environ.get(POLL_ENV, DEFAULT_POLL_SECONDS)))
-    except ValueError:
-        return DEFAULT_POLL_SECONDS
+    configured = environment().signatures_poll_seconds
+    return DEFAULT_POLL_SECONDS if configured is None else max(0.2, configured)
 
 
 class SignatureUpdates:
