@@ -9,7 +9,8 @@ notification while the console keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -20,22 +21,29 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker
 
-from agent.errors import PhiWallError
+from agent.errors import ConfigError, PhiWallError
 from console.commands import ConsoleCommands
 from console.screens.base import describe_error, run_in_worker
-from console.screens.dialogs import AuditAnswer, AuditDialog
-from console.screens.fleet import FleetScreen
 from console.screens.help import HelpScreen
 from console.screens.incidents import IncidentsScreen
 from console.screens.problem import StoreProblemScreen
-from console.screens.scrubbed import ScrubbedScreen
-from console.screens.services import ServicesScreen
 from console.settings import ConsoleSettings, store_label
 from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from agent.store import Store
+    from console.screens.dialogs import AuditAnswer
+
+
+def _lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
+    """A mode's screen class imported when the mode is first shown, not before the first frame."""
+
+    def make() -> Screen[None]:
+        screen: Screen[None] = getattr(importlib.import_module(module), name)()
+        return screen
+
+    return make
 
 
 class ConsoleApp(App[None]):
@@ -43,11 +51,11 @@ class ConsoleApp(App[None]):
 
     TITLE = "PhiWall console"
     CSS_PATH = Path(__file__).with_name("app.tcss")
-    MODES: ClassVar[dict[str, type[Screen[None]]]] = {  # type: ignore[assignment]
+    MODES: ClassVar[dict[str, Callable[[], Screen[None]]]] = {  # type: ignore[assignment]
         "incidents": IncidentsScreen,
-        "services": ServicesScreen,
-        "fleet": FleetScreen,
-        "scrubbed": ScrubbedScreen,
+        "services": _lazy_screen("console.screens.services", "ServicesScreen"),
+        "fleet": _lazy_screen("console.screens.fleet", "FleetScreen"),
+        "scrubbed": _lazy_screen("console.screens.scrubbed", "ScrubbedScreen"),
     }
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -67,6 +75,8 @@ class ConsoleApp(App[None]):
         self.store_opened: Signal[Store] = Signal(self, "store-opened")
         self.store_label = store_label(settings.url)
         self.last_error: str = ""
+        # A start-up check failed (settings.preflight): the command reports it after exit.
+        self.fatal_error: PhiWallError | None = None
         self._store_started = False
         if settings.read_only:
             self.sub_title = "read-only"
@@ -95,6 +105,8 @@ class ConsoleApp(App[None]):
         def work() -> Store:
             # SQLAlchemy, the models and the driver are first imported here, in the worker,
             # while the first frame is already on screen (they are most of the start-up time).
+            if settings.preflight is not None:
+                settings.preflight()
             from console.data.source import open_for_console
 
             return open_for_console(settings.url, read_only=settings.read_only)
@@ -107,6 +119,10 @@ class ConsoleApp(App[None]):
         self.store_opened.publish(store)
 
     def _store_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, ConfigError):
+            self.fatal_error = exc
+            self.exit(return_code=exc.exit_code)
+            return
         message = str(exc) if isinstance(exc, PhiWallError) else describe_error(exc, self.settings.url)
 
         def answered(retry: bool | None) -> None:
@@ -198,6 +214,8 @@ class ConsoleApp(App[None]):
     def action_audit(self) -> None:
         now = self.settings.clock()
         default = Path.cwd() / f"phiwall-audit-{now.strftime('%Y%m%d')}.csv"
+        from console.screens.dialogs import AuditDialog
+
         self.push_screen(AuditDialog(default, now), self._audit)
 
     def _audit(self, answer: AuditAnswer | None) -> None:
