@@ -72,7 +72,9 @@ class MediaService:
         agent_id: str = "",
         limits: MediaLimits = MediaLimits(),  # noqa: B008 (frozen dataclass: safe default)
         calibration: Calibration | None = None,
+        preload: bool = True,
     ) -> None:
+        """`preload=False` leaves the index empty until `refresh()`: for callers that mostly enrol."""
         self.store = store
         self.agent_id = agent_id
         self.limits = limits
@@ -80,7 +82,8 @@ class MediaService:
         self.index = MediaIndex()
         self._write = threading.Lock()  # index changes
         self._store_write = threading.Lock()  # one writing transaction per process at a time
-        self.refresh()
+        if preload:
+            self.refresh()
 
     # --- index maintenance ------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 
+from agent.payload.bytearrays import bytes_of_indexed, bytes_of_list, hints_at_byte_arrays
 from agent.payload.containers import container_kind
 from agent.payload.sniff import has_media_signature
 from agent.payload.textmedia import (
@@ -32,6 +33,8 @@ from agent.payload.types import Extraction, ExtractLimits, PayloadError, Payload
 
 TextScanner = Callable[[str, str], None]
 """(string, its path): looks for encoded media anywhere in a long string."""
+BytesVisitor = Callable[[bytes, str], None]
+"""(bytes a JSON byte array spells, its path): read for what they are (media, a container...)."""
 Trail = tuple[object, str | int] | None
 """(parent trail, key): a path built only when a part or an error needs it (most never do)."""
 
@@ -126,6 +129,8 @@ def may_hold_media(data: bytes) -> bool:
         return True
     if b"\\" in data and _ESCAPE_NEAR_QUOTE.search(data) is not None:
         return True
+    if hints_at_byte_arrays(data):
+        return True
     return any(_run_may_be_media(run) for run in base64_runs(data))
 
 
@@ -162,12 +167,14 @@ def walk_json(
     probe: MediaProbe,
     root: str = "json:$",
     scan_text: TextScanner | None = None,
+    visit_bytes: BytesVisitor | None = None,
 ) -> None:
     """Append every media string in `document` to `extraction` (errors there too).
 
     `scan_text(text, where)` is called for long strings that do not hold base64 media from
     their first character (media after a prefix, a `data:` URI inside chat text, JSON inside a
-    string); consecutive array items that are pieces of one base64 string are joined.
+    string); consecutive array items that are pieces of one base64 string are joined. Arrays of
+    byte values go to `visit_bytes` (without one, they are kept when they start like media).
     """
     stack: list[tuple[object, Trail, int, Mapping[str, object] | None, str | None]] = [(document, None, 0, None, None)]
     nodes = 0
@@ -204,22 +211,62 @@ def walk_json(
                 part = PayloadPart(where=where, data=found.data, declared_type=found.declared_type, pcm=found.pcm)
                 if not extraction.add(part, limits):
                     return
+            elif visit_bytes is not None and "\x00" in node[:256] and (spelled := _latin1(node)) is not None:
+                # Raw bytes in a string (`json.dumps({"audio": data.decode("latin-1")})`): text has no NUL.
+                visit_bytes(spelled, f"{_format_path(root, trail)}:latin1")
+                if extraction.truncated:
+                    return
             elif scan_text is not None:
                 scan_text(node, _format_path(root, trail))
                 if extraction.truncated:
                     return
         elif isinstance(node, Mapping):
+            spelled = bytes_of_indexed(node)
+            if spelled is not None:
+                if not _byte_array(spelled, _format_path(root, trail), extraction, limits, probe, visit_bytes):
+                    return
+                continue
             # Reversed so that parts come out in document order.
             for child_key, child in reversed(list(node.items())):
                 if isinstance(child, str | Mapping | list):
                     stack.append((child, (trail, child_key), depth + 1, node, child_key))
         elif isinstance(node, list):
+            spelled = bytes_of_list(node)
+            if spelled is not None:
+                if not _byte_array(spelled, _format_path(root, trail), extraction, limits, probe, visit_bytes):
+                    return
+                continue
             if scan_text is not None and len(node) > 1:
                 _join_pieces(node, trail, root, scan_text)
             for index in range(len(node) - 1, -1, -1):
                 child = node[index]
                 if isinstance(child, str | Mapping | list):
                     stack.append((child, (trail, index), depth + 1, parent, None))
+
+
+def _latin1(text: str) -> bytes | None:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+
+
+def _byte_array(
+    data: bytes,
+    where: str,
+    extraction: Extraction,
+    limits: ExtractLimits,
+    probe: MediaProbe,
+    visit_bytes: BytesVisitor | None,
+) -> bool:
+    """One byte array found; False when the part budget is spent and the walk must stop."""
+    where = f"{where}:bytes"
+    if visit_bytes is not None:
+        visit_bytes(data, where)
+        return not extraction.truncated
+    if probe(data[:4096]):
+        return extraction.add(PayloadPart(where=where, data=data), limits)
+    return True
 
 
 def _join_pieces(items: list[object], trail: Trail, root: str, scan_text: TextScanner) -> None:

@@ -13,7 +13,6 @@ exponentially (at most a minute) and are reported in the component's health.
 from __future__ import annotations
 
 import logging
-import random
 import ssl
 import threading
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.backoff import Backoff
 from agent.components import AgentContext, Health
 from agent.config import SiemSection
 from agent.errors import ConfigError, PhiWallError
@@ -33,6 +33,7 @@ from agent.store.engine import describe_db_error
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+RETRY = Backoff(first=0.5, cap=MAX_BACKOFF_S, jitter=(0.8, 1.2))
 
 
 @dataclass
@@ -104,7 +105,7 @@ class SiemForwarder:
             except (PhiWallError, SQLAlchemyError, OSError) as exc:
                 message = exc.message if isinstance(exc, PhiWallError) else describe_db_error(exc)
                 self._failed(state, message)
-                delay = min(MAX_BACKOFF_S, 0.25 * 2.0 ** min(state.failures, 10)) * random.uniform(0.8, 1.2)
+                delay = RETRY.delay(state.failures)
             except Exception as exc:  # a bug must not end forwarding for good
                 log.exception("SIEM forwarding to %s failed", state.destination.name)
                 self._failed(state, f"internal error: {type(exc).__name__}")
