@@ -21,17 +21,16 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker
 
-from agent.errors import ConfigError, PhiWallError
-from console.commands import ConsoleCommands
+from agent.errors import PhiWallError
 from console.screens.base import describe_error, run_in_worker
-from console.screens.help import HelpScreen
 from console.screens.incidents import IncidentsScreen
-from console.screens.problem import StoreProblemScreen
 from console.settings import ConsoleSettings, store_label
 from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
 
 if TYPE_CHECKING:
+    from textual.command import Provider
+
     from agent.store import Store
     from console.screens.dialogs import AuditAnswer
 
@@ -46,6 +45,13 @@ def _lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
     return make
 
 
+def _palette_commands() -> type[Provider]:
+    """The palette's console commands, imported when the palette first opens."""
+    from console.commands import ConsoleCommands
+
+    return ConsoleCommands
+
+
 class ConsoleApp(App[None]):
     """The analyst console."""
 
@@ -57,7 +63,7 @@ class ConsoleApp(App[None]):
         "fleet": _lazy_screen("console.screens.fleet", "FleetScreen"),
         "scrubbed": _lazy_screen("console.screens.scrubbed", "ScrubbedScreen"),
     }
-    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    COMMANDS = App.COMMANDS | {_palette_commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
@@ -78,6 +84,7 @@ class ConsoleApp(App[None]):
         # A start-up check failed (settings.preflight): the command reports it after exit.
         self.fatal_error: PhiWallError | None = None
         self._store_started = False
+        self._preflight_started = False
         if settings.read_only:
             self.sub_title = "read-only"
 
@@ -105,13 +112,27 @@ class ConsoleApp(App[None]):
         def work() -> Store:
             # SQLAlchemy, the models and the driver are first imported here, in the worker,
             # while the first frame is already on screen (they are most of the start-up time).
-            if settings.preflight is not None:
-                settings.preflight()
             from console.data.source import open_for_console
 
             return open_for_console(settings.url, read_only=settings.read_only)
 
         run_in_worker(self.screen, work, self._store_ready, group="open", failed=self._store_failed)
+
+    def run_preflight(self) -> None:
+        """The start-up checks left until the first rows are shown (once; see ConsoleSettings)."""
+        check = self.settings.preflight
+        if check is None or self._preflight_started:
+            return
+        self._preflight_started = True
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, PhiWallError):
+                self.fatal_error = exc
+                self.exit(return_code=exc.exit_code)
+            else:
+                self.report_store_error(exc, prefix="configuration check failed: ")
+
+        run_in_worker(self.screen, check, lambda _result: None, group="preflight", exclusive=False, failed=failed)
 
     def _store_ready(self, store: Store) -> None:
         self.store = store
@@ -119,16 +140,14 @@ class ConsoleApp(App[None]):
         self.store_opened.publish(store)
 
     def _store_failed(self, exc: BaseException) -> None:
-        if isinstance(exc, ConfigError):
-            self.fatal_error = exc
-            self.exit(return_code=exc.exit_code)
-            return
         message = str(exc) if isinstance(exc, PhiWallError) else describe_error(exc, self.settings.url)
 
         def answered(retry: bool | None) -> None:
             if retry:
                 self.notify("Opening the store again…", timeout=3)
                 self.open_store()
+
+        from console.screens.problem import StoreProblemScreen
 
         self.push_screen(StoreProblemScreen(message, self.store_label), answered)
 
@@ -195,6 +214,8 @@ class ConsoleApp(App[None]):
         run_in_worker(self.screen, resolve, found, group="resolve")
 
     def action_help(self) -> None:
+        from console.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.screen))

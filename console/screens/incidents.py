@@ -155,6 +155,7 @@ class IncidentsScreen(StoreScreen):
         self._update_status()
         if self._pending_open:
             self._jump_to(self._pending_open)
+        self.console.run_preflight()  # once, now that the first rows are on screen
 
     def _counted(self, generation: int, count: Count) -> None:
         if generation == self.feed.generation:
