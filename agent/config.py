@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent import paths
+from agent.config_location import config_path as config_path
 from agent.environment import environment
 from agent.errors import ConfigError
 
@@ -234,16 +235,6 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         message = "unknown key"
     return f"{key}: {message}"
-
-
-def config_path(explicit: Path | str | None = None) -> tuple[Path, bool]:
-    """Return the config path to read and whether it was named explicitly (so must exist)."""
-    if explicit:
-        return Path(explicit).expanduser(), True
-    env = environment().config
-    if env is not None:
-        return env.expanduser(), True
-    return paths.default_config_file(), False
 
 
 def parse_config(text: str, source: Path | None = None) -> Config:

@@ -59,3 +59,7 @@ class ConsoleSettings:
     # policy overlay (agent.policy.local). None: those actions are not offered.
     agent_data_dir: Path | None = None
     live: bool = True
+    # Checks run in a worker once the first rows are shown (the full config validation
+    # `phiwall console` leaves until then: pydantic is slow to import); a `PhiWallError`
+    # from them ends the app with that error, which the command then reports.
+    preflight: Callable[[], object] | None = None
