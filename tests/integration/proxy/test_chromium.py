@@ -27,10 +27,13 @@ import trustme
 from tests.integration.proxy.conftest import Recordings
 from tests.integration.proxy.harness import INTERNAL_HOST, UNAPPROVED_ID, ProxyProcess
 from tests.integration.proxy.upstream import ECHO_HEADERS_PATH, Upstream, upstream
-from tests.support.chromium import Chromium, require_chromium
+from tests.support.chromium import Chromium, chromium_binary, require_chromium
 from tests.unit.payload import wrappers
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(chromium_binary() is None, reason="chromium is not installed (scripts/setup.sh --dev)"),
+]
 
 
 @dataclass(frozen=True)
