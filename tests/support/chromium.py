@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -74,7 +75,8 @@ class Chromium:
         ]
         self.log_file = profile / "chromium.log"
         profile.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.log_file.open("wb"))
+        env = {**os.environ, "TMPDIR": str(profile)}  # its scratch files go with the profile, not /tmp
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.log_file.open("wb"), env=env)
         self._ids = itertools.count(1)
         self.ws = self._connect_page()
 
