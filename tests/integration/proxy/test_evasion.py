@@ -199,6 +199,18 @@ def test_encrypted_zip_blocked_to_ai_passed_elsewhere(
     assert http.post(f"{unknown.https}/upload", content=body, headers=headers).status_code == 200
 
 
+def test_encrypted_rar_blocked_to_ai_passed_elsewhere(
+    proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, approved: Upstream
+) -> None:
+    """A password-protected RAR (a fixed file: nothing free writes RAR, tests/unit/payload/data)."""
+    rar = (Path(wrappers.__file__).parent / "data" / "rar5-hpsw.rar").read_bytes()
+    body, headers = _file(rar, "application/vnd.rar")
+    blocked = http.post(f"{unapproved.https}/upload", content=body, headers=headers)
+    assert blocked.status_code == 403
+    assert "encrypted container" in proxy.event(blocked.headers["x-phiwall-incident"]).reason
+    assert http.post(f"{approved.https}/upload", content=body, headers=headers).status_code == 200
+
+
 def test_encrypted_pdf_blocked_to_ai(
     proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, recordings: Recordings
 ) -> None:
