@@ -301,12 +301,7 @@ def _decode_streams(
         return
     try:
         for packet in container.demux(streams):
-            if sink.satisfied():
-                report.satisfied = True
-                break
-            if deadline.passed():
-                report.problem = f"decode time limit ({deadline.seconds:g} s) reached"
-                report.hit_limit = True
+            if _must_stop(sink, deadline, report):
                 break
             stream = packet.stream
             if stream is audio_stream and resampler is not None:
@@ -356,6 +351,18 @@ def _decode_streams(
         report.is_image = report.pictures <= 1
 
 
+def _must_stop(sink: MediaSink, deadline: _Deadline, report: DecodeReport) -> bool:
+    """Checked before every packet: the sink has what it needs, or the time budget is spent."""
+    if sink.satisfied():
+        report.satisfied = True
+        return True
+    if deadline.passed():
+        report.problem = f"decode time limit ({deadline.seconds:g} s) reached"
+        report.hit_limit = True
+        return True
+    return False
+
+
 def _extra_audio(report: DecodeReport, phase: _PhaseWatch) -> list[tuple[int, int | None]]:
     """Audio to decode after the first pass: (stream index, channel or None for the mono mix).
 
@@ -392,12 +399,7 @@ def _decode_audio_pass(
     resampler = _MonoResampler(channel)
     try:
         for packet in container.demux(stream):
-            if sink.satisfied():
-                report.satisfied = True
-                break
-            if deadline.passed():
-                report.problem = f"decode time limit ({deadline.seconds:g} s) reached"
-                report.hit_limit = True
+            if _must_stop(sink, deadline, report):
                 break
             for frame in packet.decode():
                 for out in resampler.push(frame):

@@ -104,9 +104,13 @@ def _run_may_be_media(run: bytes) -> bool:
     """
     if _signature(binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)):
         return True
-    if _HEX_HEAD.match(run):
-        return _signature(binascii.unhexlify(run[:128])) or _signature(binascii.unhexlify(run[1:129]))
-    return False
+    return _HEX_HEAD.match(run) is not None and _hex_head_is_media(run)
+
+
+def _hex_head_is_media(digits: bytes) -> bool:
+    """The first 64 decoded bytes of a hex run, read from its first or second digit (a prefix
+    may end mid-byte), carry a media or container signature."""
+    return any(len(chunk) == 128 and _signature(binascii.unhexlify(chunk)) for chunk in (digits[:128], digits[1:129]))
 
 
 def _wrapped_hex_may_be_media(data: bytes) -> bool:
@@ -120,11 +124,8 @@ def _wrapped_hex_may_be_media(data: bytes) -> bool:
         run = _WRAPPED_HEX.match(data, start)
         if run is None:
             continue
-        digits = run.group()[:400].replace(b"\\n", b"").replace(b"\\r", b"")
-        for skip in (0, 1):
-            chunk = digits[skip : skip + 96]
-            if len(chunk) == 96 and _signature(binascii.unhexlify(chunk)):
-                return True
+        if _hex_head_is_media(run.group()[:400].replace(b"\\n", b"").replace(b"\\r", b"")):
+            return True
     return False
 
 
