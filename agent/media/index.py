@@ -128,3 +128,10 @@ def search_image(
     for segment in state.frames:
         found.extend(segment.search_image(query, min_chroma, max_distance))
     return rank_frames(found)
+
+
+def coarse_audio(state: IndexState, query: AudioPrint) -> tuple[str, int] | None:
+    """The asset with the most landmark hits in one coarse offset bin, and that count
+    (`AudioSegment.coarse_best` over every segment): the cheap score of warp hypotheses."""
+    found = [best for segment in state.audio if (best := segment.coarse_best(query)) is not None]
+    return max(found, key=lambda b: b[1]) if found else None
