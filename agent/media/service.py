@@ -11,7 +11,7 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
 from agent.media import repository, warp
-from agent.media.audio_index import AudioCandidate
+from agent.media.audio_index import AudioCandidate, bit_error_rate
+from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
 from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, MediaPrints, fingerprint
 from agent.media.index import (
@@ -31,6 +32,7 @@ from agent.media.index import (
     search_audio,
     search_image,
     search_video,
+    stored_chroma,
 )
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
 from agent.media.sniff import read_prefix, sniff_bytes
@@ -46,11 +48,13 @@ TOP_CANDIDATES = 3
 PROOF_MIN_SCORE = 0.999
 PROOF_MIN_VOTES = 40
 HASH_CHUNK = 1 << 20
-# A warped reading of the query (speed, tempo or pitch undone, `agent.media.warp`) is one of
-# some seventy tries, so it must earn more than the calibrated score: at least WARP_GAIN times
-# the landmark votes the query as it came got for the same asset (at least WARP_MIN_VOTES).
+# A warped reading of the query (speed, tempo or pitch undone, `agent.media.warp`) is the best
+# of some eighty tries, so it must earn more than the calibrated threshold: a score of at
+# least WARP_MIN_SCORE, and at least WARP_GAIN times the landmark votes the query as it came
+# got for the same asset (and at least WARP_MIN_VOTES).
+WARP_MIN_SCORE = 0.999
 WARP_GAIN = 3.0
-WARP_MIN_VOTES = 12
+WARP_MIN_VOTES = 20
 
 
 @dataclass(frozen=True)
@@ -312,18 +316,24 @@ class MediaService:
         self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]
     ) -> MediaMatch | None:
         """The query's sound re-read under speed, tempo and pitch hypotheses (only when
-        nothing matched as it came): the best hypothesis's best candidate, if the calibration
+        nothing matched as it came): the best hypothesis's best candidate, verified by the
+        Chromaprint bit-error rate of the query with the hypothesis undone, if the calibration
         accepts it and it clearly beats the unwarped query on the same asset."""
         if not state.audio:
             return None
         direct_votes = {c.asset_id: c.lm_votes for c in direct}
-        for _, candidates in warp.search_hypotheses(
-            pcm, lambda q: coarse_audio(state, q), lambda q: search_audio(state, q)
-        ):
+        found = warp.search_hypotheses(pcm, lambda q: coarse_audio(state, q), lambda q: search_audio(state, q))
+        for hypothesis, candidates in found:
             for c in candidates[:1]:
-                score, ok = decide("audio", c, self.calibration)
                 floor = max(WARP_MIN_VOTES, WARP_GAIN * max(1, direct_votes.get(c.asset_id, 0)))
-                if ok and c.lm_votes >= floor:
+                stored = stored_chroma(state, c.asset_id)
+                if c.lm_votes < floor or stored is None:
+                    continue
+                items = warp.restored_chroma(pcm, hypothesis)
+                ber, overlap = bit_error_rate(items, stored, c.offset_s / ITEM_SECONDS, c.slope)
+                verified = replace(c, cp_ber=ber, cp_overlap=overlap)
+                score, ok = decide("audio", verified, self.calibration)
+                if ok and score >= WARP_MIN_SCORE:
                     match = self._as_match(state, c.asset_id, "audio", score, c.offset_s)
                     if match.path:
                         return match

@@ -28,11 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
+import av
 import numpy as np
 import numpy.typing as npt
 
 from agent.media import landmarks
+from agent.media.chroma import ChromaprintStream
 from agent.media.decode import AUDIO_RATE
 from agent.media.fingerprint import AudioPrint
 
@@ -207,3 +210,47 @@ def search_hypotheses[C](
     best = sorted(scored, key=lambda k: -scored[k])[:FINAL_TOP]
     whole = _window(samples, WINDOW_S)
     return [(h, full(warped_print(whole, h))) for h in best if scored[h] > 0]
+
+
+def _atempo(x: F32Array, factor: float) -> F32Array:
+    """`x` played `factor` times faster with its pitch kept (ffmpeg's atempo through PyAV;
+    one atempo stage takes 0.5..2.0, so larger changes are chained)."""
+    stages: list[float] = []
+    left = factor
+    while left > 2.0 or left < 0.5:
+        stages.append(2.0 if left > 2.0 else 0.5)
+        left /= stages[-1]
+    stages.append(left)
+    graph = av.filter.Graph()
+    nodes = [graph.add_abuffer(format="flt", sample_rate=AUDIO_RATE, layout="mono")]
+    nodes += [graph.add("atempo", f"{stage:.6f}") for stage in stages]
+    nodes.append(graph.add("abuffersink"))
+    for a, b in pairwise(nodes):
+        a.link_to(b)
+    graph.configure()
+    frame = av.AudioFrame.from_ndarray(x.reshape(1, -1), format="flt", layout="mono")
+    frame.sample_rate = AUDIO_RATE
+    frame.pts = 0
+    graph.push(frame)
+    graph.push(None)
+    out: list[F32Array] = []
+    while True:
+        try:
+            pulled = graph.pull()
+        except (av.BlockingIOError, av.EOFError):
+            break
+        out.append(pulled.to_ndarray().reshape(-1).astype(np.float32))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def restored_chroma(samples: I16Array, h: Hypothesis) -> npt.NDArray[np.uint32]:
+    """Chromaprint items of the query's full window (`WINDOW_S`) with `h` undone in both
+    pitch and time (resampled, then time-stretched with atempo), on the original's time
+    line from the window's start: the independent check of a warped landmark match."""
+    x = _resampled(_window(samples, WINDOW_S), h.pitch)
+    stretch = h.duration * h.pitch  # durations of the resampled window relative to the original
+    if abs(stretch - 1.0) > 1e-3:
+        x = _atempo(x, stretch)
+    stream = ChromaprintStream()
+    stream.feed((np.clip(x, -1.0, 1.0) * 32767.0).astype(np.int16))
+    return stream.finish()
