@@ -63,7 +63,7 @@ def _geometric(lo: float, hi: float, step: float) -> list[float]:
 
 
 def coarse_grid() -> list[Hypothesis]:
-    """Tempo 0.5x-2.0x (pitch kept), speed 0.75x-1.5x (resampled), pitch +/-3 semitones.
+    """Tempo 0.5x-2.0x (pitch kept), speed 0.75x-2.5x (resampled), pitch +/-3 semitones.
 
     Tempo steps can be wide (the line fit absorbs +/-5 % of residual slope, and frame gaps
     tolerate a few percent); pitch steps cannot (a peak 2 % off at 3 kHz is 3 bins off), so
@@ -73,7 +73,9 @@ def coarse_grid() -> list[Hypothesis]:
     for tempo in _geometric(0.5, 2.0, 1.08):
         if abs(tempo - 1.0) > 0.035:
             hyps.append(Hypothesis(1.0, 1.0 / tempo))
-    for speed in _geometric(0.75, 1.5, 1.03):
+    # Speed up to 2.5x: a 22.05 kHz file played as if it were 48 kHz or 52.9 kHz ("asetrate"
+    # with another file's rate) is a 2.2-2.4x resampled speed change.
+    for speed in _geometric(0.75, 2.5, 1.03):
         if abs(speed - 1.0) > 0.015:
             hyps.append(Hypothesis(speed, 1.0 / speed))
     for semitones in np.arange(-3.2, 3.21, 0.4):
