@@ -11,17 +11,29 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
-from agent.media import repository
-from agent.media.audio_index import AudioCandidate
+from agent.media import repository, warp
+from agent.media.audio_index import AudioCandidate, bit_error_rate
+from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
 from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, MediaPrints, fingerprint
-from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio, search_image, search_video
+from agent.media.index import (
+    AssetInfo,
+    IndexState,
+    MediaIndex,
+    coarse_audio,
+    search_audio,
+    search_image,
+    search_video,
+    stored_chroma,
+)
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
 from agent.media.sniff import read_prefix, sniff_bytes
 from agent.store import Store, StoreUnavailable, describe_db_error
@@ -36,6 +48,13 @@ TOP_CANDIDATES = 3
 PROOF_MIN_SCORE = 0.999
 PROOF_MIN_VOTES = 40
 HASH_CHUNK = 1 << 20
+# A warped reading of the query (speed, tempo or pitch undone, `agent.media.warp`) is the best
+# of some eighty tries, so it must earn more than the calibrated threshold: a score of at
+# least WARP_MIN_SCORE, and at least WARP_GAIN times the landmark votes the query as it came
+# got for the same asset (and at least WARP_MIN_VOTES).
+WARP_MIN_SCORE = 0.999
+WARP_GAIN = 3.0
+WARP_MIN_VOTES = 20
 
 
 @dataclass(frozen=True)
@@ -262,7 +281,7 @@ class MediaService:
         state = self.index.state
         proof = _AudioProof(self, state)
         try:
-            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof)
+            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof, keep_pcm=True)
             match = proof.match if prints.report.satisfied else self._decide(prints, state)
         except MediaError as exc:
             return MatchOutcome(None, mime, kind, str(exc), _ms(started))
@@ -294,7 +313,38 @@ class MediaService:
                     if ok and not self._sound_contradicts(state, audio, vc.asset_id, audio_candidates):
                         options.append(self._as_match(state, vc.asset_id, "video", score, vc.offset_s))
         options = [m for m in options if m.path]
+        if not options and audio is not None and prints.pcm is not None:
+            warped = self._warped_match(state, prints.pcm, audio_candidates)
+            if warped is not None:
+                options.append(warped)
         return max(options, key=lambda m: m.score) if options else None
+
+    def _warped_match(
+        self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]
+    ) -> MediaMatch | None:
+        """The query's sound re-read under speed, tempo and pitch hypotheses (only when
+        nothing matched as it came): the best hypothesis's best candidate, verified by the
+        Chromaprint bit-error rate of the query with the hypothesis undone, if the calibration
+        accepts it and it clearly beats the unwarped query on the same asset."""
+        if not state.audio:
+            return None
+        direct_votes = {c.asset_id: c.lm_votes for c in direct}
+        found = warp.search_hypotheses(pcm, lambda q: coarse_audio(state, q), lambda q: search_audio(state, q))
+        for hypothesis, candidates in found:
+            for c in candidates[:1]:
+                floor = max(WARP_MIN_VOTES, WARP_GAIN * max(1, direct_votes.get(c.asset_id, 0)))
+                stored = stored_chroma(state, c.asset_id)
+                if c.lm_votes < floor or stored is None:
+                    continue
+                items = warp.restored_chroma(pcm, hypothesis)
+                ber, overlap = bit_error_rate(items, stored, c.offset_s / ITEM_SECONDS, c.slope)
+                verified = replace(c, cp_ber=ber, cp_overlap=overlap)
+                score, ok = decide("audio", verified, self.calibration)
+                if ok and score >= WARP_MIN_SCORE:
+                    match = self._as_match(state, c.asset_id, "audio", score, c.offset_s)
+                    if match.path:
+                        return match
+        return None
 
     def _audio_matches(
         self, state: IndexState, candidates: list[AudioCandidate], min_score: float = 0.0, min_votes: int = 0
