@@ -33,6 +33,8 @@ from agent.scrub.files import scrub_file
 from agent.scrub.options import ScrubOptions
 from tests.support.faces import astronaut, haar_faces, read_frames, write_video
 
+HAAR_FRONTAL = str(Path(cv2.__file__).parent / "data" / "haarcascade_frontalface_default.xml")
+"""Shipped inside opencv-python (what `cv2.data.haarcascades` names)."""
 DRAWN = np.array([(128, 128, 128), (255, 255, 255), (255, 64, 64)])
 
 
@@ -41,7 +43,7 @@ Rect = tuple[float, float, float, float]
 
 def source_face() -> Rect:
     """x0, y0, x1, y1 of the largest face Haar finds in the still portrait."""
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = cv2.CascadeClassifier(HAAR_FRONTAL)
     found = cascade.detectMultiScale(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2GRAY), 1.1, 5, minSize=(32, 32))
     x, y, w, h = max(found, key=lambda b: int(b[2]) * int(b[3]))
     return float(x), float(y), float(x + w), float(y + h)
@@ -80,7 +82,7 @@ def haar_boxes(rgb: np.ndarray) -> list[Rect]:
     """The Haar frontal-face boxes of `rgb` (same settings as tests.support.faces.haar_faces)."""
     global _CASCADE
     if _CASCADE is None:
-        _CASCADE = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        _CASCADE = cv2.CascadeClassifier(HAAR_FRONTAL)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     found = _CASCADE.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(32, 32))
     return [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in found]
