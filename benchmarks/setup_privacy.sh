@@ -25,8 +25,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install ${torch_wheel:-torch} resemblyzer 'setuptools<81'
 fi
 bench_packages=(pocketsphinx==5.1.1 sounddevice pyworld)
-"$venv/bin/python" -c "import pocketsphinx, sounddevice, pyworld" 2>/dev/null \
-  || "$venv/bin/pip" install "${bench_packages[@]}"
+# (pip, not an import check: importing sounddevice fails without the PortAudio library.)
+"$venv/bin/pip" install -q "${bench_packages[@]}"
 agent_python="$here/../.venv/bin/python"
 if [ -x "$agent_python" ] && ! "$agent_python" -c "import pocketsphinx" 2>/dev/null; then
   "$agent_python" -m pip install pocketsphinx==5.1.1
@@ -39,7 +39,7 @@ if [ ! -d "$data/root/usr/share/asterisk/sounds/en_US_f_Allison" ]; then
 fi
 if [ ! -d "$data/sdist/pocketsphinx-5.1.1/test/data/librivox" ]; then
   sdist="$data/sdist/pocketsphinx-5.1.1.tar.gz"
-  [ -f "$sdist" ] || (cd "$data/sdist" && pip download --no-deps --no-binary :all: pocketsphinx==5.1.1 -d .)
+  [ -f "$sdist" ] || (cd "$data/sdist" && pip download --no-deps --no-binary pocketsphinx pocketsphinx==5.1.1 -d .)
   tar xzf "$sdist" -C "$data/sdist" pocketsphinx-5.1.1/test/data
 fi
 echo "ready: $venv, $data"
