@@ -193,7 +193,7 @@ def recognise(audio: np.ndarray, decoder: object) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-speaker", type=int, default=24)
-    parser.add_argument("--alphas", nargs="+", default=["0.75-0.9"], help="alpha ranges low-high to compare")
+    parser.add_argument("--alphas", nargs="*", default=["0.75-0.9"], help="alpha ranges low-high to compare")
     parser.add_argument(
         "--world",
         nargs="*",
