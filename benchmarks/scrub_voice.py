@@ -17,7 +17,13 @@ Utility: pocketsphinx's bundled en-US model (default decoder) on Allison's Engli
 (transcripts from asterisk-core-sounds-en's core-sounds-en.txt) and the LibriVox sentences;
 WER before/after.
 
+`--world F0LO-F0HI:WLO-WHI` also measures a WORLD-vocoder transform (benchmarks/privacy_world.py,
+in the bench venv): per utterance an F0 scale and a formant (spectral-envelope) warp drawn from
+the ranges, inverted (upwards) for a random half of the utterances.
+
     PYTHONPATH=$PWD .venv/bin/python benchmarks/scrub_voice.py
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/scrub_voice.py --per-speaker 12 --alphas 0.75-0.9 \
+        --world 0.8-0.9:0.88-0.94 0.7-0.8:0.82-0.88
     PYTHONPATH=$PWD .venv/bin/python benchmarks/scrub_voice.py --alphas 0.75-0.9 0.6-0.75 0.5-0.65
 """
 
@@ -137,6 +143,21 @@ def embed(paths: list[Path], tmp: Path) -> np.ndarray:
     return np.load(target)
 
 
+def world(utterances: list[Utterance], spec: str, rng: random.Random, tmp: Path) -> list[np.ndarray]:
+    """Each utterance through benchmarks/privacy_world.py (pyworld lives in the bench venv)."""
+    (f0_low, f0_high), (w_low, w_high) = ([float(v) for v in part.split("-")] for part in spec.split(":"))
+    jobs = []
+    for k, u in enumerate(utterances):
+        f0_scale, factor = rng.uniform(f0_low, f0_high), rng.uniform(w_low, w_high)
+        if rng.random() < 0.5:
+            f0_scale, factor = 1 / f0_scale, 1 / factor
+        jobs.append(f"{write_wav(tmp / f'w{k}.wav', u.audio)}\t{tmp / f'wo{k}.wav'}\t{f0_scale}\t{factor}")
+    listing = tmp / "world.txt"
+    listing.write_text("\n".join(jobs))
+    subprocess.run([str(VENV_PYTHON), str(HERE / "privacy_world.py"), str(listing)], check=True)
+    return [read16k(tmp / f"wo{k}.wav") for k in range(len(utterances))]
+
+
 def eer(enrol: np.ndarray, trial: np.ndarray, speakers: list[str]) -> float:
     """Equal error rate over all pairs i < j (enrolment i against trial j)."""
     scores = enrol @ trial.T
@@ -172,7 +193,14 @@ def recognise(audio: np.ndarray, decoder: object) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-speaker", type=int, default=24)
-    parser.add_argument("--alphas", nargs="+", default=["0.75-0.9"], help="alpha ranges low-high to compare")
+    parser.add_argument("--alphas", nargs="*", default=["0.75-0.9"], help="alpha ranges low-high to compare")
+    parser.add_argument(
+        "--world",
+        nargs="*",
+        default=[],
+        help="WORLD transforms F0LO-F0HI:WLO-WHI to compare: F0 scale and envelope warp drawn per "
+        "utterance from the ranges (< 1), then inverted (moved up instead of down) for half of them",
+    )
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--no-wer", action="store_true")
     args = parser.parse_args()
@@ -205,14 +233,20 @@ def main() -> None:
             errors = sum(word_errors(normalise(u.text or ""), recognise(u.audio, decoder)) for u in english)
             words = sum(len(normalise(u.text or "")) for u in english)
             print(f"WER before: {100 * errors / words:5.1f} % ({len(english)} English utterances, {words} words)")
-        for spec in args.alphas:
-            low, high = (float(v) for v in spec.split("-"))
+        specs = [("mcadams", spec) for spec in args.alphas] + [("world", spec) for spec in args.world]
+        for method, spec in specs:
             start = time.perf_counter()
-            scrubbed = [mcadams(u.audio, rng.uniform(low, high)) for u in utterances]
+            if method == "mcadams":
+                low, high = (float(v) for v in spec.split("-"))
+                scrubbed = [mcadams(u.audio, rng.uniform(low, high)) for u in utterances]
+                label = f"alpha {low:.2f}-{high:.2f}"
+            else:
+                scrubbed = world(utterances, spec, rng, tmp)
+                label = f"world {spec}"
             seconds = sum(u.audio.size for u in utterances) / RATE
             speed = seconds / (time.perf_counter() - start)
             after = embed([write_wav(tmp / f"s{k}.wav", a) for k, a in enumerate(scrubbed)], tmp)
-            line = f"alpha {low:.2f}-{high:.2f} ({speed:4.0f}x real time):"
+            line = f"{label} ({speed:4.0f}x real time):"
             for split, mask in (("dev", [not h for h in held]), ("held-out", held)):
                 idx = [k for k, m in enumerate(mask) if m]
                 names = [utterances[k].speaker for k in idx]

@@ -124,7 +124,12 @@ def methods_of(options: ScrubOptions, result: ScrubResult) -> dict[str, Any]:
         methods["people"] = {"mode": "keep"}
         faces: dict[str, Any] = {"mode": options.faces}
         if options.faces != "keep":
-            faces.update(model="blazeface", margin=FACE_MARGIN, smoothing_frames=PERSIST_FRAMES)
+            faces.update(
+                model="blazeface",
+                passes="full-range + short-range, full-range on 2 tiles",
+                margin=FACE_MARGIN,
+                smoothing_frames=PERSIST_FRAMES,
+            )
             if options.faces == "blur":
                 faces["blur_cells"] = BLUR_CELLS
         methods["faces"] = faces

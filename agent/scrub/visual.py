@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from agent.scrub.frames import draw_skeleton, hide_faces
-from agent.scrub.models import FaceDetector, Landmarks, PoseEstimator, RGBImage
+from agent.scrub.models import TILE_STRIDE, FaceDetector, Landmarks, PoseEstimator, RGBImage
 from agent.scrub.options import ScrubOptions
 from agent.scrub.smoothing import FaceSmoother
 
@@ -35,7 +35,8 @@ class FramePipeline:
         self.frames = 0
         self.people_found = 0
         self._pose = PoseEstimator(video=video) if options.people == "skeleton" else None
-        self._faces = FaceDetector() if options.people != "skeleton" and options.faces != "keep" else None
+        hides_faces = options.people != "skeleton" and options.faces != "keep"
+        self._faces = FaceDetector(tile_every=TILE_STRIDE if video else 1) if hides_faces else None
         self._smoother = FaceSmoother(self._faces.detect) if self._faces is not None else None
 
     def run(self, frames: Iterable[RGBImage]) -> Iterator[RGBImage]:
