@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
 
 from mitmproxy import http
 
@@ -13,14 +13,32 @@ from agent.policy.verdict import ClinicalMatch, UploadFacts, Verdict
 from agent.proxy.answers import block_answer
 from agent.proxy.attribution import ClientRef
 from agent.proxy.inspect import PartsResult
+from agent.proxy.pieces import StreamKey
+from agent.proxy.prepare import Prepared
 from agent.proxy.realtime import RealtimeAudio
 from agent.proxy.recorder import EventDraft
+from agent.proxy.resumable import ChunkRequest
 from agent.proxy.routing import Destination
 from agent.proxy.services import GuardServices
 
 METADATA_KEY = "phiwall"
-NOT_YET: Any = object()
-"""Marks a lazily computed `FlowState` field that was not computed yet."""
+
+
+class Phase(Enum):
+    """Where a flow stands; every addon reads it instead of a set of flags.
+
+    HEADERS: the request-headers addons are still deciding (the only phase they act in).
+    PENDING: decided at the headers; the request hook may still have work (inspect after).
+    HOLD: the body must be inspected before the request may leave (blockable destination).
+    PASS: nothing is left to do for the request (no body, streamed through, a WebSocket).
+    BLOCKED: refused; `block_reason` and `incident` say why (answered by the answer addon).
+    """
+
+    HEADERS = "headers"
+    PENDING = "pending"
+    HOLD = "hold"
+    PASS = "pass"  # noqa: S105 (a phase, not a password)
+    BLOCKED = "blocked"
 
 
 @dataclass
@@ -44,29 +62,29 @@ class FlowState:
     path: str
     """Method and request target (query included) as received, decoded once (mitmproxy decodes per access)."""
     started: float
+    phase: Phase = Phase.HEADERS
+    has_body: bool = False
     original: Target | None = None
     """The real destination while the request is pointed at the drain sink."""
     block_reason: str | None = None
     incident: str | None = None
-    realtime: RealtimeAudio | None = None
-    cut: bool = False
-    """WebSocket: a match ended this stream; every later client message is dropped."""
+    sanctioned: bool = False
+    """Blocked as clinical media where de-identified copies are accepted: the answer says how."""
     audited: bool = False
-    ws_error_recorded: bool = False
-    prepared: Any = None
-    """The body's extraction when it was already done on the fast path (agent.proxy.uploads)."""
-    chunk: Any = NOT_YET
-    """The resumable-upload chunk this request carries (agent.proxy.resumable), once looked up."""
-    piece_key: Any = None
+    """An audit event was already recorded for this flow (discovery or a realtime stream)."""
+    prepared: Prepared | None = None
+    """The body's extraction when it was already done on the fast path."""
+    chunk_known: bool = False
+    chunk: ChunkRequest | None = None
+    """The resumable-upload chunk this request carries (agent.proxy.resumable), once `chunk_known`."""
+    piece_key: StreamKey | None = None
     """The split-upload stream this request's file piece joined (agent.proxy.pieces), if any."""
     body_prefix: bytes | None = None
     """The start of the decoded body (at most `BODY_PREFIX_BYTES`), once something needed it."""
-    settled: bool = False
-    """Nothing is left for the `request` hook to do (no body, or a body streamed through)."""
-    inline_pending: bool = False
-    """The body must be inspected before the request may leave (blockable destination)."""
-    sanctioned: bool = False
-    """Blocked as clinical media where de-identified copies are accepted: the answer says how."""
+    realtime: RealtimeAudio | None = None
+    cut: bool = False
+    """WebSocket: a match ended this stream; every later client message is dropped."""
+    ws_error_recorded: bool = False
 
     def __init__(self, dest: Destination, headers: dict[str, str], method: str = "", path: str = "") -> None:
         self.dest = dest

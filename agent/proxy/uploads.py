@@ -21,23 +21,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
 from functools import partial
 from urllib.parse import parse_qsl
 
 from mitmproxy import http
 from mitmproxy.proxy.mode_specs import UpstreamMode
 
-from agent.payload import Extraction, ExtractLimits, MediaProbe, PayloadPart, extract_payload
-from agent.payload.encoding import decode_content, decode_prefix
-from agent.payload.multipart import parse_multipart
-from agent.payload.types import PayloadError
+from agent.payload import Extraction, PayloadPart
+from agent.payload.encoding import decode_prefix
 from agent.payload.walker import nothing_to_extract
 from agent.policy.verdict import Verdict, decide_uninspectable_channel, decide_upload
 from agent.proxy.derived import derivative_for
 from agent.proxy.flows import (
-    NOT_YET,
     FlowState,
+    Phase,
     block_response,
     client_ref,
     draft_for,
@@ -49,13 +46,14 @@ from agent.proxy.flows import (
 )
 from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
 from agent.proxy.pieces import StreamKey, piece_of
+from agent.proxy.prepare import BODY_PREFIX_BYTES, INLINE_EXTRACT_BYTES, Prepared, prepare_upload
 from agent.proxy.probing import ProbePolicy, unread_leaves
 from agent.proxy.response_tap import ResponseTap, worth_tapping
 from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, identify_chunk
 from agent.proxy.services import GuardServices
 from agent.proxy.sink import SINK_MARK_HEADER
 from agent.proxy.tenants import HeaderPairs
-from agent.shadow.shape import MAX_BODY_PREFIX, MAX_RESPONSE_PREFIX
+from agent.shadow.shape import MAX_RESPONSE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -64,48 +62,6 @@ SDP_TYPES = ("application/sdp",)
 MAX_ERROR_TEXT = 300
 MAX_CONTAINERS_SHOWN = 8
 STREAM_RESPONSES_OVER = 1 << 20
-INLINE_EXTRACT_BYTES = 64 << 10
-"""Uncompressed bodies up to this size are parsed on the event loop (well under a millisecond)."""
-BODY_PREFIX_BYTES = MAX_BODY_PREFIX + 1
-"""What the shadow classifier reads of a decoded body (+1 byte: it notes that there was more)."""
-
-
-@dataclass
-class Prepared:
-    extraction: Extraction
-    chunk_bytes: bytes | memoryview
-    body_prefix: bytes = b""
-    """The decoded body's first `BODY_PREFIX_BYTES` (for the shadow classifier)."""
-    decoded: bytes | memoryview = b""
-    """The body after Content-Encoding (for probing and split-upload pieces)."""
-
-
-def prepare_upload(
-    body: bytes,
-    content_type: str | None,
-    content_encoding: str | None,
-    limits: ExtractLimits,
-    probe: MediaProbe,
-    chunk_field: str | None,
-) -> Prepared:
-    """Decode once, extract candidate parts, and isolate the bytes a chunked upload contributes."""
-    try:
-        decoded = decode_content(body, content_encoding, limits)
-    except PayloadError as exc:
-        return Prepared(Extraction(errors=[str(exc)], decoded_size=len(body)), b"")
-    extraction = extract_payload(decoded, content_type, None, limits, probe)
-    prefix = decoded[:BODY_PREFIX_BYTES] if len(decoded) > BODY_PREFIX_BYTES else decoded
-    chunk_bytes: bytes | memoryview = decoded
-    if chunk_field is not None and content_type and content_type.lower().startswith("multipart/"):
-        chunk_bytes = b""
-        try:
-            for part in parse_multipart(decoded, content_type).parts:
-                if part.name == chunk_field:
-                    chunk_bytes = part.data
-                    break
-        except PayloadError as exc:
-            extraction.errors.append(str(exc))
-    return Prepared(extraction, chunk_bytes, prefix, decoded)
 
 
 def connected_address(flow: http.HTTPFlow) -> str | None:
@@ -230,7 +186,7 @@ class UploadGuard:
         if dest.tenant_headers:
             self._restrict_tenants(request, dest.tenant_headers)
         if "upgrade" in headers and headers["upgrade"].lower() == "websocket":
-            state.settled = True
+            state.phase = Phase.PASS
             return
         has_body = may_have_body(request, headers)
         if has_body and dest.is_catalogued and self._is_webrtc_signalling(flow, state):
@@ -246,7 +202,7 @@ class UploadGuard:
         if not has_body or mode == "none":
             if has_body:
                 request.stream = True
-            state.settled = True  # the request hook has nothing to do for this flow
+            state.phase = Phase.PASS  # the request hook has nothing to do for this flow
             return
         chunk = self._chunk_of(flow, state)
         if chunk is not None and mode == "inline":
@@ -259,7 +215,7 @@ class UploadGuard:
             self._oversize(flow, state, declared_length(headers))
             return
         if mode == "inline":
-            state.inline_pending = True
+            state.phase = Phase.HOLD
             if not framed_within(request, headers, services.settings.max_inspect_bytes) and self._ai_looking(state):
                 # The body could end up streamed (chunked, HTTP/2): until a verdict, it can only
                 # stream into the drain sink. An HTTP/1 body of a known length within the limit is
@@ -294,7 +250,8 @@ class UploadGuard:
 
     def _chunk_of(self, flow: http.HTTPFlow, state: FlowState) -> ChunkRequest | None:
         """The chunk of a resumable upload this request carries (looked up once per flow)."""
-        if state.chunk is NOT_YET:
+        if not state.chunk_known:
+            state.chunk_known = True
             headers, target = state.headers, state.path
             if (
                 "/uploads/" in target
@@ -306,8 +263,7 @@ class UploadGuard:
                 state.chunk = identify_chunk(state.method, state.dest.host, path, query_of(target), headers)
             else:
                 state.chunk = None  # none of the chunked-upload protocols (agent.proxy.resumable)
-        chunk: ChunkRequest | None = state.chunk
-        return chunk
+        return state.chunk
 
     def body_prefix(self, flow: http.HTTPFlow, state: FlowState) -> bytes:
         """The start of the decoded request body, as the shadow classifier reads it (decoded once).
@@ -315,7 +271,7 @@ class UploadGuard:
         gzip/br/zstd bodies are decoded with the bounded decoders, stopped after the prefix.
         """
         if state.body_prefix is None:
-            if isinstance(state.prepared, Prepared):
+            if state.prepared is not None:
                 state.body_prefix = state.prepared.body_prefix
             else:
                 raw = flow.request.raw_content or b""
@@ -401,7 +357,7 @@ class UploadGuard:
         """Enforce what is decided; returns a coroutine only when the body must be inspected
         first (mitmproxy awaits it), so ordinary requests cost no task switch."""
         state = state_of(flow)
-        if state is None or state.settled:
+        if state is None or state.phase is Phase.PASS:
             return None
         request = flow.request
         dest = state.dest
@@ -418,7 +374,7 @@ class UploadGuard:
                 flow.response = block_response(flow, state.block_reason, state.incident)
             return None
         mode = dest.inspect_mode
-        if mode == "inline" and state.inline_pending:
+        if mode == "inline" and state.phase is Phase.HOLD:
             if request.stream:
                 self._oversize(flow, state, None)
                 return None
@@ -508,7 +464,7 @@ class UploadGuard:
             chunk.multipart_field if chunk is not None else None,
         )
         try:
-            if isinstance(state.prepared, Prepared):
+            if state.prepared is not None:
                 prepared = state.prepared
             elif len(body) <= INLINE_EXTRACT_BYTES and not state.headers.get("content-encoding"):
                 prepared = prepare_upload(*arguments)  # small plain bodies: cheaper than a thread hop
@@ -763,7 +719,7 @@ class UploadGuard:
         state.incident = draft.id
         state.block_reason = verdict.reason
         state.sanctioned = verdict.sanctioned
-        state.settled = False  # the request hook answers it
+        state.phase = Phase.BLOCKED  # the request hook answers it
         if self.services.sink.address is not None:
             # Whatever happens next (a late switch to streaming), the body can only reach the sink.
             redirect_to_sink(flow, state, self.services.sink.address)

@@ -19,7 +19,7 @@ from agent.config import Config
 from agent.media import MediaService
 from agent.media.model import MatchOutcome, MediaLimits
 from agent.proxy.addon import PhiWallGuard
-from agent.proxy.flows import state_of
+from agent.proxy.flows import Phase, state_of
 from agent.proxy.inspect import InspectionBusy, Inspector
 from agent.proxy.services import GuardServices
 from agent.proxy.settings import ProxySettings
@@ -106,7 +106,7 @@ async def test_routing_and_sink_redirect(services: GuardServices) -> None:
         assert state is not None
         assert state.dest.service_id == "loopback-scribe"
         assert state.dest.status == "unapproved"
-        assert state.inline_pending
+        assert state.phase is Phase.HOLD
         assert framed.request.host == UNAPPROVED_HOST, "an HTTP/1 body of known length is buffered: no detour"
 
         for variant in ("chunked", "http/2"):
