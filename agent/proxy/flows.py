@@ -8,13 +8,15 @@ from enum import Enum
 
 from mitmproxy import http
 
+from agent.payload import ExtractLimits
+from agent.payload.encoding import decode_prefix
 from agent.policy.derived import DerivedMatch
 from agent.policy.verdict import ClinicalMatch, UploadFacts, Verdict
 from agent.proxy.answers import block_answer
 from agent.proxy.attribution import ClientRef
 from agent.proxy.inspect import PartsResult
 from agent.proxy.pieces import StreamKey
-from agent.proxy.prepare import Prepared
+from agent.proxy.prepare import BODY_PREFIX_BYTES, Prepared
 from agent.proxy.realtime import RealtimeAudio
 from agent.proxy.recorder import EventDraft
 from agent.proxy.resumable import ChunkRequest
@@ -102,6 +104,20 @@ def lowered(headers: http.Headers) -> dict[str, str]:
 def state_of(flow: http.HTTPFlow) -> FlowState | None:
     state = flow.metadata.get(METADATA_KEY)
     return state if isinstance(state, FlowState) else None
+
+
+def body_prefix_of(flow: http.HTTPFlow, state: FlowState, limits: ExtractLimits) -> bytes:
+    """The start of the decoded request body, as the shadow classifier reads it (decoded once).
+
+    gzip/br/zstd bodies are decoded with the bounded decoders, stopped after the prefix.
+    """
+    if state.body_prefix is None:
+        if state.prepared is not None:
+            state.body_prefix = state.prepared.body_prefix
+        else:
+            raw = flow.request.raw_content or b""
+            state.body_prefix = decode_prefix(raw, state.headers.get("content-encoding"), limits, BODY_PREFIX_BYTES)
+    return state.body_prefix
 
 
 def client_ref(flow: http.HTTPFlow) -> ClientRef:

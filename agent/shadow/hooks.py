@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol
 
 from agent.shadow.classifier import AIShapeClassifier, Label, ShadowModelError, ShapeVerdict
 from agent.shadow.discovery import Belief, DiscoveryRecorder, DiscoverySettings, HostBelief, normalise_host
+from agent.shadow.sample import FlowSample
 from agent.shadow.shape import MAX_BODY_PREFIX, MAX_RESPONSE_PREFIX, RequestShape
 from agent.store.engine import Store
 from agent.store.events import EventWriter
@@ -243,31 +244,17 @@ class ShadowInspector:
             log.exception("recording a sighting of %s failed", assessment.host)
             return None
 
-    def inspect(
-        self,
-        host: str,
-        method: str,
-        path: str,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]],
-        body_prefix: bytes = b"",
-        response_headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-        *,
-        body_size: int | None = None,
-        response_prefix: bytes = b"",
-        process: str | None = None,
-        user: str | None = None,
-        blocked: bool = False,
-    ) -> ShadowAssessment:
-        """`assess` then `record`, in one call: the ready-made hook for the proxy's response."""
+    def observe(self, sample: FlowSample) -> ShadowAssessment:
+        """Classify one flow and count it in its host's inventory row: the proxy's one call per sample."""
         assessment = self.assess(
-            host,
-            method,
-            path,
-            headers,
-            body_prefix,
-            response_headers,
-            body_size=body_size,
-            response_prefix=response_prefix,
+            sample.host,
+            sample.method,
+            sample.path,
+            sample.headers,
+            sample.body_prefix,
+            sample.response_headers,
+            body_size=sample.body_size,
+            response_prefix=sample.response_prefix,
         )
-        self.record(assessment, process=process, user=user, blocked=blocked)
+        self.record(assessment, process=sample.process, user=sample.user, blocked=sample.blocked)
         return assessment

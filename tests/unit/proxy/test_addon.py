@@ -251,6 +251,6 @@ async def test_tenant_restriction_headers_replace_the_clients(services: GuardSer
     ],
 )
 def test_which_responses_are_streamed(fields: tuple[tuple[bytes, bytes], ...], stream: bool) -> None:
-    from agent.proxy.uploads import worth_streaming
+    from agent.proxy.addons.responses import worth_streaming
 
     assert worth_streaming(fields) is stream

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import select
 
 from agent.shadow.hooks import ClassifierSource, ShadowAssessment, ShadowInspector, classifier_from_models
+from agent.shadow.sample import FlowSample
 from agent.store import Store
 from agent.store.events import EventWriter
 from agent.store.models import AIServiceSeen, Event
@@ -55,15 +56,17 @@ def test_assess_then_record_builds_the_host_inventory(store: Store) -> None:
     assert seen.action("inspect") == "inspect"
     assert seen.action("allow") == "allow"
     for _ in range(5):
-        inspector.inspect(
-            "llm.internal.example",
-            "POST",
-            "/v1/chat/completions",
-            CHAT_HEADERS,
-            CHAT_BODY,
-            SSE,
-            process="python3",
-            user="dr.who",
+        inspector.observe(
+            FlowSample(
+                "llm.internal.example",
+                "POST",
+                "/v1/chat/completions",
+                CHAT_HEADERS,
+                CHAT_BODY,
+                SSE,
+                process="python3",
+                user="dr.who",
+            )
         )
     # Once the host is known as AI, even a shapeless request to it is treated as AI traffic.
     later = inspector.assess("llm.internal.example", "GET", "/", {})
