@@ -50,7 +50,8 @@ class PhiWallGuard:
         self.services = services
         self._owns_services = services is None
         self.loopback = LoopbackGuard(self._inspect_limit_mb)
-        self.addons: list[object] = []
+        self.chain: list[object] = []
+        """The job addons, in order (not `addons`: mitmproxy would register those itself)."""
         self.uploads: UploadGuard | None = None
         self._requestheaders: tuple[FlowHook, ...] = ()
         self._request: tuple[FlowHook, ...] = ()
@@ -64,8 +65,8 @@ class PhiWallGuard:
 
     def _attach(self, services: GuardServices) -> None:
         self.services = services
-        self.addons = build_addons(services)
-        self.uploads = next(addon for addon in self.addons if isinstance(addon, UploadGuard))
+        self.chain = build_addons(services)
+        self.uploads = next(addon for addon in self.chain if isinstance(addon, UploadGuard))
         for name in (
             "requestheaders",
             "request",
@@ -75,7 +76,7 @@ class PhiWallGuard:
             "tls_clienthello",
             "tls_failed_client",
         ):
-            setattr(self, f"_{name}", _hooks(self.addons, name))
+            setattr(self, f"_{name}", _hooks(self.chain, name))
 
     def _inspect_limit_mb(self) -> int | None:
         return self.services.settings.config.proxy.max_inspect_mb if self.services is not None else None

@@ -28,6 +28,7 @@ from agent.shadow.sample import FlowSample
 from agent.store.engine import Store
 from agent.store.events import EventWriter
 from agent.updates.active import ActiveSignatures
+from agent.updates.shadow_model import shipped_classifier
 
 FIRST_CLASSIFIED = 8
 SAMPLE_EVERY = 32
@@ -54,7 +55,9 @@ class ShadowDiscovery:
         events: EventWriter | None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.inspector = ShadowInspector.open(store, agent_id=agent_id, events=events, signatures=signatures.current)
+        self.inspector = ShadowInspector.open(
+            store, agent_id=agent_id, events=events, signatures=signatures.current, fallback=shipped_classifier
+        )
         self._clock = clock
         self._seen: OrderedDict[str, _Sampling] = OrderedDict()
         self.classified = 0

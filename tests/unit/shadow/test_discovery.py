@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import event, text
 from sqlmodel import select
 
+from agent.shadow.belief import DiscoverySettings, belief_after
 from agent.shadow.classifier import ShapeVerdict
-from agent.shadow.discovery import DiscoveryRecorder, DiscoverySettings, belief_after
+from agent.shadow.discovery import DiscoveryRecorder
 from agent.store import Store, open_store
 from agent.store.events import EventWriter
 from agent.store.models import AIServiceSeen, Event

@@ -14,6 +14,7 @@ from agent.shadow.sample import FlowSample
 from agent.store import Store
 from agent.store.events import EventWriter
 from agent.store.models import AIServiceSeen, Event
+from agent.updates.shadow_model import shipped_classifier
 from agent.updates.source import shipped_bundle
 from signatures.shadow.train import MODEL_PATH
 
@@ -100,7 +101,10 @@ def test_ordinary_requests_are_not_ai(store: Store) -> None:
 
 
 def test_a_bundle_without_a_classifier_uses_the_shipped_one(store: Store) -> None:
-    inspector = ShadowInspector.open(store, agent_id="ws-1", events=None, signatures=lambda: FakeSignatures("lab"))
+    lab = FakeSignatures("lab")
+    inspector = ShadowInspector.open(
+        store, agent_id="ws-1", events=None, signatures=lambda: lab, fallback=shipped_classifier
+    )
     seen = inspector.assess("llm.internal.example", "POST", "/v1/chat/completions", CHAT_HEADERS, CHAT_BODY)
     assert seen.label == "ai"
 
