@@ -10,9 +10,9 @@
 | `webrtc.WebRtcSignalling` | requestheaders | refuse uninspectable WebRTC sessions to unapproved services |
 | `unknown_ai.UnknownAIBlock` | requestheaders, request | `unknown_ai = block` for uncatalogued AI-looking hosts |
 | `resumable.ResumableUploads` | requestheaders | refuse later chunks of a session that sent clinical media |
+| `shadow.ShadowObserver` | responseheaders | one `FlowSample` per flow for shadow-AI discovery |
 | `answer.BlockAnswer` | request, responseheaders | the 403 for blocked flows (also behind the drain sink) |
 | `uploads.UploadGuard` | requestheaders, request | hold, inspect (`agent.proxy.inspection`) and enforce bodies |
-| `shadow.ShadowObserver` | responseheaders | one `FlowSample` per flow for shadow-AI discovery |
 | `responses.ResponseStreaming` | responseheaders | stream SSE and large answers |
 | `realtime.RealtimeGuard` | websocket_start, websocket_message | realtime audio over WebSockets, cut on a match |
 
@@ -46,9 +46,9 @@ FLOW_ADDONS = (
     WebRtcSignalling,
     UnknownAIBlock,
     ResumableUploads,
+    ShadowObserver,  # before BlockAnswer: discovery sees the answer that arrived, not PhiWall's 403
     BlockAnswer,
     UploadGuard,
-    ShadowObserver,
     ResponseStreaming,
     RealtimeGuard,
 )

@@ -52,5 +52,9 @@ async def test_the_composite_is_the_only_addon_mitmproxy_sees(services: GuardSer
     guard = PhiWallGuard(services)
     assert not hasattr(guard, "addons"), "mitmproxy would register nested addons and call every hook twice"
     assert len(guard.chain) >= 12
+    order = [type(addon).__name__ for addon in guard.chain]
+    assert order[0:3] == ["HandshakeRouting", "PinnedClientReporter", "Routing"]
+    # discovery sees the answer that arrived; the 403 is given before the upload guard would inspect
+    assert order.index("ShadowObserver") < order.index("BlockAnswer") < order.index("UploadGuard")
     with taddons.context(guard) as tctx:  # type: ignore[no-untyped-call]
         assert tctx.master.addons.get("routing") is None
