@@ -13,7 +13,7 @@ import click
 
 from agent.commands.options import config_option, db_option, resolve
 from agent.errors import ConfigError
-from agent.store.engine import require_existing_store
+from agent.store import require_existing_store
 
 
 def _flatten_keymap(table: dict[str, Any], prefix: str, path: Path) -> dict[str, str]:

@@ -24,7 +24,7 @@ from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, MediaPrint
 from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio, search_image, search_video
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
 from agent.media.sniff import read_prefix, sniff_bytes
-from agent.store.engine import Store, describe_db_error
+from agent.store import Store, StoreUnavailable, describe_db_error
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ class MediaService:
         agent_id: str = "",
         limits: MediaLimits = MediaLimits(),  # noqa: B008 (frozen dataclass: safe default)
         calibration: Calibration | None = None,
+        preload: bool = True,
     ) -> None:
+        """`preload=False` leaves the index empty until `refresh()`: for callers that mostly enrol."""
         self.store = store
         self.agent_id = agent_id
         self.limits = limits
@@ -80,7 +82,8 @@ class MediaService:
         self.index = MediaIndex()
         self._write = threading.Lock()  # index changes
         self._store_write = threading.Lock()  # one writing transaction per process at a time
-        self.refresh()
+        if preload:
+            self.refresh()
 
     # --- index maintenance ------------------------------------------------------------------
 
@@ -125,6 +128,8 @@ class MediaService:
             return self._enroll(path, digest, sniffed.mime, size, display)
         except MediaError as exc:
             return EnrollOutcome(None, display, None, False, str(exc))
+        except StoreUnavailable as exc:
+            return EnrollOutcome(None, display, None, False, str(exc), store_failed=True)
         except OSError as exc:
             return EnrollOutcome(None, display, None, False, f"cannot read: {exc.strerror or exc}")
 
@@ -138,12 +143,14 @@ class MediaService:
             return self._enroll(bytes(data), hashlib.sha256(data).hexdigest(), sniffed.mime, len(data), source_path)
         except MediaError as exc:
             return EnrollOutcome(None, source_path, None, False, str(exc))
+        except StoreUnavailable as exc:
+            return EnrollOutcome(None, source_path, None, False, str(exc), store_failed=True)
 
     def _enroll(self, source: Path | bytes, digest: str, mime: str, size: int, display: str) -> EnrollOutcome:
         try:
             record = repository.find(self.store, digest)
         except SQLAlchemyError as exc:
-            raise MediaError(f"store unavailable: {describe_db_error(exc)}") from None
+            raise StoreUnavailable(f"store unavailable: {describe_db_error(exc)}") from None
         if record is not None and not record.deleted:
             if digest not in self.index:
                 self.refresh()
@@ -167,7 +174,7 @@ class MediaService:
                     origin_agent_id=self.agent_id,
                 )
         except SQLAlchemyError as exc:
-            raise MediaError(f"cannot store prints: {describe_db_error(exc)}") from None
+            raise StoreUnavailable(f"cannot store prints: {describe_db_error(exc)}") from None
         info = AssetInfo(
             asset_id=digest,
             kind=prints.kind,

@@ -246,19 +246,33 @@ class Walker:
             return False
         if may_hold_media(data):
             before = len(self.extraction.parts)
-            walk_json(document, self.extraction, self.limits, self._media_probe, root, self._scan_string)
+            walk_json(
+                document,
+                self.extraction,
+                self.limits,
+                self._media_probe,
+                root,
+                self._scan_string,
+                lambda spelled, where: self.visit(spelled, None, where, depth + 1),
+            )
             if len(self.extraction.parts) > before:
                 self._refine(depth)
         return True
 
     def form(self, data: bytes, root: str, depth: int) -> None:
         try:
-            fields = parse_qsl(data.decode("latin-1"), keep_blank_values=True, max_num_fields=10_000)
+            # latin-1 both ways: a percent-encoded file (`requests.post(data={"f": raw})`) keeps its bytes.
+            fields = parse_qsl(
+                data.decode("latin-1"), keep_blank_values=True, max_num_fields=10_000, encoding="latin-1"
+            )
         except ValueError as exc:
             raise PayloadError(f"malformed form body: {exc}") from None
         values = [value for _, value in fields]
         for name, value in fields:
-            self.string(value, f"{root}.{name}", depth)
+            if value.isascii():
+                self.string(value, f"{root}.{name}", depth)
+            else:  # raw bytes (or UTF-8 text): read them for what they are
+                self.visit(value.encode("latin-1"), None, f"{root}.{name}", depth + 1)
             if self.extraction.truncated:
                 return
         pieces = base64_pieces(values)

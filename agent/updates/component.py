@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from datetime import timedelta
 
+from agent.backoff import Backoff
 from agent.components import AgentContext, Health
-from agent.store.types import utcnow
+from agent.store import utcnow
 from agent.updates.active import ActiveSignatures, load_active
 from agent.updates.errors import UpdateRejected
 from agent.updates.fetch import limits_from_config
@@ -137,8 +137,7 @@ class SignatureUpdates:
         if not self._transient_failures:
             return self._interval
         initial = float(self._ctx.config.signatures.retry_initial)
-        backoff = min(self._interval, initial * 2.0 ** min(self._transient_failures - 1, 20))
-        return backoff * random.uniform(0.8, 1.0)  # jitter, so a fleet does not retry in step
+        return Backoff(first=initial, cap=self._interval, jitter=(0.8, 1.0)).delay(self._transient_failures)
 
     def _loop(self) -> None:
         while not self._ctx.stopping.is_set() and not self._wake.is_set():
