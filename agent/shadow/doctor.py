@@ -6,7 +6,7 @@ import os
 
 import psutil
 
-from agent.doctor import DoctorContext, Finding
+from agent.checkup import DoctorContext, Finding
 from agent.shadow.classifier import ShadowModelError
 from agent.shadow.hooks import classifier_from_models
 
