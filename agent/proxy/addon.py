@@ -27,8 +27,10 @@ from mitmproxy import ctx, http, tls
 
 from agent.config import load_config
 from agent.proxy.addons import build_addons
+from agent.proxy.addons.base import FlowAddon
 from agent.proxy.addons.loopback import LoopbackGuard
 from agent.proxy.addons.uploads import UploadGuard
+from agent.proxy.flows import METADATA_KEY, FlowState, Phase
 from agent.proxy.services import GuardServices
 from agent.proxy.settings import ProxySettings
 
@@ -54,6 +56,9 @@ class PhiWallGuard:
         """The job addons, in order (not `addons`: mitmproxy would register those itself)."""
         self.uploads: UploadGuard | None = None
         self._requestheaders: tuple[FlowHook, ...] = ()
+        """Routing and tenant headers: every flow."""
+        self._deciding: tuple[FlowHook, ...] = ()
+        """The other request-headers hooks: only while the flow is in `Phase.HEADERS`."""
         self._request: tuple[FlowHook, ...] = ()
         self._responseheaders: tuple[FlowHook, ...] = ()
         self._websocket_start: tuple[FlowHook, ...] = ()
@@ -77,6 +82,9 @@ class PhiWallGuard:
             "tls_failed_client",
         ):
             setattr(self, f"_{name}", _hooks(self.chain, name))
+        always = [addon for addon in self.chain if not isinstance(addon, FlowAddon) or addon.any_phase]
+        self._requestheaders = _hooks(always, "requestheaders")
+        self._deciding = _hooks([addon for addon in self.chain if addon not in always], "requestheaders")
 
     def _inspect_limit_mb(self) -> int | None:
         return self.services.settings.config.proxy.max_inspect_mb if self.services is not None else None
@@ -154,9 +162,17 @@ class PhiWallGuard:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         for hook in self._requestheaders:
             hook(flow)
+        state = flow.metadata.get(METADATA_KEY)
+        if not isinstance(state, FlowState) or state.phase is not Phase.HEADERS:
+            return  # routing ended this flow's work (PASS): the deciding addons would return at once
+        for hook in self._deciding:
+            hook(flow)
 
     def request(self, flow: http.HTTPFlow) -> Pending | None:
         # Sync for ordinary requests; a coroutine (awaited by mitmproxy) when a body is inspected.
+        state = flow.metadata.get(METADATA_KEY)
+        if isinstance(state, FlowState) and state.phase is Phase.PASS:
+            return None  # no request hook acts on a PASS flow
         for hook in self._request:
             pending = hook(flow)
             if pending is not None:

@@ -49,6 +49,8 @@ def blocks_unknown_ai(dest: Destination) -> bool:
 
 
 class Routing(FlowAddon):
+    any_phase = True
+
     @failsafe
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         services = self.services

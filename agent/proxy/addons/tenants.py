@@ -14,6 +14,8 @@ from agent.proxy.flows import state_of
 
 
 class TenantHeaders(FlowAddon):
+    any_phase = True
+
     @failsafe
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
