@@ -16,6 +16,7 @@ It runs for ordinary web traffic too, so the per-request cost is kept down:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -23,9 +24,11 @@ from dataclasses import dataclass
 
 from agent.proxy.attribution import ProcessInfo
 from agent.shadow.hooks import ShadowAssessment, ShadowInspector
+from agent.shadow.sample import FlowSample
 from agent.store.engine import Store
 from agent.store.events import EventWriter
 from agent.updates.active import ActiveSignatures
+from agent.updates.shadow_model import shipped_classifier
 
 FIRST_CLASSIFIED = 8
 SAMPLE_EVERY = 32
@@ -52,7 +55,9 @@ class ShadowDiscovery:
         events: EventWriter | None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.inspector = ShadowInspector.open(store, agent_id=agent_id, events=events, signatures=signatures.current)
+        self.inspector = ShadowInspector.open(
+            store, agent_id=agent_id, events=events, signatures=signatures.current, fallback=shipped_classifier
+        )
         self._clock = clock
         self._seen: OrderedDict[str, _Sampling] = OrderedDict()
         self.classified = 0
@@ -94,37 +99,12 @@ class ShadowDiscovery:
                 recorder.observe(host, None, process=process.name, user=process.user, blocked=blocked)
         return False
 
-    def classify_uncatalogued(
-        self,
-        host: str,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body_prefix: bytes,
-        response_headers: Mapping[str, str] | None,
-        body_size: int | None,
-        process: ProcessInfo | None,
-        blocked: bool = False,
-        *,
-        response_prefix: bytes = b"",
-    ) -> None:
-        """Classify a request (`body_prefix`: the start of the decoded body; `response_prefix`:
-        the start of the decoded answer, when it was tapped) and count it."""
+    def classify(self, sample: FlowSample, process: ProcessInfo | None = None) -> None:
+        """Classify one sampled flow and count it (the sample's `process`/`user` come from `process`)."""
         self.classified += 1
-        assessment = self.inspector.inspect(
-            host,
-            method,
-            path,
-            headers,
-            body_prefix,
-            response_headers,
-            body_size=body_size,
-            response_prefix=response_prefix,
-            process=process.name if process else None,
-            user=process.user if process else None,
-            blocked=blocked,
-        )
-        self._remember(host, assessment)
+        if process is not None:
+            sample = dataclasses.replace(sample, process=process.name, user=process.user)
+        self._remember(sample.host, self.inspector.observe(sample))
 
     def _remember(self, host: str, assessment: ShadowAssessment) -> None:
         seen = self._seen.get(host)

@@ -4,23 +4,43 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
 
 from mitmproxy import http
 
+from agent.payload import ExtractLimits
+from agent.payload.encoding import decode_prefix
 from agent.policy.derived import DerivedMatch
 from agent.policy.verdict import ClinicalMatch, UploadFacts, Verdict
 from agent.proxy.answers import block_answer
 from agent.proxy.attribution import ClientRef
 from agent.proxy.inspect import PartsResult
+from agent.proxy.pieces import StreamKey
+from agent.proxy.prepare import BODY_PREFIX_BYTES, Prepared
 from agent.proxy.realtime import RealtimeAudio
 from agent.proxy.recorder import EventDraft
+from agent.proxy.resumable import ChunkRequest
 from agent.proxy.routing import Destination
 from agent.proxy.services import GuardServices
 
 METADATA_KEY = "phiwall"
-NOT_YET: Any = object()
-"""Marks a lazily computed `FlowState` field that was not computed yet."""
+
+
+class Phase(Enum):
+    """Where a flow stands; every addon reads it instead of a set of flags.
+
+    HEADERS: the request-headers addons are still deciding (the only phase they act in).
+    PENDING: decided at the headers; the request hook may still have work (inspect after).
+    HOLD: the body must be inspected before the request may leave (blockable destination).
+    PASS: nothing is left to do for the request (no body, streamed through, a WebSocket).
+    BLOCKED: refused; `block_reason` and `incident` say why (answered by the answer addon).
+    """
+
+    HEADERS = "headers"
+    PENDING = "pending"
+    HOLD = "hold"
+    PASS = "pass"  # noqa: S105 (a phase, not a password)
+    BLOCKED = "blocked"
 
 
 @dataclass
@@ -44,29 +64,29 @@ class FlowState:
     path: str
     """Method and request target (query included) as received, decoded once (mitmproxy decodes per access)."""
     started: float
+    phase: Phase = Phase.HEADERS
+    has_body: bool = False
     original: Target | None = None
     """The real destination while the request is pointed at the drain sink."""
     block_reason: str | None = None
     incident: str | None = None
-    realtime: RealtimeAudio | None = None
-    cut: bool = False
-    """WebSocket: a match ended this stream; every later client message is dropped."""
+    sanctioned: bool = False
+    """Blocked as clinical media where de-identified copies are accepted: the answer says how."""
     audited: bool = False
-    ws_error_recorded: bool = False
-    prepared: Any = None
-    """The body's extraction when it was already done on the fast path (agent.proxy.uploads)."""
-    chunk: Any = NOT_YET
-    """The resumable-upload chunk this request carries (agent.proxy.resumable), once looked up."""
-    piece_key: Any = None
+    """An audit event was already recorded for this flow (discovery or a realtime stream)."""
+    prepared: Prepared | None = None
+    """The body's extraction when it was already done on the fast path."""
+    chunk_known: bool = False
+    chunk: ChunkRequest | None = None
+    """The resumable-upload chunk this request carries (agent.proxy.resumable), once `chunk_known`."""
+    piece_key: StreamKey | None = None
     """The split-upload stream this request's file piece joined (agent.proxy.pieces), if any."""
     body_prefix: bytes | None = None
     """The start of the decoded body (at most `BODY_PREFIX_BYTES`), once something needed it."""
-    settled: bool = False
-    """Nothing is left for the `request` hook to do (no body, or a body streamed through)."""
-    inline_pending: bool = False
-    """The body must be inspected before the request may leave (blockable destination)."""
-    sanctioned: bool = False
-    """Blocked as clinical media where de-identified copies are accepted: the answer says how."""
+    realtime: RealtimeAudio | None = None
+    cut: bool = False
+    """WebSocket: a match ended this stream; every later client message is dropped."""
+    ws_error_recorded: bool = False
 
     def __init__(self, dest: Destination, headers: dict[str, str], method: str = "", path: str = "") -> None:
         self.dest = dest
@@ -84,6 +104,20 @@ def lowered(headers: http.Headers) -> dict[str, str]:
 def state_of(flow: http.HTTPFlow) -> FlowState | None:
     state = flow.metadata.get(METADATA_KEY)
     return state if isinstance(state, FlowState) else None
+
+
+def body_prefix_of(flow: http.HTTPFlow, state: FlowState, limits: ExtractLimits) -> bytes:
+    """The start of the decoded request body, as the shadow classifier reads it (decoded once).
+
+    gzip/br/zstd bodies are decoded with the bounded decoders, stopped after the prefix.
+    """
+    if state.body_prefix is None:
+        if state.prepared is not None:
+            state.body_prefix = state.prepared.body_prefix
+        else:
+            raw = flow.request.raw_content or b""
+            state.body_prefix = decode_prefix(raw, state.headers.get("content-encoding"), limits, BODY_PREFIX_BYTES)
+    return state.body_prefix
 
 
 def client_ref(flow: http.HTTPFlow) -> ClientRef:

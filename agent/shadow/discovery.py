@@ -24,14 +24,22 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import col, select
 
+from agent.shadow.belief import (
+    Belief,
+    DiscoverySettings,
+    HostBelief,
+    VoteTally,
+    normalise_host,
+    vote,
+)
+from agent.shadow.belief import belief_after as belief_after  # the trainer (signatures/shadow/train.py) imports it here
 from agent.shadow.classifier import ShapeVerdict
 from agent.store.engine import Store, describe_db_error
 from agent.store.events import EventWriter, make_event
@@ -40,43 +48,16 @@ from agent.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
-Belief = Literal["ai", "not_ai", "unknown"]
 UNKNOWN_AI_CATEGORY = "unknown-ai"
-MAX_HOST_CHARS = 255
 
 
-@dataclass(frozen=True)
-class DiscoverySettings:
-    max_hosts: int = 4096
-    decay: float = 0.97  # per decisive vote: the belief follows roughly the last 30 verdicts
-    ai_confidence: float = 0.7  # posterior mean of "AI" needed to call a host AI
-    not_ai_confidence: float = 0.3
-    min_votes: float = 1.5  # decayed votes needed (two recent ones), unless one vote is very strong
-    strong_score: float = 0.98
-    max_names: int = 16  # users and processes remembered per host
-    flush_interval_s: float = 5.0
-    status_event_cooldown_s: float = 3600.0
-    batch_hosts: int = 500
+@dataclass(kw_only=True)
+class _HostState(VoteTally):
+    """A host's tally plus what the inventory row and the status events need."""
 
-
-@dataclass(frozen=True)
-class HostBelief:
-    host: str
-    status: Belief
-    confidence: float  # posterior mean probability that the host serves an AI API
-    requests: int
-
-
-@dataclass
-class _HostState:
     host: str
     first_seen: datetime
     last_seen: datetime
-    ai_votes: float = 0.0
-    other_votes: float = 0.0
-    strongest: float = 0.0
-    status: Belief = "unknown"
-    ever_ai: bool = False
     total_requests: int = 0
     pending_requests: int = 0
     pending_blocks: int = 0
@@ -88,11 +69,6 @@ class _HostState:
     last_status_event: datetime | None = None
     reported_status: Belief | None = None
     dirty: bool = False
-
-    @property
-    def confidence(self) -> float:
-        # Jeffreys prior (Beta(1/2, 1/2)) over decayed votes: no evidence is 0.5, "don't know".
-        return (self.ai_votes + 0.5) / (self.ai_votes + self.other_votes + 1.0)
 
     @property
     def recorded(self) -> bool:
@@ -113,10 +89,6 @@ class _Delta:
     service_id: str | None
     category: str | None
     status: str
-
-
-def normalise_host(host: str) -> str:
-    return host.strip().rstrip(".").lower()[:MAX_HOST_CHARS]
 
 
 class DiscoveryRecorder:
@@ -414,69 +386,6 @@ class DiscoveryRecorder:
         if self.last_error:
             return False, f"{message}; last store error: {self.last_error}"
         return not self.dropped, message
-
-
-def vote(
-    state: _HostState,
-    score: float | ShapeVerdict | None,
-    settings: DiscoverySettings,
-    threshold: float,
-    low_threshold: float,
-) -> None:
-    """Fold one request's verdict into the host's decayed vote counts and re-judge it."""
-    if score is None:
-        return
-    if isinstance(score, ShapeVerdict):
-        label: Belief = score.label
-        probability = score.score
-    else:
-        probability = float(score)
-        if probability != probability:  # NaN: no opinion
-            return
-        if probability >= threshold:
-            label = "ai"
-        elif probability <= low_threshold:
-            label = "not_ai"
-        else:
-            label = "unknown"
-    if label == "unknown":
-        return
-    decay = settings.decay
-    state.ai_votes *= decay
-    state.other_votes *= decay
-    if label == "ai":
-        state.ai_votes += 1.0
-        state.strongest = max(state.strongest * decay, probability)
-    else:
-        state.other_votes += 1.0
-        state.strongest *= decay
-    state.status = judge(state, settings)
-    if state.status == "ai":
-        state.ever_ai = True
-
-
-def judge(state: _HostState, settings: DiscoverySettings) -> Belief:
-    """`ai` on agreeing votes (or one very strong, uncontradicted one), `not_ai` likewise, else unknown."""
-    votes = state.ai_votes + state.other_votes
-    confidence = state.confidence
-    if state.ai_votes >= settings.min_votes and confidence >= settings.ai_confidence:
-        return "ai"
-    if state.other_votes < 0.5 and state.strongest >= settings.strong_score:
-        return "ai"
-    if votes >= settings.min_votes and confidence <= settings.not_ai_confidence:
-        return "not_ai"
-    return "unknown"
-
-
-def belief_after(verdicts: Iterable[ShapeVerdict], settings: DiscoverySettings | None = None) -> HostBelief:
-    """The belief a recorder would hold about a host after these verdicts (evaluation, tests)."""
-    chosen = settings or DiscoverySettings()
-    now = utcnow()
-    state = _HostState(host="", first_seen=now, last_seen=now)
-    for verdict in verdicts:
-        state.total_requests += 1
-        vote(state, verdict, chosen, 1.0, 0.0)
-    return HostBelief("", state.status, state.confidence, state.total_requests)
 
 
 def _is_lock_conflict(exc: OperationalError) -> bool:

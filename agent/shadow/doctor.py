@@ -6,9 +6,9 @@ import os
 
 import psutil
 
-from agent.doctor import DoctorContext, Finding
+from agent.checkup import DoctorContext, Finding
 from agent.shadow.classifier import ShadowModelError
-from agent.shadow.hooks import classifier_from_models, shipped_classifier
+from agent.shadow.hooks import classifier_from_models
 
 
 def _hidden_processes() -> tuple[int, int]:
@@ -23,6 +23,7 @@ def _hidden_processes() -> tuple[int, int]:
 
 def check_shadow(ctx: DoctorContext) -> Finding:
     from agent.updates.active import load_active
+    from agent.updates.shadow_model import shipped_classifier
 
     try:
         signatures = load_active(ctx.config.data_dir, ctx.config).current()

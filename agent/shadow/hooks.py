@@ -24,8 +24,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from agent.shadow.belief import Belief, DiscoverySettings, HostBelief, normalise_host
 from agent.shadow.classifier import AIShapeClassifier, Label, ShadowModelError, ShapeVerdict
-from agent.shadow.discovery import Belief, DiscoveryRecorder, DiscoverySettings, HostBelief, normalise_host
+from agent.shadow.discovery import DiscoveryRecorder
+from agent.shadow.sample import FlowSample
 from agent.shadow.shape import MAX_BODY_PREFIX, MAX_RESPONSE_PREFIX, RequestShape
 from agent.store.engine import Store
 from agent.store.events import EventWriter
@@ -58,15 +60,8 @@ def classifier_from_models(models: Mapping[str, Any]) -> AIShapeClassifier | Non
     return None
 
 
-def shipped_classifier() -> AIShapeClassifier | None:
-    """The classifier shipped with PhiWall (trusted like the code), for bundles that carry none."""
-    from agent.updates.source import shipped_bundle
-
-    try:
-        return classifier_from_models(shipped_bundle().models)
-    except Exception as exc:  # a broken checkout must not take the proxy down
-        log.error("the shipped shadow classifier is unusable: %s", exc)
-        return None
+def no_fallback() -> AIShapeClassifier | None:
+    return None
 
 
 class ClassifierSource:
@@ -77,8 +72,15 @@ class ClassifierSource:
     a tampered or broken model must be visible rather than silently replaced.
     """
 
-    def __init__(self, current: Callable[[], SignaturesLike]) -> None:
+    def __init__(
+        self,
+        current: Callable[[], SignaturesLike],
+        fallback: Callable[[], AIShapeClassifier | None] = no_fallback,
+    ) -> None:
+        """`fallback`: the classifier for bundles that carry none, handed in by the owner of the
+        signature set (agent.updates.shadow_model.shipped_classifier); agent.shadow never loads it."""
         self._current = current
+        self._fallback = fallback
         self._lock = threading.Lock()
         self._key: tuple[str, int] | None = None
         self._classifier: AIShapeClassifier | None = None
@@ -96,7 +98,7 @@ class ClassifierSource:
                     self.error = None
                     if self._classifier is None:
                         # A pinned lab catalog or an older bundle: fall back to the shipped model.
-                        self._classifier = shipped_classifier()
+                        self._classifier = self._fallback()
                         self.error = None if self._classifier else "no shadow classifier available"
                 except ShadowModelError as exc:
                     self._classifier = None
@@ -156,9 +158,10 @@ class ShadowInspector:
         agent_id: str,
         events: EventWriter | None,
         signatures: Callable[[], SignaturesLike],
+        fallback: Callable[[], AIShapeClassifier | None] = no_fallback,
         settings: DiscoverySettings | None = None,
     ) -> ShadowInspector:
-        source = ClassifierSource(signatures)
+        source = ClassifierSource(signatures, fallback)
         classifier = source.get()
         recorder = DiscoveryRecorder(
             store,
@@ -243,31 +246,17 @@ class ShadowInspector:
             log.exception("recording a sighting of %s failed", assessment.host)
             return None
 
-    def inspect(
-        self,
-        host: str,
-        method: str,
-        path: str,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]],
-        body_prefix: bytes = b"",
-        response_headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-        *,
-        body_size: int | None = None,
-        response_prefix: bytes = b"",
-        process: str | None = None,
-        user: str | None = None,
-        blocked: bool = False,
-    ) -> ShadowAssessment:
-        """`assess` then `record`, in one call: the ready-made hook for the proxy's response."""
+    def observe(self, sample: FlowSample) -> ShadowAssessment:
+        """Classify one flow and count it in its host's inventory row: the proxy's one call per sample."""
         assessment = self.assess(
-            host,
-            method,
-            path,
-            headers,
-            body_prefix,
-            response_headers,
-            body_size=body_size,
-            response_prefix=response_prefix,
+            sample.host,
+            sample.method,
+            sample.path,
+            sample.headers,
+            sample.body_prefix,
+            sample.response_headers,
+            body_size=sample.body_size,
+            response_prefix=sample.response_prefix,
         )
-        self.record(assessment, process=process, user=user, blocked=blocked)
+        self.record(assessment, process=sample.process, user=sample.user, blocked=sample.blocked)
         return assessment

@@ -48,7 +48,8 @@ READER = textwrap.dedent(
     from agent.shadow.model_check import SMOKE_AI
     from agent.updates.active import load_active
     active = load_active(Path(sys.argv[1]), Config(), check_interval=0.0)
-    source = ClassifierSource(active.current)
+    from agent.updates.shadow_model import shipped_classifier
+    source = ClassifierSource(active.current, shipped_classifier)
     seen, errors = [], []
     def look():
         classifier = source.get()

@@ -19,7 +19,7 @@ from agent.config import Config
 from agent.media import MediaService
 from agent.media.model import MatchOutcome, MediaLimits
 from agent.proxy.addon import PhiWallGuard
-from agent.proxy.flows import state_of
+from agent.proxy.flows import Phase, state_of
 from agent.proxy.inspect import InspectionBusy, Inspector
 from agent.proxy.services import GuardServices
 from agent.proxy.settings import ProxySettings
@@ -105,7 +105,7 @@ async def test_routing_and_sink_redirect(services: GuardServices) -> None:
         assert state is not None
         assert state.dest.service_id == "loopback-scribe"
         assert state.dest.status == "unapproved"
-        assert state.inline_pending
+        assert state.phase is Phase.HOLD
         assert framed.request.host == UNAPPROVED_HOST, "an HTTP/1 body of known length is buffered: no detour"
 
         for variant in ("chunked", "http/2"):
@@ -250,6 +250,6 @@ async def test_tenant_restriction_headers_replace_the_clients(services: GuardSer
     ],
 )
 def test_which_responses_are_streamed(fields: tuple[tuple[bytes, bytes], ...], stream: bool) -> None:
-    from agent.proxy.uploads import worth_streaming
+    from agent.proxy.addons.responses import worth_streaming
 
     assert worth_streaming(fields) is stream

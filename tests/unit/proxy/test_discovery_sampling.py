@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.proxy.discovery import FIRST_CLASSIFIED, SAMPLE_EVERY, ShadowDiscovery
+from agent.shadow.sample import FlowSample
 from agent.store import open_store
 from agent.updates.active import ActiveSignatures, shipped_signatures
 
@@ -57,14 +58,12 @@ def test_hosts_are_believed_ordinary_only_after_a_classification_says_so(tmp_pat
         fhir = {"content-type": "application/fhir+json", "accept": "application/fhir+json"}
         body = b'{"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/1"}}'
         assert shadow.sample("fhir.example")
-        shadow.classify_uncatalogued("fhir.example", "POST", "/fhir/Observation", fhir, body, None, len(body), None)
+        shadow.classify(FlowSample("fhir.example", "POST", "/fhir/Observation", fhir, body, None, len(body)))
         assert shadow.believed_ordinary("fhir.example")
         chat = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}'
         headers = {"content-type": "application/json"}
         assert shadow.sample("llm.example")
-        shadow.classify_uncatalogued(
-            "llm.example", "POST", "/v1/chat/completions", headers, chat, None, len(chat), None
-        )
+        shadow.classify(FlowSample("llm.example", "POST", "/v1/chat/completions", headers, chat, None, len(chat)))
         assert not shadow.believed_ordinary("llm.example")
     finally:
         store.dispose()

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import event, text
 from sqlmodel import select
 
+from agent.shadow.belief import DiscoverySettings, belief_after
 from agent.shadow.classifier import ShapeVerdict
-from agent.shadow.discovery import DiscoveryRecorder, DiscoverySettings, belief_after
+from agent.shadow.discovery import DiscoveryRecorder
 from agent.store import AIServiceSeen, Event, EventWriter, Store, open_store, utcnow
 
 AI = ShapeVerdict("ai", 0.9, 6)

@@ -10,7 +10,9 @@ from typing import Any
 from sqlmodel import select
 
 from agent.shadow.hooks import ClassifierSource, ShadowAssessment, ShadowInspector, classifier_from_models
+from agent.shadow.sample import FlowSample
 from agent.store import AIServiceSeen, Event, EventWriter, Store
+from agent.updates.shadow_model import shipped_classifier
 from agent.updates.source import shipped_bundle
 from phiwall_publish.shadow.train import MODEL_PATH
 
@@ -53,15 +55,17 @@ def test_assess_then_record_builds_the_host_inventory(store: Store) -> None:
     assert seen.action("inspect") == "inspect"
     assert seen.action("allow") == "allow"
     for _ in range(5):
-        inspector.inspect(
-            "llm.internal.example",
-            "POST",
-            "/v1/chat/completions",
-            CHAT_HEADERS,
-            CHAT_BODY,
-            SSE,
-            process="python3",
-            user="dr.who",
+        inspector.observe(
+            FlowSample(
+                "llm.internal.example",
+                "POST",
+                "/v1/chat/completions",
+                CHAT_HEADERS,
+                CHAT_BODY,
+                SSE,
+                process="python3",
+                user="dr.who",
+            )
         )
     # Once the host is known as AI, even a shapeless request to it is treated as AI traffic.
     later = inspector.assess("llm.internal.example", "GET", "/", {})
@@ -95,7 +99,10 @@ def test_ordinary_requests_are_not_ai(store: Store) -> None:
 
 
 def test_a_bundle_without_a_classifier_uses_the_shipped_one(store: Store) -> None:
-    inspector = ShadowInspector.open(store, agent_id="ws-1", events=None, signatures=lambda: FakeSignatures("lab"))
+    lab = FakeSignatures("lab")
+    inspector = ShadowInspector.open(
+        store, agent_id="ws-1", events=None, signatures=lambda: lab, fallback=shipped_classifier
+    )
     seen = inspector.assess("llm.internal.example", "POST", "/v1/chat/completions", CHAT_HEADERS, CHAT_BODY)
     assert seen.label == "ai"
 

@@ -1,4 +1,4 @@
-"""WebSockets: realtime audio to AI services, fingerprinted as it streams, cut on a match.
+"""Realtime guard: WebSocket audio to AI services, fingerprinted as it streams, cut on a match.
 
 Every client message of a WebSocket to an inspected destination is fed to its
 `RealtimeAudio`; every few seconds of new audio the rolling window (last 10 s) is matched
@@ -25,11 +25,12 @@ from mitmproxy import ctx, http
 
 from agent.payload.types import PayloadPart, PcmFormat
 from agent.policy.verdict import Verdict, decide_upload
-from agent.proxy.flows import FlowState, client_ref, draft_for, facts_for, state_of
+from agent.proxy.addons.base import FlowAddon
+from agent.proxy.addons.failsafe import drop, failsafe
+from agent.proxy.flows import FlowState, Phase, client_ref, draft_for, facts_for, state_of
 from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
 from agent.proxy.realtime import RealtimeAudio, format_from_url
 from agent.proxy.routing import Destination
-from agent.proxy.services import GuardServices
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,6 @@ def close_connection(flow: http.HTTPFlow) -> bool:
     return True
 
 
-def drop(message: Any) -> None:
-    """Do not forward this WebSocket message (mitmproxy's `drop` is untyped)."""
-    message.drop()
-
-
 def error_event(reason: str, incident: str) -> bytes:
     message = f"PhiWall blocked this audio stream: {reason}. Incident {incident}."
     return json.dumps(
@@ -78,18 +74,17 @@ def error_event(reason: str, incident: str) -> bytes:
     ).encode()
 
 
-class RealtimeGuard:
-    def __init__(self, services: GuardServices) -> None:
-        self.services = services
-
-    def on_websocket_start(self, flow: http.HTTPFlow) -> None:
+class RealtimeGuard(FlowAddon):
+    @failsafe
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
         if state is None or state.dest.inspect_mode == "none":
             return
         query = flow.request.path.partition("?")[2]
         state.realtime = RealtimeAudio(default_pcm(state.dest, query), self.services.probe)
 
-    def on_websocket_message(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
+    @failsafe
+    def websocket_message(self, flow: http.HTTPFlow) -> Coroutine[None, None, None] | None:
         """Trim the history; returns a coroutine only for messages that need inspecting."""
         assert flow.websocket is not None
         messages = flow.websocket.messages
@@ -177,6 +172,7 @@ class RealtimeGuard:
         draft = draft_for(flow, state, verdict, result=result, details=details)
         state.incident = draft.id
         state.block_reason = verdict.reason
+        state.phase = Phase.BLOCKED
         state.cut = True
         services.counters.blocked += 1
         services.counters.websocket_cuts += 1

@@ -1,0 +1,308 @@
+"""Judge an upload body: extract, fingerprint, join its session or split stream, decide.
+
+`UploadInspection.inspect` is the expensive path the upload guard takes only for bodies that
+need it: decoded and extracted once (`agent.proxy.prepare`, off the loop when large), media
+parts matched in the inspection pool, chunks of a resumable upload reassembled per session
+(`agent.proxy.resumable`), small binary pieces of a split recording joined per stream
+(`agent.proxy.pieces`), unknown binary leaves probed for AI destinations (`agent.proxy.probing`),
+and the verdict (`agent.policy.verdict`) recorded through `Decisions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+from mitmproxy import http
+
+from agent.payload import Extraction, PayloadPart
+from agent.payload.walker import nothing_to_extract
+from agent.policy.verdict import Verdict, decide_upload
+from agent.proxy.decisions import Decisions
+from agent.proxy.derived import derivative_for
+from agent.proxy.flows import FlowState, body_prefix_of, facts_for
+from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
+from agent.proxy.pieces import StreamKey, piece_of
+from agent.proxy.prepare import INLINE_EXTRACT_BYTES, Prepared, prepare_upload
+from agent.proxy.probing import ProbePolicy, unread_leaves
+from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, identify_chunk
+from agent.proxy.services import GuardServices
+
+MAX_ERROR_TEXT = 300
+MAX_CONTAINERS_SHOWN = 8
+
+
+def chunk_of(state: FlowState) -> ChunkRequest | None:
+    """The chunk of a resumable upload this request carries (looked up once per flow)."""
+    if not state.chunk_known:
+        state.chunk_known = True
+        headers, target = state.headers, state.path
+        if (
+            "/uploads/" in target
+            or "x-goog-upload-command" in headers
+            or "tus-resumable" in headers
+            or "content-range" in headers
+        ):
+            path = target.split("?", 1)[0]
+            state.chunk = identify_chunk(state.method, state.dest.host, path, query_of(target), headers)
+        # else: none of the chunked-upload protocols (agent.proxy.resumable)
+    return state.chunk
+
+
+def query_of(path: str) -> dict[str, str]:
+    _, _, query = path.partition("?")
+    return dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+
+
+def declared_length(headers: Mapping[str, str]) -> int | None:
+    text = headers.get("content-length", "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def encrypted_errors(extraction: Extraction, policy_action: str) -> list[str]:
+    """Encrypted archives and PDFs cannot be inspected: with the policy's `block` (the default)
+    they count as an inspection failure, which fails closed for unapproved AI services."""
+    if policy_action != "block" or not extraction.encrypted:
+        return []
+    return [f"encrypted container ({path})" for path in extraction.encrypted]
+
+
+def _error_text(errors: list[str]) -> str | None:
+    if not errors:
+        return None
+    text = "; ".join(dict.fromkeys(errors))
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "..."
+
+
+def refuse_flagged_session(
+    decisions: Decisions, flow: http.HTTPFlow, state: FlowState, flag: SessionFlag, chunk: ChunkRequest
+) -> None:
+    verdict = Verdict("block", f"this upload already sent clinical media (incident {flag.incident})", True)
+    details: dict[str, object] = {"session": chunk.protocol, "first_incident": flag.incident}
+    decisions.block(flow, state, verdict, details=details, asset_id=flag.asset_id)
+
+
+class UploadInspection:
+    def __init__(self, services: GuardServices, decisions: Decisions) -> None:
+        self.services = services
+        self.decisions = decisions
+
+    def nothing_to_inspect(self, flow: http.HTTPFlow, state: FlowState) -> bool:
+        """Fast path for small plain bodies (API calls, forms): parsed here, and when they hold
+        no media and no error and belong to no upload session, the request goes on at once
+        (no thread hop, no task, no process lookup)."""
+        body = flow.request.raw_content or b""
+        if len(body) > INLINE_EXTRACT_BYTES or state.headers.get("content-encoding"):
+            return False
+        if chunk_of(state) is not None:
+            return False
+        services = self.services
+        content_type = state.headers.get("content-type")
+        dest = state.dest
+        # Malformed JSON fails closed for AI services; to a host whose requests look ordinary
+        # it would pass anyway, so there a media-free body is not even parsed.
+        parse = dest.is_catalogued or not services.discovery.believed_ordinary(dest.host)
+        if nothing_to_extract(body, content_type, parse=parse):
+            state.body_prefix = body
+            services.counters.inspected += 1
+            return True
+        prepared = prepare_upload(body, content_type, None, services.limits, services.probe, None)
+        state.body_prefix = prepared.body_prefix
+        if (
+            prepared.extraction.parts
+            or prepared.extraction.errors
+            or prepared.extraction.encrypted
+            or self._may_be_piece(state, prepared)
+        ):
+            state.prepared = prepared  # inspected in full; not parsed twice
+            return False
+        services.counters.inspected += 1
+        return True
+
+    async def inspect(self, flow: http.HTTPFlow, state: FlowState) -> Verdict:
+        """Fingerprint the request body (and its upload session); record and return the verdict."""
+        services = self.services
+        request = flow.request
+        body = request.raw_content or b""
+        chunk = chunk_of(state)
+        session = services.sessions.open(chunk) if chunk is not None else None
+        if session is not None and chunk is not None and session.flagged is not None and state.dest.can_block:
+            refuse_flagged_session(self.decisions, flow, state, session.flagged, chunk)
+            return Verdict("block", state.block_reason or "", True)
+        services.counters.inspected += 1
+        errors: list[str] = []
+        containers: list[str] = []
+        result = PartsResult()
+        size = len(body)
+        arguments = (
+            body,
+            state.headers.get("content-type"),
+            state.headers.get("content-encoding"),
+            services.limits,
+            services.probe,
+            chunk.multipart_field if chunk is not None else None,
+        )
+        try:
+            if state.prepared is not None:
+                prepared = state.prepared
+            elif len(body) <= INLINE_EXTRACT_BYTES and not state.headers.get("content-encoding"):
+                prepared = prepare_upload(*arguments)  # small plain bodies: cheaper than a thread hop
+            else:
+                prepared = await services.inspector.run(prepare_upload, *arguments, weight=len(body))
+            state.body_prefix = prepared.body_prefix
+            size = prepared.extraction.decoded_size or size
+            errors.extend(prepared.extraction.errors)
+            errors.extend(encrypted_errors(prepared.extraction, state.dest.signatures.policy.encrypted_containers))
+            containers = prepared.extraction.containers
+            parts = list(prepared.extraction.parts)
+            if session is not None and chunk is not None and not chunk.control:
+                parts.extend(self._session_parts(session, chunk, prepared.chunk_bytes, errors))
+            probe = self._probe_policy(flow, state, prepared)
+            piece = self._piece(flow, state, prepared, chunk) if probe is not None else None
+            if piece is not None and (flag := services.pieces.flagged(piece[0])) is not None:
+                return self._refuse_split_piece(flow, state, flag.incident)
+            if probe is not None:
+                parts.extend(unread_leaves(prepared.extraction, probe.floor))
+            result = await services.inspector.match(parts, probe)
+            if piece is not None and probe is not None:
+                joined = await self._split_upload(state, piece, probe, result.match is not None)
+                if joined is not None and joined.match is not None:
+                    result = joined
+            errors.extend(result.errors)
+        except (InspectionBusy, InspectionTimeout) as exc:
+            errors.append(str(exc))
+        ai_likely = False
+        if not state.dest.is_catalogued and not state.dest.internal and (errors or result.has_media):
+            # Only then does the verdict depend on it (fail closed / record media to AI).
+            assessment = services.discovery.assess(
+                state.dest.host,
+                state.method,
+                state.path,
+                state.headers,
+                body_prefix_of(flow, state, services.limits),
+            )
+            ai_likely = assessment.ai_likely
+        derivative = await derivative_for(services.store, result)  # a `phiwall scrub` copy (agent.proxy.derived)?
+        facts = facts_for(
+            services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely, derivative=derivative
+        )
+        verdict = decide_upload(facts)
+        details: dict[str, object] = {}
+        if session is not None and chunk is not None:
+            details.update(session=chunk.protocol, session_chunks=session.chunks, session_bytes=session.received)
+        if containers:
+            details["containers"] = containers[:MAX_CONTAINERS_SHOWN]  # kinds and entry indexes, no names
+        if verdict.blocks:
+            if errors and result.match is None:
+                services.counters.fail_closed += 1
+            self.decisions.block(flow, state, verdict, result=result, payload_size=size, details=details)
+        elif verdict.keep:
+            if verdict.action == "audit":
+                services.counters.audited += 1
+            self.decisions.record(flow, state, verdict, result=result, payload_size=size, details=details)
+        if session is not None:
+            self._settle_session(session, chunk, verdict, result, state)
+        if state.piece_key is not None and verdict.blocks and result.match is not None and state.incident is not None:
+            services.pieces.flag(state.piece_key, SessionFlag(state.incident, verdict.reason, result.match.asset_id))
+        services.counters.note_verdict_ms(result.ms)
+        return verdict
+
+    def _may_be_piece(self, state: FlowState, prepared: Prepared) -> bool:
+        """A small binary body to an unapproved AI service may be one piece of a split recording."""
+        dest = state.dest
+        if not (self.services.settings.probe_unknown and dest.is_catalogued and dest.status == "unapproved"):
+            return False
+        piece = piece_of(prepared.decoded, state.headers.get("content-type"))
+        return piece is not None and len(piece) >= self.services.pieces.min_piece
+
+    def _probe_policy(self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared) -> ProbePolicy | None:
+        """Probe by decoding only for uploads to AI services: unapproved catalog services, and
+        uncatalogued hosts the shadow classifier takes for AI (asked only for binary bodies)."""
+        dest = state.dest
+        services = self.services
+        settings = services.settings
+        if not settings.probe_unknown or not dest.can_block:
+            return None
+        if dest.is_catalogued:
+            ai = dest.status == "unapproved"
+        else:
+            if len(prepared.decoded) < settings.probe_floor and not prepared.extraction.parts:
+                return None
+            assessment = self.services.discovery.assess(
+                dest.host, state.method, state.path, state.headers, body_prefix_of(flow, state, services.limits)
+            )
+            ai = assessment.ai_likely
+        if not ai:
+            return None
+        return ProbePolicy(floor=settings.probe_floor, fail_closed=settings.unreadable_binary == "block")
+
+    def _piece(
+        self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared, chunk: ChunkRequest | None
+    ) -> tuple[StreamKey, bytes | memoryview] | None:
+        """This request's file piece and its (client, destination) stream, if it carries one."""
+        if chunk is not None and chunk.offset is not None:
+            return None  # offset-addressed chunks are reassembled by their session (resumable.py)
+        if chunk is not None:
+            piece: bytes | memoryview | None = prepared.chunk_bytes
+        else:
+            piece = piece_of(prepared.decoded, state.headers.get("content-type"))
+        if piece is None or len(piece) < self.services.pieces.min_piece:
+            return None
+        peer = flow.client_conn.peername
+        key: StreamKey = (str(peer[0]) if peer else "?", chunk.key if chunk is not None else state.dest.host)
+        return key, piece
+
+    async def _split_upload(
+        self, state: FlowState, piece: tuple[StreamKey, bytes | memoryview], probe: ProbePolicy, matched: bool
+    ) -> PartsResult | None:
+        """Add this request's file piece to its stream and match the joined stream (agent.proxy.pieces).
+
+        A piece that `matched` on its own is neither kept nor flags its stream: it is blocked like
+        any upload, and later uploads to the destination are judged on their own (joined with the
+        stream's other pieces). Only a match that needed the join flags the stream.
+        """
+        key, data = piece
+        joiner = self.services.pieces
+        if matched:
+            return None
+        state.piece_key = key
+        candidates = joiner.add(key, bytes(data))
+        if not candidates:
+            return None
+        parts = [PayloadPart(candidate.label, candidate.data) for candidate in candidates]
+        return await self.services.inspector.match(parts, probe)
+
+    def _refuse_split_piece(self, flow: http.HTTPFlow, state: FlowState, first_incident: str) -> Verdict:
+        reason = f"this upload continues one that sent clinical media (incident {first_incident})"
+        verdict = Verdict("block", reason, True)
+        details: dict[str, object] = {"split_upload": "later piece", "first_incident": first_incident}
+        self.decisions.block(flow, state, verdict, details=details)
+        return verdict
+
+    def _session_parts(
+        self, session: UploadSession, chunk: ChunkRequest, data: bytes | memoryview, errors: list[str]
+    ) -> list[PayloadPart]:
+        grew = session.add(data, chunk.offset, self.services.sessions.max_bytes)
+        if session.overflow:
+            errors.append(f"chunked upload exceeds the {self.services.sessions.max_bytes >> 20} MB inspection limit")
+            return []
+        if grew and session.chunks > 1 and self.services.probe(bytes(session.prefix[:4096])):
+            return [PayloadPart(f"session:{chunk.protocol}", bytes(session.prefix))]
+        return []
+
+    def _settle_session(
+        self,
+        session: UploadSession,
+        chunk: ChunkRequest | None,
+        verdict: Verdict,
+        result: PartsResult,
+        state: FlowState,
+    ) -> None:
+        if result.match is not None or verdict.blocks:
+            if session.flagged is None and state.incident is not None:
+                session.flagged = SessionFlag(
+                    state.incident, verdict.reason, result.match.asset_id if result.match else None
+                )
+            session.release()
+        elif chunk is not None and chunk.final:
+            session.release()

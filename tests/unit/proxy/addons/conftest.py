@@ -1,0 +1,69 @@
+"""Real services (store, signatures with the loopback catalog, drain sink) for one addon at a time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from mitmproxy import http
+from mitmproxy.test import tflow, tutils
+
+from agent.config import Config
+from agent.media import MediaService
+from agent.proxy.decisions import Decisions
+from agent.proxy.services import GuardServices
+from agent.proxy.settings import ProxySettings
+from agent.store import open_store
+from agent.store.events import EventWriter
+from agent.updates.active import load_active
+from tests.integration.proxy.harness import write_signatures
+
+
+async def open_services(tmp_path: Path, *, unknown_ai: str = "inspect") -> GuardServices:
+    signatures = write_signatures(tmp_path / "signatures", unknown_ai=unknown_ai)
+    config = Config.model_validate(
+        {"agent": {"id": "unit", "data_dir": str(tmp_path / "data")}, "signatures": {"catalog": str(signatures)}}
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    writer = EventWriter(store)
+    writer.start()
+    services = GuardServices(
+        ProxySettings(config=config, store_url=store.url, data_dir=tmp_path / "data"),
+        store=store,
+        media=MediaService(store),
+        signatures=load_active(tmp_path / "data", config),
+        writer=writer,
+        agent="unit",
+    )
+    await services.start()
+    return services
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[GuardServices]:
+    made = await open_services(tmp_path)
+    yield made
+    await made.stop()
+    made.close()
+
+
+@pytest.fixture
+def decisions(services: GuardServices) -> Decisions:
+    return Decisions(services)
+
+
+def request_flow(
+    host: str, *, method: bytes = b"POST", body: bytes = b"", path: bytes = b"/v1/files", **headers: str
+) -> http.HTTPFlow:
+    """A client request as mitmproxy hands it to the hooks (no response yet)."""
+    flow = tflow.tflow(req=tutils.treq(host=host, port=443, scheme=b"https", path=path, method=method, content=body))
+    if not body:
+        flow.request.headers.pop("content-length", None)
+    for name, value in headers.items():
+        flow.request.headers[name.replace("_", "-")] = value
+    flow.response = None
+    return flow
+
+
+Hook = Callable[[http.HTTPFlow], object]
