@@ -1,4 +1,4 @@
-"""The answer a blocked client sees (DESIGN.md §4 block contract).
+"""The answer a blocked client sees.
 
 403 with `X-PhiWall-Verdict: block` and `X-PhiWall-Incident: <event id>`; JSON shaped like an
 OpenAI-style API error (SDKs surface `error.message`) for API clients, a short HTML page for

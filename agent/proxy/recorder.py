@@ -1,4 +1,4 @@
-"""Decisions to event rows (DESIGN.md §4 events contract), written without blocking the loop.
+"""Decisions to event rows, written without blocking the loop.
 
 The event id is chosen when the decision is made, so the block answer can carry it in
 `X-PhiWall-Incident` at once; the row itself is completed (process attribution) and queued

@@ -8,15 +8,16 @@ the media index and the signatures before it listens, so the first flow is alrea
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 from mitmproxy import options
 from mitmproxy.tools.dump import DumpMaster
 from pydantic import ValidationError
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def mitmproxy_options(settings: ProxySettings) -> dict[str, object]:
-    """The mitmproxy options enforcement depends on (DESIGN.md §6)."""
+    """The mitmproxy options enforcement depends on (docs/proxy.md explains each)."""
     return {
         "listen_host": settings.listen_host,
         "listen_port": settings.listen_port,
@@ -86,22 +87,43 @@ def _ignore_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) 
     loop.default_exception_handler(context)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m agent.proxy", description=__doc__)
-    parser.add_argument("--listen", default=None, help="HOST:PORT (loopback; port 0 picks a free port)")
-    parser.add_argument("--db", default=None, help="store URL (default: from the config)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="data dir (CA, status file)")
-    parser.add_argument("--config", type=Path, default=None, help="config file")
-    parser.add_argument("--port-file", type=Path, default=None, help="write HOST:PORT here once listening")
-    parser.add_argument("--refresh", type=float, default=5.0, help="seconds between media/signature refreshes")
-    parser.add_argument("--workers", type=int, default=2, help="inspection threads")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="OPTION=VALUE", help="extra mitmproxy option (tests)"
-    )
-    return parser.parse_args(argv)
+@dataclass(frozen=True)
+class ProxyArguments:
+    """The child's command line, as the supervisor (`phiwall run`) passes it."""
+
+    listen: str | None = None
+    db: str | None = None
+    data_dir: Path | None = None
+    config: Path | None = None
+    port_file: Path | None = None
+    refresh: float = 5.0
+    workers: int = 2
+    extra: tuple[str, ...] = ()
 
 
-def settings_from_args(args: argparse.Namespace) -> tuple[ProxySettings, dict[str, object]]:
+@click.command(name="python -m agent.proxy", help=__doc__)
+@click.option("--listen", default=None, help="HOST:PORT (loopback; port 0 picks a free port)")
+@click.option("--db", default=None, help="store URL (default: from the config)")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="data dir (CA, status file)")
+@click.option("--config", type=click.Path(path_type=Path), default=None, help="config file")
+@click.option("--port-file", type=click.Path(path_type=Path), default=None, help="write HOST:PORT here once listening")
+@click.option("--refresh", type=float, default=5.0, show_default=True, help="seconds between media/signature refreshes")
+@click.option("--workers", type=int, default=2, show_default=True, help="inspection threads")
+@click.option("--set", "extra", multiple=True, metavar="OPTION=VALUE", help="extra mitmproxy option (tests)")
+def proxy_command(**values: Any) -> ProxyArguments:
+    """Parse only: `main` runs the proxy, so errors map to the child's exit codes."""
+    return ProxyArguments(**values)
+
+
+def parse_args(argv: list[str] | None = None) -> ProxyArguments:
+    """The child's arguments; a usage error raises `click.UsageError` (exit code 2)."""
+    parsed = proxy_command.main(args=argv if argv is not None else sys.argv[1:], standalone_mode=False)
+    if not isinstance(parsed, ProxyArguments):  # --help printed and returned
+        raise SystemExit(0)
+    return parsed
+
+
+def settings_from_args(args: ProxyArguments) -> tuple[ProxySettings, dict[str, object]]:
     config = load_config(args.config)
     if args.data_dir is not None:
         config = config.model_copy(update={"agent": config.agent.model_copy(update={"data_dir": args.data_dir})})
@@ -111,7 +133,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[ProxySettings, dict[st
         raise ConfigError(f"--listen {args.listen!r}: expected HOST:PORT") from None
     host, port = section.listen_host, section.listen_port
     extra: dict[str, object] = {}
-    for item in args.set:
+    for item in args.extra:
         name, _, value = item.partition("=")
         extra[name] = value
     settings = ProxySettings(
@@ -136,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         settings, extra = settings_from_args(args)
         asyncio.run(serve(settings, extra_options=extra))
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
     except PhiWallError as err:
         print(f"phiwall proxy: {err}", file=sys.stderr)
         return err.exit_code

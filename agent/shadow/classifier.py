@@ -2,7 +2,7 @@
 
 The model is trained offline with scikit-learn (`signatures/shadow/train.py`) and ships in the
 signature bundle as JSON: vocabulary, coefficients, intercept and thresholds. The agent never
-unpickles anything from an update (DESIGN §7); it predicts here with numpy, and a test checks
+unpickles anything from an update; it predicts here with numpy, and a test checks
 the result equals scikit-learn's `predict_proba` on the whole dataset.
 
 Three answers, not two: `ai`, `not_ai`, and `unknown` when the request carries too little

@@ -10,13 +10,12 @@ Usage: make_ca.py CA_DIR [--cn NAME]    prints the path of the public certificat
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import stat
-import sys
 from pathlib import Path
 
+import click
 from mitmproxy.certs import CertStore
 
 BASENAME = "mitmproxy"  # the file names mitmproxy's confdir expects
@@ -38,14 +37,12 @@ def ensure_ca(ca_dir: Path, common_name: str) -> Path:
     return ca_dir / f"{BASENAME}-ca-cert.pem"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("ca_dir", type=Path)
-    parser.add_argument("--cn", default=f"PhiWall proxy CA ({socket.gethostname()[:40]})")
-    args = parser.parse_args()
-    print(ensure_ca(args.ca_dir, args.cn))
-    return 0
+@click.command(help=(__doc__ or "").splitlines()[0])
+@click.argument("ca_dir", type=click.Path(path_type=Path))
+@click.option("--cn", default=f"PhiWall proxy CA ({socket.gethostname()[:40]})", help="the CA's common name")
+def main(ca_dir: Path, cn: str) -> None:
+    click.echo(ensure_ca(ca_dir, cn))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

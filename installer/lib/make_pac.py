@@ -28,11 +28,11 @@ Usage: make_pac.py OUTPUT [--proxy HOST:PORT] [--catalog FILE_OR_DIR | --config 
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
-import sys
 from pathlib import Path
+
+import click
 
 from agent.policy.zones import InternalZone
 
@@ -192,30 +192,30 @@ def catalog_patterns(source: Path | None, config_file: Path | None = None) -> tu
     return version, patterns
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", type=Path, nargs="?")
-    parser.add_argument("--proxy", default="127.0.0.1:8080")
-    parser.add_argument("--catalog", type=Path, default=None, help="a catalog file, source tree or bundle")
-    parser.add_argument("--config", type=Path, default=None, help="use the catalog in force for this agent config")
-    parser.add_argument("--print-no-proxy", action="store_true", help="print the no_proxy value and exit")
-    args = parser.parse_args()
-    version, patterns, zone = load_signatures(args.catalog, args.config)
-    if args.print_no_proxy:
-        print(no_proxy_value(zone))
-        return 0
-    if args.output is None:
-        parser.error("OUTPUT is required (or --print-no-proxy)")
+@click.command(help=(__doc__ or "").splitlines()[0])
+@click.argument("output", type=click.Path(path_type=Path), required=False)
+@click.option("--proxy", default="127.0.0.1:8080", show_default=True, help="HOST:PORT of the agent's proxy")
+@click.option("--catalog", type=click.Path(path_type=Path), default=None, help="a catalog file, source tree or bundle")
+@click.option(
+    "--config", type=click.Path(path_type=Path), default=None, help="use the catalog in force for this agent config"
+)
+@click.option("--print-no-proxy", is_flag=True, help="print the no_proxy value and exit")
+def main(output: Path | None, proxy: str, catalog: Path | None, config: Path | None, print_no_proxy: bool) -> None:
+    version, patterns, zone = load_signatures(catalog, config)
+    if print_no_proxy:
+        click.echo(no_proxy_value(zone))
+        return
+    if output is None:
+        raise click.UsageError("OUTPUT is required (or --print-no-proxy)")
     if not patterns:
-        raise SystemExit("make_pac: the catalog lists no hosts")
-    text = render_pac(version, patterns, args.proxy, zone)
-    tmp = args.output.with_name(f".{args.output.name}.tmp")
+        raise click.ClickException("the catalog lists no hosts")
+    text = render_pac(version, patterns, proxy, zone)
+    tmp = output.with_name(f".{output.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o644)
-    tmp.replace(args.output)
-    print(f"{args.output}: {len(patterns)} host patterns from catalog {version}")
-    return 0
+    tmp.replace(output)
+    click.echo(f"{output}: {len(patterns)} host patterns from catalog {version}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

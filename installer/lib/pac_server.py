@@ -10,7 +10,6 @@ Usage: pac_server.py PAC_FILE [--listen HOST:PORT]   (without --listen: the sock
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import socket
@@ -18,6 +17,8 @@ import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+
+import click
 
 SD_LISTEN_FDS_START = 3
 PAC_PATHS = ("/proxy.pac", "/wpad.dat")
@@ -58,27 +59,25 @@ def make_handler(pac_file: Path) -> type[BaseHTTPRequestHandler]:
     return PacHandler
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pac_file", type=Path)
-    parser.add_argument("--listen", default=None, help="HOST:PORT when not socket-activated")
-    args = parser.parse_args()
-    handler = make_handler(args.pac_file)
+@click.command(help=(__doc__ or "").splitlines()[0])
+@click.argument("pac_file", type=click.Path(path_type=Path))
+@click.option("--listen", default=None, help="HOST:PORT when not socket-activated")
+def main(pac_file: Path, listen: str | None) -> None:
+    handler = make_handler(pac_file)
     inherited = systemd_socket()
     if inherited is not None:
         server = HTTPServer(inherited.getsockname()[:2], handler, bind_and_activate=False)
         server.socket.close()
         server.socket = inherited
-    elif args.listen:
-        host, _, port = args.listen.rpartition(":")
+    elif listen:
+        host, _, port = listen.rpartition(":")
         server = HTTPServer((host, int(port)), handler)
     else:
-        raise SystemExit("pac_server: no socket from systemd and no --listen")
-    print(f"serving {args.pac_file} on {server.socket.getsockname()}", file=sys.stderr, flush=True)
+        raise click.UsageError("no socket from systemd and no --listen")
+    print(f"serving {pac_file} on {server.socket.getsockname()}", file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
