@@ -25,7 +25,6 @@ from typing import Any
 
 from mitmproxy import ctx, http, tls
 
-from agent.config import load_config
 from agent.proxy.addons import build_addons
 from agent.proxy.addons.base import FlowAddon
 from agent.proxy.addons.loopback import LoopbackGuard
@@ -105,14 +104,10 @@ class PhiWallGuard:
 
     def _settings_from_options(self) -> ProxySettings:
         options = ctx.options
-        config = load_config(options.phiwall_config or None)
-        if options.phiwall_data_dir:
-            agent_section = config.agent.model_copy(update={"data_dir": Path(options.phiwall_data_dir)})
-            config = config.model_copy(update={"agent": agent_section})
-        return ProxySettings(
-            config=config,
-            store_url=config.store_url(options.phiwall_db or None),
-            data_dir=config.data_dir,
+        return ProxySettings.resolve(
+            config_file=Path(options.phiwall_config) if options.phiwall_config else None,
+            db=options.phiwall_db or None,
+            data_dir=Path(options.phiwall_data_dir) if options.phiwall_data_dir else None,
             listen_host=options.listen_host or "127.0.0.1",
             listen_port=options.listen_port or 8080,
             port_file=Path(options.phiwall_port_file) if options.phiwall_port_file else None,

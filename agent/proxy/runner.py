@@ -13,7 +13,7 @@ import gc
 import logging
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from mitmproxy import options
 from mitmproxy.tools.dump import DumpMaster
 from pydantic import ValidationError
 
-from agent.config import ProxySection, load_config
+from agent.config import ProxySection
 from agent.environment import environment
 from agent.errors import ConfigError, PhiWallError
 from agent.listen import ensure_can_listen
@@ -124,28 +124,27 @@ def parse_args(argv: list[str] | None = None) -> ProxyArguments:
 
 
 def settings_from_args(args: ProxyArguments) -> tuple[ProxySettings, dict[str, object]]:
-    config = load_config(args.config)
-    if args.data_dir is not None:
-        config = config.model_copy(update={"agent": config.agent.model_copy(update={"data_dir": args.data_dir})})
     try:
-        section = ProxySection(listen=args.listen) if args.listen else config.proxy
+        listen = ProxySection(listen=args.listen) if args.listen else None
     except ValidationError:
         raise ConfigError(f"--listen {args.listen!r}: expected HOST:PORT") from None
-    host, port = section.listen_host, section.listen_port
+    settings = ProxySettings.resolve(
+        config_file=args.config,
+        db=args.db,
+        data_dir=args.data_dir,
+        listen_host=listen.listen_host if listen else "",
+        listen_port=listen.listen_port if listen else 0,
+        port_file=args.port_file,
+        refresh_s=args.refresh,
+        workers=args.workers,
+    )
+    if listen is None:  # the config's own listen address
+        section = settings.config.proxy
+        settings = replace(settings, listen_host=section.listen_host, listen_port=section.listen_port)
     extra: dict[str, object] = {}
     for item in args.extra:
         name, _, value = item.partition("=")
         extra[name] = value
-    settings = ProxySettings(
-        config=config,
-        store_url=config.store_url(args.db),
-        data_dir=config.data_dir,
-        listen_host=host,
-        listen_port=port,
-        refresh_s=args.refresh,
-        workers=args.workers,
-        port_file=args.port_file,
-    )
     return settings, extra
 
 

@@ -1,4 +1,10 @@
-"""The proxy process's settings, from the agent config plus its command line."""
+"""The proxy process's settings, from the agent config plus its command line.
+
+Both ways of starting the proxy (the embedded child `python -m agent.proxy` and `mitmdump -s
+agent/proxy/addon.py` with `--set phiwall_*` options) resolve their settings through
+`ProxySettings.resolve`, so the config file, the data dir and the store URL are looked up
+in exactly one place.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agent.config import Config, PolicyMode
+from agent.config import Config, PolicyMode, load_config
 from agent.identity import ca_dir
 
 STATUS_FILE = "proxy-status.json"
@@ -55,3 +61,31 @@ class ProxySettings:
     @property
     def status_file(self) -> Path:
         return self.data_dir / STATUS_FILE
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        config_file: Path | None,
+        db: str | None,
+        data_dir: Path | None,
+        listen_host: str,
+        listen_port: int,
+        port_file: Path | None = None,
+        refresh_s: float = 5.0,
+        workers: int = 2,
+    ) -> ProxySettings:
+        """The settings from a config file and the overrides given on a command line."""
+        config = load_config(config_file)
+        if data_dir is not None:
+            config = config.model_copy(update={"agent": config.agent.model_copy(update={"data_dir": data_dir})})
+        return cls(
+            config=config,
+            store_url=config.store_url(db),
+            data_dir=config.data_dir,
+            listen_host=listen_host,
+            listen_port=listen_port,
+            refresh_s=refresh_s,
+            workers=workers,
+            port_file=port_file,
+        )
