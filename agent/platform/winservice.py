@@ -13,6 +13,7 @@ on uninstall, before it removes its own files).
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import shutil
@@ -23,13 +24,42 @@ from typing import Any
 
 from agent.platform.datadir import restrict_to_admins, system_data_dir
 from agent.platform.proxy_settings import apply_proxy_settings, clear_proxy_settings
+from agent.platform.registry import HKLM, Registry, WinRegistry
 from agent.platform.service import SERVICE_NAME, service_command, service_environment, service_mode_from_env
 from agent.platform.trust import trust_ca, untrust_ca
 
 log = logging.getLogger("phiwall.service")
 
+SETTINGS_KEY = r"SOFTWARE\PhiWall"  # written by the MSI from its silent-install properties
+# Registry value -> environment variable the service passes on to the agent.
+SETTINGS_ENV = {
+    "DataDir": "PHIWALL_DATA_DIR",
+    "ServiceMode": "PHIWALL_SERVICE_MODE",
+    "FleetUrl": "PHIWALL_FLEET_URL",
+    "SignatureRepository": "PHIWALL_SIGNATURE_REPOSITORY",
+}
 DEFAULT_PAC_URL = "http://127.0.0.1:8079/proxy.pac"
 DEFAULT_PROXY = "127.0.0.1:8080"
+
+
+def load_msi_settings(registry: Registry | None = None, environ: dict[str, str] | None = None) -> None:
+    """Copy the MSI's settings (HKLM\\SOFTWARE\\PhiWall) into the environment; set ones win."""
+    reg = registry or WinRegistry()
+    env = os.environ if environ is None else environ
+    for name, variable in SETTINGS_ENV.items():
+        value = reg.get(HKLM, SETTINGS_KEY, name)
+        if isinstance(value, str) and value and variable not in env:
+            env[variable] = value
+
+
+def initial_config(fleet_url: str | None, repository: str | None) -> str:
+    """config.toml written on first start from the silent-install properties (an admin may edit it)."""
+    lines = ["# Written by the PhiWall service on first start from the MSI's properties.", ""]
+    if fleet_url:
+        lines += ["[store]", f"fleet_url = {json.dumps(fleet_url)}", ""]
+    if repository:
+        lines += ["[signatures]", f"repository = {json.dumps(repository)}", ""]
+    return "\n".join(lines)
 
 
 def data_dir() -> Path:
@@ -44,6 +74,10 @@ def prepare_machine(directory: Path) -> Path:
     from agent.proxy.ca import ensure_ca  # mitmproxy: imported only when the service runs
 
     cert = ensure_ca(directory / "ca")
+    config = directory / "config.toml"
+    if not config.exists():
+        env = os.environ
+        config.write_text(initial_config(env.get("PHIWALL_FLEET_URL"), env.get("PHIWALL_SIGNATURE_REPOSITORY")))
     trust_ca(cert)
     apply_proxy_settings(
         os.environ.get("PHIWALL_PAC_URL", DEFAULT_PAC_URL), os.environ.get("PHIWALL_PROXY", DEFAULT_PROXY)
@@ -120,6 +154,7 @@ def _service_class() -> type:
 
 
 def main(argv: list[str]) -> int:
+    load_msi_settings()
     if argv[1:2] == ["--cleanup"]:
         cleanup_machine(data_dir())
         return 0

@@ -222,3 +222,20 @@ def test_service_prepare_then_cleanup_on_linux(tmp_path: Path) -> None:
     assert winservice.prepare_machine(directory) == cert  # every start: same CA, not a new one
     winservice.cleanup_machine(directory)
     assert not directory.exists()
+
+
+def test_msi_settings_reach_the_environment_and_the_first_config() -> None:
+    import tomllib
+
+    from agent.platform import winservice
+
+    reg = FakeRegistry()
+    reg.set_string(HKLM, winservice.SETTINGS_KEY, "FleetUrl", "postgresql+psycopg://phiwall@fleet/phiwall")
+    reg.set_string(HKLM, winservice.SETTINGS_KEY, "ServiceMode", "proxy")
+    env = {"PHIWALL_SERVICE_MODE": "agent"}
+    winservice.load_msi_settings(reg, env)
+    assert env["PHIWALL_FLEET_URL"] == "postgresql+psycopg://phiwall@fleet/phiwall"
+    assert env["PHIWALL_SERVICE_MODE"] == "agent"  # set explicitly: kept
+    parsed = tomllib.loads(winservice.initial_config(env["PHIWALL_FLEET_URL"], 'https://u.example/"repo"'))
+    assert parsed["store"]["fleet_url"] == env["PHIWALL_FLEET_URL"]
+    assert parsed["signatures"]["repository"] == 'https://u.example/"repo"'
