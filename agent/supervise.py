@@ -14,8 +14,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
-from agent.components import Health
+if TYPE_CHECKING:  # the Windows service host imports this module without the store stack
+    from agent.components import Health
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,8 @@ class SupervisedProcess:
             self._thread.join(timeout)
 
     def health(self) -> Health:
+        from agent.components import Health
+
         if self.pid is not None:
             if self.restarts:
                 return Health(

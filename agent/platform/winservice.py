@@ -37,7 +37,9 @@ SETTINGS_ENV = {
     "ServiceMode": "PHIWALL_SERVICE_MODE",
     "FleetUrl": "PHIWALL_FLEET_URL",
     "SignatureRepository": "PHIWALL_SIGNATURE_REPOSITORY",
+    "CommonAppData": "PHIWALL_COMMON_APPDATA",
 }
+SERVICE_KEY = rf"SYSTEM\CurrentControlSet\Services\{SERVICE_NAME}"
 DEFAULT_PAC_URL = "http://127.0.0.1:8079/proxy.pac"
 DEFAULT_PROXY = "127.0.0.1:8080"
 
@@ -63,8 +65,24 @@ def initial_config(fleet_url: str | None, repository: str | None) -> str:
 
 
 def data_dir() -> Path:
+    """`PHIWALL_DATA_DIR` (the MSI's DATADIR), else PhiWall under the MSI's CommonAppDataFolder.
+
+    The MSI's folder is used rather than `%ProgramData%`: a service's environment need not
+    carry that variable (under Wine it names C:\\users\\Public there).
+    """
     override = os.environ.get("PHIWALL_DATA_DIR")
-    return Path(override) if override else system_data_dir()
+    if override:
+        return Path(override)
+    common = os.environ.get("PHIWALL_COMMON_APPDATA")
+    return Path(common) / "PhiWall" if common else system_data_dir()
+
+
+def quote_image_path(registry: Registry | None = None, python: str | None = None) -> str:
+    """Give the service a quoted command line (wixl writes it unquoted; a path with spaces
+    unquoted is the classic "unquoted service path" weakness). Run by the MSI after InstallServices."""
+    image = f'"{python or sys.executable}" -m agent.platform.winservice'
+    (registry or WinRegistry()).set_string(HKLM, SERVICE_KEY, "ImagePath", image)
+    return image
 
 
 def prepare_machine(directory: Path) -> Path:
@@ -128,7 +146,6 @@ def run_until(stop: threading.Event) -> None:
 
 
 def _service_class() -> type:
-    servicemanager: Any = importlib.import_module("servicemanager")
     win32service: Any = importlib.import_module("win32service")
     win32serviceutil: Any = importlib.import_module("win32serviceutil")
 
@@ -146,7 +163,7 @@ def _service_class() -> type:
             self._stop.set()
 
         def SvcDoRun(self) -> None:
-            servicemanager.LogInfoMsg(f"{SERVICE_NAME} starting")
+            # The service logs to service.log in the data dir (readable by administrators only).
             self.ReportServiceStatus(win32service.SERVICE_RUNNING)
             run_until(self._stop)
 
@@ -157,6 +174,9 @@ def main(argv: list[str]) -> int:
     load_msi_settings()
     if argv[1:2] == ["--cleanup"]:
         cleanup_machine(data_dir())
+        return 0
+    if argv[1:2] == ["--quote-image-path"]:
+        quote_image_path()
         return 0
     if argv[1:2] == ["--prepare"]:
         print(prepare_machine(data_dir()))
