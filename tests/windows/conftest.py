@@ -57,12 +57,15 @@ class Wine:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHIWALL_")}
         return {**env, "WINEPREFIX": str(self.prefix), "WINEDEBUG": "-all", "WINEARCH": "win64"}
 
-    def run(self, *argv: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        """Run a Windows program; output comes back through a pipe, then the prefix is let go idle."""
+    def run(self, *argv: str, timeout: float = 240, wait: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a Windows program; output comes back through a pipe, then (`wait`) the prefix goes idle.
+
+        `wait=False` while a keep-alive process runs: `wineserver -w` would wait for it."""
         proc = subprocess.run(
             ["wine", *argv], env=self.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
         )
-        self.wait()
+        if wait:
+            self.wait()
         return proc
 
     def wait(self) -> None:
@@ -97,7 +100,6 @@ def _build_stubs(system32: Path) -> None:
             gcc,
             "-shared",
             "-nostdlib",
-            "-Wl,--no-entry",
             "-o",
             str(system32 / "api-ms-win-core-synch-l1-2-0.dll"),
             str(STUBS / "synch.c"),

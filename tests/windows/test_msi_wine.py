@@ -21,11 +21,11 @@ INSPECT = Path(__file__).parent / "inspect_machine.py"
 STATE: dict[str, object] = {}
 
 
-def _inspect(wine: Wine, cert: Path | None = None) -> dict[str, object]:
+def _inspect(wine: Wine, cert: Path | None = None, *, wait: bool = True) -> dict[str, object]:
     argv = [PYTHON, "Z:" + str(INSPECT).replace("/", "\\")]
     if cert is not None:
         argv.append("Z:" + str(cert).replace("/", "\\"))
-    proc = wine.run(*argv)
+    proc = wine.run(*argv, wait=wait)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     return report
@@ -86,7 +86,7 @@ def test_service_prepares_the_machine_and_supervises_the_agent(wine: Wine) -> No
         assert FLEET_URL in config
         assert REPOSITORY in config
         STATE["cert_pem"] = cert.read_bytes()
-        report = _inspect(wine, cert)
+        report = _inspect(wine, cert, wait=False)
         assert report["ca_in_root_store"] is True
         assert report["pac_url"] == "http://127.0.0.1:8079/proxy.pac"
         assert report["per_user"] == 0
