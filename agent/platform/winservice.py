@@ -80,7 +80,7 @@ def data_dir() -> Path:
 def quote_image_path(registry: Registry | None = None, python: str | None = None) -> str:
     """Give the service a quoted command line (wixl writes it unquoted; a path with spaces
     unquoted is the classic "unquoted service path" weakness). Run by the MSI after InstallServices."""
-    image = f'"{python or sys.executable}" -m agent.platform.winservice'
+    image = f'"{python or sys.executable}" -B -m agent.platform.winservice'
     (registry or WinRegistry()).set_string(HKLM, SERVICE_KEY, "ImagePath", image)
     return image
 
@@ -101,6 +101,16 @@ def prepare_machine(directory: Path) -> Path:
         os.environ.get("PHIWALL_PAC_URL", DEFAULT_PAC_URL), os.environ.get("PHIWALL_PROXY", DEFAULT_PROXY)
     )
     return cert
+
+
+def stop_service() -> None:
+    """Stop the service (uninstall runs before the MSI's own StopServices takes effect)."""
+    try:
+        win32serviceutil: Any = importlib.import_module("win32serviceutil")
+        win32serviceutil.StopService(SERVICE_NAME)
+        win32serviceutil.WaitForServiceStatus(SERVICE_NAME, 1, 30)  # SERVICE_STOPPED
+    except Exception as exc:  # not installed, not running, or pywin32 absent
+        log.info("service not stopped: %s", exc)
 
 
 def cleanup_machine(directory: Path) -> None:
@@ -135,9 +145,10 @@ def run_until(stop: threading.Event) -> None:
         log.exception("preparing the machine failed; the agent starts anyway and doctor reports it")
     config = Path(os.environ.get("PHIWALL_CONFIG", str(directory / "config.toml")))
     mode = service_mode_from_env()
-    child = SupervisedProcess(
-        "agent", service_command(mode), env=service_environment(directory, config), max_backoff=60.0
-    )
+    # Byte-code goes to the data dir, never next to the installed files: uninstall removes
+    # only the files it installed, and the data dir goes with `--cleanup`.
+    env = {**service_environment(directory, config), "PYTHONPYCACHEPREFIX": str(directory / "pycache")}
+    child = SupervisedProcess("agent", service_command(mode), env=env, max_backoff=60.0)
     child.start()
     log.info("supervising the agent (%s mode)", mode)
     stop.wait()
@@ -173,6 +184,7 @@ def _service_class() -> type:
 def main(argv: list[str]) -> int:
     load_msi_settings()
     if argv[1:2] == ["--cleanup"]:
+        stop_service()
         cleanup_machine(data_dir())
         return 0
     if argv[1:2] == ["--quote-image-path"]:

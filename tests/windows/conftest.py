@@ -72,7 +72,7 @@ class Wine:
         subprocess.run(["wineserver", "-w"], env=self.env, timeout=240, check=False)
 
     def python(self, code: str) -> str:
-        proc = self.run(PYTHON, "-c", code)
+        proc = self.run(PYTHON, "-B", "-c", code)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout
 

@@ -239,3 +239,13 @@ def test_msi_settings_reach_the_environment_and_the_first_config() -> None:
     parsed = tomllib.loads(winservice.initial_config(env["PHIWALL_FLEET_URL"], 'https://u.example/"repo"'))
     assert parsed["store"]["fleet_url"] == env["PHIWALL_FLEET_URL"]
     assert parsed["signatures"]["repository"] == 'https://u.example/"repo"'
+
+
+def test_service_image_path_is_quoted() -> None:
+    from agent.platform import winservice
+
+    reg = FakeRegistry()
+    python = r"C:\Program Files\PhiWall\python\python.exe"
+    winservice.quote_image_path(reg, python)
+    image = reg.get(HKLM, winservice.SERVICE_KEY, "ImagePath")
+    assert image == f'"{python}" -B -m agent.platform.winservice'
