@@ -105,8 +105,10 @@ def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None
     proc = wine.run("msiexec", "/x", "Z:" + str(msi).replace("/", "\\"), "/qn", timeout=600)
     print(f"\nuninstalled in {time.monotonic() - started:.0f} s")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert not wine.drive_c(r"C:\Program Files\PhiWall").exists()
-    assert not wine.drive_c(r"C:\ProgramData\PhiWall").exists()
+    for folder in (r"C:\Program Files\PhiWall", r"C:\ProgramData\PhiWall"):
+        left = sorted(str(path) for path in wine.drive_c(folder).rglob("*"))
+        assert not left, f"left in {folder}: {left[:8]}"
+        assert not wine.drive_c(folder).exists()
     system_reg = (wine.prefix / "system.reg").read_text(errors="replace")
     assert "Services\\\\PhiWallAgent]" not in system_reg
     assert "[Software\\\\PhiWall]" not in system_reg
