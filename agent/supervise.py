@@ -14,9 +14,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
 from agent.backoff import Backoff
-from agent.components import Health
+
+if TYPE_CHECKING:  # the Windows service host imports this module without the store stack
+    from agent.components import Health
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,8 @@ class SupervisedProcess:
             self._thread.join(timeout)
 
     def health(self) -> Health:
+        from agent.components import Health
+
         if self.pid is not None:
             if self.restarts:
                 return Health(

@@ -1,0 +1,1 @@
+/* Forwarders only (synch.def). */
