@@ -72,6 +72,17 @@ class Environment:
     signatures_poll_seconds: float | None = None
     updates_ca_file: Path | None = None
     """CA bundle for an HTTPS signature repository."""
+    # The Windows service's, copied from the MSI's properties (HKLM\SOFTWARE\PhiWall).
+    common_appdata: Path | None = None
+    """The MSI's CommonAppDataFolder: the data dir's parent unless DATADIR was given."""
+    fleet_url: str | None = None
+    """FLEETURL: written into config.toml on the service's first start."""
+    signature_repository: str | None = None
+    """SIGNATUREREPOSITORY: written into config.toml on the service's first start."""
+    pac_url: str | None = None
+    """The PAC URL the machine proxy settings point at."""
+    proxy: str | None = None
+    """HOST:PORT of the agent's proxy for WinHTTP."""
 
     @classmethod
     def from_mapping(cls, variables: Mapping[str, str]) -> Environment:

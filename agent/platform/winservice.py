@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from agent.environment import environment
 from agent.platform.datadir import restrict_to_admins, system_data_dir
 from agent.platform.proxy_settings import apply_proxy_settings, clear_proxy_settings
 from agent.platform.registry import HKLM, Registry, WinRegistry
@@ -70,11 +71,10 @@ def data_dir() -> Path:
     The MSI's folder is used rather than `%ProgramData%`: a service's environment need not
     carry that variable (under Wine it names C:\\users\\Public there).
     """
-    override = os.environ.get("PHIWALL_DATA_DIR")
-    if override:
-        return Path(override)
-    common = os.environ.get("PHIWALL_COMMON_APPDATA")
-    return Path(common) / "PhiWall" if common else system_data_dir()
+    env = environment()
+    if env.data_dir:
+        return env.data_dir
+    return env.common_appdata / "PhiWall" if env.common_appdata else system_data_dir()
 
 
 def quote_image_path(registry: Registry | None = None, python: str | None = None) -> str:
@@ -87,6 +87,7 @@ def quote_image_path(registry: Registry | None = None, python: str | None = None
 
 def prepare_machine(directory: Path) -> Path:
     """Steps 1-3 above; returns the CA certificate path. Idempotent (runs on every start)."""
+    env = environment()
     directory.mkdir(parents=True, exist_ok=True)
     restrict_to_admins(directory)
     from agent.proxy.ca import ensure_ca  # mitmproxy: imported only when the service runs
@@ -94,12 +95,9 @@ def prepare_machine(directory: Path) -> Path:
     cert = ensure_ca(directory / "ca")
     config = directory / "config.toml"
     if not config.exists():
-        env = os.environ
-        config.write_text(initial_config(env.get("PHIWALL_FLEET_URL"), env.get("PHIWALL_SIGNATURE_REPOSITORY")))
+        config.write_text(initial_config(env.fleet_url, env.signature_repository))
     trust_ca(cert)
-    apply_proxy_settings(
-        os.environ.get("PHIWALL_PAC_URL", DEFAULT_PAC_URL), os.environ.get("PHIWALL_PROXY", DEFAULT_PROXY)
-    )
+    apply_proxy_settings(env.pac_url or DEFAULT_PAC_URL, env.proxy or DEFAULT_PROXY)
     return cert
 
 
@@ -143,7 +141,7 @@ def run_until(stop: threading.Event) -> None:
         log.info("machine prepared (data dir %s)", directory)
     except Exception:
         log.exception("preparing the machine failed; the agent starts anyway and doctor reports it")
-    config = Path(os.environ.get("PHIWALL_CONFIG", str(directory / "config.toml")))
+    config = environment().config or directory / "config.toml"
     mode = service_mode_from_env()
     # Byte-code goes to the data dir, never next to the installed files: uninstall removes
     # only the files it installed, and the data dir goes with `--cleanup`.
