@@ -46,6 +46,14 @@ def pack(values: npt.NDArray[np.integer], starts: I64Array, total_bits: int) -> 
     return out.astype(np.uint64).astype(np.uint32)
 
 
+def pairs(words: U32Array) -> U64Array:
+    """A view of the stream where item q is words q and q + 1 as one little-endian uint64
+    (overlapping, 4-byte strided): any value of <= 32 bits is one gather and one shift away."""
+    count = max(words.size - 1, 0)
+    view: U64Array = np.ndarray((count,), dtype="<u8", buffer=words, strides=(4,))
+    return view
+
+
 def unpack(words: U32Array, starts: I64Array, widths: npt.NDArray[np.integer]) -> U64Array:
     """The values of the given widths (<= 32 bits) at the given bit offsets."""
     word = starts >> 5

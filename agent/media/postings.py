@@ -8,8 +8,8 @@ Two layouts behind one interface, chosen by size:
   about log2(U / n) + 3 bits instead of 32, so the landmark postings of a large index take
   ~60 % of the bytes of plain uint32 rows; decoding is a vectorised gather and one cumsum;
 - sorted keys with their positions: 8 bytes per entry, binary-search lookups; used for small
-  lists (under 4 entries per possible key), where the packed layout's 13 bytes of tables per
-  possible key would cost more than they save.
+  lists (about 3 entries per possible key or fewer), where the packed layout's 13 bytes of
+  tables per possible key would cost more than they save (the smaller layout is kept).
 Both return exactly the positions that went in. Lists are never modified: an index adds new
 lists and merges them (see `audio_index`), so readers on other threads always see a
 consistent snapshot without locks.
@@ -27,7 +27,7 @@ from agent.media import bitpack
 
 U32Array = npt.NDArray[np.uint32]
 I64Array = npt.NDArray[np.int64]
-PACKED_MIN_RATIO = 4  # packed layout from this many entries per possible key: below, its tables cost more
+PACKED_MIN_RATIO = 1  # try the packed layout from this many entries per possible key (0: always use it)
 DECODE_CHUNK = 1 << 24  # entries decoded at once when listing every entry (bounds the scratch memory)
 
 
@@ -122,23 +122,28 @@ class PackedRows:
         return cls(first, widths, narrow, words)
 
     def decode(self, keys: I64Array, lengths: I64Array) -> U32Array:
-        """Concatenated positions of the first `lengths[i]` entries of each key's list."""
-        total = int(lengths.sum())
-        ends = np.cumsum(lengths)
-        heads = ends - lengths
-        which = np.repeat(np.arange(keys.size, dtype=np.int64), lengths)
-        rank = np.arange(total, dtype=np.int64) - heads[which]
-        widths = self.widths[keys]
-        bit_starts = 32 * self.word_starts[keys].astype(np.int64)
-        slots = np.maximum(bit_starts[which] + (rank - 1) * widths[which], 0)
-        values = bitpack.unpack(self.words, slots, widths[which]).astype(np.int64)
+        """Concatenated positions of the first `lengths[i]` entries of each key's list.
+
+        Few passes over the hits, as the lookup's latency is these passes: every slot comes
+        from one cumsum of per-entry increments (the list's width, a jump at each list's head),
+        every value from one 8-byte gather, every position from one more cumsum."""
         present = lengths > 0
-        head_at = heads[present]
-        values[head_at] = self.first[keys[present]]
+        k, n = keys[present], lengths[present]
+        heads = np.cumsum(n) - n
+        widths = self.widths[k].astype(np.int64)
+        starts = 32 * self.word_starts[k].astype(np.int64)
+        # Slots: head -> its list's start (value unused), rank j >= 1 -> start + (j - 1) * width.
+        last = starts + np.maximum(n - 2, 0) * widths  # slot of each list's last entry
+        step = np.repeat(widths, n)
+        step[heads] = starts - np.concatenate(([0], last[:-1]))
+        step[heads[n > 1] + 1] = 0
+        slots = np.cumsum(step)
+        mask = np.repeat((np.int64(1) << widths) - 1, n)
+        values = (bitpack.pairs(self.words)[slots >> 5] >> (slots & 31).astype(np.uint64)).view(np.int64)
+        values &= mask
+        values[heads] = self.first[k]
         running = np.cumsum(values)
-        before = np.zeros(keys.size, dtype=np.int64)
-        before[present] = running[head_at] - values[head_at]
-        running -= before[which]
+        running -= np.repeat(running[heads] - values[heads], n)
         return running.astype(np.uint32)
 
 
@@ -163,12 +168,14 @@ class InvertedLists:
         del packed
         if sorted_keys.size >= PACKED_MIN_RATIO << key_bits:
             counts = np.bincount(sorted_keys, minlength=1 << key_bits).astype(np.int64)
-            del sorted_keys
             offsets = np.zeros((1 << key_bits) + 1, dtype=np.int64)
             np.cumsum(counts, out=offsets[1:])
             rows = PackedRows.build(sorted_positions, counts, offsets)
             narrow = offsets.astype(np.uint32) if offsets[-1] < 1 << 32 else offsets
-            return cls(key_bits, np.zeros(0, dtype=np.uint32), narrow, None, rows)
+            # Whichever layout is smaller: the packed one's tables over the key space only
+            # pay off once there are a few entries per possible key.
+            if rows.nbytes + narrow.nbytes < sorted_keys.nbytes + sorted_positions.nbytes or PACKED_MIN_RATIO == 0:
+                return cls(key_bits, np.zeros(0, dtype=np.uint32), narrow, None, rows)
         return cls(key_bits, sorted_positions, None, sorted_keys)
 
     @classmethod

@@ -74,6 +74,8 @@ def test_bitpack_round_trips_every_width() -> None:
     np.cumsum(widths[:-1].astype(np.int64), out=starts[1:])
     words = bitpack.pack(values, starts, int(widths.sum(dtype=np.int64)))
     assert np.array_equal(bitpack.unpack(words, starts, widths), values)
+    pair = bitpack.pairs(words)[starts >> 5] >> (starts & 31).astype(np.uint64)
+    assert np.array_equal(pair & ((np.uint64(1) << widths.astype(np.uint64)) - np.uint64(1)), values)
 
 
 @pytest.mark.parametrize("chunk", [1 << 24, 1000])  # listing entries in one piece and in many
