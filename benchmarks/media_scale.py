@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/media_scale.py                  # 10, 100, 1000 hours
     .venv/bin/python benchmarks/media_scale.py --hours 10 100   # a quicker run
     .venv/bin/python benchmarks/media_scale.py --store-hours 100  # also time start-up from SQLite
+    .venv/bin/python benchmarks/media_scale.py --spill-dir /var/tmp  # gap streams and verification
+                                                  # items memory-mapped from disk (agent.media.spill)
 
 Index content: synthetic prints with the statistics of real ones. Landmark hashes are drawn
 from the empirical hash distribution of PhiWall's own generated speech corpus (so posting
@@ -12,7 +14,8 @@ chromaprint items are drawn from the corpus's real items. Into that haystack go 
 prints of held-out dictations, and 10 s real excerpts of those (mp3-transcoded) are the
 queries: every query must still find its recording (recall is printed next to latency).
 
-Printed per index size: entries, index memory (bytes the index arrays hold, and per 1,000 h),
+Printed per index size: entries, index memory (every byte the index arrays hold, and per
+1,000 h; with --spill-dir also the part of it on the heap, the rest being mapped files),
 build time, search latency p50/p95 for the prints of a 10 s query, the full `match_pcm`
 latency p50/p95 (decoding 10 s of 16 kHz PCM + fingerprinting + search), and recall.
 Baseline for the ratios: the smallest index in the same run.
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import media_corpus
 from media_eval import ROOT  # noqa: F401  (puts the checkout on sys.path)
 
-from agent.media import MediaService
+from agent.media import MediaService, spill
 from agent.media.fingerprint import AudioPrint, fingerprint
 from agent.media.index import AssetInfo, MediaIndex, search_audio
 from agent.media.landmarks import FRAME_SECONDS, HASH_BITS
@@ -145,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hours", type=float, nargs="+", default=[10, 100, 1000])
     ap.add_argument("--store-hours", type=float, nargs="*", default=[10, 100])
+    ap.add_argument("--spill-dir", type=Path, help="memory-map the big index arrays from files here")
     args = ap.parse_args(argv)
+    if args.spill_dir:
+        spill.configure(args.spill_dir)
 
     pool = [p for _, p in real_prints(11)]
     real = real_prints(12)[:8]
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     minutes = sum(p.seconds for p in pool) / 60
     print(f"haystack: {haystack.rate:.1f} landmark hashes/s drawn from {minutes:.0f} min of speech; ", end="")
     print(f"{len(probes)} queries of 10 s from {len(real)} held-out dictations")
-    columns = [("hours", 6), ("entries", 12), ("index MB", 9), ("MB/1000h", 9), ("build s", 8)]
+    columns = [("hours", 6), ("entries", 12), ("index MB", 9), ("MB/1000h", 9), ("heap/1000h", 10), ("build s", 8)]
     columns += [("search p50/p95 ms", 18), ("match_pcm p50/p95 ms", 21), ("recall", 7)]
     print(" ".join(f"{name:>{width}}" for name, width in columns))
     base_search = None
@@ -183,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         p50, p95 = statistics.median(searches), pct(searches, 0.95)
         base_search = base_search or p50
         mb = nbytes / 2**20
+        heap = (nbytes - state.mapped_nbytes) / 2**20
         print(
-            f"{hours:6.0f} {entries:12,d} {mb:9.0f} {mb / hours * 1000:9.0f} {built:8.1f} "
+            f"{hours:6.0f} {entries:12,d} {mb:9.0f} {mb / hours * 1000:9.0f} {heap / hours * 1000:10.0f} {built:8.1f} "
             f"{p50:8.1f} / {p95:6.1f}  {statistics.median(full):9.1f} / {pct(full, 0.95):7.1f} "
             f"{hits / len(probes):7.3f}   (search x{p50 / base_search:.1f} of the smallest)"
         )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from agent.media import bitpack
+from agent.media import bitpack, spill
 
 U32Array = npt.NDArray[np.uint32]
 I64Array = npt.NDArray[np.int64]
@@ -90,6 +90,11 @@ class PackedRows:
     def nbytes(self) -> int:
         return int(self.first.nbytes + self.widths.nbytes + self.word_starts.nbytes + self.words.nbytes)
 
+    @property
+    def mapped_nbytes(self) -> int:
+        """Bytes in a mapped file (the gap stream, when spilling), counted in `nbytes` too."""
+        return spill.mapped_nbytes(self.words)
+
     @classmethod
     def build(cls, sorted_positions: U32Array, counts: I64Array, offsets: I64Array) -> PackedRows:
         keys = counts.size
@@ -119,7 +124,7 @@ class PackedRows:
             span = int(word_starts[hi]) - base
             words[base : base + span + 2] |= bitpack.pack(gaps[keep], slots, 32 * span)
         narrow = word_starts[:-1].astype(np.uint32) if word_starts[-1] < 1 << 32 else word_starts[:-1]
-        return cls(first, widths, narrow, words)
+        return cls(first, widths, narrow, spill.spill(words))
 
     def decode(self, keys: I64Array, lengths: I64Array) -> U32Array:
         """Concatenated positions of the first `lengths[i]` entries of each key's list.
@@ -195,6 +200,10 @@ class InvertedLists:
         extra += self.keys.nbytes if self.keys is not None else 0
         extra += self.packed.nbytes if self.packed is not None else 0
         return int(self.positions.nbytes + extra)
+
+    @property
+    def mapped_nbytes(self) -> int:
+        return self.packed.mapped_nbytes if self.packed is not None else 0
 
     def ranges(self, query_keys: U32Array) -> tuple[I64Array, I64Array]:
         """Start and length of each query key's list."""

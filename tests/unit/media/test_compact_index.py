@@ -5,11 +5,12 @@ over the same generated prints, through builds, merges and forgetting."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agent.media import audio_index, bitpack
+from agent.media import audio_index, bitpack, spill
 from agent.media.audio_index import AudioSegment, half_keys
 from agent.media.fingerprint import AudioPrint
 from agent.media.postings import InvertedLists
@@ -121,3 +122,25 @@ def test_compact_audio_index_returns_the_reference_candidates(monkeypatch: pytes
         found = segment.search(queries[0])
         assert found
         assert found[0].asset_id == segment.asset_ids[0]
+
+
+def test_spilled_index_answers_the_same_and_leaves_no_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("agent.media.postings.PACKED_MIN_RATIO", 0)
+    monkeypatch.setattr("agent.media.spill.MIN_BYTES", 0)
+    rng = np.random.default_rng(5)
+    batch = generated(4, 300.0, 7)
+    in_memory = AudioSegment.build(batch)
+    spill.configure(tmp_path)
+    try:
+        spilled = AudioSegment.merged([AudioSegment.build(batch[:2]), AudioSegment.build(batch[2:])])
+    finally:
+        spill.configure(None)
+    assert spilled.lm.packed is not None
+    assert spilled.cp.packed is not None
+    gap_streams = spilled.lm.packed.words.nbytes + spilled.cp.packed.words.nbytes
+    assert spilled.mapped_nbytes == gap_streams + spilled.cp_items.nbytes
+    assert in_memory.mapped_nbytes == 0
+    assert list(tmp_path.iterdir()) == []  # unlinked at once: nothing to clean up
+    for _, p in batch:
+        query = excerpt(p, float(rng.uniform(0, 280)), 10.0, rng)
+        assert spilled.search(query) == in_memory.search(query)
