@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/media_scale.py                  # 10, 100, 1000 hours
     .venv/bin/python benchmarks/media_scale.py --hours 10 100   # a quicker run
     .venv/bin/python benchmarks/media_scale.py --store-hours 100  # also time start-up from SQLite
+    .venv/bin/python benchmarks/media_scale.py --compare-plain  # packed vs plain uint32 rows, paired
     .venv/bin/python benchmarks/media_scale.py --spill-dir /var/tmp  # gap streams and verification
                                                   # items memory-mapped from disk (agent.media.spill)
 
@@ -29,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +41,10 @@ from media_eval import ROOT  # noqa: F401  (puts the checkout on sys.path)
 
 from agent.media import MediaService, spill
 from agent.media.fingerprint import AudioPrint, fingerprint
-from agent.media.index import AssetInfo, MediaIndex, search_audio
+from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio
 from agent.media.landmarks import FRAME_SECONDS, HASH_BITS
 from agent.media.model import MediaLimits
+from agent.media.postings import InvertedLists
 from agent.media.repository import save
 from agent.store import open_store
 
@@ -110,6 +113,32 @@ def queries(real: list[tuple[str, AudioPrint]], per_recording: int = 2) -> list[
     return out
 
 
+def plain_rows(lists: InvertedLists) -> InvertedLists:
+    """The same lists as plain uint32 rows (the layout before packing), for a paired timing."""
+    if lists.packed is None or lists.offsets is None:
+        return lists
+    _, positions = lists.entries()
+    return InvertedLists(lists.key_bits, positions, lists.offsets.astype(np.int64), None)
+
+
+def plain_state(state: IndexState) -> IndexState:
+    audio = tuple(replace(s, lm=plain_rows(s.lm), cp=plain_rows(s.cp)) for s in state.audio)
+    return replace(state, audio=audio)
+
+
+def paired(state: IndexState, queries: list[AudioPrint]) -> str:
+    """Search latency on packed and on plain rows, queries interleaved so load hits both alike."""
+    plain = plain_state(state)
+    times: dict[str, list[float]] = {"packed": [], "plain": []}
+    for _ in range(3):
+        for query in queries:
+            for name, s in (("packed", state), ("plain", plain)):
+                t = time.perf_counter()
+                search_audio(s, query)
+                times[name].append((time.perf_counter() - t) * 1000)
+    return "; ".join(f"{n} {statistics.median(v):.1f} / {pct(v, 0.95):.1f} ms" for n, v in times.items())
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -148,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hours", type=float, nargs="+", default=[10, 100, 1000])
     ap.add_argument("--store-hours", type=float, nargs="*", default=[10, 100])
+    ap.add_argument("--compare-plain", action="store_true", help="also time search on plain uint32 rows")
     ap.add_argument("--spill-dir", type=Path, help="memory-map the big index arrays from files here")
     args = ap.parse_args(argv)
     if args.spill_dir:
@@ -174,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         searches: list[float] = []
         full: list[float] = []
         hits = 0
+        prints: list[AudioPrint] = []
         service.index = index  # the service's own code path, over this in-memory index
         for path, pcm in probes:
             query = fingerprint(pcm, MediaLimits(), pcm=("s16le", 16000, 1)).audio
             assert query is not None
+            prints.append(query)
             for _ in range(3):
                 t = time.perf_counter()
                 found = search_audio(state, query)
@@ -195,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{p50:8.1f} / {p95:6.1f}  {statistics.median(full):9.1f} / {pct(full, 0.95):7.1f} "
             f"{hits / len(probes):7.3f}   (search x{p50 / base_search:.1f} of the smallest)"
         )
+        if args.compare_plain:
+            print(f"       paired search p50 / p95: {paired(state, prints)}")
         service.index = MediaIndex()
         del index, state
     for hours in args.store_hours:
