@@ -72,6 +72,8 @@ class Environment:
     signatures_poll_seconds: float | None = None
     updates_ca_file: Path | None = None
     """CA bundle for an HTTPS signature repository."""
+    index_spill_dir: Path | None = None
+    """Keep the media index's big arrays in memory-mapped files there (agent.media.spill)."""
     # The Windows service's, copied from the MSI's properties (HKLM\SOFTWARE\PhiWall).
     common_appdata: Path | None = None
     """The MSI's CommonAppDataFolder: the data dir's parent unless DATADIR was given."""

@@ -4,6 +4,9 @@
     .venv/bin/python benchmarks/media_scale.py                  # 10, 100, 1000 hours
     .venv/bin/python benchmarks/media_scale.py --hours 10 100   # a quicker run
     .venv/bin/python benchmarks/media_scale.py --store-hours 100  # also time start-up from SQLite
+    .venv/bin/python benchmarks/media_scale.py --compare-plain  # packed vs plain uint32 rows, paired
+    .venv/bin/python benchmarks/media_scale.py --spill-dir /var/tmp  # gap streams and verification
+                                                  # items memory-mapped from disk (agent.media.spill)
 
 Index content: synthetic prints with the statistics of real ones. Landmark hashes are drawn
 from the empirical hash distribution of PhiWall's own generated speech corpus (so posting
@@ -12,7 +15,8 @@ chromaprint items are drawn from the corpus's real items. Into that haystack go 
 prints of held-out dictations, and 10 s real excerpts of those (mp3-transcoded) are the
 queries: every query must still find its recording (recall is printed next to latency).
 
-Printed per index size: entries, index memory (bytes the index arrays hold, and per 1,000 h),
+Printed per index size: entries, index memory (every byte the index arrays hold, and per
+1,000 h; with --spill-dir also the part of it on the heap, the rest being mapped files),
 build time, search latency p50/p95 for the prints of a 10 s query, the full `match_pcm`
 latency p50/p95 (decoding 10 s of 16 kHz PCM + fingerprinting + search), and recall.
 Baseline for the ratios: the smallest index in the same run.
@@ -26,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import media_corpus
 from media_eval import ROOT  # noqa: F401  (puts the checkout on sys.path)
 
-from agent.media import MediaService
+from agent.media import MediaService, spill
 from agent.media.fingerprint import AudioPrint, fingerprint
-from agent.media.index import AssetInfo, MediaIndex, search_audio
+from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio
 from agent.media.landmarks import FRAME_SECONDS, HASH_BITS
 from agent.media.model import MediaLimits
+from agent.media.postings import InvertedLists
 from agent.media.repository import save
 from agent.store import open_store
 
@@ -107,6 +113,32 @@ def queries(real: list[tuple[str, AudioPrint]], per_recording: int = 2) -> list[
     return out
 
 
+def plain_rows(lists: InvertedLists) -> InvertedLists:
+    """The same lists as plain uint32 rows (the layout before packing), for a paired timing."""
+    if lists.packed is None or lists.offsets is None:
+        return lists
+    _, positions = lists.entries()
+    return InvertedLists(lists.key_bits, positions, lists.offsets.astype(np.int64), None)
+
+
+def plain_state(state: IndexState) -> IndexState:
+    audio = tuple(replace(s, lm=plain_rows(s.lm), cp=plain_rows(s.cp)) for s in state.audio)
+    return replace(state, audio=audio)
+
+
+def paired(state: IndexState, queries: list[AudioPrint]) -> str:
+    """Search latency on packed and on plain rows, queries interleaved so load hits both alike."""
+    plain = plain_state(state)
+    times: dict[str, list[float]] = {"packed": [], "plain": []}
+    for _ in range(3):
+        for query in queries:
+            for name, s in (("packed", state), ("plain", plain)):
+                t = time.perf_counter()
+                search_audio(s, query)
+                times[name].append((time.perf_counter() - t) * 1000)
+    return "; ".join(f"{n} {statistics.median(v):.1f} / {pct(v, 0.95):.1f} ms" for n, v in times.items())
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -145,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hours", type=float, nargs="+", default=[10, 100, 1000])
     ap.add_argument("--store-hours", type=float, nargs="*", default=[10, 100])
+    ap.add_argument("--compare-plain", action="store_true", help="also time search on plain uint32 rows")
+    ap.add_argument("--spill-dir", type=Path, help="memory-map the big index arrays from files here")
     args = ap.parse_args(argv)
+    if args.spill_dir:
+        spill.configure(args.spill_dir)
 
     pool = [p for _, p in real_prints(11)]
     real = real_prints(12)[:8]
@@ -154,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     minutes = sum(p.seconds for p in pool) / 60
     print(f"haystack: {haystack.rate:.1f} landmark hashes/s drawn from {minutes:.0f} min of speech; ", end="")
     print(f"{len(probes)} queries of 10 s from {len(real)} held-out dictations")
-    columns = [("hours", 6), ("entries", 12), ("index MB", 9), ("MB/1000h", 9), ("build s", 8)]
+    columns = [("hours", 6), ("entries", 12), ("index MB", 9), ("MB/1000h", 9), ("heap/1000h", 10), ("build s", 8)]
     columns += [("search p50/p95 ms", 18), ("match_pcm p50/p95 ms", 21), ("recall", 7)]
     print(" ".join(f"{name:>{width}}" for name, width in columns))
     base_search = None
@@ -168,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         searches: list[float] = []
         full: list[float] = []
         hits = 0
+        prints: list[AudioPrint] = []
         service.index = index  # the service's own code path, over this in-memory index
         for path, pcm in probes:
             query = fingerprint(pcm, MediaLimits(), pcm=("s16le", 16000, 1)).audio
             assert query is not None
+            prints.append(query)
             for _ in range(3):
                 t = time.perf_counter()
                 found = search_audio(state, query)
@@ -183,11 +221,14 @@ def main(argv: list[str] | None = None) -> int:
         p50, p95 = statistics.median(searches), pct(searches, 0.95)
         base_search = base_search or p50
         mb = nbytes / 2**20
+        heap = (nbytes - state.mapped_nbytes) / 2**20
         print(
-            f"{hours:6.0f} {entries:12,d} {mb:9.0f} {mb / hours * 1000:9.0f} {built:8.1f} "
+            f"{hours:6.0f} {entries:12,d} {mb:9.0f} {mb / hours * 1000:9.0f} {heap / hours * 1000:10.0f} {built:8.1f} "
             f"{p50:8.1f} / {p95:6.1f}  {statistics.median(full):9.1f} / {pct(full, 0.95):7.1f} "
             f"{hits / len(probes):7.3f}   (search x{p50 / base_search:.1f} of the smallest)"
         )
+        if args.compare_plain:
+            print(f"       paired search p50 / p95: {paired(state, prints)}")
         service.index = MediaIndex()
         del index, state
     for hours in args.store_hours:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from agent.media import landmarks
+from agent.media import landmarks, spill
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.fingerprint import AudioPrint
 from agent.media.postings import InvertedLists, merge
@@ -206,6 +206,11 @@ class AudioSegment:
     def nbytes(self) -> int:
         return int(self.lm.nbytes + self.cp.nbytes + self.cp_items.nbytes + self.lm_base.nbytes + self.cp_base.nbytes)
 
+    @property
+    def mapped_nbytes(self) -> int:
+        """The part of `nbytes` in mapped files (`spill`): gap streams and verification items."""
+        return self.lm.mapped_nbytes + self.cp.mapped_nbytes + spill.mapped_nbytes(self.cp_items)
+
     @classmethod
     def build(cls, assets: Sequence[tuple[str, AudioPrint]]) -> AudioSegment:
         lm_lengths = [int(p.times.max()) + 1 if p.times.size else 0 for _, p in assets]
@@ -230,7 +235,7 @@ class AudioSegment:
                 LM_KEY_BITS,
             ),
             cp_base=cp_base,
-            cp_items=cp_items.astype(np.uint32),
+            cp_items=spill.spill(cp_items.astype(np.uint32)),
             cp=InvertedLists.build(cp_keys, cp_pos.astype(np.uint32), CP_KEY_BITS),
         )
 
@@ -259,7 +264,7 @@ class AudioSegment:
             lm_base=np.array(lm_base, dtype=np.int64),
             lm=merge(lm_lists, LM_KEY_BITS),
             cp_base=np.array(cp_base, dtype=np.int64),
-            cp_items=np.concatenate(items) if items else np.zeros(0, dtype=np.uint32),
+            cp_items=spill.spill(np.concatenate(items) if items else np.zeros(0, dtype=np.uint32)),
             cp=merge(cp_lists, CP_KEY_BITS),
         )
 
@@ -289,7 +294,7 @@ class AudioSegment:
                 LM_KEY_BITS,
             ),
             cp_base=new_cp_base,
-            cp_items=items.astype(np.uint32),
+            cp_items=spill.spill(items.astype(np.uint32)),
             cp=InvertedLists.build(
                 cp_keys[cp_ok],
                 (cp_pos[cp_ok].astype(np.int64) + cp_map[cp_owner[cp_ok]]).astype(np.uint32),

@@ -88,6 +88,10 @@ class FrameSegment:
         arrays = (self.times, self.hashes, self.chroma, self.layout, self.base)
         return int(self.lists.nbytes + sum(a.nbytes for a in arrays))
 
+    @property
+    def mapped_nbytes(self) -> int:
+        return self.lists.mapped_nbytes
+
     @classmethod
     def build(cls, assets: Sequence[tuple[str, FramePrint]]) -> FrameSegment:
         base = np.zeros(len(assets) + 1, dtype=np.int64)

@@ -45,6 +45,11 @@ class IndexState:
     def nbytes(self) -> int:
         return sum(s.nbytes for s in self.audio) + sum(s.nbytes for s in self.frames)
 
+    @property
+    def mapped_nbytes(self) -> int:
+        """The part of `nbytes` kept in memory-mapped files (`spill`), not on the heap."""
+        return sum(s.mapped_nbytes for s in self.audio) + sum(s.mapped_nbytes for s in self.frames)
+
 
 def _compact[S: (AudioSegment, FrameSegment)](segments: list[S], merge: type[S]) -> list[S]:
     while len(segments) >= 2 and (2 * segments[-1].size >= segments[-2].size or len(segments) > MAX_SEGMENTS):

@@ -12,13 +12,13 @@ def brute(keys: np.ndarray, positions: np.ndarray, query: np.ndarray) -> list[tu
     return sorted((qi, int(p)) for qi, q in enumerate(query) for k, p in zip(keys, positions, strict=True) if k == q)
 
 
-@pytest.mark.parametrize("size", [50, 5000])  # below and above 2**key_bits: sorted and CSR layouts
+@pytest.mark.parametrize("size", [50, 5000])  # below and above 2**key_bits: sorted and packed layouts
 def test_lookup_matches_brute_force(size: int) -> None:
     rng = np.random.default_rng(size)
     keys = rng.integers(0, 1 << 10, size=size, dtype=np.uint32)
     positions = rng.integers(0, 1 << 31, size=size, dtype=np.uint32)
     lists = InvertedLists.build(keys, positions, key_bits=10)
-    assert (lists.offsets is not None) == (size >= 1 << 10)
+    assert (lists.offsets is not None) == (size >= 1 << 10)  # packed only when it is the smaller
     query = np.concatenate([keys[:20], rng.integers(0, 1 << 10, size=20, dtype=np.uint32)])
     hits = lists.lookup(query)
     got = sorted(zip(hits.query_index.tolist(), hits.positions.tolist(), strict=True))
