@@ -30,6 +30,8 @@ class ExtractLimits:
     min_base64_chars: int = 256
     """Shorter strings are not worth decoding: no fingerprintable media fits in 192 bytes."""
     max_encoding_layers: int = 3
+    max_text_layers: int = 3
+    """base64 of base64 (of hex...): encodings of encodings peeled off one run (see layers.py)."""
     max_compression_ratio: int = 1000
     """Decoded size over encoded size beyond this is treated as a decompression bomb."""
     max_expanded_bytes: int = 256 << 20
