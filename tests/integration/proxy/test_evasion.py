@@ -54,6 +54,11 @@ def _multipart(name: str, data: bytes, *, content_type: str | None, filename: st
     return body, {"content-type": "multipart/form-data; boundary=XB"}
 
 
+def _cut(text: str, size: int = 2048) -> list[str]:
+    """A streaming client's pieces of one base64 string (about 0.2 s of audio each: too short to match alone)."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 def _file(data: bytes, content_type: str = "application/octet-stream") -> Body:
     return _multipart("file", data, content_type=content_type, filename="upload.bin")
 
@@ -113,6 +118,21 @@ CASES: dict[str, Callable[[bytes], Body]] = {
     "xxd-i-c-array": lambda m: _json(", ".join(f"0x{b:02x}" for b in m).encode(), "text/plain"),
     "text-plain-wrapped": lambda m: _json(wrappers.wrapped_base64(m).encode(), "text/plain"),
     "vendor-type": lambda m: _json(_chat(_b64(m)), "application/vnd.example.v2+protobuf"),
+    # encodings of encodings: base64 of base64, base64 of `xxd -p` output, hex of base64
+    "base64-of-base64": lambda m: _json(_chat(_b64(_b64(m).encode()))),
+    "base64-of-hex": lambda m: _json(_chat(_b64(m.hex().encode()))),
+    "hex-of-base64": lambda m: _json(_chat(_b64(m).encode().hex())),
+    # one base64 string cut over the records of a streaming upload body
+    "ndjson-stream-chunks": lambda m: _json(
+        b"\n".join(json.dumps({"seq": i, "chunk": c}).encode() for i, c in enumerate(_cut(_b64(m)))),
+        "application/x-ndjson",
+    ),
+    "sse-data-chunks": lambda m: _json(
+        b"".join(b"data: " + json.dumps({"audio": c}).encode() + b"\n\n" for c in _cut(_b64(m))), None
+    ),
+    "array-of-chunk-objects": lambda m: _json(
+        json.dumps({"upload": [{"index": i, "data": c} for i, c in enumerate(_cut(_b64(m)))]}).encode()
+    ),
     # media whose first bytes are not a known header
     "mp3-behind-zeros": lambda m: _file(b"\x00" * 4096 + bytes(range(256)) * 8 + m),
     "wav-behind-pdf-prefix": lambda m: _file(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + m),
