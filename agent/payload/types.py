@@ -44,6 +44,10 @@ class ExtractLimits:
     """Wall time spent opening containers for one request."""
     min_unknown_bytes: int = 64 << 10
     """Leaves no sniffer recognises are kept as `unknown` (for probing by decoding) from this size."""
+    max_unknown_held: int = 32 << 20
+    """Expanded unknown leaves held whole up to this total; past it, a leaf the decoding probe
+    cannot read beyond its first MB (no marker, no frame sync, not PCM: leaves.py) is held as
+    that head only. Checking costs ~30 ms per leaf, so small uploads never pay it."""
 
 
 @dataclass(frozen=True)

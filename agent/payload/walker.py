@@ -22,6 +22,7 @@ from agent.payload.containers import container_kind, open_container
 from agent.payload.encoding import decode_content
 from agent.payload.jsonmedia import may_hold_media, parse_json, walk_json
 from agent.payload.layers import DEEPER, MEDIA, peel
+from agent.payload.leaves import probe_head
 from agent.payload.multipart import boundary_of, parse_multipart
 from agent.payload.sniff import MARKER_SCAN_BYTES, has_media_signature, marker_media
 from agent.payload.streams import clear, piece_streams, split_records
@@ -111,6 +112,10 @@ class Walker:
         self.limits = limits
         self.probe = probe
         self.budget = ExpansionBudget(limits)
+        self.body: bytes | memoryview = b""
+        self.unknown_held = 0
+        """Bytes of unknown leaves held outside the body (expanded entries, decoded runs)."""
+        """The request body being walked (set by `extract_payload`)."""
         self.text_layers = 0
         """Encoded runs decoded to reach the text being walked (bounded by `max_text_layers`)."""
 
@@ -190,7 +195,21 @@ class Walker:
         if (main.startswith(ENVELOPE_TYPES) or not main) and _scan_embedded(data, where, extraction, limits):
             return
         if len(data) >= limits.min_unknown_bytes and len(extraction.unknown) < limits.max_parts:
+            if (
+                not self._in_body(data)
+                and self.unknown_held + len(data) > limits.max_unknown_held
+                and (keep := probe_head(data)) is not None
+            ):
+                # Bytes the decoding probe cannot read past their head (leaves.py): hold the
+                # head only, and let the expanded entry go.
+                where, data = f"{where} [first {keep >> 10} of {len(data) >> 10} KB]", bytes(data[:keep])
+            if not self._in_body(data):
+                self.unknown_held += len(data)
             extraction.unknown.append(PayloadPart(where, data, main or None, kind="unknown"))
+
+    def _in_body(self, data: bytes | memoryview) -> bool:
+        """`data` is the request body or a view into it (held by the caller anyway: free to keep)."""
+        return data is self.body or (isinstance(data, memoryview) and data.obj is self.body)
 
     # --- containers -------------------------------------------------------------------------
 
@@ -505,7 +524,9 @@ def extract_payload(
         extraction.errors.append(f"body of {len(data)} bytes exceeds the {limits.max_bytes >> 20} MB inspection limit")
         return extraction
     try:
-        Walker(extraction, limits, probe).visit(data, content_type, "body", 0)
+        walker = Walker(extraction, limits, probe)
+        walker.body = data
+        walker.visit(data, content_type, "body", 0)
     except PayloadError as exc:
         extraction.errors.append(str(exc))
     return extraction
