@@ -64,6 +64,8 @@ _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-
 _RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
 """Every base64 character to "A", everything else to a space: runs become one `find` away."""
 _RUN_NEEDLE = b"A" * 64
+_ENCODED_TEXT = _ALPHABET + b"=\r\n"
+"""What base64 or hex text (possibly wrapped and padded) is made of."""
 _WRAPPED_HEX = re.compile(rb"(?:[0-9a-fA-F]|\\[nr])+")
 _HEX_LINE_BREAKS = re.compile(rb"\\[nr](?:\\[nr])?[0-9a-fA-F]{32,}\\[nr]")
 """A whole hex line between two escaped line breaks (`\\n` led: the scan jumps between backslashes)."""
@@ -106,12 +108,18 @@ def _run_may_be_media(run: bytes) -> bool:
     glued to the base64 (`audioUklGR...`) is only found by the walk once something else made
     the body worth walking.
     """
-    if _signature(binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)):
+    head = binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)
+    if _signature(head):
         return True
-    if _HEX_HEAD.match(run) is not None and _hex_head_is_media(run):
+    hexed = _HEX_HEAD.match(run) is not None
+    if hexed and _hex_head_is_media(run):
         return True
     # Encoded text under the encoding (base64 of base64, of hex; hex of base64), media or text
-    # encoded past the bound (an error the walk reports): layers.py.
+    # encoded past the bound (an error the walk reports): layers.py. Only when the first
+    # decoding is itself all encoding alphabet (one C-level translate; chat text never is).
+    first = binascii.unhexlify(run[:128]) if hexed else head
+    if first.translate(None, _ENCODED_TEXT):
+        return False
     return peel(run, _signature, MAX_TEXT_LAYERS + 1) is not None
 
 

@@ -299,7 +299,13 @@ class Walker:
 
     def records(self, records: list[tuple[str, bytes]], root: str, depth: int, *, strict: bool) -> None:
         """JSON Lines or SSE-style `data:` records of one body (streams.py): pieces of one base64
-        string cut over the records are joined and read first, then each record on its own."""
+        string cut over the records are joined and read first, then each record on its own.
+
+        Records are parsed whatever they hold (malformed declared JSON Lines is an error), but
+        joined and walked only when the body may hold media (`may_hold_media`: one scan, which
+        sees the first piece's media head as it sees any base64 run of 64 characters or more).
+        """
+        walk = may_hold_media(b"\n".join(payload for _, payload in records))
         documents: list[object] = []
         for label, payload in records:
             if payload[:1] in (b"{", b"["):
@@ -311,6 +317,8 @@ class Walker:
                     documents.append(None)
             else:  # an SSE payload that is not JSON: a bare string
                 documents.append(payload.decode("utf-8", "replace"))
+        if not walk:
+            return
         for stream in piece_streams(documents):
             labels = f"{records[stream.first][0]}..{records[stream.stop - 1][0]}"
             if self.pieces(stream.pieces, f"{root}[{labels}]{stream.label()}", depth):
@@ -321,7 +329,7 @@ class Walker:
             where = f"{root}[{label}]"
             if isinstance(document, str):
                 self.string(document, where, depth)
-            elif document is not None and may_hold_media(payload):
+            elif document is not None and (len(records) == 1 or may_hold_media(payload)):
                 self.document(document, where, depth)
             if self.extraction.truncated:
                 return
