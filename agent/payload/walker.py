@@ -114,6 +114,7 @@ class Walker:
         self.budget = ExpansionBudget(limits)
         self.body: bytes | memoryview = b""
         self.unknown_held = 0
+        self.unknown_overflow = False
         """Bytes of unknown leaves held outside the body (expanded entries, decoded runs)."""
         """The request body being walked (set by `extract_payload`)."""
         self.text_layers = 0
@@ -180,10 +181,13 @@ class Walker:
         extraction, limits = self.extraction, self.limits
         head = bytes(data[:MARKER_SCAN_BYTES])
         kind = container_kind(head)
+        failed: str | None = None
         if kind is not None:
-            opened = self.container(kind, data, where, depth)
-            if opened or kind not in ("pdf", "email"):
-                return  # a PDF or email that did not parse may still be media behind a prefix
+            failed = self.container(kind, data, where, depth)
+            if failed is None:
+                return
+            # A PDF or email that did not parse may still be media behind a prefix: looked for
+            # below; if nothing is found there, the failure is an error (fails closed to AI).
         elif looks_textual(head[:PROBE_BYTES]):
             self.text(data, where, depth)
             return
@@ -194,7 +198,16 @@ class Walker:
             return
         if (main.startswith(ENVELOPE_TYPES) or not main) and _scan_embedded(data, where, extraction, limits):
             return
-        if len(data) >= limits.min_unknown_bytes and len(extraction.unknown) < limits.max_parts:
+        if failed is not None:
+            extraction.errors.append(f"{_join(where, str(kind))}: {failed}")
+        if len(data) >= limits.min_unknown_bytes and len(extraction.unknown) >= limits.max_parts:
+            if not self.unknown_overflow:
+                self.unknown_overflow = True
+                extraction.errors.append(
+                    f"{where}: more than {limits.max_parts} unread leaves: the rest cannot be probed (bound max_parts)"
+                )
+            return
+        if len(data) >= limits.min_unknown_bytes:
             if (
                 not self._in_body(data)
                 and self.unknown_held + len(data) > limits.max_unknown_held
@@ -224,8 +237,10 @@ class Walker:
             or looks_textual(head[:PROBE_BYTES])
         )
 
-    def container(self, kind: str, data: bytes | memoryview, where: str, depth: int) -> bool:
-        """Open a container and visit its entries; False when it could not be opened."""
+    def container(self, kind: str, data: bytes | memoryview, where: str, depth: int) -> str | None:
+        """Open a container and visit its entries. Every failure is recorded (an error, or an
+        encrypted container) except a PDF's or an email's that did not parse: their reason is
+        returned, for the caller to look for media behind the prefix first."""
         extraction = self.extraction
         label = _join(where, kind)
         try:
@@ -243,9 +258,9 @@ class Walker:
             extraction.truncated = True
         except PayloadError as exc:
             if kind in ("pdf", "email"):
-                return False
+                return str(exc)
             extraction.errors.append(f"{label}: {exc}")
-        return True
+        return None
 
     # --- text -------------------------------------------------------------------------------
 

@@ -86,3 +86,24 @@ def test_bomb_is_refused_at_its_declared_size() -> None:
     result, peak = walk(body, ExtractLimits())
     assert any("(bound max_" in error for error in result.errors), result.errors
     assert peak < 4 * MB, f"peak {peak / MB:.1f} MB"  # nothing expanded past the head
+
+
+# --- every wrapper that cannot be opened is reported ------------------------------------------
+
+
+def test_a_pdf_that_cannot_be_opened_is_an_error_naming_why() -> None:
+    pdf = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 4000 + b"%%EOF\n"
+    result = extract_payload(pdf, "application/pdf", None, ExtractLimits(), PROBE)
+    assert any(error.startswith("pdf: PDF is corrupt") for error in result.errors), result.errors
+
+
+def test_a_valid_pdf_without_attachments_is_no_error() -> None:
+    result = extract_payload(wrappers.pdf_without_attachments(), "application/pdf", None, ExtractLimits(), PROBE)
+    assert not result.errors
+
+
+def test_unread_leaves_past_the_part_bound_are_an_error() -> None:
+    body = wrappers.zip_of({f"{i}.bin": noise(70 << 10, i) for i in range(6)}, stored=True)
+    result = extract_payload(body, "application/zip", None, ExtractLimits(max_parts=4), PROBE)
+    assert len(result.unknown) == 4
+    assert any("(bound max_parts)" in error for error in result.errors), result.errors
