@@ -237,6 +237,10 @@ def _zip(data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> I
     try:
         archive = zipfile.ZipFile(io.BufferedReader(_ViewFile(view)))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        if bytes(view[-(66 << 10) :]).find(b"PK\x05\x06") < 0:
+            # The directory a ZIP is read from is at its end: a chunk of a resumable upload, or
+            # a file cut short, holds local entries only. Said so, since it is not "corrupt".
+            raise PayloadError("ZIP is cut short (no central directory at its end): a part of an archive") from None
         raise PayloadError(f"ZIP is corrupt: {str(exc)[:100]}") from None
     with archive:
         for index, info in enumerate(archive.infolist()):

@@ -323,3 +323,43 @@ def test_marker_formats_blocked_to_ai_passed_elsewhere(
     other_body, other_headers = _file(b"\x00" * 512 + other if fmt != "ac3" else other)
     assert http.post(f"{unapproved.https}/upload", content=other_body, headers=other_headers).status_code == 200
     assert http.post(f"{approved.https}/upload", content=body, headers=headers).status_code == 200
+
+
+# --- archives sent as resumable uploads ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", ["tus", "google"])
+def test_archive_sent_in_resumable_chunks_fails_closed_saying_why(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    unknown: Upstream,
+    recordings: Recordings,
+    protocol: str,
+) -> None:
+    """A ZIP in resumable chunks: its first chunk is walked like any body (every destination
+    class uses the same walker), cannot be opened without the directory at the ZIP's end, and so
+    fails closed to the unapproved AI service with that reason (then the session is refused);
+    to a host that is not an AI service it passes."""
+
+    def send(base: str, session: str, data: bytes) -> list[httpx.Response]:
+        third = len(data) // 3
+        responses = []
+        for index, piece in enumerate([data[:third], data[third : 2 * third], data[2 * third :]]):
+            offset = index * third
+            if protocol == "tus":
+                headers = {"tus-resumable": "1.0.0", "upload-offset": str(offset)}
+                headers["content-type"] = "application/offset+octet-stream"
+                responses.append(http.patch(f"{base}/files/{session}", content=piece, headers=headers))
+            else:
+                command = "upload, finalize" if index == 2 else "upload"
+                headers = {"x-goog-upload-command": command, "x-goog-upload-offset": str(offset)}
+                url = f"{base}/upload/v1beta/files?upload_id={session}"
+                responses.append(http.post(url, content=piece, headers=headers))
+        return responses
+
+    archive = wrappers.zip_of({"Doe_Jane.mp3": recordings.clinical_mp3.read_bytes()})
+    responses = send(unapproved.https, f"zip{protocol}", archive)
+    assert [r.status_code for r in responses] == [403, 403, 403]
+    assert "ZIP is cut short" in proxy.event(responses[0].headers["x-phiwall-incident"]).reason
+    assert [r.status_code for r in send(unknown.https, f"zipok{protocol}", archive)] == [200, 200, 200]
