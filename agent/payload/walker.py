@@ -156,11 +156,13 @@ class Walker:
             self.json(bytes(data), f"{where}:json$" if where != "body" else "json:$", depth, strict=True)
             return
         if main in NDJSON_TYPES:
-            lines = [(f"line {n}", line) for n, line in enumerate(bytes(data).splitlines(), 1) if line.strip()]
-            self.records(lines, _join(where, "jsonl"), depth, strict=True)
+            raw = bytes(data)
+            lines = [(f"line {n}", line) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
+            self.records(lines, raw, _join(where, "jsonl"), depth, strict=True)
             return
         if main == SSE_TYPE:
-            self.records(split_records(bytes(data)) or [], _join(where, "sse"), depth, strict=False)
+            raw = bytes(data)
+            self.records(split_records(raw) or [], raw, _join(where, "sse"), depth, strict=False)
             return
         if main == FORM_TYPE:
             if _FORM_HEAD.match(bytes(data[:PROBE_BYTES])) or not data:
@@ -312,7 +314,7 @@ class Walker:
         if len(self.extraction.parts) > before:
             self._refine(depth)
 
-    def records(self, records: list[tuple[str, bytes]], root: str, depth: int, *, strict: bool) -> None:
+    def records(self, records: list[tuple[str, bytes]], text: bytes, root: str, depth: int, *, strict: bool) -> None:
         """JSON Lines or SSE-style `data:` records of one body (streams.py): pieces of one base64
         string cut over the records are joined and read first, then each record on its own.
 
@@ -320,7 +322,7 @@ class Walker:
         joined and walked only when the body may hold media (`may_hold_media`: one scan, which
         sees the first piece's media head as it sees any base64 run of 64 characters or more).
         """
-        walk = may_hold_media(b"\n".join(payload for _, payload in records))
+        walk = may_hold_media(text)  # `text`: the records' body, scanned once
         documents: list[object] = []
         for label, payload in records:
             if payload[:1] in (b"{", b"["):
@@ -412,9 +414,8 @@ class Walker:
         if stripped[:1] in (b"{", b"[") and self.json(stripped, root, depth, strict=False):
             return
         if stripped.startswith(_RECORDS_START) and (records := split_records(stripped)) is not None:
-            self.records(
-                records, _join(where, "sse" if stripped[:1] not in (b"{", b"[") else "jsonl"), depth, strict=False
-            )
+            kind = "jsonl" if stripped[:1] in (b"{", b"[") else "sse"
+            self.records(records, stripped, _join(where, kind), depth, strict=False)
             return
         if _FORM_HEAD.match(stripped[:PROBE_BYTES]) and b"\n" not in stripped[:PROBE_BYTES]:
             self.form(stripped, _join(where, "form") if where != "body" else "form", depth)
