@@ -222,9 +222,10 @@ def walk_json(
     their first character (media after a prefix, a `data:` URI inside chat text, JSON inside a
     string); consecutive array items that are pieces of one base64 string are joined. Arrays of
     byte values go to `visit_bytes` (without one, they are kept when they start like media).
-    With `join`, pieces of one base64 string at the same key of consecutive array objects
-    (`[{"seq": 0, "data": "<part>"}, ...]`) go to it; the pieces it reads as media are blanked
-    in `document` (which the walk must own) so they are not read one by one as well.
+    With `join` (instead of joining for `scan_text`), pieces of one base64 string in consecutive
+    array items, strings or the same key of objects (`[{"seq": 0, "data": "<part>"}, ...]`),
+    go to it; the pieces it reads as media are blanked in `document` (which the walk must own)
+    so they are not read one by one as well.
     """
     stack: list[tuple[object, Trail, int, Mapping[str, object] | None, str | None]] = [(document, None, 0, None, None)]
     nodes = 0
@@ -286,9 +287,9 @@ def walk_json(
                 if not _byte_array(spelled, _format_path(root, trail), extraction, limits, probe, visit_bytes):
                     return
                 continue
-            if scan_text is not None and len(node) > 1:
-                _join_pieces(node, trail, root, scan_text)
-            if join is not None and len(node) > 1 and isinstance(node[0], Mapping):
+            if join is not None and len(node) > 1:
+                # Strings or objects: the joined pieces are blanked, so a file cut in hundreds of
+                # pieces is one part, not hundreds of fragments past the part bound.
                 for stream in piece_streams(node):
                     if join(
                         stream.pieces, f"{_format_path(root, trail)}[{stream.first}:{stream.stop}]{stream.label()}"
@@ -296,6 +297,8 @@ def walk_json(
                         clear(node, stream)
                 if extraction.truncated:
                     return
+            elif scan_text is not None and len(node) > 1:
+                _join_pieces(node, trail, root, scan_text)
             for index in range(len(node) - 1, -1, -1):
                 child = node[index]
                 if isinstance(child, str | Mapping | list):

@@ -123,6 +123,7 @@ STREAMS: dict[str, Callable[[list[str]], tuple[bytes, str | None]]] = {
         "text/event-stream",
     ),
     "sse-bare": lambda p: (b"".join(b"data: " + c.encode() + b"\n\n" for c in p), None),
+    "array-of-strings": lambda p: (json.dumps({"parts": p}).encode(), "application/json"),
     "array-of-objects": lambda p: (
         json.dumps({"upload": [{"seq": i, "data": c} for i, c in enumerate(p)]}).encode(),
         "application/json",
