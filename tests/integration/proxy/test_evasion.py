@@ -130,7 +130,7 @@ CASES: dict[str, Callable[[bytes], Body]] = {
     "sse-data-chunks": lambda m: _json(
         b"".join(b"data: " + json.dumps({"audio": c}).encode() + b"\n\n" for c in _cut(_b64(m))), None
     ),
-    "array-of-small-pieces": lambda m: _json(json.dumps({"parts": _cut(_b64(m))}).encode()),
+    "array-of-small-pieces": lambda m: _json(json.dumps({"parts": _cut(_b64(m), 1024)}).encode()),
     "array-of-chunk-objects": lambda m: _json(
         json.dumps({"upload": [{"index": i, "data": c} for i, c in enumerate(_cut(_b64(m)))]}).encode()
     ),
