@@ -22,6 +22,7 @@ import io
 import logging
 import lzma
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -57,7 +58,9 @@ class Entry:
     """One member of a container: its label (kind, index, extension) and its bytes."""
 
     label: str
-    data: bytes
+    data: bytes | memoryview
+    """A view into the container's own buffer for a stored ZIP entry (no copy), else the
+    expanded bytes (one buffer per entry, sized once where the archive says the size)."""
     declared_type: str | None = None
 
 
@@ -101,16 +104,32 @@ def _label(kind: str, index: int, name: str | None) -> str:
     return f"{kind}#{index}"
 
 
-def _read_limited(read: Callable[[int], bytes], budget: ExpansionBudget, consumed: int, what: str) -> bytes:
-    """All of a stream, drawn on the budget chunk by chunk (so a bomb stops at the bound)."""
+def _read_limited(read: Callable[[int], bytes], budget: ExpansionBudget, consumed: int, what: str) -> bytearray:
+    """All of a stream, drawn on the budget chunk by chunk (so a bomb stops at the bound).
+    Returned as the buffer it was read into: a `bytes` copy would double the peak."""
     out = bytearray()
     while True:
         chunk = read(_CHUNK)
         if not chunk:
-            return bytes(out)
+            return out
         out += chunk
         budget.spend(len(chunk))
         budget.check_ratio(len(out), consumed, what)
+
+
+def _read_sized(read: Callable[[int], bytes], head: bytes, size: int) -> memoryview:
+    """A stream whose size is known (a ZIP entry: `zipfile` never returns more than the central
+    directory says), read into one buffer of that size: no growth, no copy at the end."""
+    buffer = bytearray(size)
+    buffer[: len(head)] = head
+    filled = len(head)
+    while filled < size:
+        chunk = read(min(_CHUNK, size - filled))
+        if not chunk:
+            raise EOFError("entry ends before its declared size")
+        buffer[filled : filled + len(chunk)] = chunk
+        filled += len(chunk)
+    return memoryview(buffer)
 
 
 # --- compressed single files --------------------------------------------------------------------
@@ -163,7 +182,7 @@ def _compressed_file(kind: str, data: bytes, budget: ExpansionBudget) -> Iterato
         raise
     except (zlib.error, OSError, EOFError, lzma.LZMAError, zstandard.ZstdError) as exc:
         raise PayloadError(f"{kind} file is corrupt: {str(exc)[:100]}") from None
-    yield Entry(kind, expanded)
+    yield Entry(kind, memoryview(expanded))
 
 
 # --- archives ------------------------------------------------------------------------------------
@@ -198,10 +217,30 @@ class _ViewFile(io.RawIOBase):
         return len(chunk)
 
 
+def _stored_view(view: memoryview, info: zipfile.ZipInfo) -> memoryview | None:
+    """A stored (uncompressed) entry's bytes where they lie in the archive, or None if they
+    do not fit in it. The data starts after the entry's local header (30 bytes, its name and its
+    extra field, whose lengths the local header gives: they may differ from the central
+    directory's); `zipfile` has already checked that header when it opened the entry."""
+    at = info.header_offset
+    if at + 30 > len(view):
+        return None
+    name_length, extra_length = struct.unpack_from("<HH", view, at + 26)
+    start = at + 30 + name_length + extra_length
+    if start + info.file_size > len(view):
+        return None
+    return view[start : start + info.file_size]
+
+
 def _zip(data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
+    view = memoryview(data).cast("B")
     try:
-        archive = zipfile.ZipFile(io.BufferedReader(_ViewFile(data)))
+        archive = zipfile.ZipFile(io.BufferedReader(_ViewFile(view)))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        if bytes(view[-(66 << 10) :]).find(b"PK\x05\x06") < 0:
+            # The directory a ZIP is read from is at its end: a chunk of a resumable upload, or
+            # a file cut short, holds local entries only. Said so, since it is not "corrupt".
+            raise PayloadError("ZIP is cut short (no central directory at its end): a part of an archive") from None
         raise PayloadError(f"ZIP is corrupt: {str(exc)[:100]}") from None
     with archive:
         for index, info in enumerate(archive.infolist()):
@@ -217,13 +256,18 @@ def _zip(data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> I
                     budget.spend(len(head))
                     if not wanted(head, info.file_size):
                         continue
-                    rest = _read_limited(member.read, budget, info.compress_size, label)
+                    # Drawn on the budget at the size the archive declares, before any of it is
+                    # expanded: a bomb is refused without its memory being spent.
+                    budget.check_ratio(info.file_size, info.compress_size, label)
+                    budget.spend(max(0, info.file_size - len(head)))
+                    stored = _stored_view(view, info) if info.compress_type == zipfile.ZIP_STORED else None
+                    entry = stored if stored is not None else _read_sized(member.read, head, info.file_size)
             except PayloadError:
                 raise
             except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, zlib.error) as exc:
                 raise PayloadError(f"{label} is corrupt: {str(exc)[:100]}") from None
-            budget.check_ratio(len(head) + len(rest), info.compress_size, label)
-            yield Entry(label, head + rest)
+            yield Entry(label, entry)
+            del entry  # the walker may hold only a head of it (leaves.py): let the rest go
 
 
 def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
@@ -247,7 +291,8 @@ def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted)
                     if not keep:
                         break  # libarchive skips the rest of the entry
                 if keep and (len(head) >= HEAD_BYTES or wanted(bytes(head), len(head))):
-                    yield Entry(label, bytes(head))
+                    yield Entry(label, memoryview(head))
+                del head
     except libarchive.exception.ArchiveError as exc:
         message = str(exc)
         if "ncrypt" in message or "assphrase" in message:

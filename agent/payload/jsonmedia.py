@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterator, Mapping
 
 from agent.payload.bytearrays import bytes_of_indexed, bytes_of_list, hints_at_byte_arrays
 from agent.payload.containers import container_kind
+from agent.payload.layers import MAX_TEXT_LAYERS, peel
 from agent.payload.sniff import has_media_signature
+from agent.payload.streams import clear, piece_streams
 from agent.payload.textmedia import (
     DATA_KEYS,
     TYPE_KEYS,
@@ -35,6 +37,8 @@ TextScanner = Callable[[str, str], None]
 """(string, its path): looks for encoded media anywhere in a long string."""
 BytesVisitor = Callable[[bytes, str], None]
 """(bytes a JSON byte array spells, its path): read for what they are (media, a container...)."""
+PieceJoiner = Callable[[list[str], str], bool]
+"""(pieces of one base64 string, their path): decode them as one; True when they were media."""
 Trail = tuple[object, str | int] | None
 """(parent trail, key): a path built only when a part or an error needs it (most never do)."""
 
@@ -60,6 +64,8 @@ _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-
 _RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
 """Every base64 character to "A", everything else to a space: runs become one `find` away."""
 _RUN_NEEDLE = b"A" * 64
+_ENCODED_TEXT = _ALPHABET + b"=\r\n"
+"""What base64 or hex text (possibly wrapped and padded) is made of."""
 _WRAPPED_HEX = re.compile(rb"(?:[0-9a-fA-F]|\\[nr])+")
 _HEX_LINE_BREAKS = re.compile(rb"\\[nr](?:\\[nr])?[0-9a-fA-F]{32,}\\[nr]")
 """A whole hex line between two escaped line breaks (`\\n` led: the scan jumps between backslashes)."""
@@ -102,9 +108,19 @@ def _run_may_be_media(run: bytes) -> bool:
     glued to the base64 (`audioUklGR...`) is only found by the walk once something else made
     the body worth walking.
     """
-    if _signature(binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)):
+    head = binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)
+    if _signature(head):
         return True
-    return _HEX_HEAD.match(run) is not None and _hex_head_is_media(run)
+    hexed = _HEX_HEAD.match(run) is not None
+    if hexed and _hex_head_is_media(run):
+        return True
+    # Encoded text under the encoding (base64 of base64, of hex; hex of base64), media or text
+    # encoded past the bound (an error the walk reports): layers.py. Only when the first
+    # decoding is itself all encoding alphabet (one C-level translate; chat text never is).
+    first = binascii.unhexlify(run[:128]) if hexed else head
+    if first.translate(None, _ENCODED_TEXT):
+        return False
+    return peel(run, _signature, MAX_TEXT_LAYERS + 1) is not None
 
 
 def _hex_head_is_media(digits: bytes) -> bool:
@@ -198,6 +214,7 @@ def walk_json(
     root: str = "json:$",
     scan_text: TextScanner | None = None,
     visit_bytes: BytesVisitor | None = None,
+    join: PieceJoiner | None = None,
 ) -> None:
     """Append every media string in `document` to `extraction` (errors there too).
 
@@ -205,6 +222,10 @@ def walk_json(
     their first character (media after a prefix, a `data:` URI inside chat text, JSON inside a
     string); consecutive array items that are pieces of one base64 string are joined. Arrays of
     byte values go to `visit_bytes` (without one, they are kept when they start like media).
+    With `join` (instead of joining for `scan_text`), pieces of one base64 string in consecutive
+    array items, strings or the same key of objects (`[{"seq": 0, "data": "<part>"}, ...]`),
+    go to it; the pieces it reads as media are blanked in `document` (which the walk must own)
+    so they are not read one by one as well.
     """
     stack: list[tuple[object, Trail, int, Mapping[str, object] | None, str | None]] = [(document, None, 0, None, None)]
     nodes = 0
@@ -266,7 +287,17 @@ def walk_json(
                 if not _byte_array(spelled, _format_path(root, trail), extraction, limits, probe, visit_bytes):
                     return
                 continue
-            if scan_text is not None and len(node) > 1:
+            if join is not None and len(node) > 1:
+                # Strings or objects: the joined pieces are blanked, so a file cut in hundreds of
+                # pieces is one part, not hundreds of fragments past the part bound.
+                for stream in piece_streams(node):
+                    if join(
+                        stream.pieces, f"{_format_path(root, trail)}[{stream.first}:{stream.stop}]{stream.label()}"
+                    ):
+                        clear(node, stream)
+                if extraction.truncated:
+                    return
+            elif scan_text is not None and len(node) > 1:
                 _join_pieces(node, trail, root, scan_text)
             for index in range(len(node) - 1, -1, -1):
                 child = node[index]
@@ -315,16 +346,3 @@ def extract_json(data: bytes, extraction: Extraction, limits: ExtractLimits, pro
     document = parse_json(data)  # malformed JSON is an error whether or not it could hold media
     if may_hold_media(data):
         walk_json(document, extraction, limits, probe, root)
-
-
-def extract_ndjson(data: bytes, extraction: Extraction, limits: ExtractLimits, probe: MediaProbe, root: str) -> None:
-    """JSON Lines (batch APIs upload .jsonl files of requests)."""
-    walk = may_hold_media(data)
-    for number, line in enumerate(data.splitlines()):
-        if line.strip():
-            try:
-                document = parse_json(line)
-                if walk:
-                    walk_json(document, extraction, limits, probe, f"{root}[line {number + 1}]")
-            except PayloadError as exc:
-                extraction.errors.append(f"{root} line {number + 1}: {exc}")

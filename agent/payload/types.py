@@ -30,6 +30,8 @@ class ExtractLimits:
     min_base64_chars: int = 256
     """Shorter strings are not worth decoding: no fingerprintable media fits in 192 bytes."""
     max_encoding_layers: int = 3
+    max_text_layers: int = 3
+    """base64 of base64 (of hex...): encodings of encodings peeled off one run (see layers.py)."""
     max_compression_ratio: int = 1000
     """Decoded size over encoded size beyond this is treated as a decompression bomb."""
     max_expanded_bytes: int = 256 << 20
@@ -42,6 +44,10 @@ class ExtractLimits:
     """Wall time spent opening containers for one request."""
     min_unknown_bytes: int = 64 << 10
     """Leaves no sniffer recognises are kept as `unknown` (for probing by decoding) from this size."""
+    max_unknown_held: int = 32 << 20
+    """Expanded unknown leaves held whole up to this total; past it, a leaf the decoding probe
+    cannot read beyond its first MB (no marker, no frame sync, not PCM: leaves.py) is held as
+    that head only. Checking costs ~30 ms per leaf, so small uploads never pay it."""
 
 
 @dataclass(frozen=True)

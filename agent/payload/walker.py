@@ -20,12 +20,17 @@ from urllib.parse import parse_qsl
 from agent.payload.budget import BoundExceeded, EncryptedContainer, ExpansionBudget
 from agent.payload.containers import container_kind, open_container
 from agent.payload.encoding import decode_content
-from agent.payload.jsonmedia import extract_ndjson, may_hold_media, parse_json, walk_json
+from agent.payload.jsonmedia import may_hold_media, parse_json, walk_json
+from agent.payload.layers import DEEPER, MEDIA, peel
+from agent.payload.leaves import probe_head
 from agent.payload.multipart import boundary_of, parse_multipart
 from agent.payload.sniff import MARKER_SCAN_BYTES, has_media_signature, marker_media
+from agent.payload.streams import clear, piece_streams, split_records
 from agent.payload.textmedia import (
+    HEAD_CHARS,
     EncodedRun,
     MediaProbe,
+    b64decode,
     base64_pieces,
     declared_media,
     encoded_runs,
@@ -39,6 +44,9 @@ SIGNATURE_BYTES = 256
 """Enough of a body's start for `has_media_signature` (MPEG-TS needs 189 bytes)."""
 JSON_TYPES = {"application/json", "text/json", "application/x-json"}
 NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"}
+SSE_TYPE = "text/event-stream"
+_RECORDS_START = (b"{", b"[", b"data:", b"event:", b"id:", b":")
+"""How a text body made of records (JSON Lines, SSE-style `data:` lines) starts."""
 FORM_TYPE = "application/x-www-form-urlencoded"
 # Binary envelopes that may wrap a media file somewhere inside.
 ENVELOPE_TYPES = ("application/octet-stream", "application/x-protobuf", "application/protobuf", "application/grpc")
@@ -54,6 +62,7 @@ EMBEDDED_SIGNATURES: tuple[tuple[re.Pattern[bytes], int], ...] = (
     (re.compile(rb"ftyp(?:isom|iso[2-6]|mp4[12]|M4A |M4V |qt  |3gp[4-6]|avc1|dash)"), 4),  # after the box size
 )
 MAX_EMBEDDED = 8
+_URLSAFE_TEXT = str.maketrans("-_", "+/")
 
 
 def main_type(content_type: str | None) -> str:
@@ -103,6 +112,13 @@ class Walker:
         self.limits = limits
         self.probe = probe
         self.budget = ExpansionBudget(limits)
+        self.body: bytes | memoryview = b""
+        self.unknown_held = 0
+        self.unknown_overflow = False
+        """Bytes of unknown leaves held outside the body (expanded entries, decoded runs)."""
+        """The request body being walked (set by `extract_payload`)."""
+        self.text_layers = 0
+        """Encoded runs decoded to reach the text being walked (bounded by `max_text_layers`)."""
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -140,9 +156,13 @@ class Walker:
             self.json(bytes(data), f"{where}:json$" if where != "body" else "json:$", depth, strict=True)
             return
         if main in NDJSON_TYPES:
-            root = f"{where}:jsonl" if where != "body" else "jsonl"
-            extract_ndjson(bytes(data), extraction, limits, self._media_probe, root)
-            self._refine(depth)
+            raw = bytes(data)
+            lines = [(f"line {n}", line) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
+            self.records(lines, raw, _join(where, "jsonl"), depth, strict=True)
+            return
+        if main == SSE_TYPE:
+            raw = bytes(data)
+            self.records(split_records(raw) or [], raw, _join(where, "sse"), depth, strict=False)
             return
         if main == FORM_TYPE:
             if _FORM_HEAD.match(bytes(data[:PROBE_BYTES])) or not data:
@@ -163,10 +183,13 @@ class Walker:
         extraction, limits = self.extraction, self.limits
         head = bytes(data[:MARKER_SCAN_BYTES])
         kind = container_kind(head)
+        failed: str | None = None
         if kind is not None:
-            opened = self.container(kind, data, where, depth)
-            if opened or kind not in ("pdf", "email"):
-                return  # a PDF or email that did not parse may still be media behind a prefix
+            failed = self.container(kind, data, where, depth)
+            if failed is None:
+                return
+            # A PDF or email that did not parse may still be media behind a prefix: looked for
+            # below; if nothing is found there, the failure is an error (fails closed to AI).
         elif looks_textual(head[:PROBE_BYTES]):
             self.text(data, where, depth)
             return
@@ -177,8 +200,31 @@ class Walker:
             return
         if (main.startswith(ENVELOPE_TYPES) or not main) and _scan_embedded(data, where, extraction, limits):
             return
-        if len(data) >= limits.min_unknown_bytes and len(extraction.unknown) < limits.max_parts:
+        if failed is not None:
+            extraction.errors.append(f"{_join(where, str(kind))}: {failed}")
+        if len(data) >= limits.min_unknown_bytes and len(extraction.unknown) >= limits.max_parts:
+            if not self.unknown_overflow:
+                self.unknown_overflow = True
+                extraction.errors.append(
+                    f"{where}: more than {limits.max_parts} unread leaves: the rest cannot be probed (bound max_parts)"
+                )
+            return
+        if len(data) >= limits.min_unknown_bytes:
+            if (
+                not self._in_body(data)
+                and self.unknown_held + len(data) > limits.max_unknown_held
+                and (keep := probe_head(data)) is not None
+            ):
+                # Bytes the decoding probe cannot read past their head (leaves.py): hold the
+                # head only, and let the expanded entry go.
+                where, data = f"{where} [first {keep >> 10} of {len(data) >> 10} KB]", bytes(data[:keep])
+            if not self._in_body(data):
+                self.unknown_held += len(data)
             extraction.unknown.append(PayloadPart(where, data, main or None, kind="unknown"))
+
+    def _in_body(self, data: bytes | memoryview) -> bool:
+        """`data` is the request body or a view into it (held by the caller anyway: free to keep)."""
+        return data is self.body or (isinstance(data, memoryview) and data.obj is self.body)
 
     # --- containers -------------------------------------------------------------------------
 
@@ -193,8 +239,10 @@ class Walker:
             or looks_textual(head[:PROBE_BYTES])
         )
 
-    def container(self, kind: str, data: bytes | memoryview, where: str, depth: int) -> bool:
-        """Open a container and visit its entries; False when it could not be opened."""
+    def container(self, kind: str, data: bytes | memoryview, where: str, depth: int) -> str | None:
+        """Open a container and visit its entries. Every failure is recorded (an error, or an
+        encrypted container) except a PDF's or an email's that did not parse: their reason is
+        returned, for the caller to look for media behind the prefix first."""
         extraction = self.extraction
         label = _join(where, kind)
         try:
@@ -212,9 +260,9 @@ class Walker:
             extraction.truncated = True
         except PayloadError as exc:
             if kind in ("pdf", "email"):
-                return False
+                return str(exc)
             extraction.errors.append(f"{label}: {exc}")
-        return True
+        return None
 
     # --- text -------------------------------------------------------------------------------
 
@@ -247,18 +295,93 @@ class Walker:
                 self.extraction.errors.append(str(exc))
             return False
         if may_hold_media(data):
-            before = len(self.extraction.parts)
-            walk_json(
-                document,
-                self.extraction,
-                self.limits,
-                self._media_probe,
-                root,
-                self._scan_string,
-                lambda spelled, where: self.visit(spelled, None, where, depth + 1),
-            )
-            if len(self.extraction.parts) > before:
-                self._refine(depth)
+            self.document(document, root, depth)
+        return True
+
+    def document(self, document: object, root: str, depth: int) -> None:
+        """Walk one parsed JSON document (which this walk owns: joined pieces are blanked in it)."""
+        before = len(self.extraction.parts)
+        walk_json(
+            document,
+            self.extraction,
+            self.limits,
+            self._media_probe,
+            root,
+            self._scan_string,
+            lambda spelled, where: self.visit(spelled, None, where, depth + 1),
+            lambda pieces, where: self.pieces(pieces, where, depth),
+        )
+        if len(self.extraction.parts) > before:
+            self._refine(depth)
+
+    def records(self, records: list[tuple[str, bytes]], text: bytes, root: str, depth: int, *, strict: bool) -> None:
+        """JSON Lines or SSE-style `data:` records of one body (streams.py): pieces of one base64
+        string cut over the records are joined and read first, then each record on its own.
+
+        Records are parsed whatever they hold (malformed declared JSON Lines is an error), but
+        joined and walked only when the body may hold media (`may_hold_media`: one scan, which
+        sees the first piece's media head as it sees any base64 run of 64 characters or more).
+        """
+        walk = may_hold_media(text)  # `text`: the records' body, scanned once
+        documents: list[object] = []
+        for label, payload in records:
+            if payload[:1] in (b"{", b"["):
+                try:
+                    documents.append(parse_json(payload))
+                except PayloadError as exc:
+                    if strict:
+                        self.extraction.errors.append(f"{root} {label}: {exc}")
+                    documents.append(None)
+            else:  # an SSE payload that is not JSON: a bare string
+                documents.append(payload.decode("utf-8", "replace"))
+        if not walk:
+            return
+        for stream in piece_streams(documents):
+            labels = f"{records[stream.first][0]}..{records[stream.stop - 1][0]}"
+            if self.pieces(stream.pieces, f"{root}[{labels}]{stream.label()}", depth):
+                clear(documents, stream)
+            if self.extraction.truncated:
+                return
+        for (label, payload), document in zip(records, documents, strict=True):
+            where = f"{root}[{label}]"
+            if isinstance(document, str):
+                self.string(document, where, depth)
+            elif document is not None and (len(records) == 1 or may_hold_media(payload)):
+                self.document(document, where, depth)
+            if self.extraction.truncated:
+                return
+
+    def pieces(self, pieces: list[str], where: str, depth: int) -> bool:
+        """Pieces of one base64 string (records, array items) read as one string, when the first
+        piece's decoded head is media, a wrapper, or encoded media; True when they were read."""
+        extraction = self.extraction
+        first = pieces[0].strip()[:HEAD_CHARS].translate(_URLSAFE_TEXT)
+        try:
+            head = binascii.a2b_base64(first[: len(first) - len(first) % 4], strict_mode=False)
+        except (binascii.Error, ValueError):
+            return False
+        if not (
+            self._media_probe(head[:PROBE_BYTES]) or marker_media(head) is not None or self._encoded_media(head, where)
+        ):
+            return False
+        try:
+            data = b"".join(b64decode(piece.strip()) for piece in pieces)  # each piece may carry its own padding
+            self.budget.spend(len(data))
+        except BoundExceeded as exc:
+            extraction.errors.append(f"{where}: {exc}")
+            extraction.truncated = True
+            return True
+        except PayloadError as exc:
+            extraction.errors.append(f"{where}: {exc}")
+            return True
+        if self.probe(data[:PROBE_BYTES]):
+            extraction.add(PayloadPart(where, data), self.limits)
+            return True
+        self.text_layers += 1
+        try:
+            self.bytes_of_unknown_type(data, "", where, depth + 1)
+        finally:
+            self.text_layers -= 1
         return True
 
     def form(self, data: bytes, root: str, depth: int) -> None:
@@ -289,6 +412,10 @@ class Walker:
         stripped = raw.strip()
         root = _join(where, "json:$") if where != "body" else "json:$"
         if stripped[:1] in (b"{", b"[") and self.json(stripped, root, depth, strict=False):
+            return
+        if stripped.startswith(_RECORDS_START) and (records := split_records(stripped)) is not None:
+            kind = "jsonl" if stripped[:1] in (b"{", b"[") else "sse"
+            self.records(records, stripped, _join(where, kind), depth, strict=False)
             return
         if _FORM_HEAD.match(stripped[:PROBE_BYTES]) and b"\n" not in stripped[:PROBE_BYTES]:
             self.form(stripped, _join(where, "form") if where != "body" else "form", depth)
@@ -331,7 +458,12 @@ class Walker:
             return
         declared = declared_media(run.declared_type)
         for skip, head in enumerate(heads):
-            if not (declared or self._media_probe(head[:PROBE_BYTES]) or marker_media(head) is not None):
+            if not (
+                declared
+                or self._media_probe(head[:PROBE_BYTES])
+                or marker_media(head) is not None
+                or self._encoded_media(head, label)
+            ):
                 continue
             try:
                 data = run.decode(skip)
@@ -347,8 +479,27 @@ class Walker:
                 part = PayloadPart(label, data, run.declared_type, pcm_format_for(run.declared_type))
                 extraction.add(part, limits)
             else:
-                self.bytes_of_unknown_type(data, "", label, depth + 1)
+                self.text_layers += 1  # the decoded bytes may be encoded text again: one layer down
+                try:
+                    self.bytes_of_unknown_type(data, "", label, depth + 1)
+                finally:
+                    self.text_layers -= 1
             return
+
+    def _encoded_media(self, head: bytes, label: str) -> bool:
+        """A decoded head that is encoded text again, with media under it, within the layer bound.
+
+        Text still encoded once the bound is spent is an error naming the bound (the request
+        fails closed to unapproved AI services): it is not read, so it cannot be passed as clean.
+        Only heads whose first layer already decodes to encoded text get that far (rare in chat).
+        """
+        left = self.limits.max_text_layers - self.text_layers
+        found = peel(head, self._media_probe, max(left, 0))
+        if found == DEEPER:
+            self.extraction.errors.append(
+                f"{label}: text encoded more than {self.limits.max_text_layers + 1} times (bound max_text_layers)"
+            )
+        return found == MEDIA
 
 
 _FORM_HEAD = re.compile(rb"[A-Za-z0-9_.\-\[\]%*]{1,256}=[^&\s]*(?:&|\Z)")
@@ -397,7 +548,9 @@ def extract_payload(
         extraction.errors.append(f"body of {len(data)} bytes exceeds the {limits.max_bytes >> 20} MB inspection limit")
         return extraction
     try:
-        Walker(extraction, limits, probe).visit(data, content_type, "body", 0)
+        walker = Walker(extraction, limits, probe)
+        walker.body = data
+        walker.visit(data, content_type, "body", 0)
     except PayloadError as exc:
         extraction.errors.append(str(exc))
     return extraction

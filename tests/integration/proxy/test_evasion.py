@@ -54,6 +54,11 @@ def _multipart(name: str, data: bytes, *, content_type: str | None, filename: st
     return body, {"content-type": "multipart/form-data; boundary=XB"}
 
 
+def _cut(text: str, size: int = 2048) -> list[str]:
+    """A streaming client's pieces of one base64 string (about 0.2 s of audio each: too short to match alone)."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 def _file(data: bytes, content_type: str = "application/octet-stream") -> Body:
     return _multipart("file", data, content_type=content_type, filename="upload.bin")
 
@@ -113,6 +118,22 @@ CASES: dict[str, Callable[[bytes], Body]] = {
     "xxd-i-c-array": lambda m: _json(", ".join(f"0x{b:02x}" for b in m).encode(), "text/plain"),
     "text-plain-wrapped": lambda m: _json(wrappers.wrapped_base64(m).encode(), "text/plain"),
     "vendor-type": lambda m: _json(_chat(_b64(m)), "application/vnd.example.v2+protobuf"),
+    # encodings of encodings: base64 of base64, base64 of `xxd -p` output, hex of base64
+    "base64-of-base64": lambda m: _json(_chat(_b64(_b64(m).encode()))),
+    "base64-of-hex": lambda m: _json(_chat(_b64(m.hex().encode()))),
+    "hex-of-base64": lambda m: _json(_chat(_b64(m).encode().hex())),
+    # one base64 string cut over the records of a streaming upload body
+    "ndjson-stream-chunks": lambda m: _json(
+        b"\n".join(json.dumps({"seq": i, "chunk": c}).encode() for i, c in enumerate(_cut(_b64(m)))),
+        "application/x-ndjson",
+    ),
+    "sse-data-chunks": lambda m: _json(
+        b"".join(b"data: " + json.dumps({"audio": c}).encode() + b"\n\n" for c in _cut(_b64(m))), None
+    ),
+    "array-of-small-pieces": lambda m: _json(json.dumps({"parts": _cut(_b64(m), 1024)}).encode()),
+    "array-of-chunk-objects": lambda m: _json(
+        json.dumps({"upload": [{"index": i, "data": c} for i, c in enumerate(_cut(_b64(m)))]}).encode()
+    ),
     # media whose first bytes are not a known header
     "mp3-behind-zeros": lambda m: _file(b"\x00" * 4096 + bytes(range(256)) * 8 + m),
     "wav-behind-pdf-prefix": lambda m: _file(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + m),
@@ -303,3 +324,43 @@ def test_marker_formats_blocked_to_ai_passed_elsewhere(
     other_body, other_headers = _file(b"\x00" * 512 + other if fmt != "ac3" else other)
     assert http.post(f"{unapproved.https}/upload", content=other_body, headers=other_headers).status_code == 200
     assert http.post(f"{approved.https}/upload", content=body, headers=headers).status_code == 200
+
+
+# --- archives sent as resumable uploads ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", ["tus", "google"])
+def test_archive_sent_in_resumable_chunks_fails_closed_saying_why(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    unknown: Upstream,
+    recordings: Recordings,
+    protocol: str,
+) -> None:
+    """A ZIP in resumable chunks: its first chunk is walked like any body (every destination
+    class uses the same walker), cannot be opened without the directory at the ZIP's end, and so
+    fails closed to the unapproved AI service with that reason (then the session is refused);
+    to a host that is not an AI service it passes."""
+
+    def send(base: str, session: str, data: bytes) -> list[httpx.Response]:
+        third = len(data) // 3
+        responses = []
+        for index, piece in enumerate([data[:third], data[third : 2 * third], data[2 * third :]]):
+            offset = index * third
+            if protocol == "tus":
+                headers = {"tus-resumable": "1.0.0", "upload-offset": str(offset)}
+                headers["content-type"] = "application/offset+octet-stream"
+                responses.append(http.patch(f"{base}/files/{session}", content=piece, headers=headers))
+            else:
+                command = "upload, finalize" if index == 2 else "upload"
+                headers = {"x-goog-upload-command": command, "x-goog-upload-offset": str(offset)}
+                url = f"{base}/upload/v1beta/files?upload_id={session}"
+                responses.append(http.post(url, content=piece, headers=headers))
+        return responses
+
+    archive = wrappers.zip_of({"Doe_Jane.mp3": recordings.clinical_mp3.read_bytes()})
+    responses = send(unapproved.https, f"zip{protocol}", archive)
+    assert [r.status_code for r in responses] == [403, 403, 403]
+    assert "ZIP is cut short" in proxy.event(responses[0].headers["x-phiwall-incident"]).reason
+    assert [r.status_code for r in send(unknown.https, f"zipok{protocol}", archive)] == [200, 200, 200]

@@ -193,13 +193,19 @@ def test_unreadable_binary_fails_closed_only_for_ai_services(
     assert "could not be read as media" in event.reason
     assert event.asset_id is None
     assert _post(http, f"{unknown.https}/upload", noise).status_code == 200
-    # Below the floor, and documents libmagic names, are not failed for being unread.
+    # Below the floor, and documents the walker opens (a PDF with nothing embedded), are not
+    # failed for being unread.
     assert _post(http, f"{unapproved.https}/v1/files", os.urandom(20_000)).status_code == 200
-    pdf = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 4000 + b"%%EOF\n"
-    assert (
-        http.post(f"{unapproved.https}/v1/files", content=pdf, headers={"content-type": "application/pdf"}).status_code
-        == 200
-    )
+    pdf = wrappers.pdf_without_attachments(pages=600)
+    assert len(pdf) > 64 << 10
+    pdf_type = {"content-type": "application/pdf"}
+    assert http.post(f"{unapproved.https}/v1/files", content=pdf, headers=pdf_type).status_code == 200
+    # A PDF the walker cannot open could hold an attachment: it fails closed, saying why.
+    corrupt = b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 4000 + b"%%EOF\n"
+    refused = http.post(f"{unapproved.https}/v1/files", content=corrupt, headers=pdf_type)
+    assert refused.status_code == 403
+    assert "PDF is corrupt" in proxy.event(refused.headers["x-phiwall-incident"]).reason
+    assert http.post(f"{unknown.https}/upload", content=corrupt, headers=pdf_type).status_code == 200
 
 
 def test_speech_that_is_not_enrolled_passes_when_probed(

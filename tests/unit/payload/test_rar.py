@@ -33,7 +33,9 @@ def walk(name: str, content_type: str | None = "application/octet-stream") -> Ex
 
 def entries(name: str) -> list[tuple[str, bytes]]:
     budget = ExpansionBudget(ExtractLimits())
-    return [(e.label, e.data) for e in open_container("rar", (DATA / name).read_bytes(), budget, lambda h, s: True)]
+    return [
+        (e.label, bytes(e.data)) for e in open_container("rar", (DATA / name).read_bytes(), budget, lambda h, s: True)
+    ]
 
 
 @pytest.mark.parametrize("name", ["rar5-crc.rar", "rar3-subdirs.rar", "rar5-hpsw.rar"])

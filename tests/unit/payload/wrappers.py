@@ -107,6 +107,16 @@ def pdf_with(media: bytes, *, password: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
+def pdf_without_attachments(pages: int = 1) -> bytes:
+    """An ordinary document: blank pages, nothing embedded."""
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=200, height=200)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
 def encrypted_zip(media: bytes, tmp: Path) -> bytes:
     """A password-protected ZIP, made with the `zip` command (zipfile cannot write one)."""
     source = tmp / "dictation.wav"
