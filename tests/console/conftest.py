@@ -80,10 +80,19 @@ def shown(app: ConsoleApp, screen_type: type) -> bool:
 
 
 async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -> IncidentsScreen:
-    """Until the incidents screen has shown its first page (and its count)."""
+    """Until the incidents screen has shown its first page (and its count) and the store is open.
+
+    A SQLite store's first page is shown before SQLAlchemy opens the store (console.data.first_page);
+    tests then act on the open store.
+    """
     await wait_until(
         pilot,
-        lambda: (s := app.incidents_screen()) is not None and "rows" in s.metrics and s.count is not None,
+        lambda: (
+            (s := app.incidents_screen()) is not None
+            and "rows" in s.metrics
+            and s.count is not None
+            and app.store is not None
+        ),
         timeout=timeout,
         what="the first page of incidents",
     )
