@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Footer, Static
 
 from console.data.feed import IncidentFeed
 from console.data.filters import SORT_KEYS, EventFilter, QueryError, Sort
@@ -100,6 +100,7 @@ class IncidentsScreen(StoreScreen):
         self.query_one(IncidentTable).focus()
         if settings.live:
             self.set_interval(settings.poll_interval, self.poll)
+        self.set_timer(2.0, self.query_one(FilterBar).build)  # when no rows come (store problem)
         self.call_after_refresh(self.console.start_store)  # after this screen's first frame
 
     # -- loading ---------------------------------------------------------------------------
@@ -183,6 +184,7 @@ class IncidentsScreen(StoreScreen):
         self.metrics["rows"] = len(self.feed)
         self._refresh_empty()
         self._update_status()
+        self.call_after_refresh(self.query_one(FilterBar).build)  # the real controls, after these rows
         if self._pending_open:
             self._jump_to(self._pending_open)
         self.console.run_preflight()  # once, now that the first rows are on screen
@@ -449,10 +451,10 @@ class IncidentsScreen(StoreScreen):
         self.read_store(read, done, group="rows", exclusive=False)
 
     def action_focus_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        self.query_one(FilterBar).focus_control("search")
 
     def action_focus_filters(self) -> None:
-        self.query_one("#verdict").focus()
+        self.query_one(FilterBar).focus_control("verdict")
 
     def action_focus_table(self) -> None:
         self.table.focus()

@@ -17,6 +17,7 @@ from console.app import ConsoleApp
 from console.data.synthetic import SyntheticSpec, generate
 from console.screens.incidents import IncidentsScreen
 from console.settings import ConsoleSettings
+from console.widgets.filter_bar import FilterBar
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SMALL = SyntheticSpec(count=400, end=NOW - timedelta(minutes=1), span=timedelta(days=2), users=12, assets=40, agents=6)
@@ -83,7 +84,7 @@ async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -
     """Until the incidents screen has shown its first page (and its count) and the store is open.
 
     A SQLite store's first page is shown before SQLAlchemy opens the store (console.data.first_page);
-    tests then act on the open store.
+    tests then act on the open store and the filter bar's real controls (built after the rows).
     """
     await wait_until(
         pilot,
@@ -92,6 +93,7 @@ async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -
             and "rows" in s.metrics
             and s.count is not None
             and app.store is not None
+            and s.query_one(FilterBar).ready
         ),
         timeout=timeout,
         what="the first page of incidents",

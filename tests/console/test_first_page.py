@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input, Select, Static
 
 from agent.store import Store, head_revision, open_store
 from console.app import ConsoleApp
@@ -21,6 +22,7 @@ from console.data.first_page import head_revision_from_files, read_first_page
 from console.data.rows import Count, Page
 from console.data.synthetic import SyntheticSpec, generate
 from console.screens.problem import StoreProblemScreen
+from console.widgets.filter_bar import FilterBar
 from console.widgets.incident_table import IncidentTable
 from tests.console.conftest import NOW, SMALL, make_settings, wait_until
 
@@ -128,3 +130,23 @@ async def test_a_store_with_an_unexpected_schema_still_gets_the_clear_error(smal
         screen = app.incidents_screen()
         assert screen is not None
         assert "rows" not in screen.metrics  # nothing read past the check
+
+
+async def test_the_filter_bar_paints_look_alikes_then_its_real_controls(small_store: Store) -> None:
+    app = ConsoleApp(make_settings(small_store.url))
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.incidents_screen()
+        assert screen is not None
+        bar = screen.query_one(FilterBar)
+        assert not bar.ready
+        placeholders = [p.id for p in bar.query(".select-placeholder")]
+        assert placeholders == ["verdict-placeholder", "state-placeholder", "range-placeholder"]
+        assert "any verdict" in str(bar.query_one("#verdict-placeholder", Static).render())
+        await pilot.press("slash")  # the analyst reaches for the search box before the rows come
+        await wait_until(pilot, lambda: bar.ready, what="the real controls")
+        assert isinstance(app.focused, Input)
+        assert app.focused.id == "search"
+        assert not bar.query(".select-placeholder")
+        await wait_until(pilot, lambda: "rows" in screen.metrics, what="first rows")
+        bar.query_one("#verdict", Select).value = "block"
+        await wait_until(pilot, lambda: screen.feed.filter.verdicts == {"block"}, timeout=30, what="the filter")
