@@ -108,6 +108,7 @@ class FilterBar(Horizontal):
         # Selects announce their initial value once mounted: that is not the analyst's change.
         self._quiet = True
         self._built = False
+        self._mounted = False
         self.ready = False
         """The real controls are mounted and report changes (until then `values` is what they will hold)."""
 
@@ -156,6 +157,7 @@ class FilterBar(Horizontal):
 
         async def settled() -> None:
             await mounted
+            self._mounted = True
             self.call_after_refresh(self._unquiet)
 
         self.call_later(settled)
@@ -167,7 +169,7 @@ class FilterBar(Horizontal):
 
     @property
     def values(self) -> FilterValues:
-        if not self.ready:
+        if not self._mounted:
             return self._initial
         from textual.widgets import Input, Select
 
@@ -187,7 +189,7 @@ class FilterBar(Horizontal):
     def set_values(self, values: FilterValues) -> None:
         """Put `values` into the controls and announce one change (not one per control)."""
         self._initial = values
-        if not self.ready:
+        if not self._mounted:
             if self._built:
                 # Controls are mounting with the old values: set them once they are in place.
                 self.call_later(lambda: self.set_values(values))
