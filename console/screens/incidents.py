@@ -87,7 +87,8 @@ class IncidentsScreen(StoreScreen):
         yield IncidentTable(tz=self.console.settings.tz, id="incidents")
         yield Static("", id="empty")
         yield StatusLine(id="status")
-        yield Footer()
+        # The Footer (a widget per key, recomposed as bindings settle) follows the first rows.
+        yield Static("", id="footer-placeholder")
 
     def on_mount(self) -> None:
         status = self.query_one(StatusLine)
@@ -100,8 +101,21 @@ class IncidentsScreen(StoreScreen):
         self.query_one(IncidentTable).focus()
         if settings.live:
             self.set_interval(settings.poll_interval, self.poll)
-        self.set_timer(2.0, self.query_one(FilterBar).build)  # when no rows come (store problem)
+        self.set_timer(2.0, self.complete)  # when no rows come (a store problem)
         self.call_after_refresh(self.console.start_store)  # after this screen's first frame
+
+    def complete(self) -> None:
+        """Build what the first frame only imitates: the filter bar's controls and the footer."""
+        if not self.is_attached:  # the app is closing
+            return
+        self.query_one(FilterBar).build()
+        for placeholder in self.query("#footer-placeholder"):
+            placeholder.remove()
+            self.call_later(self._mount_footer)
+
+    async def _mount_footer(self) -> None:
+        await self.mount(Footer())
+        self.refresh_bindings()  # a Footer mounted late shows nothing until bindings are announced
 
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -184,7 +198,7 @@ class IncidentsScreen(StoreScreen):
         self.metrics["rows"] = len(self.feed)
         self._refresh_empty()
         self._update_status()
-        self.call_after_refresh(self.query_one(FilterBar).build)  # the real controls, after these rows
+        self.call_after_refresh(self.complete)  # the real filter controls and footer, after these rows
         if self._pending_open:
             self._jump_to(self._pending_open)
         self.console.run_preflight()  # once, now that the first rows are on screen

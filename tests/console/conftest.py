@@ -84,7 +84,7 @@ async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -
     """Until the incidents screen has shown its first page (and its count) and the store is open.
 
     A SQLite store's first page is shown before SQLAlchemy opens the store (console.data.first_page);
-    tests then act on the open store and the filter bar's real controls (built after the rows).
+    tests then act on the open store and the filter bar's real controls and footer (built after the rows).
     """
     await wait_until(
         pilot,
@@ -94,6 +94,7 @@ async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -
             and s.count is not None
             and app.store is not None
             and s.query_one(FilterBar).ready
+            and not s.query("#footer-placeholder")
         ),
         timeout=timeout,
         what="the first page of incidents",

@@ -11,7 +11,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Select, Static
+from textual.widgets import Footer, Input, Select, Static
+from textual.widgets._footer import FooterKey
 
 from agent.store import Store, head_revision, open_store
 from console.app import ConsoleApp
@@ -132,7 +133,7 @@ async def test_a_store_with_an_unexpected_schema_still_gets_the_clear_error(smal
         assert "rows" not in screen.metrics  # nothing read past the check
 
 
-async def test_the_filter_bar_paints_look_alikes_then_its_real_controls(small_store: Store) -> None:
+async def test_the_filter_bar_and_footer_paint_look_alikes_then_the_real_widgets(small_store: Store) -> None:
     app = ConsoleApp(make_settings(small_store.url))
     async with app.run_test(size=(160, 40)) as pilot:
         screen = app.incidents_screen()
@@ -148,5 +149,8 @@ async def test_the_filter_bar_paints_look_alikes_then_its_real_controls(small_st
         assert app.focused.id == "search"
         assert not bar.query(".select-placeholder")
         await wait_until(pilot, lambda: "rows" in screen.metrics, what="first rows")
+        # The footer follows the first rows, with the screen's keys in it.
+        await wait_until(pilot, lambda: bool(screen.query(Footer)) and bool(screen.query(FooterKey)), what="footer")
+        assert not screen.query("#footer-placeholder")
         bar.query_one("#verdict", Select).value = "block"
         await wait_until(pilot, lambda: screen.feed.filter.verdicts == {"block"}, timeout=30, what="the filter")
