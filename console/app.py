@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from textual.command import Provider
 
     from agent.store import Store
+    from console.data.rows import Count, Page
     from console.screens.dialogs import AuditAnswer
 
 
@@ -101,10 +102,36 @@ class ConsoleApp(App[None]):
         self.set_timer(1.0, self.start_store)
 
     def start_store(self) -> None:
-        """Open the store the first time this is called (later calls do nothing)."""
-        if not self._store_started:
-            self._store_started = True
+        """Open the store the first time this is called (later calls do nothing).
+
+        A SQLite store at this PhiWall's schema shows its first page read with plain `sqlite3`
+        first (console.data.first_page), and is opened with SQLAlchemy once those rows are
+        painted; any other store, or a first page that cannot be read that way, is opened
+        directly (migrated, or refused with the usual error).
+        """
+        if self._store_started:
+            return
+        self._store_started = True
+        screen = self.incidents_screen()
+        wanted = screen.first_view() if screen is not None else None
+        if screen is None or wanted is None:
             self.open_store()
+            return
+        url = self.settings.url
+        flt, sort = wanted
+
+        def work() -> tuple[Page, Count] | None:
+            from console.data.first_page import read_first_page
+
+            return read_first_page(url, flt, sort)
+
+        def done(found: tuple[Page, Count] | None) -> None:
+            if found is not None:
+                screen.show_first_page(flt, sort, *found)
+            # SQLAlchemy is imported once those rows are on screen (not during their paint).
+            self.call_after_refresh(self.open_store)
+
+        run_in_worker(screen, work, done, group="first-page", failed=lambda _exc: self.open_store())
 
     def open_store(self) -> None:
         settings = self.settings

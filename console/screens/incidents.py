@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Footer, Static
 
 from console.data.feed import IncidentFeed
 from console.data.filters import SORT_KEYS, EventFilter, QueryError, Sort
@@ -77,6 +77,7 @@ class IncidentsScreen(StoreScreen):
         self._polling = False
         self._loaded_once = False
         self._pending_open: str | None = None
+        self._early_generation: int | None = None
         self.metrics: dict[str, float] = {}
         self._apply_started = 0.0
 
@@ -86,7 +87,8 @@ class IncidentsScreen(StoreScreen):
         yield IncidentTable(tz=self.console.settings.tz, id="incidents")
         yield Static("", id="empty")
         yield StatusLine(id="status")
-        yield Footer()
+        # The Footer (a widget per key, recomposed as bindings settle) follows the first rows.
+        yield Static("", id="footer-placeholder")
 
     def on_mount(self) -> None:
         status = self.query_one(StatusLine)
@@ -99,11 +101,54 @@ class IncidentsScreen(StoreScreen):
         self.query_one(IncidentTable).focus()
         if settings.live:
             self.set_interval(settings.poll_interval, self.poll)
+        self.set_timer(2.0, self.complete)  # when no rows come (a store problem)
         self.call_after_refresh(self.console.start_store)  # after this screen's first frame
+
+    def complete(self) -> None:
+        """Build what the first frame only imitates: the filter bar's controls and the footer."""
+        if not self.is_attached:  # the app is closing
+            return
+        self.query_one(FilterBar).build()
+        for placeholder in self.query("#footer-placeholder"):
+            placeholder.remove()
+            self.call_later(self._mount_footer)
+
+    async def _mount_footer(self) -> None:
+        await self.mount(Footer())
+        self.refresh_bindings()  # a Footer mounted late shows nothing until bindings are announced
 
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> None:
+        """The store is open: read the view, unless its first page is already shown."""
+        if self._early_generation is not None and self._early_generation == self.feed.generation:
+            # Rows read before the store opened (console.data.first_page) for the same view.
+            self._early_generation = None
+            self._update_status()
+            if self.table.row_count and self.table.cursor_row >= self.table.row_count - PREFETCH_ROWS:
+                self._load_more()
+            return
         self.apply_filter()
+
+    def first_view(self) -> tuple[EventFilter, Sort] | None:
+        """The filter and sort of the view before anything is loaded (None once loaded)."""
+        if self._loaded_once:
+            return None
+        try:
+            flt = self.query_one(FilterBar).values.to_filter(self.console.settings.clock())
+        except QueryError:
+            return None
+        return flt, self.feed.sort
+
+    def show_first_page(self, flt: EventFilter, sort: Sort, page: Page, count: Count) -> None:
+        """Show a first page read before the store opened, if the view is still the same."""
+        if self._loaded_once or self.console.store is not None or self.first_view() != (flt, sort):
+            return
+        self._apply_started = time.perf_counter()
+        generation = self.feed.reset(flt, sort)
+        self._early_generation = generation
+        self.metrics["early_page"] = 1.0  # for tests and benchmarks: this path was taken
+        self.count = count
+        self._first_page(generation, page)
 
     @property
     def table(self) -> IncidentTable:
@@ -153,6 +198,7 @@ class IncidentsScreen(StoreScreen):
         self.metrics["rows"] = len(self.feed)
         self._refresh_empty()
         self._update_status()
+        self.call_after_refresh(self.complete)  # the real filter controls and footer, after these rows
         if self._pending_open:
             self._jump_to(self._pending_open)
         self.console.run_preflight()  # once, now that the first rows are on screen
@@ -163,7 +209,7 @@ class IncidentsScreen(StoreScreen):
             self._update_status()
 
     def _load_more(self) -> None:
-        if self._loading_more or not self.feed.has_more:
+        if self._loading_more or not self.feed.has_more or self.console.store is None:
             return
         self._loading_more = True
         generation, flt, sort, cursor = self.feed.generation, self.feed.filter, self.feed.sort, self.feed.cursor
@@ -245,7 +291,7 @@ class IncidentsScreen(StoreScreen):
         status = self.query_one(StatusLine)
         feed = self.feed
         shown = f"{len(feed):,} loaded" + (" (limit: narrow the filter or export)" if feed.full else "")
-        if not self.console.store:
+        if not self.console.store and not self._loaded_once:
             matching = "opening the store…"
         elif not self._loaded_once:
             matching = "loading…"
@@ -419,10 +465,10 @@ class IncidentsScreen(StoreScreen):
         self.read_store(read, done, group="rows", exclusive=False)
 
     def action_focus_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        self.query_one(FilterBar).focus_control("search")
 
     def action_focus_filters(self) -> None:
-        self.query_one("#verdict").focus()
+        self.query_one(FilterBar).focus_control("verdict")
 
     def action_focus_table(self) -> None:
         self.table.focus()

@@ -1,19 +1,31 @@
 """The incidents filter bar: verdict, state, time range, service, user and a search box.
 
 Selects apply at once; text fields apply on Enter (a substring search over a million rows
-is a real query, not something to run per keystroke). The bar only collects values; turning
-them into an `EventFilter` (and reporting bad search terms) is `console.data.filters`' job.
+is a real query, not something to run per keystroke).
+
+Three `Select`s and three `Input`s cost about as much to build as the whole incidents table
+(docs/console.md, Scale), so the bar first paints look-alike `Static`s and builds the real
+controls once the first rows are shown (`build`), or at once when the analyst reaches for them.
+The bar only collects values; turning them into an `EventFilter` (and reporting bad search
+terms) is `console.data.filters`' job.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.events import Click
 from textual.message import Message
-from textual.widgets import Input, Select
+from textual.widget import Widget
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from textual.widgets import Input, Select
 
 from console.data.filters import OPEN_STATES, EventFilter, parse_query, range_since
 
@@ -73,11 +85,15 @@ class FilterBar(Horizontal):
 
     DEFAULT_CSS = """
     FilterBar { height: 1; width: 1fr; }
-    FilterBar Select { width: 18; margin-right: 1; }
-    FilterBar #range { width: 16; }
-    FilterBar Input { width: 14; margin-right: 1; }
-    FilterBar #search { width: 1fr; margin-right: 0; }
+    FilterBar Select, FilterBar .select-placeholder { width: 18; margin-right: 1; }
+    FilterBar #range, FilterBar #range-placeholder { width: 16; }
+    FilterBar Input, FilterBar .input-placeholder { width: 14; margin-right: 1; }
+    FilterBar .input-placeholder { padding: 0 1; color: $text-muted; background: $surface; }
+    FilterBar .select-placeholder { padding: 0 1; background: $surface; }
+    FilterBar #search, FilterBar #search-placeholder { width: 1fr; margin-right: 0; }
     """
+
+    SEARCH_HINT = "search: words or key:value (verdict:block user:alice since:24h is:escalated) ⏎"
 
     class Changed(Message):
         """The analyst changed a filter control (values are read from the bar)."""
@@ -91,26 +107,72 @@ class FilterBar(Horizontal):
         self._initial = values or FilterValues()
         # Selects announce their initial value once mounted: that is not the analyst's change.
         self._quiet = True
+        self._built = False
+        self._mounted = False
+        self.ready = False
+        """The real controls are mounted and report changes (until then `values` is what they will hold)."""
 
     def compose(self) -> ComposeResult:
-        v = self._initial
-        yield Select(VERDICT_OPTIONS, value=v.verdict, allow_blank=False, compact=True, id="verdict")
-        yield Select(STATE_OPTIONS, value=v.state, allow_blank=False, compact=True, id="state")
-        yield Select(RANGE_OPTIONS, value=v.range, allow_blank=False, compact=True, id="range")
-        yield Input(v.service, placeholder="service", compact=True, id="service")
-        yield Input(v.user, placeholder="user", compact=True, id="user")
-        yield Input(
-            v.search,
-            placeholder="search: words or key:value (verdict:block user:alice since:24h is:escalated) ⏎",
-            compact=True,
-            id="search",
-        )
+        # Look-alikes of the controls: the real ones are built after the first rows (build()).
+        for control_id, content in self._looks(self._initial):
+            kind = "select" if control_id in ("verdict", "state", "range") else "input"
+            yield _Placeholder(control_id, content, classes=f"{kind}-placeholder")
 
-    def on_mount(self) -> None:
-        self.call_after_refresh(self._unquiet)
+    def _looks(self, v: FilterValues) -> list[tuple[str, Text | str]]:
+        """What each control shows for `v`, as the placeholders paint it."""
+        looks: list[tuple[str, Text | str]] = []
+        for select_id, options, value in (
+            ("verdict", VERDICT_OPTIONS, v.verdict),
+            ("state", STATE_OPTIONS, v.state),
+            ("range", RANGE_OPTIONS, v.range),
+        ):
+            label = next((text for text, key in options if key == value), value)
+            looks.append((select_id, Text.assemble(label, " ", ("▼", "bold"))))
+        looks += [("service", v.service or "service"), ("user", v.user or "user")]
+        looks.append(("search", v.search or self.SEARCH_HINT))
+        return looks
+
+    def _controls(self, v: FilterValues) -> list[Widget]:
+        from textual.widgets import Input, Select
+
+        return [
+            Select(VERDICT_OPTIONS, value=v.verdict, allow_blank=False, compact=True, id="verdict"),
+            Select(STATE_OPTIONS, value=v.state, allow_blank=False, compact=True, id="state"),
+            Select(RANGE_OPTIONS, value=v.range, allow_blank=False, compact=True, id="range"),
+            Input(v.service, placeholder="service", compact=True, id="service"),
+            Input(v.user, placeholder="user", compact=True, id="user"),
+            Input(v.search, placeholder=self.SEARCH_HINT, compact=True, id="search"),
+        ]
+
+    def build(self) -> None:
+        """Replace the look-alikes with the real controls (once; later calls do nothing)."""
+        if self._built:
+            return
+        self._built = True
+        self._quiet = True
+        placeholders = list(self.query(_Placeholder))
+        mounted = self.mount_all(self._controls(self._initial))
+        for placeholder in placeholders:
+            placeholder.remove()
+
+        async def settled() -> None:
+            await mounted
+            self._mounted = True
+            self.call_after_refresh(self._unquiet)
+
+        self.call_later(settled)
+
+    def focus_control(self, control_id: str) -> None:
+        """Focus one control (building the bar first if needed)."""
+        self.build()
+        self.query_one(f"#{control_id}").focus()
 
     @property
     def values(self) -> FilterValues:
+        if not self._mounted:
+            return self._initial
+        from textual.widgets import Input, Select
+
         def pick(select_id: str) -> str:
             value = self.query_one(f"#{select_id}", Select).value
             return value if isinstance(value, str) else "any"
@@ -126,6 +188,17 @@ class FilterBar(Horizontal):
 
     def set_values(self, values: FilterValues) -> None:
         """Put `values` into the controls and announce one change (not one per control)."""
+        self._initial = values
+        if not self._mounted:
+            if self._built:
+                # Controls are mounting with the old values: set them once they are in place.
+                self.call_later(lambda: self.set_values(values))
+                return
+            self._refresh_placeholders(values)
+            self.post_message(self.Changed(self))
+            return
+        from textual.widgets import Input, Select
+
         self._quiet = True
         try:
             self.query_one("#verdict", Select).value = values.verdict
@@ -138,8 +211,13 @@ class FilterBar(Horizontal):
             self.call_after_refresh(self._unquiet)
         self.post_message(self.Changed(self))
 
+    def _refresh_placeholders(self, values: FilterValues) -> None:
+        for control_id, content in self._looks(values):
+            self.query_one(f"#{control_id}-placeholder", _Placeholder).update(content)
+
     def _unquiet(self) -> None:
         self._quiet = False
+        self.ready = self._built
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
@@ -149,3 +227,17 @@ class FilterBar(Horizontal):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.post_message(self.Changed(self))
+
+
+class _Placeholder(Static):
+    """A control's look-alike until the real one is built; a click builds the bar and focuses it."""
+
+    def __init__(self, control_id: str, content: Text | str, *, classes: str) -> None:
+        super().__init__(content, id=f"{control_id}-placeholder", classes=classes)
+        self.control_id = control_id
+
+    def on_click(self, event: Click) -> None:
+        event.stop()
+        bar = self.parent
+        if isinstance(bar, FilterBar):
+            bar.focus_control(self.control_id)

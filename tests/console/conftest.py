@@ -17,6 +17,7 @@ from console.app import ConsoleApp
 from console.data.synthetic import SyntheticSpec, generate
 from console.screens.incidents import IncidentsScreen
 from console.settings import ConsoleSettings
+from console.widgets.filter_bar import FilterBar
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SMALL = SyntheticSpec(count=400, end=NOW - timedelta(minutes=1), span=timedelta(days=2), users=12, assets=40, agents=6)
@@ -80,10 +81,21 @@ def shown(app: ConsoleApp, screen_type: type) -> bool:
 
 
 async def wait_for_feed(pilot: Any, app: ConsoleApp, *, timeout: float = 10.0) -> IncidentsScreen:
-    """Until the incidents screen has shown its first page (and its count)."""
+    """Until the incidents screen has shown its first page (and its count) and the store is open.
+
+    A SQLite store's first page is shown before SQLAlchemy opens the store (console.data.first_page);
+    tests then act on the open store and the filter bar's real controls and footer (built after the rows).
+    """
     await wait_until(
         pilot,
-        lambda: (s := app.incidents_screen()) is not None and "rows" in s.metrics and s.count is not None,
+        lambda: (
+            (s := app.incidents_screen()) is not None
+            and "rows" in s.metrics
+            and s.count is not None
+            and app.store is not None
+            and s.query_one(FilterBar).ready
+            and not s.query("#footer-placeholder")
+        ),
         timeout=timeout,
         what="the first page of incidents",
     )
