@@ -23,6 +23,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 STUBS = Path(__file__).parent / "winestubs"
 PYTHON = r"C:\Program Files\PhiWall\python\python.exe"
+WINE_PE_DIRS = (Path("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"), Path("/usr/lib/wine/x86_64-windows"))
+"""Where Debian (and upstream builds) keep Wine's own 64-bit PE DLLs."""
+OVERRIDES = {"ucrtbase": ("wineucrt", ()), "propsys": ("wineprops", ("-loleaut32",))}
+"""Wine DLLs replaced in the test prefix: name -> (the name Wine's own copy is kept under, link flags)."""
 
 
 def _skip_reason() -> str | None:
@@ -30,9 +34,11 @@ def _skip_reason() -> str | None:
         return "PHIWALL_SKIP_WINE=1"
     if os.environ.get("PHIWALL_WINE_TESTS") != "1":
         return "Wine tests are opt-in: set PHIWALL_WINE_TESTS=1 (several minutes; docs/operations.md)"
-    for tool in ("wine", "wineserver", "x86_64-w64-mingw32-gcc"):
+    for tool in ("wine", "wineserver", "x86_64-w64-mingw32-gcc", "x86_64-w64-mingw32-objdump"):
         if shutil.which(tool) is None:
             return f"{tool} not installed (apt-get install wine wine64 gcc-mingw-w64-x86-64 msitools)"
+    if _wine_pe_dir() is None:
+        return f"Wine's 64-bit PE DLLs not found in {', '.join(map(str, WINE_PE_DIRS))}"
     if not os.environ.get("PHIWALL_MSI") and shutil.which("wixl") is None:
         return "wixl not installed (apt-get install msitools)"
     return None
@@ -57,12 +63,18 @@ class Wine:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHIWALL_")}
         return {**env, "WINEPREFIX": str(self.prefix), "WINEDEBUG": "-all", "WINEARCH": "win64"}
 
-    def run(self, *argv: str, timeout: float = 240, wait: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *argv: str, timeout: float = 240, wait: bool = True, shims: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """Run a Windows program; output comes back through a pipe, then (`wait`) the prefix goes idle.
 
-        `wait=False` while a keep-alive process runs: `wineserver -w` would wait for it."""
+        `wait=False` while a keep-alive process runs: `wineserver -w` would wait for it.
+        `shims`: this process loads the ucrtbase/propsys shims (OVERRIDES) instead of Wine's own."""
+        env = self.env
+        if shims:
+            env = {**env, "WINEDLLOVERRIDES": ",".join(OVERRIDES) + "=n,b"}
         proc = subprocess.run(
-            ["wine", *argv], env=self.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+            ["wine", *argv], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
         )
         if wait:
             self.wait()
@@ -71,8 +83,8 @@ class Wine:
     def wait(self) -> None:
         subprocess.run(["wineserver", "-w"], env=self.env, timeout=240, check=False)
 
-    def python(self, code: str) -> str:
-        proc = self.run(PYTHON, "-B", "-c", code)
+    def python(self, code: str, *, shims: bool = False) -> str:
+        proc = self.run(PYTHON, "-B", "-c", code, shims=shims)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout
 
@@ -81,7 +93,57 @@ class Wine:
         return self.prefix / "drive_c" / windows_path[3:].replace("\\", "/")
 
 
-def _build_stubs(system32: Path) -> None:
+def _wine_pe_dir() -> Path | None:
+    return next((folder for folder in WINE_PE_DIRS if (folder / "ucrtbase.dll").exists()), None)
+
+
+def _exports(dll: Path) -> list[str]:
+    """The export names of a PE DLL (objdump's name-pointer table)."""
+    table = subprocess.run(
+        ["x86_64-w64-mingw32-objdump", "-p", str(dll)], capture_output=True, text=True, check=True
+    ).stdout.split("[Ordinal/Name Pointer] Table", 1)[1]
+    names = []
+    for line in table.splitlines()[1:]:
+        if not line.strip():
+            break
+        names.append(line.split("]", 1)[1].strip())
+    return sorted(set(names))
+
+
+def _defined(obj: Path) -> set[str]:
+    nm = subprocess.run(["x86_64-w64-mingw32-nm", str(obj)], capture_output=True, text=True, check=True)
+    return {parts[2] for parts in (line.split() for line in nm.stdout.splitlines()) if parts[1:2] == ["T"]}
+
+
+def _override(system32: Path, work: Path, name: str, renamed: str, libs: tuple[str, ...]) -> None:
+    """Replace Wine's `name`.dll by winestubs/`name`.c: Wine's own copy is kept as `renamed`.dll and
+    every export the shim does not define forwards to it (one C runtime, one propsys)."""
+    builtin = _wine_pe_dir()
+    assert builtin is not None
+    shutil.copy(builtin / f"{name}.dll", system32 / f"{renamed}.dll")
+    exports = _exports(builtin / f"{name}.dll")
+    gcc = ["x86_64-w64-mingw32-gcc", "-O2", "-fno-builtin"]
+    obj = work / f"{name}.o"
+    subprocess.run([*gcc, "-c", "-o", str(obj), str(STUBS / f"{name}.c")], check=True)
+    own = _defined(obj)
+    (work / f"{renamed}.def").write_text(f"LIBRARY {renamed}.dll\nEXPORTS\n" + "".join(f"  {e}\n" for e in exports))
+    subprocess.run(
+        ["x86_64-w64-mingw32-dlltool", "-d", str(work / f"{renamed}.def"), "-l", str(work / f"lib{renamed}.a")],
+        check=True,
+    )
+    forwards = "".join(f"  {e}={renamed}.{e}\n" for e in exports if e not in own)
+    (work / f"{name}.def").write_text(f"LIBRARY {name}.dll\nEXPORTS\n{forwards}")
+    link = ["-L", str(work), f"-l{renamed}", *libs]
+    subprocess.run(
+        [*gcc, "-shared", "-nostdlib", "-o", str(system32 / f"{name}.dll"), str(obj), str(work / f"{name}.def"), *link],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _build_stubs(system32: Path, work: Path) -> None:
+    for name, (renamed, libs) in OVERRIDES.items():
+        _override(system32, work, name, renamed, libs)
     gcc = "x86_64-w64-mingw32-gcc"
     subprocess.run(
         [
@@ -123,7 +185,7 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
         check=True,
     )
     session.wait()
-    _build_stubs(prefix / "drive_c" / "windows" / "system32")
+    _build_stubs(prefix / "drive_c" / "windows" / "system32", tmp_path_factory.mktemp("winestubs"))
     yield session
     subprocess.run(["wineserver", "-k"], env=session.env, check=False)
 
