@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pwd
 import socket
 import socketserver
 import struct
@@ -43,6 +42,8 @@ def peer_user(conn: socket.socket) -> str:
     """The account of the process at the other end of a Unix socket (Linux SO_PEERCRED)."""
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _, uid, _ = struct.unpack("3i", creds)
+    import pwd  # POSIX only, like SO_PEERCRED: kept out of the module's imports for Windows
+
     try:
         return normalise_user(pwd.getpwuid(uid).pw_name)
     except KeyError:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import pwd
 import shlex
 import sys
 from collections import OrderedDict
@@ -80,6 +79,8 @@ UNKNOWN = ProcessInfo()
 
 
 def _user_of_uid(uid: int) -> str | None:
+    import pwd  # POSIX only: the Linux lookup is the only caller
+
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -169,7 +170,9 @@ def lookup_process(client_port: int, proxy_port: int, hints: list[int] | None = 
     try:
         for conn in psutil.net_connections(kind="tcp"):
             if conn.laddr and conn.raddr and conn.laddr.port == client_port and conn.raddr.port == proxy_port:
-                return _describe(conn.pid, None) if conn.pid is not None else UNKNOWN
+                # pid 0 is the idle process, never a client: it is what Windows reports when
+                # the connection's owner cannot be told (e.g. a client on another machine).
+                return _describe(conn.pid, None) if conn.pid else UNKNOWN
     except (psutil.AccessDenied, OSError) as exc:
         log.debug("net_connections not permitted: %s", exc)
     return UNKNOWN

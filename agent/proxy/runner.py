@@ -71,7 +71,10 @@ async def serve(settings: ProxySettings, *, extra_options: dict[str, object] | N
     master_options.update(**mitmproxy_options(settings), **(extra_options or {}))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, master.shutdown)
+        try:
+            loop.add_signal_handler(signum, master.shutdown)
+        except NotImplementedError:  # Windows' event loop: a plain handler that asks the loop
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(master.shutdown))
     try:
         await master.run()
     finally:

@@ -18,12 +18,10 @@ that matters (docs/siem.md).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
 import ssl
 import struct
-import termios
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,6 +126,9 @@ class SyslogSender:
 
 def unacknowledged_bytes(conn: socket.socket) -> int:
     """Bytes sent on `conn` its peer has not acknowledged yet (Linux SIOCOUTQ); 0 where unknown."""
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, ImportError):
+        import fcntl  # POSIX only; Windows reports 0 (unknown)
+        import termios
+
         return int(struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0])
     return 0

@@ -11,13 +11,17 @@ or CAP_LEASE (granted to the agent's systemd unit); without it the quiet period 
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no leases, so whether a writer holds a file is unknown
+    fcntl = None  # type: ignore[assignment]
 
 _F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
 _F_RDLCK = getattr(fcntl, "F_RDLCK", 0)
@@ -29,6 +33,9 @@ def open_for_writing(path: Path) -> bool | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError:
+        return None
+    if fcntl is None:
+        os.close(fd)
         return None
     try:
         fcntl.fcntl(fd, _F_SETLEASE, _F_RDLCK)
