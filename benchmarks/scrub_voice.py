@@ -17,7 +17,7 @@ Utility: pocketsphinx's bundled en-US model (default decoder) on Allison's Engli
 (transcripts from asterisk-core-sounds-en's core-sounds-en.txt) and the LibriVox sentences;
 WER before/after.
 
-`--psola FLO-FHI:PLO-PHI` measures the PSOLA transform `phiwall scrub` uses by default
+`--psola FLO-FHI:PLO-PHI` measures the PSOLA transform of `phiwall scrub --voice-method psola`
 (agent.scrub.psola, Praat's "Change gender" through parselmouth): per utterance a formant ratio
 and a pitch ratio (new median F0 over the original's) drawn from the ranges, both inverted
 (moved up) for a random half.
@@ -31,7 +31,7 @@ the ranges, inverted (upwards) for a random half of the utterances.
         --world 0.8-0.9:0.88-0.94 0.7-0.8:0.82-0.88
     PYTHONPATH=$PWD .venv/bin/python benchmarks/scrub_voice.py --alphas 0.75-0.9 0.6-0.75 0.5-0.65
     PYTHONPATH=$PWD .venv/bin/python benchmarks/scrub_voice.py --per-speaker 12 --alphas 0.75-0.9 \
-        --psola 0.80-0.85:0.60-0.70
+        --psola 0.80-0.85:0.60-0.70 0.86-0.90:0.72-0.80 0.74-0.78:0.52-0.58
 """
 
 from __future__ import annotations
@@ -222,9 +222,9 @@ def main() -> None:
         "--psola",
         nargs="*",
         default=[],
-        help="PSOLA transforms FLO-FHI:PLO-PHI to compare (agent.scrub.psola, the shipped default is "
-        "0.80-0.85:0.60-0.70): formant ratio and pitch ratio drawn per utterance, both inverted "
-        "(moved up) for half of them",
+        help="PSOLA transforms FLO-FHI:PLO-PHI to compare (agent.scrub.psola, shipped as --voice-method "
+        "psola with 0.86-0.90:0.72-0.80): formant ratio and pitch ratio drawn per utterance, both "
+        "inverted (moved up) for half of them",
     )
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--no-wer", action="store_true")

@@ -39,14 +39,14 @@ Recorder = Callable[[Path, Path, ScrubResult, float], "LineageRecord"]
     type=click.Choice(VOICE_MODES),
     default="anonymise",
     show_default=True,
-    help="anonymise: shift pitch and formants, keep the words; mute: silence; keep: leave the voice.",
+    help="anonymise: shift the voice (see --voice-method), keep the words; mute: silence; keep: leave the voice.",
 )
 @click.option(
     "--voice-method",
     type=click.Choice(VOICE_METHODS),
-    default="psola",
+    default="mcadams",
     show_default=True,
-    help="how anonymise shifts the voice: psola (pitch and formants, keeps words best) or mcadams (LPC poles).",
+    help="how anonymise shifts the voice: mcadams (LPC poles) or psola (pitch and formants, fewer word errors).",
 )
 @click.option(
     "--faces",

@@ -1,6 +1,6 @@
 """The PSOLA voice shift (agent.scrub.psola) on real synthetic speech from espeak-ng: same length
 and rate, pitch really moved (measured F0), random draws reproducible with a seed and spread in
-both directions, and the `anonymise` default goes through it end to end."""
+both directions, and `--voice-method psola` goes through it end to end."""
 
 from __future__ import annotations
 
@@ -91,12 +91,14 @@ def test_silence_and_tiny_inputs_survive() -> None:
     assert psola_shift(tiny, VoiceShift(0.8, 0.6), rate=RATE).shape == tiny.shape
 
 
-def test_scrub_cli_anonymises_with_psola_by_default(
+def test_scrub_cli_voice_method_psola(
     media_factory: MediaFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = media_factory.speech("Blood pressure one hundred and forty over ninety, pulse eighty.", pitch=90)
     out = tmp_path / "scrubbed.wav"
-    code = main(["scrub", str(source), "-o", str(out), "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"])
+    code = main(
+        ["scrub", str(source), "-o", str(out), "--voice-method", "psola", "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"]
+    )
     assert code == 0, capsys.readouterr()
     assert "voice anonymised" in capsys.readouterr().out
     with wave.open(str(out)) as reader:
@@ -114,4 +116,4 @@ def test_scrub_cli_anonymises_with_psola_by_default(
     assert before is not None
     assert after is not None
     ratio = after / before
-    assert ratio < 0.8 or ratio > 1.3, ratio  # moved by at least the smallest draw, either way
+    assert ratio < 0.85 or ratio > 1.2, ratio  # moved by at least the smallest draw, either way
