@@ -117,3 +117,17 @@ def test_scrub_cli_voice_method_psola(
     assert after is not None
     ratio = after / before
     assert ratio < 0.85 or ratio > 1.2, ratio  # moved by at least the smallest draw, either way
+
+
+def test_lineage_names_psola_and_its_ranges_only() -> None:
+    from agent.scrub.lineage import methods_of
+    from agent.scrub.options import ScrubOptions, ScrubResult
+
+    options = ScrubOptions(voice="anonymise", voice_method="psola", faces="keep")
+    methods = methods_of(options, ScrubResult(kind="audio", actions=["voice anonymised"]))
+    assert methods["voice"] == {
+        "mode": "anonymise",
+        "method": "psola-change-gender",
+        "formant_range": list(FORMANT_RANGE),
+        "pitch_ratio_range": list(PITCH_RANGE),
+    }
