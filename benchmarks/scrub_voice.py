@@ -17,6 +17,11 @@ Utility: pocketsphinx's bundled en-US model (default decoder) on Allison's Engli
 (transcripts from asterisk-core-sounds-en's core-sounds-en.txt) and the LibriVox sentences;
 WER before/after.
 
+`--psola FLO-FHI:PLO-PHI` measures the PSOLA transform of `phiwall scrub --voice-method psola`
+(agent.scrub.psola, Praat's "Change gender" through parselmouth): per utterance a formant ratio
+and a pitch ratio (new median F0 over the original's) drawn from the ranges, both inverted
+(moved up) for a random half.
+
 `--world F0LO-F0HI:WLO-WHI` also measures a WORLD-vocoder transform (benchmarks/privacy_world.py,
 in the bench venv): per utterance an F0 scale and a formant (spectral-envelope) warp drawn from
 the ranges, inverted (upwards) for a random half of the utterances.
@@ -25,6 +30,8 @@ the ranges, inverted (upwards) for a random half of the utterances.
     PYTHONPATH=$PWD .venv/bin/python benchmarks/scrub_voice.py --per-speaker 12 --alphas 0.75-0.9 \
         --world 0.8-0.9:0.88-0.94 0.7-0.8:0.82-0.88
     PYTHONPATH=$PWD .venv/bin/python benchmarks/scrub_voice.py --alphas 0.75-0.9 0.6-0.75 0.5-0.65
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/scrub_voice.py --per-speaker 12 --alphas 0.75-0.9 \
+        --psola 0.80-0.85:0.60-0.70 0.86-0.90:0.72-0.80 0.74-0.78:0.52-0.58
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agent.scrub.psola import VoiceShift, psola_shift
 from agent.scrub.voice import mcadams
 
 HERE = Path(__file__).resolve().parent
@@ -158,6 +166,15 @@ def world(utterances: list[Utterance], spec: str, rng: random.Random, tmp: Path)
     return [read16k(tmp / f"wo{k}.wav") for k in range(len(utterances))]
 
 
+def draw_shift(spec: str, rng: random.Random) -> VoiceShift:
+    """Formant and pitch ratios from FLO-FHI:PLO-PHI, both inverted for a random half (as shipped)."""
+    (f_low, f_high), (p_low, p_high) = ([float(v) for v in part.split("-")] for part in spec.split(":"))
+    formant, pitch = rng.uniform(f_low, f_high), rng.uniform(p_low, p_high)
+    if rng.random() < 0.5:
+        formant, pitch = 1 / formant, 1 / pitch
+    return VoiceShift(formant, pitch)
+
+
 def eer(enrol: np.ndarray, trial: np.ndarray, speakers: list[str]) -> float:
     """Equal error rate over all pairs i < j (enrolment i against trial j)."""
     scores = enrol @ trial.T
@@ -201,6 +218,14 @@ def main() -> None:
         help="WORLD transforms F0LO-F0HI:WLO-WHI to compare: F0 scale and envelope warp drawn per "
         "utterance from the ranges (< 1), then inverted (moved up instead of down) for half of them",
     )
+    parser.add_argument(
+        "--psola",
+        nargs="*",
+        default=[],
+        help="PSOLA transforms FLO-FHI:PLO-PHI to compare (agent.scrub.psola, shipped as --voice-method "
+        "psola with 0.86-0.90:0.72-0.80): formant ratio and pitch ratio drawn per utterance, both "
+        "inverted (moved up) for half of them",
+    )
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--no-wer", action="store_true")
     args = parser.parse_args()
@@ -234,12 +259,16 @@ def main() -> None:
             words = sum(len(normalise(u.text or "")) for u in english)
             print(f"WER before: {100 * errors / words:5.1f} % ({len(english)} English utterances, {words} words)")
         specs = [("mcadams", spec) for spec in args.alphas] + [("world", spec) for spec in args.world]
+        specs += [("psola", spec) for spec in args.psola]
         for method, spec in specs:
             start = time.perf_counter()
             if method == "mcadams":
                 low, high = (float(v) for v in spec.split("-"))
                 scrubbed = [mcadams(u.audio, rng.uniform(low, high)) for u in utterances]
                 label = f"alpha {low:.2f}-{high:.2f}"
+            elif method == "psola":
+                scrubbed = [psola_shift(u.audio, draw_shift(spec, rng), rate=RATE) for u in utterances]
+                label = f"psola {spec}"
             else:
                 scrubbed = world(utterances, spec, rng, tmp)
                 label = f"world {spec}"

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from agent.commands.inputs import unreadable_reason
 from agent.commands.options import config_option, db_option
 from agent.errors import InputError, MediaError, PhiWallError, StoreError
-from agent.scrub.options import FACE_MODES, PEOPLE_MODES, VOICE_MODES, ScrubOptions, ScrubResult
+from agent.scrub.options import FACE_MODES, PEOPLE_MODES, VOICE_METHODS, VOICE_MODES, ScrubOptions, ScrubResult
 
 if TYPE_CHECKING:
     from agent.scrub.lineage import LineageRecord
@@ -39,7 +39,14 @@ Recorder = Callable[[Path, Path, ScrubResult, float], "LineageRecord"]
     type=click.Choice(VOICE_MODES),
     default="anonymise",
     show_default=True,
-    help="anonymise: shift formants, keep the words; mute: silence; keep: leave the voice.",
+    help="anonymise: shift the voice (see --voice-method), keep the words; mute: silence; keep: leave the voice.",
+)
+@click.option(
+    "--voice-method",
+    type=click.Choice(VOICE_METHODS),
+    default="mcadams",
+    show_default=True,
+    help="how anonymise shifts the voice: mcadams (LPC poles) or psola (pitch and formants, fewer word errors).",
 )
 @click.option(
     "--faces",
@@ -61,6 +68,7 @@ def scrub(
     inputs: tuple[Path, ...],
     output: Path,
     voice: str,
+    voice_method: str,
     faces: str,
     people: str,
     db_url: str | None,
@@ -75,7 +83,7 @@ def scrub(
     from agent.scrub.lineage import IndexOnFirstMatch, record_output
     from agent.scrub.models import require_models
 
-    options = ScrubOptions(voice=voice, faces=faces, people=people)  # type: ignore[arg-type]
+    options = ScrubOptions(voice=voice, voice_method=voice_method, faces=faces, people=people)  # type: ignore[arg-type]
     for path in inputs:
         reason = unreadable_reason(path, folders_ok=True)
         if reason is not None:

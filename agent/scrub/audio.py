@@ -9,13 +9,14 @@ import av
 import numpy as np
 
 from agent.scrub.options import ScrubOptions
+from agent.scrub.psola import psola_shift, random_shift
 from agent.scrub.voice import PROCESS_RATE, mcadams, random_alpha
 
 
 def decode_track(container: Any, options: ScrubOptions) -> tuple[np.ndarray[Any, Any], int, str]:
     """All samples of the first audio stream as planar float (channels, n), with rate and layout.
 
-    Speech that is anonymised or muted is taken at 16 kHz mono (the rate McAdams is tuned for;
+    Speech that is anonymised or muted is taken at 16 kHz mono (the rate McAdams is tuned for, ample for PSOLA;
     one channel also drops the spatial cues of a stereo recording); a kept voice keeps its rate.
     """
     stream = container.streams.audio[0]
@@ -40,6 +41,8 @@ def transform(samples: np.ndarray[Any, Any], rate: int, options: ScrubOptions) -
         return np.zeros_like(samples), "voice muted"
     if options.voice == "keep":
         return samples, "voice kept"
+    if options.voice_method == "psola":
+        return psola_shift(samples[0], random_shift(), rate=rate)[None, :], "voice anonymised"
     alpha = options.alpha if options.alpha is not None else random_alpha()
     return mcadams(samples[0], alpha, rate=rate)[None, :], "voice anonymised"
 

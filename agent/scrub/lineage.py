@@ -25,6 +25,7 @@ from agent import __version__
 from agent.media.model import EnrollOutcome, MatchOutcome
 from agent.scrub.frames import BLUR_CELLS, FACE_MARGIN
 from agent.scrub.options import ScrubOptions, ScrubResult
+from agent.scrub.psola import FORMANT_RANGE, PITCH_RANGE
 from agent.scrub.smoothing import PERSIST_FRAMES
 from agent.scrub.voice import ALPHA_RANGE
 from agent.store import FleetOutbox, MediaAsset, ScrubLineage, Store
@@ -114,10 +115,14 @@ def os_user() -> str:
 
 
 def methods_of(options: ScrubOptions, result: ScrubResult) -> dict[str, Any]:
-    """The methods and settings an output was made with; the per-file McAdams alpha is left out."""
+    """The methods and settings an output was made with; the per-file draw (alpha, shift) is left out."""
     methods: dict[str, Any] = {"voice": {"mode": options.voice}, "metadata": "stripped", "done": list(result.actions)}
-    if options.voice == "anonymise":
+    if options.voice == "anonymise" and options.voice_method == "mcadams":
         methods["voice"].update(method="mcadams-lpc", alpha_range=list(ALPHA_RANGE))
+    elif options.voice == "anonymise":
+        methods["voice"].update(
+            method="psola-change-gender", formant_range=list(FORMANT_RANGE), pitch_ratio_range=list(PITCH_RANGE)
+        )
     if options.people == "skeleton":
         methods["people"] = {"mode": "skeleton", "model": "blazepose-full"}
     else:

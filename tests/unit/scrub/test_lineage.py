@@ -19,7 +19,7 @@ from agent.store import MediaAsset, ScrubLineage, Store, asset_roles
 from tests.support.media import DICTATIONS, MediaFactory
 
 ALPHA = 0.8123456  # fixed so the test can look for it; never stored
-OPTIONS = ScrubOptions(voice="anonymise", faces="keep", alpha=ALPHA)
+OPTIONS = ScrubOptions(voice="anonymise", voice_method="mcadams", faces="keep", alpha=ALPHA)
 
 
 def _scrub(
