@@ -174,8 +174,40 @@ def warped_print(x: F32Array, h: Hypothesis) -> AudioPrint:
 
 
 COARSE_WINDOW_S = 10.0  # coarse scoring reads this much of the query
+GATE_WINDOW_S = 5.0  # the gate reads this much (see `gate_votes`)
 REFINE_TOP = 2
 FINAL_TOP = 1
+
+
+def _coarse_scores(
+    spectra: _Spectra, hyps: list[Hypothesis], coarse: Callable[[AudioPrint], tuple[str, int] | None]
+) -> dict[Hypothesis, int]:
+    """`coarse` votes of every hypothesis (spectra shared within a pitch of 3+ hypotheses)."""
+    by_pitch: dict[float, int] = {}
+    for h in hyps:
+        by_pitch[h.pitch] = by_pitch.get(h.pitch, 0) + 1
+    scored: dict[Hypothesis, int] = {}
+    for h in hyps:
+        if h not in scored:
+            best = coarse(print_of(spectra.get(h, by_pitch[h.pitch] >= 3)))
+            scored[h] = best[1] if best is not None else 0
+    return scored
+
+
+def gate_votes(
+    samples: I16Array,
+    coarse: Callable[[AudioPrint], tuple[str, int] | None],
+    grid: Iterable[Hypothesis] | None = None,
+) -> int:
+    """The best coarse votes of any grid hypothesis on the middle `GATE_WINDOW_S` seconds:
+    the cheap first look. A warped copy already piles up votes in one offset bin there under
+    the right hypothesis; unrelated sound gets a few chance hits under all of them, so most
+    uploads that match nothing stop here at about a third of the search's cost."""
+    short = _window(samples, GATE_WINDOW_S)
+    if short.size < MIN_WINDOW_S * AUDIO_RATE:
+        return 0
+    scored = _coarse_scores(_Spectra(short), list(grid if grid is not None else coarse_grid()), coarse)
+    return max(scored.values(), default=0)
 
 
 def search_hypotheses[C](
@@ -183,35 +215,30 @@ def search_hypotheses[C](
     coarse: Callable[[AudioPrint], tuple[str, int] | None],
     full: Callable[[AudioPrint], list[C]],
     grid: Iterable[Hypothesis] | None = None,
+    gate: int = 0,
 ) -> list[tuple[Hypothesis, list[C]]]:
     """Coarse-to-fine search: score `grid` (default `coarse_grid()`) with `coarse` (an asset
     and its best offset-bin votes) on a short window, refine the best REFINE_TOP on a finer
-    grid, then run `full` (the index search) for the best FINAL_TOP on the whole window."""
+    grid, then run `full` (the index search) for the best FINAL_TOP on the whole window.
+    With `gate` > 0, nothing is searched unless `gate_votes` reaches it."""
     short = _window(samples, COARSE_WINDOW_S)
     if short.size < MIN_WINDOW_S * AUDIO_RATE:
         return []
-    spectra = _Spectra(short)
     hyps = list(grid if grid is not None else coarse_grid())
-    by_pitch: dict[float, int] = {}
-    for h in hyps:
-        by_pitch[h.pitch] = by_pitch.get(h.pitch, 0) + 1
-    scored: dict[Hypothesis, int] = {}
-
-    def score(h: Hypothesis, shared: bool) -> None:
-        if h not in scored:
-            best = coarse(print_of(spectra.get(h, shared)))
-            scored[h] = best[1] if best is not None else 0
-
-    for h in hyps:
-        score(h, by_pitch[h.pitch] >= 3)
+    if gate > 0 and gate_votes(samples, coarse, hyps) < gate:
+        return []
+    spectra = _Spectra(short)
+    scored = _coarse_scores(spectra, hyps, coarse)
     for top in sorted(scored, key=lambda k: -scored[k])[:REFINE_TOP]:
         if scored[top] == 0:
             break
         for h in refine(top):
-            score(h, False)
-    best = sorted(scored, key=lambda k: -scored[k])[:FINAL_TOP]
+            if h not in scored:
+                votes = coarse(print_of(spectra.get(h, False)))
+                scored[h] = votes[1] if votes is not None else 0
+    final = sorted(scored, key=lambda k: -scored[k])[:FINAL_TOP]
     whole = _window(samples, WINDOW_S)
-    return [(h, full(warped_print(whole, h))) for h in best if scored[h] > 0]
+    return [(h, full(warped_print(whole, h))) for h in final if scored[h] > 0]
 
 
 def _atempo(x: F32Array, factor: float) -> F32Array:
