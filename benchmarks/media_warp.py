@@ -15,8 +15,11 @@ from the same templates (same-template scripts, hard negatives), half other text
 voices; with `--real-dir`, every WAV under it (real human speech, e.g. the pocketsphinx sdist's
 test audio) is cut into 15 s pieces that join the distractors. None of this media was used to
 set the warp grid or the gain rule (those were set on an earlier, separate corpus), so the
-figures are held out. Prints recall per case, wrong-asset and false matches, and the match
-latency of queries and distractors.
+figures are held out. Prints recall per case, wrong-asset and false matches, the match
+latency of queries and distractors, the warp trials of any suspect match, the closest
+negative and weakest true warp trials, and the gate (`warp.gate_votes`) at several bars: the
+service runs with its gate off, and each query that reaches the hypotheses also has its gate
+votes and time measured, so the gated figures are the same queries in the same run.
 """
 
 from __future__ import annotations
