@@ -57,7 +57,7 @@ WARP_GAIN = 3.0
 WARP_MIN_VOTES = 20
 # Before the search, the cheap gate (`warp.gate_votes`): fewer best coarse votes than this on
 # the middle 5 s under every hypothesis and the upload is taken as unrelated sound.
-WARP_GATE_VOTES = 0
+WARP_GATE_VOTES = 5
 
 
 @dataclass(frozen=True)
