@@ -15,8 +15,11 @@ from the same templates (same-template scripts, hard negatives), half other text
 voices; with `--real-dir`, every WAV under it (real human speech, e.g. the pocketsphinx sdist's
 test audio) is cut into 15 s pieces that join the distractors. None of this media was used to
 set the warp grid or the gain rule (those were set on an earlier, separate corpus), so the
-figures are held out. Prints recall per case, wrong-asset and false matches, and the match
-latency of queries and distractors.
+figures are held out. Prints recall per case, wrong-asset and false matches, the match
+latency of queries and distractors, the warp trials of any suspect match, the closest
+negative and weakest true warp trials, and the gate (`warp.gate_votes`) at several bars: the
+service runs with its gate off, and each query that reaches the hypotheses also has its gate
+votes and time measured, so the gated figures are the same queries in the same run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import media_corpus
 from media_corpus import VOICES, espeak, ff, speech_text
 
-from agent.media import MediaService
+from agent.media import MediaService, warp
+from agent.media.index import coarse_audio
+from agent.media.service import WarpTrial
 from agent.store import open_store
 
 TEMPO = [0.5, 0.75, 1.25, 1.5, 2.0]
@@ -108,6 +114,139 @@ def build(root: Path, dictations: int, distractors: int, seed: int, real_dir: Pa
     return {"originals": originals, "queries": queries}
 
 
+class _TracedTrials:
+    """Keeps the warp trials (`MediaService._warp_trials`) of the current query and the time
+    they took, so suspect matches can be explained and the margin printed."""
+
+    def __init__(self, service: MediaService) -> None:
+        self.trials: list[WarpTrial] = []
+        self.seconds = 0.0
+        self.gate = 0
+        self.gate_seconds = 0.0
+        self._inner = service._warp_trials
+        self._state = lambda: service.index.state
+        service.warp_gate = 0  # the gate is simulated from `gate_votes` (same run, same queries)
+        service._warp_trials = self._call  # type: ignore[method-assign,assignment]
+
+    def reset(self) -> None:
+        self.trials, self.seconds, self.gate, self.gate_seconds = [], 0.0, 0, 0.0
+
+    def _call(self, *args: Any) -> list[WarpTrial]:
+        state, pcm = args[0], args[1]
+        started = time.perf_counter()
+        self.gate = warp.gate_votes(pcm, lambda q: coarse_audio(state, q)) if state.audio else 0
+        self.gate_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        self.trials = self._inner(*args)
+        self.seconds += time.perf_counter() - started
+        return self.trials
+
+
+def _record(
+    q: dict[str, Any], found: Path | None, ms: float, traced: _TracedTrials, names: dict[str, Path]
+) -> dict[str, object]:
+    trials = [
+        {
+            "hypothesis": t.hypothesis.label,
+            "right_asset": names.get(t.candidate.asset_id) == q["source"],
+            "votes": t.candidate.lm_votes,
+            "coverage": round(t.candidate.lm_coverage, 3),
+            "ber": round(t.candidate.cp_ber, 4),
+            "overlap": t.candidate.cp_overlap,
+            "score": t.score,
+            "accepted": t.accepted,
+        }
+        for t in traced.trials
+    ]
+    return {
+        "path": Path(q["path"]).name,
+        "case": q["case"],
+        "positive": q["source"] is not None,
+        "found": found.name if found else None,
+        "correct": found is not None and found == q["source"],
+        "ms": round(ms, 1),
+        "warp_ms": round(traced.seconds * 1000.0, 1),
+        "gate_votes": traced.gate,
+        "gate_ms": round(traced.gate_seconds * 1000.0, 1),
+        "trials": trials,
+    }
+
+
+def _print_margins(records: list[dict[str, Any]]) -> None:
+    """Suspect matches with their warp trials, the closest verified distractor trials and the
+    weakest accepted true trials: the margin the warp bars leave."""
+    for r in records:
+        if r["found"] is not None and not r["correct"]:
+            print(f"SUSPECT {r['case']}: {r['path']} -> {r['found']} trials {r['trials']}")
+    negatives = [t for r in records if not r["positive"] for t in r["trials"] if t["ber"] < 0.5 or t["accepted"]]
+    negatives += [t for r in records if r["positive"] for t in r["trials"] if not t["right_asset"]]
+    positives = [t for r in records if r["positive"] for t in r["trials"] if t["right_asset"]]
+    print("closest negative warp trials (votes, BER, overlap, score):")
+    for t in sorted(negatives, key=lambda t: -t["score"])[:8]:
+        print(f"  {t['hypothesis']} {t['votes']:4d} {t['ber']:.3f} {t['overlap']:4d} {t['score']:.5f}")
+    print("weakest true warp trials:")
+    for t in sorted(positives, key=lambda t: t["score"])[:8]:
+        print(f"  {t['hypothesis']} {t['votes']:4d} {t['ber']:.3f} {t['overlap']:4d} {t['score']:.5f} {t['accepted']}")
+    warp_ms = [r["warp_ms"] for r in records if not r["positive"] and r["warp_ms"] > 0]
+    if warp_ms:
+        p50, p95 = np.percentile(warp_ms, 50), np.percentile(warp_ms, 95)
+        print(f"warp search of distractors: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+    _print_gates(records)
+
+
+def _print_gates(records: list[dict[str, Any]]) -> None:
+    """What the gate (`warp.gate_votes`, `MediaService.warp_gate`) would do at a few bars,
+    from the same run: recall of the weakest case, false matches, and the cost of an upload
+    that matches nothing (gate + search when the gate passes) against the search alone."""
+    ran = [r for r in records if r["warp_ms"] > 0]
+    if not ran:
+        return
+    cases = sorted({r["case"] for r in records if r["positive"]})
+    base = [r["ms"] for r in ran if not r["positive"]]
+    print("gate bar | weakest case recall | false | no-match ms p50 / p95 (x baseline p50 / p95)")
+    print(f"  none  | {_weakest(records, cases, 0)} | {_false(records, 0)} | "
+          f"{np.percentile(base, 50):.0f} / {np.percentile(base, 95):.0f}")  # fmt: skip
+    for bar in (6, 8, 10, 12, 14, 16, 20):
+        cost = [_gated_ms(r, bar) for r in ran if not r["positive"]]
+        p50, p95 = np.percentile(cost, 50), np.percentile(cost, 95)
+        ratio = f"x{p50 / np.percentile(base, 50):.2f} / x{p95 / np.percentile(base, 95):.2f}"
+        print(
+            f"  {bar:4d}  | {_weakest(records, cases, bar)} | {_false(records, bar)} | {p50:.0f} / {p95:.0f} ({ratio})"
+        )
+    for kind in (True, False):
+        votes = sorted(r["gate_votes"] for r in ran if r["positive"] == kind)
+        label = "true queries" if kind else "distractors"
+        print(f"gate votes, {label}: min {votes[0]}, p5 {np.percentile(votes, 5):.0f}, "
+              f"p50 {np.percentile(votes, 50):.0f}, p95 {np.percentile(votes, 95):.0f}, max {votes[-1]}")  # fmt: skip
+
+
+def _gated_ms(r: dict[str, Any], bar: int) -> float:
+    """Match time with the gate: the search is replaced by the gate when the gate stops it."""
+    if r["gate_votes"] >= bar:
+        return float(r["ms"] + r["gate_ms"])
+    return float(r["ms"] - r["warp_ms"] + r["gate_ms"])
+
+
+def _weakest(records: list[dict[str, Any]], cases: list[str], bar: int) -> str:
+    worst = ("", 1.0)
+    for case in cases:
+        rs = [r for r in records if r["case"] == case]
+        hits = sum(r["correct"] and (r["warp_ms"] == 0 or r["gate_votes"] >= bar or not _warped(r)) for r in rs)
+        if hits / len(rs) < worst[1]:
+            worst = (case, hits / len(rs))
+    return f"{worst[1]:.3f} {worst[0]}"
+
+
+def _warped(r: dict[str, Any]) -> bool:
+    """The match came from a warp trial (not from the query as it came)."""
+    return any(t["accepted"] for t in r["trials"])
+
+
+def _false(records: list[dict[str, Any]], bar: int) -> int:
+    bad = [r for r in records if r["found"] is not None and not r["correct"]]
+    return sum(not _warped(r) or r["gate_votes"] >= bar for r in bad)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dictations", type=int, default=12)
@@ -132,9 +271,13 @@ def main(argv: list[str] | None = None) -> int:
             names[enrolled.asset_id] = orig
         rows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # hit, wrong, total
         latency: dict[str, list[float]] = defaultdict(list)
+        traced = _TracedTrials(service)
+        records: list[dict[str, object]] = []
         for q in corpus["queries"]:  # type: ignore[attr-defined]
+            traced.reset()
             outcome = service.match_path(q["path"])
             found = names.get(outcome.match.asset_id) if outcome.match else None
+            records.append(_record(q, found, outcome.ms, traced, names))
             row = rows[q["case"]]
             row[2] += 1
             if q["source"] is None:
@@ -159,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         p50, p95 = np.percentile(values, 50), np.percentile(values, 95)
         print(f"match latency, {kind}: p50 {p50:.0f} ms, p95 {p95:.0f} ms ({len(values)} files)")
         figures["latency_ms"][kind] = {"p50": p50, "p95": p95}  # type: ignore[index]
+    _print_margins(records)
+    figures["records"] = records
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
+        args.json.write_text(json.dumps(figures, indent=1, default=str))
     return 0
 
 

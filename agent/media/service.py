@@ -55,6 +55,20 @@ HASH_CHUNK = 1 << 20
 WARP_MIN_SCORE = 0.999
 WARP_GAIN = 3.0
 WARP_MIN_VOTES = 20
+# Before the search, the cheap gate (`warp.gate_votes`): fewer best coarse votes than this on
+# the middle 5 s under every hypothesis and the upload is taken as unrelated sound.
+WARP_GATE_VOTES = 5
+
+
+@dataclass(frozen=True)
+class WarpTrial:
+    """One warped reading of a query: its hypothesis, best candidate (Chromaprint features
+    filled when it was verified), calibrated score and whether it was accepted."""
+
+    hypothesis: warp.Hypothesis
+    candidate: AudioCandidate
+    score: float
+    accepted: bool
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ def _usable_audio(p: AudioPrint | None) -> AudioPrint | None:
 
 class MediaService:
     """One per process, thread-safe (the proxy calls it from worker threads); owns the in-memory index."""
+
+    warp_gate = WARP_GATE_VOTES  # benchmarks set 0 to measure the search without its gate
 
     def __init__(
         self,
@@ -323,28 +339,41 @@ class MediaService:
         self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]
     ) -> MediaMatch | None:
         """The query's sound re-read under speed, tempo and pitch hypotheses (only when
-        nothing matched as it came): the best hypothesis's best candidate, verified by the
-        Chromaprint bit-error rate of the query with the hypothesis undone, if the calibration
-        accepts it and it clearly beats the unwarped query on the same asset."""
+        nothing matched as it came): the first trial that `_warp_trials` accepts."""
+        for trial in self._warp_trials(state, pcm, direct):
+            if trial.accepted:
+                match = self._as_match(state, trial.candidate.asset_id, "audio", trial.score, trial.candidate.offset_s)
+                if match.path:
+                    return match
+        return None
+
+    def _warp_trials(
+        self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]
+    ) -> list[WarpTrial]:
+        """The best hypothesis's best candidate, verified by the Chromaprint bit-error rate of
+        the query with the hypothesis undone; accepted if the calibration accepts it and it
+        clearly beats the unwarped query on the same asset. Kept apart from `_warped_match`
+        so benchmarks can see the scores of rejected trials too."""
         if not state.audio:
-            return None
+            return []
         direct_votes = {c.asset_id: c.lm_votes for c in direct}
-        found = warp.search_hypotheses(pcm, lambda q: coarse_audio(state, q), lambda q: search_audio(state, q))
+        found = warp.search_hypotheses(
+            pcm, lambda q: coarse_audio(state, q), lambda q: search_audio(state, q), gate=self.warp_gate
+        )
+        trials: list[WarpTrial] = []
         for hypothesis, candidates in found:
             for c in candidates[:1]:
                 floor = max(WARP_MIN_VOTES, WARP_GAIN * max(1, direct_votes.get(c.asset_id, 0)))
                 stored = stored_chroma(state, c.asset_id)
                 if c.lm_votes < floor or stored is None:
+                    trials.append(WarpTrial(hypothesis, c, 0.0, False))
                     continue
                 items = warp.restored_chroma(pcm, hypothesis)
                 ber, overlap = bit_error_rate(items, stored, c.offset_s / ITEM_SECONDS, c.slope)
                 verified = replace(c, cp_ber=ber, cp_overlap=overlap)
                 score, ok = decide("audio", verified, self.calibration)
-                if ok and score >= WARP_MIN_SCORE:
-                    match = self._as_match(state, c.asset_id, "audio", score, c.offset_s)
-                    if match.path:
-                        return match
-        return None
+                trials.append(WarpTrial(hypothesis, verified, score, ok and score >= WARP_MIN_SCORE))
+        return trials
 
     def _audio_matches(
         self, state: IndexState, candidates: list[AudioCandidate], min_score: float = 0.0, min_votes: int = 0

@@ -85,6 +85,20 @@ def coarse_grid() -> list[Hypothesis]:
     return hyps
 
 
+def gate_grid() -> list[Hypothesis]:
+    """The coarse grid's tempo steps, with speed and pitch in ~1 % steps: the gate has no
+    refinement stage, and a pitch 1 % off moves a 3 kHz peak by 1.5 bins (a wrong hash)."""
+    hyps = [h for h in coarse_grid() if h.pitch == 1.0]
+    for speed in _geometric(0.75, 2.5, 1.01):
+        if abs(speed - 1.0) > 0.005:
+            hyps.append(Hypothesis(speed, 1.0 / speed))
+    for semitones in np.arange(-3.3, 3.31, 0.15):
+        ratio = float(2.0 ** (semitones / 12.0))
+        if abs(ratio - 1.0) > 0.005:
+            hyps.append(Hypothesis(ratio, 1.0))
+    return hyps
+
+
 def refine(h: Hypothesis) -> list[Hypothesis]:
     """A finer grid around `h`: pitch in ~1 % steps, duration in ~3 % steps."""
     out: list[Hypothesis] = []
@@ -117,17 +131,18 @@ def _resampled(x: F32Array, pitch: float) -> F32Array:
     return out
 
 
-def _spectrogram(x: F32Array, hop: float) -> F32Array:
-    """`landmarks.spectrogram_db` with a fractional hop (frames on the original's grid)."""
+def _spectrogram(x: F32Array, hop: float, lo: int = landmarks.BIN_LO, hi: int = landmarks.BIN_HI) -> F32Array:
+    """`landmarks.spectrogram_db` with a fractional hop (frames on the original's grid), of
+    bins `lo`..`hi` (default: the speech band landmarks use)."""
     n_fft = landmarks.N_FFT
     if x.size < n_fft:
-        return np.zeros((0, landmarks.BIN_HI - landmarks.BIN_LO), dtype=np.float32)
+        return np.zeros((0, hi - lo), dtype=np.float32)
     count = 1 + int((x.size - n_fft) / hop)
     starts = np.round(np.arange(count) * hop).astype(np.int64)
     starts = starts[starts + n_fft <= x.size]
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[starts]
     windowed = (frames * landmarks._WINDOW).astype(np.float64)
-    spectrum = np.fft.rfft(windowed, axis=1)[:, landmarks.BIN_LO : landmarks.BIN_HI].astype(np.complex64)
+    spectrum = np.fft.rfft(windowed, axis=1)[:, lo:hi].astype(np.complex64)
     power = spectrum.real**2 + spectrum.imag**2
     db: F32Array = (10.0 * np.log10(power / (n_fft / 4) ** 2 + 1e-12)).astype(np.float32)
     return db
@@ -174,8 +189,78 @@ def warped_print(x: F32Array, h: Hypothesis) -> AudioPrint:
 
 
 COARSE_WINDOW_S = 10.0  # coarse scoring reads this much of the query
+GATE_WINDOW_S = 10.0  # the gate reads this much (see `gate_votes`)
 REFINE_TOP = 2
 FINAL_TOP = 1
+
+
+def _coarse_scores(
+    spectra: _Spectra, hyps: list[Hypothesis], coarse: Callable[[AudioPrint], tuple[str, int] | None]
+) -> dict[Hypothesis, int]:
+    """`coarse` votes of every hypothesis (spectra shared within a pitch of 3+ hypotheses)."""
+    by_pitch: dict[float, int] = {}
+    for h in hyps:
+        by_pitch[h.pitch] = by_pitch.get(h.pitch, 0) + 1
+    scored: dict[Hypothesis, int] = {}
+    for h in hyps:
+        if h not in scored:
+            best = coarse(print_of(spectra.get(h, by_pitch[h.pitch] >= 3)))
+            scored[h] = best[1] if best is not None else 0
+    return scored
+
+
+def _parabolic(y0: F32Array, y1: F32Array, y2: F32Array) -> npt.NDArray[np.float64]:
+    """Offset (-0.5..0.5) of the top of the parabola through three samples around a maximum."""
+    curve = (y0 - 2.0 * y1 + y2).astype(np.float64)
+    flat = np.abs(curve) < 1e-6
+    offset = np.where(flat, 0.0, 0.5 * (y0 - y2) / np.where(flat, -1.0, curve))
+    return np.clip(offset, -0.5, 0.5)
+
+
+def _query_peaks(x: F32Array) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], F32Array]:
+    """Peaks of the query as it came, over every bin up to Nyquist: (frames, bins, strength),
+    frames and bins refined to the top of a parabola (a peak moved by a factor must land on
+    the right integer bin and frame gap)."""
+    spec = _spectrogram(x, landmarks.HOP, 1, landmarks.N_FFT // 2)
+    peaks = landmarks.thin_peaks(*landmarks.find_peaks(spec))
+    f, b = peaks.frames.astype(np.int64), peaks.bins.astype(np.int64)
+    frames, bins = f.astype(np.float64), b.astype(np.float64)
+    inner = (b > 0) & (b < spec.shape[1] - 1)
+    bins[inner] += _parabolic(spec[f[inner], b[inner] - 1], spec[f[inner], b[inner]], spec[f[inner], b[inner] + 1])
+    inner = (f > 0) & (f < spec.shape[0] - 1)
+    frames[inner] += _parabolic(spec[f[inner] - 1, b[inner]], spec[f[inner], b[inner]], spec[f[inner] + 1, b[inner]])
+    return frames, bins + 1.0, peaks.strength  # spectrogram columns start at bin 1
+
+
+def gate_votes(
+    samples: I16Array,
+    coarse: Callable[[AudioPrint], tuple[str, int] | None],
+    grid: Iterable[Hypothesis] | None = None,
+) -> int:
+    """The best coarse votes of any grid hypothesis on the middle `GATE_WINDOW_S` seconds,
+    with peaks picked once: the cheap first look. The query's own peaks are moved to where
+    each hypothesis says the original had them (frame / duration, bin / pitch) and paired
+    there, so a hypothesis costs one pairing and one lookup, not a resampling, an STFT and a
+    peak search. Peak picking is not exactly scale-covariant, so this finds fewer votes than
+    the search; but a warped copy still piles some up in one offset bin under the right
+    hypothesis while unrelated sound gets two or three chance hits under all of them, so most
+    uploads that match nothing stop here at a fraction of the search's cost."""
+    x = _window(samples, GATE_WINDOW_S)
+    if x.size < MIN_WINDOW_S * AUDIO_RATE:
+        return 0
+    frames, bins, strength = _query_peaks(x)
+    band = landmarks.BIN_HI - landmarks.BIN_LO
+    best = 0
+    for h in grid if grid is not None else gate_grid():
+        rb = np.round(bins / h.pitch).astype(np.int64) - landmarks.BIN_LO
+        rf = np.round(frames / h.duration).astype(np.int64)
+        ok = (rb >= 0) & (rb < band)
+        order = np.lexsort((rb[ok], rf[ok]))
+        peaks = landmarks.Peaks(rf[ok][order].astype(np.int32), rb[ok][order].astype(np.int32), strength[ok][order])
+        hashes, times = landmarks.pair_hashes(peaks)
+        votes = coarse(AudioPrint(np.zeros(0, dtype=np.uint32), hashes, times, x.size / AUDIO_RATE))
+        best = max(best, votes[1] if votes is not None else 0)
+    return best
 
 
 def search_hypotheses[C](
@@ -183,35 +268,30 @@ def search_hypotheses[C](
     coarse: Callable[[AudioPrint], tuple[str, int] | None],
     full: Callable[[AudioPrint], list[C]],
     grid: Iterable[Hypothesis] | None = None,
+    gate: int = 0,
 ) -> list[tuple[Hypothesis, list[C]]]:
     """Coarse-to-fine search: score `grid` (default `coarse_grid()`) with `coarse` (an asset
     and its best offset-bin votes) on a short window, refine the best REFINE_TOP on a finer
-    grid, then run `full` (the index search) for the best FINAL_TOP on the whole window."""
+    grid, then run `full` (the index search) for the best FINAL_TOP on the whole window.
+    With `gate` > 0, nothing is searched unless `gate_votes` reaches it."""
     short = _window(samples, COARSE_WINDOW_S)
     if short.size < MIN_WINDOW_S * AUDIO_RATE:
         return []
-    spectra = _Spectra(short)
     hyps = list(grid if grid is not None else coarse_grid())
-    by_pitch: dict[float, int] = {}
-    for h in hyps:
-        by_pitch[h.pitch] = by_pitch.get(h.pitch, 0) + 1
-    scored: dict[Hypothesis, int] = {}
-
-    def score(h: Hypothesis, shared: bool) -> None:
-        if h not in scored:
-            best = coarse(print_of(spectra.get(h, shared)))
-            scored[h] = best[1] if best is not None else 0
-
-    for h in hyps:
-        score(h, by_pitch[h.pitch] >= 3)
+    if gate > 0 and gate_votes(samples, coarse) < gate:
+        return []
+    spectra = _Spectra(short)
+    scored = _coarse_scores(spectra, hyps, coarse)
     for top in sorted(scored, key=lambda k: -scored[k])[:REFINE_TOP]:
         if scored[top] == 0:
             break
         for h in refine(top):
-            score(h, False)
-    best = sorted(scored, key=lambda k: -scored[k])[:FINAL_TOP]
+            if h not in scored:
+                votes = coarse(print_of(spectra.get(h, False)))
+                scored[h] = votes[1] if votes is not None else 0
+    final = sorted(scored, key=lambda k: -scored[k])[:FINAL_TOP]
     whole = _window(samples, WINDOW_S)
-    return [(h, full(warped_print(whole, h))) for h in best if scored[h] > 0]
+    return [(h, full(warped_print(whole, h))) for h in final if scored[h] > 0]
 
 
 def _atempo(x: F32Array, factor: float) -> F32Array:

@@ -66,3 +66,31 @@ def test_unrelated_sound_finds_nothing(segment: AudioSegment) -> None:
     found = warp.search_hypotheses(stranger, segment.coarse_best, segment.search)
     votes = max((c.lm_votes for _, cands in found for c in cands), default=0)
     assert votes < 12
+
+
+def test_gate_lets_warped_copies_through_and_stops_unrelated_sound(segment: AudioSegment) -> None:
+    # The gate moves the query's own peaks under each hypothesis: a tempo change and a
+    # resampled speed change of the enrolled babble pile up votes, other babble does not.
+    fast = babble(60.0, seed=5, tempo=1.5)[int(20 * AUDIO_RATE) : int(32 * AUDIO_RATE)]
+    original = babble(90.0, seed=5)[int(30 * AUDIO_RATE) : int(45 * AUDIO_RATE)].astype(np.float64)
+    faster = resample_poly(original, 4, 5).astype(np.int16)
+    stranger = babble(15.0, seed=77)
+    warped = [warp.gate_votes(q, segment.coarse_best) for q in (fast, faster)]
+    unrelated = warp.gate_votes(stranger, segment.coarse_best)
+    assert min(warped) >= 8
+    assert unrelated <= 4
+    assert min(warped) >= 2 * unrelated
+
+
+def test_gate_stops_the_search_before_any_hypothesis_is_read(segment: AudioSegment) -> None:
+    stranger = babble(15.0, seed=77)
+    searched: list[object] = []
+
+    def full(q: object) -> list[AudioCandidate]:
+        searched.append(q)
+        return segment.search(q)  # type: ignore[arg-type]
+
+    assert warp.search_hypotheses(stranger, segment.coarse_best, full, gate=6) == []
+    assert searched == []
+    warp.search_hypotheses(stranger, segment.coarse_best, full, gate=0)
+    assert searched  # without the gate the best hypothesis is always searched in full
