@@ -17,12 +17,14 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
+from agent.media import keypoints as kp
 from agent.media import repository
 from agent.media.audio_index import AudioCandidate
 from agent.media.decision import Calibration, decide, load_calibration
-from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, MediaPrints, fingerprint
+from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, FramePrint, MediaPrints, fingerprint
 from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio, search_image, search_video
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
+from agent.media.rectify import KeypointBank, verify
 from agent.media.sniff import read_prefix, sniff_bytes
 from agent.store.engine import Store, describe_db_error
 
@@ -78,6 +80,9 @@ class MediaService:
         self.limits = limits
         self.calibration = calibration or load_calibration()
         self.index = MediaIndex()
+        # Keypoints are loaded on first need (a query pHash could not place), not at start-up.
+        self.keypoints = KeypointBank()
+        self._keypoints_known: set[str] = set()
         self._write = threading.Lock()  # index changes
         self._store_write = threading.Lock()  # one writing transaction per process at a time
         self.refresh()
@@ -93,6 +98,8 @@ class MediaService:
                 gone = known - alive
                 if gone:
                     self.index.remove(sorted(gone))
+                    self.keypoints.remove(gone)
+                    self._keypoints_known -= gone
                 new = alive - known
                 if not new:
                     return 0
@@ -106,6 +113,8 @@ class MediaService:
         with self._write:
             repository.forget(self.store, asset_id)
             self.index.remove([asset_id])
+            self.keypoints.remove([asset_id])
+            self._keypoints_known.discard(asset_id)
 
     def stats(self) -> IndexStats:
         state = self.index.state
@@ -154,7 +163,9 @@ class MediaService:
         frames = prints.frames if prints.frames is not None and prints.frames.count else None
         if audio is None and frames is None:
             raise MediaError("nothing to fingerprint (silence, or pictures without detail)")
-        prints = MediaPrints(kind=prints.kind, audio=audio, frames=frames, report=prints.report)
+        prints = MediaPrints(
+            kind=prints.kind, audio=audio, frames=frames, report=prints.report, keypoints=prints.keypoints
+        )
         try:
             with self._store_write:
                 saved = repository.save(
@@ -178,6 +189,9 @@ class MediaService:
         )
         with self._write:
             self.index.add([(info, audio, frames)])
+            if prints.keypoints is not None and self._keypoints_known:
+                self.keypoints.add([(digest, prints.keypoints)])
+                self._keypoints_known.add(digest)
         if prints.report.problem:
             log.warning("enrolled %s partially: %s", digest[:12], prints.report.problem)
         return EnrollOutcome(digest, display, prints.kind, saved, None)
@@ -255,7 +269,7 @@ class MediaService:
         state = self.index.state
         proof = _AudioProof(self, state)
         try:
-            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof)
+            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof, query=True)
             match = proof.match if prints.report.satisfied else self._decide(prints, state)
         except MediaError as exc:
             return MatchOutcome(None, mime, kind, str(exc), _ms(started))
@@ -268,26 +282,74 @@ class MediaService:
         return MatchOutcome(match, mime, prints.kind, error, _ms(started))
 
     def _decide(self, prints: MediaPrints, state: IndexState) -> MediaMatch | None:
-        cal = self.calibration
         options: list[MediaMatch] = []
         audio = _usable_audio(prints.audio)
         audio_candidates: list[AudioCandidate] = search_audio(state, audio) if audio is not None else []
         options.extend(self._audio_matches(state, audio_candidates))
         frames = prints.frames
         if frames is not None and frames.count:
-            if prints.kind == "image":
-                # Several frames per asset are proposed; each is scored, the best one counts.
-                for ic in search_image(state, frames, cal.min_chroma):
-                    score, ok = decide("image", ic, cal)
-                    if ok:
-                        options.append(self._as_match(state, ic.asset_id, "image", score, ic.offset_s))
-            else:
-                for vc in search_video(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
-                    score, ok = decide("video", vc, cal)
-                    if ok and not self._sound_contradicts(state, audio, vc.asset_id, audio_candidates):
-                        options.append(self._as_match(state, vc.asset_id, "video", score, vc.offset_s))
+            # pHash first as uploaded, then turned and flipped (portrait, mirrored), then
+            # local features with geometric verification (picture-in-picture, crops, re-filmed).
+            for variant in (frames, *prints.variants):
+                options.extend(self._picture_matches(state, prints.kind, variant, audio, audio_candidates))
+                if options:
+                    break
+            if not any(m.path for m in options) and prints.details:
+                options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
         options = [m for m in options if m.path]
         return max(options, key=lambda m: m.score) if options else None
+
+    def _picture_matches(
+        self,
+        state: IndexState,
+        kind: str,
+        frames: FramePrint,
+        audio: AudioPrint | None,
+        audio_candidates: list[AudioCandidate],
+    ) -> list[MediaMatch]:
+        cal = self.calibration
+        found: list[MediaMatch] = []
+        if kind == "image":
+            # Several frames per asset are proposed; each is scored, the best one counts.
+            for ic in search_image(state, frames, cal.min_chroma):
+                score, ok = decide("image", ic, cal)
+                if ok:
+                    found.append(self._as_match(state, ic.asset_id, "image", score, ic.offset_s))
+        else:
+            for vc in search_video(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
+                score, ok = decide("video", vc, cal)
+                if ok and not self._sound_contradicts(state, audio, vc.asset_id, audio_candidates):
+                    found.append(self._as_match(state, vc.asset_id, "video", score, vc.offset_s))
+        return found
+
+    def _load_keypoints(self, state: IndexState) -> None:
+        missing = [a for a, info in state.assets.items() if info.has_frame_print and a not in self._keypoints_known]
+        if not missing:
+            return
+        try:
+            loaded = list(repository.load_keypoints(self.store, missing))
+        except SQLAlchemyError as exc:
+            raise MediaError(f"cannot read enrolled media from the store: {describe_db_error(exc)}") from None
+        self.keypoints.add(loaded)
+        self._keypoints_known.update(missing)
+
+    def _geometric_matches(
+        self, state: IndexState, prints: MediaPrints, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
+    ) -> list[MediaMatch]:
+        """Local features of a few query frames against the enrolled keyframes (`rectify.py`)."""
+        self._load_keypoints(state)
+        if not len(self.keypoints):
+            return []
+        queries = (kp.describe(gray, t, kp.QUERY_FEATURES) for t, gray in prints.details)
+        found = verify(self.keypoints, queries, image=prints.kind == "image", total=len(prints.details))
+        if found is None or found.asset_id not in state.assets:
+            return []
+        if prints.kind != "image" and self._sound_contradicts(state, audio, found.asset_id, audio_candidates):
+            return []
+        # Inliers well above the bar are near-certain; the score says how far above.
+        score = 1.0 - 0.5 ** (found.inliers / 8.0)
+        kind = "image" if prints.kind == "image" else "video"
+        return [self._as_match(state, found.asset_id, kind, score, found.offset_s)]
 
     def _audio_matches(
         self, state: IndexState, candidates: list[AudioCandidate], min_score: float = 0.0, min_votes: int = 0

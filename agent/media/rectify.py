@@ -1,0 +1,177 @@
+"""Geometric verification: find an enrolled keyframe inside a query picture.
+
+Runs only when pHash found nothing. Each query frame's ORB descriptors are matched against
+the enrolled keyframes' (brute-force Hamming, Lowe's ratio test); the keyframes with the most
+matches are verified by a RANSAC homography from the query frame into the keyframe. The
+homography is what makes a rotated, cropped, picture-in-picture or re-filmed (perspective)
+copy agree point for point with the original, and what random similar patches never do: a
+match needs many inliers, spread over the keyframe, under a plausible transform.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.media.keypoints import KeyFrame, KeypointPrint
+
+cv2.setNumThreads(1)  # the proxy runs several matches at once; no thread pool per match
+
+RATIO = 0.8  # Lowe's ratio test (second neighbour from another asset)
+MAX_DESCRIPTOR_DISTANCE = 64  # of 256 bits
+MIN_MATCHES = 10  # tentative matches a keyframe needs before RANSAC is tried
+VERIFY_TOP = 3  # keyframes verified per query frame
+REPROJECTION = 0.02  # RANSAC tolerance, share of the keyframe's width
+MIN_SPREAD = 0.25  # inliers must span this share of the keyframe's width and height
+MIN_AREA_SCALE = 0.04  # the query-to-keyframe map must not shrink or blow up area beyond 1/25..25
+# Decision (from the distractor runs in benchmarks/media_geometry.py: the most inliers any
+# unrelated picture reached was well below these).
+IMAGE_MIN_INLIERS = 24
+VIDEO_MIN_INLIERS = 16
+VIDEO_MIN_FRAMES = 2
+
+
+@dataclass(frozen=True)
+class GeoHit:
+    asset_id: str
+    inliers: int
+    t: float  # time of the enrolled keyframe
+
+
+@dataclass(frozen=True)
+class GeoCandidate:
+    asset_id: str
+    frames: int  # query frames verified against this asset
+    inliers: int  # best inlier count
+    offset_s: float
+
+
+class KeypointBank:
+    """Every enrolled keyframe's descriptors stacked in one matrix, rebuilt on change."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._prints: dict[str, KeypointPrint] = {}
+        self._stack: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], list[tuple[str, KeyFrame]]] | None = None
+
+    def __contains__(self, asset_id: str) -> bool:
+        return asset_id in self._prints
+
+    def __len__(self) -> int:
+        return len(self._prints)
+
+    def add(self, entries: Iterable[tuple[str, KeypointPrint]]) -> None:
+        with self._lock:
+            for asset_id, p in entries:
+                if p.count:
+                    self._prints[asset_id] = p
+            self._stack = None
+
+    def remove(self, asset_ids: Iterable[str]) -> None:
+        with self._lock:
+            for a in asset_ids:
+                self._prints.pop(a, None)
+            self._stack = None
+
+    def stacked(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], list[tuple[str, KeyFrame]]]:
+        """(descriptors, keyframe of each descriptor, (asset, keyframe) per keyframe)."""
+        with self._lock:
+            if self._stack is None:
+                frames = [(a, f) for a, p in self._prints.items() for f in p.frames]
+                if frames:
+                    desc = np.concatenate([f.descriptors for _, f in frames])
+                    owner = np.repeat(np.arange(len(frames)), [f.descriptors.shape[0] for _, f in frames])
+                else:
+                    desc, owner = np.zeros((0, 32), dtype=np.uint8), np.zeros(0, dtype=np.int64)
+                self._stack = (desc, owner.astype(np.int64), frames)
+            return self._stack
+
+
+def _homography_inliers(q: npt.NDArray[np.float32], s: npt.NDArray[np.float32], frame: KeyFrame) -> int:
+    h, mask = cv2.findHomography(q, s, cv2.RANSAC, REPROJECTION * frame.width, maxIters=500, confidence=0.99)
+    if h is None or mask is None:
+        return 0
+    inl = mask.ravel().astype(bool)
+    count = int(inl.sum())
+    if count < 4:
+        return 0
+    det = float(np.linalg.det(h[:2, :2]))
+    if not MIN_AREA_SCALE <= abs(det) <= 1.0 / MIN_AREA_SCALE:
+        return 0
+    pts = s[inl]
+    spread_x = float(np.ptp(pts[:, 0])) / frame.width
+    spread_y = float(np.ptp(pts[:, 1])) / frame.height
+    if spread_x < MIN_SPREAD or spread_y < MIN_SPREAD:
+        return 0
+    return count
+
+
+def verify_frame(bank: KeypointBank, query: KeyFrame) -> list[GeoHit]:
+    """Enrolled keyframes this query picture shows, with their RANSAC inlier counts."""
+    desc, owner, frames = bank.stacked()
+    if desc.shape[0] < 2 or query.descriptors.shape[0] < 2:
+        return []
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(query.descriptors, desc, k=2)
+    qi: list[int] = []
+    si: list[int] = []
+    for m in pairs:
+        if len(m) < 2:
+            continue
+        best, second = m[0], m[1]
+        if best.distance > MAX_DESCRIPTOR_DISTANCE:
+            continue
+        same_asset = frames[owner[best.trainIdx]][0] == frames[owner[second.trainIdx]][0]
+        if best.distance < RATIO * second.distance or same_asset:
+            qi.append(best.queryIdx)
+            si.append(best.trainIdx)
+    if len(qi) < MIN_MATCHES:
+        return []
+    q_idx, s_idx = np.array(qi), np.array(si)
+    kf = owner[s_idx]
+    counts = np.bincount(kf, minlength=len(frames))
+    hits: list[GeoHit] = []
+    offsets = np.concatenate([[0], np.cumsum([f.descriptors.shape[0] for _, f in frames])])
+    for k in np.argsort(-counts, kind="stable")[:VERIFY_TOP]:
+        if counts[k] < MIN_MATCHES:
+            break
+        asset_id, frame = frames[int(k)]
+        sel = kf == k
+        q_pts = query.points[q_idx[sel]]
+        s_pts = frame.points[s_idx[sel] - offsets[int(k)]]
+        inliers = _homography_inliers(q_pts, s_pts, frame)
+        if inliers:
+            hits.append(GeoHit(asset_id, inliers, frame.t))
+    return hits
+
+
+def verify(bank: KeypointBank, queries: Iterable[KeyFrame | None], *, image: bool, total: int) -> GeoCandidate | None:
+    """The enrolled asset the query frames show beyond doubt, or None.
+
+    An image needs IMAGE_MIN_INLIERS on one keyframe; a video needs VIDEO_MIN_FRAMES of its
+    `total` frames each with VIDEO_MIN_INLIERS on the same asset (or one frame at the image
+    bar when it has fewer frames than that). `queries` is consumed lazily: describing and
+    matching stop as soon as an asset clears the bar.
+    """
+    single = image or total < VIDEO_MIN_FRAMES
+    per_asset: dict[str, list[GeoHit]] = {}
+    for q in queries:
+        if q is None:
+            continue
+        best: dict[str, GeoHit] = {}
+        for hit in verify_frame(bank, q):
+            if hit.inliers > best.get(hit.asset_id, GeoHit("", 0, 0.0)).inliers:
+                best[hit.asset_id] = hit
+        for a, hit in best.items():
+            hits = per_asset.setdefault(a, [])
+            hits.append(hit)
+            strong = [h for h in hits if h.inliers >= VIDEO_MIN_INLIERS]
+            top = max(hits, key=lambda h: h.inliers)
+            if (single and top.inliers >= IMAGE_MIN_INLIERS) or (not single and len(strong) >= VIDEO_MIN_FRAMES):
+                return GeoCandidate(a, len(strong), top.inliers, top.t)
+    return None
