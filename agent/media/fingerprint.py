@@ -53,6 +53,15 @@ class FramePrint:
 
 
 @dataclass(frozen=True)
+class Detail:
+    """A query frame kept for local features: a larger grey copy and the small Y/U/V picture."""
+
+    t: float
+    gray: npt.NDArray[np.uint8]
+    yuv: npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
 class MediaPrints:
     kind: str  # "audio" | "video" | "image"
     audio: AudioPrint | None
@@ -60,7 +69,7 @@ class MediaPrints:
     report: DecodeReport
     keypoints: kp.KeypointPrint | None = None  # enrolment: local features of a few keyframes
     variants: tuple[FramePrint, ...] = ()  # queries: the frames turned and flipped (DIHEDRAL[1:])
-    details: tuple[tuple[float, npt.NDArray[np.uint8]], ...] = ()  # queries: larger grey frames
+    details: tuple[Detail, ...] = ()  # queries: a few frames kept larger (local features)
 
 
 # The 8 turns and flips of a picture (the dihedral group), as operations on (planes, h, w).
@@ -104,7 +113,7 @@ class _Collector:
         # and flipped too (rotated or mirrored uploads).
         self.query = query
         self.keyframes: list[kp.KeyFrame] = []
-        self.details: list[tuple[float, npt.NDArray[np.uint8]]] = []
+        self.details: list[Detail] = []
         self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
         self.next_detail_t = 0.0
         self.last_key_hash: int | None = None
@@ -172,7 +181,7 @@ class _Collector:
                         self.variants[i].append(turned)
         if picture.detail is not None and hashed is not None:
             if self.query:
-                self.details.append((picture.t, picture.detail))
+                self.details.append(Detail(picture.t, picture.detail, picture.yuv))
             elif self.last_key_hash is None or (hashed.hashes[0] ^ self.last_key_hash).bit_count() > kp.DUPLICATE_BITS:
                 frame = kp.describe(picture.detail, picture.t, kp.ENROL_FEATURES)
                 if frame is not None:

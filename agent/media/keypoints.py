@@ -26,9 +26,9 @@ QUERY_DETAIL_WIDTH = 960  # query frames larger: the enrolled picture may be a t
 KEYFRAME_STEP_S = 2.0
 QUERY_STEP_S = 1.0
 MAX_KEYFRAMES = 48
-MAX_QUERY_FRAMES = 6
+MAX_QUERY_FRAMES = 8
 ENROL_FEATURES = 300
-QUERY_FEATURES = 1000
+QUERY_FEATURES = 2000
 DUPLICATE_BITS = 8  # a keyframe within this many pHash bits of the previous one adds nothing
 DESCRIPTOR_BYTES = 32
 

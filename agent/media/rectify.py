@@ -11,13 +11,15 @@ match needs many inliers, spread over the keyframe, under a plausible transform.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.media.fingerprint import Detail
+from agent.media.frames import chroma_agreement, chroma_signature
 from agent.media.keypoints import KeyFrame, KeypointPrint
 
 cv2.setNumThreads(1)  # the proxy runs several matches at once; no thread pool per match
@@ -34,6 +36,7 @@ MIN_AREA_SCALE = 0.04  # the query-to-keyframe map must not shrink or blow up ar
 IMAGE_MIN_INLIERS = 24
 VIDEO_MIN_INLIERS = 16
 VIDEO_MIN_FRAMES = 2
+SIGNATURE_WIDTH = 160  # the width colour signatures are computed at (decode.FRAME_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class GeoHit:
     asset_id: str
     inliers: int
     t: float  # time of the enrolled keyframe
+    homography: npt.NDArray[np.float64] | None = None  # query frame pixels -> keyframe pixels
+    size: tuple[int, int] = (0, 0)  # the keyframe's width, height
 
 
 @dataclass(frozen=True)
@@ -92,23 +97,25 @@ class KeypointBank:
             return self._stack
 
 
-def _homography_inliers(q: npt.NDArray[np.float32], s: npt.NDArray[np.float32], frame: KeyFrame) -> int:
+def _homography_inliers(
+    q: npt.NDArray[np.float32], s: npt.NDArray[np.float32], frame: KeyFrame
+) -> tuple[int, npt.NDArray[np.float64] | None]:
     h, mask = cv2.findHomography(q, s, cv2.RANSAC, REPROJECTION * frame.width, maxIters=500, confidence=0.99)
     if h is None or mask is None:
-        return 0
+        return 0, None
     inl = mask.ravel().astype(bool)
     count = int(inl.sum())
     if count < 4:
-        return 0
+        return 0, None
     det = float(np.linalg.det(h[:2, :2]))
     if not MIN_AREA_SCALE <= abs(det) <= 1.0 / MIN_AREA_SCALE:
-        return 0
+        return 0, None
     pts = s[inl]
     spread_x = float(np.ptp(pts[:, 0])) / frame.width
     spread_y = float(np.ptp(pts[:, 1])) / frame.height
     if spread_x < MIN_SPREAD or spread_y < MIN_SPREAD:
-        return 0
-    return count
+        return 0, None
+    return count, np.asarray(h, dtype=np.float64)
 
 
 def verify_frame(bank: KeypointBank, query: KeyFrame) -> list[GeoHit]:
@@ -144,28 +151,36 @@ def verify_frame(bank: KeypointBank, query: KeyFrame) -> list[GeoHit]:
         sel = kf == k
         q_pts = query.points[q_idx[sel]]
         s_pts = frame.points[s_idx[sel] - offsets[int(k)]]
-        inliers = _homography_inliers(q_pts, s_pts, frame)
+        inliers, h = _homography_inliers(q_pts, s_pts, frame)
         if inliers:
-            hits.append(GeoHit(asset_id, inliers, frame.t))
+            hits.append(GeoHit(asset_id, inliers, frame.t, h, (frame.width, frame.height)))
     return hits
 
 
-def verify(bank: KeypointBank, queries: Iterable[KeyFrame | None], *, image: bool, total: int) -> GeoCandidate | None:
+def verify(
+    bank: KeypointBank,
+    queries: Iterable[KeyFrame | None],
+    *,
+    image: bool,
+    total: int,
+    accept: Callable[[int, GeoHit], bool] = lambda _i, _h: True,
+) -> GeoCandidate | None:
     """The enrolled asset the query frames show beyond doubt, or None.
 
     An image needs IMAGE_MIN_INLIERS on one keyframe; a video needs VIDEO_MIN_FRAMES of its
     `total` frames each with VIDEO_MIN_INLIERS on the same asset (or one frame at the image
     bar when it has fewer frames than that). `queries` is consumed lazily: describing and
-    matching stop as soon as an asset clears the bar.
+    matching stop as soon as an asset clears the bar. `accept(query index, hit)` may veto a
+    hit (the service checks colours: videos made from one picture source differ only there).
     """
     single = image or total < VIDEO_MIN_FRAMES
     per_asset: dict[str, list[GeoHit]] = {}
-    for q in queries:
+    for i, q in enumerate(queries):
         if q is None:
             continue
         best: dict[str, GeoHit] = {}
         for hit in verify_frame(bank, q):
-            if hit.inliers > best.get(hit.asset_id, GeoHit("", 0, 0.0)).inliers:
+            if hit.inliers > best.get(hit.asset_id, GeoHit("", 0, 0.0)).inliers and accept(i, hit):
                 best[hit.asset_id] = hit
         for a, hit in best.items():
             hits = per_asset.setdefault(a, [])
@@ -175,3 +190,23 @@ def verify(bank: KeypointBank, queries: Iterable[KeyFrame | None], *, image: boo
             if (single and top.inliers >= IMAGE_MIN_INLIERS) or (not single and len(strong) >= VIDEO_MIN_FRAMES):
                 return GeoCandidate(a, len(strong), top.inliers, top.t)
     return None
+
+
+def rectified_chroma(detail: Detail, hit: GeoHit, stored: npt.NDArray[np.int8]) -> float:
+    """Colour agreement between the enrolled frame's signature and the query picture warped
+    onto the keyframe by the hit's homography (parts outside the query count as colourless)."""
+    if hit.homography is None:
+        return 1.0
+    _, h_s, w_s = detail.yuv.shape
+    kw, kh = hit.size
+    out_w = SIGNATURE_WIDTH
+    out_h = max(2, round(out_w * kh / kw))
+    to_detail = np.diag([detail.gray.shape[1] / w_s, detail.gray.shape[0] / h_s, 1.0])
+    to_small = np.diag([out_w / kw, out_h / kh, 1.0])
+    warp = to_small @ hit.homography @ to_detail
+    planes = [
+        cv2.warpPerspective(detail.yuv[c], warp, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=128)
+        for c in (1, 2)
+    ]
+    signature = chroma_signature(np.asarray(planes[0], dtype=np.uint8), np.asarray(planes[1], dtype=np.uint8))
+    return float(chroma_agreement(signature[None, :], stored)[0])

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
@@ -24,7 +26,7 @@ from agent.media.decision import Calibration, decide, load_calibration
 from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, FramePrint, MediaPrints, fingerprint
 from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio, search_image, search_video
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
-from agent.media.rectify import KeypointBank, verify
+from agent.media.rectify import GeoHit, KeypointBank, rectified_chroma, verify
 from agent.media.sniff import read_prefix, sniff_bytes
 from agent.store.engine import Store, describe_db_error
 
@@ -340,8 +342,14 @@ class MediaService:
         self._load_keypoints(state)
         if not len(self.keypoints):
             return []
-        queries = (kp.describe(gray, t, kp.QUERY_FEATURES) for t, gray in prints.details)
-        found = verify(self.keypoints, queries, image=prints.kind == "image", total=len(prints.details))
+        details = prints.details
+        queries = (kp.describe(d.gray, d.t, kp.QUERY_FEATURES) for d in details)
+
+        def colours_agree(i: int, hit: GeoHit) -> bool:
+            stored = _chroma_at(state, hit.asset_id, hit.t)
+            return stored is None or rectified_chroma(details[i], hit, stored) >= self.calibration.min_chroma
+
+        found = verify(self.keypoints, queries, image=prints.kind == "image", total=len(details), accept=colours_agree)
         if found is None or found.asset_id not in state.assets:
             return []
         if prints.kind != "image" and self._sound_contradicts(state, audio, found.asset_id, audio_candidates):
@@ -415,6 +423,18 @@ class _AudioProof:
                 self.match = match
                 return True
         return False
+
+
+def _chroma_at(state: IndexState, asset_id: str, t: float) -> npt.NDArray[np.int8] | None:
+    """The colour signature of the asset's sampled frame nearest `t`."""
+    for segment in state.frames:
+        if asset_id in segment.asset_ids:
+            a = segment.asset_ids.index(asset_id)
+            start, end = int(segment.base[a]), int(segment.base[a + 1])
+            if end > start:
+                k = start + int(np.argmin(np.abs(segment.times[start:end] - t)))
+                return segment.chroma[k : k + 1]
+    return None
 
 
 def _ms(started: float) -> float:
