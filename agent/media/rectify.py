@@ -30,6 +30,8 @@ MIN_MATCHES = 10  # tentative matches a keyframe needs before RANSAC is tried
 VERIFY_TOP = 3  # keyframes verified per query frame
 REPROJECTION = 0.02  # RANSAC tolerance, share of the keyframe's width
 MIN_SPREAD = 0.25  # inliers must span this share of the keyframe's width and height
+MAX_SIDE_RATIO = 2.0  # opposite sides of the keyframe as seen in the query (perspective)
+MIN_INLIER_SHARE = 0.25  # of the keyframe's tentative matches
 MIN_AREA_SCALE = 0.04  # the query-to-keyframe map must not shrink or blow up area beyond 1/25..25
 # Decision (from the distractor runs in benchmarks/media_geometry.py: the most inliers any
 # unrelated picture reached was well below these).
@@ -97,6 +99,30 @@ class KeypointBank:
             return self._stack
 
 
+def _plausible(h: npt.NDArray[np.float64], frame: KeyFrame) -> bool:
+    """Whether the keyframe, mapped back into the query, is a picture a screen, a crop or a
+    camera could show: a convex quadrilateral whose opposite sides differ by less than
+    MAX_SIDE_RATIO (random matches fit folded or wildly stretched quads)."""
+    try:
+        inverse = np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        return False
+    corners = np.array([[0, 0], [frame.width, 0], [frame.width, frame.height], [0, frame.height]], dtype=np.float64)
+    mapped = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), inverse).reshape(-1, 2)
+    if not np.isfinite(mapped).all():
+        return False
+    edges = np.roll(mapped, -1, axis=0) - mapped
+    cross = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+    if not ((cross > 0).all() or (cross < 0).all()):
+        return False
+    sides = np.linalg.norm(edges, axis=1)
+    if sides.min() <= 1.0:
+        return False
+    return bool(
+        max(sides[0] / sides[2], sides[2] / sides[0], sides[1] / sides[3], sides[3] / sides[1]) <= MAX_SIDE_RATIO
+    )
+
+
 def _homography_inliers(
     q: npt.NDArray[np.float32], s: npt.NDArray[np.float32], frame: KeyFrame
 ) -> tuple[int, npt.NDArray[np.float64] | None]:
@@ -109,6 +135,8 @@ def _homography_inliers(
         return 0, None
     det = float(np.linalg.det(h[:2, :2]))
     if not MIN_AREA_SCALE <= abs(det) <= 1.0 / MIN_AREA_SCALE:
+        return 0, None
+    if not _plausible(h, frame) or count < MIN_INLIER_SHARE * len(inl):
         return 0, None
     pts = s[inl]
     spread_x = float(np.ptp(pts[:, 0])) / frame.width
