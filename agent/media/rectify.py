@@ -136,7 +136,7 @@ def _homography_inliers(
     det = float(np.linalg.det(h[:2, :2]))
     if not MIN_AREA_SCALE <= abs(det) <= 1.0 / MIN_AREA_SCALE:
         return 0, None
-    if not _plausible(h, frame) or count < MIN_INLIER_SHARE * len(inl):
+    if not _plausible(np.asarray(h, dtype=np.float64), frame) or count < MIN_INLIER_SHARE * len(inl):
         return 0, None
     pts = s[inl]
     spread_x = float(np.ptp(pts[:, 0])) / frame.width
