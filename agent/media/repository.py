@@ -175,6 +175,27 @@ def load(store: Store, only: Iterable[str] | None = None) -> Iterator[LoadedAsse
                 yield loaded
 
 
+def has_print(store: Store, asset_id: str, kind: str) -> bool:
+    with store.session() as session:
+        row = session.execute(
+            select(col(MediaPrint.asset_id)).where(col(MediaPrint.asset_id) == asset_id, col(MediaPrint.kind) == kind)
+        ).first()
+    return row is not None
+
+
+def add_keypoints(store: Store, asset_id: str, keypoints: KeypointPrint) -> None:
+    """Backfill the keypoint print of an asset enrolled before keypoints existed."""
+    version, count, blob = printformat.encode_keypoints(keypoints)
+    with store.session() as session:
+        session.add(
+            MediaPrint(asset_id=asset_id, kind=printformat.KEYPOINTS, version=version, item_count=count, data=blob)
+        )
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()  # another process backfilled it meanwhile
+
+
 def load_keypoints(store: Store, only: Iterable[str]) -> Iterator[tuple[str, KeypointPrint]]:
     """The keypoint prints of the given assets (those that have one: assets enrolled before
     keypoints existed have none until their file is enrolled again, and are found by pHash only)."""

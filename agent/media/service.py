@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
 from agent.media import keypoints as kp
-from agent.media import repository
+from agent.media import printformat, repository
 from agent.media.audio_index import AudioCandidate
 from agent.media.decision import Calibration, decide, load_calibration
 from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, FramePrint, MediaPrints, fingerprint
@@ -159,6 +159,8 @@ class MediaService:
             if digest not in self.index:
                 self.refresh()
             info = self.index.state.assets.get(digest)
+            if info is not None and info.has_frame_print:
+                self._backfill_keypoints(source, digest)
             return EnrollOutcome(digest, display, info.kind if info else None, False, None)
         prints = fingerprint(source, self.limits, frame_fps=ENROL_FPS, adaptive=True)
         audio = _usable_audio(prints.audio)
@@ -197,6 +199,26 @@ class MediaService:
         if prints.report.problem:
             log.warning("enrolled %s partially: %s", digest[:12], prints.report.problem)
         return EnrollOutcome(digest, display, prints.kind, saved, None)
+
+    def _backfill_keypoints(self, source: Path | bytes, digest: str) -> None:
+        """Enrolling a file again gives an asset from before keypoints existed its keypoint
+        print (nothing else changes), so old stores gain the geometric stage file by file."""
+        try:
+            if repository.has_print(self.store, digest, printformat.KEYPOINTS):
+                return
+        except SQLAlchemyError as exc:
+            raise MediaError(f"store unavailable: {describe_db_error(exc)}") from None
+        prints = fingerprint(source, self.limits, frame_fps=ENROL_FPS, adaptive=True)
+        if prints.keypoints is None:
+            return
+        try:
+            with self._store_write:
+                repository.add_keypoints(self.store, digest, prints.keypoints)
+        except SQLAlchemyError as exc:
+            raise MediaError(f"cannot store prints: {describe_db_error(exc)}") from None
+        with self._write:
+            if self._keypoints_known:
+                self.keypoints.add([(digest, prints.keypoints)])
 
     # --- matching ---------------------------------------------------------------------------
 
