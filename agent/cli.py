@@ -1,4 +1,4 @@
-"""The `phiwall` command (DESIGN.md §4).
+"""The `phiwall` command (docs/configuration.md "Errors and exit statuses", docs/detection.md).
 
 Subcommands live in `agent/commands/`, one module each, and are imported only when used so
 that `phiwall match` does not pay for mitmproxy or Textual. Errors a person can fix are
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
 import click
 
 from agent import __version__
-from agent.errors import PhiWallError
+from agent.environment import environment
+from agent.errors import ConfigError, PhiWallError
 
 # name -> "module:attribute" of a click command, imported on first use.
 SUBCOMMANDS: dict[str, str] = {
@@ -38,7 +38,7 @@ SHORT_HELP: dict[str, str] = {
     "enroll": "Fingerprint clinical media files or folders now.",
     "match": "Check files against the enrolled clinical media.",
     "console": "Open the analyst console.",
-    "signatures": "Build, sign, verify and install signature bundles.",
+    "signatures": "Verify and install signed signature bundles; policy helpers.",
     "doctor": "Check libraries, store, CA and catalog; say how to fix problems.",
     "db": "Show or upgrade the store schema.",
     "config": "Create, show or locate the configuration file.",
@@ -81,11 +81,16 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into a one-line message."""
-    debug = bool(os.environ.get("PHIWALL_DEBUG"))
+    return run_cli(cli, argv, "phiwall")
+
+
+def run_cli(command: click.Command, argv: Sequence[str] | None, prog: str) -> int:
+    """Run `command` as program `prog` (`phiwall`, `phiwall-publish`): failures become one line."""
+    debug = _debug_requested()
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, prog_name="phiwall", standalone_mode=False)
+        result = command.main(args=list(argv) if argv is not None else None, prog_name=prog, standalone_mode=False)
     except PhiWallError as err:
-        click.echo(f"phiwall: error: {err}", err=True)
+        click.echo(f"{prog}: error: {err}", err=True)
         return err.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -93,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("phiwall: interrupted", err=True)
+        click.echo(f"{prog}: interrupted", err=True)
         return 130
     except BrokenPipeError:
         return 0
@@ -102,12 +107,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         logging.getLogger("phiwall").debug("internal error", exc_info=True)
         click.echo(
-            f"phiwall: internal error: {type(exc).__name__}: {exc} "
+            f"{prog}: internal error: {type(exc).__name__}: {exc} "
             "(a bug: please report it; PHIWALL_DEBUG=1 shows the traceback)",
             err=True,
         )
         return 70
     return result if isinstance(result, int) else 0
+
+
+def _debug_requested() -> bool:
+    """`PHIWALL_DEBUG`: tracebacks instead of one-line errors (a malformed value is not debug)."""
+    try:
+        return environment().debug
+    except ConfigError:
+        return False
 
 
 if __name__ == "__main__":

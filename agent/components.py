@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from agent.config import Config
-from agent.store.engine import Store
-from agent.store.events import EventWriter
+from agent.store import EventWriter, Store
 
 HealthStatus = Literal["ok", "degraded", "down"]
 

@@ -9,7 +9,6 @@ data dir, the shipped catalog, proxy on 127.0.0.1:8080, no clinical folders).
 from __future__ import annotations
 
 import ipaddress
-import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent import paths
+from agent.config_location import config_path as config_path
+from agent.environment import environment
 from agent.errors import ConfigError
 
 PolicyMode = Literal["enforce", "audit", "off"]
@@ -222,7 +223,7 @@ class Config(_Section):
 
     def store_url(self, override: str | None = None) -> str:
         """The store URL: `--db`, then `$PHIWALL_DB`, then `store.url`, then embedded SQLite."""
-        for candidate in (override, os.environ.get("PHIWALL_DB"), self.store.url):
+        for candidate in (override, environment().db, self.store.url):
             if candidate:
                 return candidate
         return f"sqlite:///{self.data_dir / 'phiwall.db'}"
@@ -234,16 +235,6 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         message = "unknown key"
     return f"{key}: {message}"
-
-
-def config_path(explicit: Path | str | None = None) -> tuple[Path, bool]:
-    """Return the config path to read and whether it was named explicitly (so must exist)."""
-    if explicit:
-        return Path(explicit).expanduser(), True
-    env = os.environ.get("PHIWALL_CONFIG")
-    if env:
-        return Path(env).expanduser(), True
-    return paths.default_config_file(), False
 
 
 def parse_config(text: str, source: Path | None = None) -> Config:

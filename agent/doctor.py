@@ -2,6 +2,7 @@
 
 A check returns a `Finding`: `ok`, `warn` (works, but look at it) or `fail` (the agent cannot
 do its job). The doctor is healthy when nothing fails.
+The agent's own checks live here; capabilities register theirs in `agent.checkup`.
 """
 
 from __future__ import annotations
@@ -10,43 +11,14 @@ import os
 import socket
 import stat
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
-from agent.config import Config
+from agent.checkup import Check, DoctorContext, Finding, Level, load_checks
 from agent.errors import PhiWallError
 from agent.identity import ca_dir
 
-Level = Literal["ok", "warn", "fail"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    name: str
-    level: Level
-    detail: str
-    fix: str = ""
-
-
-@dataclass(frozen=True)
-class DoctorContext:
-    config: Config
-    store_url: str
-    listen: str | None = None
-    """`--listen`: the proxy address `phiwall run --listen` was given (else the config's)."""
-
-    @property
-    def proxy_address(self) -> tuple[str, int]:
-        """The address `phiwall run` listens on with the same config and `--listen`."""
-        from agent.config import ProxySection
-
-        section = ProxySection(listen=self.listen) if self.listen else self.config.proxy
-        return section.listen_host, section.listen_port
-
-
-Check = Callable[[DoctorContext], Finding]
+# Re-exported for the capability doctors that still import them from here (agent/shadow/doctor.py).
+__all__ = ["Check", "DoctorContext", "Finding", "Level", "run_checks"]
 
 
 def check_python(_: DoctorContext) -> Finding:
@@ -107,9 +79,15 @@ def check_data_dir(ctx: DoctorContext) -> Finding:
 
 def check_store(ctx: DoctorContext) -> Finding:
     from agent.permissions import loose_private_paths
-    from agent.store import redact
-    from agent.store.engine import check_connection, make_engine, parse_url, sqlite_path
-    from agent.store.migrate import current_revision, head_revision
+    from agent.store import (
+        check_connection,
+        current_revision,
+        head_revision,
+        make_engine,
+        parse_url,
+        redact,
+        sqlite_path,
+    )
 
     shown = redact(ctx.store_url)
     try:
@@ -175,9 +153,7 @@ def check_heartbeat(ctx: DoctorContext) -> Finding:
 
     from sqlmodel import col, select
 
-    from agent.store import open_store
-    from agent.store.models import Agent
-    from agent.store.types import utcnow
+    from agent.store import Agent, open_store, utcnow
 
     try:
         store = open_store(ctx.store_url, migrate=False)
@@ -203,33 +179,9 @@ def check_heartbeat(ctx: DoctorContext) -> Finding:
     return Finding("heartbeat", "ok", f"agent {row.id}, {int(age.total_seconds())} s ago")
 
 
-from agent.fleet.doctor import check_fleet  # noqa: E402 - needs Finding above
-from agent.shadow.doctor import check_shadow  # noqa: E402 - needs Finding above
-from agent.siem.doctor import check_siem  # noqa: E402 - needs Finding above
-from agent.updates.doctor import check_catalog, check_signature_updates  # noqa: E402 - needs Finding above
-
-# Checks in display order. Capabilities add their own (catalog, trusted root, ...).
-CHECKS: list[Check] = [
-    check_python,
-    check_libmagic,
-    check_chromaprint,
-    check_pyav,
-    check_data_dir,
-    check_store,
-    check_ca,
-    check_agent_running,
-    check_heartbeat,
-    check_catalog,
-    check_signature_updates,
-    check_fleet,
-    check_siem,
-    check_shadow,
-]
-
-
 def run_checks(ctx: DoctorContext, checks: list[Check] | None = None) -> list[Finding]:
     findings = []
-    for check in checks or CHECKS:
+    for check in checks or load_checks():
         try:
             findings.append(check(ctx))
         except Exception as exc:  # a doctor must report, not crash

@@ -8,9 +8,10 @@ with its length and clipping very long strings, which is where payloads would hi
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
+
+from agent.environment import environment
 
 MAX_LOGGED_STRING = 400
 
@@ -37,7 +38,7 @@ class PayloadGuard(logging.Filter):
 
 def setup_logging(level: str | int | None = None) -> None:
     """Configure the root logger once: stderr (journald under systemd), guarded."""
-    level = level or os.environ.get("PHIWALL_LOG_LEVEL", "INFO")
+    level = level or environment().log_level
     root = logging.getLogger()
     if any(isinstance(f, PayloadGuard) for h in root.handlers for f in h.filters):
         root.setLevel(level)

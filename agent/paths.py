@@ -7,6 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
+from agent.environment import environment
 from agent.errors import DataDirError
 
 APP_NAME = "phiwall"
@@ -22,9 +23,9 @@ def default_config_file() -> Path:
 
 def default_data_dir() -> Path:
     """Data dir: `$PHIWALL_DATA_DIR` if set, else the platform's per-user data dir."""
-    override = os.environ.get("PHIWALL_DATA_DIR")
-    if override:
-        return Path(override).expanduser()
+    override = environment().data_dir
+    if override is not None:
+        return override.expanduser()
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
@@ -56,3 +57,10 @@ def write_private_file(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty file 0600 (a new SQLite store), so it is never readable by others."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)

@@ -17,6 +17,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.store import parse_url, sqlite_path
+
 log = logging.getLogger(__name__)
 
 PRIVATE_DIR = 0o700
@@ -36,8 +38,6 @@ class LoosePath:
 
 def sqlite_files(url: str) -> list[Path]:
     """The SQLite database file of `url` and its side files that exist (none for other databases)."""
-    from agent.store.engine import parse_url, sqlite_path
-
     try:
         path = sqlite_path(parse_url(url))
     except Exception:
@@ -77,10 +77,3 @@ def tighten_private_paths(data_dir: Path, store_url: str) -> list[LoosePath]:
         log.info("made %s private: mode %o -> %o", loose.path, loose.mode, loose.mode & loose.wanted)
         changed.append(loose)
     return changed
-
-
-def create_private_file(path: Path) -> None:
-    """Create an empty file 0600 (a new SQLite store), so it is never readable by others."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    os.close(fd)

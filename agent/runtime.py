@@ -24,10 +24,7 @@ from agent.identity import agent_id, host_facts
 from agent.listen import ensure_can_listen
 from agent.paths import ensure_writable_dir
 from agent.permissions import tighten_private_paths
-from agent.store import Store, open_store, redact
-from agent.store.events import EventWriter
-from agent.store.models import Agent
-from agent.store.types import utcnow
+from agent.store import Agent, EventWriter, Store, open_store, redact, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 
+from agent.backoff import Backoff
 from agent.components import Health
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class SupervisedProcess:
         return subprocess.Popen(self._argv, env=env, stdin=subprocess.DEVNULL)
 
     def _loop(self) -> None:
-        backoff = 1.0
+        backoff = Backoff(first=1.0, cap=self._max_backoff)
+        failed_in_a_row = 0
         while not self._stop.is_set():
             started = time.monotonic()
             with self._lock:
@@ -87,12 +89,11 @@ class SupervisedProcess:
                     self._on_fatal(self.last_exit)
                 return
             self.restarts += 1
-            if time.monotonic() - started > self._healthy_after:
-                backoff = 1.0
-            log.warning("%s exited (code %s); restarting in %.0f s", self.name, self.last_exit, backoff)
-            if self._stop.wait(backoff):
+            failed_in_a_row = 1 if time.monotonic() - started > self._healthy_after else failed_in_a_row + 1
+            delay = backoff.delay(failed_in_a_row)
+            log.warning("%s exited (code %s); restarting in %.0f s", self.name, self.last_exit, delay)
+            if self._stop.wait(delay):
                 return
-            backoff = min(self._max_backoff, backoff * 2)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

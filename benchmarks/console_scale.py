@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ from console.data.synthetic import SyntheticSpec, generate
 from console.data.triage import TriageRequest
 from console.settings import ConsoleSettings
 
+ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FILTERS = {
     "verdict:block since:24h": "verdict:block since:24h",
@@ -72,6 +74,8 @@ class Result:
     tmux_count_ms: float | None = None
     tmux_rss_mb: float | None = None
     tmux_baseline_ms: float | None = None
+    # label -> (first page ms, capped count ms, query plan of the first page): the database alone.
+    database: dict[str, tuple[float, float, str]] = field(default_factory=dict)
 
 
 def store_for(size: int, directory: Path) -> str:
@@ -120,6 +124,35 @@ async def measure_in_process(url: str, size: int) -> Result:
             result.count_text[label] = screen.count.text() if screen.count else "?"
     result.rss_mb = psutil.Process().memory_info().rss / 2**20
     return result
+
+
+def measure_database(url: str) -> dict[str, tuple[float, float, str]]:
+    """Each filter's first page and capped count in the database alone (best of three), and the
+    first page's `EXPLAIN QUERY PLAN` (SQLite): the part of a filter's time the indexes decide."""
+    from console.data import incidents as queries
+    from console.data.filters import Sort, parse_query
+
+    store = open_store(url, migrate=False)
+    measured: dict[str, tuple[float, float, str]] = {}
+    try:
+        with store.engine.connect() as conn:
+            for label, text in {"no filter": "", **FILTERS}.items():
+                flt = parse_query(text, now=NOW)
+                pages, counts = [], []
+                for _ in range(3):
+                    started = time.perf_counter()
+                    queries.fetch_page(conn, flt, Sort("time"))
+                    pages.append((time.perf_counter() - started) * 1000)
+                    started = time.perf_counter()
+                    queries.count_matching(conn, flt)
+                    counts.append((time.perf_counter() - started) * 1000)
+                query = queries._base(conn, flt).order_by(*queries.order_by(Sort("time"))).limit(queries.PAGE_SIZE + 1)
+                sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+                plan = "; ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all())
+                measured[label] = (min(pages), min(counts), plan)
+    finally:
+        store.dispose()
+    return measured
 
 
 BASELINE_APP = """
@@ -184,7 +217,8 @@ def measure_tmux(url: str) -> tuple[float, float, float, float]:
         "160",
         "-y",
         "50",
-        f"unset COLUMNS LINES; exec {phiwall} console --db {url}",
+        # PYTHONPATH: this checkout's code, not whichever one the venv's `phiwall` was installed from.
+        f"unset COLUMNS LINES; PYTHONPATH={ROOT} exec {phiwall} console --db {url}",
     )
     try:
         deadline = time.monotonic() + 120
@@ -220,6 +254,9 @@ def main() -> None:
     parser.add_argument("--no-tmux", action="store_true", help="skip the real-terminal measurement")
     parser.add_argument("--no-bulk", action="store_true", help="skip the bulk-triage measurement")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="real-terminal runs per size (bare app, then console); medians shown"
+    )
+    parser.add_argument(
         "--pg-bulk", action="store_true", help="also time bulk triage on a throw-away PostgreSQL (30k and 300k)"
     )
     parser.add_argument("--generate", nargs=2, metavar=("SIZE", "URL"), help=argparse.SUPPRESS)
@@ -240,9 +277,18 @@ def main() -> None:
             print(f"{size:,} events", flush=True)
             url = store_for(size, directory)
             result = asyncio.run(measure_in_process(url, size))
+            result.database = measure_database(url)
             if use_tmux:
-                result.tmux_baseline_ms = measure_tmux_baseline()
-                paint, rows, count, rss = measure_tmux(url)
+                runs = []
+                for _ in range(max(1, args.repeat)):
+                    baseline = measure_tmux_baseline()
+                    runs.append((baseline, *measure_tmux(url)))
+                    print(
+                        "  tmux: bare app {:.0f} ms; console paint {:.0f} ms, rows {:.0f} ms".format(*runs[-1][:4]),
+                        flush=True,
+                    )
+                baseline, paint, rows, count, rss = (statistics.median(column) for column in zip(*runs, strict=True))
+                result.tmux_baseline_ms = baseline
                 result.tmux_first_paint_ms, result.tmux_first_rows_ms, result.tmux_count_ms = paint, rows, count
                 result.tmux_rss_mb = rss
             results.append(result)
@@ -360,6 +406,11 @@ def report(results: list[Result]) -> None:
                     f"first rows x{r.tmux_first_rows_ms / r.tmux_baseline_ms:.2f}"
                 )
         print()
+    print("the database alone (first page and capped count, best of 3), and the first page's plan:")
+    for r in results:
+        for label, (page_ms, count_ms, plan) in r.database.items():
+            print(f"  {r.size:>10,} {label:<26} page {page_ms:6.1f} ms, count {count_ms:6.1f} ms  [{plan}]")
+    print()
     print(f"ratios against {base.size:,} events (same run):")
     for r in results[1:]:
         ratios = [f"{k}: x{r.filter_ms[k] / max(base.filter_ms[k], 0.1):.1f}" for k in FILTERS]

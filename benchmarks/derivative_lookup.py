@@ -24,9 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.store import open_store
-from agent.store.derivatives import asset_roles
-from agent.store.models import MediaAsset, ScrubLineage
+from agent.store import MediaAsset, ScrubLineage, asset_roles, open_store
 
 
 def _id(i: int) -> str:

@@ -25,9 +25,7 @@ from sqlmodel import select
 from agent.config import FleetSection
 from agent.fleet import FleetLink
 from agent.fleet.rows import columns_of
-from agent.store import open_store
-from agent.store.events import make_event, write_events
-from agent.store.models import Event
+from agent.store import Event, make_event, open_store, write_events
 from benchmarks.fleet_common import postgres
 
 

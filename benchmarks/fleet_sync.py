@@ -24,9 +24,7 @@ from sqlalchemy import insert, text
 
 from agent.config import FleetSection
 from agent.fleet import FleetLink
-from agent.store import open_store
-from agent.store.models import MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import MediaAsset, MediaPrint, open_store, utcnow
 from benchmarks.fleet_common import postgres
 
 

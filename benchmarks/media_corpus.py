@@ -1,5 +1,5 @@
 """PhiWall's own detection corpus: generated speech and video, the transformations uploads go
-through (DESIGN.md §5), and hard negatives. Used by `media_calibrate.py` (to fit the decision)
+through (docs/detection.md), and hard negatives. Used by `media_calibrate.py` (to fit the decision)
 and `media_quality.py` (to report recall per transformation).
 
 Nothing is downloaded: speech comes from espeak-ng, pictures from ffmpeg's lavfi sources,

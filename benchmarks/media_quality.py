@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Detection quality on PhiWall's own harder cases (DESIGN.md §5), through the product path.
+"""Detection quality on PhiWall's own harder cases (docs/detection.md "Figures"), through the product path.
 
     .venv/bin/python benchmarks/media_quality.py              # held-out corpus, seed 12
     .venv/bin/python benchmarks/media_quality.py --json out.json

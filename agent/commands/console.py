@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import tempfile
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from agent.commands.options import config_option, db_option, resolve
+from agent.config_location import peek_store
 from agent.errors import ConfigError
-from agent.store.engine import require_existing_store
+from agent.store_location import require_existing_store_quickly
 
 
 def _flatten_keymap(table: dict[str, Any], prefix: str, path: Path) -> dict[str, str]:
@@ -106,10 +109,21 @@ def console(
     keymap = _load_keymap(keymap_file)
     if demo and db_url is not None:
         raise click.UsageError("--demo opens its own throwaway store: leave out --db")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    validate: Callable[[], object] | None = None
     if not demo:
-        config, url = resolve(config_file, db_url)
-        require_existing_store(url)  # never open a fresh, empty store on a mistyped path
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        # In a terminal the store URL and data dir are read without pydantic and the whole
+        # config file is validated right after the first frame; otherwise it is read now.
+        peeked = peek_store(config_file, db_url) if interactive else None
+        if peeked is None:
+            config, url = resolve(config_file, db_url)
+            data_dir = config.data_dir
+        else:
+            url, data_dir = peeked
+            validate = functools.partial(resolve, config_file, db_url)
+        # Without SQLAlchemy (it loads in a worker after the first frame).
+        require_existing_store_quickly(url)  # never open a fresh, empty store on a mistyped path
+    if not interactive:
         raise click.UsageError("the console needs an interactive terminal (stdin and stdout must be a TTY)")
     if demo:
         with tempfile.TemporaryDirectory(prefix="phiwall-demo-") as directory:
@@ -117,11 +131,23 @@ def console(
             url = importlib.import_module("console.data.demo").build_demo_store(Path(directory))
             _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, Path(directory) / "agent")
         return
-    _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, config.data_dir)
+    _run(url, source.analyst_name(analyst), read_only, poll_interval, keymap, data_dir, validate)
 
 
-def _run(url: str, analyst: str, read_only: bool, poll_interval: float, keymap: dict[str, str], data_dir: Path) -> None:
-    """Open the app; `data_dir` is the local agent's, where Services approve/block writes the overlay."""
+def _run(
+    url: str,
+    analyst: str,
+    read_only: bool,
+    poll_interval: float,
+    keymap: dict[str, str],
+    data_dir: Path,
+    validate: Callable[[], object] | None = None,
+) -> None:
+    """Open the app; `data_dir` is the local agent's, where Services approve/block writes the overlay.
+
+    `validate` (the full config check) runs after the first frame; its error ends the app and
+    is reported here like any command's.
+    """
     settings_module = importlib.import_module("console.settings")
     settings = settings_module.ConsoleSettings(
         url=url,
@@ -130,5 +156,9 @@ def _run(url: str, analyst: str, read_only: bool, poll_interval: float, keymap: 
         poll_interval=poll_interval,
         keymap=keymap,
         agent_data_dir=data_dir,
+        preflight=validate,
     )
-    importlib.import_module("console.app").ConsoleApp(settings).run()
+    app = importlib.import_module("console.app").ConsoleApp(settings)
+    app.run()
+    if app.fatal_error is not None:
+        raise app.fatal_error

@@ -7,10 +7,17 @@ from pathlib import Path
 import click
 
 from agent.commands.options import config_option, db_option, resolve
-from agent.errors import StoreError
-from agent.store import open_store, redact
-from agent.store.engine import check_connection, make_engine, parse_url, sqlite_path
-from agent.store.migrate import current_revision, head_revision
+from agent.store import (
+    StoreNotFound,
+    check_connection,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_store,
+    parse_url,
+    redact,
+    sqlite_path,
+)
 
 
 @click.group()
@@ -26,7 +33,7 @@ def status(db_url: str | None, config_file: Path | None) -> None:
     _, url = resolve(config_file, db_url)
     path = sqlite_path(parse_url(url))
     if path is not None and not path.exists():
-        raise StoreError(f"store {redact(url)} does not exist", hint="run `phiwall db upgrade` to create it")
+        raise StoreNotFound(f"store {redact(url)} does not exist", hint="run `phiwall db upgrade` to create it")
     engine = make_engine(url)
     try:
         check_connection(engine, url)

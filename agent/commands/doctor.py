@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from agent.checkup import DoctorContext
 from agent.commands.options import config_option, db_option, resolve
 from agent.config import ProxySection
-from agent.doctor import DoctorContext, run_checks
+from agent.doctor import run_checks
 from agent.errors import ConfigError
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}

@@ -1,6 +1,6 @@
 """`phiwall enroll` and `phiwall match`: thin command-line layers over `agent.media.MediaService`.
 
-Contract (DESIGN.md §4):
+Contract (docs/detection.md; exit statuses in docs/configuration.md):
 - `enroll PATH...` fingerprints files and folders (recursively); exit 0 when every readable
   media file was enrolled (or already was), non-zero with a message per failure otherwise.
 - `match --json PATH...` prints, for each PATH in order, one JSON object on its own line:
@@ -47,7 +47,7 @@ def _open(config_file: Path | None, db_url: str | None, *, create: bool) -> tupl
 def _register_host(store: Store, ident: str) -> None:
     """Record which host this agent id is, so an analyst knows where an asset was enrolled."""
     from agent.identity import host_facts
-    from agent.store.models import Agent
+    from agent.store import Agent
 
     if not ident:
         return

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from agent.config import Config, load_config
+if TYPE_CHECKING:
+    from agent.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,5 +37,7 @@ def db_option[F: Callable[..., Any]](func: F) -> F:
 
 def resolve(config_file: Path | None, db_url: str | None) -> tuple[Config, str]:
     """Load the configuration and decide the store URL by the documented precedence."""
+    from agent.config import load_config  # pydantic: only for commands that read the config
+
     config = load_config(config_file)
     return config, config.store_url(db_url)

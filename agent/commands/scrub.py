@@ -72,7 +72,7 @@ def scrub(
     """
     from agent.commands.media import _open
     from agent.media import MediaService
-    from agent.scrub.lineage import record_output
+    from agent.scrub.lineage import IndexOnFirstMatch, record_output
     from agent.scrub.models import require_models
 
     options = ScrubOptions(voice=voice, faces=faces, people=people)  # type: ignore[arg-type]
@@ -84,7 +84,7 @@ def scrub(
         require_models()
     store, ident = _open(config_file, db_url, create=True)
     try:
-        media = MediaService(store, agent_id=ident)
+        media = IndexOnFirstMatch(MediaService(store, agent_id=ident, preload=False))
 
         def record(source: Path, target: Path, result: ScrubResult, seconds: float) -> LineageRecord:
             return record_output(

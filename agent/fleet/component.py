@@ -12,7 +12,6 @@ clock only: a wall clock that jumps cannot stall or hurry the link.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -20,18 +19,19 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.backoff import Backoff
 from agent.components import AgentContext, Health
 from agent.config import FleetSection
 from agent.errors import PhiWallError
 from agent.fleet.forward import forward_events, outbox_depth, push_assets
 from agent.fleet.heartbeat import send_heartbeat
 from agent.fleet.sync import pull_assets
-from agent.store import Store, open_store, redact
-from agent.store.engine import describe_db_error
+from agent.store import Store, describe_db_error, open_store, redact
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+RETRY = Backoff(first=1.0, cap=MAX_BACKOFF_S, jitter=(0.8, 1.2))
 # Bounded work per cycle, so a long backlog never starves heartbeats and fingerprint pulls.
 MAX_EVENT_BATCHES_PER_CYCLE = 100
 
@@ -142,10 +142,6 @@ class FleetLink:
         self._thread = threading.Thread(target=self._run, name="phiwall-fleet", daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
-        """Run a cycle now (after an enrolment, for instance) instead of at the next tick."""
-        self._wake.set()
-
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
         self._wake.set()
@@ -162,7 +158,7 @@ class FleetLink:
             except (SQLAlchemyError, PhiWallError, OSError) as exc:
                 message = exc.message if isinstance(exc, PhiWallError) else describe_db_error(exc)
                 self._mark_failed(message)
-                delay = min(MAX_BACKOFF_S, 2.0 ** min(self.failures, 8) / 2) * random.uniform(0.8, 1.2)
+                delay = RETRY.delay(self.failures)
             except Exception as exc:  # a bug must not end forwarding for good
                 log.exception("fleet cycle failed")
                 self._mark_failed(f"internal error: {type(exc).__name__}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.doctor import DoctorContext, Finding
+from agent.checkup import DoctorContext, Finding
 from agent.errors import PhiWallError
 
 
@@ -11,8 +11,7 @@ def check_fleet(ctx: DoctorContext) -> Finding:
     if not url:
         return Finding("fleet", "ok", "not configured (standalone agent)")
     from agent.fleet.forward import outbox_depth
-    from agent.store import open_store, redact
-    from agent.store.engine import check_connection, make_engine
+    from agent.store import check_connection, make_engine, open_store, redact
 
     queued = "unknown"
     try:

@@ -14,10 +14,9 @@ from datetime import timedelta
 from sqlalchemy import delete, text
 from sqlmodel import col, select
 
+from agent.fleet.lineage import carry_lineage, link_late_lineage, read_lineage
 from agent.fleet.rows import columns_of, insert_ignoring
-from agent.store import Store
-from agent.store.models import Event, FleetAsset, FleetOutbox, MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import Event, FleetAsset, FleetOutbox, MediaAsset, MediaPrint, Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +98,14 @@ def push_assets(local: Store, fleet: Store, *, agent_id: str, batch: int = 200) 
                 log.warning("asset %s has no prints after %s: not shared", row.ref[:12], PRINTLESS_GRACE)
                 finished.append(row.seq or 0)
         if ready:
-            _push(fleet, ready, prints_by_asset, agent_id)
+            _push(local, fleet, ready, prints_by_asset, agent_id)
         _done(local, finished)
         settled += len(ready)
 
 
-def _push(fleet: Store, assets: list[MediaAsset], prints: dict[str, list[MediaPrint]], agent_id: str) -> None:
+def _push(
+    local: Store, fleet: Store, assets: list[MediaAsset], prints: dict[str, list[MediaPrint]], agent_id: str
+) -> None:
     asset_rows = []
     for asset in assets:
         row = columns_of(asset)
@@ -114,9 +115,13 @@ def _push(fleet: Store, assets: list[MediaAsset], prints: dict[str, list[MediaPr
     sequence_rows = [
         {"asset_id": row["id"], "origin_agent_id": row["origin_agent_id"], "added_at": utcnow()} for row in asset_rows
     ]
+    with local.engine.connect() as conn:
+        lineage = read_lineage(conn, [row["lineage_id"] for row in asset_rows])
     with fleet.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FLEET_ASSET_LOCK})
+        carry_lineage(conn, asset_rows, lineage)
         insert_ignoring(conn, MediaAsset.__table__, asset_rows, ["id"])  # type: ignore[attr-defined]
+        link_late_lineage(conn, asset_rows)
         insert_ignoring(conn, MediaPrint.__table__, print_rows, ["asset_id", "kind"])  # type: ignore[attr-defined]
         insert_ignoring(conn, FleetAsset.__table__, sequence_rows, ["asset_id"])  # type: ignore[attr-defined]

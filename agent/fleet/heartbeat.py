@@ -11,9 +11,7 @@ import json
 from agent import __version__
 from agent.fleet.rows import columns_of, upsert
 from agent.identity import host_facts
-from agent.store import Store
-from agent.store.models import Agent
-from agent.store.types import utcnow
+from agent.store import Agent, Store, utcnow
 
 
 def send_heartbeat(local: Store, fleet: Store, agent_id: str, fleet_health: dict[str, str]) -> None:

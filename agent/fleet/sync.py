@@ -17,14 +17,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 
+from agent.fleet.lineage import carry_lineage, read_lineage
 from agent.fleet.rows import columns_of, insert_ignoring, upsert
-from agent.store import Store
-from agent.store.models import FleetAsset, FleetOutbox, FleetSyncState, MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import FleetAsset, FleetOutbox, FleetSyncState, MediaAsset, MediaPrint, Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,13 @@ def pull_assets(
                 for _, asset in page
                 if asset.origin_agent_id != agent_id and (cutoff is None or asset.enrolled_at >= cutoff)
             ]
+            wanted_set = set(wanted)
             prints = session.exec(select(MediaPrint).where(col(MediaPrint.asset_id).in_(wanted))).all()
+            lineage = read_lineage(session.connection(), [a.lineage_id for _, a in page if a.id in wanted_set])
         if not page:
             break
         seen += len(page)
         watermark = max(entry.seq or 0 for entry, _ in page)
-        wanted_set = set(wanted)
         _store_page(
             local,
             name,
@@ -106,6 +107,7 @@ def pull_assets(
             assets=[columns_of(asset) for _, asset in page if asset.id in wanted_set],
             prints=[columns_of(p) for p in prints],
             sequence=[columns_of(entry) for entry, _ in page if entry.asset_id in wanted_set],
+            lineage=lineage,
         )
         pulled += len(wanted)
         if len(page) < batch:
@@ -119,13 +121,15 @@ def _store_page(
     name: str,
     watermark: int,
     *,
-    assets: list[dict[str, object]],
+    assets: list[dict[str, Any]],
     prints: list[dict[str, object]],
     sequence: list[dict[str, object]],
+    lineage: dict[int, dict[str, Any]],
 ) -> None:
     """One local transaction per page: the rows and the new watermark land together or not at all."""
     ids = [str(row["id"]) for row in assets]
     with local.engine.begin() as conn:
+        carry_lineage(conn, assets, lineage)
         insert_ignoring(conn, MediaAsset.__table__, assets, ["id"])  # type: ignore[attr-defined]
         insert_ignoring(conn, MediaPrint.__table__, prints, ["asset_id", "kind"])  # type: ignore[attr-defined]
         insert_ignoring(conn, FleetAsset.__table__, sequence, ["asset_id"])  # type: ignore[attr-defined]
@@ -134,11 +138,6 @@ def _store_page(
         state = {"name": name, "value": watermark, "updated_at": utcnow()}
 
         upsert(conn, FleetSyncState.__table__, state, ["name"])  # type: ignore[attr-defined]
-
-
-def pulled_count(local: Store) -> int:
-    with local.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM fleet_asset")).scalar_one())
 
 
 def evict_beyond(local: Store, max_assets: int, forget: Callable[[str], None] | None = None) -> int:

@@ -304,6 +304,32 @@ class AudioSegment:
         alive[self.asset_ids.index(asset_id)] = False
         return AudioSegment(self.asset_ids, alive, self.lm_base, self.lm, self.cp_base, self.cp_items, self.cp)
 
+    def coarse_best(self, query: AudioPrint) -> tuple[str, int] | None:
+        """The asset whose most-voted coarse offset bin (with its upper neighbour) has the
+        most landmark hits, and that vote count: a cheap score for warp hypotheses, without
+        line fits or chromaprint."""
+        if query.hashes.size == 0:
+            return None
+        hits = self.lm.lookup(query.hashes, _stop_limit(self.lm))
+        if hits.size == 0:
+            return None
+        positions = hits.positions.astype(np.int64)
+        bins = (positions - query.times[hits.query_index].astype(np.int64) + OFFSET_PAD) // COARSE_LM_BIN
+        owners = np.searchsorted(self.lm_base, positions, side="right") - 1
+        alive = self.alive[np.clip(owners, 0, self.alive.size - 1)]
+        # One key per (owner, bin): owners are few, so the pair fits an int64.
+        keys = np.sort((owners[alive] << 40) | bins[alive])
+        if keys.size == 0:
+            return None
+        starts = np.concatenate(([0], np.flatnonzero(keys[1:] != keys[:-1]) + 1))
+        values = keys[starts]
+        counts = np.diff(np.append(starts, keys.size))
+        score = counts.copy()
+        adjacent = values[1:] == values[:-1] + 1
+        score[:-1][adjacent] += counts[1:][adjacent]
+        k = int(np.argmax(score))
+        return self.asset_ids[int(values[k] >> 40)], int(score[k])
+
     def search(self, query: AudioPrint) -> list[AudioCandidate]:
         """Candidates in this segment, best first, with their verification features."""
         if query.hashes.size == 0 and query.chroma.size == 0:

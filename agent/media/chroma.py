@@ -80,7 +80,3 @@ class ChromaprintStream:
 
     def __del__(self) -> None:
         self.close()
-
-
-def library_version() -> str:
-    return str(_lib.chromaprint_get_version().decode())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -31,6 +31,7 @@ from agent.errors import MediaError
 from agent.media.model import MediaLimits
 
 AUDIO_RATE = 11_025
+MAX_AUDIO_STREAMS = 4  # a screen recording's mic + system audio tracks; more is not a recording
 AUDIO_BATCH = 1 << 15  # samples per delivery to the sink (~3 s)
 FRAME_WIDTH = 160  # sampled frames are scaled to this width (height keeps the aspect ratio)
 MAX_FRAME_PIXELS = 8192 * 8192  # larger pictures are refused before they are decoded
@@ -68,6 +69,8 @@ ALLOWED_DEMUXERS = ",".join(
         "png_pipe",
         "webp_pipe",
         "gif",
+        "apng",
+        "webp_anim",
         "bmp_pipe",
         "s16le",
         "s24le",
@@ -76,6 +79,8 @@ ALLOWED_DEMUXERS = ",".join(
         "alaw",
     ]
 )
+# Animated pictures: sampled like a video when they hold more than one frame.
+ANIMATIONS = frozenset({"gif", "apng", "webp_anim"})
 # Raw PCM formats a caller may name for headerless audio (realtime APIs).
 PCM_FORMATS = {
     "s16le": "s16le",
@@ -131,6 +136,10 @@ class DecodeReport:
     problem: str | None = None
     hit_limit: bool = False
     satisfied: bool = False  # the sink stopped decoding early: it had what it needed
+    audio_streams: int = 0
+    extra_audio: list[str] = field(default_factory=list)
+    """Audio decoded after the first stream, in order: other audio tracks, or one channel of a
+    stream whose channels cancel out in the mono mix."""
 
     @property
     def duration_s(self) -> float:
@@ -235,11 +244,23 @@ def decode(
     deadline = _Deadline(limits.max_decode_s)
     container, handle = _open(source, fmt, options)
     report = DecodeReport(container=str(container.format.name))
+    audio = _AudioBatches(sink, int(limits.max_duration_s * AUDIO_RATE))
+    phase = _PhaseWatch()
     try:
-        _decode_streams(container, sink, limits, deadline, report, want_audio, want_video, on_open)
+        _decode_streams(container, sink, limits, deadline, report, want_audio, want_video, on_open, audio, phase)
     finally:
         container.close()
         handle.close()
+    if want_audio:
+        for stream_index, channel in _extra_audio(report, phase):
+            if report.satisfied or report.hit_limit or report.problem:
+                break
+            container, handle = _open(source, fmt, options)
+            try:
+                _decode_audio_pass(container, sink, deadline, report, audio, stream_index, channel, limits)
+            finally:
+                container.close()
+                handle.close()
     if report.audio_s <= 0 and report.pictures == 0:
         raise MediaError(report.problem or "no decodable audio or pictures")
     return report
@@ -254,8 +275,11 @@ def _decode_streams(
     want_audio: bool,
     want_video: bool,
     on_open: Callable[[DecodeReport], None] | None,
+    audio: _AudioBatches,
+    phase: _PhaseWatch,
 ) -> None:
     audio_stream = container.streams.audio[0] if container.streams.audio else None
+    report.audio_streams = len(container.streams.audio)
     video_stream = None
     for stream in container.streams.video:
         # Cover art in audio files is an attached picture, not the recording.
@@ -264,9 +288,9 @@ def _decode_streams(
             break
     report.has_audio = audio_stream is not None
     report.has_video = video_stream is not None
+    animation = container.format.name in ANIMATIONS
     report.is_image = str(container.format.name).endswith("_pipe") and video_stream is not None
-    if report.is_image or container.format.name == "gif":
-        report.is_image = True
+    if report.is_image or animation:
         audio_stream = None
     if audio_stream is None and video_stream is None:
         raise MediaError("no audio or video stream")
@@ -288,24 +312,18 @@ def _decode_streams(
         streams.append(video_stream)
     if not streams:
         return
-    max_samples = int(limits.max_duration_s * AUDIO_RATE)
-    audio = _AudioBatches(sink)
     try:
         for packet in container.demux(streams):
-            if sink.satisfied():
-                report.satisfied = True
-                break
-            if deadline.passed():
-                report.problem = f"decode time limit ({deadline.seconds:g} s) reached"
-                report.hit_limit = True
+            if _must_stop(sink, deadline, report):
                 break
             stream = packet.stream
             if stream is audio_stream and resampler is not None:
                 for frame in packet.decode():
+                    phase.see(frame)
                     for out in resampler.push(frame):
-                        audio.add(out, max_samples)
+                        audio.add(out)
                 report.audio_s = audio.samples / AUDIO_RATE
-                if audio.samples >= max_samples:
+                if audio.full:
                     report.problem = f"duration limit ({limits.max_duration_s:g} s) reached"
                     report.hit_limit = True
                     break
@@ -332,7 +350,7 @@ def _decode_streams(
         else:
             if resampler is not None:
                 for out in resampler.push(None):
-                    audio.add(out, max_samples)
+                    audio.add(out)
                 report.audio_s = audio.samples / AUDIO_RATE
     except av.FFmpegError as exc:
         # Truncated or corrupt after a good start: keep what was decoded, say why it stopped.
@@ -341,6 +359,124 @@ def _decode_streams(
         report.problem = f"cannot decode: {exc}"
     finally:
         audio.flush()
+    if animation:
+        # A clip turned into an animated GIF/PNG/WebP is sampled like a video; one frame is a picture.
+        report.is_image = report.pictures <= 1
+
+
+def _must_stop(sink: MediaSink, deadline: _Deadline, report: DecodeReport) -> bool:
+    """Checked before every packet: the sink has what it needs, or the time budget is spent."""
+    if sink.satisfied():
+        report.satisfied = True
+        return True
+    if deadline.passed():
+        report.problem = f"decode time limit ({deadline.seconds:g} s) reached"
+        report.hit_limit = True
+        return True
+    return False
+
+
+def _extra_audio(report: DecodeReport, phase: _PhaseWatch) -> list[tuple[int, int | None]]:
+    """Audio to decode after the first pass: (stream index, channel or None for the mono mix).
+
+    A recording can hide from a mono print two ways: in a second audio track (screen recorders
+    keep the microphone and the system audio apart), or in channels that cancel when mixed
+    (right = -left). Each extra pass is appended to the same print, as if the file went on.
+    """
+    if report.is_image:
+        return []
+    passes: list[tuple[int, int | None]] = []
+    if phase.cancelled:
+        passes.append((0, 0))
+    passes.extend((index, None) for index in range(1, min(report.audio_streams, MAX_AUDIO_STREAMS)))
+    return passes
+
+
+def _decode_audio_pass(
+    container: Any,
+    sink: MediaSink,
+    deadline: _Deadline,
+    report: DecodeReport,
+    audio: _AudioBatches,
+    stream_index: int,
+    channel: int | None,
+    limits: MediaLimits,
+) -> None:
+    """One more audio stream (or one channel of one) into the same sink, within the same bounds."""
+    streams = container.streams.audio
+    if stream_index >= len(streams):
+        return
+    stream = streams[stream_index]
+    label = f"audio stream {stream_index + 1}" if channel is None else f"channel {channel + 1} of audio stream 1"
+    report.extra_audio.append(label)
+    resampler = _MonoResampler(channel)
+    try:
+        for packet in container.demux(stream):
+            if _must_stop(sink, deadline, report):
+                break
+            for frame in packet.decode():
+                for out in resampler.push(frame):
+                    audio.add(out)
+            if audio.full:
+                report.problem = f"duration limit ({limits.max_duration_s:g} s) reached"
+                report.hit_limit = True
+                break
+        else:
+            for out in resampler.push(None):
+                audio.add(out)
+    except av.FFmpegError as exc:
+        report.problem = f"corrupt or truncated {label}: {_ffmpeg_message(exc)}"
+    except (MemoryError, ValueError) as exc:
+        report.problem = f"cannot decode {label}: {exc}"
+    finally:
+        audio.flush()
+        report.audio_s = audio.samples / AUDIO_RATE
+
+
+class _PhaseWatch:
+    """Notices channels that cancel in a mono mix (one channel the other's negative).
+
+    Every SAMPLE_EVERY-th decoded frame of a multichannel stream is looked at: when the mix of
+    the first two channels keeps under 2 % of the louder channel's energy while that channel is
+    not silent, the frame votes "cancelled". A stream is cancelled when most voting frames say so.
+    """
+
+    SAMPLE_EVERY = 8
+    SILENT = 1e-5  # mean square of a full-scale-normalised channel: about -50 dBFS
+    RATIO = 0.02
+
+    def __init__(self) -> None:
+        self._frames = 0
+        self.votes = 0
+        self.cancel_votes = 0
+
+    def see(self, frame: Any) -> None:
+        self._frames += 1
+        channels = frame.layout.nb_channels
+        if channels < 2 or self._frames % self.SAMPLE_EVERY:
+            return
+        data = frame.to_ndarray()
+        if not frame.format.is_planar:
+            data = data.reshape(-1, channels).T
+        left, right = _normalised(data[0]), _normalised(data[1])
+        loud = max(float(np.mean(left * left)), float(np.mean(right * right)))
+        if loud < self.SILENT:
+            return
+        mix = (left + right) / 2.0
+        self.votes += 1
+        if float(np.mean(mix * mix)) < self.RATIO * loud:
+            self.cancel_votes += 1
+
+    @property
+    def cancelled(self) -> bool:
+        return self.votes >= 3 and self.cancel_votes >= 0.6 * self.votes
+
+
+def _normalised(channel: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    values = channel.astype(np.float64)
+    if np.issubdtype(channel.dtype, np.integer):
+        values /= float(np.iinfo(channel.dtype).max)
+    return values
 
 
 class _MonoResampler:
@@ -354,7 +490,9 @@ class _MonoResampler:
 
     PULL_EVERY = 32
 
-    def __init__(self) -> None:
+    def __init__(self, channel: int | None = None) -> None:
+        """`channel`: take only that channel instead of mixing them all."""
+        self._channel = channel
         self._graph: Any = None
         self._template: tuple[str, str, int] | None = None
         self._pushed = 0
@@ -371,7 +509,12 @@ class _MonoResampler:
         )
         convert = graph.add("aformat", sample_rates=str(AUDIO_RATE), sample_fmts="s16", channel_layouts="mono")
         sink = graph.add("abuffersink")
-        source.link_to(convert)
+        if self._channel is not None and frame.layout.nb_channels > self._channel:
+            pick = graph.add("pan", f"mono|c0=c{self._channel}")
+            source.link_to(pick)
+            pick.link_to(convert)
+        else:
+            source.link_to(convert)
         convert.link_to(sink)
         graph.configure()
         graph.set_audio_frame_size(AUDIO_BATCH)
@@ -408,17 +551,22 @@ class _AudioBatches:
     paid every few seconds of audio instead of dozens of times a second. The prints do not
     depend on how their input is chunked (tested)."""
 
-    def __init__(self, sink: MediaSink) -> None:
+    def __init__(self, sink: MediaSink, max_samples: int) -> None:
         self.sink = sink
+        self.max_samples = max_samples
         self.samples = 0
         self._parts: list[Int16Array] = []
         self._pending = 0
 
-    def add(self, frame: Any, max_samples: int) -> None:
-        """Take a resampled s16 mono frame, cut at `max_samples` in all."""
+    @property
+    def full(self) -> bool:
+        return self.samples >= self.max_samples
+
+    def add(self, frame: Any) -> None:
+        """Take a resampled s16 mono frame, cut at `max_samples` in all (every pass together)."""
         chunk: Int16Array = frame.to_ndarray().reshape(-1).astype(np.int16, copy=False)
-        if self.samples + chunk.size > max_samples:
-            chunk = chunk[: max(0, max_samples - self.samples)]
+        if self.samples + chunk.size > self.max_samples:
+            chunk = chunk[: max(0, self.max_samples - self.samples)]
         if chunk.size == 0:
             return
         self.samples += chunk.size

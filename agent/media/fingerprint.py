@@ -22,6 +22,7 @@ ENROL_FPS = 4.0  # enrolled videos: a frame every 0.25 s, so any query frame is 
 QUERY_FPS = 2.0  # queries need fewer frames: agreement over several is what counts
 DENSE_TRIGGER_BITS = 14  # samples 0.25 s apart further apart than this: hash every frame
 PROBE_FIRST_S = 30.0  # a query's sound is first probed for a proven match after this much audio
+KEEP_PCM_S = 60.0  # queries keep this much decoded sound for warp hypotheses (`agent.media.warp`)
 
 AudioProbe = Callable[["AudioPrint"], bool]
 
@@ -70,6 +71,8 @@ class MediaPrints:
     keypoints: kp.KeypointPrint | None = None  # enrolment: local features of a few keyframes
     variants: tuple[FramePrint, ...] = ()  # queries: the frames turned and flipped (DIHEDRAL[1:])
     details: tuple[Detail, ...] = ()  # queries: a few frames kept larger (local features)
+    # Queries only: the first KEEP_PCM_S of decoded 11,025 Hz mono sound, for warp hypotheses.
+    pcm: npt.NDArray[np.int16] | None = None
 
 
 # The 8 turns and flips of a picture (the dihedral group), as operations on (planes, h, w).
@@ -106,7 +109,13 @@ class _Collector:
     """
 
     def __init__(
-        self, with_audio: bool, fps: float, adaptive: bool, probe: AudioProbe | None = None, query: bool = False
+        self,
+        with_audio: bool,
+        fps: float,
+        adaptive: bool,
+        probe: AudioProbe | None = None,
+        query: bool = False,
+        keep_pcm: bool = False,
     ) -> None:
         # Enrolment describes a few keyframes (local features); a query keeps a few larger
         # grey frames (described only if pHash finds nothing) and hashes every picture turned
@@ -129,11 +138,18 @@ class _Collector:
         self.probe = probe
         self.proven = False
         self.next_probe_frames = round(PROBE_FIRST_S / landmarks.FRAME_SECONDS)
+        self.keep_samples = round(KEEP_PCM_S * AUDIO_RATE) if keep_pcm else 0
+        self.kept: list[npt.NDArray[np.int16]] = []
+        self.kept_samples = 0
 
     def audio(self, samples: npt.NDArray[np.int16]) -> None:
         if self.chroma is not None and self.landmarks is not None:
             self.chroma.feed(samples)
             self.landmarks.feed(samples)
+            if self.kept_samples < self.keep_samples:
+                piece = samples[: self.keep_samples - self.kept_samples].copy()
+                self.kept.append(piece)
+                self.kept_samples += int(piece.size)
             if self.probe is not None and not self.proven and self.landmarks.settled_frames >= self.next_probe_frames:
                 self._probe(self.probe, self.landmarks)
 
@@ -217,14 +233,18 @@ def fingerprint(
     pcm: tuple[str, int, int] | None = None,
     probe: AudioProbe | None = None,
     query: bool = False,
+    keep_pcm: bool = False,
 ) -> MediaPrints:
     """Decode `source` once and compute every print it supports (`adaptive`: see _Collector).
 
     `probe`, for queries: called with the sound decoded so far (landmarks only) after
     PROBE_FIRST_S and then at doubling lengths; when it returns True (it found a match beyond
     doubt), decoding stops and the prints cover only what was decoded (report.satisfied).
+    `keep_pcm`, for queries: keep the first KEEP_PCM_S of decoded sound in `MediaPrints.pcm`.
     """
-    collector = _Collector(with_audio=True, fps=frame_fps, adaptive=adaptive, probe=probe, query=query)
+    collector = _Collector(
+        with_audio=True, fps=frame_fps, adaptive=adaptive, probe=probe, query=query, keep_pcm=keep_pcm
+    )
     try:
         report = decode(source, collector, limits, pcm=pcm)
     except BaseException:
@@ -243,6 +263,7 @@ def fingerprint(
         kind = "audio"
     else:
         raise MediaError(report.problem or "no decodable audio or pictures")
+    kept = np.concatenate(collector.kept) if audio is not None and collector.kept else None
     variants = tuple(p for p in (_frame_print(v) for v in collector.variants) if p is not None)
     return MediaPrints(
         kind=kind,
@@ -252,4 +273,5 @@ def fingerprint(
         keypoints=kp.KeypointPrint(tuple(collector.keyframes)) if collector.keyframes else None,
         variants=variants if len(variants) == len(DIHEDRAL) - 1 else (),
         details=tuple(collector.details),
+        pcm=kept,
     )

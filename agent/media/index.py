@@ -13,6 +13,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+import numpy.typing as npt
+
 from agent.media.audio_index import AudioCandidate, AudioSegment
 from agent.media.audio_index import rank as rank_audio
 from agent.media.fingerprint import AudioPrint, FramePrint
@@ -128,3 +131,20 @@ def search_image(
     for segment in state.frames:
         found.extend(segment.search_image(query, min_chroma, max_distance))
     return rank_frames(found)
+
+
+def coarse_audio(state: IndexState, query: AudioPrint) -> tuple[str, int] | None:
+    """The asset with the most landmark hits in one coarse offset bin, and that count
+    (`AudioSegment.coarse_best` over every segment): the cheap score of warp hypotheses."""
+    found = [best for segment in state.audio if (best := segment.coarse_best(query)) is not None]
+    return max(found, key=lambda b: b[1]) if found else None
+
+
+def stored_chroma(state: IndexState, asset_id: str) -> npt.NDArray[np.uint32] | None:
+    """The enrolled Chromaprint items of one asset (for verifying a warped match)."""
+    for segment in state.audio:
+        if asset_id in segment.asset_ids:
+            a = segment.asset_ids.index(asset_id)
+            if segment.alive[a]:
+                return segment.cp_items[segment.cp_base[a] : segment.cp_base[a + 1]]
+    return None

@@ -52,6 +52,8 @@ class EnrollOutcome:
     kind: str | None
     new: bool
     error: str | None
+    store_failed: bool = False
+    """The store failed, not the file (locked, full, unreachable): `error` says how; retry later."""
 
 
 @dataclass(frozen=True)

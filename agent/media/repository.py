@@ -20,9 +20,7 @@ from agent.media import printformat
 from agent.media.fingerprint import AudioPrint, FramePrint, MediaPrints
 from agent.media.index import AssetInfo
 from agent.media.keypoints import KeypointPrint
-from agent.store.engine import Store
-from agent.store.models import MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import MediaAsset, MediaPrint, Store, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +20,25 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
 from agent.media import keypoints as kp
-from agent.media import printformat, repository
-from agent.media.audio_index import AudioCandidate
+from agent.media import printformat, repository, warp
+from agent.media.audio_index import AudioCandidate, bit_error_rate
+from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
 from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, FramePrint, MediaPrints, fingerprint
-from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio, search_image, search_video
+from agent.media.index import (
+    AssetInfo,
+    IndexState,
+    MediaIndex,
+    coarse_audio,
+    search_audio,
+    search_image,
+    search_video,
+    stored_chroma,
+)
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
 from agent.media.rectify import GeoHit, KeypointBank, rectified_chroma, verify
 from agent.media.sniff import read_prefix, sniff_bytes
-from agent.store.engine import Store, describe_db_error
+from agent.store import Store, StoreUnavailable, describe_db_error
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +50,13 @@ TOP_CANDIDATES = 3
 PROOF_MIN_SCORE = 0.999
 PROOF_MIN_VOTES = 40
 HASH_CHUNK = 1 << 20
+# A warped reading of the query (speed, tempo or pitch undone, `agent.media.warp`) is the best
+# of some eighty tries, so it must earn more than the calibrated threshold: a score of at
+# least WARP_MIN_SCORE, and at least WARP_GAIN times the landmark votes the query as it came
+# got for the same asset (and at least WARP_MIN_VOTES).
+WARP_MIN_SCORE = 0.999
+WARP_GAIN = 3.0
+WARP_MIN_VOTES = 20
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,9 @@ class MediaService:
         agent_id: str = "",
         limits: MediaLimits = MediaLimits(),  # noqa: B008 (frozen dataclass: safe default)
         calibration: Calibration | None = None,
+        preload: bool = True,
     ) -> None:
+        """`preload=False` leaves the index empty until `refresh()`: for callers that mostly enrol."""
         self.store = store
         self.agent_id = agent_id
         self.limits = limits
@@ -87,7 +106,8 @@ class MediaService:
         self._keypoints_known: set[str] = set()
         self._write = threading.Lock()  # index changes
         self._store_write = threading.Lock()  # one writing transaction per process at a time
-        self.refresh()
+        if preload:
+            self.refresh()
 
     # --- index maintenance ------------------------------------------------------------------
 
@@ -136,6 +156,8 @@ class MediaService:
             return self._enroll(path, digest, sniffed.mime, size, display)
         except MediaError as exc:
             return EnrollOutcome(None, display, None, False, str(exc))
+        except StoreUnavailable as exc:
+            return EnrollOutcome(None, display, None, False, str(exc), store_failed=True)
         except OSError as exc:
             return EnrollOutcome(None, display, None, False, f"cannot read: {exc.strerror or exc}")
 
@@ -149,12 +171,14 @@ class MediaService:
             return self._enroll(bytes(data), hashlib.sha256(data).hexdigest(), sniffed.mime, len(data), source_path)
         except MediaError as exc:
             return EnrollOutcome(None, source_path, None, False, str(exc))
+        except StoreUnavailable as exc:
+            return EnrollOutcome(None, source_path, None, False, str(exc), store_failed=True)
 
     def _enroll(self, source: Path | bytes, digest: str, mime: str, size: int, display: str) -> EnrollOutcome:
         try:
             record = repository.find(self.store, digest)
         except SQLAlchemyError as exc:
-            raise MediaError(f"store unavailable: {describe_db_error(exc)}") from None
+            raise StoreUnavailable(f"store unavailable: {describe_db_error(exc)}") from None
         if record is not None and not record.deleted:
             if digest not in self.index:
                 self.refresh()
@@ -182,7 +206,7 @@ class MediaService:
                     origin_agent_id=self.agent_id,
                 )
         except SQLAlchemyError as exc:
-            raise MediaError(f"cannot store prints: {describe_db_error(exc)}") from None
+            raise StoreUnavailable(f"cannot store prints: {describe_db_error(exc)}") from None
         info = AssetInfo(
             asset_id=digest,
             kind=prints.kind,
@@ -293,7 +317,7 @@ class MediaService:
         state = self.index.state
         proof = _AudioProof(self, state)
         try:
-            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof, query=True)
+            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof, query=True, keep_pcm=True)
             match = proof.match if prints.report.satisfied else self._decide(prints, state)
         except MediaError as exc:
             return MatchOutcome(None, mime, kind, str(exc), _ms(started))
@@ -321,6 +345,10 @@ class MediaService:
             if not any(m.path for m in options) and prints.details:
                 options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
         options = [m for m in options if m.path]
+        if not options and audio is not None and prints.pcm is not None:
+            warped = self._warped_match(state, prints.pcm, audio_candidates)
+            if warped is not None:
+                options.append(warped)
         return max(options, key=lambda m: m.score) if options else None
 
     def _picture_matches(
@@ -380,6 +408,33 @@ class MediaService:
         score = 1.0 - 0.5 ** (found.inliers / 8.0)
         kind = "image" if prints.kind == "image" else "video"
         return [self._as_match(state, found.asset_id, kind, score, found.offset_s)]
+
+    def _warped_match(
+        self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]
+    ) -> MediaMatch | None:
+        """The query's sound re-read under speed, tempo and pitch hypotheses (only when
+        nothing matched as it came): the best hypothesis's best candidate, verified by the
+        Chromaprint bit-error rate of the query with the hypothesis undone, if the calibration
+        accepts it and it clearly beats the unwarped query on the same asset."""
+        if not state.audio:
+            return None
+        direct_votes = {c.asset_id: c.lm_votes for c in direct}
+        found = warp.search_hypotheses(pcm, lambda q: coarse_audio(state, q), lambda q: search_audio(state, q))
+        for hypothesis, candidates in found:
+            for c in candidates[:1]:
+                floor = max(WARP_MIN_VOTES, WARP_GAIN * max(1, direct_votes.get(c.asset_id, 0)))
+                stored = stored_chroma(state, c.asset_id)
+                if c.lm_votes < floor or stored is None:
+                    continue
+                items = warp.restored_chroma(pcm, hypothesis)
+                ber, overlap = bit_error_rate(items, stored, c.offset_s / ITEM_SECONDS, c.slope)
+                verified = replace(c, cp_ber=ber, cp_overlap=overlap)
+                score, ok = decide("audio", verified, self.calibration)
+                if ok and score >= WARP_MIN_SCORE:
+                    match = self._as_match(state, c.asset_id, "audio", score, c.offset_s)
+                    if match.path:
+                        return match
+        return None
 
     def _audio_matches(
         self, state: IndexState, candidates: list[AudioCandidate], min_score: float = 0.0, min_votes: int = 0

@@ -11,9 +11,13 @@ import asyncio
 import logging
 from typing import Protocol
 
+from agent.backoff import Backoff
 from agent.notify.notices import BurstGate, Notice
 
 log = logging.getLogger(__name__)
+
+RECONNECT = Backoff(first=0.5, cap=30.0)
+"""Reconnecting to the agent's notice socket: 0.5 s, 1 s, 2 s ... 30 s."""
 
 
 class Shower(Protocol):
@@ -46,18 +50,19 @@ async def run_helper(
     stop = stop or asyncio.Event()
     gate = BurstGate(quiet)
     shown = 0
-    backoff = 0.5
+    failed_in_a_row = 0
     while not stop.is_set():
         try:
             reader, writer = await asyncio.open_unix_connection(address)
         except OSError as exc:
-            log.debug("agent not reachable at %r (%s); retrying in %.1f s", address, exc, backoff)
+            failed_in_a_row += 1
+            delay = RECONNECT.delay(failed_in_a_row)
+            log.debug("agent not reachable at %r (%s); retrying in %.1f s", address, exc, delay)
             with_timeout = asyncio.ensure_future(stop.wait())
-            await asyncio.wait([with_timeout], timeout=backoff)
+            await asyncio.wait([with_timeout], timeout=delay)
             with_timeout.cancel()
-            backoff = min(backoff * 2, 30.0)
             continue
-        backoff = 0.5
+        failed_in_a_row = 0
         try:
             while not stop.is_set():
                 line_task = asyncio.ensure_future(reader.readline())

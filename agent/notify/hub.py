@@ -25,9 +25,7 @@ from sqlmodel import col, select
 from agent.components import AgentContext, Health
 from agent.notify.notices import notice_for
 from agent.notify.paths import default_socket, is_abstract
-from agent.store.engine import Store
-from agent.store.models import Event
-from agent.store.types import utcnow
+from agent.store import Event, Store, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ the helper finds it from the same config, with no path-length limit and no file 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from agent.environment import environment
 
 SOCKET_ENV = "PHIWALL_NOTIFY_SOCKET"
 SERVICE_RUNTIME_DIR = Path("/run/phiwall")  # systemd RuntimeDirectory= of phiwall-agent.service
@@ -17,7 +18,7 @@ SERVICE_RUNTIME_DIR = Path("/run/phiwall")  # systemd RuntimeDirectory= of phiwa
 
 def default_socket(data_dir: Path) -> str:
     """`$PHIWALL_NOTIFY_SOCKET`, else the system service's socket, else an abstract socket."""
-    explicit = os.environ.get(SOCKET_ENV)
+    explicit = environment().notify_socket
     if explicit:
         return explicit
     if SERVICE_RUNTIME_DIR.is_dir():

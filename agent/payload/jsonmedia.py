@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 
+from agent.payload.bytearrays import bytes_of_indexed, bytes_of_list, hints_at_byte_arrays
 from agent.payload.containers import container_kind
 from agent.payload.sniff import has_media_signature
 from agent.payload.textmedia import (
@@ -32,6 +33,8 @@ from agent.payload.types import Extraction, ExtractLimits, PayloadError, Payload
 
 TextScanner = Callable[[str, str], None]
 """(string, its path): looks for encoded media anywhere in a long string."""
+BytesVisitor = Callable[[bytes, str], None]
+"""(bytes a JSON byte array spells, its path): read for what they are (media, a container...)."""
 Trail = tuple[object, str | int] | None
 """(parent trail, key): a path built only when a part or an error needs it (most never do)."""
 
@@ -57,6 +60,12 @@ _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-
 _RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
 """Every base64 character to "A", everything else to a space: runs become one `find` away."""
 _RUN_NEEDLE = b"A" * 64
+_WRAPPED_HEX = re.compile(rb"(?:[0-9a-fA-F]|\\[nr])+")
+_HEX_LINE_BREAKS = re.compile(rb"\\[nr](?:\\[nr])?[0-9a-fA-F]{32,}\\[nr]")
+"""A whole hex line between two escaped line breaks (`\\n` led: the scan jumps between backslashes)."""
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+MIN_WRAPPED_HEX_BODY = 16 << 10
+"""Below this a body cannot hold a recording worth a fingerprint in hex: chat turns skip the scan."""
 
 
 # Containers recognisable from the 48 bytes a 64-character run decodes to (tar and ISO 9660
@@ -95,14 +104,35 @@ def _run_may_be_media(run: bytes) -> bool:
     """
     if _signature(binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)):
         return True
-    if _HEX_HEAD.match(run):
-        return _signature(binascii.unhexlify(run[:128])) or _signature(binascii.unhexlify(run[1:129]))
+    return _HEX_HEAD.match(run) is not None and _hex_head_is_media(run)
+
+
+def _hex_head_is_media(digits: bytes) -> bool:
+    """The first 64 decoded bytes of a hex run, read from its first or second digit (a prefix
+    may end mid-byte), carry a media or container signature."""
+    return any(len(chunk) == 128 and _signature(binascii.unhexlify(chunk)) for chunk in (digits[:128], digits[1:129]))
+
+
+def _wrapped_hex_may_be_media(data: bytes) -> bool:
+    """Hex broken into lines by `\\n` escapes (`xxd -p` in a chat message): its lines are shorter
+    than the 64-character runs `base64_runs` needs. Found from the escapes (a literal-led
+    pattern); each block's decoded head is checked once."""
+    for boundary in _HEX_LINE_BREAKS.finditer(data):
+        start = boundary.start()
+        while start > 0 and data[start - 1] in _HEX_DIGITS and boundary.start() - start < 256:
+            start -= 1
+        run = _WRAPPED_HEX.match(data, start)
+        if run is None:
+            continue
+        if _hex_head_is_media(run.group()[:400].replace(b"\\n", b"").replace(b"\\r", b"")):
+            return True
     return False
 
 
-def base64_runs(data: bytes) -> Iterator[bytes]:
+def base64_runs(data: bytes, mapped: bytes | None = None) -> Iterator[bytes]:
     """Runs of 64 or more base64-alphabet bytes anywhere in `data` (one translate, then `find`s)."""
-    mapped = data.translate(_RUN_MAP)
+    if mapped is None:
+        mapped = data.translate(_RUN_MAP)
     start = mapped.find(_RUN_NEEDLE)
     while start >= 0:
         end = mapped.find(b" ", start + 64)
@@ -126,7 +156,12 @@ def may_hold_media(data: bytes) -> bool:
         return True
     if b"\\" in data and _ESCAPE_NEAR_QUOTE.search(data) is not None:
         return True
-    return any(_run_may_be_media(run) for run in base64_runs(data))
+    if hints_at_byte_arrays(data):
+        return True
+    mapped = data.translate(_RUN_MAP)
+    if any(_run_may_be_media(run) for run in base64_runs(data, mapped)):
+        return True
+    return len(data) >= MIN_WRAPPED_HEX_BODY and b"\\n" in data and _wrapped_hex_may_be_media(data)
 
 
 def _format_path(root: str, trail: Trail) -> str:
@@ -162,12 +197,14 @@ def walk_json(
     probe: MediaProbe,
     root: str = "json:$",
     scan_text: TextScanner | None = None,
+    visit_bytes: BytesVisitor | None = None,
 ) -> None:
     """Append every media string in `document` to `extraction` (errors there too).
 
     `scan_text(text, where)` is called for long strings that do not hold base64 media from
     their first character (media after a prefix, a `data:` URI inside chat text, JSON inside a
-    string); consecutive array items that are pieces of one base64 string are joined.
+    string); consecutive array items that are pieces of one base64 string are joined. Arrays of
+    byte values go to `visit_bytes` (without one, they are kept when they start like media).
     """
     stack: list[tuple[object, Trail, int, Mapping[str, object] | None, str | None]] = [(document, None, 0, None, None)]
     nodes = 0
@@ -204,22 +241,62 @@ def walk_json(
                 part = PayloadPart(where=where, data=found.data, declared_type=found.declared_type, pcm=found.pcm)
                 if not extraction.add(part, limits):
                     return
+            elif visit_bytes is not None and "\x00" in node[:256] and (spelled := _latin1(node)) is not None:
+                # Raw bytes in a string (`json.dumps({"audio": data.decode("latin-1")})`): text has no NUL.
+                visit_bytes(spelled, f"{_format_path(root, trail)}:latin1")
+                if extraction.truncated:
+                    return
             elif scan_text is not None:
                 scan_text(node, _format_path(root, trail))
                 if extraction.truncated:
                     return
         elif isinstance(node, Mapping):
+            spelled = bytes_of_indexed(node)
+            if spelled is not None:
+                if not _byte_array(spelled, _format_path(root, trail), extraction, limits, probe, visit_bytes):
+                    return
+                continue
             # Reversed so that parts come out in document order.
             for child_key, child in reversed(list(node.items())):
                 if isinstance(child, str | Mapping | list):
                     stack.append((child, (trail, child_key), depth + 1, node, child_key))
         elif isinstance(node, list):
+            spelled = bytes_of_list(node)
+            if spelled is not None:
+                if not _byte_array(spelled, _format_path(root, trail), extraction, limits, probe, visit_bytes):
+                    return
+                continue
             if scan_text is not None and len(node) > 1:
                 _join_pieces(node, trail, root, scan_text)
             for index in range(len(node) - 1, -1, -1):
                 child = node[index]
                 if isinstance(child, str | Mapping | list):
                     stack.append((child, (trail, index), depth + 1, parent, None))
+
+
+def _latin1(text: str) -> bytes | None:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+
+
+def _byte_array(
+    data: bytes,
+    where: str,
+    extraction: Extraction,
+    limits: ExtractLimits,
+    probe: MediaProbe,
+    visit_bytes: BytesVisitor | None,
+) -> bool:
+    """One byte array found; False when the part budget is spent and the walk must stop."""
+    where = f"{where}:bytes"
+    if visit_bytes is not None:
+        visit_bytes(data, where)
+        return not extraction.truncated
+    if probe(data[:4096]):
+        return extraction.add(PayloadPart(where=where, data=data), limits)
+    return True
 
 
 def _join_pieces(items: list[object], trail: Trail, root: str, scan_text: TextScanner) -> None:

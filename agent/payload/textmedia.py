@@ -184,7 +184,20 @@ def media_in_string(
 # A base64 run: at least 32 contiguous alphabet characters, then more groups separated by
 # whitespace (line-wrapped base64 as the `base64` tool, MIME and SDKs emit), then padding.
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{32,}(?:[ \t]*(?:\r?\n|\\n|\\r\\n)?[ \t]*[A-Za-z0-9+/_-]+)*={0,2}")
-_HEX_RUN = re.compile(r"[0-9a-fA-F]{128,}")
+# Hex: one run (`xxd -p` wraps it at 60 characters a line), or byte pairs apart (`de ad be ef`,
+# `de:ad:be:ef`, a C array `0xde, 0xad` as `xxd -i` writes it).
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}(?:[ \t]*(?:\r?\n|\\n|\\r\\n)[ \t]*[0-9a-fA-F]{2,})*")
+_HEX_PAIRS = re.compile(r"(?:0[xX])?[0-9a-fA-F]{2}(?:(?:[ :,]\s*|\s+)(?:0[xX])?[0-9a-fA-F]{2}){127,}")
+_HEX_NOISE = re.compile(r"0[xX]|[\s:,]+|\\[nr]")
+_HEXISH = bytes(0x68 if chr(byte) in "0123456789abcdefABCDEFxX:, \t\r\n\\" else 0x20 for byte in range(256))
+"""Every character a hex run may hold to "h", the rest to a space: a long run is one `find` away."""
+
+
+def _may_hold_hex(text: str, length: int) -> bool:
+    """A necessary condition for a hex run of `length` characters, in C: chat text fails it at once."""
+    return b"h" * length in text.encode("utf-8", "surrogatepass").translate(_HEXISH)
+
+
 _DATA_URI_ANYWHERE = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;\"'\s]*)*?);base64,", re.I)
 _SPACE_OR_ESCAPED = re.compile(r"\s+|\\[nr]")
 _URLSAFE_TABLE = str.maketrans("-_", "+/")
@@ -204,8 +217,8 @@ class EncodedRun:
     def head(self) -> list[bytes]:
         """The decoded start of the run (for base64, at each of the 4 alignments a prefix may cause)."""
         if self.encoding == "hex":
-            chunk = self.text[: HEAD_CHARS - HEAD_CHARS % 2]
-            return [binascii.unhexlify(chunk)]
+            chunk = _HEX_NOISE.sub("", self.text[: HEAD_CHARS * 3])[:HEAD_CHARS]
+            return [binascii.unhexlify(chunk[: len(chunk) - len(chunk) % 2])]
         cleaned = _SPACE_OR_ESCAPED.sub("", self.text[: HEAD_CHARS + HEAD_CHARS // 8]).translate(_URLSAFE_TABLE)
         heads = []
         for skip in range(4 if self.encoding == "base64" else 1):
@@ -220,7 +233,8 @@ class EncodedRun:
     def decode(self, skip: int = 0) -> bytes:
         """All of the run's bytes (lenient: a trailing partial group is dropped)."""
         if self.encoding == "hex":
-            return binascii.unhexlify(self.text[: len(self.text) - len(self.text) % 2])
+            cleaned = _HEX_NOISE.sub("", self.text)
+            return binascii.unhexlify(cleaned[: len(cleaned) - len(cleaned) % 2])
         cleaned = _SPACE_OR_ESCAPED.sub("", self.text).translate(_URLSAFE_TABLE).rstrip("=")[skip:]
         if len(cleaned) % 4 == 1:
             cleaned = cleaned[:-1]  # a stray character: no whole byte in it
@@ -252,11 +266,15 @@ def encoded_runs(text: str, min_chars: int, max_runs: int = 16) -> list[EncodedR
             covered = match.end()
             if len(runs) >= max_runs:
                 return runs
-    for match in _HEX_RUN.finditer(text):
-        if match.end() - match.start() >= min_chars * 2:
+    hex_covered = -1
+    for pattern in (_HEX_RUN, _HEX_PAIRS) if _may_hold_hex(text, min_chars * 2) else ():
+        for match in pattern.finditer(text):
+            if match.start() <= hex_covered or match.end() - match.start() < min_chars * 2:
+                continue
             runs.append(EncodedRun(match.start(), "hex", match.group()))
+            hex_covered = max(hex_covered, match.end())
             if len(runs) >= max_runs:
-                break
+                return runs
     return runs
 
 

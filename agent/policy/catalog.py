@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from agent.policy.hosts import HostIndex, HostPatternError, host_matches, normalize_host, validate_host_pattern
+from agent.policy.hosts import HostIndex, HostPatternError, host_matches, validate_host_pattern
 from agent.policy.paths import JsonPath, PatternError, compile_path_pattern, strip_query
 
 Category = Literal[
@@ -372,23 +372,7 @@ class Catalog(_Model):
     def endpoint_for(self, service: Service, method: str, path: str, host: str | None = None) -> Endpoint | None:
         return service.endpoint_for(method, path, host)
 
-    def classify_url(self, method: str, url: str) -> tuple[Service | None, Endpoint | None]:
-        """Service and endpoint of an absolute URL (tools, tests, the console)."""
-        parts = urlsplit(url)
-        service = self.service_for_host(parts.hostname or "")
-        if service is None:
-            return None, None
-        return service, service.endpoint_for(method, parts.path or "/", parts.hostname)
-
     def local_apps(self) -> Iterator[tuple[Service, LocalApp]]:
         for service in self.services:
             for app in service.local_apps:
                 yield service, app
-
-    def by_category(self, category: str) -> list[Service]:
-        return [s for s in self.services if s.category == category]
-
-
-def normalize(host: str) -> str:
-    """Re-exported for callers that key caches by host."""
-    return normalize_host(host)

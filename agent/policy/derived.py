@@ -17,17 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agent.store import AssetRole
 
-@dataclass(frozen=True)
-class AssetRole:
-    """What the store says about one enrolled asset: an original, or a derivative with its lineage."""
-
-    lineage_id: int | None
-    source_asset_id: str | None = None
-
-    @property
-    def derivative(self) -> bool:
-        return self.lineage_id is not None
+__all__ = ["AssetRole", "DerivedMatch", "derived_match"]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from mitmproxy.tools.dump import DumpMaster
 from pydantic import ValidationError
 
 from agent.config import ProxySection, load_config
+from agent.environment import environment
 from agent.errors import ConfigError, PhiWallError
 from agent.listen import ensure_can_listen
 from agent.logs import setup_logging
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     # mitmproxy logs every connection and streamed response at INFO: per-request noise that
     # costs throughput. Its warnings and errors still come through.
-    logging.getLogger("mitmproxy").setLevel(os.environ.get("PHIWALL_MITMPROXY_LOG_LEVEL", "WARNING"))
+    logging.getLogger("mitmproxy").setLevel(environment().mitmproxy_log_level)
     try:
         args = parse_args(argv)
         settings, extra = settings_from_args(args)

@@ -27,8 +27,7 @@ from agent.scrub.frames import BLUR_CELLS, FACE_MARGIN
 from agent.scrub.options import ScrubOptions, ScrubResult
 from agent.scrub.smoothing import PERSIST_FRAMES
 from agent.scrub.voice import ALPHA_RANGE
-from agent.store.engine import Store
-from agent.store.models import MediaAsset, ScrubLineage
+from agent.store import FleetOutbox, MediaAsset, ScrubLineage, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,31 @@ class Fingerprints(Protocol):
     def enroll_path(self, path: Path) -> EnrollOutcome: ...
 
     def match_path(self, path: Path) -> MatchOutcome: ...
+
+
+class IndexedFingerprints(Fingerprints, Protocol):
+    def refresh(self) -> int: ...
+
+
+class IndexOnFirstMatch:
+    """Loads the enrolled index only when an input must be matched by fingerprint.
+
+    A scrub input is usually found by its SHA-256 (one store read), and enrolling an output needs
+    no index: a workstation sharing a fleet's prints would otherwise read them all at every scrub.
+    """
+
+    def __init__(self, service: IndexedFingerprints) -> None:
+        self.service = service
+        self.loaded = False
+
+    def enroll_path(self, path: Path) -> EnrollOutcome:
+        return self.service.enroll_path(path)
+
+    def match_path(self, path: Path) -> MatchOutcome:
+        if not self.loaded:
+            self.service.refresh()
+            self.loaded = True
+        return self.service.match_path(path)
 
 
 @dataclass(frozen=True)
@@ -183,6 +207,8 @@ def record_output(
         lineage_id = row.id
         if derivative_id is not None:
             session.execute(update(MediaAsset).where(col(MediaAsset.id) == derivative_id).values(lineage_id=lineage_id))
+            # A fleet sync may have sent the asset between enrolment and now: send it again.
+            session.add(FleetOutbox(kind="asset", ref=derivative_id))
         session.commit()
     if enrol_error is not None:
         log.info("scrub output %s not enrolled as a derivative: %s", output_sha[:12], enrol_error)

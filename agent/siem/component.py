@@ -13,7 +13,6 @@ exponentially (at most a minute) and are reported in the component's health.
 from __future__ import annotations
 
 import logging
-import random
 import ssl
 import threading
 import time
@@ -21,18 +20,19 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.backoff import Backoff
 from agent.components import AgentContext, Health
 from agent.config import SiemSection
 from agent.errors import ConfigError, PhiWallError
 from agent.identity import host_facts
 from agent.siem import outbox, records
 from agent.siem.destination import Destination, build_destination
-from agent.store import Store
-from agent.store.engine import describe_db_error
+from agent.store import Store, describe_db_error
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 60.0
+RETRY = Backoff(first=0.5, cap=MAX_BACKOFF_S, jitter=(0.8, 1.2))
 
 
 @dataclass
@@ -104,7 +104,7 @@ class SiemForwarder:
             except (PhiWallError, SQLAlchemyError, OSError) as exc:
                 message = exc.message if isinstance(exc, PhiWallError) else describe_db_error(exc)
                 self._failed(state, message)
-                delay = min(MAX_BACKOFF_S, 0.25 * 2.0 ** min(state.failures, 10)) * random.uniform(0.8, 1.2)
+                delay = RETRY.delay(state.failures)
             except Exception as exc:  # a bug must not end forwarding for good
                 log.exception("SIEM forwarding to %s failed", state.destination.name)
                 self._failed(state, f"internal error: {type(exc).__name__}")

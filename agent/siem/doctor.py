@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 
-from agent.doctor import DoctorContext, Finding
+from agent.checkup import DoctorContext, Finding
 from agent.errors import PhiWallError
 
 

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
-from agent.store.engine import Store
-from agent.store.models import SiemCursor, SiemOutbox
-from agent.store.types import utcnow
+from agent.store import SiemCursor, SiemOutbox, Store, utcnow
 
 OUTBOX = SiemOutbox.__table__  # type: ignore[attr-defined]
 CURSOR = SiemCursor.__table__  # type: ignore[attr-defined]

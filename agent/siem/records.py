@@ -17,8 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from agent.siem.outbox import Queued
-from agent.store.engine import Store
-from agent.store.models import Event, TriageAction
+from agent.store import Event, Store, TriageAction
 
 EVENT = Event.__table__  # type: ignore[attr-defined]
 TRIAGE = TriageAction.__table__  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Which enrolled assets are de-identified derivatives, and of what (for the proxy's verdict).
+"""Which enrolled assets are de-identified derivatives, and of what (for the proxy's verdict;
+`agent.policy.derived` decides from these roles).
 
 One small indexed query per matched upload (matches are rare next to uploads); callers run it
 off the event loop.
@@ -7,12 +8,24 @@ off the event loop.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlmodel import col, select
 
-from agent.policy.derived import AssetRole
 from agent.store.engine import Store
 from agent.store.models import MediaAsset, ScrubLineage
+
+
+@dataclass(frozen=True)
+class AssetRole:
+    """What the store says about one enrolled asset: an original, or a derivative with its lineage."""
+
+    lineage_id: int | None
+    source_asset_id: str | None = None
+
+    @property
+    def derivative(self) -> bool:
+        return self.lineage_id is not None
 
 
 def asset_roles(store: Store, asset_ids: Iterable[str]) -> dict[str, AssetRole]:

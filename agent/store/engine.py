@@ -1,7 +1,8 @@
 """Opening the store: SQLite by default (WAL, busy timeout, foreign keys), PostgreSQL by URL.
 
 `open_store` is the one way in: it connects, checks the schema version and (by default)
-upgrades it with Alembic, turning every failure into a one-line `StoreError`.
+upgrades it with Alembic, turning every failure into a one-line, typed `StoreError`
+(agent/store/errors.py).
 """
 
 from __future__ import annotations
@@ -15,46 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
 from agent.errors import StoreError
-from agent.paths import ensure_writable_dir
+from agent.paths import create_private_file, ensure_writable_dir
+from agent.store import migrate as migrations
+from agent.store.errors import StoreNotFound, StoreSchemaMismatch, StoreUnavailable
+from agent.store.errors import describe_db_error as describe_db_error  # agent/shadow imports it from here
+from agent.store.url import parse_url, redact, sqlite_path
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-def redact(url: str | URL) -> str:
-    """The URL with its password hidden, fit for logs and error messages."""
-    try:
-        return make_url(str(url)).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable URL>"
-
-
-def parse_url(url: str) -> URL:
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise StoreError(
-            f"store URL {url!r} is not a database URL",
-            hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
-        ) from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise StoreError(f"unsupported database {parsed.get_backend_name()!r}", hint="use SQLite or PostgreSQL")
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
-
-
-def sqlite_path(url: URL) -> Path | None:
-    """The database file of a SQLite URL, or None for in-memory databases."""
-    database = url.database
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    return Path(database).expanduser()
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
@@ -117,29 +90,22 @@ class Store:
         self.engine.dispose()
 
 
-def describe_db_error(exc: BaseException) -> str:
-    """First line of a driver error, without SQL or parameters (which could hold data)."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
-
-
 def check_connection(engine: Engine, url: str) -> None:
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except (DBAPIError, SQLAlchemyError, OSError) as exc:
-        raise StoreError(
+        raise StoreUnavailable(
             f"cannot open store {redact(url)}: {describe_db_error(exc)}",
             hint="check the URL, that the server runs and accepts this user, or use --db",
         ) from None
 
 
 def require_existing_store(url: str) -> None:
-    """Raise `StoreError` when `url` is a SQLite file that does not exist (nothing is created)."""
+    """Raise `StoreNotFound` when `url` is a SQLite file that does not exist (nothing is created)."""
     path = sqlite_path(parse_url(url))
     if path is not None and not path.exists():
-        raise StoreError(
+        raise StoreNotFound(
             f"store {redact(url)} does not exist",
             hint="check --db/$PHIWALL_DB; `phiwall enroll`, `phiwall run` or `phiwall db upgrade` create it",
         )
@@ -157,8 +123,6 @@ def open_store(url: str, *, migrate: bool = True, create: bool | None = None) ->
     A brand-new SQLite file whose first migration fails is removed again, so a failed start
     leaves nothing half-written behind.
     """
-    from agent.store import migrate as migrations
-
     parsed = parse_url(url)
     path = sqlite_path(parsed)
     create = migrate if create is None else create
@@ -167,8 +131,6 @@ def open_store(url: str, *, migrate: bool = True, create: bool | None = None) ->
         require_existing_store(url)
     if fresh_file and path is not None and path.parent.exists():
         # A new store is private from its first byte (SQLite would use the umask: 0644).
-        from agent.permissions import create_private_file
-
         with contextlib.suppress(FileExistsError, PermissionError):
             create_private_file(path)
     engine = make_engine(url)
@@ -177,7 +139,7 @@ def open_store(url: str, *, migrate: bool = True, create: bool | None = None) ->
         if not create and path is None:
             with engine.connect() as conn:
                 if migrations.current_revision(conn) is None:
-                    raise StoreError(
+                    raise StoreSchemaMismatch(
                         f"store {redact(url)} has no PhiWall schema",
                         hint="check --db/$PHIWALL_DB; `phiwall db upgrade` creates it",
                     )

@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.store.engine import Store, describe_db_error
+from agent.store.engine import Store
+from agent.store.errors import describe_db_error
 from agent.store.models import Event
 
 log = logging.getLogger(__name__)

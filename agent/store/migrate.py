@@ -16,8 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.errors import StoreError
-from agent.store.engine import describe_db_error
+from agent.store.errors import StoreSchemaMismatch, StoreUnavailable, describe_db_error
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x5048_4957  # "PHIW"
@@ -50,7 +49,7 @@ def _known(revision: str) -> bool:
 
 def _check_not_newer(revision: str | None) -> None:
     if revision is not None and not _known(revision):
-        raise StoreError(
+        raise StoreSchemaMismatch(
             f"the store was created by a newer PhiWall (schema {revision}, this version knows up to {head_revision()})",
             hint="upgrade PhiWall on this machine, or point --db at another store",
         )
@@ -76,10 +75,10 @@ def upgrade(engine: Engine) -> None:
                     conn.rollback()
                     conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})")
                     conn.commit()
-    except StoreError:
+    except StoreSchemaMismatch:
         raise
     except SQLAlchemyError as exc:
-        raise StoreError(
+        raise StoreUnavailable(
             f"cannot upgrade the store schema: {describe_db_error(exc)}",
             hint="check that the database user may create tables; nothing was changed",
         ) from None
@@ -91,7 +90,7 @@ def require_current(engine: Engine) -> None:
         current = current_revision(conn)
     _check_not_newer(current)
     if current != head_revision():
-        raise StoreError(
+        raise StoreSchemaMismatch(
             f"the store schema is at {current or 'nothing'}, this PhiWall needs {head_revision()}",
             hint="run `phiwall db upgrade` (or start the agent once) to migrate it",
         )

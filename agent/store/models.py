@@ -89,7 +89,14 @@ class ScrubLineage(SQLModel, table=True):
 
     __tablename__ = "scrub_lineage"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, description="this store's own number for the row")
+    uid: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        max_length=32,
+        unique=True,
+        index=True,
+        description="identity across stores: the fleet and other agents key the row by it",
+    )
     time: datetime = _ts(index=True)
     agent_id: str = Field(default="", max_length=64, index=True)
     user: str = Field(default="", max_length=128, description="OS user who ran the scrub")
@@ -127,7 +134,7 @@ class WatchedFile(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """One decision worth keeping (DESIGN.md §4 contract). Never payload bytes or transcripts."""
+    """One decision worth keeping (docs/configuration.md "What the store holds"). Never payload bytes or transcripts."""
 
     __tablename__ = "event"
     __table_args__ = (

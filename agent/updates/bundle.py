@@ -2,7 +2,7 @@
 
 One JSON file rather than an archive: nothing to unpack (no path traversal, no decompression
 bomb), one hash for TUF to sign, and a byte limit that bounds every part. Model parameters are
-plain JSON data (never pickle: DESIGN.md §7); each is size-limited separately so a huge model
+plain JSON data (never pickle: docs/shadow-ai.md "Model format"); each is size-limited separately so a huge model
 cannot hide in an otherwise small bundle.
 
 `parse_bundle` is the single gate every bundle passes (repository, local file, installed copy):

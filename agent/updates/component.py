@@ -18,14 +18,14 @@ retried sooner, with exponential back-off from `retry_initial` up to the poll pe
 from __future__ import annotations
 
 import logging
-import os
-import random
 import threading
 import time
 from datetime import timedelta
 
+from agent.backoff import Backoff
 from agent.components import AgentContext, Health
-from agent.store.types import utcnow
+from agent.environment import environment
+from agent.store import utcnow
 from agent.updates.active import ActiveSignatures, load_active
 from agent.updates.errors import UpdateRejected
 from agent.updates.fetch import limits_from_config
@@ -48,10 +48,8 @@ TRANSIENT = frozenset({"unreachable", "stalled"})  # worth retrying soon; the re
 
 
 def poll_seconds() -> float:
-    try:
-        return max(0.2, float(os.environ.get(POLL_ENV, DEFAULT_POLL_SECONDS)))
-    except ValueError:
-        return DEFAULT_POLL_SECONDS
+    configured = environment().signatures_poll_seconds
+    return DEFAULT_POLL_SECONDS if configured is None else max(0.2, configured)
 
 
 class SignatureUpdates:
@@ -137,8 +135,7 @@ class SignatureUpdates:
         if not self._transient_failures:
             return self._interval
         initial = float(self._ctx.config.signatures.retry_initial)
-        backoff = min(self._interval, initial * 2.0 ** min(self._transient_failures - 1, 20))
-        return backoff * random.uniform(0.8, 1.0)  # jitter, so a fleet does not retry in step
+        return Backoff(first=initial, cap=self._interval, jitter=(0.8, 1.0)).delay(self._transient_failures)
 
     def _loop(self) -> None:
         while not self._ctx.stopping.is_set() and not self._wake.is_set():

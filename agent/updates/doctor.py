@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from tuf.api.metadata import Metadata, Root
 
-from agent.doctor import DoctorContext, Finding, Level
-from agent.store.types import utcnow
+from agent.checkup import DoctorContext, Finding, Level
+from agent.store import utcnow
 from agent.updates.active import load_active
 from agent.updates.component import rejection_summary
 from agent.updates.errors import UpdateRejected, remedy
@@ -79,7 +79,7 @@ def check_signature_updates(ctx: DoctorContext) -> Finding:
             name,
             "warn",
             f"bundle {pointer.version} signature expired {signed_until:%Y-%m-%d %H:%M} UTC",
-            "publish a fresh bundle or re-sign targets (`phiwall signatures refresh --role targets`)",
+            "publish a fresh bundle or re-sign targets (`phiwall-publish refresh --role targets`)",
         )
     if state.fresh_until is not None and state.fresh_until < now:
         return Finding(

@@ -44,7 +44,7 @@ _REMEDIES: dict[str, str] = {
     ),
     "unreachable": "check the repository URL, DNS and firewall; the agent retries by itself",
     "expired": (
-        "the repository's metadata is stale: IT must re-sign it (`phiwall signatures refresh`, daily for the "
+        "the repository's metadata is stale: IT must re-sign it (`phiwall-publish refresh`, daily for the "
         "timestamp); if IT's copy is fresh, the mirror this agent reads is serving old files"
     ),
     "rollback": (
@@ -61,14 +61,14 @@ _REMEDIES: dict[str, str] = {
     "oversized": "IT must publish a smaller bundle (see the size limits in docs/signatures.md)",
     "schema": (
         "the signed bundle's catalog or policy is invalid: IT fixes the source, checks it with "
-        "`phiwall signatures build` and `verify`, and signs it with a higher --version; reinstalling cannot help"
+        "`phiwall-publish build` and `verify`, and signs it with a higher --version; reinstalling cannot help"
     ),
     "model": (
         "the signed bundle carries a broken model: IT retrains or restores models/shadow_classifier.json, "
-        "checks it with `phiwall signatures build` and `verify`, and signs it with a higher --version; "
+        "checks it with `phiwall-publish build` and `verify`, and signs it with a higher --version; "
         "reinstalling cannot help"
     ),
-    "missing": "IT has not published a bundle yet: `phiwall signatures sign` on the repository",
+    "missing": "IT has not published a bundle yet: `phiwall-publish sign` on the repository",
     "config": "fix [signatures] repository and trusted_root in the config",
     "internal": "a bug in PhiWall: the agent log has the traceback; report it",
 }

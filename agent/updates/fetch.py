@@ -25,6 +25,7 @@ from tuf.api import exceptions
 from tuf.ngclient import FetcherInterface
 
 from agent.config import SignaturesSection
+from agent.environment import environment
 
 CHUNK = 64 << 10
 
@@ -154,7 +155,7 @@ class HttpFetcher(FetcherInterface):
             retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3),
             # A fresh connection per file: every socket is one the watchdog knows.
             headers={"User-Agent": "phiwall-updates", "Connection": "close"},
-            ca_certs=ca_file or os.environ.get("PHIWALL_UPDATES_CA_FILE") or None,
+            ca_certs=ca_file or _ca_file_from_environment(),
         )
         self._pool.pool_classes_by_scheme = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
 
@@ -265,3 +266,8 @@ def base_urls(
         raise ValueError(f"repository {repository!r}: use a directory or an http(s):// URL")
     root = root.resolve()
     return (root / "metadata").as_uri() + "/", (root / "targets").as_uri() + "/", DirectoryFetcher(root)
+
+
+def _ca_file_from_environment() -> str | None:
+    configured = environment().updates_ca_file
+    return str(configured) if configured is not None else None

@@ -20,10 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlmodel import col, select
 
 from agent.config import Config
-from agent.store.engine import Store
-from agent.store.events import EventWriter, make_event, write_events
-from agent.store.models import SignatureInstall
-from agent.store.types import utcnow
+from agent.store import EventWriter, SignatureInstall, Store, make_event, utcnow, write_events
 from agent.updates.bundle import version_key
 from agent.updates.client import CurrentBundle, FetchedBundle, UpdateClient
 from agent.updates.errors import RejectCode, UpdateRejected

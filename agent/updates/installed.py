@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agent.store.types import utcnow
+from agent.store import utcnow
 from agent.updates.bundle import MAX_BUNDLE_BYTES, Bundle, parse_bundle
 from agent.updates.errors import UpdateRejected
 

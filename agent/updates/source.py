@@ -1,7 +1,7 @@
 """Reading signature SOURCE files (YAML catalog, YAML policy, JSON models) into a `Bundle`.
 
 Used for the shipped catalog (part of the installed package, trusted like the code: no
-signature needed), for a catalog pinned in the config, and by `phiwall signatures build`.
+signature needed), for a catalog pinned in the config, and by `phiwall-publish build`.
 Errors name the file and the service id, because IT edits these files by hand.
 
 Layout of a source tree (the shipped one is `signatures/`):

@@ -14,9 +14,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from agent.store import Store
-from agent.store.models import WatchedFile
-from agent.store.types import utcnow
+from agent.store import Store, WatchedFile, utcnow
 
 # Statuses: enrolled | skipped (not media) | error (unreadable, corrupt, limit) | deleted | forgotten
 SETTLED = ("enrolled", "skipped")

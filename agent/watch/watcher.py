@@ -41,10 +41,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from agent.components import Health
-from agent.store import Store
-from agent.store.engine import describe_db_error
-from agent.store.events import EventWriter, make_event
-from agent.store.types import utcnow
+from agent.store import EventWriter, Store, StoreUnavailable, describe_db_error, make_event, utcnow
 from agent.watch import ledger
 from agent.watch.handler import WATCHED_EVENTS, FolderEvents
 from agent.watch.scan import walk_files
@@ -56,12 +53,9 @@ FOLDER_CHECK_S = 2.0
 RETENTION_CHECK_S = 3600.0
 STORE_RETRY_S = 5.0
 HANDOVER_BATCH = 256
-# How MediaService words failures of the store rather than of the file (agent/media/service.py).
-STORE_ERROR_PREFIXES = ("store unavailable", "cannot store prints")
-
-
-class StoreUnavailable(SQLAlchemyError):
-    """The media service could not use the store: retried like the watcher's own store errors."""
+# The store failing (locked, full, unreachable), not a file: the file stays pending, retried later.
+# The watcher's own queries raise SQLAlchemyError; the media service reports StoreUnavailable.
+STORE_FAILURES = (SQLAlchemyError, StoreUnavailable)
 
 
 class MediaEnroller(Protocol):
@@ -133,7 +127,6 @@ class FolderWatcher:
         tick_s: float = 0.5,
         poll_interval_s: float = 5.0,
         queue_size: int = 64,
-        on_enrolled: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.media = media
@@ -143,7 +136,6 @@ class FolderWatcher:
         self.retention_days = retention_days
         self.tick_s = tick_s
         self.poll_interval_s = poll_interval_s
-        self.on_enrolled = on_enrolled
         self._sniff = sniff
         self.folders = [_Folder(os.path.abspath(os.path.expanduser(str(f)))) for f in folders]
         self.pending = PendingFiles(quiet_s)
@@ -243,7 +235,7 @@ class FolderWatcher:
                 return
         except OSError:
             return
-        except SQLAlchemyError as exc:
+        except STORE_FAILURES as exc:
             self._store_failed(exc)
         self.pending.touch(dest)
 
@@ -251,7 +243,7 @@ class FolderWatcher:
         self.pending.discard(path)
         try:
             self.stats.deleted += ledger.mark_deleted(self.store, path)
-        except SQLAlchemyError as exc:
+        except STORE_FAILURES as exc:
             self._store_failed(exc)
 
     def dir_appeared(self, path: str) -> None:
@@ -263,7 +255,7 @@ class FolderWatcher:
         self.pending.discard_under(path)
         try:
             self.stats.deleted += ledger.mark_deleted(self.store, path, directory=True)
-        except SQLAlchemyError as exc:
+        except STORE_FAILURES as exc:
             self._store_failed(exc)
 
     # -- the tick thread --------------------------------------------------------------------------
@@ -279,7 +271,7 @@ class FolderWatcher:
                 if self.retention_days and now - self._last_retention >= RETENTION_CHECK_S:
                     self._last_retention = now
                     self.apply_retention()
-            except SQLAlchemyError as exc:
+            except STORE_FAILURES as exc:
                 self._store_failed(exc)
                 self._stop.wait(STORE_RETRY_S)
             except Exception:  # the watcher must outlive a bug in one tick
@@ -379,7 +371,7 @@ class FolderWatcher:
             self._busy.set()
             try:
                 self.enroll(*item)
-            except SQLAlchemyError as exc:
+            except STORE_FAILURES as exc:
                 self._store_failed(exc)
                 self.pending.touch(item[0])  # the disk may be full: try again later
                 self._stop.wait(STORE_RETRY_S)
@@ -401,9 +393,9 @@ class FolderWatcher:
             self.stats.skipped += 1
             return
         outcome = self.media.enroll_path(Path(path))
-        if outcome.error and str(outcome.error).startswith(STORE_ERROR_PREFIXES):
+        if outcome.store_failed:
             # Not the file's fault (locked or full store): keep it pending, report the store.
-            raise StoreUnavailable(str(outcome.error))
+            raise StoreUnavailable(outcome.error or "store unavailable")
         if outcome.error:
             self._file_failed(path, st, str(outcome.error), mime=sniffed.mime)
             return
@@ -419,8 +411,6 @@ class FolderWatcher:
         else:
             self.stats.duplicates += 1
         self._store_recovered()
-        if self.on_enrolled is not None and outcome.asset_id:
-            self.on_enrolled(outcome.asset_id)
 
     def _file_failed(self, path: str, st: os.stat_result, error: str, mime: str | None = None) -> None:
         self.stats.errors += 1
@@ -449,7 +439,7 @@ class FolderWatcher:
         return forgotten
 
     # -- health and events --------------------------------------------------------------------------------
-    def _store_failed(self, exc: SQLAlchemyError) -> None:
+    def _store_failed(self, exc: Exception) -> None:
         self.stats.store_errors += 1
         self.stats.last_store_error = describe_db_error(exc)
         log.error("watcher cannot write the store: %s", self.stats.last_store_error)

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, false, func, insert, literal, select, true, update
 
-from agent.store.types import utcnow
+from agent.store import utcnow
 from console.data.filters import TRIAGE_STATES, EventFilter
 from console.data.incidents import where_clauses
 from console.data.tables import EVENT, TRIAGE

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from agent.store import open_store
-from agent.store.types import utcnow
+from agent.store import open_store, utcnow
 from console.data import triage
 from console.data.synthetic import SyntheticSpec, generate
 from console.data.tables import EVENT

@@ -19,7 +19,7 @@ from typing import IO, Any, Literal
 
 from sqlalchemy import Engine, select
 
-from agent.store.types import utcnow
+from agent.store import utcnow
 from console.data.filters import EventFilter, Sort
 from console.data.incidents import SORT_FIELD, after_cursor, order_by, where_clauses
 from console.data.rows import PageCursor, parse_details
@@ -28,8 +28,9 @@ from console.data.tables import ASSET, EVENT, TRIAGE
 Format = Literal["csv", "json"]
 BATCH = 2000
 
-# Columns of an export, in order: the DESIGN §4 event fields, the triage caches and the
-# matched asset's enrolled path (analysts only; exports are private files).
+# Columns of an export, in order: the event fields (docs/configuration.md "What the store
+# holds"), the triage caches and the matched asset's enrolled path (analysts only; exports are
+# private files).
 EXPORT_FIELDS = (
     "id",
     "time",

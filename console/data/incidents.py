@@ -254,12 +254,6 @@ def fetch_page(
     return Page(rows=rows, cursor=cursor_of(rows[-1], sort) if rows else after, has_more=has_more)
 
 
-def fetch_newer(conn: Connection, flt: EventFilter, since: datetime, *, limit: int = 1000) -> list[IncidentRow]:
-    """Matching rows with `time >= since`, newest first: the live feed's poll."""
-    query = _base(conn, flt).where(c.time >= since).order_by(c.time.desc(), c.id.desc()).limit(limit)
-    return [to_row(r) for r in conn.execute(query).all()]
-
-
 def poll_ids(conn: Connection, flt: EventFilter, since: datetime, *, limit: int = 2000) -> list[tuple[str, datetime]]:
     """(id, time) of matching rows with `time >= since`, newest first: the live feed's cheap poll."""
     query = (

@@ -15,8 +15,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from agent.errors import StoreError
-from agent.store import Store, open_store, redact
-from agent.store.engine import describe_db_error
+from agent.store import Store, StoreSchemaMismatch, describe_db_error, open_store, redact
 from console.settings import ANALYST_ENV, analyst_name
 
 __all__ = ["ANALYST_ENV", "analyst_name", "describe_error", "make_read_only", "open_for_console"]
@@ -45,9 +44,9 @@ def open_for_console(url: str, *, read_only: bool) -> Store:
     """The store, schema-checked: migrated for analysts, verified only (and read-only) for auditors."""
     try:
         store = open_store(url, migrate=not read_only)
-    except StoreError as err:
-        if read_only and "schema" in err.message:
-            raise StoreError(
+    except StoreSchemaMismatch as err:
+        if read_only:
+            raise StoreSchemaMismatch(
                 err.message,
                 hint="read-only mode never migrates: ask an administrator to run `phiwall db upgrade`",
             ) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-import agent.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import agent.store  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 _tables = SQLModel.metadata.tables
 

@@ -165,7 +165,7 @@ def apply(
     """Record `request` on every incident in `event_ids` it is allowed for, in one transaction."""
     from sqlalchemy import insert
 
-    from agent.store.types import utcnow
+    from agent.store import utcnow
     from console.data.tables import TRIAGE
 
     clock = clock or utcnow

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from textual.screen import Screen
 from textual.worker import Worker, get_current_worker
 
+from console.host import ConsoleHost, host_of
+
 if TYPE_CHECKING:
     from sqlalchemy import Connection
-
-    from console.app import ConsoleApp
 
 T = TypeVar("T")
 
@@ -90,11 +90,8 @@ class StoreScreen(Screen[None]):
     """A screen that reads the store; `load()` is called once the store is open (and on reload)."""
 
     @property
-    def console(self) -> ConsoleApp:
-        from console.app import ConsoleApp
-
-        assert isinstance(self.app, ConsoleApp)
-        return self.app
+    def console(self) -> ConsoleHost:
+        return host_of(self.app)
 
     def on_mount(self) -> None:
         # Textual runs every class's on_mount along the MRO: subclasses must not call this one.

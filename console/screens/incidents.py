@@ -22,19 +22,21 @@ from console.data.feed import IncidentFeed
 from console.data.filters import SORT_KEYS, EventFilter, QueryError, Sort
 from console.data.rows import Count, IncidentRow, Page
 from console.data.triage import TriageResult
-from console.screens import triage_flow
 from console.screens.base import LazyModule, StoreScreen, run_in_worker
-from console.screens.dialogs import ExportAnswer, ExportDialog
 from console.widgets.filter_bar import FilterBar, FilterValues
 from console.widgets.incident_table import IncidentTable
 from console.widgets.status import StatusLine
 
 PREFETCH_ROWS = 40
 
+# Dialogs and the triage flow are imported on first use: they are not on the first frame.
 if TYPE_CHECKING:
     from console.data import incidents as queries
+    from console.screens import triage_flow
+    from console.screens.dialogs import ExportAnswer
 else:
     queries = LazyModule("console.data.incidents")
+    triage_flow = LazyModule("console.screens.triage_flow")
 TRIAGE_ACTIONS = {"acknowledge", "start", "close", "reopen", "note", "escalate", "classify"}
 
 
@@ -153,6 +155,7 @@ class IncidentsScreen(StoreScreen):
         self._update_status()
         if self._pending_open:
             self._jump_to(self._pending_open)
+        self.console.run_preflight()  # once, now that the first rows are on screen
 
     def _counted(self, generation: int, count: Count) -> None:
         if generation == self.feed.generation:
@@ -476,6 +479,8 @@ class IncidentsScreen(StoreScreen):
     def action_export(self) -> None:
         stamp = self.console.settings.clock().strftime("%Y%m%d-%H%M%S")
         default = Path.cwd() / f"phiwall-incidents-{stamp}.csv"
+        from console.screens.dialogs import ExportDialog
+
         self.app.push_screen(ExportDialog(default, self.feed.filter.describe()), self._export)
 
     def _export(self, answer: ExportAnswer | None) -> None:

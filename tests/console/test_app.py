@@ -10,9 +10,7 @@ from sqlalchemy import select
 from textual.command import CommandPalette
 from textual.widgets import Input, RadioButton, Select, Static
 
-from agent.store import Store, open_store
-from agent.store.engine import make_engine
-from agent.store.events import EventWriter, make_event
+from agent.store import EventWriter, Store, make_engine, make_event, open_store
 from console.app import ConsoleApp
 from console.data.tables import EVENT, TRIAGE
 from console.screens.detail import IncidentDetailScreen

@@ -11,8 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from agent.errors import StoreError
-from agent.store import Store
-from agent.store.engine import make_engine
+from agent.store import Store, make_engine
 from agent.store.migrate import alembic_config, head_revision
 from console.data import fleet, inventory
 from console.data.source import analyst_name, open_for_console

@@ -8,8 +8,7 @@ from datetime import timedelta
 
 from textual.widgets import DataTable, Static
 
-from agent.store import Store
-from agent.store.models import Event, MediaAsset, ScrubLineage
+from agent.store import Event, MediaAsset, ScrubLineage, Store
 from console.app import ConsoleApp
 from console.screens.detail import IncidentDetailScreen
 from console.screens.scrubbed import ScrubbedScreen

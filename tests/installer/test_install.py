@@ -81,7 +81,7 @@ def test_install_into_a_tree_then_use_it_then_uninstall(
     before = tree_files(root) if root.exists() else set()
     # The hospital's own signature repository (real keys, real TUF metadata) with one bundle.
     repo, ring = make_repository(tmp_path / "hospital-signatures")
-    # The bundle the hospital's IT built from the shipped sources, as `phiwall signatures build` does.
+    # The bundle the hospital's IT built from the shipped sources, as `phiwall-publish build` does.
     repo.publish(bundle_bytes(build_bundle(read_manifest(SHIPPED_ROOT), version="2026.4.1")), ring)
     options = ["--root", str(root), "--wheelhouse", str(wheelhouse), "--folder", "/srv/dictations"]
     options += ["--trusted-root", str(repo.metadata_dir / "1.root.json"), "--signatures-repo", str(repo.path)]

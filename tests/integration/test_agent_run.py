@@ -15,8 +15,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from agent.errors import StoreError
-from agent.store import open_store
-from agent.store.models import Agent
+from agent.store import Agent, open_store
 
 PHIWALL = str(Path(sys.executable).with_name("phiwall"))
 

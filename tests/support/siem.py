@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agent.store import Store
-from agent.store.events import make_event, write_events
-from agent.store.models import Event
+from agent.store import Event, Store, make_event, write_events
 from console.data.triage import TriageRequest, apply
 
 SD = re.compile(r'\[phiwall@32473 uid="(?P<uid>[^"]+)" agent="(?P<agent>[^"]*)" seq="(?P<seq>\d+)"')

@@ -1,4 +1,5 @@
-"""DESIGN.md §3: core code never imports Textual or mitmproxy; the agent never imports the console.
+"""Core code never imports Textual or mitmproxy; the agent never imports the console
+(docs/architecture.md "Who imports whom"; pyproject's import-linter contracts check the layers).
 
 Checked statically on the source, so a violation fails even if the import is lazy.
 """

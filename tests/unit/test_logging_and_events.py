@@ -8,8 +8,7 @@ import pytest
 from sqlmodel import select
 
 from agent.logs import PayloadGuard
-from agent.store.events import EventWriter, make_event
-from agent.store.models import Event
+from agent.store import Event, EventWriter, make_event
 
 
 def _record(msg: object, *args: object) -> logging.LogRecord:

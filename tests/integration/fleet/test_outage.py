@@ -14,9 +14,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from agent.fleet.forward import outbox_depth
-from agent.store import open_store
-from agent.store.models import Agent, Event, MediaAsset
-from agent.store.types import utcnow
+from agent.store import Agent, Event, MediaAsset, open_store, utcnow
 from tests.integration.fleet.conftest import LocalAgent, add_asset, add_events, link
 from tests.support.postgres import PostgresServer
 

@@ -11,9 +11,7 @@ from sqlmodel import col, select
 
 from agent.fleet.forward import outbox_depth
 from agent.fleet.sync import read_watermark, watermark_name
-from agent.store import open_store
-from agent.store.models import Agent, Event, FleetAsset, MediaAsset, MediaPrint
-from agent.store.types import utcnow
+from agent.store import Agent, Event, FleetAsset, MediaAsset, MediaPrint, open_store, utcnow
 from tests.integration.fleet.conftest import LocalAgent, add_asset, add_events, link
 
 pytestmark = pytest.mark.postgres

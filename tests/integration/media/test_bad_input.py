@@ -13,8 +13,10 @@ import pytest
 
 from agent.media import MediaLimits, sniff_bytes
 from agent.media.decode import MAX_FRAME_PIXELS
+from agent.store import Store
+from tests.support.media import MediaFactory
 
-from .conftest import Clinic, make
+from .conftest import Clinic, make, tones
 
 
 def png_bomb(width: int, height: int) -> bytes:
@@ -172,3 +174,22 @@ def test_enrolling_what_cannot_be_fingerprinted_says_why(clinic: Clinic, tmp_pat
     silence = make(clinic.factory, "silence_enrol.wav", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "4")
     assert "nothing to fingerprint" in (clinic.service.enroll_path(silence).error or "")
     assert clinic.service.enroll_path(tmp_path / "nope.wav").error is not None
+
+
+def test_a_failing_store_is_reported_as_the_store_not_the_file(
+    media_factory: MediaFactory, store: Store, tmp_path: Path
+) -> None:
+    """The watcher keeps the file pending on `store_failed` (typed), and never parses `error` text."""
+    from agent.media import MediaService
+
+    service = MediaService(store, agent_id="ws-test")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE media_print")  # the prints cannot be written
+    outcome = service.enroll_path(tones(media_factory, "store-down.wav", 3.0))
+    assert outcome.store_failed
+    assert outcome.asset_id is None
+    assert outcome.error is not None
+    assert outcome.error.startswith("cannot store prints")
+    not_media = tmp_path / "notes.wav"
+    not_media.write_text("not a recording\n" * 10)
+    assert not service.enroll_path(not_media).store_failed  # a bad file is the file's fault

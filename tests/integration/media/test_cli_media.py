@@ -1,4 +1,4 @@
-"""`phiwall enroll` and `phiwall match --json`: the DESIGN.md §4 contract, as users and the
+"""`phiwall enroll` and `phiwall match --json`: the contract of docs/detection.md, as users and the
 evaluation harness run them (the installed console script, in a subprocess)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Enrolled clinical media is recognised through every transformation family of DESIGN.md §5,
+"""Enrolled clinical media is recognised through every transformation family of docs/detection.md,
 and nothing else is: real encoders, real libchromaprint, a real store."""
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ from sqlmodel import select
 
 from agent.media import MediaService
 from agent.media.printformat import FRAMES
-from agent.store import open_store
-from agent.store.models import MediaAsset, MediaPrint
+from agent.store import MediaAsset, MediaPrint, open_store
 
 from .conftest import Clinic, make
 

@@ -24,8 +24,7 @@ import pytest
 
 from agent.notify.hub import NotifyHub, normalise_user
 from agent.notify.notices import TITLE
-from agent.store import Store
-from agent.store.events import make_event, write_events
+from agent.store import Store, make_event, write_events
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVER = Path(__file__).with_name("notification_server.py")

@@ -20,8 +20,7 @@ from pathlib import Path
 import psutil
 from sqlmodel import select
 
-from agent.store import open_store
-from agent.store.models import AIServiceSeen, Event
+from agent.store import AIServiceSeen, Event, open_store
 from agent.updates.source import SHIPPED_ROOT
 
 UNAPPROVED_HOST = "127.0.0.2"

@@ -23,7 +23,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from agent.store.models import Event
+from agent.store import Event
 from tests.integration.proxy.conftest import Recordings
 from tests.integration.proxy.harness import APPROVED_HOST, APPROVED_ID, UNAPPROVED_ID, ProxyProcess
 from tests.integration.proxy.upstream import Upstream

@@ -22,8 +22,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from agent.store import open_store
-from agent.store.models import MediaAsset, ScrubLineage
+from agent.store import MediaAsset, ScrubLineage, open_store
 from tests.integration.proxy.harness import UNAPPROVED_ID, ProxyProcess
 from tests.integration.proxy.upstream import Upstream
 from tests.support.media import DICTATIONS, MediaFactory, ffmpeg

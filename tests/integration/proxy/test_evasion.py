@@ -102,6 +102,15 @@ CASES: dict[str, Callable[[bytes], Body]] = {
         {"content-type": "application/x-www-form-urlencoded;charset=UTF-8"},
     ),
     "multipart-field-no-type": lambda m: _multipart("audio", _b64(m).encode(), content_type=None),
+    # binary as JSON numbers (Array.from(bytes); some APIs take audio so), a stringified Uint8Array,
+    # a percent-encoded file in a form (requests' data=), raw bytes in a JSON string
+    "json-byte-array": lambda m: _json(json.dumps({"model": "whisper", "audio": list(m)}).encode()),
+    "uint8array-object": lambda m: _json(_chat({"audio": {str(i): b for i, b in enumerate(m)}}), "text/plain"),
+    "form-raw-bytes": lambda m: (urlencode({"file": m, "model": "whisper-1"}).encode(), {}),
+    "latin1-json-string": lambda m: _json(json.dumps({"audio": m.decode("latin-1")}).encode()),
+    # hex as tools print it: `xxd -p` (60 a line) pasted into a chat turn, `xxd -i` (a C array)
+    "xxd-p-in-chat": lambda m: _json(_chat("\n".join(m.hex()[i : i + 60] for i in range(0, 2 * len(m), 60)))),
+    "xxd-i-c-array": lambda m: _json(", ".join(f"0x{b:02x}" for b in m).encode(), "text/plain"),
     "text-plain-wrapped": lambda m: _json(wrappers.wrapped_base64(m).encode(), "text/plain"),
     "vendor-type": lambda m: _json(_chat(_b64(m)), "application/vnd.example.v2+protobuf"),
     # media whose first bytes are not a known header
@@ -188,6 +197,18 @@ def test_encrypted_zip_blocked_to_ai_passed_elsewhere(
     assert blocked.status_code == 403
     assert "encrypted container" in proxy.event(blocked.headers["x-phiwall-incident"]).reason
     assert http.post(f"{unknown.https}/upload", content=body, headers=headers).status_code == 200
+
+
+def test_encrypted_rar_blocked_to_ai_passed_elsewhere(
+    proxy: ProxyProcess, http: httpx.Client, unapproved: Upstream, approved: Upstream
+) -> None:
+    """A password-protected RAR (a fixed file: nothing free writes RAR, tests/unit/payload/data)."""
+    rar = (Path(wrappers.__file__).parent / "data" / "rar5-hpsw.rar").read_bytes()
+    body, headers = _file(rar, "application/vnd.rar")
+    blocked = http.post(f"{unapproved.https}/upload", content=body, headers=headers)
+    assert blocked.status_code == 403
+    assert "encrypted container" in proxy.event(blocked.headers["x-phiwall-incident"]).reason
+    assert http.post(f"{approved.https}/upload", content=body, headers=headers).status_code == 200
 
 
 def test_encrypted_pdf_blocked_to_ai(

@@ -24,7 +24,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from agent.store.models import Event
+from agent.store import Event
 from tests.integration.proxy.conftest import Recordings, enroll
 from tests.integration.proxy.harness import UNAPPROVED_ID, ProxyProcess
 from tests.integration.proxy.upstream import Upstream
@@ -383,3 +383,41 @@ def test_realtime_audio_at_a_lying_rate(
     sent, total, cut = _stream_declared_24k(proxy, f"{unknown.wss}/v1/realtime", pcm16k)
     assert not cut
     assert sent == total
+
+
+@pytest.fixture(scope="module")
+def hidden_tracks(media_factory: MediaFactory, recordings: Recordings) -> dict[str, bytes]:
+    """The dictation where a mono mix of the first audio track cannot hear it."""
+    other, wav = recordings.other_mp3, recordings.clinical_wav
+
+    def second_track(out: Path) -> None:
+        ffmpeg(
+            "-i", str(other), "-i", str(wav), "-map", "0:a", "-map", "1:a",
+            "-c:a", "libopus", "-b:a", "48k", "-f", "matroska", str(out),
+        )  # fmt: skip
+
+    return {
+        "second-audio-track": _made(media_factory, "two-tracks.mkv", second_track).read_bytes(),
+        "phase-inverted-stereo": _encoded(
+            media_factory, wav, "inverted.m4a", "-af", "pan=stereo|c0=c0|c1=-1*c0", "-c:a", "aac", "-f", "ipod"
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", ["second-audio-track", "phase-inverted-stereo"])
+def test_dictation_a_mono_mix_would_not_hear_is_blocked(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    unknown: Upstream,
+    recordings: Recordings,
+    hidden_tracks: dict[str, bytes],
+    case: str,
+) -> None:
+    """Track 2 of a screen recording (microphone and system audio apart), or right = -left."""
+    data = hidden_tracks[case]
+    blocked = http.post(f"{unapproved.https}/v1/audio/transcriptions", files={"file": ("rec", data)})
+    assert blocked.status_code == 403, blocked.text
+    event = proxy.event(blocked.headers["x-phiwall-incident"])
+    assert event.asset_id == recordings.asset_id
+    assert http.post(f"{unknown.https}/upload", files={"file": ("rec", data)}).status_code == 200

@@ -91,8 +91,12 @@ def test_ai_looking_request_to_internal_host_is_never_blocked(
     proxy: ProxyProcess, http: httpx.Client, internal: Upstream, unknown: Upstream
 ) -> None:
     """The same AI-looking calls to an internal and a public host (the inventory test reads both)."""
+    send_ai_looking_calls(http, internal, unknown)
+
+
+def send_ai_looking_calls(http: httpx.Client, *targets: Upstream) -> None:
     body = {"model": "llama3", "messages": [{"role": "user", "content": "summarise the ward round"}]}
-    for target in (internal, unknown):
+    for target in targets:
         for _ in range(3):
             answer = http.post(f"{target.https}/v1/chat/completions", json=body)
             assert answer.status_code == 200
@@ -161,8 +165,12 @@ def test_one_gigabyte_chunked_upload_to_ordinary_host_streams_through(proxy: Pro
     print(f"1 GB chunked upload to an ordinary host passed in {elapsed:.1f} s, RSS +{(sampler.peak - idle) >> 20} MB")
 
 
-def test_internal_host_is_never_in_the_shadow_inventory(proxy: ProxyProcess, unknown: Upstream) -> None:
-    """Runs last: the inventory is flushed when the proxy stops."""
+def test_internal_host_is_never_in_the_shadow_inventory(
+    proxy: ProxyProcess, http: httpx.Client, internal: Upstream, unknown: Upstream
+) -> None:
+    """Runs last: the inventory is flushed when the proxy stops. Sends its own calls, so it holds alone."""
+    send_ai_looking_calls(http, internal, unknown)
+    http.close()
     proxy.stop()
     inventory = proxy.inventory()
     assert INTERNAL_HOST not in inventory

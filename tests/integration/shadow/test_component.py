@@ -17,9 +17,7 @@ from agent.policy.catalog import LocalApp
 from agent.policy.org import OrgPolicy
 from agent.runtime import COMPONENT_FACTORIES
 from agent.shadow.component import ShadowComponent, build
-from agent.store import Store
-from agent.store.events import EventWriter
-from agent.store.models import Event, LocalAIApp
+from agent.store import Event, EventWriter, LocalAIApp, Store
 from agent.updates.active import ActiveSignatures, SignatureSet
 from tests.unit.shadow.support import (
     children,

@@ -24,8 +24,7 @@ import pytest
 import trustme
 from sqlmodel import select
 
-from agent.store import open_store
-from agent.store.models import AIServiceSeen, Event
+from agent.store import AIServiceSeen, Event, open_store
 from tests.integration.proxy.conftest import enroll
 from tests.integration.proxy.harness import ProxyProcess, write_signatures
 from tests.integration.proxy.upstream import Upstream, upstream

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.checkup import DoctorContext
 from agent.config import Config, SiemDestination, SiemSection
-from agent.doctor import DoctorContext
 from agent.errors import StoreError
 from agent.siem import outbox
 from agent.siem.component import SiemForwarder

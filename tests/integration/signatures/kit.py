@@ -17,8 +17,8 @@ from agent.shadow.classifier import AIShapeClassifier
 from agent.shadow.features import STRUCTURAL_PREFIXES, shape_features
 from agent.shadow.model_check import SMOKE_AI, SMOKE_ORDINARY
 from agent.updates.bundle import BUNDLE_FORMAT, bundle_bytes, parse_bundle
-from signatures.keys import KeyRing, generate_key
-from signatures.repository import Lifetimes, Repository, Thresholds
+from phiwall_publish.keys import KeyRing, generate_key
+from phiwall_publish.repository import Lifetimes, Repository, Thresholds
 
 
 def service(service_id: str, host: str, **extra: Any) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def bundle_document(version: str, *, services: list[dict[str, Any]] | None = Non
 
 
 def bundle_data(version: str, **kwargs: Any) -> bytes:
-    """Canonical bytes of a valid small bundle (validated, as `phiwall signatures build` would)."""
+    """Canonical bytes of a valid small bundle (validated, as `phiwall-publish build` would)."""
     return bundle_bytes(parse_bundle(json.dumps(bundle_document(version, **kwargs)).encode()))
 
 

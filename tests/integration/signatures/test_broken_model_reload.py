@@ -20,17 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from agent.checkup import DoctorContext
 from agent.components import AgentContext
 from agent.config import Config
-from agent.doctor import DoctorContext
-from agent.store import Store
-from agent.store.events import EventWriter
+from agent.store import EventWriter, Store
 from agent.updates.bundle import Bundle, bundle_bytes
 from agent.updates.component import SignatureUpdates, build
 from agent.updates.doctor import check_catalog
 from agent.updates.installed import Layout, install
-from signatures.keys import KeyRing
-from signatures.repository import Repository
+from phiwall_publish.keys import KeyRing
+from phiwall_publish.repository import Repository
 from tests.integration.signatures.kit import (
     bundle_document,
     make_repository,

@@ -1,5 +1,6 @@
-"""`phiwall signatures` end to end, as IT and as an agent: keygen, init, build, sign, verify,
-install, status, refresh, rotate-root; and the errors people will actually hit."""
+"""Signed updates end to end from the command line: IT publishes with `phiwall-publish` (keygen,
+init, build, sign, status, refresh, rotate-root), an agent checks and installs with `phiwall
+signatures` (verify, install, status); and the errors people will actually hit."""
 
 from __future__ import annotations
 
@@ -11,24 +12,50 @@ import pytest
 from sqlmodel import select
 
 from agent.cli import main
-from agent.store import open_store
-from agent.store.models import Event, SignatureInstall
+from agent.store import Event, SignatureInstall, open_store
+from phiwall_publish.cli import main as publish_main
 
-SUBCOMMANDS = ["keygen", "init", "build", "sign", "refresh", "rotate-root", "verify", "install", "status",
-               "fingerprint", "schema"]  # fmt: skip
+AGENT_SUBCOMMANDS = ["verify", "install", "status", "fingerprint", "schema"]
+PUBLISH_SUBCOMMANDS = ["keygen", "init", "build", "sign", "refresh", "rotate-root", "status"]
+IT_ONLY = {"keygen", "init", "build", "sign", "refresh", "rotate-root"}
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["signatures", *args])
+    """`phiwall signatures ARGS` for the agent's commands, `phiwall-publish ARGS` for IT's."""
+    publishing = args[0] in IT_ONLY or (args[0] == "status" and "--repo" in args)
+    code = publish_main(list(args)) if publishing else main(["signatures", *args])
     out, err = capsys.readouterr()
     return code, out, err
 
 
-@pytest.mark.parametrize("command", SUBCOMMANDS)
-def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+@pytest.mark.parametrize("command", AGENT_SUBCOMMANDS)
+def test_every_agent_subcommand_has_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
     assert "Usage: phiwall signatures" in out
+
+
+@pytest.mark.parametrize("command", PUBLISH_SUBCOMMANDS)
+def test_every_publisher_subcommand_has_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code = publish_main([command, "--help"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert f"Usage: phiwall-publish {command}" in out
+
+
+@pytest.mark.parametrize("command", sorted(IT_ONLY))
+def test_the_agent_has_no_publishing_commands(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code = main(["signatures", command, "--help"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "No such command" in err
+
+
+def test_the_publisher_trains_the_classifier_from_its_own_data(capsys: pytest.CaptureFixture[str]) -> None:
+    code = publish_main(["train-shadow", "--help"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "--check" in out
 
 
 def test_it_publishes_and_an_agent_installs(
@@ -176,3 +203,15 @@ def test_encrypted_keys_need_their_passphrase(
         capsys, "init", "--repo", str(tmp_path / "r3"), "--keys", str(keys), "--passphrase-env", "TARGETS_PASS"
     )
     assert code == 0, err
+
+
+def test_project_root_refuses_keys_inside_the_source_tree(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from agent.updates.source import SHIPPED_ROOT
+
+    inside = SHIPPED_ROOT.parent / "never-here"
+    code = publish_main(["project-root", "--keys", str(inside), "--repo", str(tmp_path / "repo")])
+    _, err = capsys.readouterr()
+    assert code == 5
+    assert "outside the source tree" in err
+    assert not inside.exists()
+    assert not (tmp_path / "repo").exists()

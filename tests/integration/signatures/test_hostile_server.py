@@ -19,18 +19,17 @@ from pathlib import Path
 
 import pytest
 
+from agent.checkup import DoctorContext
 from agent.components import AgentContext
 from agent.config import Config
-from agent.doctor import DoctorContext
-from agent.store import Store
-from agent.store.events import EventWriter
+from agent.store import EventWriter, Store
 from agent.updates.component import SignatureUpdates, build
 from agent.updates.doctor import check_signature_updates
 from agent.updates.fetch import FetchLimits
 from agent.updates.install import UpdateOutcome, check_for_update, read_state
 from agent.updates.installed import Layout, read_pointer
-from signatures.keys import KeyRing
-from signatures.repository import Repository
+from phiwall_publish.keys import KeyRing
+from phiwall_publish.repository import Repository
 from tests.integration.signatures.hostile import Behaviour, hostile_server
 from tests.integration.signatures.kit import (
     bundle_data,

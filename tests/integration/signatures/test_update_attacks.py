@@ -22,14 +22,13 @@ from sqlmodel import col, select
 from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot
 
 from agent.config import Config
-from agent.store import Store
-from agent.store.models import Event, SignatureInstall
+from agent.store import Event, SignatureInstall, Store
 from agent.updates.active import load_active
 from agent.updates.bundle import BUNDLE_TARGET, MAX_BUNDLE_BYTES
 from agent.updates.install import StoreRecorder, UpdateOutcome, check_for_update
 from agent.updates.installed import Layout, read_pointer
-from signatures.keys import KeyFileError, KeyRing, generate_key
-from signatures.repository import Lifetimes, Repository, Thresholds
+from phiwall_publish.keys import KeyFileError, KeyRing, generate_key
+from phiwall_publish.repository import Lifetimes, Repository, Thresholds
 from tests.integration.signatures.kit import (
     bundle_data,
     bundle_document,

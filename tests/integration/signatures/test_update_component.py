@@ -15,9 +15,7 @@ from sqlmodel import col, select
 
 from agent.components import AgentContext
 from agent.config import Config
-from agent.store import Store
-from agent.store.events import EventWriter
-from agent.store.models import Event, SignatureInstall
+from agent.store import Event, EventWriter, SignatureInstall, Store
 from agent.updates.component import SignatureUpdates, build
 from agent.updates.installed import Layout
 from tests.integration.signatures.kit import bundle_data, make_repository

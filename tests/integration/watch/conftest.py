@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.store import Store
-from agent.store.events import EventWriter
+from agent.store import EventWriter, Store
 from agent.watch import FolderWatcher
 
 QUIET_S = 0.5  # short in tests; recorders in the field get watch.quiet_seconds (10 s)

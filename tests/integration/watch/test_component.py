@@ -12,9 +12,7 @@ from sqlmodel import select
 from agent.components import AgentContext
 from agent.config import Config, StoreSection, WatchSection
 from agent.fleet.component import build as build_fleet
-from agent.store import Store
-from agent.store.events import EventWriter
-from agent.store.models import WatchedFile
+from agent.store import EventWriter, Store, WatchedFile
 from agent.watch.component import build as build_watcher
 from tests.support.media import MediaFactory
 

@@ -18,10 +18,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from agent.store import Store, open_store
-from agent.store.events import EventWriter
-from agent.store.models import Event, MediaAsset, MediaPrint, WatchedFile
-from agent.store.types import utcnow
+from agent.store import Event, EventWriter, MediaAsset, MediaPrint, Store, WatchedFile, open_store, utcnow
 from agent.watch import FolderWatcher
 from tests.integration.watch.conftest import QUIET_S, WatcherFactory
 from tests.support.media import MediaFactory

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import random
 import tracemalloc
 import zipfile
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import pytest
 
 from agent.media import looks_like_media
 from agent.payload import ExtractLimits, extract_payload
-from agent.payload.sniff import guarded, marker_media
+from agent.payload.sniff import MARKER_SCAN_BYTES, guarded, marker_media
 from agent.payload.types import Extraction
 from tests.support.media import DICTATIONS, MediaFactory
 from tests.unit.payload import wrappers
@@ -153,9 +154,12 @@ def test_encrypted_7z_is_reported(wav: bytes) -> None:
     import libarchive  # type: ignore[import-untyped]
 
     chunks: list[bytes] = []
-    with libarchive.custom_writer(
-        lambda data: chunks.append(bytes(data)) or len(data), "zip", options="zip:encryption=aes256", passphrase="pw"
-    ) as archive:
+
+    def write(data: bytes) -> int:
+        chunks.append(bytes(data))
+        return len(data)
+
+    with libarchive.custom_writer(write, "zip", options="zip:encryption=aes256", passphrase="pw") as archive:
         archive.add_file_from_memory("rec.wav", len(wav), wav)
     result = walk(b"".join(chunks))
     assert result.encrypted, result.errors
@@ -346,3 +350,11 @@ def test_zip_path_never_holds_a_name() -> None:
         assert len(archive.infolist()) == 2
     result = walk(body)
     assert all("Smith" not in where for where in [p.where for p in result.parts] + result.containers)
+
+
+def test_mp4_deep_in_an_envelope_starts_at_its_box_size(media_factory: MediaFactory) -> None:
+    """Past the marker scan, the envelope scan finds `ftyp` and cuts 4 bytes before it."""
+    m4a = media_factory.encode(media_factory.speech(DICTATIONS[0]), ".m4a", "-c:a", "aac", "-b:a", "32k").read_bytes()
+    prefix = random.Random(5).randbytes(MARKER_SCAN_BYTES + 4096)
+    result = walk(prefix + m4a, "application/octet-stream")
+    assert found(result, m4a) == f"body@{len(prefix)}"

@@ -23,8 +23,7 @@ from agent.proxy.flows import state_of
 from agent.proxy.inspect import InspectionBusy, Inspector
 from agent.proxy.services import GuardServices
 from agent.proxy.settings import ProxySettings
-from agent.store import open_store
-from agent.store.events import EventWriter
+from agent.store import EventWriter, open_store
 from agent.updates.active import load_active
 from tests.integration.proxy.harness import (
     APPROVED_HOST,

@@ -13,18 +13,18 @@ from sqlmodel import select
 from agent import __version__
 from agent.media import MediaService
 from agent.scrub.files import scrub_file
-from agent.scrub.lineage import os_user, record_output
+from agent.scrub.lineage import IndexOnFirstMatch, os_user, record_output
 from agent.scrub.options import ScrubOptions
-from agent.store import Store
-from agent.store.derivatives import asset_roles
-from agent.store.models import MediaAsset, ScrubLineage
+from agent.store import MediaAsset, ScrubLineage, Store, asset_roles
 from tests.support.media import DICTATIONS, MediaFactory
 
 ALPHA = 0.8123456  # fixed so the test can look for it; never stored
 OPTIONS = ScrubOptions(voice="anonymise", faces="keep", alpha=ALPHA)
 
 
-def _scrub(store: Store, media: MediaService, source: Path, target: Path, options: ScrubOptions = OPTIONS) -> int:
+def _scrub(
+    store: Store, media: MediaService | IndexOnFirstMatch, source: Path, target: Path, options: ScrubOptions = OPTIONS
+) -> int:
     result = scrub_file(source, target, options)
     record = record_output(
         store, media, source=source, target=target, options=options, result=result, scrub_s=0.5, agent_id="ws-1"
@@ -134,3 +134,23 @@ def test_output_that_keeps_the_voice_is_recorded_but_never_a_derivative(
     assert row.source_match == "sha256"
     with store.session() as session:
         assert session.exec(select(MediaAsset).where(MediaAsset.lineage_id == row.id)).first() is None
+
+
+def test_scrub_reads_the_enrolled_index_only_when_it_must_match_by_fingerprint(
+    store: Store, dictation: Path, media_factory: MediaFactory, tmp_path: Path
+) -> None:
+    """`phiwall scrub` of an enrolled file costs one store read, not a load of every print."""
+    source = MediaService(store, agent_id="agent").enroll_path(dictation)  # the agent, another process
+    service = MediaService(store, agent_id="ws-1", preload=False)
+    lazy = IndexOnFirstMatch(service)
+    by_bytes = _row(store, _scrub(store, lazy, dictation, tmp_path / "same.wav"))
+    assert by_bytes.source_asset_id == source.asset_id
+    assert by_bytes.source_match == "sha256"
+    assert not lazy.loaded
+    assert set(service.index.state.assets) == {by_bytes.derivative_asset_id}, "only the new derivative is indexed"
+
+    mp3 = media_factory.encode(dictation, ".mp3", "-ac", "1", "-b:a", "64k")
+    by_print = _row(store, _scrub(store, lazy, mp3, tmp_path / "copy.m4a"))
+    assert lazy.loaded
+    assert by_print.source_asset_id == source.asset_id
+    assert by_print.source_match == "fingerprint"

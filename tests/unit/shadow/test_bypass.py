@@ -10,9 +10,7 @@ import time
 from sqlmodel import select
 
 from agent.shadow.bypass import AddressBook, AIHost, BypassMonitor, catalog_ai_hosts, scan, system_resolver
-from agent.store import Store
-from agent.store.events import EventWriter
-from agent.store.models import Event
+from agent.store import Event, EventWriter, Store
 from tests.unit.shadow.support import (
     children,
     listener,

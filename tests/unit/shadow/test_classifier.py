@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from agent.shadow.classifier import AIShapeClassifier, ShadowModelError
 from agent.shadow.features import shape_features
 from agent.shadow.shape import RequestShape
-from signatures.shadow import train
-from signatures.shadow.dataset import load_requests, load_services
+from phiwall_publish.shadow import train
+from phiwall_publish.shadow.dataset import load_requests, load_services
 
 MODEL = Path(train.MODEL_PATH)
 
@@ -71,7 +71,7 @@ def test_shipped_model_is_current_with_the_dataset_and_feature_code(
     params: dict[str, Any], rows: list[train.Row]
 ) -> None:
     assert params["trained"]["dataset_sha256"] == train.dataset_digest(), (
-        "the dataset changed: retrain with `.venv/bin/python -m signatures.shadow.train`"
+        "the dataset changed: retrain with `.venv/bin/phiwall-publish train-shadow`"
     )
     produced = set().union(*(row.features for row in rows))
     stale = [name for name in params["vocabulary"] if name not in produced]

@@ -14,10 +14,7 @@ from sqlmodel import select
 
 from agent.shadow.classifier import ShapeVerdict
 from agent.shadow.discovery import DiscoveryRecorder, DiscoverySettings, belief_after
-from agent.store import Store, open_store
-from agent.store.events import EventWriter
-from agent.store.models import AIServiceSeen, Event
-from agent.store.types import utcnow
+from agent.store import AIServiceSeen, Event, EventWriter, Store, open_store, utcnow
 
 AI = ShapeVerdict("ai", 0.9, 6)
 STRONG = ShapeVerdict("ai", 0.995, 9)

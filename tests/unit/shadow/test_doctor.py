@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.checkup import DoctorContext, load_checks
 from agent.config import AgentSection, Config
-from agent.doctor import CHECKS, DoctorContext
 from agent.shadow.doctor import check_shadow
 
 
@@ -16,4 +16,4 @@ def test_reports_the_classifier_and_visibility(tmp_path: Path) -> None:
     assert finding.level in ("ok", "warn")
     assert "classifier 20" in finding.detail
     assert "features" in finding.detail
-    assert check_shadow in CHECKS
+    assert check_shadow in load_checks()

@@ -10,11 +10,9 @@ from typing import Any
 from sqlmodel import select
 
 from agent.shadow.hooks import ClassifierSource, ShadowAssessment, ShadowInspector, classifier_from_models
-from agent.store import Store
-from agent.store.events import EventWriter
-from agent.store.models import AIServiceSeen, Event
+from agent.store import AIServiceSeen, Event, EventWriter, Store
 from agent.updates.source import shipped_bundle
-from signatures.shadow.train import MODEL_PATH
+from phiwall_publish.shadow.train import MODEL_PATH
 
 CHAT_BODY = json.dumps(
     {"model": "m", "messages": [{"role": "user", "content": "Jane Doe"}], "temperature": 0, "stream": True}

@@ -14,9 +14,7 @@ from sqlmodel import select
 
 from agent.policy.catalog import LocalApp
 from agent.shadow.inventory import UNATTRIBUTED, AppSignature, record_inventory, signatures_from_catalog, sweep
-from agent.store import Store
-from agent.store.events import EventWriter
-from agent.store.models import Event, LocalAIApp
+from agent.store import Event, EventWriter, LocalAIApp, Store
 from tests.unit.shadow.support import (
     children,
     loopback_address,

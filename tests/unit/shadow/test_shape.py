@@ -11,7 +11,7 @@ from agent.payload.sniff import media_kind as sniff_media
 from agent.shadow import shape as shape_module
 from agent.shadow.features import shape_features
 from agent.shadow.shape import MAX_KEYS, RequestShape, path_words
-from signatures.shadow.dataset import synthetic_media
+from phiwall_publish.shadow.dataset import synthetic_media
 
 PHI = ("Jane", "Doe", "1970-01-01", "MRN0042", "metastatic", "jane.doe@example.org")
 

@@ -16,8 +16,7 @@ from agent.siem.cef import escape_extension, escape_header, to_cef
 from agent.siem.ocsf import to_ocsf
 from agent.siem.records import SiemRecord, TriageFacts
 from agent.siem.syslog import format_message, frame
-from agent.store import Store
-from agent.store.events import write_events
+from agent.store import Store, write_events
 from console.data.triage import TriageRequest, apply
 from tests.support.siem import add_events, blocked_upload, close_as_false_positive
 

@@ -8,8 +8,7 @@ from agent.components import AgentContext
 from agent.config import Config, SiemDestination, SiemSection
 from agent.siem import outbox, records
 from agent.siem.component import build
-from agent.store import Store
-from agent.store.events import EventWriter
+from agent.store import EventWriter, Store
 from tests.support.siem import add_events, close_as_false_positive
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from agent.checkup import DoctorContext, load_checks
 from agent.config import Config
-from agent.doctor import CHECKS, DoctorContext
 from agent.updates.doctor import check_catalog, check_signature_updates
 from agent.updates.install import check_for_update
 from agent.updates.installed import Layout
@@ -19,8 +19,8 @@ def context(tmp_path: Path, **signatures: object) -> DoctorContext:
 
 
 def test_checks_are_registered() -> None:
-    assert check_catalog in CHECKS
-    assert check_signature_updates in CHECKS
+    assert check_catalog in load_checks()
+    assert check_signature_updates in load_checks()
 
 
 def test_defaults_are_healthy(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from agent.shadow.model_check import check_shadow_model
 from agent.updates.bundle import parse_bundle
 from agent.updates.errors import RejectCode, UpdateRejected, remedy
 from agent.updates.source import SHIPPED_ROOT, shipped_bundle
+from phiwall_publish.cli import main as publish_main
 from tests.integration.signatures.kit import bundle_document, make_repository, raw_bundle, service, tiny_shadow_model
 
 N = len(tiny_shadow_model()["coef"])
@@ -102,7 +103,8 @@ def test_catalog_and_policy_semantics() -> None:
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["signatures", *args])
+    """`phiwall-publish build|sign` (IT), `phiwall signatures verify` (the agent)."""
+    code = publish_main(list(args)) if args[0] in ("build", "sign") else main(["signatures", *args])
     out, err = capsys.readouterr()
     return code, out, err
 

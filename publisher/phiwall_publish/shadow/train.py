@@ -1,8 +1,8 @@
 """Train, evaluate and export the shadow-AI request-shape classifier.
 
-    .venv/bin/python -m signatures.shadow.train            # evaluate, then write the model JSON
-    .venv/bin/python -m signatures.shadow.train --check    # evaluate only; exit 1 below target
-    .venv/bin/python -m signatures.shadow.train --dev      # development loop: training services only
+    .venv/bin/phiwall-publish train-shadow           # evaluate, then write the model JSON
+    .venv/bin/phiwall-publish train-shadow --check   # evaluate only; exit 1 below target
+    .venv/bin/phiwall-publish train-shadow --dev     # development loop: training services only
 
 Evaluation is by SERVICE, never by request: requests of one API look alike, so a random
 split would test memory, not generalisation to an API the model has never seen, which is
@@ -40,10 +40,8 @@ Modelling choices, and why:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,9 +59,11 @@ from agent.shadow.classifier import AIShapeClassifier, ShapeVerdict
 from agent.shadow.discovery import belief_after
 from agent.shadow.features import shape_features
 from agent.shadow.shape import RequestShape
-from signatures.shadow.dataset import DATASET_DIR, DatasetRequest, load_requests
+from agent.updates.source import SHIPPED_ROOT
+from phiwall_publish.shadow.dataset import DATASET_DIR, DatasetRequest, load_requests
 
-MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "shadow_classifier.json"
+# The shipped model the agent loads (signatures/models/), rewritten by a training run.
+MODEL_PATH = SHIPPED_ROOT / "models" / "shadow_classifier.json"
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 TARGET_PRECISION = 0.95
 TARGET_RECALL = 0.90
@@ -496,22 +496,18 @@ def _dev(rows: Sequence[Row], seeds: int) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where to write the model JSON")
-    parser.add_argument("--check", action="store_true", help="evaluate only; exit 1 when below target")
-    parser.add_argument("--no-cv", action="store_true", help="skip the 5-fold cross-validation (faster)")
-    parser.add_argument("--dev", action="store_true", help="only CV on the training services (no held-out figures)")
-    parser.add_argument("--seeds", type=int, default=2, help="--dev: how many shuffled CV repetitions")
-    args = parser.parse_args(argv)
+def run(out: Path = MODEL_PATH, *, check: bool = False, no_cv: bool = False, dev: bool = False, seeds: int = 2) -> int:
+    """Evaluate, then (unless `check`) write the model to `out`; the exit status (1: below target).
 
+    The command is `phiwall-publish train-shadow` (phiwall_publish.cli).
+    """
     requests = load_requests()
     rows = make_rows(requests)
     services = {(r.service, r.label) for r in rows}
     n_ai = sum(label for _, label in services)
     print(f"dataset: {n_ai} AI services, {len(services) - n_ai} ordinary services, {len(requests)} requests")
-    if args.dev:
-        return _dev(rows, args.seeds)
+    if dev:
+        return _dev(rows, seeds)
 
     train_rows = [r for r in rows if not is_held_out(r.service)]
     test_rows = [r for r in rows if is_held_out(r.service)]
@@ -527,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         held,
     )
     _print_scores(f"  of which the first dataset's {len(FIRST_HELD_OUT)} held-out services:", first.views)
-    cv = None if args.no_cv else cross_validated(rows)
+    cv = None if no_cv else cross_validated(rows)
     if cv is not None:
         _print_evaluation("grouped 5-fold cross-validation over all services:", cv)
 
@@ -543,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"target (held-out, per request: precision >= {TARGET_PRECISION}, recall >= {TARGET_RECALL}): "
         + ("met" if ok else "NOT MET")
     )
-    if args.check:
+    if check:
         return 0 if ok else 1
     params = classifier.to_params()
     params["trained"] = {
@@ -562,11 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "grouped_cv_decisions": cv.decisions.as_dict() if cv else None,
         "grouped_cv_by_group": cv.as_dict()["by_group"] if cv else None,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(params, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(params, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

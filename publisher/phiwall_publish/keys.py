@@ -134,12 +134,3 @@ class KeyRing:
                         seen.add((role, keyid))
                         ring.public[role].append(signer.public_key)
         return ring
-
-    def require_signers(self, role: Role, threshold: int) -> list[CryptoSigner]:
-        signers = self.signers[role]
-        if len(signers) < threshold:
-            raise KeyFileError(
-                f"{role} needs {threshold} private key(s), {len(signers)} available",
-                hint=f"add the directories holding {role}/*.pem with --keys",
-            )
-        return signers

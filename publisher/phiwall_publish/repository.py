@@ -42,8 +42,8 @@ from tuf.api.serialization.json import JSONSerializer
 from agent.errors import SignatureError
 from agent.updates.bundle import BUNDLE_TARGET, parse_bundle, version_key
 from agent.updates.errors import UpdateRejected
-from signatures.keys import ROLES, KeyFileError, KeyRing
-from signatures.keys import Role as RoleName
+from phiwall_publish.keys import ROLES, KeyFileError, KeyRing
+from phiwall_publish.keys import Role as RoleName
 
 _VERSIONED = re.compile(r"^(\d+)\.root\.json$")
 _SERIALIZER = JSONSerializer(compact=False)
@@ -134,7 +134,7 @@ class Repository:
             return Metadata.from_bytes(path.read_bytes())
         except FileNotFoundError:
             raise RepositoryError(
-                f"{path} does not exist", hint="create the repository with `phiwall signatures init`"
+                f"{path} does not exist", hint="create the repository with `phiwall-publish init`"
             ) from None
         except Exception as exc:  # tuf raises several types for bad files
             raise RepositoryError(f"{path} is not valid TUF metadata: {exc}") from None
@@ -148,9 +148,7 @@ class Repository:
     def root(self) -> Metadata[Root]:
         versions = self.root_versions()
         if not versions:
-            raise RepositoryError(
-                f"{self.metadata_dir} has no root metadata", hint="run `phiwall signatures init` first"
-            )
+            raise RepositoryError(f"{self.metadata_dir} has no root metadata", hint="run `phiwall-publish init` first")
         return self._load(f"{versions[-1]}.root.json")
 
     def timestamp(self) -> Metadata[Timestamp]:
@@ -193,7 +191,7 @@ class Repository:
             if len(keys) < thresholds.of(role):
                 raise KeyFileError(
                     f"{role}: threshold {thresholds.of(role)} but {len(keys)} public key(s) found",
-                    hint=f"generate them: phiwall signatures keygen --role {role}",
+                    hint=f"generate them: phiwall-publish keygen --role {role}",
                 )
             for key in keys:
                 root.add_key(key, role)
