@@ -176,28 +176,35 @@ def main() -> None:
     enrol_s = time.perf_counter() - started
     service = MediaService(store)  # as a fresh process would: prints from the store
     results: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    wrong_found: list[str] = []
     latencies: list[float] = []
     for case, name, path in queries:
         outcome = service.match_path(path)
         latencies.append(outcome.ms)
         row = results[case]
         row[2] += 1
-        if outcome.match is not None:
-            row[0 if outcome.match.asset_id == ids[name] else 1] += 1
+        m = outcome.match
+        if m is not None:
+            row[0 if m.asset_id == ids[name] else 1] += 1
+            if m.asset_id != ids[name]:
+                wrong_found.append(f"{path.name} -> {Path(m.path).name} ({m.method}, score {m.score})")
     false = []
     d_lat: list[float] = []
     for path in distractors:
         outcome = service.match_path(path)
         d_lat.append(outcome.ms)
-        if outcome.match is not None:
-            false.append((path.name, outcome.match.path))
+        m = outcome.match
+        if m is not None:
+            false.append(f"{path.name} -> {Path(m.path).name} ({m.method}, score {m.score})")
     print(f"{'case':22} recall  wrong  (of)")
     hits = total = wrong = 0
     for case, (h, w, t) in sorted(results.items()):
         print(f"{case:22} {h / t:.3f}  {w:5d}  ({t})")
         hits, wrong, total = hits + h, wrong + w, total + t
     print(f"overall recall {hits / total:.3f} ({hits}/{total}), wrong-asset {wrong}")
-    print(f"false matches {len(false)} of {len(distractors)} distractors {false[:10]}")
+    print(f"false matches {len(false)} of {len(distractors)} distractors")
+    for line in wrong_found + false:
+        print(f"  {line}")
     q = statistics.quantiles(latencies, n=20)
     dq = statistics.quantiles(d_lat, n=20)
     print(

@@ -24,20 +24,25 @@ from agent.media.keypoints import KeyFrame, KeypointPrint
 
 cv2.setNumThreads(1)  # the proxy runs several matches at once; no thread pool per match
 
-RATIO = 0.8  # Lowe's ratio test (second neighbour from another asset)
+RATIO = 0.8  # Lowe's ratio test (second neighbour in the same keyframe)
 MAX_DESCRIPTOR_DISTANCE = 64  # of 256 bits
+CLOSE_DISTANCE = 40  # a neighbour without a second one in its keyframe must be this close
+NEIGHBOURS = 8  # nearest enrolled descriptors looked at per query descriptor
 MIN_MATCHES = 10  # tentative matches a keyframe needs before RANSAC is tried
-VERIFY_TOP = 3  # keyframes verified per query frame
+VERIFY_TOP = 6  # keyframes verified per query frame (siblings verify side by side)
 REPROJECTION = 0.02  # RANSAC tolerance, share of the keyframe's width
 MIN_SPREAD = 0.25  # inliers must span this share of the keyframe's width and height
 MAX_SIDE_RATIO = 2.0  # opposite sides of the keyframe as seen in the query (perspective)
 MIN_INLIER_SHARE = 0.25  # of the keyframe's tentative matches
+MIN_COVERAGE = 0.45  # share of the keyframe the query must show (a 25 % crop keeps 0.56)
 MIN_AREA_SCALE = 0.04  # the query-to-keyframe map must not shrink or blow up area beyond 1/25..25
 # Decision (from the distractor runs in benchmarks/media_geometry.py: the most inliers any
 # unrelated picture reached was well below these).
 IMAGE_MIN_INLIERS = 24
 VIDEO_MIN_INLIERS = 16
 VIDEO_MIN_FRAMES = 2
+MARGIN = 2.0  # the chosen asset's support must exceed twice any other asset's
+COLOUR_MARGIN = 0.002  # colour agreements closer than this are a tie
 SIGNATURE_WIDTH = 160  # the width colour signatures are computed at (decode.FRAME_WIDTH)
 
 
@@ -48,6 +53,12 @@ class GeoHit:
     t: float  # time of the enrolled keyframe
     homography: npt.NDArray[np.float64] | None = None  # query frame pixels -> keyframe pixels
     size: tuple[int, int] = (0, 0)  # the keyframe's width, height
+
+
+@dataclass(frozen=True)
+class Scored:
+    hit: GeoHit
+    colour: float  # colour agreement of the rectified query region with the keyframe
 
 
 @dataclass(frozen=True)
@@ -123,8 +134,22 @@ def _plausible(h: npt.NDArray[np.float64], frame: KeyFrame) -> bool:
     )
 
 
+def _coverage(h: npt.NDArray[np.float64], query: KeyFrame, frame: KeyFrame) -> float:
+    """The share of the keyframe's area the query picture shows (its outline mapped by `h`
+    into the keyframe, clipped to it): near 1 for a turned, embedded or re-filmed copy,
+    0.56 for a 25 % crop, small for a close-up of one detail."""
+    outline = np.array([[0, 0], [query.width, 0], [query.width, query.height], [0, query.height]], dtype=np.float64)
+    mapped = cv2.perspectiveTransform(outline.reshape(-1, 1, 2), h).reshape(-1, 2).astype(np.float32)
+    if not np.isfinite(mapped).all():
+        return 0.0
+    box = np.array([[0, 0], [frame.width, 0], [frame.width, frame.height], [0, frame.height]], dtype=np.float32)
+    hull = cv2.convexHull(mapped)
+    area, _ = cv2.intersectConvexConvex(hull, box)
+    return float(area) / float(frame.width * frame.height)
+
+
 def _homography_inliers(
-    q: npt.NDArray[np.float32], s: npt.NDArray[np.float32], frame: KeyFrame
+    q: npt.NDArray[np.float32], s: npt.NDArray[np.float32], frame: KeyFrame, query: KeyFrame
 ) -> tuple[int, npt.NDArray[np.float64] | None]:
     h, mask = cv2.findHomography(q, s, cv2.RANSAC, REPROJECTION * frame.width, maxIters=500, confidence=0.99)
     if h is None or mask is None:
@@ -137,6 +162,8 @@ def _homography_inliers(
     if not MIN_AREA_SCALE <= abs(det) <= 1.0 / MIN_AREA_SCALE:
         return 0, None
     if not _plausible(np.asarray(h, dtype=np.float64), frame) or count < MIN_INLIER_SHARE * len(inl):
+        return 0, None
+    if _coverage(np.asarray(h, dtype=np.float64), query, frame) < MIN_COVERAGE:
         return 0, None
     pts = s[inl]
     spread_x = float(np.ptp(pts[:, 0])) / frame.width
@@ -152,19 +179,31 @@ def verify_frame(bank: KeypointBank, query: KeyFrame) -> list[GeoHit]:
     if desc.shape[0] < 2 or query.descriptors.shape[0] < 2:
         return []
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(query.descriptors, desc, k=2)
+    pairs = matcher.knnMatch(query.descriptors, desc, k=min(NEIGHBOURS, desc.shape[0]))
     qi: list[int] = []
     si: list[int] = []
     for m in pairs:
-        if len(m) < 2:
-            continue
-        best, second = m[0], m[1]
-        if best.distance > MAX_DESCRIPTOR_DISTANCE:
-            continue
-        same_asset = frames[owner[best.trainIdx]][0] == frames[owner[second.trainIdx]][0]
-        if best.distance < RATIO * second.distance or same_asset:
-            qi.append(best.queryIdx)
-            si.append(best.trainIdx)
+        # One tentative match per keyframe among the neighbours: its nearest descriptor, if
+        # it is distinct within that keyframe (Lowe's ratio against the keyframe's second
+        # nearest) or, when that one is not among the neighbours, close in absolute terms.
+        # The ratio is never taken across keyframes: siblings (videos from one picture
+        # source) would cancel each other out and hide the asset the query shows.
+        seen: dict[int, int] = {}  # keyframe -> position of its nearest in `m`
+        second: dict[int, float] = {}
+        for j, n in enumerate(m):
+            f = int(owner[n.trainIdx])
+            if f not in seen:
+                seen[f] = j
+            elif f not in second:
+                second[f] = n.distance
+        for f, j in seen.items():
+            best = m[j]
+            if best.distance > MAX_DESCRIPTOR_DISTANCE:
+                continue
+            distinct = best.distance < RATIO * second[f] if f in second else best.distance <= CLOSE_DISTANCE
+            if distinct:
+                qi.append(best.queryIdx)
+                si.append(best.trainIdx)
     if len(qi) < MIN_MATCHES:
         return []
     q_idx, s_idx = np.array(qi), np.array(si)
@@ -179,10 +218,49 @@ def verify_frame(bank: KeypointBank, query: KeyFrame) -> list[GeoHit]:
         sel = kf == k
         q_pts = query.points[q_idx[sel]]
         s_pts = frame.points[s_idx[sel] - offsets[int(k)]]
-        inliers, h = _homography_inliers(q_pts, s_pts, frame)
+        inliers, h = _homography_inliers(q_pts, s_pts, frame, query)
         if inliers:
             hits.append(GeoHit(asset_id, inliers, frame.t, h, (frame.width, frame.height)))
     return hits
+
+
+def _evidence(hits: list[Scored], single: bool) -> int:
+    """An asset's support: its best frame's inliers for a picture, else the inliers of its
+    frames that clear VIDEO_MIN_INLIERS (0 when it does not clear the bar)."""
+    if single:
+        top = max(h.hit.inliers for h in hits)
+        return top if top >= IMAGE_MIN_INLIERS else 0
+    strong = [h.hit.inliers for h in hits if h.hit.inliers >= VIDEO_MIN_INLIERS]
+    return sum(strong) if len(strong) >= VIDEO_MIN_FRAMES else 0
+
+
+def _support(hits: list[Scored]) -> int:
+    """Any support at all (for the margin): the inliers of every verified frame."""
+    return sum(h.hit.inliers for h in hits)
+
+
+def _colour(hits: list[Scored]) -> float:
+    return sum(h.colour for h in hits) / len(hits)
+
+
+def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool) -> str | None:
+    """The asset that clears the bar and leads every other asset by MARGIN; once every frame
+    was seen (`final`), among rivals within the margin (siblings the inliers cannot
+    separate) the one whose colours agree best, else the one with the most support."""
+    cleared = {a: e for a, hits in per_asset.items() if (e := _evidence(hits, single))}
+    if not cleared:
+        return None
+    lead = max(cleared, key=lambda a: cleared[a])
+    rivals = [a for a in per_asset if a != lead and MARGIN * _support(per_asset[a]) > cleared[lead]]
+    if not rivals:
+        return lead
+    if not final:
+        return None  # undecided: look at more frames first
+    # Close rivals show the same pictures (siblings): colour separates graded copies.
+    best = max([lead, *rivals], key=lambda a: _colour(per_asset[a]))
+    if best in cleared and _colour(per_asset[best]) >= _colour(per_asset[lead]) + COLOUR_MARGIN:
+        return best
+    return lead
 
 
 def verify(
@@ -191,33 +269,47 @@ def verify(
     *,
     image: bool,
     total: int,
-    accept: Callable[[int, GeoHit], bool] = lambda _i, _h: True,
+    colour: Callable[[int, GeoHit], float] = lambda _i, _h: 1.0,
+    min_colour: float = 0.0,
 ) -> GeoCandidate | None:
-    """The enrolled asset the query frames show beyond doubt, or None.
+    """The enrolled asset the query frames show, or None.
 
     An image needs IMAGE_MIN_INLIERS on one keyframe; a video needs VIDEO_MIN_FRAMES of its
     `total` frames each with VIDEO_MIN_INLIERS on the same asset (or one frame at the image
-    bar when it has fewer frames than that). `queries` is consumed lazily: describing and
-    matching stop as soon as an asset clears the bar. `accept(query index, hit)` may veto a
-    hit (the service checks colours: videos made from one picture source differ only there).
+    bar when it has fewer frames than that). The asset must also lead every other asset's
+    verified inliers by MARGIN: the stage decides between assets, it does not name the
+    first one that clears the bar. `colour(query index, hit)` is the colour agreement of the
+    rectified query with the keyframe (videos made from one picture source differ only
+    there); hits below `min_colour` are dropped, and among rivals within the margin the
+    asset whose colours agree best by COLOUR_MARGIN wins, else the best supported.
+    `queries` is consumed lazily: describing and matching stop as soon as one
+    asset is beyond doubt.
     """
     single = image or total < VIDEO_MIN_FRAMES
-    per_asset: dict[str, list[GeoHit]] = {}
+    per_asset: dict[str, list[Scored]] = {}
     for i, q in enumerate(queries):
         if q is None:
             continue
-        best: dict[str, GeoHit] = {}
+        best: dict[str, Scored] = {}
         for hit in verify_frame(bank, q):
-            if hit.inliers > best.get(hit.asset_id, GeoHit("", 0, 0.0)).inliers and accept(i, hit):
-                best[hit.asset_id] = hit
-        for a, hit in best.items():
-            hits = per_asset.setdefault(a, [])
-            hits.append(hit)
-            strong = [h for h in hits if h.inliers >= VIDEO_MIN_INLIERS]
-            top = max(hits, key=lambda h: h.inliers)
-            if (single and top.inliers >= IMAGE_MIN_INLIERS) or (not single and len(strong) >= VIDEO_MIN_FRAMES):
-                return GeoCandidate(a, len(strong), top.inliers, top.t)
-    return None
+            if hit.inliers <= (best[hit.asset_id].hit.inliers if hit.asset_id in best else 0):
+                continue
+            agreement = colour(i, hit)
+            if agreement >= min_colour:
+                best[hit.asset_id] = Scored(hit, agreement)
+        for a, scored in best.items():
+            per_asset.setdefault(a, []).append(scored)
+        found = _decided(per_asset, single, final=False)
+        if found is not None:
+            return _candidate(found, per_asset[found])
+    found = _decided(per_asset, single, final=True)
+    return _candidate(found, per_asset[found]) if found else None
+
+
+def _candidate(asset_id: str, hits: list[Scored]) -> GeoCandidate:
+    top = max(hits, key=lambda h: h.hit.inliers).hit
+    strong = sum(1 for h in hits if h.hit.inliers >= VIDEO_MIN_INLIERS)
+    return GeoCandidate(asset_id, strong, top.inliers, top.t)
 
 
 def rectified_chroma(detail: Detail, hit: GeoHit, stored: npt.NDArray[np.int8]) -> float:

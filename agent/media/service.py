@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
 from agent.media import keypoints as kp
-from agent.media import printformat, repository, warp
+from agent.media import printformat, repository, siblings, warp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
@@ -338,8 +338,9 @@ class MediaService:
         if frames is not None and frames.count:
             # pHash first as uploaded, then turned and flipped (portrait, mirrored), then
             # local features with geometric verification (picture-in-picture, crops, re-filmed).
-            for variant in (frames, *prints.variants):
-                options.extend(self._picture_matches(state, prints.kind, variant, audio, audio_candidates))
+            for i, variant in enumerate((frames, *prints.variants)):
+                method = "frames" if i == 0 else "turned-frames"
+                options.extend(self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method))
                 if options:
                     break
             if not any(m.path for m in options) and prints.details:
@@ -358,21 +359,29 @@ class MediaService:
         frames: FramePrint,
         audio: AudioPrint | None,
         audio_candidates: list[AudioCandidate],
+        method: str,
     ) -> list[MediaMatch]:
         cal = self.calibration
-        found: list[MediaMatch] = []
+        accepted: list[siblings.Scored] = []
         if kind == "image":
             # Several frames per asset are proposed; each is scored, the best one counts.
             for ic in search_image(state, frames, cal.min_chroma):
                 score, ok = decide("image", ic, cal)
                 if ok:
-                    found.append(self._as_match(state, ic.asset_id, "image", score, ic.offset_s))
+                    accepted.append(siblings.Scored(ic, score, _duration(state, ic.asset_id)))
         else:
             for vc in search_video(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
                 score, ok = decide("video", vc, cal)
                 if ok and not self._sound_contradicts(state, audio, vc.asset_id, audio_candidates):
-                    found.append(self._as_match(state, vc.asset_id, "video", score, vc.offset_s))
-        return found
+                    accepted.append(siblings.Scored(vc, score, _duration(state, vc.asset_id)))
+        span = float(frames.times.max() - frames.times.min()) + 1.0 / QUERY_FPS if kind != "image" else 0.0
+        chosen = siblings.choose(accepted, span)
+        if chosen is None:
+            return []
+        c = chosen.candidate
+        return [
+            self._as_match(state, c.asset_id, "image" if kind == "image" else "video", chosen.score, c.offset_s, method)
+        ]
 
     def _load_keypoints(self, state: IndexState) -> None:
         missing = [a for a, info in state.assets.items() if info.has_frame_print and a not in self._keypoints_known]
@@ -395,11 +404,18 @@ class MediaService:
         details = prints.details
         queries = (kp.describe(d.gray, d.t, kp.QUERY_FEATURES) for d in details)
 
-        def colours_agree(i: int, hit: GeoHit) -> bool:
+        def colour(i: int, hit: GeoHit) -> float:
             stored = _chroma_at(state, hit.asset_id, hit.t)
-            return stored is None or rectified_chroma(details[i], hit, stored) >= self.calibration.min_chroma
+            return 1.0 if stored is None else rectified_chroma(details[i], hit, stored)
 
-        found = verify(self.keypoints, queries, image=prints.kind == "image", total=len(details), accept=colours_agree)
+        found = verify(
+            self.keypoints,
+            queries,
+            image=prints.kind == "image",
+            total=len(details),
+            colour=colour,
+            min_colour=self.calibration.min_chroma,
+        )
         if found is None or found.asset_id not in state.assets:
             return []
         if prints.kind != "image" and self._sound_contradicts(state, audio, found.asset_id, audio_candidates):
@@ -407,7 +423,7 @@ class MediaService:
         # Inliers well above the bar are near-certain; the score says how far above.
         score = 1.0 - 0.5 ** (found.inliers / 8.0)
         kind = "image" if prints.kind == "image" else "video"
-        return [self._as_match(state, found.asset_id, kind, score, found.offset_s)]
+        return [self._as_match(state, found.asset_id, kind, score, found.offset_s, "keypoints")]
 
     def _warped_match(
         self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]
@@ -431,7 +447,7 @@ class MediaService:
                 verified = replace(c, cp_ber=ber, cp_overlap=overlap)
                 score, ok = decide("audio", verified, self.calibration)
                 if ok and score >= WARP_MIN_SCORE:
-                    match = self._as_match(state, c.asset_id, "audio", score, c.offset_s)
+                    match = self._as_match(state, c.asset_id, "audio", score, c.offset_s, "warped-sound")
                     if match.path:
                         return match
         return None
@@ -445,7 +461,7 @@ class MediaService:
         for c in candidates[:TOP_CANDIDATES]:
             score, ok = decide("audio", c, self.calibration)
             if ok and score >= min_score and c.lm_votes >= min_votes:
-                matches.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s))
+                matches.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s, "sound"))
         return matches
 
     def _sound_contradicts(
@@ -467,7 +483,9 @@ class MediaService:
         return decide("audio", mine[0], self.calibration)[0] < self.calibration.conflict_max_score
 
     @staticmethod
-    def _as_match(state: IndexState, asset_id: str, kind: str, score: float, offset_s: float) -> MediaMatch:
+    def _as_match(
+        state: IndexState, asset_id: str, kind: str, score: float, offset_s: float, method: str
+    ) -> MediaMatch:
         info = state.assets.get(asset_id)
         return MediaMatch(
             asset_id=asset_id,
@@ -475,6 +493,7 @@ class MediaService:
             kind=kind,
             score=round(score, 4),
             offset_s=round(offset_s, 2),
+            method=method,
         )
 
 
@@ -512,6 +531,11 @@ def _chroma_at(state: IndexState, asset_id: str, t: float) -> npt.NDArray[np.int
                 k = start + int(np.argmin(np.abs(segment.times[start:end] - t)))
                 return segment.chroma[k : k + 1]
     return None
+
+
+def _duration(state: IndexState, asset_id: str) -> float:
+    info = state.assets.get(asset_id)
+    return info.duration_s if info else 0.0
 
 
 def _ms(started: float) -> float:

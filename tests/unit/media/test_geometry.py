@@ -90,3 +90,27 @@ def test_unrelated_picture_not_found() -> None:
     bank = bank_of(*(textured(s) for s in (10, 11, 12)))
     for seed in (20, 21, 22, 23):
         assert verify(bank, [query(embedded(textured(seed), 0.5))], image=True, total=1) is None
+
+
+def test_identical_sibling_does_not_hide_the_picture() -> None:
+    """Two assets with the same pictures (one template, two recordings): the ratio test is
+    taken within a keyframe, so their equal descriptors do not cancel each other out."""
+    picture = textured(30)
+    bank = bank_of(textured(31), picture, picture.copy())
+    found = verify(bank, [query(embedded(picture, 0.4))], image=True, total=1)
+    assert found is not None
+    assert found.asset_id in ("asset1", "asset2")
+
+
+def test_close_up_of_one_detail_is_not_the_picture() -> None:
+    """A third of an enrolled picture's area blown up to full size (a zoom into the same
+    source) shows too little of it: the query must cover MIN_COVERAGE of the keyframe."""
+    picture = textured(40)
+    bank = bank_of(picture, textured(41))
+    h, w = picture.shape
+    detail = cv2.resize(picture[h // 5 : h // 5 + h * 3 // 5, w // 5 : w // 5 + w * 3 // 5], (w, h))
+    assert verify(bank, [query(np.asarray(detail, dtype=np.uint8))], image=True, total=1) is None
+    crop = cv2.resize(picture[: h * 3 // 4, w // 4 :], (w, h))  # a 25 % crop still is
+    found = verify(bank, [query(np.asarray(crop, dtype=np.uint8))], image=True, total=1)
+    assert found is not None
+    assert found.asset_id == "asset0"
