@@ -243,10 +243,11 @@ def _colour(hits: list[Scored]) -> float:
     return sum(h.colour for h in hits) / len(hits)
 
 
-def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool) -> str | None:
+def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool, tie: Callable[[str], float]) -> str | None:
     """The asset that clears the bar and leads every other asset by MARGIN; once every frame
-    was seen (`final`), among rivals within the margin (siblings the inliers cannot
-    separate) the one whose colours agree best, else the one with the most support."""
+    was seen (`final`), among the rivals within the margin that clear the bar (siblings the
+    inliers cannot separate) the one whose colours agree best, then the lowest `tie`, then
+    the one with the most support."""
     cleared = {a: e for a, hits in per_asset.items() if (e := _evidence(hits, single))}
     if not cleared:
         return None
@@ -257,10 +258,10 @@ def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool) -> s
     if not final:
         return None  # undecided: look at more frames first
     # Close rivals show the same pictures (siblings): colour separates graded copies.
-    best = max([lead, *rivals], key=lambda a: _colour(per_asset[a]))
-    if best in cleared and _colour(per_asset[best]) >= _colour(per_asset[lead]) + COLOUR_MARGIN:
-        return best
-    return lead
+    contenders = [lead, *(a for a in rivals if a in cleared)]
+    top = max(_colour(per_asset[a]) for a in contenders)
+    tied = [a for a in contenders if _colour(per_asset[a]) >= top - COLOUR_MARGIN]
+    return min(tied, key=lambda a: (tie(a), -cleared[a]))
 
 
 def verify(
@@ -271,6 +272,7 @@ def verify(
     total: int,
     colour: Callable[[int, GeoHit], float] = lambda _i, _h: 1.0,
     min_colour: float = 0.0,
+    tie: Callable[[str], float] = lambda _a: 0.0,
 ) -> GeoCandidate | None:
     """The enrolled asset the query frames show, or None.
 
@@ -281,7 +283,8 @@ def verify(
     first one that clears the bar. `colour(query index, hit)` is the colour agreement of the
     rectified query with the keyframe (videos made from one picture source differ only
     there); hits below `min_colour` are dropped, and among rivals within the margin the
-    asset whose colours agree best by COLOUR_MARGIN wins, else the best supported.
+    asset whose colours agree best by COLOUR_MARGIN wins, then the lowest `tie(asset)` (the
+    service: how far the asset's length is from the query's), then the best supported.
     `queries` is consumed lazily: describing and matching stop as soon as one
     asset is beyond doubt.
     """
@@ -299,10 +302,10 @@ def verify(
                 best[hit.asset_id] = Scored(hit, agreement)
         for a, scored in best.items():
             per_asset.setdefault(a, []).append(scored)
-        found = _decided(per_asset, single, final=False)
+        found = _decided(per_asset, single, final=False, tie=tie)
         if found is not None:
             return _candidate(found, per_asset[found])
-    found = _decided(per_asset, single, final=True)
+    found = _decided(per_asset, single, final=True, tie=tie)
     return _candidate(found, per_asset[found]) if found else None
 
 

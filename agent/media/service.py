@@ -402,6 +402,9 @@ class MediaService:
         if not len(self.keypoints):
             return []
         details = prints.details
+        frames = prints.frames
+        whole = prints.kind != "image" and frames is not None and frames.count > 0
+        span = float(frames.times.max() - frames.times.min()) + 1.0 / QUERY_FPS if whole and frames else 0.0
         queries = (kp.describe(d.gray, d.t, kp.QUERY_FEATURES) for d in details)
 
         def colour(i: int, hit: GeoHit) -> float:
@@ -415,6 +418,7 @@ class MediaService:
             total=len(details),
             colour=colour,
             min_colour=self.calibration.min_chroma,
+            tie=lambda a: abs(_duration(state, a) - span) if span else 0.0,
         )
         if found is None or found.asset_id not in state.assets:
             return []
