@@ -4,7 +4,7 @@ Contract (docs/detection.md; exit statuses in docs/configuration.md):
 - `enroll PATH...` fingerprints files and folders (recursively); exit 0 when every readable
   media file was enrolled (or already was), non-zero with a message per failure otherwise.
 - `match --json PATH...` prints, for each PATH in order, one JSON object on its own line:
-  {"file": PATH, "match": null | {"asset", "path", "kind", "score", "offset_s"}, "ms": N}
+  {"file": PATH, "match": null | {"asset", "path", "kind", "score", "offset_s", "method"}, "ms": N}
   with an "error" string when the input could not be inspected. Never a traceback.
 
 Exit statuses (agent.errors): 0 when every PATH was read (matched or not); 6 when a PATH could
@@ -223,6 +223,7 @@ def match(db_url: str | None, config_file: Path | None, as_json: bool, paths: tu
                     "kind": found.kind,
                     "score": found.score,
                     "offset_s": found.offset_s,
+                    "method": found.method,
                 },
                 "ms": outcome.ms,
             }

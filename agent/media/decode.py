@@ -103,6 +103,7 @@ class Picture:
 
     t: float  # seconds from the start of the stream
     yuv: UInt8Array  # shape (3, height, width): Y, U, V (BT.601 full range, via RGB)
+    detail: UInt8Array | None = None  # a larger grey copy, when the sink asked (local features)
 
 
 class MediaSink(Protocol):
@@ -197,6 +198,18 @@ def _open(source: Path | bytes, fmt: str | None, options: dict[str, str]) -> tup
 def _picture_size(width: int, height: int) -> tuple[int, int]:
     out_h = round(FRAME_WIDTH * height / width / 2) * 2
     return FRAME_WIDTH, max(2, out_h)
+
+
+def _detail(sink: MediaSink, frame: Any, t: float) -> UInt8Array | None:
+    """A grey copy of the frame at the width the sink asks for (never enlarged), or None."""
+    wants = getattr(sink, "detail_width", None)
+    width = int(wants(t)) if wants is not None else 0
+    if width <= 0:
+        return None
+    width = min(width, int(frame.width)) // 2 * 2
+    height = max(2, round(width * frame.height / frame.width / 2) * 2)
+    gray: UInt8Array = frame.to_ndarray(format="gray", width=width, height=height, interpolation="AREA")
+    return gray
 
 
 def _frame_time(frame: Any, index: int, rate: Fraction | None) -> float:
@@ -328,7 +341,7 @@ def _decode_streams(
                             _check_dimensions(frame.width, frame.height)
                             size = _picture_size(frame.width, frame.height)
                         rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
-                        sink.picture(Picture(t=t, yuv=rgb_to_yuv(rgb)))
+                        sink.picture(Picture(t=t, yuv=rgb_to_yuv(rgb), detail=_detail(sink, frame, t)))
                         report.pictures += 1
                         if report.is_image:
                             break

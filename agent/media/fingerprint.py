@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.errors import MediaError
+from agent.media import keypoints as kp
 from agent.media import landmarks
 from agent.media.chroma import ChromaprintStream
 from agent.media.decode import AUDIO_RATE, DecodeReport, Picture, decode
@@ -53,13 +54,49 @@ class FramePrint:
 
 
 @dataclass(frozen=True)
+class Detail:
+    """A query frame kept for local features: a larger grey copy and the small Y/U/V picture."""
+
+    t: float
+    gray: npt.NDArray[np.uint8]
+    yuv: npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
 class MediaPrints:
     kind: str  # "audio" | "video" | "image"
     audio: AudioPrint | None
     frames: FramePrint | None
     report: DecodeReport
+    keypoints: kp.KeypointPrint | None = None  # enrolment: local features of a few keyframes
+    variants: tuple[FramePrint, ...] = ()  # queries: the frames turned and flipped (DIHEDRAL[1:])
+    details: tuple[Detail, ...] = ()  # queries: a few frames kept larger (local features)
     # Queries only: the first KEEP_PCM_S of decoded 11,025 Hz mono sound, for warp hypotheses.
     pcm: npt.NDArray[np.int16] | None = None
+
+
+# The 8 turns and flips of a picture (the dihedral group), as operations on (planes, h, w).
+DIHEDRAL: tuple[Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]], ...] = (
+    lambda a: a,
+    lambda a: np.rot90(a, 1, axes=(1, 2)),
+    lambda a: np.rot90(a, 2, axes=(1, 2)),
+    lambda a: np.rot90(a, 3, axes=(1, 2)),
+    lambda a: a[:, :, ::-1],
+    lambda a: a[:, ::-1, :],
+    lambda a: np.swapaxes(a, 1, 2),
+    lambda a: np.rot90(a, 2, axes=(1, 2)).swapaxes(1, 2),
+)
+
+
+def _frame_print(pictures: list[PictureHashes]) -> FramePrint | None:
+    if not pictures:
+        return None
+    return FramePrint(
+        times=np.array([p.t for p in pictures], dtype=np.float32),
+        hashes=np.array([p.hashes for p in pictures], dtype=np.uint64).reshape(-1, len(SCALES)),
+        chroma=np.stack([p.chroma for p in pictures]).astype(np.int8).reshape(-1, 2 * CHROMA_CELLS),
+        layout=np.stack([p.layout for p in pictures]).astype(np.int8).reshape(-1, LAYOUT_CELLS),
+    )
 
 
 class _Collector:
@@ -72,8 +109,23 @@ class _Collector:
     """
 
     def __init__(
-        self, with_audio: bool, fps: float, adaptive: bool, probe: AudioProbe | None = None, keep_pcm: bool = False
+        self,
+        with_audio: bool,
+        fps: float,
+        adaptive: bool,
+        probe: AudioProbe | None = None,
+        query: bool = False,
+        keep_pcm: bool = False,
     ) -> None:
+        # Enrolment describes a few keyframes (local features); a query keeps a few larger
+        # grey frames (described only if pHash finds nothing) and hashes every picture turned
+        # and flipped too (rotated or mirrored uploads).
+        self.query = query
+        self.keyframes: list[kp.KeyFrame] = []
+        self.details: list[Detail] = []
+        self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
+        self.next_detail_t = 0.0
+        self.last_key_hash: int | None = None
         self.chroma = ChromaprintStream() if with_audio else None
         self.landmarks = landmarks.LandmarkStream() if with_audio else None
         self.pictures: list[PictureHashes] = []
@@ -125,10 +177,32 @@ class _Collector:
             self.next_t = (int(t / self.step + 1e-6) + 1) * self.step
         return self.on_grid or self.dense
 
+    def detail_width(self, t: float) -> int:
+        """Width of the grey copy wanted for the picture at `t` (0: none)."""
+        step, cap = (kp.QUERY_STEP_S, kp.MAX_QUERY_FRAMES) if self.query else (kp.KEYFRAME_STEP_S, kp.MAX_KEYFRAMES)
+        taken = len(self.details) if self.query else len(self.keyframes)
+        if t + 1e-6 < self.next_detail_t or taken >= cap:
+            return 0
+        self.next_detail_t = t + step
+        return kp.QUERY_DETAIL_WIDTH if self.query else kp.ENROL_DETAIL_WIDTH
+
     def picture(self, picture: Picture) -> None:
         hashed = hash_picture(picture)
         if hashed is not None:
             self.pictures.append(hashed)
+            if self.query:
+                for i, turn in enumerate(DIHEDRAL[1:]):
+                    turned = hash_picture(Picture(t=picture.t, yuv=np.ascontiguousarray(turn(picture.yuv))))
+                    if turned is not None:
+                        self.variants[i].append(turned)
+        if picture.detail is not None and hashed is not None:
+            if self.query:
+                self.details.append(Detail(picture.t, picture.detail, picture.yuv))
+            elif self.last_key_hash is None or (hashed.hashes[0] ^ self.last_key_hash).bit_count() > kp.DUPLICATE_BITS:
+                frame = kp.describe(picture.detail, picture.t, kp.ENROL_FEATURES)
+                if frame is not None:
+                    self.keyframes.append(frame)
+                    self.last_key_hash = hashed.hashes[0]
         if self.on_grid and self.adaptive:
             current = hashed.hashes[0] if hashed is not None else None
             previous = self.last_grid_hash
@@ -147,14 +221,7 @@ class _Collector:
         return AudioPrint(chroma=self.chroma.finish(), hashes=hashes, times=times, seconds=seconds)
 
     def frame_print(self) -> FramePrint | None:
-        if not self.pictures:
-            return None
-        return FramePrint(
-            times=np.array([p.t for p in self.pictures], dtype=np.float32),
-            hashes=np.array([p.hashes for p in self.pictures], dtype=np.uint64).reshape(-1, len(SCALES)),
-            chroma=np.stack([p.chroma for p in self.pictures]).astype(np.int8).reshape(-1, 2 * CHROMA_CELLS),
-            layout=np.stack([p.layout for p in self.pictures]).astype(np.int8).reshape(-1, LAYOUT_CELLS),
-        )
+        return _frame_print(self.pictures)
 
 
 def fingerprint(
@@ -165,6 +232,7 @@ def fingerprint(
     adaptive: bool = False,
     pcm: tuple[str, int, int] | None = None,
     probe: AudioProbe | None = None,
+    query: bool = False,
     keep_pcm: bool = False,
 ) -> MediaPrints:
     """Decode `source` once and compute every print it supports (`adaptive`: see _Collector).
@@ -174,7 +242,9 @@ def fingerprint(
     doubt), decoding stops and the prints cover only what was decoded (report.satisfied).
     `keep_pcm`, for queries: keep the first KEEP_PCM_S of decoded sound in `MediaPrints.pcm`.
     """
-    collector = _Collector(with_audio=True, fps=frame_fps, adaptive=adaptive, probe=probe, keep_pcm=keep_pcm)
+    collector = _Collector(
+        with_audio=True, fps=frame_fps, adaptive=adaptive, probe=probe, query=query, keep_pcm=keep_pcm
+    )
     try:
         report = decode(source, collector, limits, pcm=pcm)
     except BaseException:
@@ -194,4 +264,14 @@ def fingerprint(
     else:
         raise MediaError(report.problem or "no decodable audio or pictures")
     kept = np.concatenate(collector.kept) if audio is not None and collector.kept else None
-    return MediaPrints(kind=kind, audio=audio, frames=frames, report=report, pcm=kept)
+    variants = tuple(p for p in (_frame_print(v) for v in collector.variants) if p is not None)
+    return MediaPrints(
+        kind=kind,
+        audio=audio,
+        frames=frames,
+        report=report,
+        keypoints=kp.KeypointPrint(tuple(collector.keyframes)) if collector.keyframes else None,
+        variants=variants if len(variants) == len(DIHEDRAL) - 1 else (),
+        details=tuple(collector.details),
+        pcm=kept,
+    )

@@ -13,6 +13,9 @@ Every blob is a 16-byte header followed by little-endian numpy arrays:
     landmarks:   count x uint32 hashes, then count x uint32 anchor frames (23.2 ms units)
     frames:      count x float32 seconds, count x extra x uint64 pHashes,
                  count x 32 x int8 colour signature, count x 64 x int8 luminance layout
+    keypoints:   count keyframe records (float32 seconds, u16 width, u16 height, u32 n),
+                 then all keypoints' float32 x/y, then their 32-byte ORB descriptors
+                 (`keypoints.py`; a row added beside the others, see `load_keypoints`)
 
 `media_print.version` holds the same algorithm version, so stale prints can be found with SQL.
 A print whose format or algorithm version this build does not know is not loaded (it would
@@ -26,6 +29,7 @@ from typing import Final
 
 import numpy as np
 
+from agent.media import keypoints as kp
 from agent.media.fingerprint import AudioPrint, FramePrint
 from agent.media.frames import CHROMA_CELLS, LAYOUT_CELLS, SCALES
 
@@ -36,8 +40,9 @@ HEADER = struct.Struct("<4sHHII")
 CHROMAPRINT: Final = "chromaprint"
 LANDMARKS: Final = "landmarks"
 FRAMES: Final = "frames"
+KEYPOINTS: Final = "keypoints"
 # Algorithm versions: bump when a change makes old prints incomparable with new queries.
-ALGORITHM_VERSIONS: Final = {CHROMAPRINT: 1, LANDMARKS: 1, FRAMES: 3}
+ALGORITHM_VERSIONS: Final = {CHROMAPRINT: 1, LANDMARKS: 1, FRAMES: 3, KEYPOINTS: 1}
 
 
 class PrintFormatError(ValueError):
@@ -119,3 +124,15 @@ def decode_frames(blob: bytes) -> FramePrint:
         chroma=chroma.reshape(count, 2 * CHROMA_CELLS).copy(),
         layout=layout.reshape(count, LAYOUT_CELLS).copy(),
     )
+
+
+def encode_keypoints(p: kp.KeypointPrint) -> tuple[int, int, bytes]:
+    return ALGORITHM_VERSIONS[KEYPOINTS], p.count, _header(KEYPOINTS, p.count) + kp.encode(p)
+
+
+def decode_keypoints(blob: bytes) -> kp.KeypointPrint:
+    count, _, body = _parse_header(KEYPOINTS, blob)
+    try:
+        return kp.decode(count, body)
+    except ValueError as exc:
+        raise PrintFormatError(str(exc)) from None

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from agent.media import printformat
 from agent.media.fingerprint import AudioPrint, FramePrint, MediaPrints
 from agent.media.index import AssetInfo
+from agent.media.keypoints import KeypointPrint
 from agent.store import MediaAsset, MediaPrint, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,11 @@ def _save(
         rows.append(
             MediaPrint(asset_id=asset_id, kind=printformat.FRAMES, version=version, item_count=count, data=blob)
         )
+    if prints.keypoints is not None and prints.keypoints.count:
+        version, count, blob = printformat.encode_keypoints(prints.keypoints)
+        rows.append(
+            MediaPrint(asset_id=asset_id, kind=printformat.KEYPOINTS, version=version, item_count=count, data=blob)
+        )
     report = prints.report
     with store.session() as session:
         existing = session.get(MediaAsset, asset_id)
@@ -165,6 +171,44 @@ def load(store: Store, only: Iterable[str] | None = None) -> Iterator[LoadedAsse
             loaded = _decode(assets[asset_id], blobs.get(asset_id, {}))
             if loaded is not None:
                 yield loaded
+
+
+def has_print(store: Store, asset_id: str, kind: str) -> bool:
+    with store.session() as session:
+        row = session.execute(
+            select(col(MediaPrint.asset_id)).where(col(MediaPrint.asset_id) == asset_id, col(MediaPrint.kind) == kind)
+        ).first()
+    return row is not None
+
+
+def add_keypoints(store: Store, asset_id: str, keypoints: KeypointPrint) -> None:
+    """Backfill the keypoint print of an asset enrolled before keypoints existed."""
+    version, count, blob = printformat.encode_keypoints(keypoints)
+    with store.session() as session:
+        session.add(
+            MediaPrint(asset_id=asset_id, kind=printformat.KEYPOINTS, version=version, item_count=count, data=blob)
+        )
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()  # another process backfilled it meanwhile
+
+
+def load_keypoints(store: Store, only: Iterable[str]) -> Iterator[tuple[str, KeypointPrint]]:
+    """The keypoint prints of the given assets (those that have one: assets enrolled before
+    keypoints existed have none until their file is enrolled again, and are found by pHash only)."""
+    for batch in _chunks(sorted(set(only)), LOAD_BATCH):
+        with store.session() as session:
+            rows = session.execute(
+                select(col(MediaPrint.asset_id), col(MediaPrint.data)).where(
+                    col(MediaPrint.asset_id).in_(batch), col(MediaPrint.kind) == printformat.KEYPOINTS
+                )
+            )
+            for asset_id, data in rows:
+                try:
+                    yield str(asset_id), printformat.decode_keypoints(bytes(cast(bytes, data)))
+                except printformat.PrintFormatError as exc:
+                    log.warning("keypoints of media asset %s not loaded: %s (enrol its file again)", asset_id, exc)
 
 
 def _decode(row: tuple[str, str, str, float | None], blobs: dict[str, bytes]) -> LoadedAsset | None:

@@ -19,11 +19,12 @@ import numpy.typing as npt
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
-from agent.media import repository, warp
+from agent.media import keypoints as kp
+from agent.media import printformat, repository, siblings, warp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
-from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, MediaPrints, fingerprint
+from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, FramePrint, MediaPrints, fingerprint
 from agent.media.index import (
     AssetInfo,
     IndexState,
@@ -35,6 +36,7 @@ from agent.media.index import (
     stored_chroma,
 )
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
+from agent.media.rectify import GeoHit, KeypointBank, rectified_chroma, verify
 from agent.media.sniff import read_prefix, sniff_bytes
 from agent.store import Store, StoreUnavailable, describe_db_error
 
@@ -115,6 +117,9 @@ class MediaService:
         self.limits = limits
         self.calibration = calibration or load_calibration()
         self.index = MediaIndex()
+        # Keypoints are loaded on first need (a query pHash could not place), not at start-up.
+        self.keypoints = KeypointBank()
+        self._keypoints_known: set[str] = set()
         self._write = threading.Lock()  # index changes
         self._store_write = threading.Lock()  # one writing transaction per process at a time
         if preload:
@@ -131,6 +136,8 @@ class MediaService:
                 gone = known - alive
                 if gone:
                     self.index.remove(sorted(gone))
+                    self.keypoints.remove(gone)
+                    self._keypoints_known -= gone
                 new = alive - known
                 if not new:
                     return 0
@@ -144,6 +151,8 @@ class MediaService:
         with self._write:
             repository.forget(self.store, asset_id)
             self.index.remove([asset_id])
+            self.keypoints.remove([asset_id])
+            self._keypoints_known.discard(asset_id)
 
     def stats(self) -> IndexStats:
         state = self.index.state
@@ -190,13 +199,17 @@ class MediaService:
             if digest not in self.index:
                 self.refresh()
             info = self.index.state.assets.get(digest)
+            if info is not None and info.has_frame_print:
+                self._backfill_keypoints(source, digest)
             return EnrollOutcome(digest, display, info.kind if info else None, False, None)
         prints = fingerprint(source, self.limits, frame_fps=ENROL_FPS, adaptive=True)
         audio = _usable_audio(prints.audio)
         frames = prints.frames if prints.frames is not None and prints.frames.count else None
         if audio is None and frames is None:
             raise MediaError("nothing to fingerprint (silence, or pictures without detail)")
-        prints = MediaPrints(kind=prints.kind, audio=audio, frames=frames, report=prints.report)
+        prints = MediaPrints(
+            kind=prints.kind, audio=audio, frames=frames, report=prints.report, keypoints=prints.keypoints
+        )
         try:
             with self._store_write:
                 saved = repository.save(
@@ -220,9 +233,32 @@ class MediaService:
         )
         with self._write:
             self.index.add([(info, audio, frames)])
+            if prints.keypoints is not None and self._keypoints_known:
+                self.keypoints.add([(digest, prints.keypoints)])
+                self._keypoints_known.add(digest)
         if prints.report.problem:
             log.warning("enrolled %s partially: %s", digest[:12], prints.report.problem)
         return EnrollOutcome(digest, display, prints.kind, saved, None)
+
+    def _backfill_keypoints(self, source: Path | bytes, digest: str) -> None:
+        """Enrolling a file again gives an asset from before keypoints existed its keypoint
+        print (nothing else changes), so old stores gain the geometric stage file by file."""
+        try:
+            if repository.has_print(self.store, digest, printformat.KEYPOINTS):
+                return
+        except SQLAlchemyError as exc:
+            raise MediaError(f"store unavailable: {describe_db_error(exc)}") from None
+        prints = fingerprint(source, self.limits, frame_fps=ENROL_FPS, adaptive=True)
+        if prints.keypoints is None:
+            return
+        try:
+            with self._store_write:
+                repository.add_keypoints(self.store, digest, prints.keypoints)
+        except SQLAlchemyError as exc:
+            raise MediaError(f"cannot store prints: {describe_db_error(exc)}") from None
+        with self._write:
+            if self._keypoints_known:
+                self.keypoints.add([(digest, prints.keypoints)])
 
     # --- matching ---------------------------------------------------------------------------
 
@@ -297,7 +333,7 @@ class MediaService:
         state = self.index.state
         proof = _AudioProof(self, state)
         try:
-            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof, keep_pcm=True)
+            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof, query=True, keep_pcm=True)
             match = proof.match if prints.report.satisfied else self._decide(prints, state)
         except MediaError as exc:
             return MatchOutcome(None, mime, kind, str(exc), _ms(started))
@@ -310,30 +346,104 @@ class MediaService:
         return MatchOutcome(match, mime, prints.kind, error, _ms(started))
 
     def _decide(self, prints: MediaPrints, state: IndexState) -> MediaMatch | None:
-        cal = self.calibration
         options: list[MediaMatch] = []
         audio = _usable_audio(prints.audio)
         audio_candidates: list[AudioCandidate] = search_audio(state, audio) if audio is not None else []
         options.extend(self._audio_matches(state, audio_candidates))
         frames = prints.frames
         if frames is not None and frames.count:
-            if prints.kind == "image":
-                # Several frames per asset are proposed; each is scored, the best one counts.
-                for ic in search_image(state, frames, cal.min_chroma):
-                    score, ok = decide("image", ic, cal)
-                    if ok:
-                        options.append(self._as_match(state, ic.asset_id, "image", score, ic.offset_s))
-            else:
-                for vc in search_video(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
-                    score, ok = decide("video", vc, cal)
-                    if ok and not self._sound_contradicts(state, audio, vc.asset_id, audio_candidates):
-                        options.append(self._as_match(state, vc.asset_id, "video", score, vc.offset_s))
+            # pHash first as uploaded, then turned and flipped (portrait, mirrored), then
+            # local features with geometric verification (picture-in-picture, crops, re-filmed).
+            for i, variant in enumerate((frames, *prints.variants)):
+                method = "frames" if i == 0 else "turned-frames"
+                options.extend(self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method))
+                if options:
+                    break
+            if not any(m.path for m in options) and prints.details:
+                options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
         options = [m for m in options if m.path]
         if not options and audio is not None and prints.pcm is not None:
             warped = self._warped_match(state, prints.pcm, audio_candidates)
             if warped is not None:
                 options.append(warped)
         return max(options, key=lambda m: m.score) if options else None
+
+    def _picture_matches(
+        self,
+        state: IndexState,
+        kind: str,
+        frames: FramePrint,
+        audio: AudioPrint | None,
+        audio_candidates: list[AudioCandidate],
+        method: str,
+    ) -> list[MediaMatch]:
+        cal = self.calibration
+        accepted: list[siblings.Scored] = []
+        if kind == "image":
+            # Several frames per asset are proposed; each is scored, the best one counts.
+            for ic in search_image(state, frames, cal.min_chroma):
+                score, ok = decide("image", ic, cal)
+                if ok:
+                    accepted.append(siblings.Scored(ic, score, _duration(state, ic.asset_id)))
+        else:
+            for vc in search_video(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
+                score, ok = decide("video", vc, cal)
+                if ok and not self._sound_contradicts(state, audio, vc.asset_id, audio_candidates):
+                    accepted.append(siblings.Scored(vc, score, _duration(state, vc.asset_id)))
+        span = float(frames.times.max() - frames.times.min()) + 1.0 / QUERY_FPS if kind != "image" else 0.0
+        chosen = siblings.choose(accepted, span)
+        if chosen is None:
+            return []
+        c = chosen.candidate
+        return [
+            self._as_match(state, c.asset_id, "image" if kind == "image" else "video", chosen.score, c.offset_s, method)
+        ]
+
+    def _load_keypoints(self, state: IndexState) -> None:
+        missing = [a for a, info in state.assets.items() if info.has_frame_print and a not in self._keypoints_known]
+        if not missing:
+            return
+        try:
+            loaded = list(repository.load_keypoints(self.store, missing))
+        except SQLAlchemyError as exc:
+            raise MediaError(f"cannot read enrolled media from the store: {describe_db_error(exc)}") from None
+        self.keypoints.add(loaded)
+        self._keypoints_known.update(missing)
+
+    def _geometric_matches(
+        self, state: IndexState, prints: MediaPrints, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
+    ) -> list[MediaMatch]:
+        """Local features of a few query frames against the enrolled keyframes (`rectify.py`)."""
+        self._load_keypoints(state)
+        if not len(self.keypoints):
+            return []
+        details = prints.details
+        frames = prints.frames
+        whole = prints.kind != "image" and frames is not None and frames.count > 0
+        span = float(frames.times.max() - frames.times.min()) + 1.0 / QUERY_FPS if whole and frames else 0.0
+        queries = (kp.describe(d.gray, d.t, kp.QUERY_FEATURES) for d in details)
+
+        def colour(i: int, hit: GeoHit) -> float:
+            stored = _chroma_at(state, hit.asset_id, hit.t)
+            return 1.0 if stored is None else rectified_chroma(details[i], hit, stored)
+
+        found = verify(
+            self.keypoints,
+            queries,
+            image=prints.kind == "image",
+            total=len(details),
+            colour=colour,
+            min_colour=self.calibration.min_chroma,
+            tie=lambda a: abs(_duration(state, a) - span) if span else 0.0,
+        )
+        if found is None or found.asset_id not in state.assets:
+            return []
+        if prints.kind != "image" and self._sound_contradicts(state, audio, found.asset_id, audio_candidates):
+            return []
+        # Inliers well above the bar are near-certain; the score says how far above.
+        score = 1.0 - 0.5 ** (found.inliers / 8.0)
+        kind = "image" if prints.kind == "image" else "video"
+        return [self._as_match(state, found.asset_id, kind, score, found.offset_s, "keypoints")]
 
     def _warped_match(
         self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]
@@ -342,7 +452,9 @@ class MediaService:
         nothing matched as it came): the first trial that `_warp_trials` accepts."""
         for trial in self._warp_trials(state, pcm, direct):
             if trial.accepted:
-                match = self._as_match(state, trial.candidate.asset_id, "audio", trial.score, trial.candidate.offset_s)
+                match = self._as_match(
+                    state, trial.candidate.asset_id, "audio", trial.score, trial.candidate.offset_s, "warped-sound"
+                )
                 if match.path:
                     return match
         return None
@@ -384,7 +496,7 @@ class MediaService:
         for c in candidates[:TOP_CANDIDATES]:
             score, ok = decide("audio", c, self.calibration)
             if ok and score >= min_score and c.lm_votes >= min_votes:
-                matches.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s))
+                matches.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s, "sound"))
         return matches
 
     def _sound_contradicts(
@@ -406,7 +518,9 @@ class MediaService:
         return decide("audio", mine[0], self.calibration)[0] < self.calibration.conflict_max_score
 
     @staticmethod
-    def _as_match(state: IndexState, asset_id: str, kind: str, score: float, offset_s: float) -> MediaMatch:
+    def _as_match(
+        state: IndexState, asset_id: str, kind: str, score: float, offset_s: float, method: str
+    ) -> MediaMatch:
         info = state.assets.get(asset_id)
         return MediaMatch(
             asset_id=asset_id,
@@ -414,6 +528,7 @@ class MediaService:
             kind=kind,
             score=round(score, 4),
             offset_s=round(offset_s, 2),
+            method=method,
         )
 
 
@@ -439,6 +554,23 @@ class _AudioProof:
                 self.match = match
                 return True
         return False
+
+
+def _chroma_at(state: IndexState, asset_id: str, t: float) -> npt.NDArray[np.int8] | None:
+    """The colour signature of the asset's sampled frame nearest `t`."""
+    for segment in state.frames:
+        if asset_id in segment.asset_ids:
+            a = segment.asset_ids.index(asset_id)
+            start, end = int(segment.base[a]), int(segment.base[a + 1])
+            if end > start:
+                k = start + int(np.argmin(np.abs(segment.times[start:end] - t)))
+                return segment.chroma[k : k + 1]
+    return None
+
+
+def _duration(state: IndexState, asset_id: str) -> float:
+    info = state.assets.get(asset_id)
+    return info.duration_s if info else 0.0
 
 
 def _ms(started: float) -> float:

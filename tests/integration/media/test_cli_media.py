@@ -48,7 +48,8 @@ def test_enroll_then_match_json_in_order(clinic: Clinic, tmp_path: Path) -> None
     for line in lines:
         assert isinstance(line["ms"], (int, float))
     hit, missing, picture, miss, not_media = lines
-    assert set(hit["match"]) == {"asset", "path", "kind", "score", "offset_s"}
+    assert set(hit["match"]) == {"asset", "path", "kind", "score", "offset_s", "method"}
+    assert hit["match"]["method"] == "sound"
     assert hit["match"]["path"] == str(folder / "a.m4a")
     assert hit["match"]["kind"] == "audio"
     assert 0 < hit["match"]["score"] <= 1

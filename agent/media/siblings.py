@@ -1,0 +1,54 @@
+"""Choosing between enrolled videos the pictures alone barely tell apart.
+
+Videos made from one picture source (a screen-recording template, a test pattern, the same
+clip with another colour grade, or the same pictures under another sound track) give a
+silent, turned or captioned query nearly the same pHash evidence on each of them: the
+ranking by agreeing frames then names whichever came first. Among the accepted candidates
+whose pHash evidence is close to the best one's, colour decides (a hue change is all that
+separates graded siblings); when colour ties too, the asset whose length the query spans
+best (a whole-file upload is the whole asset, not the start of a longer one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.media.frame_index import FrameCandidate
+
+CLOSE_AGREE = 0.8  # a sibling has at least this share of the best candidate's agreeing frames
+CLOSE_DISTANCE = 1.5  # and a mean Hamming distance at most this much larger
+COLOUR_MARGIN = 0.002  # colour agreements closer than this are a tie
+
+
+@dataclass(frozen=True)
+class Scored:
+    candidate: FrameCandidate
+    score: float
+    duration_s: float  # the enrolled asset's length
+
+
+def choose(accepted: Sequence[Scored], query_span_s: float) -> Scored | None:
+    """The accepted candidate the query most likely shows (None when none was accepted).
+    `query_span_s`: how long the query video lasts (0 for a still picture: no length tie-break)."""
+    if not accepted:
+        return None
+    lead = max(accepted, key=lambda s: (s.score, s.candidate.agree, -s.candidate.mean_distance))
+    close = [
+        s
+        for s in accepted
+        if s.candidate.agree >= CLOSE_AGREE * lead.candidate.agree
+        and s.candidate.mean_distance <= lead.candidate.mean_distance + CLOSE_DISTANCE
+    ]
+    if len(close) < 2:
+        return lead
+    best_colour = max(s.candidate.chroma for s in close)
+    close = [s for s in close if s.candidate.chroma >= best_colour - COLOUR_MARGIN]
+    if len(close) < 2 or query_span_s <= 0.0:
+        return max(close, key=lambda s: s.score)
+
+    def coverage_gap(s: Scored) -> float:
+        """Enrolled time the query does not span, from where it starts."""
+        return abs(s.duration_s - s.candidate.offset_s - query_span_s)
+
+    return min(close, key=lambda s: (coverage_gap(s), -s.score))

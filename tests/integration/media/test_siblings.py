@@ -1,0 +1,77 @@
+"""Videos made from one picture source: a silent, turned or embedded copy names the asset it
+was made from, not whichever sibling was enrolled first.
+
+Three enrolled testsrc2 videos: `long` and `short` show the same pictures (12 s and 8 s, as
+two recordings of one template under different sound would), `graded` the same pattern with
+its hue turned by 10 degrees (close enough to pass the colour gate). Siblings are enrolled
+before the asset each query is made from, so naming the first enrolled one fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.media import MediaService
+from agent.store import Store
+from tests.support.media import MediaFactory, require_tools
+
+from .conftest import lavfi_video
+
+SOURCE = "testsrc2=s=480x360:rate=25"
+BACKGROUND = ("-f", "lavfi", "-i", "color=c=0x303848:s=1280x720:r=25")
+
+
+@dataclass
+class Siblings:
+    service: MediaService
+    long: Path
+    short: Path
+    graded: Path
+
+    def asset_of(self, path: Path) -> str:
+        for asset_id, info in self.service.index.state.assets.items():
+            if info.path == str(path):
+                return asset_id
+        raise KeyError(path)
+
+
+@pytest.fixture
+def siblings(store: Store, media_factory: MediaFactory) -> Siblings:
+    require_tools("ffmpeg")
+    long = lavfi_video(media_factory, "sibling-long.mp4", SOURCE, 12, None, 0)
+    short = lavfi_video(media_factory, "sibling-short.mp4", SOURCE, 8, None, 0)
+    graded = lavfi_video(media_factory, "sibling-graded.mp4", SOURCE, 8, None, 10)
+    enrolling = MediaService(store)
+    for path in (long, short, graded):
+        assert enrolling.enroll_path(path).asset_id is not None
+    return Siblings(MediaService(store), long, short, graded)
+
+
+def silent(media_factory: MediaFactory, src: Path, graph: str, background: bool = False) -> Path:
+    inputs = (*BACKGROUND, "-filter_complex") if background else ("-vf",)
+    return media_factory.encode(src, ".mp4", *inputs, graph, "-an", "-c:v", "libx264", "-preset", "ultrafast")
+
+
+@pytest.mark.parametrize("graph", ["transpose=1,transpose=1", "hflip"])
+def test_turned_copy_of_a_graded_sibling_names_it(siblings: Siblings, media_factory: MediaFactory, graph: str) -> None:
+    match = siblings.service.match_path(silent(media_factory, siblings.graded, graph)).match
+    assert match is not None
+    assert match.asset_id == siblings.asset_of(siblings.graded)
+
+
+def test_whole_file_names_the_sibling_of_its_length(siblings: Siblings, media_factory: MediaFactory) -> None:
+    match = siblings.service.match_path(silent(media_factory, siblings.short, "hflip")).match
+    assert match is not None
+    assert match.asset_id == siblings.asset_of(siblings.short)
+
+
+def test_embedded_graded_sibling_names_it(siblings: Siblings, media_factory: MediaFactory) -> None:
+    graph = "[0:v]scale=512:-2[s];[1:v][s]overlay=80:60:shortest=1"
+    query = silent(media_factory, siblings.graded, graph, background=True)
+    match = siblings.service.match_path(query).match
+    assert match is not None
+    assert match.method == "keypoints"
+    assert match.asset_id == siblings.asset_of(siblings.graded)

@@ -1,0 +1,95 @@
+"""Edited copies of an enrolled silent video, uploaded through a real proxy on loopback.
+
+One test per family of real-life edits: turned or mirrored (portrait phone video, front
+camera), embedded or cut (picture-in-picture at 30 % of a larger frame, a 25 % corner crop
+with a caption bar), and re-filmed (the screen filmed with a phone: perspective, blur,
+brightness). Each edit is made by the test with ffmpeg from an ffmpeg test pattern; an
+unrelated video with the same edit passes.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.proxy.conftest import enroll
+from tests.integration.proxy.harness import UNAPPROVED_ID, ProxyProcess
+from tests.integration.proxy.upstream import Upstream
+from tests.support.media import MediaFactory
+
+pytestmark = pytest.mark.timeout(300)
+
+PIP = ["-f", "lavfi", "-i", "color=c=0x304050:s=1280x720:r=25", "-t", "10"]
+EDITS: dict[str, list[tuple[str, ...]]] = {
+    "turned-or-mirrored": [("-vf", "transpose=1,scale=-2:480"), ("-vf", "hflip")],
+    "embedded-or-cut": [
+        (*PIP, "-filter_complex", "[0:v]scale=384:-2[s];[1:v][s]overlay=700:320:shortest=1"),
+        ("-vf", "crop=iw*0.75:ih*0.75:0:0,drawbox=x=0:y=ih*0.8:w=iw:h=ih*0.2:color=black@0.8:t=fill"),
+    ],
+    "re-filmed": [
+        (
+            "-vf",
+            "pad=iw*1.3:ih*1.3:(ow-iw)/2:(oh-ih)/2:color=0x202020,"
+            "perspective=x0=60:y0=30:x1=W-20:y1=0:x2=0:y2=H-10:x3=W-70:y3=H-40,"
+            "gblur=sigma=1.5,eq=brightness=0.08:contrast=0.9",
+        ),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def videos(media_factory: MediaFactory) -> tuple[Path, Path]:
+    """(enrolled clinical video, unrelated video), both silent, 10 s."""
+    clinical = media_factory.video(None, seconds=10, pattern="testsrc2", size="640x360")
+    other = media_factory.video(None, seconds=10, pattern="testsrc", size="640x360")
+    return clinical, other
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    tmp_path_factory: pytest.TempPathFactory, upstream_ca_file: Path, videos: tuple[Path, Path]
+) -> Iterator[ProxyProcess]:
+    process = ProxyProcess(tmp_path_factory.mktemp("proxy"), upstream_ca=upstream_ca_file)
+    enroll(process.store_url, [videos[0]])
+    process.start()
+    yield process
+    code = process.stop()
+    assert code == 0, process.log()[-3000:]
+    assert "Traceback" not in process.log(), process.log()[-5000:]
+
+
+@pytest.fixture
+def http(proxy: ProxyProcess) -> Iterator[httpx.Client]:
+    context = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    with httpx.Client(proxy=proxy.url, verify=context, timeout=120) as client:
+        yield client
+
+
+def _upload(http: httpx.Client, upstream: Upstream, data: bytes) -> httpx.Response:
+    return http.post(f"{upstream.https}/v1/files", files={"file": ("visit.mp4", data, "video/mp4")})
+
+
+@pytest.mark.parametrize("family", list(EDITS))
+def test_edited_video_blocked_unrelated_passes(
+    family: str,
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    videos: tuple[Path, Path],
+    media_factory: MediaFactory,
+) -> None:
+    clinical, other = videos
+    for args in EDITS[family]:
+        edited = media_factory.encode(clinical, ".mp4", *args, "-an", "-c:v", "libx264", "-crf", "28")
+        blocked = _upload(http, unapproved, edited.read_bytes())
+        assert blocked.status_code == 403, (args, blocked.text[:300])
+        event = proxy.event(blocked.headers["x-phiwall-incident"])
+        assert event.service_id == UNAPPROVED_ID
+        assert event.asset_id is not None
+        unrelated = media_factory.encode(other, ".mp4", *args, "-an", "-c:v", "libx264", "-crf", "28")
+        passed = _upload(http, unapproved, unrelated.read_bytes())
+        assert passed.status_code == 200, (args, passed.text[:300])
