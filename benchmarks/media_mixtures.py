@@ -209,8 +209,18 @@ def mix(speech: np.ndarray, background: np.ndarray, snr_db: float) -> np.ndarray
     return np.asarray(total * (0.5 / peak), dtype=np.float32)
 
 
+def made(out_stem: Path) -> Path | None:
+    """The file an earlier (interrupted) run already encoded for `out_stem`, if any."""
+    for suffix in (".mp3", ".m4a", ".flac"):
+        if out_stem.with_suffix(suffix).exists():
+            return out_stem.with_suffix(suffix)
+    return None
+
+
 def encode(audio: np.ndarray, out_stem: Path, rnd: random.Random, codecs: list[tuple[str, list[str]]] = CODECS) -> Path:
     suffix, codec = rnd.choice(codecs)
+    if (earlier := made(out_stem)) is not None and earlier.suffix == suffix:
+        return earlier
     level = 0.7 * 32767 / max(1e-6, float(np.abs(audio).max()))
     wav = media_corpus.write_wav_mono(out_stem.with_suffix(".tmp.wav"), audio * level, RATE)
     out = out_stem.with_suffix(suffix)
@@ -265,11 +275,17 @@ def build(spec: MixSpec, log: Callable[[str], None]) -> tuple[Path, list[Item]]:
         for length, seconds in LENGTHS.items():
             for background in ("music", "babble"):
                 for snr in SNRS:
+                    name = f"{background}_{snr:g}db_{length}"
+                    out_stem = root / "query" / f"{stem}__{name.replace('.', 'p')}"
+                    if (earlier := made(out_stem)) is not None:
+                        items.append(
+                            Item(str(earlier.relative_to(root)), "query", "audio", source=path, transform=name)
+                        )
+                        continue
                     r = random.Random(f"{spec.seed}:{path}:{length}:{background}:{snr}")
                     piece = audio if seconds is None else _excerpt(audio, seconds, r)
                     bg = music(piece.size / RATE, r) if background == "music" else babble(held, piece.size / RATE, r)
-                    name = f"{background}_{snr:g}db_{length}"
-                    out = encode(mix(piece, bg, snr), root / "query" / f"{stem}__{name.replace('.', 'p')}", r)
+                    out = encode(mix(piece, bg, snr), out_stem, r)
                     items.append(Item(str(out.relative_to(root)), "query", "audio", source=path, transform=name))
         for seconds in (2.0, 10.0):
             r = random.Random(f"{spec.seed}:{path}:clean{seconds}")
@@ -337,52 +353,33 @@ def diagnose(service: object, path: Path, source_id: str) -> str:
     return f"not proposed ({len(found)} candidates, {prints.audio.hashes.size} landmarks)"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=int, default=12)
-    ap.add_argument("--per-speaker", type=int, default=6)
-    ap.add_argument("--distractors", type=int, default=1000)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--diagnose", action="store_true", help="print the index stages' view of every miss")
-    args = ap.parse_args(argv)
-    from media_eval import asset_paths, enrolled
-
-    spec = MixSpec(args.seed, args.per_speaker, args.distractors)
-    root, items = build(spec, log=lambda m: print(m, file=sys.stderr))
-    with enrolled(root, items) as (service, _wall, media_s):
-        names = asset_paths(service, root)
-        ids = {v: k for k, v in names.items()}
-        rows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # hit, wrong, total
-        negatives: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # false, total
-        latency: dict[str, list[float]] = defaultdict(list)
-        notes: list[str] = []
-        misses: dict[str, list[str]] = defaultdict(list)
-        for it in items:
-            if it.role == "original":
-                continue
-            outcome = service.match_path(root / it.path)
-            label = it.path.rsplit("_", 1)[-1].split(".")[0] if it.role == "negative" else it.transform
-            length = label.rsplit("_", 1)[-1]
-            latency[length].append(outcome.ms)
-            found = names.get(outcome.match.asset_id) if outcome.match else None
-            if it.role == "negative":
-                neg = negatives[it.note]
-                neg[1] += 1
-                if found:
-                    neg[0] += 1
-                    notes.append(f"FALSE {it.path} ({it.note}) -> {found} ({outcome.match.score:.3f})")  # type: ignore[union-attr]
-                continue
-            row = rows[it.transform]
-            row[2] += 1
-            if found == it.source:
-                row[0] += 1
-            else:
-                if found:
-                    row[1] += 1
-                    notes.append(f"WRONG {it.path} -> {found}")
-                if args.diagnose and it.source:
-                    misses[it.transform].append(f"  {it.path}: {diagnose(service, root / it.path, ids[it.source])}")
-    print(f"enrolled: {sum(it.role == 'original' for it in items)} dictations, {media_s:.0f} s ({root})")
+def summarise(records: list[dict[str, object]], enrolled_s: float, root: Path) -> dict[str, object]:
+    """Print the per-case table, distractor classes, misses and latency; return the figures."""
+    rows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # hit, wrong, total
+    negatives: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # false, total
+    latency: dict[str, list[float]] = defaultdict(list)
+    misses: dict[str, list[str]] = defaultdict(list)
+    notes: list[str] = []
+    for rec in records:
+        case, found, ms = str(rec["case"]), rec["found"], float(rec["ms"])  # type: ignore[arg-type]
+        latency[f"{rec['role']} {rec['length']}"].append(ms)
+        if rec["role"] == "negative":
+            negatives[case][1] += 1
+            if found:
+                negatives[case][0] += 1
+                notes.append(f"FALSE {rec['path']} ({case}) -> {found} ({rec['score']})")
+            continue
+        row = rows[case]
+        row[2] += 1
+        if found == rec["source"]:
+            row[0] += 1
+            continue
+        if found:
+            row[1] += 1
+            notes.append(f"WRONG {rec['path']} -> {found}")
+        if rec.get("why"):
+            misses[case].append(f"  {rec['path']}: {rec['why']}")
+    print(f"enrolled: {enrolled_s:.0f} s of real speech ({root})")
     print(f"{'case':22} {'recall':>7} {'hits':>5} {'wrong':>5}  of")
     for name in sorted(rows, key=lambda k: (k.split("_")[-1], k)):
         hit, wrong, total = rows[name]
@@ -399,25 +396,67 @@ def main(argv: list[str] | None = None) -> int:
     falses = sum(n[0] for n in negatives.values())
     n_neg = sum(n[1] for n in negatives.values())
     hits, wrong, total_q = (sum(r[i] for r in rows.values()) for i in range(3))
-    print(f"\nrecall {hits / total_q:.3f} ({hits}/{total_q}), wrong-asset {wrong}, false matches {falses}/{n_neg}")
-    for length, values in sorted(latency.items()):
+    print(f"\nrecall {hits / max(1, total_q):.3f} ({hits}/{total_q}), wrong-asset {wrong}, false {falses}/{n_neg}")
+    for key, values in sorted(latency.items()):
         values.sort()
         p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
-        print(f"match latency {length:>4}: p50 {statistics.median(values):.1f} ms, p95 {p95:.1f} ms (n={len(values)})")
+        print(f"match latency {key:>13}: p50 {statistics.median(values):.0f} ms, p95 {p95:.0f} ms (n={len(values)})")
+    return {
+        "per_case": {k: {"recall": v[0] / v[2], "wrong": v[1], "n": v[2]} for k, v in rows.items()},
+        "per_distractor_class": {k: {"false": v[0], "n": v[1]} for k, v in negatives.items()},
+        "false_matches": falses,
+        "distractors": n_neg,
+        "wrong_asset": wrong,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--per-speaker", type=int, default=6)
+    ap.add_argument("--distractors", type=int, default=1000)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--diagnose", action="store_true", help="add the index stages' view of every miss")
+    ap.add_argument("--log", type=Path, help="append one JSON line per query as it is matched")
+    ap.add_argument("--summarise", type=Path, help="only print the figures of a --log (a partial run too)")
+    args = ap.parse_args(argv)
+    if args.summarise:
+        partial = [json.loads(line) for line in args.summarise.read_text().splitlines() if line.strip()]
+        summarise(partial, 0.0, args.summarise)
+        return 0
+    from media_eval import asset_paths, enrolled
+
+    spec = MixSpec(args.seed, args.per_speaker, args.distractors)
+    root, items = build(spec, log=lambda m: print(m, file=sys.stderr))
+    log = args.log.open("a") if args.log else None
+    records: list[dict[str, object]] = []
+    with enrolled(root, items) as (service, _wall, media_s):
+        names = asset_paths(service, root)
+        ids = {v: k for k, v in names.items()}
+        # Queries first, then distractors: a partial --log already has every case.
+        for it in sorted((x for x in items if x.role != "original"), key=lambda x: x.role != "query"):
+            outcome = service.match_path(root / it.path)
+            found = names.get(outcome.match.asset_id) if outcome.match else None
+            label = it.path.rsplit("_", 1)[-1].split(".")[0] if it.role == "negative" else it.transform
+            rec: dict[str, object] = {
+                "path": it.path,
+                "role": it.role,
+                "case": it.note if it.role == "negative" else it.transform,
+                "length": label.rsplit("_", 1)[-1],
+                "source": it.source,
+                "found": found,
+                "score": round(outcome.match.score, 3) if outcome.match else None,
+                "ms": round(outcome.ms, 1),
+            }
+            if args.diagnose and it.role == "query" and found != it.source and it.source:
+                rec["why"] = diagnose(service, root / it.path, ids[it.source])
+            records.append(rec)
+            if log:
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+    figures = summarise(records, media_s, root)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "spec": asdict(spec),
-                    "per_case": {k: {"recall": v[0] / v[2], "wrong": v[1], "n": v[2]} for k, v in rows.items()},
-                    "per_distractor_class": {k: {"false": v[0], "n": v[1]} for k, v in negatives.items()},
-                    "false_matches": falses,
-                    "distractors": n_neg,
-                    "wrong_asset": wrong,
-                },
-                indent=1,
-            )
-        )
+        args.json.write_text(json.dumps({"spec": asdict(spec), **figures}, indent=1))
     return 0
 
 
