@@ -37,6 +37,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 import statistics
 import sys
 import time
@@ -87,19 +88,29 @@ def _trim(audio: np.ndarray) -> np.ndarray:
     return audio[max(0, loud[0] - 800) : loud[-1] + 800] if loud.size else audio[:0]
 
 
-def load_speakers() -> dict[str, list[np.ndarray]]:
-    """speaker -> utterances (sorted by file name; 0.7 s or longer after trimming)."""
+NOT_SPEECH = re.compile(r"beep|2tone|glorious")  # tones and hold music: the same file in every voice's set
+
+
+def family(name: str) -> str:
+    """Prompts cut from one recording share their first two name parts (conf-adminmenu,
+    conf-adminmenu-18, conf-adminmenu-162): a family goes wholly to one side of the split."""
+    return "-".join(name.split("-")[:2])
+
+
+def load_speakers() -> dict[str, list[tuple[str, np.ndarray]]]:
+    """speaker -> (prompt family, utterance), sorted by file name; speech only, 0.7 s or
+    longer after trimming."""
     if not SOUNDS.is_dir():
         raise SystemExit("media_mixtures: run `bash benchmarks/setup_privacy.sh` first (unpacks the recordings)")
-    out: dict[str, list[np.ndarray]] = defaultdict(list)
+    out: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
     tables = [(ENROLLED, ""), (HELD_OUT, ""), (SAME_PERSON, "-es")]
     for table, suffix in tables:
         for folder, speaker in table.items():
             for path in sorted((SOUNDS / folder).glob("*.*")):
-                if path.suffix in {".g722", ".gsm", ".wav"}:
+                if path.suffix in {".g722", ".gsm", ".wav"} and not NOT_SPEECH.search(path.name):
                     audio = _trim(read16k(path))
                     if audio.size >= 0.7 * RATE:
-                        out[speaker + suffix].append(audio)
+                        out[speaker + suffix].append((family(path.stem), audio))
     for path in sorted(POCKETSPHINX.rglob("*")):
         if path.suffix in {".wav", ".raw"} and path.name not in {"null.wav", "bad.wav", "evil.wav", "awful.wav"}:
             try:
@@ -107,7 +118,7 @@ def load_speakers() -> dict[str, list[np.ndarray]]:
             except Exception:  # a test file that is deliberately broken
                 continue
             if audio.size >= 0.7 * RATE:
-                out["pocketsphinx"].append(audio)
+                out["pocketsphinx"].append((path.stem, audio))
     return dict(out)
 
 
@@ -232,6 +243,7 @@ def encode(audio: np.ndarray, out_stem: Path, rnd: random.Random, codecs: list[t
 @dataclass(frozen=True)
 class MixSpec:
     seed: int = 12
+    version: int = 2  # of the corpus recipe (2: no tones or hold music, prompt families kept apart)
     per_speaker: int = 6  # dictations per enrolled speaker
     distractors: int = 1000  # held-out speech pieces (plus music alone and babble alone, 5 % each)
 
@@ -250,7 +262,7 @@ def build(spec: MixSpec, log: Callable[[str], None]) -> tuple[Path, list[Item]]:
     rnd = random.Random(spec.seed)
     speakers = load_speakers()
     log("media_mixtures: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(speakers.items())))
-    held = {s: speakers[s] for s in [*HELD_OUT.values(), "pocketsphinx"] if speakers.get(s)}
+    held = {s: [a for _, a in speakers[s]] for s in [*HELD_OUT.values(), "pocketsphinx"] if speakers.get(s)}
     same_pools: dict[str, list[np.ndarray]] = {}
     items: list[Item] = []
     dictations: list[tuple[str, np.ndarray]] = []
@@ -258,17 +270,24 @@ def build(spec: MixSpec, log: Callable[[str], None]) -> tuple[Path, list[Item]]:
     for speaker in ENROLLED.values():
         pool = list(speakers[speaker])
         rnd.shuffle(pool)
+        enrolled_families: set[str] = set()
         for d in range(spec.per_speaker):
             target, taken = rnd.uniform(30, 60) * RATE, list[np.ndarray]()
             while sum(u.size for u in taken) < target and pool:
-                taken.append(pool.pop())
+                name, utterance = pool.pop()
+                taken.append(utterance)
+                enrolled_families.add(name)
             audio = join(taken, rnd)
             out = encode(audio, root / "orig" / f"{speaker}{d:02d}", rnd, enrol_codecs)
             items.append(Item(str(out.relative_to(root)), "original", "audio", note=speaker))
             dictations.append((str(out.relative_to(root)), audio))
-        same_pools[speaker] = pool  # never enrolled: same voice, other words
-        log(f"media_mixtures: {speaker}: {spec.per_speaker} dictations, {len(pool)} prompts left as hard negatives")
-    same_pools["allison"] = same_pools["allison"] + speakers.get("allison-es", [])
+        # Never enrolled: same voice, other words (no prompt cut from an enrolled recording).
+        same_pools[speaker] = [a for name, a in pool if name not in enrolled_families]
+        log(
+            f"media_mixtures: {speaker}: {spec.per_speaker} dictations, "
+            f"{len(same_pools[speaker])} prompts left as hard negatives"
+        )
+    same_pools["allison"] += [a for _, a in speakers.get("allison-es", [])]
 
     for path, audio in dictations:
         stem = Path(path).stem
@@ -426,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from media_eval import asset_paths, enrolled
 
-    spec = MixSpec(args.seed, args.per_speaker, args.distractors)
+    spec = MixSpec(seed=args.seed, per_speaker=args.per_speaker, distractors=args.distractors)
     root, items = build(spec, log=lambda m: print(m, file=sys.stderr))
     log = args.log.open("a") if args.log else None
     records: list[dict[str, object]] = []
