@@ -88,7 +88,8 @@ def _trim(audio: np.ndarray) -> np.ndarray:
     return audio[max(0, loud[0] - 800) : loud[-1] + 800] if loud.size else audio[:0]
 
 
-NOT_SPEECH = re.compile(r"beep|2tone|glorious")  # tones and hold music: the same file in every voice's set
+# Tones, hold music and the monkeys sound effect: the same sound in every voice's set.
+NOT_SPEECH = {2: re.compile(r"beep|2tone|glorious"), 3: re.compile(r"beep|2tone|glorious|tt-monkeys")}
 
 
 def family(name: str) -> str:
@@ -97,7 +98,7 @@ def family(name: str) -> str:
     return "-".join(name.split("-")[:2])
 
 
-def load_speakers() -> dict[str, list[tuple[str, np.ndarray]]]:
+def load_speakers(recipe: int = 3) -> dict[str, list[tuple[str, np.ndarray]]]:
     """speaker -> (prompt family, utterance), sorted by file name; speech only, 0.7 s or
     longer after trimming."""
     if not SOUNDS.is_dir():
@@ -107,7 +108,7 @@ def load_speakers() -> dict[str, list[tuple[str, np.ndarray]]]:
     for table, suffix in tables:
         for folder, speaker in table.items():
             for path in sorted((SOUNDS / folder).glob("*.*")):
-                if path.suffix in {".g722", ".gsm", ".wav"} and not NOT_SPEECH.search(path.name):
+                if path.suffix in {".g722", ".gsm", ".wav"} and not NOT_SPEECH[recipe].search(path.name):
                     audio = _trim(read16k(path))
                     if audio.size >= 0.7 * RATE:
                         out[speaker + suffix].append((family(path.stem), audio))
@@ -243,7 +244,7 @@ def encode(audio: np.ndarray, out_stem: Path, rnd: random.Random, codecs: list[t
 @dataclass(frozen=True)
 class MixSpec:
     seed: int = 12
-    version: int = 2  # of the corpus recipe (2: no tones or hold music, prompt families kept apart)
+    version: int = 3  # of the recipe (2: no tones, hold music, prompt families kept apart; 3: no monkeys)
     per_speaker: int = 6  # dictations per enrolled speaker
     distractors: int = 1000  # held-out speech pieces (plus music alone and babble alone, 5 % each)
 
@@ -260,7 +261,7 @@ def build(spec: MixSpec, log: Callable[[str], None]) -> tuple[Path, list[Item]]:
     for sub in ("orig", "query", "neg"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     rnd = random.Random(spec.seed)
-    speakers = load_speakers()
+    speakers = load_speakers(spec.version)
     log("media_mixtures: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(speakers.items())))
     held = {s: [a for _, a in speakers[s]] for s in [*HELD_OUT.values(), "pocketsphinx"] if speakers.get(s)}
     same_pools: dict[str, list[np.ndarray]] = {}
@@ -434,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--per-speaker", type=int, default=6)
     ap.add_argument("--distractors", type=int, default=1000)
+    ap.add_argument("--recipe", type=int, default=3, choices=(2, 3), help="corpus recipe version (see MixSpec)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--diagnose", action="store_true", help="add the index stages' view of every miss")
     ap.add_argument("--log", type=Path, help="append one JSON line per query as it is matched")
@@ -445,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from media_eval import asset_paths, enrolled
 
-    spec = MixSpec(seed=args.seed, per_speaker=args.per_speaker, distractors=args.distractors)
+    spec = MixSpec(seed=args.seed, version=args.recipe, per_speaker=args.per_speaker, distractors=args.distractors)
     root, items = build(spec, log=lambda m: print(m, file=sys.stderr))
     log = args.log.open("a") if args.log else None
     records: list[dict[str, object]] = []
