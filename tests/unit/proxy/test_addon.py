@@ -15,24 +15,19 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
-from agent.config import Config
-from agent.media import MediaService
 from agent.media.model import MatchOutcome, MediaLimits
 from agent.proxy.addon import PhiWallGuard
 from agent.proxy.flows import Phase, state_of
 from agent.proxy.inspect import InspectionBusy, Inspector
 from agent.proxy.services import GuardServices
-from agent.proxy.settings import ProxySettings
-from agent.store import EventWriter, open_store
-from agent.updates.active import load_active
 from tests.integration.proxy.harness import (
     APPROVED_HOST,
     SIGN_IN_HOST,
     SUITE_CONTEXT,
     SUITE_TENANTS,
     UNAPPROVED_HOST,
-    write_signatures,
 )
+from tests.support.guard_services import open_guard_services
 
 WAV_HEAD = (
     b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00"
@@ -52,24 +47,7 @@ class CrashingMatcher:
 
 
 async def make_services(tmp_path: Path, media: object | None = None, **settings: object) -> GuardServices:
-    signatures = write_signatures(tmp_path / "signatures")
-    config = Config.model_validate(
-        {"agent": {"id": "unit", "data_dir": str(tmp_path / "data")}, "signatures": {"catalog": str(signatures)}}
-    )
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    writer = EventWriter(store)
-    writer.start()
-    proxy_settings = ProxySettings(config=config, store_url=store.url, data_dir=tmp_path / "data", **settings)  # type: ignore[arg-type]
-    services = GuardServices(
-        proxy_settings,
-        store=store,
-        media=media or MediaService(store),  # type: ignore[arg-type]
-        signatures=load_active(tmp_path / "data", config),
-        writer=writer,
-        agent="unit",
-    )
-    await services.start()
-    return services
+    return await open_guard_services(tmp_path, media=media, settings=settings)
 
 
 @pytest.fixture

@@ -9,35 +9,13 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
-from agent.config import Config
-from agent.media import MediaService
 from agent.proxy.decisions import Decisions
 from agent.proxy.services import GuardServices
-from agent.proxy.settings import ProxySettings
-from agent.store import open_store
-from agent.store.events import EventWriter
-from agent.updates.active import load_active
-from tests.integration.proxy.harness import write_signatures
+from tests.support.guard_services import open_guard_services
 
 
 async def open_services(tmp_path: Path, *, unknown_ai: str = "inspect") -> GuardServices:
-    signatures = write_signatures(tmp_path / "signatures", unknown_ai=unknown_ai)
-    config = Config.model_validate(
-        {"agent": {"id": "unit", "data_dir": str(tmp_path / "data")}, "signatures": {"catalog": str(signatures)}}
-    )
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    writer = EventWriter(store)
-    writer.start()
-    services = GuardServices(
-        ProxySettings(config=config, store_url=store.url, data_dir=tmp_path / "data"),
-        store=store,
-        media=MediaService(store),
-        signatures=load_active(tmp_path / "data", config),
-        writer=writer,
-        agent="unit",
-    )
-    await services.start()
-    return services
+    return await open_guard_services(tmp_path, unknown_ai=unknown_ai)
 
 
 @pytest.fixture
