@@ -69,34 +69,28 @@ def coarse_grid() -> list[Hypothesis]:
     tolerate a few percent); pitch steps cannot (a peak 2 % off at 3 kHz is 3 bins off), so
     the pitch families use finer steps and are refined further.
     """
-    hyps: list[Hypothesis] = []
-    for tempo in _geometric(0.5, 2.0, 1.08):
-        if abs(tempo - 1.0) > 0.035:
-            hyps.append(Hypothesis(1.0, 1.0 / tempo))
+    tempos = [Hypothesis(1.0, 1.0 / tempo) for tempo in _geometric(0.5, 2.0, 1.08) if abs(tempo - 1.0) > 0.035]
     # Speed up to 2.5x: a 22.05 kHz file played as if it were 48 kHz or 52.9 kHz ("asetrate"
     # with another file's rate) is a 2.2-2.4x resampled speed change.
-    for speed in _geometric(0.75, 2.5, 1.03):
-        if abs(speed - 1.0) > 0.015:
-            hyps.append(Hypothesis(speed, 1.0 / speed))
-    for semitones in np.arange(-3.2, 3.21, 0.4):
-        ratio = float(2.0 ** (semitones / 12.0))
-        if abs(ratio - 1.0) > 0.015:
-            hyps.append(Hypothesis(ratio, 1.0))
-    return hyps
+    return [*tempos, *_speeds(1.03, skip=0.015), *_pitches(3.2, 0.4, skip=0.015)]
+
+
+def _speeds(step: float, *, skip: float) -> list[Hypothesis]:
+    """Resampled speed changes 0.75-2.5x in geometric steps, leaving out those within `skip` of 1."""
+    return [Hypothesis(speed, 1.0 / speed) for speed in _geometric(0.75, 2.5, step) if abs(speed - 1.0) > skip]
+
+
+def _pitches(reach: float, step: float, *, skip: float) -> list[Hypothesis]:
+    """Pitch shifts of -reach..+reach semitones in `step`, leaving out those within `skip` of 1."""
+    ratios = (float(2.0 ** (semitones / 12.0)) for semitones in np.arange(-reach, reach + 0.01, step))
+    return [Hypothesis(ratio, 1.0) for ratio in ratios if abs(ratio - 1.0) > skip]
 
 
 def gate_grid() -> list[Hypothesis]:
     """The coarse grid's tempo steps, with speed and pitch in ~1 % steps: the gate has no
     refinement stage, and a pitch 1 % off moves a 3 kHz peak by 1.5 bins (a wrong hash)."""
-    hyps = [h for h in coarse_grid() if h.pitch == 1.0]
-    for speed in _geometric(0.75, 2.5, 1.01):
-        if abs(speed - 1.0) > 0.005:
-            hyps.append(Hypothesis(speed, 1.0 / speed))
-    for semitones in np.arange(-3.3, 3.31, 0.15):
-        ratio = float(2.0 ** (semitones / 12.0))
-        if abs(ratio - 1.0) > 0.005:
-            hyps.append(Hypothesis(ratio, 1.0))
-    return hyps
+    tempos = [h for h in coarse_grid() if h.pitch == 1.0]
+    return [*tempos, *_speeds(1.01, skip=0.005), *_pitches(3.3, 0.15, skip=0.005)]
 
 
 def refine(h: Hypothesis) -> list[Hypothesis]:

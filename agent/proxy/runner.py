@@ -13,7 +13,7 @@ import gc
 import logging
 import signal
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,15 +135,12 @@ def settings_from_args(args: ProxyArguments) -> tuple[ProxySettings, dict[str, o
         config_file=args.config,
         db=args.db,
         data_dir=args.data_dir,
-        listen_host=listen.listen_host if listen else "",
-        listen_port=listen.listen_port if listen else 0,
+        listen_host=listen.listen_host if listen else None,
+        listen_port=listen.listen_port if listen else None,
         port_file=args.port_file,
         refresh_s=args.refresh,
         workers=args.workers,
     )
-    if listen is None:  # the config's own listen address
-        section = settings.config.proxy
-        settings = replace(settings, listen_host=section.listen_host, listen_port=section.listen_port)
     extra: dict[str, object] = {}
     for item in args.extra:
         name, _, value = item.partition("=")

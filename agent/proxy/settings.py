@@ -69,13 +69,14 @@ class ProxySettings:
         config_file: Path | None,
         db: str | None,
         data_dir: Path | None,
-        listen_host: str,
-        listen_port: int,
+        listen_host: str | None = None,
+        listen_port: int | None = None,
         port_file: Path | None = None,
         refresh_s: float = 5.0,
         workers: int = 2,
     ) -> ProxySettings:
-        """The settings from a config file and the overrides given on a command line."""
+        """The settings from a config file and the overrides given on a command line (a listen
+        address left out is the config's `proxy.listen`)."""
         config = load_config(config_file)
         if data_dir is not None:
             config = config.model_copy(update={"agent": config.agent.model_copy(update={"data_dir": data_dir})})
@@ -83,8 +84,8 @@ class ProxySettings:
             config=config,
             store_url=config.store_url(db),
             data_dir=config.data_dir,
-            listen_host=listen_host,
-            listen_port=listen_port,
+            listen_host=config.proxy.listen_host if listen_host is None else listen_host,
+            listen_port=config.proxy.listen_port if listen_port is None else listen_port,
             refresh_s=refresh_s,
             workers=workers,
             port_file=port_file,

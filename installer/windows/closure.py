@@ -64,12 +64,18 @@ def closure(roots: list[str]) -> tuple[set[str], set[str]]:
     return found, missing
 
 
-def main(argv: list[str]) -> int:
+def read_pins(path: Path) -> dict[str, str]:
+    """NAME -> version of every `NAME==VERSION` line (markers, hashes and comments dropped)."""
     pins: dict[str, str] = {}
-    for line in Path(argv[1]).read_text().splitlines():
+    for line in path.read_text().splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==", 1)
-            pins[canonicalize_name(name)] = version.split(";")[0].strip()
+            pins[canonicalize_name(name)] = version.split(";")[0].split()[0]
+    return pins
+
+
+def main(argv: list[str]) -> int:
+    pins = read_pins(Path(argv[1]))
     found, missing = closure(argv[2:])
     for name in sorted(found | missing):
         print(f"{name}=={pins[name]}" if name in pins else name)

@@ -10,8 +10,6 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from packaging.utils import canonicalize_name
-
 ROOT = Path(__file__).resolve().parents[3]
 WINDOWS_ONLY = {"pywin32"}  # pinned by hand: not installed on the Linux build host
 
@@ -26,12 +24,10 @@ def _closure_module() -> ModuleType:
 
 
 def _pinned(path: Path) -> dict[str, str]:
-    pins: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, rest = line.partition("==")
-            pins[canonicalize_name(name)] = rest.split()[0]
-            assert "--hash=sha256:" in line, f"{name}: no hash"
+    """The MSI's pins; every line must carry its wheel's hash (build.sh uses --require-hashes)."""
+    unhashed = [line for line in path.read_text().splitlines() if "==" in line and "--hash=sha256:" not in line]
+    assert unhashed == [], "no hash"
+    pins: dict[str, str] = _closure_module().read_pins(path)
     return pins
 
 
@@ -44,18 +40,9 @@ def test_requirements_win_is_the_runtime_closure() -> None:
 
 
 def test_versions_follow_the_linux_constraints() -> None:
-    linux = _pinned_loose(ROOT / "requirements" / "constraints.txt")
+    linux: dict[str, str] = _closure_module().read_pins(ROOT / "requirements" / "constraints.txt")
     pinned = _pinned(ROOT / "installer" / "windows" / "requirements-win.txt")
     differ = {
         name: (version, linux[name]) for name, version in pinned.items() if name in linux and linux[name] != version
     }
     assert differ == {}
-
-
-def _pinned_loose(path: Path) -> dict[str, str]:
-    pins: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[canonicalize_name(name)] = version.split(";")[0].strip()
-    return pins
