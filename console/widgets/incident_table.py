@@ -1,8 +1,10 @@
 """The incidents table: a DataTable that mirrors an `IncidentFeed` without moving the cursor.
 
-Rows are keyed by event id. Live inserts use DataTable's own `sort()`, keyed on the feed's
-order (the first cell carries the event id), then put the cursor back on the same incident
-and shift the scroll position by the rows that appeared above the viewport.
+Rows are keyed by event id. Cells are `Cell`s, not Rich `Text`: a filter's first page (200
+rows) is laid out and drawn faster (docs/console.md, Scale). Live inserts use DataTable's own
+`sort()`, keyed on the feed's order (the first cell carries the event id), then put the
+cursor back on the same incident and shift the scroll position by the rows that appeared
+above the viewport.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import contextlib
 from collections.abc import Iterable
 from datetime import tzinfo
 
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
@@ -64,6 +68,37 @@ VERDICT_STYLES = {"block": "bold red", "audit": "yellow", "allow": "green", "inf
 STATE_STYLES = {"new": "bold", "acknowledged": "", "in_progress": "magenta", "closed": "dim"}
 
 
+# Control characters (from a host or process name in the store) never reach the terminal.
+_CONTROLS = dict.fromkeys([*range(32), 127], " ")
+_MARKED = Style.parse("bold yellow")
+
+
+class Cell:
+    """One line of text in one style, cut with "…" to the column's width.
+
+    What DataTable would draw for `Text(value, style, no_wrap=True, overflow="ellipsis")`, at a
+    fraction of the cost: there is no `__rich_measure__`, so DataTable does not measure the
+    cell when a row is added (every column has a fixed width, so it would not use the
+    measure), and drawing it is one cut and one segment instead of Text's wrap and justify.
+    Never a `str` cell: DataTable would parse it as markup ("[" in a host name...).
+    """
+
+    __slots__ = ("style", "text")
+
+    def __init__(self, value: str, style: str = "") -> None:
+        self.text = value.translate(_CONTROLS)
+        self.style = style
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text, width = self.text, options.max_width
+        if cell_len(text) > width:
+            text = set_cell_size(text, width - 1) + "…" if width > 1 else "…"[:width]
+        yield Segment(text, console.get_style(self.style) if self.style else None)
+
+
 class MarkCell:
     """The first cell: shows the mark and carries the event id (the sort key for live inserts)."""
 
@@ -74,12 +109,10 @@ class MarkCell:
         self.marked = marked
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Text("●" if self.marked else " ", style="bold yellow" if self.marked else "", end="")
+        yield Segment("●", _MARKED) if self.marked else Segment(" ")
 
 
-def _cell(value: str, style: str = "") -> Text:
-    # Text, never str: DataTable would parse str cells as markup ("[" in a host name...).
-    return Text(value, style=style, no_wrap=True, overflow="ellipsis", end="")
+_cell = Cell
 
 
 def row_cells(row: IncidentRow, *, marked: bool, tz: tzinfo | None) -> list[object]:
