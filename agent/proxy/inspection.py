@@ -11,11 +11,13 @@ and the verdict (`agent.policy.verdict`) recorded through `Decisions`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from mitmproxy import http
 
 from agent.payload import Extraction, PayloadPart
+from agent.payload.joining import EOCD_TAIL, join_kind, ready_to_open
 from agent.payload.walker import nothing_to_extract
 from agent.policy.verdict import Verdict, decide_upload
 from agent.proxy.decisions import Decisions
@@ -155,9 +157,11 @@ class UploadInspection:
             errors.extend(encrypted_errors(prepared.extraction, state.dest.signatures.policy.encrypted_containers))
             containers = prepared.extraction.containers
             parts = list(prepared.extraction.parts)
+            probe = self._probe_policy(flow, state, prepared)
             if session is not None and chunk is not None and not chunk.control:
                 parts.extend(self._session_parts(session, chunk, prepared.chunk_bytes, errors))
-            probe = self._probe_policy(flow, state, prepared)
+                if (archive := self._session_archive(session)) is not None:
+                    parts.extend(await self._walk_joined(f"session:{chunk.protocol}", archive, probe))
             piece = self._piece(flow, state, prepared, chunk) if probe is not None else None
             if piece is not None and (flag := services.pieces.flagged(piece[0])) is not None:
                 return self._refuse_split_piece(flow, state, flag.incident)
@@ -263,14 +267,36 @@ class UploadInspection:
         """
         key, data = piece
         joiner = self.services.pieces
-        if matched:
-            return None
-        state.piece_key = key
-        candidates = joiner.add(key, bytes(data))
+        if not matched:
+            state.piece_key = key
+        candidates = joiner.add(key, bytes(data), alone=matched)
         if not candidates:
             return None
-        parts = [PayloadPart(candidate.label, candidate.data) for candidate in candidates]
+        parts: list[PayloadPart] = []
+        for candidate in candidates:
+            if candidate.walk:
+                parts.extend(await self._walk_joined(candidate.label, candidate.data, probe))
+            else:
+                parts.append(PayloadPart(candidate.label, candidate.data))
+        if not parts:
+            return None
+        if matched:
+            state.piece_key = key  # the piece matched alone; the archive's match flags the stream
         return await self.services.inspector.match(parts, probe)
+
+    async def _walk_joined(self, label: str, data: bytes, probe: ProbePolicy | None) -> list[PayloadPart]:
+        """The media (and, for AI destinations, the unread leaves to probe) of an archive joined
+        from pieces or chunks, walked by the payload core like a whole upload, in the inspection
+        pool. Its errors are not this request's: a join still cut short is an error every time."""
+        services = self.services
+        prepared = await services.inspector.run(
+            prepare_upload, data, None, None, services.limits, services.probe, None, weight=len(data)
+        )
+        extraction = prepared.extraction
+        leaves = list(extraction.parts)
+        if probe is not None:
+            leaves.extend(unread_leaves(extraction, probe.floor))
+        return [replace(part, where=f"{label} > {part.where}") for part in leaves]
 
     def _refuse_split_piece(self, flow: http.HTTPFlow, state: FlowState, first_incident: str) -> Verdict:
         reason = f"this upload continues one that sent clinical media (incident {first_incident})"
@@ -290,6 +316,18 @@ class UploadInspection:
             return [PayloadPart(f"session:{chunk.protocol}", bytes(session.prefix))]
         return []
 
+    def _session_archive(self, session: UploadSession) -> bytes | None:
+        """The session's contiguous bytes when they start an archive or compressed file that can
+        be opened now (`agent.payload.joining.ready_to_open`): a ZIP sent in chunks, whose header
+        chunk may have come last, is walked once its chunks fit together."""
+        prefix = session.prefix
+        if session.chunks < 2 or not prefix or (kind := join_kind(bytes(prefix[:512]))) is None:
+            return None
+        if not ready_to_open(kind, bytes(prefix[:64]), len(prefix), bytes(prefix[-EOCD_TAIL:]), session.walked):
+            return None
+        session.walked = len(prefix)
+        return bytes(prefix)
+
     def _settle_session(
         self,
         session: UploadSession,
@@ -298,6 +336,10 @@ class UploadInspection:
         result: PartsResult,
         state: FlowState,
     ) -> None:
+        if result.match is None and verdict.blocks and not (chunk is not None and chunk.final):
+            # Failed closed on this chunk alone (a ZIP cut short, compressed bytes no decoder
+            # reads): the session goes on, so that the chunks can still be joined and opened.
+            return
         if result.match is not None or verdict.blocks:
             if session.flagged is None and state.incident is not None:
                 session.flagged = SessionFlag(
