@@ -44,6 +44,8 @@ HEAD_BYTES = 64 << 10
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on odd PDFs are not ours to print
 """What is read of every entry before deciding whether the rest is worth expanding."""
 _CHUNK = 1 << 20
+_BLOCK = 64 << 10
+"""libarchive reads: an archive cut short loses at most the block that reaches past the cut."""
 _MAX_EXTENSION = 8
 _EMAIL_HEAD = re.compile(
     rb"\A(?:[\x21-\x39\x3b-\x7e]{1,76}:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*){1,200}?"
@@ -294,7 +296,7 @@ def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted)
                 keep = True
                 cut: libarchive.exception.ArchiveError | None = None
                 try:
-                    for block in entry.get_blocks(_CHUNK):
+                    for block in entry.get_blocks(_BLOCK):
                         budget.spend(len(block))
                         head += block
                         budget.check_ratio(len(head), len(data), label)

@@ -24,10 +24,13 @@ others in the order they came (a header piece sent last is what clients and `spl
 
 from __future__ import annotations
 
+import json
+import re
 import struct
 from collections.abc import Callable, Sequence
 
 from agent.payload.containers import container_kind
+from agent.payload.jsonmedia import RUN_MAP
 from agent.payload.sniff import has_media_signature
 
 EOCD = b"PK\x05\x06"
@@ -38,10 +41,11 @@ GROWTH = 1.25
 """A streaming container's join is walked again once it is this much longer than at the last walk."""
 
 
-def ready_to_open(kind: str, head: bytes, size: int, tail: bytes, walked: int) -> bool:
+def ready_to_open(kind: str, head: bytes, size: int, tail: bytes, walked: int, *, last: bool = False) -> bool:
     """Whether a join of `size` bytes that starts with a `kind` container (`head`: its first
     bytes, `tail`: its last `EOCD_TAIL` bytes) is worth walking, `walked` bytes having been
-    walked before (0: never)."""
+    walked before (0: never). `last`: the newest piece looks like the end of the upload (shorter
+    than the others, as `split` leaves it, or a chunk that says so)."""
     if kind == "zip":
         return tail.rfind(EOCD) >= 0 and size > walked
     if kind == "7z":
@@ -49,7 +53,7 @@ def ready_to_open(kind: str, head: bytes, size: int, tail: bytes, walked: int) -
             return False
         offset, length = struct.unpack_from("<QQ", head, 12)
         return size >= SEVEN_ZIP_START + offset + length and size > walked
-    return walked == 0 or size >= walked * GROWTH
+    return size > walked and (last or walked == 0 or size >= walked * GROWTH)
 
 
 def join_kind(head: bytes) -> str | None:
@@ -97,3 +101,44 @@ def fit_order(pieces: Sequence[str], rank: Callable[[str], int]) -> list[int] | 
     if not apart and any(len(pieces[index].strip()) % 4 for index in order[:-1]):
         return None
     return order
+
+
+MIN_TEXT_PIECE = 4096
+"""Base64 characters a request must carry in one string to be taken for a piece of a file."""
+_TEXT_PIECE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_SPACE = re.compile(r"\s+")
+_PRECHECK = b"A" * 1024
+MAX_NODES = 100_000
+
+
+def text_piece_of(data: bytes | memoryview) -> str | None:
+    """The one long base64 string a JSON or text body carries (at least `MIN_TEXT_PIECE`
+    characters, line breaks allowed), or None: the piece of a recording's base64 that one
+    request of several carries. The longest such string of a JSON document, or the whole of a
+    text body that is base64. A body without a 1,024-character base64 run costs one translate
+    and one `find` (`jsonmedia.base64_runs`'s map)."""
+    raw = bytes(data)
+    if raw.translate(RUN_MAP).find(_PRECHECK) < 0:
+        return None
+    stripped = raw.strip()
+    best = ""
+    if stripped[:1] in (b"{", b"["):
+        try:
+            document = json.loads(stripped)
+        except (ValueError, RecursionError):
+            return None
+        stack: list[object] = [document]
+        nodes = 0
+        while stack and nodes < MAX_NODES:
+            node = stack.pop()
+            nodes += 1
+            if isinstance(node, str):
+                best = node if len(node) > len(best) else best
+            elif isinstance(node, dict):
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    else:
+        best = stripped.decode("ascii", "replace")
+    cleaned = _SPACE.sub("", best) if len(best) >= MIN_TEXT_PIECE else ""
+    return cleaned if len(cleaned) >= MIN_TEXT_PIECE and _TEXT_PIECE.fullmatch(cleaned) else None

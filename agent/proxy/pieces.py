@@ -30,14 +30,16 @@ host) and never hold payload; nothing here touches mitmproxy or the fingerprinti
 
 from __future__ import annotations
 
+import binascii
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent.payload.joining import EOCD_TAIL, join_kind, ready_to_open
+from agent.payload.joining import EOCD_TAIL, file_header, fit_order, join_kind, ready_to_open
 from agent.payload.multipart import parse_multipart
 from agent.payload.sniff import has_media_signature
+from agent.payload.textmedia import b64decode
 from agent.payload.types import PayloadError
 from agent.payload.walker import main_type
 from agent.proxy.resumable import SessionFlag
@@ -68,6 +70,8 @@ class PieceStream:
     """Ids of pieces recognised on their own: kept for an archive's join, never in a media window."""
     walked: int = 0
     """Size of the archive join at its last walk (`agent.payload.joining.ready_to_open`)."""
+    text: bool = False
+    """Pieces of one base64 string (sent in JSON or text bodies), joined as text, then decoded."""
 
     def release(self) -> None:
         self.pieces = []
@@ -153,7 +157,7 @@ class PieceJoiner:
         stream.last_seen = self._clock()
         self._streams.move_to_end(key)
 
-    def add(self, key: StreamKey, piece: bytes, *, alone: bool = False) -> list[JoinedCandidate]:
+    def add(self, key: StreamKey, piece: bytes, *, alone: bool = False, text: bool = False) -> list[JoinedCandidate]:
         """Keep `piece`; the joined orders worth matching now (none until there are two pieces).
 
         `alone`: the piece was recognised on its own (and blocked as such). It is kept only for
@@ -164,6 +168,7 @@ class PieceJoiner:
         if len(piece) < self.min_piece or len(piece) > self.max_stream_bytes:
             return []
         stream = self._streams.get(key) or self._open(key)
+        stream.text = text
         self._streams.move_to_end(key)
         stream.last_seen = self._clock()
         stream.received += 1
@@ -179,6 +184,8 @@ class PieceJoiner:
             stream.size -= len(dropped)
             self.dropped_pieces += 1
         self._bound_total(key)
+        if text:
+            return [] if alone else self._text_candidates(stream)
         archive = self._archive(stream)
         if archive is not None:
             return archive
@@ -198,11 +205,39 @@ class PieceJoiner:
         tail = b"".join(order[-2:])[-EOCD_TAIL:]
         kind = join_kind(pieces[head][:512])
         assert kind is not None
-        if not ready_to_open(kind, bytes(pieces[head][:64]), size, tail, stream.walked):
+        last = len(pieces[-1]) < max(len(piece) for piece in pieces[:-1])  # `split`'s last piece is short
+        if not ready_to_open(kind, bytes(pieces[head][:64]), size, tail, stream.walked, last=last):
             return []
         stream.walked = size
         label = f"joined:{'header-first' if head > 0 else 'arrival'}:{len(order)}"
         return [JoinedCandidate(label, b"".join(order), walk=True)]
+
+    def _text_candidates(self, stream: PieceStream) -> list[JoinedCandidate]:
+        """Base64 pieces joined in the order they fit (`agent.payload.joining.fit_order`: the
+        piece whose decoded head is a file header first, the padded one last, the others as they
+        came), the header piece and the most recent others up to `join_bytes` once decoded, then
+        decoded: to be walked like a body (a base64 ZIP is opened, media is matched)."""
+        pieces = [piece.decode("ascii") for piece in stream.pieces if id(piece) not in stream.alone]
+        if len(pieces) < 2:
+            return []
+        order = fit_order(pieces, _text_rank)
+        if order is None:
+            return []
+        head, rest = order[0], order[1:]
+        budget = self.join_bytes * 4 // 3 - len(pieces[head])
+        window: list[int] = []
+        for index in reversed(rest):
+            if window and len(pieces[index]) > budget:
+                break
+            window.append(index)
+            budget -= len(pieces[index])
+        window.reverse()
+        try:
+            data = b64decode("".join(pieces[index] for index in [head, *window]))
+        except PayloadError:
+            return []
+        order_name = "header-first" if head > 0 else "arrival"
+        return [JoinedCandidate(f"joined:base64:{order_name}:{len(window) + 1}", data, walk=True)]
 
     def _candidates(self, stream: PieceStream) -> list[JoinedCandidate]:
         """The joined stream worth matching: the piece with a media header first (wherever it
@@ -261,3 +296,18 @@ class PieceJoiner:
             if oldest.last_seen >= horizon:
                 break
             del self._streams[key]
+
+
+def _text_rank(piece: str) -> int:
+    """How a base64 piece's decoded head starts (`agent.payload.joining.fit_order`)."""
+    head_text = piece[:8192]
+    try:
+        head = binascii.a2b_base64(head_text[: len(head_text) // 4 * 4].translate(_URLSAFE), strict_mode=False)
+    except (binascii.Error, ValueError):
+        return 0
+    if file_header(head):
+        return 2
+    return 1 if has_media_signature(head[:256]) else 0
+
+
+_URLSAFE = str.maketrans("-_", "+/")

@@ -119,6 +119,8 @@ class UploadSession:
     overflow: bool = False
     flagged: SessionFlag | None = None
     audited: bool = False
+    failed: SessionFlag | None = None
+    """An earlier chunk failed closed: later chunks are still read (to be joined), and refused."""
     walked: int = 0
     """Bytes of the prefix when it was last walked as an archive (agent.payload.joining)."""
     last_seen: float = field(default_factory=time.monotonic)
