@@ -263,6 +263,11 @@ class UploadInspection:
         destination is marked `TEXT_STREAM`: base64 pieces are joined as text)."""
         if chunk is not None and chunk.offset is not None:
             return None  # offset-addressed chunks are reassembled by their session (resumable.py)
+        extraction = prepared.extraction
+        if extraction.containers and not extraction.errors and not extraction.encrypted:
+            # A whole archive that opened: an upload of its own, not a piece of one. Joined, its
+            # entries would be read again behind the next archive's header piece.
+            return None
         destination = chunk.key if chunk is not None else state.dest.host
         if chunk is not None:
             piece: bytes | memoryview | None = prepared.chunk_bytes
@@ -316,6 +321,12 @@ class UploadInspection:
         leaves = list(extraction.parts)
         if probe is not None:
             leaves.extend(unread_leaves(extraction, probe.floor))
+        kind = join_kind(data[:512])
+        if kind is not None:
+            # Only what the archive holds: when it does not open, the walker's fallbacks (media
+            # behind a prefix, signatures anywhere) would read the joined pieces as one blob, and
+            # a piece matched on its own would be found again in a join it may not belong to.
+            leaves = [part for part in leaves if part.where.startswith(kind)]
         return [replace(part, where=f"{label} > {part.where}") for part in leaves]
 
     def _refuse_split_piece(self, flow: http.HTTPFlow, state: FlowState, first_incident: str) -> Verdict:
