@@ -82,12 +82,12 @@ def _scan_markers(
 def before() -> Iterator[None]:
     """The probe's tests as they were (see the module docstring)."""
     saved_dot, saved_find = probe_module._dot, probe_module.find_markers
-    probe_module._dot = _blas_dot  # type: ignore[assignment]
-    probe_module.find_markers = _scan_markers  # type: ignore[assignment]
+    probe_module._dot = _blas_dot
+    probe_module.find_markers = _scan_markers
     try:
         yield
     finally:
-        probe_module._dot, probe_module.find_markers = saved_dot, saved_find  # type: ignore[assignment]
+        probe_module._dot, probe_module.find_markers = saved_dot, saved_find
 
 
 @contextmanager
