@@ -193,14 +193,17 @@ class PieceJoiner:
 
     def _archive(self, stream: PieceStream) -> list[JoinedCandidate] | None:
         """The whole stream as one archive to walk, when a piece starts an archive or a
-        compressed file: that piece first, then the others in arrival order. [] while the join
-        cannot be opened yet; None when no piece starts an archive."""
+        compressed file: that piece first, then the others in arrival order from it, then those
+        before it. [] while the join cannot be opened yet; None when no piece starts an archive."""
         pieces = stream.pieces
         heads = [i for i, piece in enumerate(pieces) if join_kind(piece[:512]) is not None]
         if not heads or len(pieces) < 2:
             return None
         head = heads[-1]
-        order = [pieces[head]] + [piece for i, piece in enumerate(pieces) if i != head]
+        # The header piece and those after it in arrival order, then those sent before it (the
+        # header sent last): an earlier unrelated upload in the window ends the join rather than
+        # splitting the archive.
+        order = pieces[head:] + pieces[:head]
         size = sum(len(piece) for piece in order)
         tail = b"".join(order[-2:])[-EOCD_TAIL:]
         kind = join_kind(pieces[head][:512])
