@@ -86,28 +86,35 @@ class ProbeResult:
         return self.outcome is not None
 
 
-# (pattern, bytes before the match where the file starts, label). Patterns are literal enough
-# that a hit in random bytes is rare; a false hit costs one failed decode attempt.
-_MARKERS: tuple[tuple[re.Pattern[bytes], int, str], ...] = (
-    (re.compile(rb"ID3[\x02-\x04]\x00"), 0, "id3"),
-    (re.compile(rb"RIFF.{4}(?:WAVE|AVI |RMP3)", re.DOTALL), 0, "riff"),
-    (re.compile(rb"RF64.{4}WAVE", re.DOTALL), 0, "rf64"),
-    (re.compile(rb"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb"), 0, "w64"),
-    (re.compile(rb"wvpk.{4}[\x02-\x10]\x04", re.DOTALL), 0, "wavpack"),
-    (re.compile(rb"TTA1[\x01-\x03]\x00"), 0, "tta"),
-    (re.compile(rb"Creative Voice File\x1a"), 0, "voc"),
-    (re.compile(rb"\x06\x0e\x2b\x34\x02\x05\x01\x01\x0d\x01\x02\x01\x01\x02"), 0, "mxf"),
-    (re.compile(rb"ftyp(?:isom|iso[2-9]|mp4[12]|M4[ABV] |qt  |3gp[4-9]|3g2a|avc1|dash|mmp4|MSNV|f4v )"), 4, "mp4"),
-    (re.compile(rb"OggS\x00\x02"), 0, "ogg"),
-    (re.compile(rb"fLaC\x00"), 0, "flac"),
-    (re.compile(rb"\x1a\x45\xdf\xa3"), 0, "ebml"),
-    (re.compile(rb"FORM.{4}AIF[FC]", re.DOTALL), 0, "aiff"),
-    (re.compile(rb"#!AMR"), 0, "amr"),
-    (re.compile(rb"caff\x00\x01"), 0, "caf"),
-    (re.compile(rb"\x2esnd\x00\x00\x00"), 0, "au"),
-    (re.compile(rb"FLV\x01"), 0, "flv"),
-    (re.compile(rb"\x30\x26\xb2\x75\x8e\x66\xcf\x11"), 0, "asf"),
-    (re.compile(rb"\x00\x00\x01\xba[\x21-\x2f\x44-\x7f]"), 0, "mpeg-ps"),
+# (pattern, bytes before the match where the file starts, label, the literal the pattern starts
+# with). Patterns are literal enough that a hit in random bytes is rare; a false hit costs one
+# failed decode attempt. Each literal is looked for with `bytes.find` (memchr speed) and its
+# pattern tried only there: `re` scanning 1 MB costs about 2 ms per pattern, 40 ms for the table.
+_MARKERS: tuple[tuple[re.Pattern[bytes], int, str, bytes], ...] = (
+    (re.compile(rb"ID3[\x02-\x04]\x00"), 0, "id3", b"ID3"),
+    (re.compile(rb"RIFF.{4}(?:WAVE|AVI |RMP3)", re.DOTALL), 0, "riff", b"RIFF"),
+    (re.compile(rb"RF64.{4}WAVE", re.DOTALL), 0, "rf64", b"RF64"),
+    (re.compile(rb"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb"), 0, "w64", b"riff.\x91\xcf\x11"),
+    (re.compile(rb"wvpk.{4}[\x02-\x10]\x04", re.DOTALL), 0, "wavpack", b"wvpk"),
+    (re.compile(rb"TTA1[\x01-\x03]\x00"), 0, "tta", b"TTA1"),
+    (re.compile(rb"Creative Voice File\x1a"), 0, "voc", b"Creative Voice File\x1a"),
+    (re.compile(rb"\x06\x0e\x2b\x34\x02\x05\x01\x01\x0d\x01\x02\x01\x01\x02"), 0, "mxf", b"\x06\x0e+4"),
+    (
+        re.compile(rb"ftyp(?:isom|iso[2-9]|mp4[12]|M4[ABV] |qt  |3gp[4-9]|3g2a|avc1|dash|mmp4|MSNV|f4v )"),
+        4,
+        "mp4",
+        b"ftyp",
+    ),
+    (re.compile(rb"OggS\x00\x02"), 0, "ogg", b"OggS\x00\x02"),
+    (re.compile(rb"fLaC\x00"), 0, "flac", b"fLaC\x00"),
+    (re.compile(rb"\x1a\x45\xdf\xa3"), 0, "ebml", b"\x1aE\xdf\xa3"),
+    (re.compile(rb"FORM.{4}AIF[FC]", re.DOTALL), 0, "aiff", b"FORM"),
+    (re.compile(rb"#!AMR"), 0, "amr", b"#!AMR"),
+    (re.compile(rb"caff\x00\x01"), 0, "caf", b"caff\x00\x01"),
+    (re.compile(rb"\x2esnd\x00\x00\x00"), 0, "au", b".snd\x00\x00\x00"),
+    (re.compile(rb"FLV\x01"), 0, "flv", b"FLV\x01"),
+    (re.compile(rb"\x30\x26\xb2\x75\x8e\x66\xcf\x11"), 0, "asf", b"0&\xb2u\x8ef\xcf\x11"),
+    (re.compile(rb"\x00\x00\x01\xba[\x21-\x2f\x44-\x7f]"), 0, "mpeg-ps", b"\x00\x00\x01\xba"),
 )
 _SYNC = re.compile(rb"\xff[\xe0-\xff]")
 _AC3_SYNC = re.compile(rb"\x0b\x77")
@@ -186,12 +193,13 @@ def find_markers(data: bytes | memoryview, *, window: int = MARKER_WINDOW, limit
     base = leading_run(data)
     region = bytes(data[base : base + window])
     found: dict[int, str] = {}
-    for pattern, back, label in _MARKERS:
-        for match in pattern.finditer(region):
-            start = match.start() - back
-            if start >= 0:
-                found.setdefault(start, label)
+    for pattern, back, label, literal in _MARKERS:
+        at = region.find(literal)
+        while at >= 0:
+            if pattern.match(region, at) and at >= back:
+                found.setdefault(at - back, label)
                 break  # the first of each kind is enough: later ones are the same file
+            at = region.find(literal, at + 1)
     checks = 0
     for match in _SYNC.finditer(region):
         checks += 1
@@ -214,6 +222,13 @@ def find_markers(data: bytes | memoryview, *, window: int = MARKER_WINDOW, limit
     return [Marker(base + offset, label) for offset, label in sorted(found.items())[:limit]]
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """The dot product without BLAS: `np.dot` hands 1-D products to OpenBLAS's thread pool,
+    whose threads spin for cores on a busy machine (22 ms instead of 0.3 ms per call on two
+    loaded cores: the 100 MB ZIP walk went from 1.6 to 3.9 s). `einsum` sums in this thread."""
+    return float(np.einsum("i,i->", a, b))
+
+
 def pcm_layout(data: bytes | memoryview) -> tuple[int, int] | None:
     """(byte alignment 0|1, channels 1|2) when `data` looks like s16le sound, else None.
 
@@ -232,11 +247,11 @@ def pcm_layout(data: bytes | memoryview) -> tuple[int, int] | None:
             return None
         samples = np.frombuffer(data[align : align + usable], dtype="<i2").astype(np.float64)
         samples -= samples.mean()
-        energy = float(np.dot(samples, samples))
+        energy = _dot(samples, samples)
         if energy <= 0.0:
             continue
-        mono = float(np.dot(samples[:-1], samples[1:])) / energy
-        stereo = float(np.dot(samples[:-2], samples[2:])) / energy
+        mono = _dot(samples[:-1], samples[1:]) / energy
+        stereo = _dot(samples[:-2], samples[2:]) / energy
         within = float(np.abs(samples[0::2] - samples[1::2]).mean())
         across = float(np.abs(samples[1:-1:2] - samples[2::2]).mean())
         channels = 2 if (within < 0.5 * across or stereo > mono + 0.05) else 1

@@ -44,6 +44,8 @@ HEAD_BYTES = 64 << 10
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on odd PDFs are not ours to print
 """What is read of every entry before deciding whether the rest is worth expanding."""
 _CHUNK = 1 << 20
+_BLOCK = 64 << 10
+"""libarchive reads: an archive cut short loses at most the block that reaches past the cut."""
 _MAX_EXTENSION = 8
 _EMAIL_HEAD = re.compile(
     rb"\A(?:[\x21-\x39\x3b-\x7e]{1,76}:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*){1,200}?"
@@ -104,10 +106,12 @@ def _label(kind: str, index: int, name: str | None) -> str:
     return f"{kind}#{index}"
 
 
-def _read_limited(read: Callable[[int], bytes], budget: ExpansionBudget, consumed: int, what: str) -> bytearray:
-    """All of a stream, drawn on the budget chunk by chunk (so a bomb stops at the bound).
-    Returned as the buffer it was read into: a `bytes` copy would double the peak."""
-    out = bytearray()
+def _read_limited(
+    read: Callable[[int], bytes], budget: ExpansionBudget, consumed: int, what: str, out: bytearray
+) -> bytearray:
+    """All of a stream into `out`, drawn on the budget chunk by chunk (so a bomb stops at the
+    bound). Returned as the buffer it was read into: a `bytes` copy would double the peak; on an
+    error `out` holds what was read before it."""
     while True:
         chunk = read(_CHUNK)
         if not chunk:
@@ -175,12 +179,20 @@ def _stream(kind: str, data: bytes) -> Callable[[int], bytes]:
 
 
 def _compressed_file(kind: str, data: bytes, budget: ExpansionBudget) -> Iterator[Entry]:
+    """A compressed file's content. One cut short (the first pieces of a `.tar.gz` sent in
+    pieces, joined so far: see `joining.py`) yields what it holds up to the cut, then the error:
+    a recording is recognisable from an excerpt, and the cut still fails closed to AI services."""
     budget.entry()
+    expanded = bytearray()
     try:
-        expanded = _read_limited(_stream(kind, data), budget, len(data), f"{kind} file")
+        _read_limited(_stream(kind, data), budget, len(data), f"{kind} file", expanded)
     except PayloadError:
         raise
-    except (zlib.error, OSError, EOFError, lzma.LZMAError, zstandard.ZstdError) as exc:
+    except EOFError as exc:
+        if len(expanded) >= HEAD_BYTES:
+            yield Entry(kind, memoryview(expanded))
+        raise PayloadError(f"{kind} file is corrupt: {str(exc)[:100]}") from None
+    except (zlib.error, OSError, lzma.LZMAError, zstandard.ZstdError) as exc:
         raise PayloadError(f"{kind} file is corrupt: {str(exc)[:100]}") from None
     yield Entry(kind, memoryview(expanded))
 
@@ -282,17 +294,25 @@ def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted)
                 size = entry.size or 0  # 0 when the archive does not say (streams)
                 head = bytearray()
                 keep = True
-                for block in entry.get_blocks(_CHUNK):
-                    budget.spend(len(block))
-                    head += block
-                    budget.check_ratio(len(head), len(data), label)
-                    if keep and len(head) >= HEAD_BYTES and not wanted(bytes(head[:HEAD_BYTES]), size):
-                        keep = False
-                    if not keep:
-                        break  # libarchive skips the rest of the entry
+                cut: libarchive.exception.ArchiveError | None = None
+                try:
+                    for block in entry.get_blocks(_BLOCK):
+                        budget.spend(len(block))
+                        head += block
+                        budget.check_ratio(len(head), len(data), label)
+                        if keep and len(head) >= HEAD_BYTES and not wanted(bytes(head[:HEAD_BYTES]), size):
+                            keep = False
+                        if not keep:
+                            break  # libarchive skips the rest of the entry
+                except libarchive.exception.ArchiveError as exc:
+                    # An archive cut short (pieces joined so far): what the entry holds up to the
+                    # cut is walked, then the error stands.
+                    cut, keep = exc, keep and len(head) >= HEAD_BYTES
                 if keep and (len(head) >= HEAD_BYTES or wanted(bytes(head), len(head))):
                     yield Entry(label, memoryview(head))
                 del head
+                if cut is not None:
+                    raise cut
     except libarchive.exception.ArchiveError as exc:
         message = str(exc)
         if "ncrypt" in message or "assphrase" in message:

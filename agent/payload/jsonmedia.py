@@ -62,6 +62,7 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 _TS_SYNC = b"\x47"  # MPEG-TS: its signature check needs 189 bytes, more than a 64-character head gives
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
+RUN_MAP = _RUN_MAP
 """Every base64 character to "A", everything else to a space: runs become one `find` away."""
 _RUN_NEEDLE = b"A" * 64
 _ENCODED_TEXT = _ALPHABET + b"=\r\n"

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from agent.payload.budget import BoundExceeded, EncryptedContainer, ExpansionBudget
 from agent.payload.containers import container_kind, open_container
 from agent.payload.encoding import decode_content
+from agent.payload.joining import file_header, fit_order
 from agent.payload.jsonmedia import may_hold_media, parse_json, walk_json
 from agent.payload.layers import DEEPER, MEDIA, peel
 from agent.payload.leaves import probe_head
@@ -40,6 +41,8 @@ from agent.payload.textmedia import (
 from agent.payload.types import Extraction, ExtractLimits, PayloadError, PayloadPart
 
 PROBE_BYTES = 4096
+MAX_FIT_PIECES = 256
+"""Pieces of one base64 string whose heads are looked at for the header piece (`joining.fit_order`)."""
 SIGNATURE_BYTES = 256
 """Enough of a body's start for `has_media_signature` (MPEG-TS needs 189 bytes)."""
 JSON_TYPES = {"application/json", "text/json", "application/x-json"}
@@ -355,15 +358,13 @@ class Walker:
         """Pieces of one base64 string (records, array items) read as one string, when the first
         piece's decoded head is media, a wrapper, or encoded media; True when they were read."""
         extraction = self.extraction
-        first = pieces[0].strip()[:HEAD_CHARS].translate(_URLSAFE_TEXT)
-        try:
-            head = binascii.a2b_base64(first[: len(first) - len(first) % 4], strict_mode=False)
-        except (binascii.Error, ValueError):
+        order = fit_order(pieces[:MAX_FIT_PIECES], lambda piece: self._piece_rank(piece, where))
+        if order is None:
             return False
-        if not (
-            self._media_probe(head[:PROBE_BYTES]) or marker_media(head) is not None or self._encoded_media(head, where)
-        ):
-            return False
+        if order != list(range(len(order))):
+            # The header piece was not sent first: joined in the order the pieces fit.
+            pieces = [pieces[index] for index in order] + list(pieces[MAX_FIT_PIECES:])
+            where = f"{where} [reordered]"
         try:
             data = b"".join(b64decode(piece.strip()) for piece in pieces)  # each piece may carry its own padding
             self.budget.spend(len(data))
@@ -384,6 +385,19 @@ class Walker:
             self.text_layers -= 1
         return True
 
+    def _piece_rank(self, piece: str, where: str) -> int:
+        """How the decoded head of one base64 piece starts (`joining.fit_order`): 2 a file
+        header, 1 media, a wrapper or encoded media otherwise, 0 nothing of the kind."""
+        first = piece.strip()[:HEAD_CHARS].translate(_URLSAFE_TEXT)
+        try:
+            head = binascii.a2b_base64(first[: len(first) - len(first) % 4], strict_mode=False)
+        except (binascii.Error, ValueError):
+            return 0
+        if file_header(head):
+            return 2
+        media = self._media_probe(head[:PROBE_BYTES]) or marker_media(head) is not None
+        return 1 if media or self._encoded_media(head, where) else 0
+
     def form(self, data: bytes, root: str, depth: int) -> None:
         try:
             # latin-1 both ways: a percent-encoded file (`requests.post(data={"f": raw})`) keeps its bytes.
@@ -403,8 +417,9 @@ class Walker:
         pieces = base64_pieces(values)
         if pieces is not None:
             first, stop = pieces
-            joined = "".join(value.strip() for value in values[first:stop])
-            self.string(joined, f"{root}.{fields[first][0]}..{fields[stop - 1][0]}", depth)
+            where = f"{root}.{fields[first][0]}..{fields[stop - 1][0]}"
+            if not self.pieces(values[first:stop], where, depth):
+                self.string("".join(value.strip() for value in values[first:stop]), where, depth)
 
     def text(self, data: bytes | memoryview, where: str, depth: int) -> None:
         """A body or part that is text whatever its declared type: JSON, a form, or plain text."""

@@ -11,11 +11,13 @@ and the verdict (`agent.policy.verdict`) recorded through `Decisions`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from mitmproxy import http
 
 from agent.payload import Extraction, PayloadPart
+from agent.payload.joining import EOCD_TAIL, MIN_TEXT_PIECE, join_kind, ready_to_open, text_piece_of
 from agent.payload.walker import nothing_to_extract
 from agent.policy.verdict import Verdict, decide_upload
 from agent.proxy.decisions import Decisions
@@ -29,6 +31,8 @@ from agent.proxy.resumable import ChunkRequest, SessionFlag, UploadSession, iden
 from agent.proxy.services import GuardServices
 
 MAX_ERROR_TEXT = 300
+TEXT_STREAM = "#base64"
+"""Appended to the destination of a stream of base64 pieces (kept apart from binary pieces)."""
 MAX_CONTAINERS_SHOWN = 8
 
 
@@ -102,7 +106,7 @@ class UploadInspection:
         # Malformed JSON fails closed for AI services; to a host whose requests look ordinary
         # it would pass anyway, so there a media-free body is not even parsed.
         parse = dest.is_catalogued or not services.discovery.believed_ordinary(dest.host)
-        if nothing_to_extract(body, content_type, parse=parse):
+        if nothing_to_extract(body, content_type, parse=parse) and not self._may_be_text_piece(state, body):
             state.body_prefix = body
             services.counters.inspected += 1
             return True
@@ -155,9 +159,11 @@ class UploadInspection:
             errors.extend(encrypted_errors(prepared.extraction, state.dest.signatures.policy.encrypted_containers))
             containers = prepared.extraction.containers
             parts = list(prepared.extraction.parts)
+            probe = self._probe_policy(flow, state, prepared)
             if session is not None and chunk is not None and not chunk.control:
                 parts.extend(self._session_parts(session, chunk, prepared.chunk_bytes, errors))
-            probe = self._probe_policy(flow, state, prepared)
+                if (archive := self._session_archive(session, chunk.final)) is not None:
+                    parts.extend(await self._walk_joined(f"session:{chunk.protocol}", archive, probe))
             piece = self._piece(flow, state, prepared, chunk) if probe is not None else None
             if piece is not None and (flag := services.pieces.flagged(piece[0])) is not None:
                 return self._refuse_split_piece(flow, state, flag.incident)
@@ -187,6 +193,9 @@ class UploadInspection:
             services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely, derivative=derivative
         )
         verdict = decide_upload(facts)
+        if session is not None and session.failed is not None and not verdict.blocks and state.dest.can_block:
+            reason = f"this upload continues one that could not be inspected (incident {session.failed.incident})"
+            verdict = Verdict("block", reason, True)
         details: dict[str, object] = {}
         if session is not None and chunk is not None:
             details.update(session=chunk.protocol, session_chunks=session.chunks, session_bytes=session.received)
@@ -207,13 +216,23 @@ class UploadInspection:
         services.counters.note_verdict_ms(result.ms)
         return verdict
 
+    def _may_be_text_piece(self, state: FlowState, body: bytes) -> bool:
+        """A JSON body to an unapproved AI service that carries one long base64 string: maybe one
+        piece of a recording's base64 cut over several requests (decoded, it is no media alone)."""
+        dest = state.dest
+        if len(body) < MIN_TEXT_PIECE or not (dest.is_catalogued and dest.status == "unapproved"):
+            return False
+        return self.services.settings.probe_unknown and text_piece_of(body) is not None
+
     def _may_be_piece(self, state: FlowState, prepared: Prepared) -> bool:
         """A small binary body to an unapproved AI service may be one piece of a split recording."""
         dest = state.dest
         if not (self.services.settings.probe_unknown and dest.is_catalogued and dest.status == "unapproved"):
             return False
         piece = piece_of(prepared.decoded, state.headers.get("content-type"))
-        return piece is not None and len(piece) >= self.services.pieces.min_piece
+        if piece is None:
+            return text_piece_of(prepared.decoded) is not None
+        return len(piece) >= self.services.pieces.min_piece
 
     def _probe_policy(self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared) -> ProbePolicy | None:
         """Probe by decoding only for uploads to AI services: unapproved catalog services, and
@@ -239,17 +258,27 @@ class UploadInspection:
     def _piece(
         self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared, chunk: ChunkRequest | None
     ) -> tuple[StreamKey, bytes | memoryview] | None:
-        """This request's file piece and its (client, destination) stream, if it carries one."""
+        """This request's file piece and its (client, destination) stream, if it carries one: a
+        binary piece, or the one long base64 string of a JSON or text body (its stream's
+        destination is marked `TEXT_STREAM`: base64 pieces are joined as text)."""
         if chunk is not None and chunk.offset is not None:
             return None  # offset-addressed chunks are reassembled by their session (resumable.py)
+        extraction = prepared.extraction
+        if extraction.containers and not extraction.errors and not extraction.encrypted:
+            # A whole archive that opened: an upload of its own, not a piece of one. Joined, its
+            # entries would be read again behind the next archive's header piece.
+            return None
+        destination = chunk.key if chunk is not None else state.dest.host
         if chunk is not None:
             piece: bytes | memoryview | None = prepared.chunk_bytes
         else:
             piece = piece_of(prepared.decoded, state.headers.get("content-type"))
+            if piece is None and (text := text_piece_of(prepared.decoded)) is not None:
+                piece, destination = text.encode("ascii"), destination + TEXT_STREAM
         if piece is None or len(piece) < self.services.pieces.min_piece:
             return None
         peer = flow.client_conn.peername
-        key: StreamKey = (str(peer[0]) if peer else "?", chunk.key if chunk is not None else state.dest.host)
+        key: StreamKey = (str(peer[0]) if peer else "?", destination)
         return key, piece
 
     async def _split_upload(
@@ -263,14 +292,42 @@ class UploadInspection:
         """
         key, data = piece
         joiner = self.services.pieces
-        if matched:
-            return None
-        state.piece_key = key
-        candidates = joiner.add(key, bytes(data))
+        if not matched:
+            state.piece_key = key
+        candidates = joiner.add(key, bytes(data), alone=matched, text=key[1].endswith(TEXT_STREAM))
         if not candidates:
             return None
-        parts = [PayloadPart(candidate.label, candidate.data) for candidate in candidates]
+        parts: list[PayloadPart] = []
+        for candidate in candidates:
+            if candidate.walk:
+                parts.extend(await self._walk_joined(candidate.label, candidate.data, probe))
+            else:
+                parts.append(PayloadPart(candidate.label, candidate.data))
+        if not parts:
+            return None
+        if matched:
+            state.piece_key = key  # the piece matched alone; the archive's match flags the stream
         return await self.services.inspector.match(parts, probe)
+
+    async def _walk_joined(self, label: str, data: bytes, probe: ProbePolicy | None) -> list[PayloadPart]:
+        """The media (and, for AI destinations, the unread leaves to probe) of an archive joined
+        from pieces or chunks, walked by the payload core like a whole upload, in the inspection
+        pool. Its errors are not this request's: a join still cut short is an error every time."""
+        services = self.services
+        prepared = await services.inspector.run(
+            prepare_upload, data, None, None, services.limits, services.probe, None, weight=len(data)
+        )
+        extraction = prepared.extraction
+        leaves = list(extraction.parts)
+        if probe is not None:
+            leaves.extend(unread_leaves(extraction, probe.floor))
+        kind = join_kind(data[:512])
+        if kind is not None:
+            # Only what the archive holds: when it does not open, the walker's fallbacks (media
+            # behind a prefix, signatures anywhere) would read the joined pieces as one blob, and
+            # a piece matched on its own would be found again in a join it may not belong to.
+            leaves = [part for part in leaves if part.where.startswith(kind)]
+        return [replace(part, where=f"{label} > {part.where}") for part in leaves]
 
     def _refuse_split_piece(self, flow: http.HTTPFlow, state: FlowState, first_incident: str) -> Verdict:
         reason = f"this upload continues one that sent clinical media (incident {first_incident})"
@@ -290,6 +347,21 @@ class UploadInspection:
             return [PayloadPart(f"session:{chunk.protocol}", bytes(session.prefix))]
         return []
 
+    def _session_archive(self, session: UploadSession, final: bool) -> bytes | None:
+        """The session's contiguous bytes when they start an archive or compressed file that can
+        be opened now (`agent.payload.joining.ready_to_open`): a ZIP sent in chunks, whose header
+        chunk may have come last, is walked once its chunks fit together."""
+        prefix = session.prefix
+        if session.chunks < 2 or not prefix or (kind := join_kind(bytes(prefix[:512]))) is None:
+            return None
+        last = final and not session.pending
+        if not ready_to_open(
+            kind, bytes(prefix[:64]), len(prefix), bytes(prefix[-EOCD_TAIL:]), session.walked, last=last
+        ):
+            return None
+        session.walked = len(prefix)
+        return bytes(prefix)
+
     def _settle_session(
         self,
         session: UploadSession,
@@ -298,11 +370,21 @@ class UploadInspection:
         result: PartsResult,
         state: FlowState,
     ) -> None:
+        # The last chunk by its range may arrive before others (a header chunk sent last): the
+        # upload is complete only when no chunk waits for a gap to fill.
+        complete = chunk is not None and chunk.final and not session.pending
+        if result.match is None and verdict.blocks and not complete:
+            # Failed closed on this chunk alone (a ZIP cut short, compressed bytes no decoder
+            # reads): the session's later chunks are still read, so that the chunks can be
+            # joined and opened (and the recording named), but each is refused (`failed`).
+            if session.failed is None and state.incident is not None:
+                session.failed = SessionFlag(state.incident, verdict.reason)
+            return
         if result.match is not None or verdict.blocks:
             if session.flagged is None and state.incident is not None:
                 session.flagged = SessionFlag(
                     state.incident, verdict.reason, result.match.asset_id if result.match else None
                 )
             session.release()
-        elif chunk is not None and chunk.final:
+        elif complete:
             session.release()

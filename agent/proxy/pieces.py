@@ -9,7 +9,11 @@ matching in the orders a server could reassemble it:
 
 - the piece that starts with a media header first, wherever it arrived (a header chunk sent
   last or in the middle), then the other pieces in arrival order (`split` pieces, halves,
-  chunks sent in sequence), only the most recent `join_bytes` of them (see `_candidates`).
+  chunks sent in sequence), only the most recent `join_bytes` of them (see `_candidates`);
+- when that first piece starts an archive or compressed file (a ZIP, 7z, tar.gz... cut in
+  pieces), all the stream's pieces in that order, to be walked by the payload core like a whole
+  upload (`JoinedCandidate.walk`), once the join can be opened (`agent.payload.joining`: a
+  ZIP's end record has arrived, a 7z is as long as its header says, a compressed stream grew).
 
 The request whose piece completes a recognisable stream is blocked, and once a stream was
 found clinical every later piece to that destination within the window is refused without
@@ -26,13 +30,16 @@ host) and never hold payload; nothing here touches mitmproxy or the fingerprinti
 
 from __future__ import annotations
 
+import binascii
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agent.payload.joining import EOCD_TAIL, file_header, fit_order, join_kind, ready_to_open
 from agent.payload.multipart import parse_multipart
 from agent.payload.sniff import has_media_signature
+from agent.payload.textmedia import b64decode
 from agent.payload.types import PayloadError
 from agent.payload.walker import main_type
 from agent.proxy.resumable import SessionFlag
@@ -46,6 +53,8 @@ class JoinedCandidate:
     label: str
     """How the pieces were ordered ("joined:arrival:3", "joined:header-first:3"): no content."""
     data: bytes
+    walk: bool = False
+    """An archive or compressed file to open with the payload walker, not media to match as is."""
 
 
 @dataclass
@@ -57,10 +66,17 @@ class PieceStream:
     """Pieces seen in this stream (including any dropped for the bounds)."""
     last_seen: float = field(default_factory=time.monotonic)
     flagged: SessionFlag | None = None
+    alone: set[int] = field(default_factory=set)
+    """Ids of pieces recognised on their own: kept for an archive's join, never in a media window."""
+    walked: int = 0
+    """Size of the archive join at its last walk (`agent.payload.joining.ready_to_open`)."""
+    text: bool = False
+    """Pieces of one base64 string (sent in JSON or text bodies), joined as text, then decoded."""
 
     def release(self) -> None:
         self.pieces = []
         self.size = 0
+        self.alone = set()
 
 
 TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/", "multipart/")
@@ -93,7 +109,7 @@ class PieceJoiner:
         *,
         window_s: float = 300.0,
         max_streams: int = 64,
-        max_pieces: int = 64,
+        max_pieces: int = 256,
         max_stream_bytes: int = 64 << 20,
         max_total_bytes: int = 256 << 20,
         min_piece: int = 4 << 10,
@@ -141,12 +157,18 @@ class PieceJoiner:
         stream.last_seen = self._clock()
         self._streams.move_to_end(key)
 
-    def add(self, key: StreamKey, piece: bytes) -> list[JoinedCandidate]:
-        """Keep `piece`; the joined orders worth matching now (none until there are two pieces)."""
+    def add(self, key: StreamKey, piece: bytes, *, alone: bool = False, text: bool = False) -> list[JoinedCandidate]:
+        """Keep `piece`; the joined orders worth matching now (none until there are two pieces).
+
+        `alone`: the piece was recognised on its own (and blocked as such). It is kept only for
+        the join of an archive cut in pieces, whose walk needs every piece; a media window never
+        holds it (a clinical piece in every later window would flag the stream, and refuse the
+        client's next unrelated uploads to the destination)."""
         self._expire()
         if len(piece) < self.min_piece or len(piece) > self.max_stream_bytes:
             return []
         stream = self._streams.get(key) or self._open(key)
+        stream.text = text
         self._streams.move_to_end(key)
         stream.last_seen = self._clock()
         stream.received += 1
@@ -154,11 +176,71 @@ class PieceJoiner:
             return []
         stream.pieces.append(piece)
         stream.size += len(piece)
+        if alone:
+            stream.alone.add(id(piece))
         while len(stream.pieces) > self.max_pieces or stream.size > self.max_stream_bytes:
-            stream.size -= len(stream.pieces.pop(0))
+            dropped = stream.pieces.pop(0)
+            stream.alone.discard(id(dropped))
+            stream.size -= len(dropped)
             self.dropped_pieces += 1
         self._bound_total(key)
-        return self._candidates(stream)
+        if text:
+            return [] if alone else self._text_candidates(stream)
+        archive = self._archive(stream)
+        if archive is not None:
+            return archive
+        return [] if alone else self._candidates(stream)
+
+    def _archive(self, stream: PieceStream) -> list[JoinedCandidate] | None:
+        """The whole stream as one archive to walk, when a piece starts an archive or a
+        compressed file: that piece first, then the others in arrival order from it, then those
+        before it. [] while the join cannot be opened yet; None when no piece starts an archive."""
+        pieces = stream.pieces
+        heads = [i for i, piece in enumerate(pieces) if join_kind(piece[:512]) is not None]
+        if not heads or len(pieces) < 2:
+            return None
+        head = heads[-1]
+        # The header piece and those after it in arrival order, then those sent before it (the
+        # header sent last): an earlier unrelated upload in the window ends the join rather than
+        # splitting the archive.
+        order = pieces[head:] + pieces[:head]
+        size = sum(len(piece) for piece in order)
+        tail = b"".join(order[-2:])[-EOCD_TAIL:]
+        kind = join_kind(pieces[head][:512])
+        assert kind is not None
+        last = len(pieces[-1]) < max(len(piece) for piece in pieces[:-1])  # `split`'s last piece is short
+        if not ready_to_open(kind, bytes(pieces[head][:64]), size, tail, stream.walked, last=last):
+            return []
+        stream.walked = size
+        label = f"joined:{'header-first' if head > 0 else 'arrival'}:{len(order)}"
+        return [JoinedCandidate(label, b"".join(order), walk=True)]
+
+    def _text_candidates(self, stream: PieceStream) -> list[JoinedCandidate]:
+        """Base64 pieces joined in the order they fit (`agent.payload.joining.fit_order`: the
+        piece whose decoded head is a file header first, the padded one last, the others as they
+        came), the header piece and the most recent others up to `join_bytes` once decoded, then
+        decoded: to be walked like a body (a base64 ZIP is opened, media is matched)."""
+        pieces = [piece.decode("ascii") for piece in stream.pieces if id(piece) not in stream.alone]
+        if len(pieces) < 2:
+            return []
+        order = fit_order(pieces, _text_rank)
+        if order is None:
+            return []
+        head, rest = order[0], order[1:]
+        budget = self.join_bytes * 4 // 3 - len(pieces[head])
+        window: list[int] = []
+        for index in reversed(rest):
+            if window and len(pieces[index]) > budget:
+                break
+            window.append(index)
+            budget -= len(pieces[index])
+        window.reverse()
+        try:
+            data = b64decode("".join(pieces[index] for index in [head, *window]))
+        except PayloadError:
+            return []
+        order_name = "header-first" if head > 0 else "arrival"
+        return [JoinedCandidate(f"joined:base64:{order_name}:{len(window) + 1}", data, walk=True)]
 
     def _candidates(self, stream: PieceStream) -> list[JoinedCandidate]:
         """The joined stream worth matching: the piece with a media header first (wherever it
@@ -169,7 +251,7 @@ class PieceJoiner:
         stretch of the recording is inside some window when its last piece arrives. PCM and MPEG
         audio decode across the gap between the header and the window.
         """
-        pieces = stream.pieces
+        pieces = [piece for piece in stream.pieces if id(piece) not in stream.alone]
         if len(pieces) < 2:
             return []
         heads = [i for i, piece in enumerate(pieces) if has_media_signature(piece[:256])]
@@ -217,3 +299,18 @@ class PieceJoiner:
             if oldest.last_seen >= horizon:
                 break
             del self._streams[key]
+
+
+def _text_rank(piece: str) -> int:
+    """How a base64 piece's decoded head starts (`agent.payload.joining.fit_order`)."""
+    head_text = piece[:8192]
+    try:
+        head = binascii.a2b_base64(head_text[: len(head_text) // 4 * 4].translate(_URLSAFE), strict_mode=False)
+    except (binascii.Error, ValueError):
+        return 0
+    if file_header(head):
+        return 2
+    return 1 if has_media_signature(head[:256]) else 0
+
+
+_URLSAFE = str.maketrans("-_", "+/")

@@ -119,6 +119,10 @@ class UploadSession:
     overflow: bool = False
     flagged: SessionFlag | None = None
     audited: bool = False
+    failed: SessionFlag | None = None
+    """An earlier chunk failed closed: later chunks are still read (to be joined), and refused."""
+    walked: int = 0
+    """Bytes of the prefix when it was last walked as an archive (agent.payload.joining)."""
     last_seen: float = field(default_factory=time.monotonic)
 
     def add(self, data: bytes | memoryview, offset: int | None, max_bytes: int) -> bool:

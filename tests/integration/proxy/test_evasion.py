@@ -59,6 +59,11 @@ def _cut(text: str, size: int = 2048) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
+def _header_last(pieces: list[str]) -> list[str]:
+    """The pieces with the first one (the media header) sent last."""
+    return pieces[1:] + pieces[:1]
+
+
 def _file(data: bytes, content_type: str = "application/octet-stream") -> Body:
     return _multipart("file", data, content_type=content_type, filename="upload.bin")
 
@@ -133,6 +138,15 @@ CASES: dict[str, Callable[[bytes], Body]] = {
     "array-of-small-pieces": lambda m: _json(json.dumps({"parts": _cut(_b64(m), 1024)}).encode()),
     "array-of-chunk-objects": lambda m: _json(
         json.dumps({"upload": [{"index": i, "data": c} for i, c in enumerate(_cut(_b64(m)))]}).encode()
+    ),
+    # the same pieces sent out of order, the header piece last: joined in the order they fit
+    "split-array-header-last": lambda m: _json(json.dumps({"parts": _header_last(_cut(_b64(m), 60000))}).encode()),
+    "chunk-objects-header-last": lambda m: _json(
+        json.dumps({"upload": [{"data": c} for c in _header_last(_cut(_b64(m)))]}).encode()
+    ),
+    "form-fields-header-last": lambda m: (
+        urlencode([(f"part{i}", c) for i, c in enumerate(_header_last(_cut(_b64(m), 60000)))]).encode(),
+        {"content-type": "application/x-www-form-urlencoded"},
     ),
     # media whose first bytes are not a known header
     "mp3-behind-zeros": lambda m: _file(b"\x00" * 4096 + bytes(range(256)) * 8 + m),
@@ -330,7 +344,7 @@ def test_marker_formats_blocked_to_ai_passed_elsewhere(
 
 
 @pytest.mark.parametrize("protocol", ["tus", "google"])
-def test_archive_sent_in_resumable_chunks_fails_closed_saying_why(
+def test_archive_sent_in_resumable_chunks_is_opened_once_complete(
     proxy: ProxyProcess,
     http: httpx.Client,
     unapproved: Upstream,
@@ -340,8 +354,11 @@ def test_archive_sent_in_resumable_chunks_fails_closed_saying_why(
 ) -> None:
     """A ZIP in resumable chunks: its first chunk is walked like any body (every destination
     class uses the same walker), cannot be opened without the directory at the ZIP's end, and so
-    fails closed to the unapproved AI service with that reason (then the session is refused);
-    to a host that is not an AI service it passes."""
+    fails closed to the unapproved AI service with that reason; the session goes on, and the
+    chunk that completes the ZIP has the session's bytes walked as the whole archive: the
+    recording inside is matched and named. To a host that is not an AI service the chunks
+    pass until the ZIP is whole, which is then judged like the whole ZIP sent at once (this
+    module's policy blocks clinical media to uncatalogued hosts)."""
 
     def send(base: str, session: str, data: bytes) -> list[httpx.Response]:
         third = len(data) // 3
@@ -363,4 +380,8 @@ def test_archive_sent_in_resumable_chunks_fails_closed_saying_why(
     responses = send(unapproved.https, f"zip{protocol}", archive)
     assert [r.status_code for r in responses] == [403, 403, 403]
     assert "ZIP is cut short" in proxy.event(responses[0].headers["x-phiwall-incident"]).reason
-    assert [r.status_code for r in send(unknown.https, f"zipok{protocol}", archive)] == [200, 200, 200]
+    details = _assert_blocked(proxy, responses[2], recordings)
+    assert details["matched_part"] == f"session:{protocol} > zip#0(.mp3)"
+    to_other = send(unknown.https, f"zipok{protocol}", archive)
+    assert [r.status_code for r in to_other] == [200, 200, 403]
+    assert proxy.event(to_other[2].headers["x-phiwall-incident"]).asset_id == recordings.asset_id

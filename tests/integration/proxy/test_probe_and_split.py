@@ -218,12 +218,16 @@ def test_speech_that_is_not_enrolled_passes_when_probed(
 # --- split uploads ------------------------------------------------------------------------------
 
 
-def _curl_piece(proxy: ProxyProcess, url: str, piece: Path, local_address: str) -> int:
+def _curl_piece(proxy: ProxyProcess, url: str, piece: Path, local_address: str, *, multipart: bool = False) -> int:
+    """POST one piece with curl from `local_address`: the raw body, or a multipart file part (`-F`)."""
+    if multipart:
+        body = ["-F", f"file=@{piece};type=application/octet-stream", "-F", "purpose=assistants"]
+    else:
+        body = ["-H", "Content-Type: application/octet-stream", "--data-binary", f"@{piece}"]
     result = subprocess.run(
         [
             "curl", "-sS", "--proxy", proxy.url, "--cacert", str(proxy.ca_cert), "--interface", local_address,
-            "-H", "Content-Type: application/octet-stream", "--data-binary", f"@{piece}",
-            "-o", os.devnull, "-w", "%{http_code}", url,
+            *body, "-o", os.devnull, "-w", "%{http_code}", url,
         ],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
@@ -347,6 +351,149 @@ def test_resumable_header_chunk_sent_last(
 
     codes = [send_tus(i) for i in (1, 2, 0)]
     assert codes == [200, 200, 403]
+
+
+# --- archives cut in pieces, resumable archives whose header chunk comes last ----------------------
+
+
+ARCHIVES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "zip-stored": (lambda wav: wrappers.zip_of({"Doe_Jane.wav": wav}, stored=True), "zip#0(.wav)"),
+    "zip-deflated": (lambda wav: wrappers.zip_of({"Doe_Jane.wav": wav}), "zip#0(.wav)"),
+    "tar.gz": (lambda wav: wrappers.tar_of({"Doe_Jane.wav": wav}), "gzip > tar#0(.wav)"),
+    "7z": (lambda wav: wrappers.libarchive_of({"Doe_Jane.wav": wav}, "7zip"), "7z#0(.wav)"),
+}
+"""name -> (the clinical WAV -> the archive, the path of the recording inside it)."""
+
+
+def _joined_matches(proxy: ProxyProcess, host: str, since: float, asset_id: str) -> list[str]:
+    return [
+        json.loads(e.details)["matched_part"]
+        for e in _block_events(proxy, host, since)
+        if e.asset_id == asset_id and "matched_part" in e.details
+    ]
+
+
+@pytest.mark.parametrize(
+    ("archive", "multipart", "header_last", "address"),
+    [
+        ("zip-stored", False, True, "127.0.0.41"),
+        ("zip-deflated", True, False, "127.0.0.42"),
+        ("zip-deflated", False, True, "127.0.0.43"),
+        ("tar.gz", False, False, "127.0.0.44"),
+        ("tar.gz", True, True, "127.0.0.45"),
+        ("7z", False, True, "127.0.0.46"),
+        ("7z", True, False, "127.0.0.47"),
+    ],
+)
+def test_archive_cut_in_pieces_is_joined_and_opened(
+    proxy: ProxyProcess,
+    unapproved: Upstream,
+    unknown: Upstream,
+    recordings: Recordings,
+    tmp_path: Path,
+    archive: str,
+    multipart: bool,
+    header_last: bool,
+    address: str,
+) -> None:
+    """`split -b 128k` of a ZIP, tar.gz or 7z holding the dictation, one request per piece (raw
+    bodies or multipart file parts), in order or with the header piece last: no piece holds an
+    archive that opens, the joined pieces do, and the recording inside is matched."""
+    build, inside = ARCHIVES[archive]
+    path = tmp_path / f"upload.{archive}"
+    path.write_bytes(build(recordings.clinical_wav.read_bytes()))
+    pieces = _split(path, "128k", tmp_path / "pieces")
+    assert len(pieces) >= 4
+    if header_last:
+        pieces = pieces[1:] + pieces[:1]
+    since = time.time()
+    url = f"{unapproved.https}/v1/files"
+    codes = [_curl_piece(proxy, url, piece, address, multipart=multipart) for piece in pieces]
+    assert codes[-1] == 403, codes
+    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
+    assert any(part.startswith("joined:") and part.endswith(inside) for part in matched), matched
+    to_other = [_curl_piece(proxy, f"{unknown.https}/upload", piece, address, multipart=multipart) for piece in pieces]
+    assert to_other == [200] * len(pieces)
+
+
+@pytest.mark.parametrize("protocol", ["tus", "google", "content-range"])
+@pytest.mark.parametrize("archive", ["zip-deflated", "tar.gz", "7z"])
+def test_resumable_archive_header_chunk_last_is_opened(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    unknown: Upstream,
+    recordings: Recordings,
+    protocol: str,
+    archive: str,
+) -> None:
+    """An archive sent as resumable chunks with offsets, the header chunk last: the session's
+    chunks fit together when it arrives, and the archive they make is walked like a whole upload."""
+    build, inside = ARCHIVES[archive]
+    data = build(recordings.clinical_wav.read_bytes())
+    third = len(data) // 3
+    chunks = [(0, data[:third]), (third, data[third : 2 * third]), (2 * third, data[2 * third :])]
+
+    def send(base: str, session: str) -> list[int]:
+        codes = []
+        for sent, (offset, chunk) in enumerate([chunks[1], chunks[2], chunks[0]]):
+            if protocol == "tus":
+                headers = {"tus-resumable": "1.0.0", "upload-offset": str(offset)}
+                headers["content-type"] = "application/offset+octet-stream"
+                response = http.patch(f"{base}/files/{session}", content=chunk, headers=headers)
+            elif protocol == "google":
+                command = "upload, finalize" if sent == 2 else "upload"
+                headers = {"x-goog-upload-command": command, "x-goog-upload-offset": str(offset)}
+                response = http.post(f"{base}/upload/v1beta/files?upload_id={session}", content=chunk, headers=headers)
+            else:
+                headers = {"content-range": f"bytes {offset}-{offset + len(chunk) - 1}/{len(data)}"}
+                response = http.put(f"{base}/upload/{session}", content=chunk, headers=headers)
+            codes.append(response.status_code)
+        return codes
+
+    since = time.time()
+    session = f"{archive}-{protocol}".replace(".", "")
+    assert send(unapproved.https, session)[-1] == 403
+    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
+    if archive == "tar.gz":
+        # A gzip stream is read from its start: the header chunk alone (a third of the archive)
+        # already holds a recognisable excerpt, matched before any join.
+        assert any(part.endswith(inside) for part in matched), matched
+    else:
+        assert f"session:{protocol} > {inside}" in matched, matched
+    assert send(unknown.https, session) == [200, 200, 200]
+
+
+def _bound_client(proxy: ProxyProcess, local_address: str) -> httpx.Client:
+    """An httpx client whose connections to the proxy leave from `local_address` (its own split streams)."""
+    context = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    transport = httpx.HTTPTransport(proxy=proxy.url, verify=context, local_address=local_address)
+    return httpx.Client(transport=transport, timeout=60)
+
+
+def test_base64_pieces_over_requests_header_last_are_joined(
+    proxy: ProxyProcess, unapproved: Upstream, unknown: Upstream, media_factory: MediaFactory, recordings: Recordings
+) -> None:
+    """The base64 of a recording cut over several JSON requests, the header piece sent last: no
+    request holds a recognisable excerpt (96 kHz stereo: a piece is 0.5 s, and no common rate);
+    the pieces are joined as text in the order they fit, decoded and matched."""
+    wav = media_factory.encode(recordings.clinical_wav, ".wav", "-t", "12", "-ac", "2", "-ar", "96000")
+    text = base64.b64encode(wav.read_bytes()).decode()
+    pieces = [text[i : i + (256 << 10)] for i in range(0, len(text), 256 << 10)]
+    assert len(pieces) >= 8
+    sent = pieces[1:] + pieces[:1]
+
+    def post(client: httpx.Client, url: str, index: int, piece: str) -> int:
+        body = {"model": "whisper-1", "upload": "rec", "index": index, "data": piece}
+        return client.post(url, json=body).status_code
+
+    since = time.time()
+    with _bound_client(proxy, "127.0.0.51") as client:
+        codes = [post(client, f"{unapproved.https}/v1/files", i, piece) for i, piece in enumerate(sent)]
+        assert codes[-1] == 403, codes
+        matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
+        assert any(part.startswith("joined:base64:header-first:") for part in matched), matched
+        assert [post(client, f"{unknown.https}/upload", i, p) for i, p in enumerate(sent)] == [200] * len(sent)
 
 
 # --- realtime audio with a lying declared rate ---------------------------------------------------
