@@ -1,8 +1,9 @@
 """Wine fixtures: one Wine prefix per session (with the test-only DLL shims), the MSI built once.
 
-Opt-in: these tests run with `PHIWALL_WINE_TESTS=1` (building the MSI and installing it under
-Wine takes minutes); `PHIWALL_SKIP_WINE=1` or `-m "not wine"` skips them. An MSI built
-earlier can be given with `PHIWALL_MSI=path` (skips the build).
+Part of the suite (scripts/test installs Wine, wixl and mingw-w64): building the MSI and
+installing it under Wine takes minutes, so the tests share one xdist worker (group "wine") and
+run in file order there. `PHIWALL_SKIP_WINE=1` (`scripts/test --no-wine`) or `-m "not wine"`
+skips them. An MSI built earlier can be given with `PHIWALL_MSI=path` (skips the build).
 
 Wine runs with stdout/stderr to pipes or DEVNULL, never to regular files (Wine's stdio on
 regular files fails with WinError 6) and never inherited from pytest (msiexec then waits on
@@ -25,6 +26,8 @@ STUBS = Path(__file__).parent / "winestubs"
 PYTHON = r"C:\Program Files\PhiWall\python\python.exe"
 WINE_PE_DIRS = (Path("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"), Path("/usr/lib/wine/x86_64-windows"))
 """Where Debian (and upstream builds) keep Wine's own 64-bit PE DLLs."""
+WINE_TEST_TIMEOUT = 1200
+"""Seconds per Wine test (pytest-timeout's 300 s default is shorter than an MSI build on a loaded machine)."""
 OVERRIDES = {"ucrtbase": ("wineucrt", ()), "propsys": ("wineprops", ("-loleaut32",))}
 """Wine DLLs replaced in the test prefix: name -> (the name Wine's own copy is kept under, link flags)."""
 
@@ -32,15 +35,13 @@ OVERRIDES = {"ucrtbase": ("wineucrt", ()), "propsys": ("wineprops", ("-loleaut32
 def _skip_reason() -> str | None:
     if os.environ.get("PHIWALL_SKIP_WINE") == "1":
         return "PHIWALL_SKIP_WINE=1"
-    if os.environ.get("PHIWALL_WINE_TESTS") != "1":
-        return "Wine tests are opt-in: set PHIWALL_WINE_TESTS=1 (several minutes; docs/operations.md)"
     for tool in ("wine", "wineserver", "x86_64-w64-mingw32-gcc", "x86_64-w64-mingw32-objdump"):
         if shutil.which(tool) is None:
-            return f"{tool} not installed (apt-get install wine wine64 gcc-mingw-w64-x86-64 msitools)"
+            return f"{tool} not installed (scripts/setup.sh --dev installs it)"
     if _wine_pe_dir() is None:
         return f"Wine's 64-bit PE DLLs not found in {', '.join(map(str, WINE_PE_DIRS))}"
     if not os.environ.get("PHIWALL_MSI") and shutil.which("wixl") is None:
-        return "wixl not installed (apt-get install msitools)"
+        return "wixl not installed (scripts/setup.sh --dev installs it)"
     return None
 
 
@@ -49,6 +50,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
             item.add_marker(pytest.mark.wine)
+            item.add_marker(pytest.mark.xdist_group("wine"))
+            item.add_marker(pytest.mark.timeout(WINE_TEST_TIMEOUT))
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
@@ -64,11 +67,12 @@ class Wine:
         return {**env, "WINEPREFIX": str(self.prefix), "WINEDEBUG": "-all", "WINEARCH": "win64"}
 
     def run(
-        self, *argv: str, timeout: float = 240, wait: bool = True, shims: bool = False
+        self, *argv: str, timeout: float = 240, wait: bool = False, shims: bool = False
     ) -> subprocess.CompletedProcess[str]:
         """Run a Windows program; output comes back through a pipe, then (`wait`) the prefix goes idle.
 
-        `wait=False` while a keep-alive process runs: `wineserver -w` would wait for it.
+        `wait` only when nothing else runs: once installed, the service starts with each new Wine
+        session and its agent child keeps the prefix busy, so `wineserver -w` would not return.
         `shims`: this process loads the ucrtbase/propsys shims (OVERRIDES) instead of Wine's own."""
         env = self.env
         if shims:
@@ -80,8 +84,13 @@ class Wine:
             self.wait()
         return proc
 
-    def wait(self) -> None:
-        subprocess.run(["wineserver", "-w"], env=self.env, timeout=240, check=False)
+    def wait(self, timeout: float = 240) -> bool:
+        """Wait for the prefix to go idle (registry flushed to system.reg); False on timeout."""
+        try:
+            subprocess.run(["wineserver", "-w"], env=self.env, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def python(self, code: str, *, shims: bool = False) -> str:
         proc = self.run(PYTHON, "-B", "-c", code, shims=shims)
