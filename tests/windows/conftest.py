@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @dataclass
 class Wine:
     prefix: Path
+    _keeper: subprocess.Popen[bytes] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -83,6 +85,29 @@ class Wine:
         if wait:
             self.wait()
         return proc
+
+    def keep_alive(self) -> None:
+        """Start the Wine session from a process with no pipes, and keep it up.
+
+        The wineserver and the system services (services.exe, then the PhiWall service and its
+        agent child) inherit the stdio of the process that starts the session. Started from a
+        captured `run`, they would hold its pipes open and `run` would wait for them until its
+        timeout; and Wine tears services down once no other process runs."""
+        if self._keeper is None:
+            self._keeper = subprocess.Popen(
+                ["wine", str(self.prefix / "drive_c" / "windows" / "sleeper.exe")],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(3)
+
+    def stop_keep_alive(self) -> None:
+        if self._keeper is not None:
+            self._keeper.kill()
+            self._keeper.wait()
+            self._keeper = None
 
     def wait(self, timeout: float = 240) -> bool:
         """Wait for the prefix to go idle (registry flushed to system.reg); False on timeout."""
@@ -154,6 +179,7 @@ def _build_stubs(system32: Path, work: Path) -> None:
     for name, (renamed, libs) in OVERRIDES.items():
         _override(system32, work, name, renamed, libs)
     gcc = "x86_64-w64-mingw32-gcc"
+    subprocess.run([gcc, "-O2", "-o", str(system32.parent / "sleeper.exe"), str(STUBS / "sleeper.c")], check=True)
     subprocess.run(
         [
             gcc,
@@ -195,7 +221,14 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
     )
     session.wait()
     _build_stubs(prefix / "drive_c" / "windows" / "system32", tmp_path_factory.mktemp("winestubs"))
+    session.keep_alive()
+    # Every python.exe (the service's agent child too) loads the shims; other programs do not.
+    for name in OVERRIDES:
+        key = r"HKCU\Software\Wine\AppDefaults\python.exe\DllOverrides"
+        proc = session.run("reg", "add", key, "/v", name, "/d", "native,builtin", "/f")
+        assert proc.returncode == 0, proc.stderr[-500:]
     yield session
+    session.stop_keep_alive()
     subprocess.run(["wineserver", "-k"], env=session.env, check=False)
 
 

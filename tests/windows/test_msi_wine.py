@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,10 +137,11 @@ def _windows(path: Path) -> str:
 def _start_under_wine(wine: Wine, argv: list[str], log: Path, port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A long-running Windows program with the shims, its output piped through `cat` into `log`
     (Wine's stdio cannot be a regular file); returns once it wrote HOST:PORT into `port_file`."""
-    env = {**wine.env, "WINEDLLOVERRIDES": ",".join(OVERRIDES) + "=n,b"}
+    env = {**wine.env, "WINEDLLOVERRIDES": ",".join(OVERRIDES) + "=n,b", "PYTHONUNBUFFERED": "1"}
+    env["PHIWALL_LOG_LEVEL"] = "INFO"
     command = " ".join(shlex.quote(part) for part in ["wine", *argv]) + f" 2>&1 | cat >{shlex.quote(str(log))}"
     proc = subprocess.Popen(["sh", "-c", command], env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if port_file.exists() and port_file.read_text().strip():
             return proc, port_file.read_text().strip()
@@ -232,6 +234,43 @@ def test_the_windows_proxy_blocks_an_enrolled_upload_from_linux(
         _stop(proxy)
 
 
+def test_the_service_proxy_blocks_an_enrolled_upload_from_linux(wine: Wine, media_factory: MediaFactory) -> None:
+    """Issue 16 point 3 end to end: the service Wine started runs the agent, whose proxy listens
+    on 127.0.0.1:8080; a recording enrolled into the service's store (through its own
+    config.toml) is blocked when curl on Linux uploads it to OpenAI's transcription API
+    through that proxy (a catalogued, unapproved host: blocked before any upstream is reached)."""
+    if "service_seconds" not in STATE:
+        pytest.skip("the service did not start")
+    started = time.monotonic()
+    while time.monotonic() - started < 600:
+        with socket.socket() as sock:
+            sock.settimeout(2)
+            if sock.connect_ex(("127.0.0.1", 8080)) == 0:
+                break
+        time.sleep(2)
+    else:
+        log = wine.drive_c(r"C:\ProgramData\PhiWall\service.log").read_text(errors="replace")
+        raise AssertionError(f"the service's proxy never listened on 127.0.0.1:8080: {log[-2500:]}")
+    print(f"\nthe service's agent proxy listened {time.monotonic() - started:.0f} s after the service test")
+    enrolled = media_factory.encode(
+        media_factory.speech("Discharge summary: the patient was admitted with pneumonia and treated."), ".mp3"
+    )
+    proc = wine.run(
+        PYTHON, "-B", "-m", "agent.cli", "enroll", "--config", r"C:\ProgramData\PhiWall\config.toml",
+        "--jobs", "1", _windows(enrolled), shims=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    deadline = time.monotonic() + 120  # the proxy refreshes the enrolled media every 5 s
+    while True:
+        code, body, seconds = _upload("127.0.0.1:8080", enrolled, "http://api.openai.com/v1/audio/transcriptions")
+        if (code == 403 and "enrolled" in body) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    print(f"enrolled upload through the service's proxy: HTTP {code} in {seconds:.1f} s")
+    assert code == 403, body[-1000:]
+    assert "enrolled" in body, body[-1000:]
+
+
 def _overhead(wine: Wine, tmp_path: Path, phiwall: str) -> None:
     """Print 20 x 1 MB POSTs to a loopback upstream: through PhiWall's proxy vs plain mitmdump,
     both under Wine with the installed Python, in the same run."""
@@ -280,6 +319,7 @@ def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None
         "Z:" + str(log).replace("/", "\\"),
         timeout=600,
     )
+    wine.stop_keep_alive()
     idle = wine.wait()  # the service is gone: the prefix idles and flushes its registry to system.reg
     print(f"\nuninstalled in {time.monotonic() - started:.0f} s (prefix idle: {idle})")
     # Wine truncates exit codes to a byte (1627 ERROR_FUNCTION_FAILED shows as 91): the log tells.
