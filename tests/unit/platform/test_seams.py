@@ -172,12 +172,25 @@ def test_service_command_modes() -> None:
     assert service.service_command("proxy", "py.exe", Path("c.toml")) == [
         "py.exe",
         "-m",
-        "agent.proxy.runner",
+        "agent.proxy",
         "--config",
         "c.toml",
     ]
     with pytest.raises(ValueError, match="unknown service mode"):
         service.service_command("media")
+
+
+@pytest.mark.parametrize("mode", ["agent", "proxy"])
+def test_each_service_mode_runs_its_program(mode: str) -> None:
+    """The supervised command really starts a program (a module without a `__main__` guard
+    would import and exit 0, printing nothing)."""
+    import subprocess
+    import sys
+
+    argv = service.service_command(mode, sys.executable)
+    proc = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert "Usage" in proc.stdout
     assert service.service_mode_from_env({"PHIWALL_SERVICE_MODE": "proxy"}) == "proxy"
     assert service.service_mode_from_env({}) == "agent"
 
