@@ -262,3 +262,32 @@ def test_service_image_path_is_quoted() -> None:
     winservice.quote_image_path(reg, python)
     image = reg.get(HKLM, winservice.SERVICE_KEY, "ImagePath")
     assert image == f'"{python}" -B -m agent.platform.winservice'
+
+
+def test_stopping_the_service_child_also_stops_what_it_started(tmp_path: Path) -> None:
+    """A real process tree: the supervised child starts a grandchild (as `agent.cli run` starts
+    its proxy); stopping the service leaves neither running."""
+    import sys
+    import time
+
+    import psutil
+
+    from agent.platform.winservice import stop_with_descendants
+    from agent.supervise import SupervisedProcess
+
+    pid_file = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True); "
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(600)"
+    )
+    child = SupervisedProcess("agent", [sys.executable, "-c", code], env={}, max_backoff=60.0)
+    child.start()
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    grandchild = psutil.Process(int(pid_file.read_text()))
+    stop_with_descendants(child)
+    assert child.pid is None
+    _gone, alive = psutil.wait_procs([grandchild], timeout=10)
+    assert not alive, "the grandchild outlived the service"
