@@ -28,8 +28,11 @@ def check_python(_: DoctorContext) -> Finding:
 
 def check_libmagic(_: DoctorContext) -> Finding:
     try:
-        import magic
+        from agent.platform.native import optional_binding
 
+        magic = optional_binding("magic")
+        if magic is None:
+            return Finding("libmagic", "ok", "not bundled on Windows: byte signatures sniff media instead")
         mime = magic.from_buffer(b"RIFF\x24\x00\x00\x00WAVEfmt ", mime=True)
     except (ImportError, OSError) as exc:
         return Finding("libmagic", "fail", f"not usable: {exc}", "apt-get install libmagic1")
@@ -41,9 +44,9 @@ def check_libmagic(_: DoctorContext) -> Finding:
 
 def check_chromaprint(_: DoctorContext) -> Finding:
     try:
-        import chromaprint
+        from agent.platform.native import chromaprint_module
 
-        version = chromaprint._libchromaprint.chromaprint_get_version().decode()
+        version = chromaprint_module()._libchromaprint.chromaprint_get_version().decode()
     except (ImportError, OSError, AttributeError) as exc:
         return Finding("libchromaprint", "fail", f"not usable: {exc}", "apt-get install libchromaprint1")
     return Finding("libchromaprint", "ok", f"version {version}")

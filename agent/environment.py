@@ -107,3 +107,11 @@ class Environment:
 def environment() -> Environment:
     """The environment now, or a ConfigError that names the malformed variable."""
     return Environment.from_mapping(os.environ)
+
+
+def prepend_to_search_path(folder: Path) -> None:
+    """Put `folder` first on PATH, once: on Windows ctypes' `find_library` (which pyacoustid and
+    python-magic call) searches PATH only, so the DLLs the MSI bundles must be on it."""
+    entries = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry]
+    if str(folder) not in entries:
+        os.environ["PATH"] = os.pathsep.join([str(folder), *entries])

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a PhiWall checkout on Debian/Ubuntu:
 #   1. Debian packages the agent needs (libmagic1, libchromaprint1, libarchive13); with --dev also the
-#      tools the tests use (espeak-ng, sox, ffmpeg, curl, tmux, postgresql, chromium).
+#      tools the tests use (espeak-ng, sox, ffmpeg, curl, tmux, postgresql, chromium) and, unless
+#      --no-wine, what the Windows tests need (wine, wixl, mingw-w64, cmake: tests/windows).
 #   2. A Python >= 3.12 virtual environment at .venv (python3.12 on PATH, else pyenv's).
 #   3. The package, editable, with pinned versions from requirements/constraints.txt
 #      (plus the dev extras with --dev).
@@ -10,10 +11,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 dev=0
+wine=1
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --no-wine) wine=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -22,6 +25,9 @@ say() { echo "setup: $*" >&2; }
 
 debs=(libmagic1 libchromaprint1 libarchive13 ca-certificates)
 ((dev)) && debs+=(espeak-ng sox libsox-fmt-mp3 ffmpeg curl tmux postgresql libnss3-tools dbus-daemon rsyslog rsyslog-gnutls zip chromium)
+# The MSI build (wixl, unzip, osslsigncode; libchromaprint cross-built with mingw-w64 and cmake)
+# and Wine to install it (tests/windows).
+((dev && wine)) && debs+=(wine wine64 wixl msitools unzip osslsigncode gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 cmake make patch)
 
 missing=()
 for pkg in "${debs[@]}"; do

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ctypes
 
-import chromaprint
 import numpy as np
 import numpy.typing as npt
 
 from agent.media.decode import AUDIO_RATE
+from agent.platform.native import chromaprint_module
+
+chromaprint = chromaprint_module()  # on Windows the MSI's bundled DLL is put on PATH first
 
 U32Array = npt.NDArray[np.uint32]
 

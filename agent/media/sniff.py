@@ -1,4 +1,5 @@
-"""What bytes really are, by content (libmagic through python-magic), never by file name.
+"""What bytes really are, by content (libmagic through python-magic; byte signatures on Windows,
+agent.media.signatures), never by file name.
 
 An upload called `notes.txt` that holds an MP3 is audio; a `.wav` that holds a PNG is an
 image. The kind given here is provisional for containers that may hold either (an MP4 or
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import magic
-
 from agent.errors import MediaError
 from agent.media.model import Sniffed
+from agent.media.signatures import mime_of_head
 from agent.payload.sniff import marker_media
+from agent.platform.native import optional_binding
+
+magic = optional_binding("magic")
+"""None on Windows, where no wheel ships libmagic: byte signatures answer instead."""
 
 # libmagic needs a few KB for most containers; MP4 `moov`-first files are recognised from the
 # `ftyp` box at offset 4, MP3 files after an ID3 tag may need more.
@@ -92,6 +96,8 @@ def kind_of_mime(mime: str) -> str | None:
 def _magic_mime(data: bytes) -> str:
     if not data:
         return "application/x-empty"
+    if magic is None:
+        return mime_of_head(data)
     try:
         mime = magic.from_buffer(data, mime=True)
     except (magic.MagicException, OSError, ValueError) as exc:  # libmagic refuses some inputs

@@ -1,7 +1,8 @@
 """Containers a recording can hide in, opened through maintained libraries, within a budget.
 
 ZIP (and what is a ZIP: OOXML `.docx`/`.pptx`, ODF, EPUB) through `zipfile`; tar, 7z, RAR,
-ISO 9660 and cpio through libarchive (`libarchive-c`); gzip, bzip2, xz and zstd files through
+ISO 9660 and cpio through libarchive (`libarchive-c`; on Windows, where no wheel ships it, tar
+through `tarfile` and the others fail closed: agent.platform.native); gzip, bzip2, xz and zstd files through
 the standard library and `zstandard`; MIME email and MHTML through `email`; PDF embedded files
 through `pypdf`. Nothing here parses a format by hand: it recognises a container by its magic
 number, asks the library for its entries and draws every byte on the request's
@@ -23,6 +24,7 @@ import logging
 import lzma
 import re
 import struct
+import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -31,14 +33,16 @@ from email.message import EmailMessage
 from pathlib import PurePosixPath
 from typing import Any
 
-import libarchive  # type: ignore[import-untyped]
-import libarchive.exception  # type: ignore[import-untyped]
 import zstandard
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from agent.payload.budget import BoundExceeded, EncryptedContainer, ExpansionBudget
 from agent.payload.types import PayloadError
+from agent.platform.native import optional_binding
+
+libarchive = optional_binding("libarchive")
+"""None on Windows (no wheel ships libarchive): tar through `tarfile`, the rest fail closed."""
 
 HEAD_BYTES = 64 << 10
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on odd PDFs are not ours to print
@@ -284,6 +288,7 @@ def _zip(data: bytes | memoryview, budget: ExpansionBudget, wanted: Wanted) -> I
 
 def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
     """tar (any compression), 7z, RAR, ISO 9660, cpio: whatever libarchive reads."""
+    assert libarchive is not None, "open_container checks"
     try:
         with libarchive.memory_reader(data) as archive:
             for index, entry in enumerate(archive):
@@ -318,6 +323,38 @@ def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted)
         if "ncrypt" in message or "assphrase" in message:
             raise EncryptedContainer(f"{kind} content is encrypted") from None
         raise PayloadError(f"{kind} archive is corrupt: {message[:100]}") from None
+
+
+def _tarfile(data: bytes, budget: ExpansionBudget, wanted: Wanted) -> Iterator[Entry]:
+    """Plain tar through the standard library, where libarchive is absent (Windows)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            for index, member in enumerate(archive):
+                if not member.isfile():
+                    continue
+                budget.entry()
+                label = _label("tar", index, member.name)
+                handle = archive.extractfile(member)
+                if handle is None:
+                    continue
+                head = handle.read(HEAD_BYTES)
+                budget.spend(len(head))
+                budget.check_ratio(len(head), len(data), label)
+                if len(head) < HEAD_BYTES:
+                    if wanted(head, len(head)):
+                        yield Entry(label, memoryview(head))
+                    continue
+                if not wanted(head, member.size):
+                    continue
+                rest = bytearray(head)
+                while block := handle.read(_CHUNK):
+                    budget.spend(len(block))
+                    rest += block
+                    budget.check_ratio(len(rest), len(data), label)
+                yield Entry(label, memoryview(rest))
+                del rest
+    except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
+        raise PayloadError(f"tar archive is corrupt: {str(exc)[:100]}") from None
 
 
 # --- documents -----------------------------------------------------------------------------------
@@ -376,7 +413,11 @@ def open_container(kind: str, data: bytes | memoryview, budget: ExpansionBudget,
     if kind in ("gzip", "bzip2", "xz", "zstd"):
         return _compressed_file(kind, data, budget)
     if kind in ("tar", "7z", "rar", "iso", "cpio"):
-        return _libarchive(kind, data, budget, wanted)
+        if libarchive is not None:
+            return _libarchive(kind, data, budget, wanted)
+        if kind == "tar":
+            return _tarfile(data, budget, wanted)
+        raise PayloadError(f"{kind} archives cannot be opened here: libarchive is not installed (Windows)")
     if kind == "email":
         return _email(data, budget)
     if kind == "pdf":

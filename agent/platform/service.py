@@ -23,7 +23,9 @@ SERVICE_NAME = "PhiWallAgent"
 LAUNCHD_LABEL = "org.phiwall.agent"
 # Which agent command the service runs: the whole agent by default; `proxy` runs only the
 # proxy runner (no media stack), for hosts where the media libraries cannot load.
-SERVICE_MODES = {"agent": ["-m", "agent.cli", "run"], "proxy": ["-m", "agent.proxy.runner"]}
+SERVICE_MODES = {"agent": ["-m", "agent.cli", "run"], "proxy": ["-m", "agent.proxy"]}
+"""`-m agent.proxy`, not `-m agent.proxy.runner`: the runner module has no `__main__` guard, so
+the latter imported it and exited 0 at once (found under Wine)."""
 
 
 def service_command(mode: str = "agent", python: str | None = None, config: Path | None = None) -> list[str]:

@@ -150,8 +150,29 @@ def run_until(stop: threading.Event) -> None:
     child.start()
     log.info("supervising the agent (%s mode)", mode)
     stop.wait()
-    child.stop()
+    stop_with_descendants(child)
     log.info("stopped")
+
+
+def stop_with_descendants(child: Any, timeout: float = 10.0) -> None:
+    """Stop the supervised agent and whatever it started (its proxy process).
+
+    Windows has no process groups that die with their parent: terminating `agent.cli run`
+    left its proxy child running and holding the data dir (seen under Wine at uninstall)."""
+    import psutil
+
+    pid = child.pid
+    try:
+        descendants = psutil.Process(pid).children(recursive=True) if pid is not None else []
+    except psutil.Error:
+        descendants = []
+    child.stop(timeout)
+    for process in descendants:
+        try:
+            process.kill()
+        except psutil.Error:
+            continue  # already gone
+    psutil.wait_procs(descendants, timeout=timeout)
 
 
 def _service_class() -> type:

@@ -6,7 +6,9 @@
 # win_amd64 (requirements-win.txt, pinned by hash), the phiwall wheel built from this checkout,
 # and phiwall.wxs (service, registry settings, uninstall clean-up). Nothing secret: the proxy CA
 # is made on the workstation at first start. Downloads are cached in $PHIWALL_WIN_CACHE.
-# Needs: wixl and wixl-heat (msitools), unzip, the checkout's .venv (pip). Signing: docs/operations.md.
+# libchromaprint is cross-built from Debian's source by build-chromaprint.sh (mingw-w64, cached).
+# Needs: wixl and wixl-heat (msitools), unzip, the checkout's .venv (pip), and what
+# build-chromaprint.sh needs (mingw-w64 gcc/g++, cmake). Signing: docs/operations.md.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -72,6 +74,15 @@ rm -rf "$site/bin"
 "${pip[@]}" install "${common[@]}" --find-links "$cache/phiwall" "$wheel"
 rm -rf "$site/bin"  # console-script shims for the build host, useless on Windows
 cp "$here/README.txt" "$stage/PhiWall/README.txt"
+# libchromaprint for Windows, cross-built from Debian's source (no wheel ships it); the agent puts
+# python\DLLs on PATH for pyacoustid (agent/platform/native.py). libmagic/libarchive: not shipped.
+if [[ -f $cache/chromaprint/chromaprint.dll && ${PHIWALL_REBUILD_CHROMAPRINT:-0} != 1 ]]; then
+  say "libchromaprint: the cached cross-build ($(sha256sum "$cache/chromaprint/chromaprint.dll" | cut -c1-16)...)"
+else
+  "$here/build-chromaprint.sh" "$cache/chromaprint"
+fi
+mkdir -p "$py/DLLs"
+cp "$cache/chromaprint/chromaprint.dll" "$py/DLLs/chromaprint.dll"
 
 say "generating the MSI ($(du -sh "$stage/PhiWall" | cut -f1) staged)"
 (cd "$stage" && find PhiWall -type f | LC_ALL=C sort |

@@ -1,8 +1,9 @@
 """Wine fixtures: one Wine prefix per session (with the test-only DLL shims), the MSI built once.
 
-Opt-in: these tests run with `PHIWALL_WINE_TESTS=1` (building the MSI and installing it under
-Wine takes minutes); `PHIWALL_SKIP_WINE=1` or `-m "not wine"` skips them. An MSI built
-earlier can be given with `PHIWALL_MSI=path` (skips the build).
+Part of the suite (scripts/test installs Wine, wixl and mingw-w64): building the MSI and
+installing it under Wine takes minutes, so the tests share one xdist worker (group "wine") and
+run in file order there. `PHIWALL_SKIP_WINE=1` (`scripts/test --no-wine`) or `-m "not wine"`
+skips them. An MSI built earlier can be given with `PHIWALL_MSI=path` (skips the build).
 
 Wine runs with stdout/stderr to pipes or DEVNULL, never to regular files (Wine's stdio on
 regular files fails with WinError 6) and never inherited from pytest (msiexec then waits on
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,8 @@ STUBS = Path(__file__).parent / "winestubs"
 PYTHON = r"C:\Program Files\PhiWall\python\python.exe"
 WINE_PE_DIRS = (Path("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"), Path("/usr/lib/wine/x86_64-windows"))
 """Where Debian (and upstream builds) keep Wine's own 64-bit PE DLLs."""
+WINE_TEST_TIMEOUT = 1200
+"""Seconds per Wine test (pytest-timeout's 300 s default is shorter than an MSI build on a loaded machine)."""
 OVERRIDES = {"ucrtbase": ("wineucrt", ()), "propsys": ("wineprops", ("-loleaut32",))}
 """Wine DLLs replaced in the test prefix: name -> (the name Wine's own copy is kept under, link flags)."""
 
@@ -32,15 +36,13 @@ OVERRIDES = {"ucrtbase": ("wineucrt", ()), "propsys": ("wineprops", ("-loleaut32
 def _skip_reason() -> str | None:
     if os.environ.get("PHIWALL_SKIP_WINE") == "1":
         return "PHIWALL_SKIP_WINE=1"
-    if os.environ.get("PHIWALL_WINE_TESTS") != "1":
-        return "Wine tests are opt-in: set PHIWALL_WINE_TESTS=1 (several minutes; docs/operations.md)"
     for tool in ("wine", "wineserver", "x86_64-w64-mingw32-gcc", "x86_64-w64-mingw32-objdump"):
         if shutil.which(tool) is None:
-            return f"{tool} not installed (apt-get install wine wine64 gcc-mingw-w64-x86-64 msitools)"
+            return f"{tool} not installed (scripts/setup.sh --dev installs it)"
     if _wine_pe_dir() is None:
         return f"Wine's 64-bit PE DLLs not found in {', '.join(map(str, WINE_PE_DIRS))}"
     if not os.environ.get("PHIWALL_MSI") and shutil.which("wixl") is None:
-        return "wixl not installed (apt-get install msitools)"
+        return "wixl not installed (scripts/setup.sh --dev installs it)"
     return None
 
 
@@ -49,6 +51,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
             item.add_marker(pytest.mark.wine)
+            item.add_marker(pytest.mark.xdist_group("wine"))
+            item.add_marker(pytest.mark.timeout(WINE_TEST_TIMEOUT))
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
@@ -56,6 +60,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @dataclass
 class Wine:
     prefix: Path
+    _keeper: subprocess.Popen[bytes] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -64,11 +69,12 @@ class Wine:
         return {**env, "WINEPREFIX": str(self.prefix), "WINEDEBUG": "-all", "WINEARCH": "win64"}
 
     def run(
-        self, *argv: str, timeout: float = 240, wait: bool = True, shims: bool = False
+        self, *argv: str, timeout: float = 240, wait: bool = False, shims: bool = False
     ) -> subprocess.CompletedProcess[str]:
         """Run a Windows program; output comes back through a pipe, then (`wait`) the prefix goes idle.
 
-        `wait=False` while a keep-alive process runs: `wineserver -w` would wait for it.
+        `wait` only when nothing else runs: once installed, the service starts with each new Wine
+        session and its agent child keeps the prefix busy, so `wineserver -w` would not return.
         `shims`: this process loads the ucrtbase/propsys shims (OVERRIDES) instead of Wine's own."""
         env = self.env
         if shims:
@@ -80,8 +86,36 @@ class Wine:
             self.wait()
         return proc
 
-    def wait(self) -> None:
-        subprocess.run(["wineserver", "-w"], env=self.env, timeout=240, check=False)
+    def keep_alive(self) -> None:
+        """Start the Wine session from a process with no pipes, and keep it up.
+
+        The wineserver and the system services (services.exe, then the PhiWall service and its
+        agent child) inherit the stdio of the process that starts the session. Started from a
+        captured `run`, they would hold its pipes open and `run` would wait for them until its
+        timeout; and Wine tears services down once no other process runs."""
+        if self._keeper is None:
+            self._keeper = subprocess.Popen(
+                ["wine", str(self.prefix / "drive_c" / "windows" / "sleeper.exe")],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(3)
+
+    def stop_keep_alive(self) -> None:
+        if self._keeper is not None:
+            self._keeper.kill()
+            self._keeper.wait()
+            self._keeper = None
+
+    def wait(self, timeout: float = 240) -> bool:
+        """Wait for the prefix to go idle (registry flushed to system.reg); False on timeout."""
+        try:
+            subprocess.run(["wineserver", "-w"], env=self.env, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def python(self, code: str, *, shims: bool = False) -> str:
         proc = self.run(PYTHON, "-B", "-c", code, shims=shims)
@@ -145,6 +179,7 @@ def _build_stubs(system32: Path, work: Path) -> None:
     for name, (renamed, libs) in OVERRIDES.items():
         _override(system32, work, name, renamed, libs)
     gcc = "x86_64-w64-mingw32-gcc"
+    subprocess.run([gcc, "-O2", "-o", str(system32.parent / "sleeper.exe"), str(STUBS / "sleeper.c")], check=True)
     subprocess.run(
         [
             gcc,
@@ -186,7 +221,14 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
     )
     session.wait()
     _build_stubs(prefix / "drive_c" / "windows" / "system32", tmp_path_factory.mktemp("winestubs"))
+    session.keep_alive()
+    # Every python.exe (the service's agent child too) loads the shims; other programs do not.
+    for name in OVERRIDES:
+        key = r"HKCU\Software\Wine\AppDefaults\python.exe\DllOverrides"
+        proc = session.run("reg", "add", key, "/v", name, "/d", "native,builtin", "/f")
+        assert proc.returncode == 0, proc.stderr[-500:]
     yield session
+    session.stop_keep_alive()
     subprocess.run(["wineserver", "-k"], env=session.env, check=False)
 
 

@@ -7,13 +7,20 @@ Timings (install, service preparation, uninstall) are printed (`-s`) for docs/op
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.windows.conftest import PYTHON, Wine
+from tests.integration.proxy.harness import UNAPPROVED_HOST, write_signatures
+from tests.support.media import MediaFactory
+from tests.windows.conftest import OVERRIDES, PYTHON, Wine
 
 FLEET_URL = "postgresql+psycopg://phiwall@fleet.example/phiwall"
 REPOSITORY = "https://updates.example/phiwall/"
@@ -21,11 +28,11 @@ INSPECT = Path(__file__).parent / "inspect_machine.py"
 STATE: dict[str, object] = {}
 
 
-def _inspect(wine: Wine, cert: Path | None = None, *, wait: bool = True) -> dict[str, object]:
+def _inspect(wine: Wine, cert: Path | None = None) -> dict[str, object]:
     argv = [PYTHON, "-B", "Z:" + str(INSPECT).replace("/", "\\")]
     if cert is not None:
         argv.append("Z:" + str(cert).replace("/", "\\"))
-    proc = wine.run(*argv, wait=wait)
+    proc = wine.run(*argv)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     return report
@@ -71,15 +78,9 @@ def test_installed_python_runs_numpy_and_platform_with_the_wine_shims(wine: Wine
     assert out.split() == ["-1.0", "2.0", "AMD64", "Windows"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Windows build's agent child cannot import its components yet: top-level pwd/fcntl/termios "
-    "imports, no Windows libchromaprint/libmagic/libarchive DLL shipped (docs/operations.md, Windows)",
-)
 def test_installed_python_imports_the_agent_child(wine: Wine) -> None:
     """What `agent.cli run` (the service's child) imports at start: every component factory and
-    the proxy runner. Strict xfail: once the Windows build can import them it passes, and the
-    marker must come off."""
+    the proxy runner, with the bundled libchromaprint and without libmagic/libarchive."""
     if "install_seconds" not in STATE:
         pytest.skip("the MSI did not install")
     code = "import agent.cli, agent.proxy.runner\nfrom agent.runtime import load_factories\nload_factories()\n"
@@ -118,7 +119,7 @@ def test_service_prepares_the_machine_and_supervises_the_agent(wine: Wine) -> No
         assert FLEET_URL in config
         assert REPOSITORY in config
         STATE["cert_pem"] = cert.read_bytes()
-        report = _inspect(wine, cert, wait=False)
+        report = _inspect(wine, cert)
         assert report["ca_in_root_store"] is True
         assert report["pac_url"] == "http://127.0.0.1:8079/proxy.pac"
         assert report["per_user"] == 0
@@ -127,7 +128,193 @@ def test_service_prepares_the_machine_and_supervises_the_agent(wine: Wine) -> No
     finally:
         keep_alive.kill()
         keep_alive.wait()
-        wine.wait()
+
+
+def _windows(path: Path) -> str:
+    return "Z:" + str(path).replace("/", "\\")
+
+
+def _start_under_wine(wine: Wine, argv: list[str], log: Path, port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A long-running Windows program with the shims, its output piped through `cat` into `log`
+    (Wine's stdio cannot be a regular file); returns once it wrote HOST:PORT into `port_file`."""
+    env = {**wine.env, "WINEDLLOVERRIDES": ",".join(OVERRIDES) + "=n,b", "PYTHONUNBUFFERED": "1"}
+    env["PHIWALL_LOG_LEVEL"] = "INFO"
+    command = " ".join(shlex.quote(part) for part in ["wine", *argv]) + f" 2>&1 | cat >{shlex.quote(str(log))}"
+    proc = subprocess.Popen(["sh", "-c", command], env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if port_file.exists() and port_file.read_text().strip():
+            return proc, port_file.read_text().strip()
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise AssertionError(f"{argv[2:5]} did not listen: {log.read_text(errors='replace')[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _upload(proxy: str, path: Path, url: str) -> tuple[int, str, float]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["curl", "-s", "-m", "120", "-x", f"http://{proxy}", "-w", "\n%{http_code}", "-F", f"file=@{path}", url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    body, _, code = proc.stdout.rpartition("\n")
+    return int(code or 0), body, time.monotonic() - started
+
+
+def _posts(proxy: str, url: str, body: Path, count: int) -> float:
+    """Seconds for `count` sequential POSTs of `body` through `proxy` (one curl, one connection)."""
+    argv = ["curl", "-s", "-o", "/dev/null", "-x", f"http://{proxy}", "--data-binary", f"@{body}"]
+    started = time.monotonic()
+    subprocess.run([*argv, *([url] * count)], check=True, timeout=600)
+    return time.monotonic() - started
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="not yet seen passing under Wine: the last run started `-m agent.proxy.runner`, which exits "
+    "at once (no __main__ guard; now `-m agent.proxy`, not re-run under Wine before the deadline)",
+)
+def test_the_windows_proxy_blocks_an_enrolled_upload_from_linux(
+    wine: Wine, tmp_path: Path, media_factory: MediaFactory
+) -> None:
+    """The service's proxy child (`python -m agent.proxy`, the SERVICEMODE=proxy command)
+    run by the installed Python under Wine: a recording enrolled by the installed `phiwall
+    enroll` is blocked when curl on Linux uploads it through the proxy to a catalogued
+    unapproved AI host; an unrelated recording is not blocked. Then the overhead against plain
+    mitmdump under Wine (same installed Python, same upstream), printed for docs/operations.md."""
+    if "install_seconds" not in STATE:
+        pytest.skip("the MSI did not install")
+    enrolled = media_factory.encode(
+        media_factory.speech("The patient reports chest pain since Tuesday, no fever, blood pressure normal."),
+        ".mp3",
+    )
+    unrelated = media_factory.encode(media_factory.speech("Weather today is sunny with a light breeze."), ".mp3")
+    signatures = write_signatures(tmp_path / "signatures")
+    db = f"sqlite:///{_windows(tmp_path / 'phiwall.db').replace(chr(92), '/')}"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"[agent]\nid = \"wine-agent\"\ndata_dir = '{_windows(tmp_path / 'data')}'\n"
+        f"[signatures]\ncatalog = '{_windows(signatures)}'\n"
+        '[policy]\nmode = "enforce"\n'
+    )
+    started = time.monotonic()
+    proc = wine.run(
+        PYTHON, "-B", "-m", "agent.cli", "enroll", "--config", _windows(config), "--db", db, "--jobs", "1",
+        _windows(enrolled), shims=True, timeout=600,
+    )  # fmt: skip
+    print(f"\nenrolled by the installed Python under Wine in {time.monotonic() - started:.0f} s")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+
+    started = time.monotonic()
+    port_file = tmp_path / "proxy.port"
+    runner = [
+        PYTHON, "-B", "-m", "agent.proxy", "--listen", "127.0.0.1:0", "--config", _windows(config),
+        "--db", db, "--port-file", _windows(port_file), "--refresh", "1",
+    ]  # fmt: skip
+    proxy, address = _start_under_wine(wine, runner, tmp_path / "proxy.log", port_file)
+    STATE["agent_start_seconds"] = time.monotonic() - started
+    print(f"proxy child listening under Wine after {STATE['agent_start_seconds']:.0f} s ({address})")
+    try:
+        code, body, seconds = _upload(address, enrolled, f"http://{UNAPPROVED_HOST}/v1/audio/transcriptions")
+        print(f"enrolled upload: HTTP {code} in {seconds:.1f} s")
+        assert code == 403, body[-1000:]
+        assert "enrolled" in body, body[-1000:]
+        assert "could not be inspected" not in body, body[-1000:]
+        code, body, seconds = _upload(address, unrelated, f"http://{UNAPPROVED_HOST}/v1/audio/transcriptions")
+        print(f"unrelated upload: HTTP {code} in {seconds:.1f} s (no upstream there: 502 is a pass-through)")
+        assert code != 403, body[-1000:]
+        _overhead(wine, tmp_path, address)
+    finally:
+        _stop(proxy)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="not yet seen passing under Wine: the service's proxy listened and answered 502 (passed the "
+    "upload upstream); the enrolment then went to the default store, not the service's (now --db), "
+    "not re-run under Wine before the deadline",
+)
+def test_the_service_proxy_blocks_an_enrolled_upload_from_linux(wine: Wine, media_factory: MediaFactory) -> None:
+    """Issue 16 point 3 end to end: the service Wine started runs the agent, whose proxy listens
+    on 127.0.0.1:8080; a recording enrolled into the service's store (through its own
+    config.toml) is blocked when curl on Linux uploads it to OpenAI's transcription API
+    through that proxy (a catalogued, unapproved host: blocked before any upstream is reached)."""
+    if "service_seconds" not in STATE:
+        pytest.skip("the service did not start")
+    started = time.monotonic()
+    while time.monotonic() - started < 600:
+        with socket.socket() as sock:
+            sock.settimeout(2)
+            if sock.connect_ex(("127.0.0.1", 8080)) == 0:
+                break
+        time.sleep(2)
+    else:
+        log = wine.drive_c(r"C:\ProgramData\PhiWall\service.log").read_text(errors="replace")
+        raise AssertionError(f"the service's proxy never listened on 127.0.0.1:8080: {log[-2500:]}")
+    print(f"\nthe service's agent proxy listened {time.monotonic() - started:.0f} s after the service test")
+    enrolled = media_factory.encode(
+        media_factory.speech("Discharge summary: the patient was admitted with pneumonia and treated."), ".mp3"
+    )
+    proc = wine.run(
+        PYTHON, "-B", "-m", "agent.cli", "enroll", "--config", r"C:\ProgramData\PhiWall\config.toml",
+        "--db", "sqlite:///C:/ProgramData/PhiWall/phiwall.db", "--jobs", "1", _windows(enrolled),
+        shims=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    deadline = time.monotonic() + 120  # the proxy refreshes the enrolled media every 5 s
+    while True:
+        code, body, seconds = _upload("127.0.0.1:8080", enrolled, "http://api.openai.com/v1/audio/transcriptions")
+        if (code == 403 and "enrolled" in body) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    print(f"enrolled upload through the service's proxy: HTTP {code} in {seconds:.1f} s")
+    assert code == 403, body[-1000:]
+    assert "enrolled" in body, body[-1000:]
+
+
+def _overhead(wine: Wine, tmp_path: Path, phiwall: str) -> None:
+    """Print 20 x 1 MB POSTs to a loopback upstream: through PhiWall's proxy vs plain mitmdump,
+    both under Wine with the installed Python, in the same run."""
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
+    port_file = tmp_path / "mitmdump.port"
+    dump_code = (
+        "import sys; from mitmproxy.tools.main import mitmdump; "
+        f"open(r'{_windows(port_file)}', 'w').write('127.0.0.1:18181'); "
+        "mitmdump(['--listen-host', '127.0.0.1', '--listen-port', '18181', '-q'])"
+    )
+    dump, dump_address = _start_under_wine(wine, [PYTHON, "-B", "-c", dump_code], tmp_path / "mitmdump.log", port_file)
+    try:
+        assert upstream.stdout is not None
+        port = upstream.stdout.readline().split("port ")[1].split(" ")[0]
+        body = tmp_path / "body.bin"
+        body.write_bytes(os.urandom(1 << 20))
+        url = f"http://127.0.0.1:{port}/"
+        time.sleep(5)  # mitmdump wrote its port before listening
+        _posts(dump_address, url, body, 2)
+        _posts(phiwall, url, body, 2)
+        plain = _posts(dump_address, url, body, 20)
+        ours = _posts(phiwall, url, body, 20)
+        print(f"20 x 1 MB POST under Wine: mitmdump {plain:.1f} s, PhiWall {ours:.1f} s (x{ours / plain:.2f})")
+    finally:
+        _stop(dump)
+        upstream.kill()
 
 
 def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None:
@@ -144,7 +331,9 @@ def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None
         "Z:" + str(log).replace("/", "\\"),
         timeout=600,
     )
-    print(f"\nuninstalled in {time.monotonic() - started:.0f} s")
+    wine.stop_keep_alive()
+    idle = wine.wait()  # the service is gone: the prefix idles and flushes its registry to system.reg
+    print(f"\nuninstalled in {time.monotonic() - started:.0f} s (prefix idle: {idle})")
     # Wine truncates exit codes to a byte (1627 ERROR_FUNCTION_FAILED shows as 91): the log tells.
     detail = log.read_bytes().replace(b"\0", b"").decode(errors="replace") if log.exists() else proc.stderr
     assert proc.returncode == 0, "\n".join(line for line in detail.splitlines() if "Property(" not in line)[-4000:]

@@ -172,12 +172,25 @@ def test_service_command_modes() -> None:
     assert service.service_command("proxy", "py.exe", Path("c.toml")) == [
         "py.exe",
         "-m",
-        "agent.proxy.runner",
+        "agent.proxy",
         "--config",
         "c.toml",
     ]
     with pytest.raises(ValueError, match="unknown service mode"):
         service.service_command("media")
+
+
+@pytest.mark.parametrize("mode", ["agent", "proxy"])
+def test_each_service_mode_runs_its_program(mode: str) -> None:
+    """The supervised command really starts a program (a module without a `__main__` guard
+    would import and exit 0, printing nothing)."""
+    import subprocess
+    import sys
+
+    argv = service.service_command(mode, sys.executable)
+    proc = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert "Usage" in proc.stdout
     assert service.service_mode_from_env({"PHIWALL_SERVICE_MODE": "proxy"}) == "proxy"
     assert service.service_mode_from_env({}) == "agent"
 
@@ -249,3 +262,32 @@ def test_service_image_path_is_quoted() -> None:
     winservice.quote_image_path(reg, python)
     image = reg.get(HKLM, winservice.SERVICE_KEY, "ImagePath")
     assert image == f'"{python}" -B -m agent.platform.winservice'
+
+
+def test_stopping_the_service_child_also_stops_what_it_started(tmp_path: Path) -> None:
+    """A real process tree: the supervised child starts a grandchild (as `agent.cli run` starts
+    its proxy); stopping the service leaves neither running."""
+    import sys
+    import time
+
+    import psutil
+
+    from agent.platform.winservice import stop_with_descendants
+    from agent.supervise import SupervisedProcess
+
+    pid_file = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True); "
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(600)"
+    )
+    child = SupervisedProcess("agent", [sys.executable, "-c", code], env={}, max_backoff=60.0)
+    child.start()
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    grandchild = psutil.Process(int(pid_file.read_text()))
+    stop_with_descendants(child)
+    assert child.pid is None
+    _gone, alive = psutil.wait_procs([grandchild], timeout=10)
+    assert not alive, "the grandchild outlived the service"
