@@ -171,9 +171,10 @@ def read_header(path: Path) -> Header:
     return Header(path, assets, manifest, start)
 
 
-def load(header: Header, alive: npt.NDArray[np.bool_]) -> AudioSegment:
+def load(header: Header, alive: npt.NDArray[np.bool_], *, verify: bool = True) -> AudioSegment:
     """The segment of a file whose header was accepted: every array's checksum is verified
-    (this reads the whole file once), the big ones stay mapped, the rest are copied."""
+    (this reads the whole file once; `verify=False` only for a file this process has just
+    written), the big ones stay mapped, the rest are copied."""
     try:
         mapped = np.memmap(header.path, dtype=np.uint8, mode="r")
         arrays: dict[str, npt.NDArray[Any]] = {}
@@ -185,7 +186,7 @@ def load(header: Header, alive: npt.NDArray[np.bool_]) -> AudioSegment:
             if start + nbytes > mapped.size:
                 raise SegmentFileError("truncated arrays")
             raw = mapped[start : start + nbytes]
-            if zlib.crc32(memoryview(raw)) != int(entry["crc"]):
+            if verify and zlib.crc32(memoryview(raw)) != int(entry["crc"]):
                 raise SegmentFileError(f"checksum mismatch in {entry['name']}")
             array = raw.view(dtype).reshape(shape)
             name = str(entry["name"])
@@ -222,15 +223,15 @@ class SegmentFiles:
         self.digests = digests
 
     def keep(self, segment: AudioSegment) -> AudioSegment:
-        """`segment` written to its file (unless already there) and mapped back from it; on any
-        failure to write, the segment as it was (the index works without its files)."""
+        """`segment` written to its file and mapped back from it; on any failure to write, the
+        segment as it was (the index works without its files)."""
         if segment.size == 0:
             return segment
         try:
             digests = self.digests(segment.asset_ids)
             if any(a not in digests for a in segment.asset_ids):
                 return segment  # not (or no longer) in the store as it was indexed
-            return load(read_header(write(self.directory, segment, digests)), segment.alive)
+            return load(read_header(write(self.directory, segment, digests)), segment.alive, verify=False)
         except (OSError, SegmentFileError) as exc:
             log.warning("media index segment not saved (it stays in memory): %s", exc)
             return segment
