@@ -69,14 +69,19 @@ def files(tmp_path: Path) -> list[Path]:
 
 
 def test_restart_maps_saved_segments_and_answers_the_same(
-    tmp_path: Path, store: Store, prints: list[tuple[str, AudioPrint]], queries: list[AudioPrint], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    store: Store,
+    prints: list[tuple[str, AudioPrint]],
+    queries: list[AudioPrint],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     enrol(store, prints)
     first = MediaService(store)
     expected = answers(first, queries)
     assert [a[0][0] for a in expected] == [a for a, _ in prints]
     saved = files(tmp_path)
-    assert saved and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in saved)
+    assert saved
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in saved)
     assert stat.S_IMODE(saved[0].parent.stat().st_mode) == 0o700
     no_rebuild(monkeypatch)
     again = MediaService(store)
