@@ -7,6 +7,9 @@
     .venv/bin/python benchmarks/media_scale.py --compare-plain  # packed vs plain uint32 rows, paired
     .venv/bin/python benchmarks/media_scale.py --spill-dir /var/tmp  # gap streams and verification
                                                   # items memory-mapped from disk (agent.media.spill)
+    .venv/bin/python benchmarks/media_scale.py --segment-dir /var/tmp/seg  # as the service does by
+        # default (agent.media.segfile): segments saved, mapped back; warm and evicted latency,
+        # process memory, restore time
 
 Index content: synthetic prints with the statistics of real ones. Landmark hashes are drawn
 from the empirical hash distribution of PhiWall's own generated speech corpus (so posting
@@ -20,12 +23,22 @@ Printed per index size: entries, index memory (every byte the index arrays hold,
 build time, search latency p50/p95 for the prints of a 10 s query, the full `match_pcm`
 latency p50/p95 (decoding 10 s of 16 kHz PCM + fingerprinting + search), and recall.
 Baseline for the ratios: the smallest index in the same run.
+
+With --segment-dir, each index is saved as segment files and used mapped from them (the
+service's default beside a SQLite store); a second line per size gives the process memory
+(RSS, USS, PSS growth over the empty process), the time to save and to restore the segments
+(the restart), and latency with the mapped pages evicted before every query
+(madvise(MADV_DONTNEED) on the mapping, then posix_fadvise(POSIX_FADV_DONTNEED) on the files,
+so every page a query touches is read from the disk again).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import mmap
+import os
 import statistics
 import sys
 import tempfile
@@ -34,12 +47,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import media_corpus
 from media_eval import ROOT  # noqa: F401  (puts the checkout on sys.path)
 
-from agent.media import MediaService, spill
+from agent.media import MediaService, segfile, spill
 from agent.media.fingerprint import AudioPrint, fingerprint
 from agent.media.index import AssetInfo, IndexState, MediaIndex, search_audio
 from agent.media.landmarks import FRAME_SECONDS, HASH_BITS
@@ -52,7 +66,12 @@ ASSET_MINUTES = 10.0  # synthetic recordings are 10 minutes long
 
 
 def real_prints(seed: int) -> list[tuple[str, AudioPrint]]:
-    root, items = media_corpus.build(media_corpus.CorpusSpec(seed=seed), log=lambda m: print(m, file=sys.stderr))
+    spec = media_corpus.CorpusSpec(seed=seed)
+    base = media_corpus.cache_root() / spec.tag() / "base.json"
+    if base.exists():  # only the originals are used: no need to derive the queries
+        root, items = base.parent, [media_corpus.Item(**d) for d in json.loads(base.read_text())]
+    else:
+        root, items = media_corpus.build(spec, log=lambda m: print(m, file=sys.stderr))
     out = []
     for it in items:
         if it.role == "original" and it.kind == "audio":
@@ -144,7 +163,50 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def time_store_load(hours: float, haystack: Haystack) -> tuple[float, float]:
+def memory() -> tuple[float, float, float]:
+    """This process's RSS, USS and PSS in MB."""
+    info = psutil.Process().memory_full_info()
+    return info.rss / 2**20, info.uss / 2**20, getattr(info, "pss", 0) / 2**20
+
+
+def mapped_state(state: IndexState, directory: Path) -> tuple[IndexState, float, float]:
+    """The state with its audio segments saved and mapped back (as `MediaIndex` does beside a
+    store), the seconds to save, and the seconds to restore them as a restart would."""
+    for old in directory.glob("audio-*.seg"):
+        old.unlink()
+    files = segfile.SegmentFiles(directory, lambda ids: dict.fromkeys(ids, "bench"))
+    started = time.perf_counter()
+    audio = tuple(files.keep(s) for s in state.audio)
+    saved = time.perf_counter() - started
+    ids = {a for s in audio for a in s.asset_ids}
+    started = time.perf_counter()
+    restored = files.restore(ids, dict.fromkeys(ids, "bench"))
+    restore_s = time.perf_counter() - started
+    assert sum(s.size for s in restored) == sum(s.size for s in audio)
+    del restored
+    return replace(state, audio=audio), saved, restore_s
+
+
+def evict(state: IndexState, directory: Path) -> None:
+    """Drop the mapped pages from this process and from the page cache."""
+    for segment in state.audio:
+        for array in (
+            segment.cp_items,
+            segment.lm.packed and segment.lm.packed.words,
+            segment.cp.packed and segment.cp.packed.words,
+        ):
+            handle = getattr(array, "_mmap", None)
+            if isinstance(handle, mmap.mmap):
+                handle.madvise(mmap.MADV_DONTNEED)
+    for path in directory.glob("audio-*.seg"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def time_store_load(hours: float, haystack: Haystack) -> tuple[float, float, float]:
     """Seconds to write `hours` of prints to SQLite and to start a MediaService on them."""
     from agent.media.decode import DecodeReport
     from agent.media.fingerprint import MediaPrints
@@ -169,8 +231,14 @@ def time_store_load(hours: float, haystack: Haystack) -> tuple[float, float]:
         service = MediaService(store)
         loaded = time.perf_counter() - started
         assert service.stats().assets == int(hours * 60 / ASSET_MINUTES)
+        del service
+        gc.collect()
+        started = time.perf_counter()
+        service = MediaService(store)  # a restart: the segments saved by the first start
+        restarted = time.perf_counter() - started
+        assert service.stats().assets == int(hours * 60 / ASSET_MINUTES)
         store.dispose()
-    return written, loaded
+    return written, loaded, restarted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store-hours", type=float, nargs="*", default=[10, 100])
     ap.add_argument("--compare-plain", action="store_true", help="also time search on plain uint32 rows")
     ap.add_argument("--spill-dir", type=Path, help="memory-map the big index arrays from files here")
+    ap.add_argument("--segment-dir", type=Path, help="save segments here and search them mapped (segfile)")
     args = ap.parse_args(argv)
     if args.spill_dir:
         spill.configure(args.spill_dir)
@@ -196,10 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     base_search = None
     scratch = tempfile.TemporaryDirectory()
     service = MediaService(open_store(f"sqlite:///{scratch.name}/empty.db"))
+    if args.segment_dir:
+        args.segment_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for hours in args.hours:
         gc.collect()
+        before = memory()
         index, built = build_index(hours, haystack, real)
         state = index.state
+        if args.segment_dir:
+            state, saved_s, restore_s = mapped_state(state, args.segment_dir)
+            index._state = state  # the service searches the mapped segments
+            gc.collect()
         entries = sum(s.size for s in state.audio)
         searches: list[float] = []
         full: list[float] = []
@@ -229,12 +305,30 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.compare_plain:
             print(f"       paired search p50 / p95: {paired(state, prints)}")
+        if args.segment_dir:
+            after = memory()
+            growth = " / ".join(f"{(a - b) / hours * 1000:.0f}" for a, b in zip(after, before, strict=True))
+            cold: list[float] = []
+            cold_full: list[float] = []
+            for (_, pcm), query in zip(probes, prints, strict=True):
+                evict(state, args.segment_dir)
+                t = time.perf_counter()
+                search_audio(state, query)
+                cold.append((time.perf_counter() - t) * 1000)
+                evict(state, args.segment_dir)
+                cold_full.append(service.match_pcm(pcm, sample_rate=16000).ms)
+            print(
+                f"       mapped {state.mapped_nbytes / 2**20:.0f} MB; process growth RSS / USS / PSS per 1,000 h "
+                f"{growth} MB; save {saved_s:.1f} s, restore {restore_s:.1f} s; evicted: search "
+                f"{statistics.median(cold):.1f} / {pct(cold, 0.95):.1f} ms, match_pcm "
+                f"{statistics.median(cold_full):.1f} / {pct(cold_full, 0.95):.1f} ms"
+            )
         service.index = MediaIndex()
         del index, state
     for hours in args.store_hours:
-        written, loaded = time_store_load(hours, haystack)
+        written, loaded, restarted = time_store_load(hours, haystack)
         print(f"store: {hours:.0f} h of prints written to SQLite in {written:.1f} s; ", end="")
-        print(f"MediaService start-up load {loaded:.1f} s")
+        print(f"MediaService start-up load {loaded:.1f} s (build and save), restart {restarted:.1f} s (restore)")
     return 0
 
 

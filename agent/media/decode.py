@@ -452,8 +452,10 @@ class _PhaseWatch:
 
     def see(self, frame: Any) -> None:
         self._frames += 1
+        if self._frames % self.SAMPLE_EVERY:  # before the layout: reading it costs more than this
+            return
         channels = frame.layout.nb_channels
-        if channels < 2 or self._frames % self.SAMPLE_EVERY:
+        if channels < 2:
             return
         data = frame.to_ndarray()
         if not frame.format.is_planar:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,9 @@ from agent.media.audio_index import rank as rank_audio
 from agent.media.fingerprint import AudioPrint, FramePrint
 from agent.media.frame_index import MAX_HAMMING, FrameCandidate, FrameSegment
 from agent.media.frame_index import rank as rank_frames
+
+if TYPE_CHECKING:
+    from agent.media.segfile import SegmentFiles
 
 MAX_SEGMENTS = 12
 
@@ -59,11 +63,20 @@ def _compact[S: (AudioSegment, FrameSegment)](segments: list[S], merge: type[S])
 
 
 class MediaIndex:
-    """Thread-safe holder of the current IndexState."""
+    """Thread-safe holder of the current IndexState. With `files`, every new audio segment is
+    written to disk and used mapped from there (`segfile`): restarts restore instead of
+    rebuilding, and the big arrays stay off the heap."""
 
-    def __init__(self) -> None:
+    def __init__(self, files: SegmentFiles | None = None) -> None:
         self._state = IndexState()
         self._write = threading.Lock()
+        self.files = files
+
+    def adopt(self, segments: Sequence[AudioSegment]) -> None:
+        """Start from audio segments restored from their files (before any `add`); their
+        assets are registered by the `add` that brings their infos (without audio prints)."""
+        with self._write:
+            self._state = replace(self._state, audio=tuple(segments) + self._state.audio)
 
     @property
     def state(self) -> IndexState:
@@ -89,6 +102,8 @@ class MediaIndex:
             if audio:
                 audio_segments.append(AudioSegment.build(audio))
                 audio_segments = _compact(audio_segments, AudioSegment)
+                if self.files is not None:
+                    audio_segments = self._persist(state.audio, audio_segments)
             if frames:
                 frame_segments.append(FrameSegment.build(frames))
                 frame_segments = _compact(frame_segments, FrameSegment)
@@ -97,6 +112,15 @@ class MediaIndex:
                 assets[info.asset_id] = info
             self._state = IndexState(assets=assets, audio=tuple(audio_segments), frames=tuple(frame_segments))
             return len(fresh)
+
+    def _persist(self, before: Sequence[AudioSegment], after: list[AudioSegment]) -> list[AudioSegment]:
+        """Write the segments that are new in `after`, delete the files of those merged away."""
+        assert self.files is not None
+        old = {id(s) for s in before}
+        kept = [s if id(s) in old else self.files.keep(s) for s in after]
+        names = {s.asset_ids for s in kept}
+        self.files.drop(s for s in before if s.asset_ids not in names)
+        return kept
 
     def remove(self, asset_ids: Sequence[str]) -> int:
         with self._write:

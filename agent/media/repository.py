@@ -6,13 +6,16 @@ batches), no ORM objects per print, blobs decoded straight into numpy arrays.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, or_, update
+from sqlalchemy import select as sa_select  # more columns than sqlmodel's select types
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 
@@ -149,8 +152,12 @@ def _chunks(ids: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield ids[start : start + size]
 
 
-def load(store: Store, only: Iterable[str] | None = None) -> Iterator[LoadedAsset]:
-    """Alive assets with their prints (all of them, or the given ids)."""
+def load(
+    store: Store, only: Iterable[str] | None = None, *, audio_known: AbstractSet[str] = frozenset()
+) -> Iterator[LoadedAsset]:
+    """Alive assets with their prints (all of them, or the given ids). For `audio_known`
+    assets (their audio restored from index segment files) the audio prints are not read:
+    they come with `audio` None and `has_audio_print` set."""
     with store.session() as session:
         query = select(
             col(MediaAsset.id), col(MediaAsset.kind), col(MediaAsset.path), col(MediaAsset.duration_s)
@@ -162,15 +169,55 @@ def load(store: Store, only: Iterable[str] | None = None) -> Iterator[LoadedAsse
         with store.session() as session:
             rows = session.execute(
                 select(col(MediaPrint.asset_id), col(MediaPrint.kind), col(MediaPrint.data)).where(
-                    col(MediaPrint.asset_id).in_(batch)
+                    col(MediaPrint.asset_id).in_(batch),
+                    or_(
+                        col(MediaPrint.kind).not_in(AUDIO_KINDS),
+                        col(MediaPrint.asset_id).not_in([a for a in batch if a in audio_known]),
+                    ),
                 )
             )
             for asset_id, kind, data in rows:
                 blobs.setdefault(str(asset_id), {})[str(kind)] = bytes(cast(bytes, data))
         for asset_id in batch:
-            loaded = _decode(assets[asset_id], blobs.get(asset_id, {}))
+            loaded = _decode(assets[asset_id], blobs.get(asset_id, {}), asset_id in audio_known)
             if loaded is not None:
                 yield loaded
+
+
+AUDIO_KINDS = (printformat.CHROMAPRINT, printformat.LANDMARKS)
+
+
+def audio_digests(store: Store, only: Iterable[str] | None = None) -> dict[str, str]:
+    """Per alive asset with audio prints, a digest of how the store describes them (kind,
+    version, item count and byte length of each audio print row, and the enrolment time), read
+    without their blobs: a persisted index segment (`segfile`) is valid for an asset only
+    while this is unchanged (re-enrolment after a forget, another store, another format)."""
+    rows: dict[str, list[str]] = {}
+    wanted = None if only is None else sorted(set(only))
+    batches = [None] if wanted is None else list(_chunks(wanted, LOAD_BATCH))
+    for batch in batches:
+        query = (
+            sa_select(
+                col(MediaPrint.asset_id),
+                col(MediaPrint.kind),
+                col(MediaPrint.version),
+                col(MediaPrint.item_count),
+                func.length(col(MediaPrint.data)),
+                col(MediaAsset.enrolled_at),
+            )
+            .join(MediaAsset, col(MediaAsset.id) == col(MediaPrint.asset_id))
+            .where(col(MediaAsset.deleted_at).is_(None), col(MediaPrint.kind).in_(AUDIO_KINDS))
+        )
+        if batch is not None:
+            query = query.where(col(MediaPrint.asset_id).in_(batch))
+        with store.session() as session:
+            for asset_id, kind, version, count, length, enrolled in session.execute(query):
+                rows.setdefault(str(asset_id), []).append(f"{kind}:{version}:{count}:{length}:{enrolled}")
+    return {
+        a: hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:32]
+        for a, parts in rows.items()
+        if len(parts) == len(AUDIO_KINDS)
+    }
 
 
 def has_print(store: Store, asset_id: str, kind: str) -> bool:
@@ -211,7 +258,7 @@ def load_keypoints(store: Store, only: Iterable[str]) -> Iterator[tuple[str, Key
                     log.warning("keypoints of media asset %s not loaded: %s (enrol its file again)", asset_id, exc)
 
 
-def _decode(row: tuple[str, str, str, float | None], blobs: dict[str, bytes]) -> LoadedAsset | None:
+def _decode(row: tuple[str, str, str, float | None], blobs: dict[str, bytes], audio_known: bool) -> LoadedAsset | None:
     asset_id, kind, path, duration = row
     audio = frames = None
     try:
@@ -224,14 +271,14 @@ def _decode(row: tuple[str, str, str, float | None], blobs: dict[str, bytes]) ->
     except printformat.PrintFormatError as exc:
         log.warning("media asset %s not loaded: %s (enrol its file again)", asset_id, exc)
         return None
-    if audio is None and frames is None:
+    if audio is None and frames is None and not audio_known:
         return None
     info = AssetInfo(
         asset_id=asset_id,
         kind=kind,
         path=path,
         duration_s=float(duration or 0.0),
-        has_audio_print=audio is not None,
+        has_audio_print=audio is not None or audio_known,
         has_frame_print=frames is not None,
     )
     return LoadedAsset(info=info, audio=audio, frames=frames)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
 from agent.media import keypoints as kp
-from agent.media import printformat, repository, siblings, warp
+from agent.media import printformat, repository, segfile, siblings, warp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
@@ -116,7 +116,9 @@ class MediaService:
         self.agent_id = agent_id
         self.limits = limits
         self.calibration = calibration or load_calibration()
-        self.index = MediaIndex()
+        where = segfile.directory_for(store.url)
+        digests = lambda ids: repository.audio_digests(store, ids)  # noqa: E731
+        self.index = MediaIndex(segfile.SegmentFiles(where, digests) if where is not None else None)
         # Keypoints are loaded on first need (a query pHash could not place), not at start-up.
         self.keypoints = KeypointBank()
         self._keypoints_known: set[str] = set()
@@ -138,13 +140,24 @@ class MediaService:
                     self.index.remove(sorted(gone))
                     self.keypoints.remove(gone)
                     self._keypoints_known -= gone
+                restored = self._restore(alive) if not known and not self.index.state.audio else set()
                 new = alive - known
                 if not new:
                     return 0
-                loaded = list(repository.load(self.store, new))
+                loaded = list(repository.load(self.store, new, audio_known=restored))
             except SQLAlchemyError as exc:
                 raise MediaError(f"cannot read enrolled media from the store: {describe_db_error(exc)}") from None
             return self.index.add([(x.info, x.audio, x.frames) for x in loaded])
+
+    def _restore(self, alive: set[str]) -> set[str]:
+        """At start-up: adopt the audio segments saved by an earlier run that still agree
+        with the store (`segfile`); returns the alive assets whose audio they hold."""
+        files = self.index.files
+        if files is None or not files.directory.is_dir():
+            return set()
+        segments = files.restore(alive, repository.audio_digests(self.store))
+        self.index.adopt(segments)
+        return {a for s in segments for a, ok in zip(s.asset_ids, s.alive.tolist(), strict=True) if ok}
 
     def forget(self, asset_id: str) -> None:
         """Retention: drop an asset's prints from the store and the index."""
