@@ -46,7 +46,8 @@ Recorder = Callable[[Path, Path, ScrubResult, float], "LineageRecord"]
     type=click.Choice(VOICE_METHODS),
     default="mcadams",
     show_default=True,
-    help="how anonymise shifts the voice: mcadams (LPC poles) or psola (pitch and formants, fewer word errors).",
+    help="how anonymise shifts the voice: mcadams (LPC poles), psola (pitch and formants, fewer word errors) "
+    "or target (pitch, formants and spectrum moved onto one common voice).",
 )
 @click.option(
     "--faces",
