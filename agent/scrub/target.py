@@ -138,7 +138,7 @@ def ltas_db(x: npt.NDArray[np.float64], rate: int, n_fft: int = 512) -> npt.NDAr
     return np.asarray(10 * np.log10(bands + 1e-12), dtype=np.float64)
 
 
-_LTAS_80HZ_TO_8KHZ = (21.0, 22.7, 20.0, 20.6, 17.7, 15.3, 12.5, 10.3, 8.1, 6.0, 5.4, 5.0)
+_LTAS_80HZ_TO_8KHZ: tuple[float, ...] = (21.0, 22.7, 20.0, 20.6, 17.7, 15.3, 12.5, 10.3, 8.1, 6.0, 5.4, 5.0)
 _LTAS_80HZ_TO_8KHZ += (3.4, 1.6, 1.9, 2.3, 0.2, -3.1, -8.2, -15.3, -36.6, -38.2, -37.8, -34.6)
 TARGET_LTAS_DB: npt.NDArray[np.float64] = np.array(_LTAS_80HZ_TO_8KHZ)
 """Target long-term spectrum (dB per mel band, 80 Hz-8 kHz; only its shape matters): the mean
