@@ -68,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audio-seconds", type=float, default=60.0)
     parser.add_argument("--video-seconds", type=float, default=10.0)
+    parser.add_argument("--audio-only", action="store_true", help="only the audio rows (every --voice-method)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -81,6 +82,12 @@ def main() -> None:
             frame.sample_rate = 22050
             out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
+        timed("audio, voice anonymised", args.audio_seconds, wav, tmp / "a.wav", ScrubOptions())
+        for method in ("psola", "target"):
+            options = ScrubOptions(voice_method=method, faces="keep")  # type: ignore[arg-type]
+            timed(f"audio, voice anonymised ({method})", args.audio_seconds, wav, tmp / f"{method}.wav", options)
+        if args.audio_only:
+            return
         fps = 25
         frames = animated_frames(1280, 720, int(args.video_seconds * fps))
         video = write_video(tmp / "ward.mp4", frames, fps=fps, audio=audio[: int(args.video_seconds * 22050)])
@@ -92,7 +99,6 @@ def main() -> None:
         PoseEstimator(video=True).close()
         print(f"model load (face + pose, once per run): {time.perf_counter() - start:.2f} s")
 
-        timed("audio, voice anonymised", args.audio_seconds, wav, tmp / "a.wav", ScrubOptions())
         timed("audio, voice anonymised -> m4a", args.audio_seconds, wav, tmp / "a.m4a", ScrubOptions())
         timed("720p video, faces blurred + voice", args.video_seconds, video, tmp / "v.mp4", ScrubOptions())
         timed(

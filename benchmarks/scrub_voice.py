@@ -54,6 +54,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.scrub.psola import VoiceShift, psola_shift
+from agent.scrub.target import Target, random_draw, to_target
 from agent.scrub.voice import mcadams
 
 HERE = Path(__file__).resolve().parent
@@ -175,6 +176,34 @@ def draw_shift(spec: str, rng: random.Random) -> VoiceShift:
     return VoiceShift(formant, pitch)
 
 
+def parse_target(spec: str) -> tuple[Target, tuple[float, float] | None]:
+    """`default` or comma-separated KEY=VALUE: f0, spread, formant, eq (0/1), jitter, max, mcadams=LO-HI."""
+    fields: dict[str, float | bool] = {}
+    extra = None
+    names = {"f0": "median_f0", "spread": "f0_spread", "formant": "formant_scale", "jitter": "jitter"}
+    for item in filter(None, spec.split(",")):
+        if item == "default":
+            continue
+        key, _, value = item.partition("=")
+        if key == "mcadams":
+            low, high = (float(v) for v in value.split("-"))
+            extra = (low, high)
+        elif key == "eq":
+            fields["equalise"] = value == "1"
+        elif key == "max":
+            fields["max_formant_ratio"] = float(value)
+        else:
+            fields[names[key]] = float(value)
+    return Target(**fields), extra  # type: ignore[arg-type]
+
+
+def target_voice(audio: np.ndarray, spec: str, rng: random.Random) -> np.ndarray:
+    """agent.scrub.target (`--voice-method target`), optionally followed by McAdams with alpha from a range."""
+    target, extra = parse_target(spec)
+    out = to_target(audio, rate=RATE, target=target, draw=random_draw(target, rng))
+    return mcadams(out, rng.uniform(*extra)) if extra else out
+
+
 def eer(enrol: np.ndarray, trial: np.ndarray, speakers: list[str]) -> float:
     """Equal error rate over all pairs i < j (enrolment i against trial j)."""
     scores = enrol @ trial.T
@@ -226,6 +255,14 @@ def main() -> None:
         "psola with 0.86-0.90:0.72-0.80): formant ratio and pitch ratio drawn per utterance, both "
         "inverted (moved up) for half of them",
     )
+    parser.add_argument(
+        "--target",
+        nargs="*",
+        default=[],
+        help="target-voice transforms to compare (agent.scrub.target, shipped as --voice-method target): "
+        "`default` or KEY=VALUE,... with f0 (Hz), spread (std of ln F0), formant (scale), eq (0/1), "
+        "jitter, max (formant ratio limit), mcadams=LO-HI (McAdams afterwards)",
+    )
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--no-wer", action="store_true")
     args = parser.parse_args()
@@ -259,7 +296,7 @@ def main() -> None:
             words = sum(len(normalise(u.text or "")) for u in english)
             print(f"WER before: {100 * errors / words:5.1f} % ({len(english)} English utterances, {words} words)")
         specs = [("mcadams", spec) for spec in args.alphas] + [("world", spec) for spec in args.world]
-        specs += [("psola", spec) for spec in args.psola]
+        specs += [("psola", spec) for spec in args.psola] + [("target", spec) for spec in args.target]
         for method, spec in specs:
             start = time.perf_counter()
             if method == "mcadams":
@@ -269,6 +306,9 @@ def main() -> None:
             elif method == "psola":
                 scrubbed = [psola_shift(u.audio, draw_shift(spec, rng), rate=RATE) for u in utterances]
                 label = f"psola {spec}"
+            elif method == "target":
+                scrubbed = [target_voice(u.audio, spec, rng) for u in utterances]
+                label = f"target {spec}"
             else:
                 scrubbed = world(utterances, spec, rng, tmp)
                 label = f"world {spec}"

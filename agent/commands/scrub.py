@@ -44,9 +44,10 @@ Recorder = Callable[[Path, Path, ScrubResult, float], "LineageRecord"]
 @click.option(
     "--voice-method",
     type=click.Choice(VOICE_METHODS),
-    default="mcadams",
+    default="target",
     show_default=True,
-    help="how anonymise shifts the voice: mcadams (LPC poles) or psola (pitch and formants, fewer word errors).",
+    help="how anonymise changes the voice: target (pitch, formants and spectrum moved onto one common voice), "
+    "mcadams (LPC poles shifted at random) or psola (pitch and formants shifted at random).",
 )
 @click.option(
     "--faces",

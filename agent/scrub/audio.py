@@ -10,6 +10,7 @@ import numpy as np
 
 from agent.scrub.options import ScrubOptions
 from agent.scrub.psola import psola_shift, random_shift
+from agent.scrub.target import to_target
 from agent.scrub.voice import PROCESS_RATE, mcadams, random_alpha
 
 
@@ -43,6 +44,8 @@ def transform(samples: np.ndarray[Any, Any], rate: int, options: ScrubOptions) -
         return samples, "voice kept"
     if options.voice_method == "psola":
         return psola_shift(samples[0], random_shift(), rate=rate)[None, :], "voice anonymised"
+    if options.voice_method == "target":
+        return to_target(samples[0], rate=rate)[None, :], "voice anonymised"
     alpha = options.alpha if options.alpha is not None else random_alpha()
     return mcadams(samples[0], alpha, rate=rate)[None, :], "voice anonymised"
 

@@ -27,6 +27,7 @@ from agent.scrub.frames import BLUR_CELLS, FACE_MARGIN
 from agent.scrub.options import ScrubOptions, ScrubResult
 from agent.scrub.psola import FORMANT_RANGE, PITCH_RANGE
 from agent.scrub.smoothing import PERSIST_FRAMES
+from agent.scrub.target import Target
 from agent.scrub.voice import ALPHA_RANGE
 from agent.store import FleetOutbox, MediaAsset, ScrubLineage, Store
 
@@ -119,6 +120,16 @@ def methods_of(options: ScrubOptions, result: ScrubResult) -> dict[str, Any]:
     methods: dict[str, Any] = {"voice": {"mode": options.voice}, "metadata": "stripped", "done": list(result.actions)}
     if options.voice == "anonymise" and options.voice_method == "mcadams":
         methods["voice"].update(method="mcadams-lpc", alpha_range=list(ALPHA_RANGE))
+    elif options.voice == "anonymise" and options.voice_method == "target":
+        target = Target()
+        methods["voice"].update(
+            method="target-voice",
+            median_f0=target.median_f0,
+            f0_spread=target.f0_spread,
+            formant_scale=target.formant_scale,
+            equalise=target.equalise,
+            jitter=target.jitter,
+        )
     elif options.voice == "anonymise":
         methods["voice"].update(
             method="psola-change-gender", formant_range=list(FORMANT_RANGE), pitch_ratio_range=list(PITCH_RANGE)

@@ -8,12 +8,12 @@ from typing import Literal
 VoiceMode = Literal["anonymise", "mute", "keep"]
 FaceMode = Literal["blur", "mask", "keep"]
 PeopleMode = Literal["keep", "skeleton"]
-VoiceMethod = Literal["psola", "mcadams"]
+VoiceMethod = Literal["psola", "mcadams", "target"]
 
 VOICE_MODES: tuple[VoiceMode, ...] = ("anonymise", "mute", "keep")
 FACE_MODES: tuple[FaceMode, ...] = ("blur", "mask", "keep")
 PEOPLE_MODES: tuple[PeopleMode, ...] = ("keep", "skeleton")
-VOICE_METHODS: tuple[VoiceMethod, ...] = ("mcadams", "psola")
+VOICE_METHODS: tuple[VoiceMethod, ...] = ("target", "mcadams", "psola")
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,8 @@ class ScrubOptions:
     voice: VoiceMode = "anonymise"
     faces: FaceMode = "blur"
     people: PeopleMode = "keep"
-    voice_method: VoiceMethod = "mcadams"
-    """How `anonymise` shifts the voice: McAdams LPC poles, or PSOLA pitch + formants (fewer word errors)."""
+    voice_method: VoiceMethod = "target"
+    """How `anonymise` shifts the voice: McAdams LPC poles, PSOLA pitch + formants, or onto one common target voice."""
     alpha: float | None = None
     """McAdams coefficient; None draws one per file (never printed: it would help undo the shift)."""
 

@@ -8,7 +8,7 @@ pitch is the recording's own median F0 times a ratio; ratio and formant shift ar
 from ranges, in a random direction (both down or both up), so two files of one person rarely
 move alike. Ranges chosen on the dev half of benchmarks/scrub_voice.py (docs/deidentify.md
 "Measured"): fewer word errors than McAdams' default, about the same linkability to an
-original enrolment; McAdams stays the default (`--voice-method psola` picks this one).
+original enrolment (`--voice-method psola` picks this one; the default is agent.scrub.target).
 """
 
 from __future__ import annotations
