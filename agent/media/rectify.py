@@ -383,6 +383,7 @@ def verify(
     tie: Callable[[str], float] = lambda _a: 0.0,
     budget_s: float | None = None,
     exhaustive: bool = False,
+    zoom: Callable[[int], KeyFrame | None] | None = None,
 ) -> GeoCandidate | None:
     """The enrolled asset the query frames show, or None.
 
@@ -408,7 +409,14 @@ def verify(
         if q is None:
             continue
         best: dict[str, Scored] = {}
-        for hit in verify_frame(bank, q, exhaustive=exhaustive):
+        hits = verify_frame(bank, q, exhaustive=exhaustive)
+        if zoom is not None and max((h.inliers for h in hits), default=0) < (
+            IMAGE_MIN_INLIERS if single else VIDEO_MIN_INLIERS
+        ):
+            zoomed = zoom(i)
+            if zoomed is not None:
+                hits += verify_frame(bank, zoomed, exhaustive=exhaustive)
+        for hit in hits:
             if hit.inliers <= (best[hit.asset_id].hit.inliers if hit.asset_id in best else 0):
                 continue
             agreement = colour(i, hit)

@@ -441,6 +441,7 @@ class MediaService:
             min_colour=self.calibration.min_chroma,
             tie=lambda a: abs(_duration(state, a) - span) if span else 0.0,
             budget_s=self.keypoint_budget_s,
+            zoom=lambda i: kp.describe_zoomed(details[i].gray, details[i].t, kp.QUERY_FEATURES),
         )
         if found is None or found.asset_id not in state.assets:
             return []
