@@ -1,8 +1,10 @@
 """Geometric verification: find an enrolled keyframe inside a query picture.
 
-Runs only when pHash found nothing. Each query frame's ORB descriptors are matched against
-the enrolled keyframes' (brute-force Hamming, Lowe's ratio test); the keyframes with the most
-matches are verified by a RANSAC homography from the query frame into the keyframe. The
+Runs only when pHash found nothing. A multi-index hash over every enrolled descriptor
+(`shortlist.py`) shortlists the few keyframes that share many close descriptors with a query
+frame; the query's ORB descriptors are matched exactly against those only (brute-force
+Hamming, Lowe's ratio test), and per asset the keyframe with the most matches is verified by
+a RANSAC homography from the query frame into the keyframe. The
 homography is what makes a rotated, cropped, picture-in-picture or re-filmed (perspective)
 copy agree point for point with the original, and what random similar patches never do: a
 match needs many inliers, spread over the keyframe, under a plausible transform.
