@@ -78,7 +78,10 @@ def keyframes(videos: int, per_video: int) -> list[kp.KeypointPrint]:
 
 def answer(bank: KeypointBank, query: kp.KeyFrame, exhaustive: bool) -> tuple[float, str | None]:
     started = time.process_time()
-    hits = verify_frame(bank, query, exhaustive=exhaustive)
+    try:
+        hits = verify_frame(bank, query, exhaustive=exhaustive)
+    except cv2.error:  # BFMatcher takes at most 2^18 train descriptors: brute force fails beyond
+        return float("nan"), "error"
     ms = (time.process_time() - started) * 1000.0
     best = max(hits, key=lambda h: h.inliers) if hits else None
     return ms, best.asset_id if best is not None and best.inliers >= 24 else None
