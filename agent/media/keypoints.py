@@ -31,6 +31,7 @@ ENROL_FEATURES = 300
 QUERY_FEATURES = 2000
 DUPLICATE_BITS = 8  # a keyframe within this many pHash bits of the previous one adds nothing
 DESCRIPTOR_BYTES = 32
+ZOOM = 2.0  # a query frame without a hit is described again this much larger
 
 _RECORD = struct.Struct("<fHHI")  # time, width, height, keypoints of one keyframe
 
@@ -70,6 +71,21 @@ def describe(gray: U8Array, t: float, features: int) -> KeyFrame | None:
     points = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
     h, w = gray.shape
     return KeyFrame(t=t, width=int(w), height=int(h), points=points, descriptors=descriptors.astype(np.uint8))
+
+
+def describe_zoomed(gray: U8Array, t: float, features: int, factor: float = ZOOM) -> KeyFrame | None:
+    """`describe` of the picture enlarged by `factor`, with the points scaled back to the
+    picture's own pixels: a query that shows the enrolled picture small (picture-in-picture
+    at a third of the frame) then meets the keyframe's fine pyramid levels, where most of
+    its keypoints are."""
+    h, w = gray.shape
+    big = cv2.resize(gray, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_CUBIC)
+    frame = describe(np.asarray(big, dtype=np.uint8), t, features)
+    if frame is None:
+        return None
+    return KeyFrame(
+        t=t, width=int(w), height=int(h), points=frame.points / np.float32(factor), descriptors=frame.descriptors
+    )
 
 
 def encode(p: KeypointPrint) -> bytes:

@@ -1,8 +1,10 @@
 """Geometric verification: find an enrolled keyframe inside a query picture.
 
-Runs only when pHash found nothing. Each query frame's ORB descriptors are matched against
-the enrolled keyframes' (brute-force Hamming, Lowe's ratio test); the keyframes with the most
-matches are verified by a RANSAC homography from the query frame into the keyframe. The
+Runs only when pHash found nothing. A multi-index hash over every enrolled descriptor
+(`shortlist.py`) shortlists the few keyframes that share many close descriptors with a query
+frame; the query's ORB descriptors are matched exactly against those only (brute-force
+Hamming, Lowe's ratio test), and per asset the keyframe with the most matches is verified by
+a RANSAC homography from the query frame into the keyframe. The
 homography is what makes a rotated, cropped, picture-in-picture or re-filmed (perspective)
 copy agree point for point with the original, and what random similar patches never do: a
 match needs many inliers, spread over the keyframe, under a plausible transform.
@@ -11,6 +13,7 @@ match needs many inliers, spread over the keyframe, under a plausible transform.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,6 +24,7 @@ import numpy.typing as npt
 from agent.media.fingerprint import Detail
 from agent.media.frames import chroma_agreement, chroma_signature
 from agent.media.keypoints import KeyFrame, KeypointPrint
+from agent.media.shortlist import DescriptorIndex, keyframe_votes
 
 cv2.setNumThreads(1)  # the proxy runs several matches at once; no thread pool per match
 
@@ -29,7 +33,13 @@ MAX_DESCRIPTOR_DISTANCE = 64  # of 256 bits
 CLOSE_DISTANCE = 40  # a neighbour without a second one in its keyframe must be this close
 NEIGHBOURS = 8  # nearest enrolled descriptors looked at per query descriptor
 MIN_MATCHES = 10  # tentative matches a keyframe needs before RANSAC is tried
-VERIFY_TOP = 6  # keyframes verified per query frame (siblings verify side by side)
+VERIFY_PER_ASSET = 1  # keyframes verified per asset and query frame ...
+VERIFY_ASSETS = 8  # ... for at most this many assets (siblings verify side by side)
+VOTE_DISTANCE = 40  # of 256 bits: a query descriptor votes for keyframes this close to it
+SHORTLIST_MIN_VOTES = 8  # votes a keyframe needs to be matched exactly ...
+SHORTLIST_SHARE = 0.4  # ... and this share of the best-voted asset's
+SHORTLIST_PER_ASSET = 3  # keyframes per asset matched exactly ...
+SHORTLIST_ASSETS = 12  # ... for at most this many assets
 REPROJECTION = 0.02  # RANSAC tolerance, share of the keyframe's width
 MIN_SPREAD = 0.25  # inliers must span this share of the keyframe's width and height
 MAX_SIDE_RATIO = 2.0  # opposite sides of the keyframe as seen in the query (perspective)
@@ -43,6 +53,7 @@ VIDEO_MIN_INLIERS = 16
 VIDEO_MIN_FRAMES = 2
 MARGIN = 2.0  # the chosen asset's support must exceed twice any other asset's
 COLOUR_MARGIN = 0.002  # colour agreements closer than this are a tie
+LENGTH_MATCH_S = 1.0  # a query this close to an asset's length is that whole asset
 SIGNATURE_WIDTH = 160  # the width colour signatures are computed at (decode.FRAME_WIDTH)
 
 
@@ -69,13 +80,26 @@ class GeoCandidate:
     offset_s: float
 
 
+@dataclass(frozen=True)
+class Stack:
+    """Every enrolled keyframe's descriptors in one matrix, and the shortlist index over them."""
+
+    desc: npt.NDArray[np.uint8]
+    owner: npt.NDArray[np.int64]  # keyframe of each descriptor
+    frames: list[tuple[str, KeyFrame]]  # (asset, keyframe) per keyframe
+    asset_of: npt.NDArray[np.int64]  # asset number of each keyframe
+    offsets: npt.NDArray[np.int64]  # first descriptor of each keyframe (len(frames) + 1)
+    index: DescriptorIndex
+
+
 class KeypointBank:
-    """Every enrolled keyframe's descriptors stacked in one matrix, rebuilt on change."""
+    """Every enrolled keyframe's descriptors stacked in one matrix with a multi-index hash
+    over them (`shortlist.py`), rebuilt on change."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._prints: dict[str, KeypointPrint] = {}
-        self._stack: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], list[tuple[str, KeyFrame]]] | None = None
+        self._stack: Stack | None = None
 
     def __contains__(self, asset_id: str) -> bool:
         return asset_id in self._prints
@@ -96,17 +120,25 @@ class KeypointBank:
                 self._prints.pop(a, None)
             self._stack = None
 
-    def stacked(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], list[tuple[str, KeyFrame]]]:
-        """(descriptors, keyframe of each descriptor, (asset, keyframe) per keyframe)."""
+    def stacked(self) -> Stack:
         with self._lock:
             if self._stack is None:
                 frames = [(a, f) for a, p in self._prints.items() for f in p.frames]
+                numbers = {a: i for i, a in enumerate(self._prints)}
+                sizes = [f.descriptors.shape[0] for _, f in frames]
                 if frames:
-                    desc = np.concatenate([f.descriptors for _, f in frames])
-                    owner = np.repeat(np.arange(len(frames)), [f.descriptors.shape[0] for _, f in frames])
+                    desc = np.ascontiguousarray(np.concatenate([f.descriptors for _, f in frames]))
+                    owner = np.repeat(np.arange(len(frames)), sizes).astype(np.int64)
                 else:
                     desc, owner = np.zeros((0, 32), dtype=np.uint8), np.zeros(0, dtype=np.int64)
-                self._stack = (desc, owner.astype(np.int64), frames)
+                self._stack = Stack(
+                    desc=desc,
+                    owner=owner,
+                    frames=frames,
+                    asset_of=np.array([numbers[a] for a, _ in frames], dtype=np.int64),
+                    offsets=np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64),
+                    index=DescriptorIndex(desc),
+                )
             return self._stack
 
 
@@ -173,11 +205,46 @@ def _homography_inliers(
     return count, np.asarray(h, dtype=np.float64)
 
 
-def verify_frame(bank: KeypointBank, query: KeyFrame) -> list[GeoHit]:
-    """Enrolled keyframes this query picture shows, with their RANSAC inlier counts."""
-    desc, owner, frames = bank.stacked()
+def shortlist(stack: Stack, query: KeyFrame) -> npt.NDArray[np.int64]:
+    """The keyframes worth matching exactly: per asset its SHORTLIST_PER_ASSET keyframes with
+    the most close descriptors (`shortlist.keyframe_votes`), for the SHORTLIST_ASSETS assets
+    whose best keyframe has most, each with at least SHORTLIST_MIN_VOTES and SHORTLIST_SHARE
+    of the best keyframe's votes (an unrelated lookalike gets a fraction of what the
+    keyframe a query shows gets, and is left to the exact stage only when nothing stands
+    out). Per asset, not
+    overall: siblings (videos from one picture source) all reach the exact stage, where
+    colour and inliers tell them apart."""
+    votes = keyframe_votes(stack.index, stack.owner, len(stack.frames), query.descriptors, VOTE_DISTANCE)
+    ok = np.flatnonzero(votes >= max(SHORTLIST_MIN_VOTES, SHORTLIST_SHARE * int(votes.max(initial=0))))
+    if ok.size == 0:
+        return ok
+    order = ok[np.lexsort((-votes[ok], stack.asset_of[ok]))]  # by asset, most votes first
+    assets = stack.asset_of[order]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = assets[1:] != assets[:-1]
+    rank = np.arange(order.size) - np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+    leaders = order[first]
+    top_assets = set(stack.asset_of[leaders[np.argsort(-votes[leaders], kind="stable")[:SHORTLIST_ASSETS]]].tolist())
+    keep = order[(rank < SHORTLIST_PER_ASSET) & np.isin(assets, list(top_assets))]
+    return np.sort(keep)
+
+
+def _tentative(
+    stack: Stack, query: KeyFrame, chosen: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Tentative (query descriptor, enrolled descriptor) matches against the `chosen`
+    keyframes: brute-force Hamming k nearest among their descriptors, then the ratio test
+    within each keyframe."""
+    empty = np.zeros(0, dtype=np.int64)
+    if chosen.size == len(stack.frames):
+        desc, global_of = stack.desc, None
+    else:
+        spans = [np.arange(stack.offsets[k], stack.offsets[k + 1]) for k in chosen]
+        global_of = np.concatenate(spans) if spans else empty
+        desc = stack.desc[global_of]
     if desc.shape[0] < 2 or query.descriptors.shape[0] < 2:
-        return []
+        return empty, empty
+    owner = stack.owner if global_of is None else stack.owner[global_of]
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     pairs = matcher.knnMatch(query.descriptors, desc, k=min(NEIGHBOURS, desc.shape[0]))
     qi: list[int] = []
@@ -204,20 +271,41 @@ def verify_frame(bank: KeypointBank, query: KeyFrame) -> list[GeoHit]:
             if distinct:
                 qi.append(best.queryIdx)
                 si.append(best.trainIdx)
-    if len(qi) < MIN_MATCHES:
+    s_idx = np.array(si, dtype=np.int64)
+    if global_of is not None:
+        s_idx = global_of[s_idx] if s_idx.size else empty
+    return np.array(qi, dtype=np.int64), s_idx
+
+
+def verify_frame(bank: KeypointBank, query: KeyFrame, *, exhaustive: bool = False) -> list[GeoHit]:
+    """Enrolled keyframes this query picture shows, with their RANSAC inlier counts.
+
+    The keyframes come from the shortlist (`exhaustive`: every enrolled keyframe, the brute
+    force the shortlist replaced, kept for the benchmark that compares them). Per asset,
+    its VERIFY_PER_ASSET keyframes with the most tentative matches are verified."""
+    stack = bank.stacked()
+    if len(stack.frames) == 0 or query.descriptors.shape[0] < 2:
         return []
-    q_idx, s_idx = np.array(qi), np.array(si)
-    kf = owner[s_idx]
-    counts = np.bincount(kf, minlength=len(frames))
+    chosen = np.arange(len(stack.frames), dtype=np.int64) if exhaustive else shortlist(stack, query)
+    if chosen.size == 0:
+        return []
+    q_idx, s_idx = _tentative(stack, query, chosen)
+    if q_idx.size < MIN_MATCHES:
+        return []
+    kf = stack.owner[s_idx]
+    counts = np.bincount(kf, minlength=len(stack.frames))
+    ranked = [int(k) for k in np.argsort(-counts, kind="stable") if counts[k] >= MIN_MATCHES]
+    per_asset: dict[int, int] = {}
     hits: list[GeoHit] = []
-    offsets = np.concatenate([[0], np.cumsum([f.descriptors.shape[0] for _, f in frames])])
-    for k in np.argsort(-counts, kind="stable")[:VERIFY_TOP]:
-        if counts[k] < MIN_MATCHES:
-            break
-        asset_id, frame = frames[int(k)]
+    for k in ranked:
+        a = int(stack.asset_of[k])
+        if per_asset.get(a, 0) >= VERIFY_PER_ASSET or (a not in per_asset and len(per_asset) >= VERIFY_ASSETS):
+            continue
+        per_asset[a] = per_asset.get(a, 0) + 1
+        asset_id, frame = stack.frames[k]
         sel = kf == k
         q_pts = query.points[q_idx[sel]]
-        s_pts = frame.points[s_idx[sel] - offsets[int(k)]]
+        s_pts = frame.points[s_idx[sel] - stack.offsets[k]]
         inliers, h = _homography_inliers(q_pts, s_pts, frame, query)
         if inliers:
             hits.append(GeoHit(asset_id, inliers, frame.t, h, (frame.width, frame.height)))
@@ -243,25 +331,47 @@ def _colour(hits: list[Scored]) -> float:
     return sum(h.colour for h in hits) / len(hits)
 
 
+def _best(hits: list[Scored]) -> int:
+    return max(h.hit.inliers for h in hits)
+
+
+def _rival(hits: list[Scored], lead: list[Scored], evidence: int) -> bool:
+    """Whether an asset is close enough to the lead to be a contender: its verified inliers
+    are more than 1/MARGIN of the lead's evidence, or one of its frames has a plausible
+    match with more than 1/MARGIN of the lead's best frame's inliers. The second test is
+    what catches a sibling that missed a frame (its summed support then lags the lead's
+    though frame for frame they are alike)."""
+    best = _best(hits)
+    return MARGIN * _support(hits) > evidence or (best >= VIDEO_MIN_INLIERS and MARGIN * best > _best(lead))
+
+
 def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool, tie: Callable[[str], float]) -> str | None:
-    """The asset that clears the bar and leads every other asset by MARGIN; once every frame
-    was seen (`final`), among the rivals within the margin that clear the bar (siblings the
-    inliers cannot separate) the one whose colours agree best, then the lowest `tie`, then
-    the one with the most support."""
+    """The asset that clears the bar and leads every other asset by MARGIN (`_rival`); once
+    every frame was seen (`final`), among the lead and its rivals (siblings the inliers cannot
+    separate) the one whose colours agree best by COLOUR_MARGIN; if colours tie, the one
+    whose length the query spans (`tie` within LENGTH_MATCH_S: a whole-file upload) when it
+    is the only one. Otherwise nothing: naming one of two assets the evidence cannot tell
+    apart is a wrong-asset match half the time, worse than no match. The asset chosen must
+    clear the bar itself."""
     cleared = {a: e for a, hits in per_asset.items() if (e := _evidence(hits, single))}
     if not cleared:
         return None
     lead = max(cleared, key=lambda a: cleared[a])
-    rivals = [a for a in per_asset if a != lead and MARGIN * _support(per_asset[a]) > cleared[lead]]
+    rivals = [a for a in per_asset if a != lead and _rival(per_asset[a], per_asset[lead], cleared[lead])]
     if not rivals:
         return lead
     if not final:
         return None  # undecided: look at more frames first
     # Close rivals show the same pictures (siblings): colour separates graded copies.
-    contenders = [lead, *(a for a in rivals if a in cleared)]
+    contenders = [lead, *rivals]
     top = max(_colour(per_asset[a]) for a in contenders)
     tied = [a for a in contenders if _colour(per_asset[a]) >= top - COLOUR_MARGIN]
-    return min(tied, key=lambda a: (tie(a), -cleared[a]))
+    if len(tied) > 1:
+        spanned = [a for a in tied if tie(a) <= LENGTH_MATCH_S]
+        if len(spanned) != 1:
+            return None
+        tied = spanned
+    return tied[0] if tied[0] in cleared else None
 
 
 def verify(
@@ -273,6 +383,9 @@ def verify(
     colour: Callable[[int, GeoHit], float] = lambda _i, _h: 1.0,
     min_colour: float = 0.0,
     tie: Callable[[str], float] = lambda _a: 0.0,
+    budget_s: float | None = None,
+    exhaustive: bool = False,
+    zoom: Callable[[int], KeyFrame | None] | None = None,
 ) -> GeoCandidate | None:
     """The enrolled asset the query frames show, or None.
 
@@ -283,18 +396,29 @@ def verify(
     first one that clears the bar. `colour(query index, hit)` is the colour agreement of the
     rectified query with the keyframe (videos made from one picture source differ only
     there); hits below `min_colour` are dropped, and among rivals within the margin the
-    asset whose colours agree best by COLOUR_MARGIN wins, then the lowest `tie(asset)` (the
-    service: how far the asset's length is from the query's), then the best supported.
+    asset whose colours agree best by COLOUR_MARGIN wins, then the only one whose
+    `tie(asset)` (the service: how far the asset's length is from the query's) is within
+    LENGTH_MATCH_S; if none of these separates them, None (`_decided`).
     `queries` is consumed lazily: describing and matching stop as soon as one
-    asset is beyond doubt.
+    asset is beyond doubt, or once this thread has spent `budget_s` seconds of CPU time here
+    (the decision is then made on the frames seen; CPU, not wall time, so that a loaded
+    machine does not cut a query short). `exhaustive`: see `verify_frame`.
     """
     single = image or total < VIDEO_MIN_FRAMES
     per_asset: dict[str, list[Scored]] = {}
+    deadline = time.thread_time() + budget_s if budget_s is not None else None
     for i, q in enumerate(queries):
         if q is None:
             continue
         best: dict[str, Scored] = {}
-        for hit in verify_frame(bank, q):
+        hits = verify_frame(bank, q, exhaustive=exhaustive)
+        if zoom is not None and max((h.inliers for h in hits), default=0) < (
+            IMAGE_MIN_INLIERS if single else VIDEO_MIN_INLIERS
+        ):
+            zoomed = zoom(i)
+            if zoomed is not None:
+                hits += verify_frame(bank, zoomed, exhaustive=exhaustive)
+        for hit in hits:
             if hit.inliers <= (best[hit.asset_id].hit.inliers if hit.asset_id in best else 0):
                 continue
             agreement = colour(i, hit)
@@ -305,6 +429,8 @@ def verify(
         found = _decided(per_asset, single, final=False, tie=tie)
         if found is not None:
             return _candidate(found, per_asset[found])
+        if deadline is not None and time.thread_time() > deadline:
+            break
     found = _decided(per_asset, single, final=True, tie=tie)
     return _candidate(found, per_asset[found]) if found else None
 

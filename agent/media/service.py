@@ -60,6 +60,10 @@ WARP_MIN_VOTES = 20
 # Before the search, the cheap gate (`warp.gate_votes`): fewer best coarse votes than this on
 # the middle 5 s under every hypothesis and the upload is taken as unrelated sound.
 WARP_GATE_VOTES = 5
+# The keypoint stage stops describing query frames after this much CPU time of the matching
+# thread (and decides on what it has seen): an upload that matches nothing must not pay for
+# all eight frames. A frame costs ~60-150 ms of CPU, describing included.
+KEYPOINT_BUDGET_S = 0.6
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class MediaService:
     """One per process, thread-safe (the proxy calls it from worker threads); owns the in-memory index."""
 
     warp_gate = WARP_GATE_VOTES  # benchmarks set 0 to measure the search without its gate
+    keypoint_budget_s: float | None = KEYPOINT_BUDGET_S  # None: no budget (benchmarks)
 
     def __init__(
         self,
@@ -448,6 +453,8 @@ class MediaService:
             colour=colour,
             min_colour=self.calibration.min_chroma,
             tie=lambda a: abs(_duration(state, a) - span) if span else 0.0,
+            budget_s=self.keypoint_budget_s,
+            zoom=lambda i: kp.describe_zoomed(details[i].gray, details[i].t, kp.QUERY_FEATURES),
         )
         if found is None or found.asset_id not in state.assets:
             return []

@@ -75,3 +75,38 @@ def test_embedded_graded_sibling_names_it(siblings: Siblings, media_factory: Med
     assert match is not None
     assert match.method == "keypoints"
     assert match.asset_id == siblings.asset_of(siblings.graded)
+
+
+SMALL_PIP = "[0:v]scale=iw*0.33:-2[s];color=c=0x383428:s=960x540:d=60[b];[b][s]overlay=560:300:shortest=1"
+
+
+def test_small_picture_in_picture_of_a_graded_sibling_names_it(siblings: Siblings, media_factory: MediaFactory) -> None:
+    """The graded sibling at a third of its size in a larger frame: found by the zoomed
+    second description of the query frames, and named by its colours, not its siblings."""
+    query = media_factory.encode(
+        siblings.graded, ".mp4", "-filter_complex", SMALL_PIP, "-an", "-c:v", "libx264", "-preset", "ultrafast"
+    )
+    match = siblings.service.match_path(query).match
+    assert match is not None
+    assert match.method == "keypoints"
+    assert match.asset_id == siblings.asset_of(siblings.graded)
+
+
+def test_excerpt_of_identical_siblings_is_not_guessed(siblings: Siblings, media_factory: MediaFactory) -> None:
+    """The first 4 s of `long`, embedded: `short` shows the same pictures in the same
+    colours and the excerpt spans neither's length, so naming one would be a guess."""
+    query = media_factory.encode(
+        siblings.long,
+        ".mp4",
+        *BACKGROUND,
+        "-filter_complex",
+        "[0:v]scale=512:-2[s];[1:v][s]overlay=80:60:shortest=1",
+        "-t",
+        "4",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+    )
+    assert siblings.service.match_path(query).match is None
