@@ -4,9 +4,10 @@
 machine is noisy at the few-percent level. This isolates what the addon itself adds to an
 ordinary flow: `requestheaders`, `request` and `responseheaders` of `PhiWallGuard` on
 prebuilt mitmproxy test flows (a GET with a 1 KB JSON answer to a host outside the catalog,
-and a 2 KB FHIR-shaped JSON POST), timed with the process CPU clock (time other processes
-take is not counted). Prints the best and median of `--repeat` batches, in microseconds per
-flow. Run it in two checkouts to compare them:
+a 2 KB FHIR-shaped JSON POST of one long string, and `post-bundle`: the FHIR bundle that
+`proxy_overhead.py`'s post-api row sends, dozens of objects, arrays and quoted keys), timed
+with the process CPU clock (time other processes take is not counted). Prints the best and
+median of `--repeat` batches, in microseconds per flow. Run it in two checkouts to compare them:
 
     python benchmarks/addon_hooks.py [--flows 20000] [--repeat 7]
 """
@@ -29,6 +30,18 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 FHIR = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"id": "x" * 1900}}]})
+OBSERVATION = {
+    "resource": {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "subject": {"reference": "Patient/example"},
+        "valueQuantity": {"value": 72, "unit": "beats/minute", "system": "http://unitsofmeasure.org"},
+    },
+    "request": {"method": "POST", "url": "Observation"},
+}
+BUNDLE = json.dumps({"resourceType": "Bundle", "type": "batch", "entry": [OBSERVATION] * 6})
+"""`proxy_overhead.py`'s FHIR_BUNDLE: what its post-api row sends."""
 
 
 def flows(kind: str, count: int) -> list[http.HTTPFlow]:
@@ -40,8 +53,9 @@ def flows(kind: str, count: int) -> list[http.HTTPFlow]:
             )
             request.headers.pop("content-length", None)
         else:
+            body = BUNDLE if kind == "post-bundle" else FHIR
             request = tutils.treq(
-                host="fhir.example", port=443, scheme=b"https", method=b"POST", path=b"/fhir", content=FHIR.encode()
+                host="fhir.example", port=443, scheme=b"https", method=b"POST", path=b"/fhir", content=body.encode()
             )
             request.headers["content-type"] = "application/fhir+json"
         flow = tflow.tflow(req=request)
@@ -86,7 +100,7 @@ async def run(count: int, repeat: int) -> None:
         await services.start()
         guard = PhiWallGuard(services)
         with taddons.context(guard):  # type: ignore[no-untyped-call]
-            for kind in ("get-1k", "post-api-2k"):
+            for kind in ("get-1k", "post-api-2k", "post-bundle"):
                 results = []
                 for _ in range(repeat):
                     batch = flows(kind, count)

@@ -132,7 +132,7 @@ def start_child(
     port_file.unlink(missing_ok=True)
     out = log.open("ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a process start can take over a minute on a saturated machine
     while time.monotonic() < deadline:
         if port_file.exists() and port_file.read_text().strip():
             return Child(proc, port_file.read_text().strip())

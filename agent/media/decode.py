@@ -226,10 +226,13 @@ def decode(
     want_video: bool = True,
     pcm: tuple[str, int, int] | None = None,
     on_open: Callable[[DecodeReport], None] | None = None,
+    start_s: float = 0.0,
 ) -> DecodeReport:
     """Decode `source` into `sink` within `limits`; raise MediaError when nothing usable came out.
 
-    `pcm` = (format, sample_rate, channels) for headerless audio.
+    `pcm` = (format, sample_rate, channels) for headerless audio. `start_s` > 0: seek the first
+    audio stream there first and decode only that stream's mix from there on (no extra audio
+    passes): an excerpt from the middle of a long recording (`agent.media.split`).
     """
     fmt = None
     options: dict[str, str] = {}
@@ -247,11 +250,14 @@ def decode(
     audio = _AudioBatches(sink, int(limits.max_duration_s * AUDIO_RATE))
     phase = _PhaseWatch()
     try:
+        if start_s > 0:
+            want_video = False
+            _seek_audio(container, start_s)
         _decode_streams(container, sink, limits, deadline, report, want_audio, want_video, on_open, audio, phase)
     finally:
         container.close()
         handle.close()
-    if want_audio:
+    if want_audio and start_s <= 0:
         for stream_index, channel in _extra_audio(report, phase):
             if report.satisfied or report.hit_limit or report.problem:
                 break
@@ -264,6 +270,19 @@ def decode(
     if report.audio_s <= 0 and report.pictures == 0:
         raise MediaError(report.problem or "no decodable audio or pictures")
     return report
+
+
+def _seek_audio(container: Any, start_s: float) -> None:
+    """Move the demuxer to the packet of the first audio stream at or before `start_s`."""
+    if not container.streams.audio:
+        raise MediaError("no audio stream to seek in")
+    stream = container.streams.audio[0]
+    if stream.time_base is None:
+        raise MediaError("the audio stream has no time base to seek by")
+    try:
+        container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+    except (av.FFmpegError, ValueError, OverflowError) as exc:
+        raise MediaError(f"cannot seek to {start_s:.0f} s: {exc}") from None
 
 
 def _decode_streams(
@@ -451,8 +470,10 @@ class _PhaseWatch:
         self.cancel_votes = 0
 
     def see(self, frame: Any) -> None:
+        # Called for every decoded frame: the counter comes first, so the other frames cost
+        # one addition (reading `frame.layout` builds Python objects).
         self._frames += 1
-        if self._frames % self.SAMPLE_EVERY:  # before the layout: reading it costs more than this
+        if self._frames % self.SAMPLE_EVERY:
             return
         channels = frame.layout.nb_channels
         if channels < 2:
@@ -460,13 +481,18 @@ class _PhaseWatch:
         data = frame.to_ndarray()
         if not frame.format.is_planar:
             data = data.reshape(-1, channels).T
-        left, right = _normalised(data[0]), _normalised(data[1])
-        loud = max(float(np.mean(left * left)), float(np.mean(right * right)))
+        left, right = data[0].astype(np.float64), data[1].astype(np.float64)
+        n = left.size
+        if n == 0:
+            return
+        # Mean squares of the full-scale-normalised channels and of their mix, as dot products.
+        scale = n * _full_scale(data.dtype) ** 2
+        loud = max(float(left @ left), float(right @ right)) / scale
         if loud < self.SILENT:
             return
-        mix = (left + right) / 2.0
+        mix = left + right
         self.votes += 1
-        if float(np.mean(mix * mix)) < self.RATIO * loud:
+        if float(mix @ mix) / (4.0 * scale) < self.RATIO * loud:
             self.cancel_votes += 1
 
     @property
@@ -474,11 +500,9 @@ class _PhaseWatch:
         return self.votes >= 3 and self.cancel_votes >= 0.6 * self.votes
 
 
-def _normalised(channel: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-    values = channel.astype(np.float64)
-    if np.issubdtype(channel.dtype, np.integer):
-        values /= float(np.iinfo(channel.dtype).max)
-    return values
+def _full_scale(dtype: np.dtype[Any]) -> float:
+    """Full scale of a sample type: the largest integer, or 1.0 for floating point."""
+    return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
 
 
 class _MonoResampler:
@@ -605,3 +629,18 @@ def _check_dimensions(width: int, height: int) -> None:
         raise MediaError("picture with no size")
     if width * height > MAX_FRAME_PIXELS:
         raise MediaError(f"picture of {width}x{height} pixels exceeds the {MAX_FRAME_PIXELS} pixel limit")
+
+
+def duration_s(source: Path | bytes) -> float:
+    """The container's declared duration in seconds (0.0 when it declares none), without decoding."""
+    container, handle = _open(source, None, {})
+    try:
+        if container.duration is not None and container.duration > 0:
+            return float(container.duration) / av.time_base
+        for stream in container.streams.audio:
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+        return 0.0
+    finally:
+        container.close()
+        handle.close()

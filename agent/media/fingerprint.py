@@ -116,6 +116,8 @@ class _Collector:
         probe: AudioProbe | None = None,
         query: bool = False,
         keep_pcm: bool = False,
+        cancel: Callable[[], bool] | None = None,
+        chromaprint: bool = True,
     ) -> None:
         # Enrolment describes a few keyframes (local features); a query keeps a few larger
         # grey frames (described only if pHash finds nothing) and hashes every picture turned
@@ -126,7 +128,7 @@ class _Collector:
         self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
         self.next_detail_t = 0.0
         self.last_key_hash: int | None = None
-        self.chroma = ChromaprintStream() if with_audio else None
+        self.chroma = ChromaprintStream() if with_audio and chromaprint else None
         self.landmarks = landmarks.LandmarkStream() if with_audio else None
         self.pictures: list[PictureHashes] = []
         self.step = 1.0 / fps
@@ -136,6 +138,7 @@ class _Collector:
         self.on_grid = False
         self.last_grid_hash: int | None = None
         self.probe = probe
+        self.cancel = cancel
         self.proven = False
         self.next_probe_frames = round(PROBE_FIRST_S / landmarks.FRAME_SECONDS)
         self.keep_samples = round(KEEP_PCM_S * AUDIO_RATE) if keep_pcm else 0
@@ -143,8 +146,9 @@ class _Collector:
         self.kept_samples = 0
 
     def audio(self, samples: npt.NDArray[np.int16]) -> None:
-        if self.chroma is not None and self.landmarks is not None:
-            self.chroma.feed(samples)
+        if self.landmarks is not None:
+            if self.chroma is not None:
+                self.chroma.feed(samples)
             self.landmarks.feed(samples)
             if self.kept_samples < self.keep_samples:
                 piece = samples[: self.keep_samples - self.kept_samples].copy()
@@ -168,7 +172,7 @@ class _Collector:
         self.next_probe_frames = 2 * settled
 
     def satisfied(self) -> bool:
-        return self.proven
+        return self.proven or (self.cancel is not None and self.cancel())
 
     def wants_picture(self, t: float) -> bool:
         self.on_grid = t + 1e-6 >= self.next_t
@@ -212,13 +216,14 @@ class _Collector:
             self.last_grid_hash = current
 
     def audio_print(self) -> AudioPrint | None:
-        if self.chroma is None or self.landmarks is None or self.landmarks.samples == 0:
+        if self.landmarks is None or self.landmarks.samples == 0:
             if self.chroma is not None:
                 self.chroma.close()
             return None
         seconds = self.landmarks.samples / AUDIO_RATE
         hashes, times = landmarks.pair_hashes(self.landmarks.finish())
-        return AudioPrint(chroma=self.chroma.finish(), hashes=hashes, times=times, seconds=seconds)
+        chroma = self.chroma.finish() if self.chroma is not None else np.zeros(0, dtype=np.uint32)
+        return AudioPrint(chroma=chroma, hashes=hashes, times=times, seconds=seconds)
 
     def frame_print(self) -> FramePrint | None:
         return _frame_print(self.pictures)
@@ -234,6 +239,9 @@ def fingerprint(
     probe: AudioProbe | None = None,
     query: bool = False,
     keep_pcm: bool = False,
+    start_s: float = 0.0,
+    cancel: Callable[[], bool] | None = None,
+    chromaprint: bool = True,
 ) -> MediaPrints:
     """Decode `source` once and compute every print it supports (`adaptive`: see _Collector).
 
@@ -241,12 +249,22 @@ def fingerprint(
     PROBE_FIRST_S and then at doubling lengths; when it returns True (it found a match beyond
     doubt), decoding stops and the prints cover only what was decoded (report.satisfied).
     `keep_pcm`, for queries: keep the first KEEP_PCM_S of decoded sound in `MediaPrints.pcm`.
+    `start_s`: only the sound from there on (`decode`). `cancel`: asked before every packet;
+    True stops decoding as a proof would (report.satisfied). `chromaprint=False`: landmarks
+    only (what a probe reads), without the chromaprint items.
     """
     collector = _Collector(
-        with_audio=True, fps=frame_fps, adaptive=adaptive, probe=probe, query=query, keep_pcm=keep_pcm
+        with_audio=True,
+        fps=frame_fps,
+        adaptive=adaptive,
+        probe=probe,
+        query=query,
+        keep_pcm=keep_pcm,
+        cancel=cancel,
+        chromaprint=chromaprint,
     )
     try:
-        report = decode(source, collector, limits, pcm=pcm)
+        report = decode(source, collector, limits, pcm=pcm, start_s=start_s)
     except BaseException:
         if collector.chroma is not None:
             collector.chroma.close()

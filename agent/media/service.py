@@ -11,6 +11,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from agent.media.index import (
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
 from agent.media.rectify import GeoHit, KeypointBank, rectified_chroma, verify
 from agent.media.sniff import read_prefix, sniff_bytes
+from agent.media.split import SecondHalf
 from agent.store import Store, StoreUnavailable, describe_db_error
 
 log = logging.getLogger(__name__)
@@ -350,8 +352,20 @@ class MediaService:
     ) -> MatchOutcome:
         state = self.index.state
         proof = _AudioProof(self, state)
+        # Long recordings: a second thread reads from the middle on and may prove a match first.
+        second = SecondHalf.start(source, limits, proof.excerpt, proof.proven) if pcm is None and state.audio else None
+        proof.on_miss = second.go if second is not None else None
         try:
-            prints = fingerprint(source, limits, frame_fps=QUERY_FPS, pcm=pcm, probe=proof, query=True, keep_pcm=True)
+            prints = fingerprint(
+                source,
+                limits,
+                frame_fps=QUERY_FPS,
+                pcm=pcm,
+                probe=proof,
+                query=True,
+                keep_pcm=True,
+                cancel=proof.proven if second is not None else None,
+            )
             match = proof.match if prints.report.satisfied else self._decide(prints, state)
         except MediaError as exc:
             return MatchOutcome(None, mime, kind, str(exc), _ms(started))
@@ -360,6 +374,9 @@ class MediaService:
             return MatchOutcome(
                 None, mime, kind, f"internal error while inspecting media: {type(exc).__name__}", _ms(started)
             )
+        finally:
+            if second is not None:
+                second.stop()
         error = prints.report.problem if match is None else None
         return MatchOutcome(match, mime, prints.kind, error, _ms(started))
 
@@ -564,16 +581,32 @@ class _AudioProof:
         self.service = service
         self.state = state
         self.match: MediaMatch | None = None
+        self._lock = threading.Lock()  # the prefix and a second reader (`agent.media.split`) may both prove
+        self.on_miss: Callable[[], None] | None = None  # a prefix probe found nothing
 
     def __call__(self, prefix: AudioPrint) -> bool:
-        if prefix.hashes.size < MIN_AUDIO_LANDMARKS:
+        proven = self.excerpt(prefix, 0.0)
+        if not proven and self.on_miss is not None:
+            self.on_miss()
+        return proven
+
+    def excerpt(self, sound: AudioPrint, start_s: float) -> bool:
+        """Offer the sound of an excerpt starting `start_s` seconds into the upload."""
+        if sound.hashes.size < MIN_AUDIO_LANDMARKS:
             return False
-        candidates = search_audio(self.state, prefix)
+        candidates = search_audio(self.state, sound)
         for match in self.service._audio_matches(self.state, candidates, PROOF_MIN_SCORE, PROOF_MIN_VOTES):
             if match.path:
-                self.match = match
+                if start_s > 0:  # where in the asset the upload (not the excerpt) starts
+                    match = replace(match, offset_s=round(max(0.0, match.offset_s - start_s), 2))
+                with self._lock:
+                    if self.match is None:
+                        self.match = match
                 return True
         return False
+
+    def proven(self) -> bool:
+        return self.match is not None
 
 
 def _chroma_at(state: IndexState, asset_id: str, t: float) -> npt.NDArray[np.int8] | None:

@@ -54,7 +54,10 @@ Trail = tuple[object, str | int] | None
 #   nested in a string, hex being a subset of the alphabet), whose decoded head must carry a
 #   media or container signature.
 _TYPE_KEYS = b"|".join(re.escape(key.encode()) for key in TYPE_KEYS)
-_KEY_OR_DATA_URI = re.compile(rb'"(?:(?:' + _TYPE_KEYS + rb')"|[dD][aA][tT][aA]:)')
+# The lookahead on the first letters makes most of the many quotes of an ordinary JSON body
+# fail at one character-class test instead of one try per alternative (FHIR bundle: 7 us, not 12).
+_KEY_FIRST = bytes(sorted({key.encode()[0] for key in TYPE_KEYS} | set(b"dD")))
+_KEY_OR_DATA_URI = re.compile(rb'"(?=[' + _KEY_FIRST + rb"])(?:(?:" + _TYPE_KEYS + rb')"|[dD][aA][tT][aA]:)')
 _BASE64_URI = re.compile(rb";[bB][aA][sS][eE]64,")
 _ESCAPE_NEAR_QUOTE = re.compile(rb'"[^"\\]{0,64}\\[u/]')
 _HEX_HEAD = re.compile(rb"[0-9a-fA-F]{130}")

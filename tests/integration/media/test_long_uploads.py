@@ -3,12 +3,16 @@ sound decoded so far proves a match, the rest of the file is not decoded."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
+from agent.media.decode import duration_s
 from agent.media.fingerprint import AudioPrint, fingerprint
+from agent.media.index import search_audio
 from agent.media.model import MediaLimits
+from agent.media.split import SecondHalf
 from tests.support.media import OTHER_SPEECH
 
 from .conftest import Clinic, make
@@ -90,3 +94,57 @@ def test_probes_see_prefixes_of_the_final_print_at_doubling_lengths(clinic: Clin
         pairs = set(zip(prefix.hashes.tolist(), prefix.times.tolist(), strict=True))
         assert pairs <= final  # the prefix never holds a hash the whole file does not
         assert int(np.max(prefix.times)) < prefix.seconds / 0.02321
+
+
+def test_the_second_reader_proves_a_dictation_at_the_end_from_the_middle(clinic: Clinic) -> None:
+    upload = joined(clinic, "long_late.mp3", filler(clinic), clinic.dictation_wavs[1])
+    offered: list[tuple[float, float]] = []
+    proven: list[bool] = []
+
+    def proof(sound: AudioPrint, start_s: float) -> bool:
+        offered.append((sound.seconds, start_s))
+        # What `service._AudioProof` does, without the proof's bar: the dictation is in the excerpt.
+        state = clinic.service.index.state
+        found = clinic.service._audio_matches(state, search_audio(state, sound))
+        proven.append(any(m.asset_id == clinic.asset_of(clinic.dictations[1]) for m in found))
+        return proven[-1]
+
+    reader = SecondHalf.start(upload, MediaLimits(), proof, lambda: any(proven))
+    assert reader is not None
+    reader.go()
+    reader._thread.join(120)
+    reader.stop()
+    assert any(proven)
+    total = duration_s(upload)
+    assert abs(reader.start_s - total / 2) < 0.01
+    assert all(start == reader.start_s for _, start in offered)
+    assert offered[-1][0] < total / 2 + 5  # it read from the middle, not the whole
+
+
+def test_the_second_reader_waits_for_the_first_miss_and_stops_when_told(clinic: Clinic) -> None:
+    offered: list[float] = []
+
+    def proof(sound: AudioPrint, start_s: float) -> bool:
+        offered.append(sound.seconds)
+        return False
+
+    reader = SecondHalf.start(filler(clinic), MediaLimits(), proof, lambda: False)
+    assert reader is not None
+    time.sleep(0.5)
+    reader.stop()  # never told to go: nothing decoded, nothing offered
+    assert offered == []
+    assert not reader._thread.is_alive()
+
+
+def test_no_second_reader_for_small_uploads(clinic: Clinic) -> None:
+    small = clinic.dictation_wavs[0].read_bytes()[:100_000]
+    assert SecondHalf.start(small, MediaLimits(), lambda sound, start: True, bool) is None
+
+
+def test_a_match_proven_from_the_middle_names_where_the_upload_starts_in_the_asset(clinic: Clinic) -> None:
+    upload = joined(clinic, "long_late.mp3", filler(clinic), clinic.dictation_wavs[1])
+    outcome = clinic.service.match_bytes(upload.read_bytes())
+    assert outcome.error is None
+    assert outcome.match is not None
+    assert outcome.match.asset_id == clinic.asset_of(clinic.dictations[1])
+    assert outcome.match.offset_s == 0.0  # the dictation begins after the upload's start
