@@ -299,7 +299,7 @@ def _libarchive(kind: str, data: bytes, budget: ExpansionBudget, wanted: Wanted)
                 size = entry.size or 0  # 0 when the archive does not say (streams)
                 head = bytearray()
                 keep = True
-                cut: libarchive.exception.ArchiveError | None = None
+                cut: Exception | None = None  # libarchive.exception.ArchiveError
                 try:
                     for block in entry.get_blocks(_BLOCK):
                         budget.spend(len(block))
