@@ -5,13 +5,16 @@
     .venv/bin/python benchmarks/media_mixtures.py
     .venv/bin/python benchmarks/media_mixtures.py --per-speaker 4 --distractors 300   # quicker
     .venv/bin/python benchmarks/media_mixtures.py --json out.json
+    .venv/bin/python benchmarks/media_mixtures.py --excerpts-only --log /tmp/mix.jsonl   # no whole dictations
 
 Speech: the Asterisk prompt packages from Debian and the pocketsphinx 5.1.1 sdist's test
 recordings, unpacked by `benchmarks/setup_privacy.sh` into `benchmarks/.data-privacy/` (never
-installed). Nothing here is TTS and nothing was used to fit the calibration (fitted on the
-generated corpus, benchmarks/media_calibrate.py), so every figure is held out.
+installed). Nothing here is TTS. The audio decision's voice model is fitted on the "dev" split
+(`MixSpec(split="dev")`: Menardi and Armelle enrolled, es-CO and pocketsphinx as babble and
+distractors; benchmarks/media_calibrate.py --mixtures); the figures come from the default
+"eval" split, whose enrolled voices the fit never sees.
 
-Split by speaker (docs/detection.md "Real voices in mixtures"):
+Evaluation split by speaker (docs/detection.md "Real voices in mixtures"):
 - enrolled: Allison (en-US), June (fr-CA), Carlo (it-IT, male), the ru-RU IVR voice. Each gives
   `--per-speaker` "dictations": 30-60 s of her/his prompts joined with short pauses.
 - held out, never enrolled: Menardi (it-IT), Armelle (fr), the es-CO voice, the pocketsphinx
