@@ -33,6 +33,7 @@ import sys
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -222,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         out[kind] = params
         out["source"][f"{kind}_fit"] = stats  # type: ignore[index]
         print(f"{kind}: {json.dumps(stats, indent=1)}")
-        weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(params["features"], params["coef"], strict=True))  # type: ignore[arg-type]
+        names, coefs = cast(list[str], params["features"]), cast(list[float], params["coef"])
+        weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(names, coefs, strict=True))
         print(f"{kind}: weights {weights}; threshold {params['threshold']}")
     chroma_true = [r.features[3] for r in rows if r.kind == "video" and r.positive]
     if chroma_true:
