@@ -32,7 +32,7 @@ class Candidate:
     query: str
     asset: str  # corpus path of the enrolled asset proposed
     transform: str  # the query's transformation, or "negative:<note>"
-    kind: str  # "audio" | "video" | "image": which model scores it
+    kind: str  # "audio" | "voice" | "video" | "image": which model scores it
     features: list[float]
     label: str  # "source" (the asset the query was made from), "other" (another asset), "negative" (never enrolled)
     vetoed: bool = False  # video candidates the query's own sound track contradicts (never scored)
@@ -115,9 +115,10 @@ def candidates(service: MediaService, root: Path, items: list[Item], *, relaxed:
         audio = prints.audio if prints.audio is not None and prints.audio.hashes.size >= 8 else None
         found = search_audio(state, audio) if audio is not None else []
         for c in found:
-            out.append(
-                Candidate(it.path, names[c.asset_id], transform, "audio", feature_vector("audio", c), label(c.asset_id))
-            )
+            for kind in ("audio", "voice"):  # the two audio models see the same candidates
+                out.append(
+                    Candidate(it.path, names[c.asset_id], transform, kind, feature_vector(kind, c), label(c.asset_id))
+                )
         if prints.frames is not None and prints.frames.count:
             if prints.kind == "image":
                 for f in search_image(state, prints.frames, colour, distance):

@@ -5,13 +5,16 @@
     .venv/bin/python benchmarks/media_mixtures.py
     .venv/bin/python benchmarks/media_mixtures.py --per-speaker 4 --distractors 300   # quicker
     .venv/bin/python benchmarks/media_mixtures.py --json out.json
+    .venv/bin/python benchmarks/media_mixtures.py --excerpts-only --log /tmp/mix.jsonl   # no whole dictations
 
 Speech: the Asterisk prompt packages from Debian and the pocketsphinx 5.1.1 sdist's test
 recordings, unpacked by `benchmarks/setup_privacy.sh` into `benchmarks/.data-privacy/` (never
-installed). Nothing here is TTS and nothing was used to fit the calibration (fitted on the
-generated corpus, benchmarks/media_calibrate.py), so every figure is held out.
+installed). Nothing here is TTS. The audio decision's voice model is fitted on the "dev" split
+(`MixSpec(split="dev")`: Menardi and Armelle enrolled, es-CO and pocketsphinx as babble and
+distractors; benchmarks/media_calibrate.py --mixtures); the figures come from the default
+"eval" split, whose enrolled voices the fit never sees.
 
-Split by speaker (docs/detection.md "Real voices in mixtures"):
+Evaluation split by speaker (docs/detection.md "Real voices in mixtures"):
 - enrolled: Allison (en-US), June (fr-CA), Carlo (it-IT, male), the ru-RU IVR voice. Each gives
   `--per-speaker` "dictations": 30-60 s of her/his prompts joined with short pauses.
 - held out, never enrolled: Menardi (it-IT), Armelle (fr), the es-CO voice, the pocketsphinx
@@ -61,6 +64,13 @@ POCKETSPHINX = DATA / "sdist/pocketsphinx-5.1.1/test/data"
 ENROLLED = {"en_US_f_Allison": "allison", "fr_CA_f_June": "june", "it_IT_m_Carlo": "carlo", "ru_RU_f_IvrvoiceRU": "ru"}
 HELD_OUT = {"it_IT_f_Menardi": "menardi", "fr": "armelle", "es": "es-co"}
 SAME_PERSON = {"es_MX_f_Allison": "allison"}  # Allison's Spanish set: an enrolled voice, other words
+# The calibration's own split (benchmarks/media_calibrate.py --mixtures): two of the evaluation's
+# held-out voices are enrolled, the other held-out voices make its babble and distractors. No
+# voice enrolled for evaluation (nor its same-voice pool) is ever seen by the fit.
+SPLITS = {
+    "eval": (tuple(ENROLLED.values()), ("menardi", "armelle", "es-co", "pocketsphinx")),
+    "dev": (("menardi", "armelle"), ("es-co", "pocketsphinx")),
+}
 SNRS = (0.0, 2.5, 5.0)
 LENGTHS = {"full": None, "10s": 10.0, "2s": 2.0}
 CODECS = [(".mp3", ["-b:a", "64k"]), (".m4a", ["-c:a", "aac", "-b:a", "64k"])]
@@ -247,15 +257,29 @@ class MixSpec:
     version: int = 3  # of the recipe (2: no tones, hold music, prompt families kept apart; 3: no monkeys)
     per_speaker: int = 6  # dictations per enrolled speaker
     distractors: int = 1000  # held-out speech pieces (plus music alone and babble alone, 5 % each)
+    split: str = "eval"  # which voices are enrolled (SPLITS): "eval" for figures, "dev" for the fit
+    whole: bool = True  # also query whole dictations (False: excerpts only, a quarter of the build)
 
     def tag(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        """Names the folder; `whole` only adds queries to it (and names the manifest)."""
+        fields = asdict(self)
+        del fields["whole"]
+        if fields["split"] == "eval":  # the evaluation corpus keeps the tag it had before splits
+            del fields["split"]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+    def manifest(self) -> str:
+        return "manifest.json" if self.whole else "manifest-excerpts.json"
 
 
-def build(spec: MixSpec, log: Callable[[str], None]) -> tuple[Path, list[Item]]:
-    """Make (or reuse) the corpus; returns its root and items (media_corpus.Item)."""
+def build(spec: MixSpec, log: Callable[[str], None], shard: tuple[int, int] = (0, 1)) -> tuple[Path, list[Item]]:
+    """Make (or reuse) the corpus; returns its root and items (media_corpus.Item).
+
+    `shard` (k, n): this process makes distractors k, k + n, ... first; shard 0 then collects
+    all of them (waiting for the other shards' files) and writes the manifest, the others
+    return no items. Running n processes spreads the build over the cores."""
     root = media_corpus.cache_root() / f"mixtures-{spec.tag()}"
-    manifest = root / "manifest.json"
+    manifest = root / spec.manifest()
     if manifest.exists():
         return root, [Item(**d) for d in json.loads(manifest.read_text())]
     for sub in ("orig", "query", "neg"):
@@ -263,12 +287,13 @@ def build(spec: MixSpec, log: Callable[[str], None]) -> tuple[Path, list[Item]]:
     rnd = random.Random(spec.seed)
     speakers = load_speakers(spec.version)
     log("media_mixtures: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(speakers.items())))
-    held = {s: [a for _, a in speakers[s]] for s in [*HELD_OUT.values(), "pocketsphinx"] if speakers.get(s)}
+    enrolled_voices, held_voices = SPLITS[spec.split]
+    held = {s: [a for _, a in speakers[s]] for s in held_voices if speakers.get(s)}
     same_pools: dict[str, list[np.ndarray]] = {}
     items: list[Item] = []
     dictations: list[tuple[str, np.ndarray]] = []
     enrol_codecs = [(".m4a", ["-c:a", "aac", "-b:a", "96k"]), (".mp3", ["-b:a", "128k"]), (".flac", [])]
-    for speaker in ENROLLED.values():
+    for speaker in enrolled_voices:
         pool = list(speakers[speaker])
         rnd.shuffle(pool)
         enrolled_families: set[str] = set()
@@ -288,11 +313,14 @@ def build(spec: MixSpec, log: Callable[[str], None]) -> tuple[Path, list[Item]]:
             f"media_mixtures: {speaker}: {spec.per_speaker} dictations, "
             f"{len(same_pools[speaker])} prompts left as hard negatives"
         )
-    same_pools["allison"] += [a for _, a in speakers.get("allison-es", [])]
+    if "allison" in same_pools:
+        same_pools["allison"] += [a for _, a in speakers.get("allison-es", [])]
 
-    for path, audio in dictations:
+    for path, audio in dictations if shard[0] == 0 else []:
         stem = Path(path).stem
         for length, seconds in LENGTHS.items():
+            if seconds is None and not spec.whole:
+                continue
             for background in ("music", "babble"):
                 for snr in SNRS:
                     name = f"{background}_{snr:g}db_{length}"
@@ -314,34 +342,59 @@ def build(spec: MixSpec, log: Callable[[str], None]) -> tuple[Path, list[Item]]:
             items.append(Item(str(out.relative_to(root)), "query", "audio", source=path, transform=name))
         log(f"media_mixtures: queries of {stem}")
 
-    n_same = spec.distractors // 5
-    for i in range(spec.distractors + spec.distractors // 10):
-        r = random.Random(f"{spec.seed}:neg:{i}")
-        seconds = r.choices([2.0, 10.0, 30.0], weights=[40, 45, 15])[0]
-        if i >= spec.distractors:  # background alone
-            kind = "music_alone" if i % 2 else "babble_alone"
-            audio = music(seconds, r) if kind == "music_alone" else babble(held, seconds, r)
-            note = kind
-        else:
-            if i < n_same:
-                speaker = sorted(same_pools)[i % len(same_pools)]
-                speech, note = speech_of(same_pools[speaker], seconds, r), "same_speaker"
-            else:
-                speaker = sorted(held)[i % len(held)]
-                speech, note = speech_of(held[speaker], seconds, r), "held_out_speaker"
-            background = r.choice(["clean", "music", "music", "babble", "babble"])
-            if background == "clean":
-                audio = speech
-            else:
-                bg = music(seconds, r) if background == "music" else babble(held, seconds, r)
-                audio = mix(speech, bg, r.choice(SNRS))
-            note += f":{background}"
-        out = encode(audio, root / "neg" / f"neg{i:04d}_{int(seconds)}s", r)
-        items.append(Item(str(out.relative_to(root)), "negative", "audio", note=note))
-        if i % 100 == 0:
-            log(f"media_mixtures: distractor {i}")
+    total = spec.distractors + spec.distractors // 10
+    k, n = shard
+    for i in range(k, total, n):  # this process's share first, then everyone's (waiting for the others)
+        _distractor(spec, i, root, held, same_pools, log)
+    if k != 0:
+        return root, []
+    items += [_distractor(spec, i, root, held, same_pools, log, wait_s=900.0 if n > 1 else 0.0) for i in range(total)]
     manifest.write_text(json.dumps([asdict(it) for it in items], indent=1))
     return root, items
+
+
+def _distractor(
+    spec: MixSpec,
+    i: int,
+    root: Path,
+    held: dict[str, list[np.ndarray]],
+    same_pools: dict[str, list[np.ndarray]],
+    log: Callable[[str], None],
+    wait_s: float = 0.0,
+) -> Item:
+    """Distractor `i` (made, or found made by another shard: a side file holds its class)."""
+    r = random.Random(f"{spec.seed}:neg:{i}")
+    seconds = r.choices([2.0, 10.0, 30.0], weights=[40, 45, 15])[0]
+    stem = root / "neg" / f"neg{i:04d}_{int(seconds)}s"
+    side = stem.with_suffix(".json")
+    deadline = time.time() + wait_s
+    while not side.exists() and time.time() < deadline:
+        time.sleep(2.0)
+    if side.exists() and (earlier := made(stem)) is not None:
+        return Item(str(earlier.relative_to(root)), "negative", "audio", note=json.loads(side.read_text())["note"])
+    if i >= spec.distractors:  # background alone
+        kind = "music_alone" if i % 2 else "babble_alone"
+        audio = music(seconds, r) if kind == "music_alone" else babble(held, seconds, r)
+        note = kind
+    else:
+        if i < spec.distractors // 5:
+            speaker = sorted(same_pools)[i % len(same_pools)]
+            speech, note = speech_of(same_pools[speaker], seconds, r), "same_speaker"
+        else:
+            speaker = sorted(held)[i % len(held)]
+            speech, note = speech_of(held[speaker], seconds, r), "held_out_speaker"
+        background = r.choice(["clean", "music", "music", "babble", "babble"])
+        if background == "clean":
+            audio = speech
+        else:
+            bg = music(seconds, r) if background == "music" else babble(held, seconds, r)
+            audio = mix(speech, bg, r.choice(SNRS))
+        note += f":{background}"
+    out = encode(audio, stem, r)
+    side.write_text(json.dumps({"note": note}))
+    if i % 100 == 0:
+        log(f"media_mixtures: distractor {i}")
+    return Item(str(out.relative_to(root)), "negative", "audio", note=note)
 
 
 def _excerpt(audio: np.ndarray, seconds: float, rnd: random.Random) -> np.ndarray:
@@ -436,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-speaker", type=int, default=6)
     ap.add_argument("--distractors", type=int, default=1000)
     ap.add_argument("--recipe", type=int, default=3, choices=(2, 3), help="corpus recipe version (see MixSpec)")
+    ap.add_argument("--excerpts-only", action="store_true", help="no whole-dictation queries (a quarter of the build)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--diagnose", action="store_true", help="add the index stages' view of every miss")
     ap.add_argument("--log", type=Path, help="append one JSON line per query as it is matched")
@@ -447,7 +501,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from media_eval import asset_paths, enrolled
 
-    spec = MixSpec(seed=args.seed, version=args.recipe, per_speaker=args.per_speaker, distractors=args.distractors)
+    spec = MixSpec(
+        seed=args.seed,
+        version=args.recipe,
+        per_speaker=args.per_speaker,
+        distractors=args.distractors,
+        whole=not args.excerpts_only,
+    )
     root, items = build(spec, log=lambda m: print(m, file=sys.stderr))
     log = args.log.open("a") if args.log else None
     records: list[dict[str, object]] = []

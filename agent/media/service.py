@@ -520,7 +520,7 @@ class MediaService:
                 items = warp.restored_chroma(pcm, hypothesis)
                 ber, overlap = bit_error_rate(items, stored, c.offset_s / ITEM_SECONDS, c.slope)
                 verified = replace(c, cp_ber=ber, cp_overlap=overlap)
-                score, ok = decide("audio", verified, self.calibration)
+                score, ok = decide("audio", verified, self.calibration, voice=False)
                 trials.append(WarpTrial(hypothesis, verified, score, ok and score >= WARP_MIN_SCORE))
         return trials
 

@@ -38,3 +38,38 @@ def test_a_calibration_for_other_features_is_refused() -> None:
     raw["audio"]["features"] = ["votes_only"]
     with pytest.raises(MediaError, match="features"):
         parse_calibration(raw)
+
+
+def test_the_shipped_calibration_has_a_voice_model_for_its_features() -> None:
+    cal = load_calibration()
+    assert cal.voice is not None
+    assert cal.voice.features == tuple(FEATURES["voice"])
+
+
+def test_chromaprint_agreement_rescues_a_noisy_excerpt_the_first_model_rejects() -> None:
+    """A 10 s excerpt of a real voice under 0 dB babble: few landmark votes, but its
+    Chromaprint items agree far beyond chance (BER 0.3 over 59 items)."""
+    cal = load_calibration()
+    noisy = AudioCandidate("x", 0.0, 1.0, 9, 450, 0.5, 0.30, 59, 10.0)
+    first = cal.model("audio")
+    assert first.score([f(noisy) for f in FEATURES["audio"].values()]) < first.threshold
+    assert decide("audio", noisy, cal)[1]
+    # Warp trials are decided by the first model alone.
+    assert not decide("audio", noisy, cal, voice=False)[1]
+
+
+def test_the_voice_model_needs_chromaprint_items_and_agreement() -> None:
+    cal = load_calibration()
+    chance = AudioCandidate("x", 0.0, 1.0, 9, 450, 0.5, 0.46, 59, 10.0)  # BER of unrelated speech
+    short = AudioCandidate("x", 0.0, 1.0, 9, 90, 0.5, 0.30, 8, 2.0)  # too few items to judge
+    assert not decide("audio", chance, cal)[1]
+    assert not decide("audio", short, cal)[1]
+
+
+def test_a_calibration_without_a_voice_model_still_loads() -> None:
+    raw = json.loads(CALIBRATION_FILE.read_text())
+    del raw["voice"]
+    cal = parse_calibration(raw)
+    assert cal.voice is None
+    noisy = AudioCandidate("x", 0.0, 1.0, 9, 450, 0.5, 0.30, 59, 10.0)
+    assert not decide("audio", noisy, cal)[1]
