@@ -528,12 +528,29 @@ class MediaService:
         self, state: IndexState, candidates: list[AudioCandidate], min_score: float = 0.0, min_votes: int = 0
     ) -> list[MediaMatch]:
         """The best audio candidates the calibration accepts (and that clear `min_score` and
-        `min_votes`), as matches, best candidate first."""
+        `min_votes`), as matches, best candidate first.
+
+        The voice model (real voices in noise) is a fallback, never a competitor: it is asked
+        only when the first model accepts no candidate, and its answer stands only when it
+        names exactly one asset. Synthetic speech in one voice sharing template phrases makes
+        it score other assets highly; a query whose source the first model found, or two
+        assets it cannot tell apart, must not be named by it."""
         matches: list[MediaMatch] = []
         for c in candidates[:TOP_CANDIDATES]:
-            score, ok = decide("audio", c, self.calibration)
+            score, ok = decide("audio", c, self.calibration, voice=False)
             if ok and score >= min_score and c.lm_votes >= min_votes:
                 matches.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s, "sound"))
+        if matches:
+            return matches
+        rescued = [
+            (c, score)
+            for c in candidates[:TOP_CANDIDATES]
+            for score, ok in [decide("audio", c, self.calibration)]
+            if ok and score >= min_score and c.lm_votes >= min_votes
+        ]
+        if len({c.asset_id for c, _ in rescued}) == 1:
+            c, score = rescued[0]
+            matches.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s, "sound"))
         return matches
 
     def _sound_contradicts(

@@ -73,3 +73,26 @@ def test_a_calibration_without_a_voice_model_still_loads() -> None:
     assert cal.voice is None
     noisy = AudioCandidate("x", 0.0, 1.0, 9, 450, 0.5, 0.30, 59, 10.0)
     assert not decide("audio", noisy, cal)[1]
+
+
+def _service_choice(candidates: list[AudioCandidate]) -> list[str]:
+    """The assets `MediaService._audio_matches` names for these candidates (no index needed)."""
+    from types import SimpleNamespace
+
+    from agent.media.service import MediaService
+
+    owner = SimpleNamespace(calibration=load_calibration(), _as_match=MediaService._as_match)
+    state = SimpleNamespace(assets={})
+    return [m.asset_id for m in MediaService._audio_matches(owner, state, candidates)]  # type: ignore[arg-type]
+
+
+def test_the_voice_model_is_a_fallback_never_a_competitor() -> None:
+    source = AudioCandidate("source", 0.0, 1.0, 200, 400, 1.0, 0.05, 70, 10.0)
+    other = AudioCandidate("other", 0.0, 1.0, 9, 450, 0.5, 0.30, 59, 10.0)  # only the voice model takes it
+    twin = AudioCandidate("twin", 0.0, 1.0, 9, 450, 0.5, 0.30, 59, 10.0)
+    # The first model found the source: a voice-model acceptance of another asset is not named.
+    assert _service_choice([source, other]) == ["source"]
+    assert _service_choice([other, source]) == ["source"]
+    # Alone, the voice model's one asset is named; two assets it cannot separate are refused.
+    assert _service_choice([other]) == ["other"]
+    assert _service_choice([other, twin]) == []
