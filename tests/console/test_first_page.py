@@ -141,8 +141,11 @@ async def test_the_filter_bar_and_footer_paint_look_alikes_then_the_real_widgets
         bar = screen.query_one(FilterBar)
         assert not bar.ready
         placeholders = [p.id for p in bar.query(".select-placeholder")]
-        assert placeholders == ["verdict-placeholder", "state-placeholder", "range-placeholder"]
-        assert "any verdict" in str(bar.query_one("#verdict-placeholder", Static).render())
+        # On a fast run the first rows may already have swapped the look-alikes out (build()
+        # started, `ready` follows a refresh later): then there is nothing left to look at.
+        if placeholders or not bar._built:
+            assert placeholders == ["verdict-placeholder", "state-placeholder", "range-placeholder"]
+            assert "any verdict" in str(bar.query_one("#verdict-placeholder", Static).render())
         await pilot.press("slash")  # the analyst reaches for the search box before the rows come
         await wait_until(pilot, lambda: bar.ready, what="the real controls")
         assert isinstance(app.focused, Input)
