@@ -25,23 +25,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
+from proxy_overhead import FHIR_BUNDLE
 
 FHIR = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"id": "x" * 1900}}]})
-OBSERVATION = {
-    "resource": {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
-        "subject": {"reference": "Patient/example"},
-        "valueQuantity": {"value": 72, "unit": "beats/minute", "system": "http://unitsofmeasure.org"},
-    },
-    "request": {"method": "POST", "url": "Observation"},
-}
-BUNDLE = json.dumps({"resourceType": "Bundle", "type": "batch", "entry": [OBSERVATION] * 6})
-"""`proxy_overhead.py`'s FHIR_BUNDLE: what its post-api row sends."""
+BUNDLE = FHIR_BUNDLE.decode()  # what proxy_overhead.py's post-api row sends
 
 
 def flows(kind: str, count: int) -> list[http.HTTPFlow]:
