@@ -4,18 +4,20 @@
 machine is noisy at the few-percent level. This isolates what the addon itself adds to an
 ordinary flow: `requestheaders`, `request` and `responseheaders` of `PhiWallGuard` on
 prebuilt mitmproxy test flows (a GET with a 1 KB JSON answer to a host outside the catalog,
-a 2 KB FHIR-shaped JSON POST of one long string, and `post-bundle`: the FHIR bundle that
-`proxy_overhead.py`'s post-api row sends, dozens of objects, arrays and quoted keys), timed
+a 2 KB FHIR-shaped JSON POST of one long string, `post-bundle`: the FHIR bundle that
+`proxy_overhead.py`'s post-api row sends, dozens of objects, arrays and quoted keys, and
+`post-chat`: its chat-shaped row, `messages` JSON to an AI-looking host outside the catalog), timed
 with the process CPU clock (time other processes take is not counted). Prints the best and
 median of `--repeat` batches, in microseconds per flow. Run it in two checkouts to compare them:
 
-    python benchmarks/addon_hooks.py [--flows 20000] [--repeat 7]
+    python benchmarks/addon_hooks.py [--flows 20000] [--repeat 7] [--kinds post-chat] [--profile /tmp/hooks]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import shutil
 import statistics
@@ -29,10 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
-from proxy_overhead import FHIR_BUNDLE
+from proxy_overhead import FHIR_BUNDLE, MIXES
 
 FHIR = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"id": "x" * 1900}}]})
 BUNDLE = FHIR_BUNDLE.decode()  # what proxy_overhead.py's post-api row sends
+CHAT = MIXES["post-json-2k"][0][2]  # proxy_overhead.py's chat-shaped row, to an AI-looking host
+
+
+KINDS = ("get-1k", "post-api-2k", "post-bundle", "post-chat")
 
 
 def flows(kind: str, count: int) -> list[http.HTTPFlow]:
@@ -43,6 +49,11 @@ def flows(kind: str, count: int) -> list[http.HTTPFlow]:
                 host="news.example", port=443, scheme=b"https", method=b"GET", path=b"/a", content=b""
             )
             request.headers.pop("content-length", None)
+        elif kind == "post-chat":
+            request = tutils.treq(
+                host="llm.example", port=443, scheme=b"https", method=b"POST", path=b"/api", content=CHAT
+            )
+            request.headers["content-type"] = "application/json"
         else:
             body = BUNDLE if kind == "post-bundle" else FHIR
             request = tutils.treq(
@@ -59,7 +70,7 @@ def answer() -> http.Response:
     return tutils.tresp(headers=((b"content-type", b"application/json"), (b"content-length", b"1024")), content=None)
 
 
-async def run(count: int, repeat: int) -> None:
+async def run(count: int, repeat: int, kinds: list[str], profile: Path | None) -> None:
     from agent.config import Config
     from agent.media import MediaService
     from agent.proxy.addon import PhiWallGuard
@@ -91,12 +102,15 @@ async def run(count: int, repeat: int) -> None:
         await services.start()
         guard = PhiWallGuard(services)
         with taddons.context(guard):  # type: ignore[no-untyped-call]
-            for kind in ("get-1k", "post-api-2k", "post-bundle"):
+            for kind in kinds:
                 results = []
+                profiler = cProfile.Profile() if profile is not None else None
                 for _ in range(repeat):
                     batch = flows(kind, count)
                     responses = [answer() for _ in batch]
                     started = time.process_time()
+                    if profiler is not None:
+                        profiler.enable()
                     for flow, response in zip(batch, responses, strict=True):
                         guard.requestheaders(flow)
                         pending = guard.request(flow)
@@ -104,7 +118,11 @@ async def run(count: int, repeat: int) -> None:
                             await pending
                         flow.response = response
                         guard.responseheaders(flow)
+                    if profiler is not None:
+                        profiler.disable()
                     results.append((time.process_time() - started) / count * 1e6)
+                if profiler is not None and profile is not None:
+                    profiler.dump_stats(profile.with_suffix(f".{kind}.prof"))
                 print(f"{kind:12} best {min(results):6.1f} us/flow   median {statistics.median(results):6.1f} us/flow")
         await services.stop()
         services.close()
@@ -116,8 +134,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flows", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats to PATH.<kind>.prof")
     args = parser.parse_args()
-    asyncio.run(run(args.flows, args.repeat))
+    asyncio.run(run(args.flows, args.repeat, args.kinds, args.profile))
 
 
 if __name__ == "__main__":
