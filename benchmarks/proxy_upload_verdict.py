@@ -1,9 +1,10 @@
 """Time to verdict and proxy memory for large clinical uploads through the real proxy.
 
 A 10 MB MP3 (about 10 minutes at 128 kbit/s) and a 100 MB WAV (about 10 minutes of 44.1 kHz
-stereo), each a long non-clinical recording with an enrolled clinical dictation at the END
-(the worst case: everything before it is decoded first), the same MP3 with the dictation
-at the START (decoding stops once the sound so far proves the match), and a 100 MB ZIP of
+stereo), each a long non-clinical recording with an enrolled clinical dictation at the END,
+the same MP3 with the dictation at the START (decoding stops once the sound so far proves the
+match) and at 45 % (just before the middle, where the second reader does not look: the worst
+case, proven by the decode of the whole from the start), and a 100 MB ZIP of
 office files and photos (incompressible filler entries) with the dictation as an MP3 as its
 LAST entry (the payload walker reads each filler entry's head only), uploaded with httpx as multipart
 over HTTPS to an unapproved loopback "AI service" through `python -m agent.proxy`. Time to
@@ -59,19 +60,25 @@ def zip_with_dictation_last(factory: MediaFactory, clinical: Path, megabytes: in
 
 
 def long_recording(
-    factory: MediaFactory, clinical: Path, minutes: float, suffix: str, *codec: str, first: bool = False
+    factory: MediaFactory, clinical: Path, minutes: float, suffix: str, *codec: str, at: float = 1.0
 ) -> Path:
-    """`minutes` of non-clinical speech (looped) followed by the clinical dictation (or after it: `first`)."""
-    out = factory.root / f"long-{minutes}-{'first-' if first else ''}{suffix.strip('.')}-{'-'.join(codec)}{suffix}"
+    """`minutes` of non-clinical speech (looped) with the clinical dictation inserted at the
+    fraction `at` of it (1.0: after it, 0.0: before it)."""
+    out = factory.root / f"long-{minutes}-at{at:g}-{suffix.strip('.')}-{'-'.join(codec)}{suffix}"
     if out.exists():
         return out
-    filler = ["-stream_loop", "-1", "-t", str(minutes * 60), "-i", str(factory.speech(" ".join(OTHER_SPEECH)))]
-    dictation = ["-i", str(clinical)]
-    ffmpeg(
-        *(dictation + filler if first else filler + dictation),
-        "-filter_complex", "[0:a]aresample=44100[a0];[1:a]aresample=44100[a1];[a0][a1]concat=n=2:v=0:a=1[out]",
-        "-map", "[out]", *codec, str(out),
-    )  # fmt: skip
+    speech = str(factory.speech(" ".join(OTHER_SPEECH)))
+    before, after = minutes * 60 * at, minutes * 60 * (1 - at)
+    inputs: list[str] = []
+    for seconds in (before, None, after):
+        if seconds is None:
+            inputs += ["-i", str(clinical)]
+        elif seconds > 0:
+            inputs += ["-stream_loop", "-1", "-t", f"{seconds:.1f}", "-i", speech]
+    count = inputs.count("-i")
+    chain = "".join(f"[{i}:a]aresample=44100[a{i}];" for i in range(count))
+    concat = "".join(f"[a{i}]" for i in range(count)) + f"concat=n={count}:v=0:a=1[out]"
+    ffmpeg(*inputs, "-filter_complex", chain + concat, "-map", "[out]", *codec, str(out))
     return out
 
 
@@ -110,7 +117,9 @@ def main() -> int:
         uploads = {
             "10 MB mp3": long_recording(factory, clinical, 10.5, ".mp3", "-ac", "2", "-b:a", "128k"),
             "100 MB wav": long_recording(factory, clinical, 9.5, ".wav", "-ac", "2", "-c:a", "pcm_s16le"),
-            "10 MB first": long_recording(factory, clinical, 10.5, ".mp3", "-ac", "2", "-b:a", "128k", first=True),
+            "10 MB first": long_recording(factory, clinical, 10.5, ".mp3", "-ac", "2", "-b:a", "128k", at=0.0),
+            # Just before the middle: the worst place for the two readers (agent/media/split.py).
+            "10 MB 45%": long_recording(factory, clinical, 10.5, ".mp3", "-ac", "2", "-b:a", "128k", at=0.45),
             "100 MB zip": zip_with_dictation_last(factory, clinical),
         }
         types = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".zip": "application/zip"}

@@ -1,9 +1,10 @@
-"""A second reader for long recordings: the sound from the middle on, decoded in a second
-thread while the whole is decoded, offered to the same proof.
+"""A second reader for long recordings: the sound of the second half, its last minute and a
+half first, decoded in a second thread while the whole is decoded, offered to the same proof.
 
 A long upload with the clinical dictation near its end is decoded to the end before its
-prefix probes can see the dictation. On two cores, a thread that starts in the middle reaches
-the end in half the time (PyAV decodes and numpy transforms without the GIL). It starts
+prefix probes can see the dictation. On two cores, a thread that reads the second half reaches
+any part of it in at most half the time (PyAV decodes and numpy transforms without the GIL),
+and the end, where a dictation is most often appended, at once (`reading_plan`). It starts
 decoding once the first prefix probe has found nothing. It only adds a
 way to stop early: what it proves is an excerpt of the upload that matches beyond doubt, the
 same bar as a prefix probe (`service._AudioProof`); when it proves nothing, the decode of the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from agent.errors import MediaError
@@ -27,11 +29,28 @@ log = logging.getLogger(__name__)
 
 SPLIT_MIN_BYTES = 1 << 20  # below this an upload decodes in well under the time a thread costs
 SPLIT_MIN_S = 120.0  # shorter recordings are proven or decided soon enough by the prefix probes
+TAIL_S = 90.0  # the second reader reads this much of the end first (see `reading_plan`)
+OVERLAP_S = 15.0
 MAX_READERS = 2  # second readers running at once in the process (one per core)
 _READERS = threading.BoundedSemaphore(MAX_READERS)
 
 Proof = Callable[[AudioPrint, float], bool]
 """Offer the sound of an excerpt that starts `start_s` seconds into the upload; True: proven."""
+
+
+def reading_plan(total_s: float) -> list[tuple[float, float | None]]:
+    """(start, length or None for "to the end") of the second reader's excerpts, in order: the
+    last TAIL_S first, then from the middle to where the tail began (OVERLAP_S over it, for a
+    dictation across the seam); a recording too short for that, from the middle to the end.
+
+    A clinical dictation sent inside a longer recording is most often appended at its end (or
+    put first, which the whole decode's first probes see): the tail is read in a fraction of
+    the time the second half takes. The second reader decodes half the recording either way."""
+    middle = total_s / 2
+    tail = total_s - TAIL_S
+    if tail - middle < TAIL_S / 2:
+        return [(middle, None)]
+    return [(tail, None), (middle, tail - middle + OVERLAP_S)]
 
 
 def worth_splitting(source: Path | bytes) -> bool:
@@ -81,31 +100,30 @@ class SecondHalf:
             if total < SPLIT_MIN_S:
                 return
             self._go.wait()
-            if self._cancelled():
-                return
-            self.start_s = total / 2
-
-            def probe(prefix: AudioPrint) -> bool:
-                return self._proof(prefix, self.start_s)
-
-            prints = fingerprint(
-                self._source,
-                self._limits,
-                start_s=self.start_s,
-                probe=probe,
-                cancel=self._cancelled,
-                query=True,
-            )
-            if not prints.report.satisfied and prints.audio is not None:
-                # The end of the upload was reached: the whole excerpt once, with its chromaprint
-                # items (on a long excerpt, landmark votes alone rarely clear the proof's bar).
-                self._proof(prints.audio, self.start_s)
+            for start_s, length_s in reading_plan(total):
+                if self._cancelled() or self._read(start_s, length_s):
+                    return
         except MediaError as exc:
             log.debug("second reader gave up: %s", exc)
         except Exception:  # a bug here must not matter: the whole decode still decides
             log.exception("second reader failed")
         finally:
             _READERS.release()
+
+    def _read(self, start_s: float, length_s: float | None) -> bool:
+        """Read `length_s` (None: to the end) from `start_s`, offering it to the proof; True: proven."""
+        self.start_s = start_s
+
+        def probe(prefix: AudioPrint) -> bool:
+            return self._proof(prefix, start_s)
+
+        limits = self._limits if length_s is None else replace(self._limits, max_duration_s=length_s)
+        prints = fingerprint(self._source, limits, start_s=start_s, probe=probe, cancel=self._cancelled, query=True)
+        if prints.report.satisfied:
+            return True
+        # The excerpt's end was reached: the whole excerpt once, with its chromaprint items (on a
+        # long excerpt, landmark votes alone rarely clear the proof's bar).
+        return prints.audio is not None and self._proof(prints.audio, start_s)
 
     def go(self) -> None:
         """Start decoding: the first prefix probe found nothing (an upload proven in its first

@@ -81,6 +81,8 @@ class FlowState:
     """The resumable-upload chunk this request carries (agent.proxy.resumable), once `chunk_known`."""
     piece_key: StreamKey | None = None
     """The split-upload stream this request's file piece joined (agent.proxy.pieces), if any."""
+    joined_whole: bool = False
+    """This request's piece completed an archive whose join opened and was read without error."""
     body_prefix: bytes | None = None
     """The start of the decoded body (at most `BODY_PREFIX_BYTES`), once something needed it."""
     realtime: RealtimeAudio | None = None

@@ -86,6 +86,26 @@ def refuse_flagged_session(
     decisions.block(flow, state, verdict, details=details, asset_id=flag.asset_id)
 
 
+def _starts_archive(piece: tuple[StreamKey, bytes | memoryview]) -> bool:
+    return join_kind(bytes(piece[1][:512])) is not None
+
+
+def _continues_archive(piece: tuple[StreamKey, bytes | memoryview], prepared: Prepared | None) -> bool:
+    """Whether this request's piece can be the rest of an archive cut in pieces: nothing in it
+    was recognised as media or opened as a container of its own, and it starts no archive. A
+    whole file sent next (a recording, a ZIP that opens) is judged alone, not refused as the
+    continuation of a failed stream."""
+    if prepared is None or prepared.extraction.parts or prepared.extraction.containers:
+        return False
+    return not _starts_archive(piece)
+
+
+def _stream_key(flow: http.HTTPFlow, destination: str) -> StreamKey:
+    """(client address, destination): whose pieces are joined (agent.proxy.pieces)."""
+    peer = flow.client_conn.peername
+    return (str(peer[0]) if peer else "?", destination)
+
+
 class UploadInspection:
     def __init__(self, services: GuardServices, decisions: Decisions) -> None:
         self.services = services
@@ -116,7 +136,7 @@ class UploadInspection:
             prepared.extraction.parts
             or prepared.extraction.errors
             or prepared.extraction.encrypted
-            or self._may_be_piece(state, prepared)
+            or self._may_be_piece(flow, state, prepared)
         ):
             state.prepared = prepared  # inspected in full; not parsed twice
             return False
@@ -138,6 +158,7 @@ class UploadInspection:
         containers: list[str] = []
         result = PartsResult()
         size = len(body)
+        piece: tuple[StreamKey, bytes | memoryview] | None = None
         arguments = (
             body,
             state.headers.get("content-type"),
@@ -174,6 +195,11 @@ class UploadInspection:
                 joined = await self._split_upload(state, piece, probe, result.match is not None)
                 if joined is not None and joined.match is not None:
                     result = joined
+                if state.joined_whole and _starts_archive(piece):
+                    # The header piece of an archive whose pieces, joined, opened and were read
+                    # whole: "cut short" on its own is no failure to inspect.
+                    own = set(prepared.extraction.errors)
+                    errors = [error for error in errors if error not in own]
             errors.extend(result.errors)
         except (InspectionBusy, InspectionTimeout) as exc:
             errors.append(str(exc))
@@ -193,8 +219,11 @@ class UploadInspection:
             services, state.dest, result=result, error=_error_text(errors), ai_likely=ai_likely, derivative=derivative
         )
         verdict = decide_upload(facts)
-        if session is not None and session.failed is not None and not verdict.blocks and state.dest.can_block:
-            reason = f"this upload continues one that could not be inspected (incident {session.failed.incident})"
+        failed = session.failed if session is not None else None
+        if failed is None and piece is not None and _continues_archive(piece, prepared):
+            failed = services.pieces.failed(piece[0])
+        if failed is not None and not verdict.blocks and state.dest.can_block:
+            reason = f"this upload continues one that could not be inspected (incident {failed.incident})"
             verdict = Verdict("block", reason, True)
         details: dict[str, object] = {}
         if session is not None and chunk is not None:
@@ -213,6 +242,11 @@ class UploadInspection:
             self._settle_session(session, chunk, verdict, result, state)
         if state.piece_key is not None and verdict.blocks and result.match is not None and state.incident is not None:
             services.pieces.flag(state.piece_key, SessionFlag(state.incident, verdict.reason, result.match.asset_id))
+        elif piece is not None and verdict.blocks and errors and state.incident is not None and _starts_archive(piece):
+            # An archive's header piece, cut short: failed closed here, and every later piece of
+            # the stream is refused too, as a resumable session's (the file never arrives whole),
+            # while still joined so that its recording can be named.
+            services.pieces.mark_failed(piece[0], SessionFlag(state.incident, verdict.reason))
         services.counters.note_verdict_ms(result.ms)
         return verdict
 
@@ -224,15 +258,17 @@ class UploadInspection:
             return False
         return self.services.settings.probe_unknown and text_piece_of(body) is not None
 
-    def _may_be_piece(self, state: FlowState, prepared: Prepared) -> bool:
-        """A small binary body to an unapproved AI service may be one piece of a split recording."""
+    def _may_be_piece(self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared) -> bool:
+        """A small binary body to an unapproved AI service may be one piece of a split recording:
+        at least `min_piece`, or any size when it continues a stream of pieces (`split`'s last
+        piece is as short as the file's remainder, and may hold an archive's end record)."""
         dest = state.dest
         if not (self.services.settings.probe_unknown and dest.is_catalogued and dest.status == "unapproved"):
             return False
         piece = piece_of(prepared.decoded, state.headers.get("content-type"))
         if piece is None:
             return text_piece_of(prepared.decoded) is not None
-        return len(piece) >= self.services.pieces.min_piece
+        return self._is_piece(piece, _stream_key(flow, dest.host))
 
     def _probe_policy(self, flow: http.HTTPFlow, state: FlowState, prepared: Prepared) -> ProbePolicy | None:
         """Probe by decoding only for uploads to AI services: unapproved catalog services, and
@@ -275,11 +311,14 @@ class UploadInspection:
             piece = piece_of(prepared.decoded, state.headers.get("content-type"))
             if piece is None and (text := text_piece_of(prepared.decoded)) is not None:
                 piece, destination = text.encode("ascii"), destination + TEXT_STREAM
-        if piece is None or len(piece) < self.services.pieces.min_piece:
+        if piece is None:
             return None
-        peer = flow.client_conn.peername
-        key: StreamKey = (str(peer[0]) if peer else "?", destination)
-        return key, piece
+        key = _stream_key(flow, destination)
+        return (key, piece) if self._is_piece(piece, key) else None
+
+    def _is_piece(self, piece: bytes | memoryview, key: StreamKey) -> bool:
+        joiner = self.services.pieces
+        return len(piece) >= joiner.min_piece or (len(piece) > 0 and joiner.continues(key))
 
     async def _split_upload(
         self, state: FlowState, piece: tuple[StreamKey, bytes | memoryview], probe: ProbePolicy, matched: bool
@@ -300,7 +339,7 @@ class UploadInspection:
         parts: list[PayloadPart] = []
         for candidate in candidates:
             if candidate.walk:
-                parts.extend(await self._walk_joined(candidate.label, candidate.data, probe))
+                parts.extend(await self._walk_joined(candidate.label, candidate.data, probe, state))
             else:
                 parts.append(PayloadPart(candidate.label, candidate.data))
         if not parts:
@@ -309,15 +348,20 @@ class UploadInspection:
             state.piece_key = key  # the piece matched alone; the archive's match flags the stream
         return await self.services.inspector.match(parts, probe)
 
-    async def _walk_joined(self, label: str, data: bytes, probe: ProbePolicy | None) -> list[PayloadPart]:
+    async def _walk_joined(
+        self, label: str, data: bytes, probe: ProbePolicy | None, state: FlowState | None = None
+    ) -> list[PayloadPart]:
         """The media (and, for AI destinations, the unread leaves to probe) of an archive joined
         from pieces or chunks, walked by the payload core like a whole upload, in the inspection
-        pool. Its errors are not this request's: a join still cut short is an error every time."""
+        pool. Its errors are not this request's: a join still cut short is an error every time.
+        `state.joined_whole` says when the join opened and was read without error."""
         services = self.services
         prepared = await services.inspector.run(
             prepare_upload, data, None, None, services.limits, services.probe, None, weight=len(data)
         )
         extraction = prepared.extraction
+        if state is not None and extraction.containers and not extraction.errors and not extraction.encrypted:
+            state.joined_whole = True
         leaves = list(extraction.parts)
         if probe is not None:
             leaves.extend(unread_leaves(extraction, probe.floor))

@@ -23,7 +23,8 @@ are dropped once it is decided (flagged) or idle for `window_s`.
 Bounds: at most `max_streams` streams (least recently used evicted), `max_pieces` pieces and
 `max_stream_bytes` per stream (the oldest pieces are dropped first: the join keeps the
 latest), `max_total_bytes` over all streams (least recently used streams dropped), pieces
-smaller than `min_piece` ignored (API calls, not file pieces), at most `join_bytes` (+ the
+smaller than `min_piece` ignored (API calls, not file pieces) unless they continue a stream
+(`split`'s last piece is the file's remainder, any size, and holds a ZIP's end record), at most `join_bytes` (+ the
 header piece) matched per new piece. Keys are (client, destination
 host) and never hold payload; nothing here touches mitmproxy or the fingerprinting.
 """
@@ -66,6 +67,9 @@ class PieceStream:
     """Pieces seen in this stream (including any dropped for the bounds)."""
     last_seen: float = field(default_factory=time.monotonic)
     flagged: SessionFlag | None = None
+    failed: SessionFlag | None = None
+    """Its archive header piece failed closed (an archive cut short): later pieces are still
+    joined, so the recording can be named, but each is refused (like a resumable session's)."""
     alone: set[int] = field(default_factory=set)
     """Ids of pieces recognised on their own: kept for an archive's join, never in a media window."""
     walked: int = 0
@@ -146,6 +150,25 @@ class PieceJoiner:
         stream = self._streams.get(key)
         return stream is not None and bool(stream.pieces)
 
+    def continues(self, key: StreamKey) -> bool:
+        """Whether `key` has a stream under way (pieces kept, or flagged clinical): a short piece
+        to it is the stream's last piece, not an API call of its own."""
+        self._expire()
+        stream = self._streams.get(key)
+        return stream is not None and (bool(stream.pieces) or stream.flagged is not None or stream.failed is not None)
+
+    def failed(self, key: StreamKey) -> SessionFlag | None:
+        """Why later pieces of this stream are refused although they are still joined."""
+        self._expire()
+        stream = self._streams.get(key)
+        return stream.failed if stream is not None else None
+
+    def mark_failed(self, key: StreamKey, flag: SessionFlag) -> None:
+        """The stream's archive header piece could not be inspected alone and was blocked."""
+        stream = self._streams.get(key)
+        if stream is not None and stream.failed is None:
+            stream.failed = flag
+
     def flag(self, key: StreamKey, flag: SessionFlag) -> None:
         """The stream was found clinical: keep refusing it for the window, drop its bytes."""
         stream = self._streams.get(key)
@@ -165,7 +188,8 @@ class PieceJoiner:
         holds it (a clinical piece in every later window would flag the stream, and refuse the
         client's next unrelated uploads to the destination)."""
         self._expire()
-        if len(piece) < self.min_piece or len(piece) > self.max_stream_bytes:
+        short = len(piece) < self.min_piece
+        if not piece or len(piece) > self.max_stream_bytes or (short and not self.continues(key)):
             return []
         stream = self._streams.get(key) or self._open(key)
         stream.text = text

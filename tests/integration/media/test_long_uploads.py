@@ -12,7 +12,7 @@ from agent.media.decode import duration_s
 from agent.media.fingerprint import AudioPrint, fingerprint
 from agent.media.index import search_audio
 from agent.media.model import MediaLimits
-from agent.media.split import SecondHalf
+from agent.media.split import OVERLAP_S, TAIL_S, Proof, SecondHalf, reading_plan
 from tests.support.media import OTHER_SPEECH
 
 from .conftest import Clinic, make
@@ -119,6 +119,61 @@ def test_the_second_reader_proves_a_dictation_at_the_end_from_the_middle(clinic:
     assert abs(reader.start_s - total / 2) < 0.01
     assert all(start == reader.start_s for _, start in offered)
     assert offered[-1][0] < total / 2 + 5  # it read from the middle, not the whole
+
+
+def _reader_proof(clinic: Clinic, asset: Path) -> tuple[list[tuple[float, float]], list[bool], Proof]:
+    offered: list[tuple[float, float]] = []
+    proven: list[bool] = []
+
+    def proof(sound: AudioPrint, start_s: float) -> bool:
+        offered.append((sound.seconds, start_s))
+        state = clinic.service.index.state
+        found = clinic.service._audio_matches(state, search_audio(state, sound))
+        proven.append(any(m.asset_id == clinic.asset_of(asset) for m in found))
+        return proven[-1]
+
+    return offered, proven, proof
+
+
+def long_filler(clinic: Clinic) -> Path:
+    """Never-enrolled speech looped to 330 s: long enough for the second reader's tail pass."""
+    speech = clinic.factory.speech(" ".join(OTHER_SPEECH), voice="en-us")
+    return make(clinic.factory, "long_filler_330.wav", "-stream_loop", "-1", "-t", "330", "-i", str(speech))
+
+
+def test_the_second_reader_reads_the_tail_of_a_long_upload_first(clinic: Clinic) -> None:
+    upload = joined(clinic, "longer_late.mp3", long_filler(clinic), clinic.dictation_wavs[1])
+    offered, proven, proof = _reader_proof(clinic, clinic.dictations[1])
+    reader = SecondHalf.start(upload, MediaLimits(), proof, lambda: any(proven))
+    assert reader is not None
+    reader.go()
+    reader._thread.join(120)
+    reader.stop()
+    assert any(proven)
+    total = duration_s(upload)
+    assert abs(reader.start_s - (total - TAIL_S)) < 0.01
+    assert all(start == reader.start_s for _, start in offered)
+    assert offered[-1][0] < TAIL_S + 1  # the tail alone was decoded, not the second half
+
+
+def test_the_second_reader_reads_the_rest_of_the_second_half_after_the_tail(clinic: Clinic) -> None:
+    upload = joined(clinic, "longer_mid.mp3", long_filler(clinic), clinic.dictation_wavs[1], filler(clinic))
+    offered, proven, proof = _reader_proof(clinic, clinic.dictations[1])
+    reader = SecondHalf.start(upload, MediaLimits(), proof, lambda: any(proven))
+    assert reader is not None
+    reader.go()
+    reader._thread.join(120)
+    reader.stop()
+    assert any(proven)
+    total = duration_s(upload)
+    starts = list(dict.fromkeys(start for _, start in offered))
+    assert [round(start, 2) for start in starts] == [round(total - TAIL_S, 2), round(total / 2, 2)]
+    assert max(seconds for seconds, start in offered if start == starts[1]) <= total / 2 - TAIL_S + OVERLAP_S + 1
+
+
+def test_reading_plan() -> None:
+    assert reading_plan(180.0) == [(90.0, None)]  # too short for a tail pass: the second half
+    assert reading_plan(600.0) == [(510.0, None), (300.0, 210.0 + OVERLAP_S)]
 
 
 def test_the_second_reader_waits_for_the_first_miss_and_stops_when_told(clinic: Clinic) -> None:

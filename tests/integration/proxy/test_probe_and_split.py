@@ -11,11 +11,13 @@ whatever the encoding; probing and joining never run for them.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import ssl
 import subprocess
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -414,6 +416,79 @@ def test_archive_cut_in_pieces_is_joined_and_opened(
     assert any(part.startswith("joined:") and part.endswith(inside) for part in matched), matched
     to_other = [_curl_piece(proxy, f"{unknown.https}/upload", piece, address, multipart=multipart) for piece in pieces]
     assert to_other == [200] * len(pieces)
+
+
+def _zip_with_short_tail(media: bytes, piece_size: int, tail: int, *, deflated: bool) -> bytes:
+    """A ZIP of `media` whose length leaves `tail` bytes (fewer than the joiner's 4 KB floor for
+    a piece of its own) after the last whole `piece_size` piece: `split`'s last piece, which
+    carries the end record the archive is read from. The ZIP comment pads it to that length."""
+    method = zipfile.ZIP_DEFLATED if deflated else zipfile.ZIP_STORED
+
+    def build(comment: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", method) as archive:
+            archive.writestr("Doe_Jane_dictation.wav", media)
+            archive.comment = comment
+        return buffer.getvalue()
+
+    bare = build(b"")
+    pad = (tail - len(bare) % piece_size) % piece_size
+    data = build(b" " * pad)
+    assert len(data) % piece_size == tail
+    return data
+
+
+@pytest.mark.parametrize(
+    ("piece_kb", "deflated", "address"),
+    [(8, False, "127.0.0.51"), (16, True, "127.0.0.52")],
+)
+def test_archive_in_small_pieces_with_a_short_tail_is_joined(
+    proxy: ProxyProcess,
+    unapproved: Upstream,
+    unknown: Upstream,
+    media_factory: MediaFactory,
+    recordings: Recordings,
+    tmp_path: Path,
+    piece_kb: int,
+    deflated: bool,
+    address: str,
+) -> None:
+    """`split -b 8k` (or 16k) of a ZIP holding 6 s of the dictation: its last piece, under the
+    4 KB a piece must have to start a stream, holds the end record. The header piece fails
+    closed (a ZIP cut short), every later piece is refused as its continuation, and the short
+    tail completes the join, which opens and names the recording."""
+    excerpt = media_factory.encode(recordings.clinical_wav, ".wav", "-t", "6", "-ac", "1", "-ar", "16000")
+    path = tmp_path / "upload.zip"
+    path.write_bytes(_zip_with_short_tail(excerpt.read_bytes(), piece_kb << 10, 900, deflated=deflated))
+    pieces = _split(path, f"{piece_kb}k", tmp_path / "pieces")
+    assert pieces[-1].stat().st_size == 900
+    since = time.time()
+    codes = [_curl_piece(proxy, f"{unapproved.https}/v1/files", piece, address) for piece in pieces]
+    assert codes == [403] * len(pieces), codes
+    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
+    assert any(part.startswith("joined:arrival:") and part.endswith("zip#0(.wav)") for part in matched), matched
+    continued = [e for e in _block_events(proxy, unapproved.host, since) if "could not be inspected" in e.reason]
+    assert len(continued) >= len(pieces) - 2
+    to_other = [_curl_piece(proxy, f"{unknown.https}/upload", piece, address) for piece in pieces]
+    assert to_other == [200] * len(pieces)
+
+
+def test_unenrolled_archive_in_pieces_header_last_is_read_whole_and_passes_its_header(
+    proxy: ProxyProcess, unapproved: Upstream, media_factory: MediaFactory, recordings: Recordings, tmp_path: Path
+) -> None:
+    """Speech that is not enrolled, zipped, cut in 16 KB pieces and sent header piece last: the
+    header piece alone is a ZIP cut short, but with it the join opens and is read whole, so
+    "cut short" is no failure to inspect and the header piece passes."""
+    excerpt = media_factory.encode(recordings.other_excerpt_wav, ".wav", "-t", "4")
+    path = tmp_path / "other.zip"
+    path.write_bytes(_zip_with_short_tail(excerpt.read_bytes(), 16 << 10, 900, deflated=True))
+    pieces = _split(path, "16k", tmp_path / "pieces")
+    since = time.time()
+    codes = [_curl_piece(proxy, f"{unapproved.https}/v1/files", piece, "127.0.0.53") for piece in pieces[1:]]
+    header = _curl_piece(proxy, f"{unapproved.https}/v1/files", pieces[0], "127.0.0.53")
+    blocked = [e.reason for e in _block_events(proxy, unapproved.host, since)]
+    assert codes == [200] * len(codes), (codes, blocked)
+    assert header == 200, blocked
 
 
 @pytest.mark.parametrize("protocol", ["tus", "google", "content-range"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 from agent.proxy.pieces import PieceJoiner, piece_of
 from agent.proxy.resumable import SessionFlag
 
@@ -65,6 +68,40 @@ def test_small_bodies_are_not_pieces() -> None:
     joiner = PieceJoiner(min_piece=4096)
     assert joiner.add(KEY, b"x" * 100) == []
     assert not joiner.has_pieces(KEY)
+
+
+def test_a_short_piece_continuing_a_stream_is_its_last_piece() -> None:
+    joiner = PieceJoiner(min_piece=4096)
+    joiner.add(KEY, WAV_HEAD)
+    assert joiner.continues(KEY)
+    [candidate] = joiner.add(KEY, b"\x07" * 100)  # `split`'s remainder
+    assert candidate.data == WAV_HEAD + b"\x07" * 100
+    assert not joiner.continues(("127.0.0.9", "ai.example"))
+
+
+def test_a_zip_split_in_small_pieces_opens_when_its_short_tail_arrives() -> None:
+    media = bytes(range(256)) * 160  # 40 KB, stored: the pieces hold no end record until the last
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("dictation.wav", media)
+    data = buffer.getvalue()
+    pieces = [data[i : i + 8192] for i in range(0, len(data), 8192)]
+    assert len(pieces[-1]) < 4096
+    joiner = PieceJoiner(min_piece=4096)
+    results = [joiner.add(KEY, piece) for piece in pieces]
+    assert all(result == [] for result in results[:-1])
+    [candidate] = results[-1]
+    assert candidate.walk
+    assert candidate.data == data
+
+
+def test_a_short_piece_to_a_flagged_stream_is_refused_not_kept() -> None:
+    joiner = PieceJoiner(min_piece=4096)
+    joiner.add(KEY, WAV_HEAD)
+    joiner.flag(KEY, SessionFlag("incident-1", "clinical"))
+    assert joiner.continues(KEY)
+    assert joiner.add(KEY, b"x" * 100) == []
+    assert joiner.buffered_bytes == 0
 
 
 def test_piece_count_and_stream_bytes_are_bounded() -> None:
