@@ -206,9 +206,9 @@ def _build_stubs(system32: Path, work: Path) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
-    prefix = tmp_path_factory.mktemp("wineprefix")
+def new_prefix(prefix: Path, work: Path) -> Wine:
+    """A fresh 64-bit Wine prefix with the shims, its session kept alive (the fixture's and
+    benchmarks/wine_overhead.py's). `work` holds the shims' build files."""
     session = Wine(prefix)
     subprocess.run(
         ["wine", "wineboot", "-i"],
@@ -220,13 +220,19 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
         check=True,
     )
     session.wait()
-    _build_stubs(prefix / "drive_c" / "windows" / "system32", tmp_path_factory.mktemp("winestubs"))
+    _build_stubs(prefix / "drive_c" / "windows" / "system32", work)
     session.keep_alive()
     # Every python.exe (the service's agent child too) loads the shims; other programs do not.
     for name in OVERRIDES:
         key = r"HKCU\Software\Wine\AppDefaults\python.exe\DllOverrides"
         proc = session.run("reg", "add", key, "/v", name, "/d", "native,builtin", "/f")
         assert proc.returncode == 0, proc.stderr[-500:]
+    return session
+
+
+@pytest.fixture(scope="session")
+def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
+    session = new_prefix(tmp_path_factory.mktemp("wineprefix"), tmp_path_factory.mktemp("winestubs"))
     yield session
     session.stop_keep_alive()
     subprocess.run(["wineserver", "-k"], env=session.env, check=False)

@@ -12,7 +12,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -172,26 +171,14 @@ def _upload(proxy: str, path: Path, url: str) -> tuple[int, str, float]:
     return int(code or 0), body, time.monotonic() - started
 
 
-def _posts(proxy: str, url: str, body: Path, count: int) -> float:
-    """Seconds for `count` sequential POSTs of `body` through `proxy` (one curl, one connection)."""
-    argv = ["curl", "-s", "-o", "/dev/null", "-x", f"http://{proxy}", "--data-binary", f"@{body}"]
-    started = time.monotonic()
-    subprocess.run([*argv, *([url] * count)], check=True, timeout=600)
-    return time.monotonic() - started
-
-
-@pytest.mark.xfail(
-    strict=False,
-    reason="passed once under Wine (clean-clone run at 2c68e00); non-strict until seen passing repeatedly",
-)
 def test_the_windows_proxy_blocks_an_enrolled_upload_from_linux(
     wine: Wine, tmp_path: Path, media_factory: MediaFactory
 ) -> None:
     """The service's proxy child (`python -m agent.proxy`, the SERVICEMODE=proxy command)
     run by the installed Python under Wine: a recording enrolled by the installed `phiwall
     enroll` is blocked when curl on Linux uploads it through the proxy to a catalogued
-    unapproved AI host; an unrelated recording is not blocked. Then the overhead against plain
-    mitmdump under Wine (same installed Python, same upstream), printed for docs/operations.md."""
+    unapproved AI host; an unrelated recording is not blocked. (The overhead against plain
+    mitmdump under Wine is measured by benchmarks/wine_overhead.py, not here.)"""
     if "install_seconds" not in STATE:
         pytest.skip("the MSI did not install")
     enrolled = media_factory.encode(
@@ -233,15 +220,10 @@ def test_the_windows_proxy_blocks_an_enrolled_upload_from_linux(
         code, body, seconds = _upload(address, unrelated, f"http://{UNAPPROVED_HOST}/v1/audio/transcriptions")
         print(f"unrelated upload: HTTP {code} in {seconds:.1f} s (no upstream there: 502 is a pass-through)")
         assert code != 403, body[-1000:]
-        _overhead(wine, tmp_path, address)
     finally:
         _stop(proxy)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="passed once under Wine (clean-clone run at 2c68e00); non-strict until seen passing repeatedly",
-)
 def test_the_service_proxy_blocks_an_enrolled_upload_from_linux(wine: Wine, media_factory: MediaFactory) -> None:
     """Issue 16 point 3 end to end: the service Wine started runs the agent, whose proxy listens
     on 127.0.0.1:8080; a recording enrolled into the service's store (through its own
@@ -269,49 +251,21 @@ def test_the_service_proxy_blocks_an_enrolled_upload_from_linux(wine: Wine, medi
         shims=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
-    deadline = time.monotonic() + 120  # the proxy refreshes the enrolled media every 5 s
+    # The proxy refreshes the enrolled media every 5 s; under load a refresh can take minutes.
+    enrolled_at = time.monotonic()
+    attempts = 0
     while True:
+        attempts += 1
         code, body, seconds = _upload("127.0.0.1:8080", enrolled, "http://api.openai.com/v1/audio/transcriptions")
-        if (code == 403 and "enrolled" in body) or time.monotonic() > deadline:
+        if (code == 403 and "enrolled" in body) or time.monotonic() - enrolled_at > 300:
             break
         time.sleep(5)
-    print(f"enrolled upload through the service's proxy: HTTP {code} in {seconds:.1f} s")
+    print(
+        f"enrolled upload through the service's proxy: HTTP {code} in {seconds:.1f} s "
+        f"(attempt {attempts}, {time.monotonic() - enrolled_at:.0f} s after the enrolment)"
+    )
     assert code == 403, body[-1000:]
     assert "enrolled" in body, body[-1000:]
-
-
-def _overhead(wine: Wine, tmp_path: Path, phiwall: str) -> None:
-    """Print 20 x 1 MB POSTs to a loopback upstream: through PhiWall's proxy vs plain mitmdump,
-    both under Wine with the installed Python, in the same run."""
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp_path,
-    )
-    port_file = tmp_path / "mitmdump.port"
-    dump_code = (
-        "import sys; from mitmproxy.tools.main import mitmdump; "
-        f"open(r'{_windows(port_file)}', 'w').write('127.0.0.1:18181'); "
-        "mitmdump(['--listen-host', '127.0.0.1', '--listen-port', '18181', '-q'])"
-    )
-    dump, dump_address = _start_under_wine(wine, [PYTHON, "-B", "-c", dump_code], tmp_path / "mitmdump.log", port_file)
-    try:
-        assert upstream.stdout is not None
-        port = upstream.stdout.readline().split("port ")[1].split(" ")[0]
-        body = tmp_path / "body.bin"
-        body.write_bytes(os.urandom(1 << 20))
-        url = f"http://127.0.0.1:{port}/"
-        time.sleep(5)  # mitmdump wrote its port before listening
-        _posts(dump_address, url, body, 2)
-        _posts(phiwall, url, body, 2)
-        plain = _posts(dump_address, url, body, 20)
-        ours = _posts(phiwall, url, body, 20)
-        print(f"20 x 1 MB POST under Wine: mitmdump {plain:.1f} s, PhiWall {ours:.1f} s (x{ours / plain:.2f})")
-    finally:
-        _stop(dump)
-        upstream.kill()
 
 
 def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None:
@@ -346,13 +300,12 @@ def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None
     STATE["system_reg_after_uninstall"] = system_reg
 
 
-@pytest.mark.xfail(
-    reason="seen failing in the clean-clone run (2c68e00): uninstall returned 0 and removed files, "
-    "registry values and the Firefox policy, but the CA's thumbprint stayed in the ROOT store's "
-    "registry under Wine; the cause (crypt32 remove under Wine, or the registry not flushed) is open",
-    strict=False,
-)
 def test_uninstall_removes_the_ca_from_the_root_store() -> None:
+    """The CA's registry key is gone from system.reg once the prefix idled after `msiexec /x`.
+
+    It stayed there while agent.platform.trust deleted through the LocalMachine ROOT *system*
+    store: Wine 8's collection store never released the registry store under it, which writes
+    deletions only when released (see Crypt32RootStore)."""
     system_reg = STATE.get("system_reg_after_uninstall")
     pem = STATE.get("cert_pem")
     if not isinstance(system_reg, str) or not isinstance(pem, bytes):
