@@ -13,7 +13,9 @@ the pipe); `wineserver -w` waits for the prefix to go idle.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -116,6 +118,32 @@ class Wine:
         except subprocess.TimeoutExpired:
             return False
         return True
+
+    def start_listening(self, argv: list[str], log: Path, port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+        """A long-running Windows program with the shims, its output piped through `cat` into
+        `log` (Wine's stdio cannot be a regular file); returns once it wrote HOST:PORT into
+        `port_file` (PhiWall's proxy writes it once listening)."""
+        env = {**self.env, "WINEDLLOVERRIDES": ",".join(OVERRIDES) + "=n,b", "PYTHONUNBUFFERED": "1"}
+        env["PHIWALL_LOG_LEVEL"] = "INFO"
+        command = " ".join(shlex.quote(part) for part in ["wine", *argv]) + f" 2>&1 | cat >{shlex.quote(str(log))}"
+        proc = subprocess.Popen(["sh", "-c", command], env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if port_file.exists() and port_file.read_text().strip():
+                return proc, port_file.read_text().strip()
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGTERM)
+        raise AssertionError(f"{argv[2:5]} did not listen: {log.read_text(errors='replace')[-3000:]}")
+
+    @staticmethod
+    def stop_listening(proc: subprocess.Popen[bytes]) -> None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
     def python(self, code: str, *, shims: bool = False) -> str:
         proc = self.run(PYTHON, "-B", "-c", code, shims=shims)

@@ -7,9 +7,6 @@ Timings (install, service preparation, uninstall) are printed (`-s`) for docs/op
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import signal
 import socket
 import subprocess
 import time
@@ -19,7 +16,7 @@ import pytest
 
 from tests.integration.proxy.harness import UNAPPROVED_HOST, write_signatures
 from tests.support.media import MediaFactory
-from tests.windows.conftest import OVERRIDES, PYTHON, Wine
+from tests.windows.conftest import PYTHON, Wine
 
 FLEET_URL = "postgresql+psycopg://phiwall@fleet.example/phiwall"
 REPOSITORY = "https://updates.example/phiwall/"
@@ -133,32 +130,6 @@ def _windows(path: Path) -> str:
     return "Z:" + str(path).replace("/", "\\")
 
 
-def _start_under_wine(wine: Wine, argv: list[str], log: Path, port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A long-running Windows program with the shims, its output piped through `cat` into `log`
-    (Wine's stdio cannot be a regular file); returns once it wrote HOST:PORT into `port_file`."""
-    env = {**wine.env, "WINEDLLOVERRIDES": ",".join(OVERRIDES) + "=n,b", "PYTHONUNBUFFERED": "1"}
-    env["PHIWALL_LOG_LEVEL"] = "INFO"
-    command = " ".join(shlex.quote(part) for part in ["wine", *argv]) + f" 2>&1 | cat >{shlex.quote(str(log))}"
-    proc = subprocess.Popen(["sh", "-c", command], env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if port_file.exists() and port_file.read_text().strip():
-            return proc, port_file.read_text().strip()
-        if proc.poll() is not None:
-            break
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise AssertionError(f"{argv[2:5]} did not listen: {log.read_text(errors='replace')[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def _upload(proxy: str, path: Path, url: str) -> tuple[int, str, float]:
     started = time.monotonic()
     proc = subprocess.run(
@@ -208,7 +179,7 @@ def test_the_windows_proxy_blocks_an_enrolled_upload_from_linux(
         PYTHON, "-B", "-m", "agent.proxy", "--listen", "127.0.0.1:0", "--config", _windows(config),
         "--db", db, "--port-file", _windows(port_file), "--refresh", "1",
     ]  # fmt: skip
-    proxy, address = _start_under_wine(wine, runner, tmp_path / "proxy.log", port_file)
+    proxy, address = wine.start_listening(runner, tmp_path / "proxy.log", port_file)
     STATE["agent_start_seconds"] = time.monotonic() - started
     print(f"proxy child listening under Wine after {STATE['agent_start_seconds']:.0f} s ({address})")
     try:
@@ -221,7 +192,24 @@ def test_the_windows_proxy_blocks_an_enrolled_upload_from_linux(
         print(f"unrelated upload: HTTP {code} in {seconds:.1f} s (no upstream there: 502 is a pass-through)")
         assert code != 403, body[-1000:]
     finally:
-        _stop(proxy)
+        wine.stop_listening(proxy)
+
+
+def _listener_prefix(port: int) -> str:
+    """Whose socket listens on 127.0.0.1:`port`: the WINEPREFIX of the wineserver holding it
+    (Wine's sockets belong to the wineserver), else the owner's name. A test elsewhere in the
+    suite listening on 8080 would otherwise answer instead of the service's proxy."""
+    import psutil
+
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and tuple(conn.laddr)[:2] == ("127.0.0.1", port):
+            if conn.pid is None:
+                return "an unknown process"
+            process = psutil.Process(conn.pid)
+            if process.name().startswith("wineserver"):
+                return process.environ().get("WINEPREFIX", "a wineserver without WINEPREFIX")
+            return f"{process.name()} (pid {conn.pid})"
+    return "nobody"
 
 
 def test_the_service_proxy_blocks_an_enrolled_upload_from_linux(wine: Wine, media_factory: MediaFactory) -> None:
@@ -242,6 +230,8 @@ def test_the_service_proxy_blocks_an_enrolled_upload_from_linux(wine: Wine, medi
         log = wine.drive_c(r"C:\ProgramData\PhiWall\service.log").read_text(errors="replace")
         raise AssertionError(f"the service's proxy never listened on 127.0.0.1:8080: {log[-2500:]}")
     print(f"\nthe service's agent proxy listened {time.monotonic() - started:.0f} s after the service test")
+    owner = _listener_prefix(8080)
+    assert owner == str(wine.prefix), f"127.0.0.1:8080 is held by another process ({owner}), not this Wine prefix"
     enrolled = media_factory.encode(
         media_factory.speech("Discharge summary: the patient was admitted with pneumonia and treated."), ".mp3"
     )
