@@ -131,7 +131,12 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="wine-overhead-"))
     print(f"MSI {msi} ({msi.stat().st_size / 1e6:.0f} MB); work dir {tmp}", flush=True)
     started = time.monotonic()
-    wine = new_prefix(tmp / "prefix", tmp / "stubs")
+    try:
+        wine = new_prefix(tmp / "prefix", tmp / "stubs")
+    except BaseException:
+        env = {**os.environ, "WINEPREFIX": str(tmp / "prefix")}
+        subprocess.run(["wineserver", "-k"], env=env, check=False)  # this prefix's wineserver only
+        raise
     print(f"Wine prefix with the shims: {time.monotonic() - started:.0f} s", flush=True)
     children: list[Child] = []
     shells: list[subprocess.Popen[bytes]] = []

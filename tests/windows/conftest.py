@@ -248,6 +248,7 @@ def new_prefix(prefix: Path, work: Path) -> Wine:
         check=True,
     )
     session.wait()
+    work.mkdir(parents=True, exist_ok=True)
     _build_stubs(prefix / "drive_c" / "windows" / "system32", work)
     session.keep_alive()
     # Every python.exe (the service's agent child too) loads the shims; other programs do not.
