@@ -50,9 +50,20 @@ class RootStore(Protocol):
 
 
 class Crypt32RootStore:
-    """LocalMachine\\ROOT through crypt32 (ctypes; no certutil, which Wine stubs)."""
+    """LocalMachine\\ROOT through crypt32 (ctypes; no certutil, which Wine stubs).
 
-    CERT_STORE_PROV_SYSTEM_W = 10
+    The store is opened as the *registry* store (`CERT_STORE_PROV_SYSTEM_REGISTRY_W`,
+    HKLM\\SOFTWARE\\Microsoft\\SystemCertificates\\ROOT), the physical store that an add to
+    the LocalMachine ROOT system store writes to anyway, not as the system store
+    (`CERT_STORE_PROV_SYSTEM_W`), which wraps it in a collection. A registry store writes
+    deletions to the registry when it is closed, and Wine 8's collection keeps a reference
+    after `CertDeleteCertificateFromStore` (its `CertCloseStore` leaves it at ref=1): through
+    the system store the delete returned TRUE and the certificate stayed in the registry,
+    which left PhiWall's CA trusted after `msiexec /x` under Wine. `remove` checks in a fresh
+    store that the certificate is gone.
+    """
+
+    CERT_STORE_PROV_SYSTEM_REGISTRY_W = 13
     CERT_SYSTEM_STORE_LOCAL_MACHINE = 0x00020000
     X509_ASN_ENCODING = 0x1
     PKCS_7_ASN_ENCODING = 0x10000
@@ -87,7 +98,7 @@ class Crypt32RootStore:
 
     def _open(self) -> int:
         flags = self.CERT_SYSTEM_STORE_LOCAL_MACHINE
-        store = self._crypt32.CertOpenStore(self.CERT_STORE_PROV_SYSTEM_W, 0, None, flags, "ROOT")
+        store = self._crypt32.CertOpenStore(self.CERT_STORE_PROV_SYSTEM_REGISTRY_W, 0, None, flags, "ROOT")
         if not store:
             raise OSError(_last_error(), "CertOpenStore(LocalMachine\\ROOT) failed")
         return int(store)
@@ -118,14 +129,19 @@ class Crypt32RootStore:
             self._crypt32.CertCloseStore(store, 0)
 
     def remove(self, der: bytes) -> bool:
+        """True if the certificate was there and is gone; OSError if it stays (checked after close)."""
         store = self._open()
         try:
             context = self._find(store, der)
             if context is None:
                 return False
-            return bool(self._crypt32.CertDeleteCertificateFromStore(context))  # frees the context
+            if not self._crypt32.CertDeleteCertificateFromStore(context):  # frees the context
+                raise OSError(_last_error(), "CertDeleteCertificateFromStore failed")
         finally:
-            self._crypt32.CertCloseStore(store, 0)
+            self._crypt32.CertCloseStore(store, 0)  # the registry store writes the deletion here
+        if self.contains(der):
+            raise OSError(0, "the certificate is still in LocalMachine\\ROOT after its deletion")
+        return True
 
     def contains(self, der: bytes) -> bool:
         store = self._open()

@@ -13,7 +13,9 @@ the pipe); `wineserver -w` waits for the prefix to go idle.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -117,6 +119,32 @@ class Wine:
             return False
         return True
 
+    def start_listening(self, argv: list[str], log: Path, port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+        """A long-running Windows program with the shims, its output piped through `cat` into
+        `log` (Wine's stdio cannot be a regular file); returns once it wrote HOST:PORT into
+        `port_file` (PhiWall's proxy writes it once listening)."""
+        env = {**self.env, "WINEDLLOVERRIDES": ",".join(OVERRIDES) + "=n,b", "PYTHONUNBUFFERED": "1"}
+        env["PHIWALL_LOG_LEVEL"] = "INFO"
+        command = " ".join(shlex.quote(part) for part in ["wine", *argv]) + f" 2>&1 | cat >{shlex.quote(str(log))}"
+        proc = subprocess.Popen(["sh", "-c", command], env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if port_file.exists() and port_file.read_text().strip():
+                return proc, port_file.read_text().strip()
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGTERM)
+        raise AssertionError(f"{argv[2:5]} did not listen: {log.read_text(errors='replace')[-3000:]}")
+
+    @staticmethod
+    def stop_listening(proc: subprocess.Popen[bytes]) -> None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
     def python(self, code: str, *, shims: bool = False) -> str:
         proc = self.run(PYTHON, "-B", "-c", code, shims=shims)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -206,9 +234,9 @@ def _build_stubs(system32: Path, work: Path) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
-    prefix = tmp_path_factory.mktemp("wineprefix")
+def new_prefix(prefix: Path, work: Path) -> Wine:
+    """A fresh 64-bit Wine prefix with the shims, its session kept alive (the fixture's and
+    benchmarks/wine_overhead.py's). `work` holds the shims' build files."""
     session = Wine(prefix)
     subprocess.run(
         ["wine", "wineboot", "-i"],
@@ -220,13 +248,20 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
         check=True,
     )
     session.wait()
-    _build_stubs(prefix / "drive_c" / "windows" / "system32", tmp_path_factory.mktemp("winestubs"))
+    work.mkdir(parents=True, exist_ok=True)
+    _build_stubs(prefix / "drive_c" / "windows" / "system32", work)
     session.keep_alive()
     # Every python.exe (the service's agent child too) loads the shims; other programs do not.
     for name in OVERRIDES:
         key = r"HKCU\Software\Wine\AppDefaults\python.exe\DllOverrides"
         proc = session.run("reg", "add", key, "/v", name, "/d", "native,builtin", "/f")
         assert proc.returncode == 0, proc.stderr[-500:]
+    return session
+
+
+@pytest.fixture(scope="session")
+def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
+    session = new_prefix(tmp_path_factory.mktemp("wineprefix"), tmp_path_factory.mktemp("winestubs"))
     yield session
     session.stop_keep_alive()
     subprocess.run(["wineserver", "-k"], env=session.env, check=False)
