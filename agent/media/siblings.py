@@ -59,5 +59,9 @@ def choose(accepted: Sequence[Scored], query_span_s: float) -> Scored | None:
     # videos whose pictures and colours agree is refused: naming the nearer length would be a
     # wrong-asset match about half the time (a 12 s captioned excerpt of one of two
     # pixel-identical clips in the public suite was named as the other).
-    spanned = [s for s in close if coverage_gap(s) <= LENGTH_MATCH_S]
+    # A sibling the query would run past the end of (from where it starts) cannot be it.
+    possible = [s for s in close if s.duration_s - s.candidate.offset_s + LENGTH_MATCH_S >= query_span_s]
+    if len(possible) == 1:
+        return possible[0]
+    spanned = [s for s in possible if coverage_gap(s) <= LENGTH_MATCH_S]
     return spanned[0] if len(spanned) == 1 else None

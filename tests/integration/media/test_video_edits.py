@@ -84,6 +84,7 @@ def test_corner_crop_names_the_grading_it_was_cut_from(
     source: Path = getattr(enrolled, name)
     match = enrolled.service.match_path(edited(media_factory, source, CROP)).match
     assert match is not None
+    assert match.method == "keypoints"
     assert match.asset_id == enrolled.asset_of(source)
 
 
@@ -101,3 +102,6 @@ def test_phash_siblings_tied_on_colour_are_refused_unless_one_length_is_spanned(
     whole = choose(twins, 53.0)  # from 2 s in to the end of b
     assert whole is not None
     assert whole.candidate.asset_id == "b"
+    late = choose([_scored("a", 60.0, offset_s=48.0), _scored("b", 55.0, offset_s=48.0)], 10.0)
+    assert late is not None  # 48-58 s runs past b's end: only a can hold it
+    assert late.candidate.asset_id == "a"
