@@ -46,6 +46,11 @@ def choose(accepted: Sequence[Scored], query_span_s: float) -> Scored | None:
         return lead
     best_colour = max(s.candidate.chroma for s in close)
     close = [s for s in close if s.candidate.chroma >= best_colour - COLOUR_MARGIN]
+    # A still image proposes several frames of one asset: only other assets are rivals.
+    best_of: dict[str, Scored] = {}
+    for s in sorted(close, key=lambda s: -s.score):
+        best_of.setdefault(s.candidate.asset_id, s)
+    close = list(best_of.values())
     if len(close) < 2:
         return close[0]
     if query_span_s <= 0.0:

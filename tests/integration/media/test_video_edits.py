@@ -102,6 +102,8 @@ def test_phash_siblings_tied_on_colour_are_refused_unless_one_length_is_spanned(
     whole = choose(twins, 53.0)  # from 2 s in to the end of b
     assert whole is not None
     assert whole.candidate.asset_id == "b"
+    frames = choose([_scored("a", 60.0, offset_s=3.0), _scored("a", 60.0, offset_s=9.0)], 0.0)
+    assert frames is not None  # two frames of one asset are not rivals
     late = choose([_scored("a", 60.0, offset_s=48.0), _scored("b", 55.0, offset_s=48.0)], 10.0)
     assert late is not None  # 48-58 s runs past b's end: only a can hold it
     assert late.candidate.asset_id == "a"
