@@ -6,8 +6,9 @@ silent, turned or captioned query nearly the same pHash evidence on each of them
 ranking by agreeing frames then names whichever came first. Among the accepted candidates
 whose pHash evidence is close to the best one's, colour decides (a hue change is all that
 separates graded siblings); when colour ties too, the asset whose length the query spans
-best (a whole-file upload is the whole asset, not the start of a longer one), and when
-no length singles one out, none: a guess between them is a wrong-asset match half the time.
+best (a whole-file upload is the whole asset, not the start of a longer one); an excerpt
+that reaches none of their ends is refused: a guess between them is a wrong-asset match
+half the time.
 """
 
 from __future__ import annotations
@@ -54,19 +55,20 @@ def choose(accepted: Sequence[Scored], query_span_s: float) -> Scored | None:
     if len(close) < 2:
         return close[0]
     if query_span_s <= 0.0:
-        return None  # a still picture of one of several identical videos: no length to go by
+        return max(close, key=lambda s: s.score)
 
     def coverage_gap(s: Scored) -> float:
         """Enrolled time the query does not span, from where it starts."""
         return abs(s.duration_s - s.candidate.offset_s - query_span_s)
 
-    # Only a query that spans one of them to its end names it; an excerpt of one of several
-    # videos whose pictures and colours agree is refused: naming the nearer length would be a
-    # wrong-asset match about half the time (a 12 s captioned excerpt of one of two
-    # pixel-identical clips in the public suite was named as the other).
     # A sibling the query would run past the end of (from where it starts) cannot be it.
     possible = [s for s in close if s.duration_s - s.candidate.offset_s + LENGTH_MATCH_S >= query_span_s]
     if len(possible) == 1:
         return possible[0]
-    spanned = [s for s in possible if coverage_gap(s) <= LENGTH_MATCH_S]
-    return spanned[0] if len(spanned) == 1 else None
+    # An excerpt that spans none of them to its end is refused: naming the nearer length
+    # would be a wrong-asset match about half the time (a 12 s captioned excerpt of one of two
+    # pixel-identical clips in the public suite was named as the other). A query that reaches
+    # an end names the sibling whose length it spans best.
+    if not possible or min(coverage_gap(s) for s in possible) > LENGTH_MATCH_S:
+        return None
+    return min(possible, key=lambda s: (coverage_gap(s), -s.score))
