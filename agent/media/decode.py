@@ -104,6 +104,9 @@ class Picture:
     t: float  # seconds from the start of the stream
     yuv: UInt8Array  # shape (3, height, width): Y, U, V (BT.601 full range, via RGB)
     detail: UInt8Array | None = None  # a larger grey copy, when the sink asked (local features)
+    # U and V at half the grey copy's size, when the sink asked (`detail_colour`): the colour
+    # check of a picture shown small (picture-in-picture) needs more than the small planes.
+    detail_chroma: UInt8Array | None = None
 
 
 class MediaSink(Protocol):
@@ -200,16 +203,20 @@ def _picture_size(width: int, height: int) -> tuple[int, int]:
     return FRAME_WIDTH, max(2, out_h)
 
 
-def _detail(sink: MediaSink, frame: Any, t: float) -> UInt8Array | None:
-    """A grey copy of the frame at the width the sink asks for (never enlarged), or None."""
+def _detail(sink: MediaSink, frame: Any, t: float) -> tuple[UInt8Array | None, UInt8Array | None]:
+    """A grey copy of the frame at the width the sink asks for (never enlarged), or None; with
+    it, when the sink's `detail_colour` is true, U and V at half that size (else None)."""
     wants = getattr(sink, "detail_width", None)
     width = int(wants(t)) if wants is not None else 0
     if width <= 0:
-        return None
+        return None, None
     width = min(width, int(frame.width)) // 2 * 2
     height = max(2, round(width * frame.height / frame.width / 2) * 2)
     gray: UInt8Array = frame.to_ndarray(format="gray", width=width, height=height, interpolation="AREA")
-    return gray
+    if not getattr(sink, "detail_colour", False):
+        return gray, None
+    rgb = frame.to_ndarray(format="rgb24", width=width // 2, height=height // 2, interpolation="AREA")
+    return gray, rgb_to_yuv(rgb)[1:]
 
 
 def _frame_time(frame: Any, index: int, rate: Fraction | None) -> float:
@@ -360,7 +367,8 @@ def _decode_streams(
                             _check_dimensions(frame.width, frame.height)
                             size = _picture_size(frame.width, frame.height)
                         rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
-                        sink.picture(Picture(t=t, yuv=rgb_to_yuv(rgb), detail=_detail(sink, frame, t)))
+                        detail, chroma = _detail(sink, frame, t)
+                        sink.picture(Picture(t=t, yuv=rgb_to_yuv(rgb), detail=detail, detail_chroma=chroma))
                         report.pictures += 1
                         if report.is_image:
                             break

@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.errors import MediaError
+from agent.media import inset, landmarks
 from agent.media import keypoints as kp
-from agent.media import landmarks
 from agent.media.chroma import ChromaprintStream
 from agent.media.decode import AUDIO_RATE, DecodeReport, Picture, decode
 from agent.media.frames import CHROMA_CELLS, LAYOUT_CELLS, SCALES, PictureHashes, hash_picture
@@ -60,6 +60,10 @@ class Detail:
     t: float
     gray: npt.NDArray[np.uint8]
     yuv: npt.NDArray[np.uint8]
+    # U and V at half the grey copy's size (None: only `yuv`): the colour check of a picture
+    # shown at a third of the frame reads its hues there, not from a 160 px picture in which
+    # it is ~50 px wide and neighbouring colour bars blur into each other.
+    chroma: npt.NDArray[np.uint8] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class MediaPrints:
     keypoints: kp.KeypointPrint | None = None  # enrolment: local features of a few keyframes
     variants: tuple[FramePrint, ...] = ()  # queries: the frames turned and flipped (DIHEDRAL[1:])
     details: tuple[Detail, ...] = ()  # queries: a few frames kept larger (local features)
+    # Queries: every sampled picture cropped to the outlined rectangle (`inset.find_inset`)
+    # found in the first grey copy that has one: a picture-in-picture hashed on its own.
+    inset: FramePrint | None = None
     # Queries only: the first KEEP_PCM_S of decoded 11,025 Hz mono sound, for warp hypotheses.
     pcm: npt.NDArray[np.int16] | None = None
 
@@ -88,7 +95,7 @@ DIHEDRAL: tuple[Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]], ...] =
 )
 
 
-def _frame_print(pictures: list[PictureHashes]) -> FramePrint | None:
+def frame_print(pictures: list[PictureHashes]) -> FramePrint | None:
     if not pictures:
         return None
     return FramePrint(
@@ -123,6 +130,9 @@ class _Collector:
         # grey frames (described only if pHash finds nothing) and hashes every picture turned
         # and flipped too (rotated or mirrored uploads).
         self.query = query
+        self.detail_colour = query  # `decode`: U/V with the grey copies (`Detail.chroma`)
+        self.inset_box: inset.Box | None = None  # in the small pictures' pixels
+        self.inset_pictures: list[PictureHashes] = []
         self.keyframes: list[kp.KeyFrame] = []
         self.details: list[Detail] = []
         self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
@@ -199,9 +209,11 @@ class _Collector:
                     turned = hash_picture(Picture(t=picture.t, yuv=np.ascontiguousarray(turn(picture.yuv))))
                     if turned is not None:
                         self.variants[i].append(turned)
+        if self.query:
+            self._inset(picture)
         if picture.detail is not None and hashed is not None:
             if self.query:
-                self.details.append(Detail(picture.t, picture.detail, picture.yuv))
+                self.details.append(Detail(picture.t, picture.detail, picture.yuv, picture.detail_chroma))
             elif self.last_key_hash is None or (hashed.hashes[0] ^ self.last_key_hash).bit_count() > kp.DUPLICATE_BITS:
                 frame = kp.describe(picture.detail, picture.t, kp.ENROL_FEATURES)
                 if frame is not None:
@@ -215,6 +227,24 @@ class _Collector:
             )
             self.last_grid_hash = current
 
+    def _inset(self, picture: Picture) -> None:
+        """Look for an inset in the query's grey copies until one is found, then hash every
+        sampled picture's inset (a picture-in-picture stays put)."""
+        if self.inset_box is None and picture.detail is not None:
+            found = inset.find_inset(picture.detail)
+            if found is not None:
+                sy = picture.yuv.shape[1] / picture.detail.shape[0]
+                sx = picture.yuv.shape[2] / picture.detail.shape[1]
+                top, bottom, left, right = found
+                self.inset_box = (round(top * sy), round(bottom * sy), round(left * sx), round(right * sx))
+        if self.inset_box is not None:
+            top, bottom, left, right = self.inset_box
+            crop = np.ascontiguousarray(picture.yuv[:, top:bottom, left:right])
+            if crop.shape[1] >= inset.MIN_SMALL_SIDE and crop.shape[2] >= inset.MIN_SMALL_SIDE:
+                hashed = hash_picture(Picture(t=picture.t, yuv=crop))
+                if hashed is not None:
+                    self.inset_pictures.append(hashed)
+
     def audio_print(self) -> AudioPrint | None:
         if self.landmarks is None or self.landmarks.samples == 0:
             if self.chroma is not None:
@@ -226,7 +256,7 @@ class _Collector:
         return AudioPrint(chroma=chroma, hashes=hashes, times=times, seconds=seconds)
 
     def frame_print(self) -> FramePrint | None:
-        return _frame_print(self.pictures)
+        return frame_print(self.pictures)
 
 
 def fingerprint(
@@ -282,7 +312,7 @@ def fingerprint(
     else:
         raise MediaError(report.problem or "no decodable audio or pictures")
     kept = np.concatenate(collector.kept) if audio is not None and collector.kept else None
-    variants = tuple(p for p in (_frame_print(v) for v in collector.variants) if p is not None)
+    variants = tuple(p for p in (frame_print(v) for v in collector.variants) if p is not None)
     return MediaPrints(
         kind=kind,
         audio=audio,
@@ -291,5 +321,6 @@ def fingerprint(
         keypoints=kp.KeypointPrint(tuple(collector.keyframes)) if collector.keyframes else None,
         variants=variants if len(variants) == len(DIHEDRAL) - 1 else (),
         details=tuple(collector.details),
+        inset=frame_print(collector.inset_pictures),
         pcm=kept,
     )

@@ -30,7 +30,7 @@ class MediaMatch:
     kind: str  # "audio" | "video" | "image": which print matched
     score: float  # calibrated 0..1
     offset_s: float  # where in the enrolled asset the query starts
-    # Which stage found it: "sound", "warped-sound", "frames", "turned-frames", "keypoints"
+    # Which stage found it: "sound", "warped-sound", "frames", "turned-frames", "inset", "keypoints"
     # (analysts and benchmarks attribute matches with it).
     method: str = ""
 

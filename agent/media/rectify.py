@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.media.fingerprint import Detail
-from agent.media.frames import chroma_agreement, chroma_signature
+from agent.media.frames import CHROMA_GRID, chroma_agreement, hue_rotation
 from agent.media.keypoints import KeyFrame, KeypointPrint
 from agent.media.shortlist import DescriptorIndex, keyframe_votes
 
@@ -52,9 +52,14 @@ IMAGE_MIN_INLIERS = 24
 VIDEO_MIN_INLIERS = 16
 VIDEO_MIN_FRAMES = 2
 MARGIN = 2.0  # the chosen asset's support must exceed twice any other asset's
-COLOUR_MARGIN = 0.002  # colour agreements closer than this are a tie
+COLOUR_MARGIN = 0.002  # colour agreements closer than this are a tie ...
+HUE_MARGIN_DEG = 2.5  # ... and then mean hue rotations closer than this (degrees)
 LENGTH_MATCH_S = 1.0  # a query this close to an asset's length is that whole asset
-SIGNATURE_WIDTH = 160  # the width colour signatures are computed at (decode.FRAME_WIDTH)
+# The query region is warped onto the keyframe at this width before its 4x4 colour means are
+# taken: wider than the 160 px enrolled signatures are computed at, so a larger query picture
+# (a crop seen at 960 px) is averaged, not sampled every few pixels.
+RECTIFIED_WIDTH = 320
+MIN_CELL_COVERAGE = 0.9  # colour grid cells the query shows less of are left out of the comparison
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class GeoHit:
 class Scored:
     hit: GeoHit
     colour: float  # colour agreement of the rectified query region with the keyframe
+    hue: float = 0.0  # its hue rotation from the keyframe's colours, degrees (no noise allowance)
 
 
 @dataclass(frozen=True)
@@ -331,6 +337,10 @@ def _colour(hits: list[Scored]) -> float:
     return sum(h.colour for h in hits) / len(hits)
 
 
+def _hue(hits: list[Scored]) -> float:
+    return sum(h.hue for h in hits) / len(hits)
+
+
 def _best(hits: list[Scored]) -> int:
     return max(h.hit.inliers for h in hits)
 
@@ -348,7 +358,8 @@ def _rival(hits: list[Scored], lead: list[Scored], evidence: int) -> bool:
 def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool, tie: Callable[[str], float]) -> str | None:
     """The asset that clears the bar and leads every other asset by MARGIN (`_rival`); once
     every frame was seen (`final`), among the lead and its rivals (siblings the inliers cannot
-    separate) the one whose colours agree best by COLOUR_MARGIN; if colours tie, the one
+    separate) the one whose colours agree best by COLOUR_MARGIN, then (agreements tied) the
+    one whose mean raw hue rotation is least by HUE_MARGIN_DEG; if colours tie, the one
     whose length the query spans (`tie` within LENGTH_MATCH_S: a whole-file upload) when it
     is the only one. Otherwise nothing: naming one of two assets the evidence cannot tell
     apart is a wrong-asset match half the time, worse than no match. The asset chosen must
@@ -367,6 +378,11 @@ def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool, tie:
     top = max(_colour(per_asset[a]) for a in contenders)
     tied = [a for a in contenders if _colour(per_asset[a]) >= top - COLOUR_MARGIN]
     if len(tied) > 1:
+        # Agreements tie within the noise allowance: the raw hue rotation may still separate
+        # gradings a few degrees apart (8-18 degrees in the public suite's testsrc2 clips).
+        least = min(_hue(per_asset[a]) for a in tied)
+        tied = [a for a in tied if _hue(per_asset[a]) <= least + HUE_MARGIN_DEG]
+    if len(tied) > 1:
         spanned = [a for a in tied if tie(a) <= LENGTH_MATCH_S]
         if len(spanned) != 1:
             return None
@@ -380,7 +396,7 @@ def verify(
     *,
     image: bool,
     total: int,
-    colour: Callable[[int, GeoHit], float] = lambda _i, _h: 1.0,
+    colour: Callable[[int, GeoHit], tuple[float, float]] = lambda _i, _h: (1.0, 0.0),
     min_colour: float = 0.0,
     tie: Callable[[str], float] = lambda _a: 0.0,
     budget_s: float | None = None,
@@ -421,9 +437,9 @@ def verify(
         for hit in hits:
             if hit.inliers <= (best[hit.asset_id].hit.inliers if hit.asset_id in best else 0):
                 continue
-            agreement = colour(i, hit)
+            agreement, hue = colour(i, hit)
             if agreement >= min_colour:
-                best[hit.asset_id] = Scored(hit, agreement)
+                best[hit.asset_id] = Scored(hit, agreement, hue)
         for a, scored in best.items():
             per_asset.setdefault(a, []).append(scored)
         found = _decided(per_asset, single, final=False, tie=tie)
@@ -441,21 +457,53 @@ def _candidate(asset_id: str, hits: list[Scored]) -> GeoCandidate:
     return GeoCandidate(asset_id, strong, top.inliers, top.t)
 
 
-def rectified_chroma(detail: Detail, hit: GeoHit, stored: npt.NDArray[np.int8]) -> float:
+def rectified_chroma(detail: Detail, hit: GeoHit, stored: npt.NDArray[np.int8]) -> tuple[float, float]:
     """Colour agreement between the enrolled frame's signature and the query picture warped
-    onto the keyframe by the hit's homography (parts outside the query count as colourless)."""
+    onto the keyframe by the hit's homography (parts outside the query count as colourless).
+    The U/V planes read are the detail's own (`Detail.chroma`, half the grey copy's size) when
+    it has them, else the small picture's. Returns (`chroma_agreement`, `hue_rotation`)."""
     if hit.homography is None:
-        return 1.0
-    _, h_s, w_s = detail.yuv.shape
+        return 1.0, 0.0
+    planes_in = detail.chroma if detail.chroma is not None else detail.yuv[1:3]
+    _, h_s, w_s = planes_in.shape
     kw, kh = hit.size
-    out_w = SIGNATURE_WIDTH
+    out_w = RECTIFIED_WIDTH
     out_h = max(2, round(out_w * kh / kw))
     to_detail = np.diag([detail.gray.shape[1] / w_s, detail.gray.shape[0] / h_s, 1.0])
     to_small = np.diag([out_w / kw, out_h / kh, 1.0])
     warp = to_small @ hit.homography @ to_detail
     planes = [
-        cv2.warpPerspective(detail.yuv[c], warp, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=128)
-        for c in (1, 2)
+        cv2.warpPerspective(planes_in[c], warp, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=128) for c in (0, 1)
     ]
-    signature = chroma_signature(np.asarray(planes[0], dtype=np.uint8), np.asarray(planes[1], dtype=np.uint8))
-    return float(chroma_agreement(signature[None, :], stored)[0])
+    seen = cv2.warpPerspective(
+        np.full(planes_in.shape[1:], 255, dtype=np.uint8), warp, (out_w, out_h), flags=cv2.INTER_NEAREST, borderValue=0
+    )
+    u, v = (np.asarray(plane, dtype=np.uint8) for plane in planes)
+    signature, covered = _masked_signature(u, v, np.asarray(seen) > 0)
+    # Only grid cells the query shows (nearly) whole are compared: a cell half outside a crop
+    # mixes the colours of what is left with grey, which turns its hue by several degrees.
+    keep = np.tile(covered >= MIN_CELL_COVERAGE, 2)
+    if not keep.any():
+        return 1.0, 0.0
+    mine = np.where(keep, signature, 0).astype(np.int8)[None, :]
+    theirs = np.where(keep, stored[0], 0).astype(np.int8)[None, :]
+    return float(chroma_agreement(mine, theirs)[0]), float(hue_rotation(mine, theirs)[0])
+
+
+def _masked_signature(
+    u: npt.NDArray[np.uint8], v: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+    """`frames.chroma_signature` over the pixels in `mask` only, and the share of each cell
+    the mask covers."""
+    h, w = u.shape
+    rows = np.linspace(0, h, CHROMA_GRID + 1).astype(int)[:-1]
+    cols = np.linspace(0, w, CHROMA_GRID + 1).astype(int)[:-1]
+    counts = np.outer(np.diff(np.append(rows, h)), np.diff(np.append(cols, w))).astype(np.float64)
+    m = mask.astype(np.int32)
+    seen = np.add.reduceat(np.add.reduceat(m, rows, axis=0), cols, axis=1).astype(np.float64)
+    out = []
+    for plane in (u, v):
+        sums = np.add.reduceat(np.add.reduceat(plane.astype(np.int32) * m, rows, axis=0), cols, axis=1)
+        out.append((sums / np.maximum(seen, 1.0) - 128.0).reshape(-1))
+    signature = np.clip(np.round(np.concatenate(out)), -127, 127).astype(np.int8)
+    return signature, (seen / counts).reshape(-1)

@@ -20,12 +20,21 @@ import numpy.typing as npt
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
+from agent.media import inset, printformat, repository, segfile, siblings, warp
 from agent.media import keypoints as kp
-from agent.media import printformat, repository, segfile, siblings, warp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
-from agent.media.fingerprint import ENROL_FPS, QUERY_FPS, AudioPrint, FramePrint, MediaPrints, fingerprint
+from agent.media.fingerprint import (
+    ENROL_FPS,
+    QUERY_FPS,
+    AudioPrint,
+    FramePrint,
+    MediaPrints,
+    fingerprint,
+    frame_print,
+)
+from agent.media.frames import hash_picture
 from agent.media.index import (
     AssetInfo,
     IndexState,
@@ -395,6 +404,8 @@ class MediaService:
                 if options:
                     break
             if not any(m.path for m in options) and prints.details:
+                options.extend(self._inset_matches(state, prints, audio, audio_candidates))
+            if not any(m.path for m in options) and prints.details:
                 options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
         options = [m for m in options if m.path]
         if not options and audio is not None and prints.pcm is not None:
@@ -434,6 +445,28 @@ class MediaService:
             self._as_match(state, c.asset_id, "image" if kind == "image" else "video", chosen.score, c.offset_s, method)
         ]
 
+    def _inset_matches(
+        self, state: IndexState, prints: MediaPrints, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
+    ) -> list[MediaMatch]:
+        """pHash of the picture inside an outlined rectangle of the query (`inset.py`): a
+        smooth picture-in-picture that local features cannot hold on to."""
+        details = [d for d in prints.details if d.chroma is not None]
+        box = inset.common_box([inset.find_inset(d.gray) for d in details], details[0].gray.shape) if details else None
+        if box is not None:
+            # The grey copies first (a few frames, 6x the resolution of the small pictures) ...
+            hashed = [
+                hash_picture(inset.inset_picture(d.t, d.gray, d.chroma, box)) for d in details if d.chroma is not None
+            ]
+            frames = frame_print([h for h in hashed if h is not None])
+            if frames is not None:
+                found = self._picture_matches(state, prints.kind, frames, audio, audio_candidates, "inset")
+                if found:
+                    return found
+        # ... then every sampled picture's inset (smooth pictures need many frames to agree).
+        if prints.inset is None:
+            return []
+        return self._picture_matches(state, prints.kind, prints.inset, audio, audio_candidates, "inset")
+
     def _load_keypoints(self, state: IndexState) -> None:
         missing = [a for a, info in state.assets.items() if info.has_frame_print and a not in self._keypoints_known]
         if not missing:
@@ -458,9 +491,9 @@ class MediaService:
         span = float(frames.times.max() - frames.times.min()) + 1.0 / QUERY_FPS if whole and frames else 0.0
         queries = (kp.describe(d.gray, d.t, kp.QUERY_FEATURES) for d in details)
 
-        def colour(i: int, hit: GeoHit) -> float:
+        def colour(i: int, hit: GeoHit) -> tuple[float, float]:
             stored = _chroma_at(state, hit.asset_id, hit.t)
-            return 1.0 if stored is None else rectified_chroma(details[i], hit, stored)
+            return (1.0, 0.0) if stored is None else rectified_chroma(details[i], hit, stored)
 
         found = verify(
             self.keypoints,

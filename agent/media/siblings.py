@@ -6,7 +6,9 @@ silent, turned or captioned query nearly the same pHash evidence on each of them
 ranking by agreeing frames then names whichever came first. Among the accepted candidates
 whose pHash evidence is close to the best one's, colour decides (a hue change is all that
 separates graded siblings); when colour ties too, the asset whose length the query spans
-best (a whole-file upload is the whole asset, not the start of a longer one).
+best (a whole-file upload is the whole asset, not the start of a longer one); an excerpt
+that reaches none of their ends is refused: a guess between them is a wrong-asset match
+half the time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from agent.media.frame_index import FrameCandidate
 CLOSE_AGREE = 0.8  # a sibling has at least this share of the best candidate's agreeing frames
 CLOSE_DISTANCE = 1.5  # and a mean Hamming distance at most this much larger
 COLOUR_MARGIN = 0.002  # colour agreements closer than this are a tie
+LENGTH_MATCH_S = 1.0  # a query spanning an asset to within this of its end is that whole asset
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,28 @@ def choose(accepted: Sequence[Scored], query_span_s: float) -> Scored | None:
         return lead
     best_colour = max(s.candidate.chroma for s in close)
     close = [s for s in close if s.candidate.chroma >= best_colour - COLOUR_MARGIN]
-    if len(close) < 2 or query_span_s <= 0.0:
+    # A still image proposes several frames of one asset: only other assets are rivals.
+    best_of: dict[str, Scored] = {}
+    for s in sorted(close, key=lambda s: -s.score):
+        best_of.setdefault(s.candidate.asset_id, s)
+    close = list(best_of.values())
+    if len(close) < 2:
+        return close[0]
+    if query_span_s <= 0.0:
         return max(close, key=lambda s: s.score)
 
     def coverage_gap(s: Scored) -> float:
         """Enrolled time the query does not span, from where it starts."""
         return abs(s.duration_s - s.candidate.offset_s - query_span_s)
 
-    return min(close, key=lambda s: (coverage_gap(s), -s.score))
+    # A sibling the query would run past the end of (from where it starts) cannot be it.
+    possible = [s for s in close if s.duration_s - s.candidate.offset_s + LENGTH_MATCH_S >= query_span_s]
+    if len(possible) == 1:
+        return possible[0]
+    # An excerpt that spans none of them to its end is refused: naming the nearer length
+    # would be a wrong-asset match about half the time (a 12 s captioned excerpt of one of two
+    # pixel-identical clips in the public suite was named as the other). A query that reaches
+    # an end names the sibling whose length it spans best.
+    if not possible or min(coverage_gap(s) for s in possible) > LENGTH_MATCH_S:
+        return None
+    return min(possible, key=lambda s: (coverage_gap(s), -s.score))

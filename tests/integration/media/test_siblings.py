@@ -73,7 +73,7 @@ def test_embedded_graded_sibling_names_it(siblings: Siblings, media_factory: Med
     query = silent(media_factory, siblings.graded, graph, background=True)
     match = siblings.service.match_path(query).match
     assert match is not None
-    assert match.method == "keypoints"
+    assert match.method in ("inset", "keypoints")  # an outlined inset is hashed before keypoints
     assert match.asset_id == siblings.asset_of(siblings.graded)
 
 
@@ -88,7 +88,7 @@ def test_small_picture_in_picture_of_a_graded_sibling_names_it(siblings: Sibling
     )
     match = siblings.service.match_path(query).match
     assert match is not None
-    assert match.method == "keypoints"
+    assert match.method in ("inset", "keypoints")  # an outlined inset is hashed before keypoints
     assert match.asset_id == siblings.asset_of(siblings.graded)
 
 

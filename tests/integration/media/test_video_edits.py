@@ -1,0 +1,108 @@
+"""Everyday video edits the keypoint stage alone missed, on media generated here with ffmpeg.
+
+- A smooth picture (ffmpeg's `gradients`) shown small inside a larger frame has almost no
+  keypoints: it is found by its outline and hashed on its own (`inset.py`, method "inset"),
+  and an unrelated smooth picture embedded the same way is not named.
+- A corner crop of one of two gradings of one test pattern (hues 14 degrees apart, same
+  length, so only colour can tell them apart) names the grading it was cut from: the
+  rectified colours are read from the query's own U/V at detail size over fully shown grid
+  cells, and the raw hue rotation breaks ties the noise-forgiving agreement leaves.
+- pHash siblings whose pictures and colours tie and whose lengths the query does not span
+  are refused, not guessed (`siblings.choose`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.media import MediaService
+from agent.media.frame_index import FrameCandidate
+from agent.media.siblings import Scored, choose
+from agent.store import Store
+from tests.support.media import MediaFactory, require_tools
+
+from .conftest import lavfi_video
+
+GRADIENT = "gradients=s=480x360:rate=25:seed=4242:speed=0.03"
+OTHER_GRADIENT = "gradients=s=480x360:rate=25:seed=777:speed=0.03"
+PATTERN = "testsrc2=s=480x360:rate=25"
+PIP = "[0:v]scale=iw*0.35:-2[s];color=c=0x2c3a30:s=960x540:d=60[b];[b][s]overlay=700:330:shortest=1"
+CROP = "crop=iw*0.8:ih*0.8:iw*0.2:0,scale=-2:360"
+
+
+@dataclass
+class Enrolled:
+    service: MediaService
+    gradient: Path
+    pattern: Path
+    graded: Path
+
+    def asset_of(self, path: Path) -> str:
+        for asset_id, info in self.service.index.state.assets.items():
+            if info.path == str(path):
+                return asset_id
+        raise KeyError(path)
+
+
+@pytest.fixture
+def enrolled(store: Store, media_factory: MediaFactory) -> Enrolled:
+    require_tools("ffmpeg")
+    gradient = lavfi_video(media_factory, "edits-gradient.mp4", GRADIENT, 10, None, 0)
+    pattern = lavfi_video(media_factory, "edits-pattern.mp4", PATTERN, 10, None, 200)
+    graded = lavfi_video(media_factory, "edits-graded.mp4", PATTERN, 10, None, 214)
+    enrolling = MediaService(store)
+    for path in (graded, pattern, gradient):  # the sibling a query is made from enrolled last
+        assert enrolling.enroll_path(path).asset_id is not None
+    return Enrolled(MediaService(store), gradient, pattern, graded)
+
+
+def edited(media_factory: MediaFactory, src: Path, graph: str) -> Path:
+    return media_factory.encode(
+        src, ".mp4", "-filter_complex", graph, "-an", "-c:v", "libx264", "-crf", "28", "-preset", "ultrafast"
+    )
+
+
+def test_smooth_picture_in_picture_is_found_by_its_outline(enrolled: Enrolled, media_factory: MediaFactory) -> None:
+    match = enrolled.service.match_path(edited(media_factory, enrolled.gradient, PIP)).match
+    assert match is not None
+    assert match.method == "inset"
+    assert match.asset_id == enrolled.asset_of(enrolled.gradient)
+
+
+def test_unrelated_smooth_picture_in_picture_is_not_named(enrolled: Enrolled, media_factory: MediaFactory) -> None:
+    other = lavfi_video(media_factory, "edits-other-gradient.mp4", OTHER_GRADIENT, 10, None, 0)
+    assert enrolled.service.match_path(edited(media_factory, other, PIP)).match is None
+
+
+@pytest.mark.parametrize("name", ["pattern", "graded"])
+def test_corner_crop_names_the_grading_it_was_cut_from(
+    enrolled: Enrolled, media_factory: MediaFactory, name: str
+) -> None:
+    source: Path = getattr(enrolled, name)
+    match = enrolled.service.match_path(edited(media_factory, source, CROP)).match
+    assert match is not None
+    assert match.method == "keypoints"
+    assert match.asset_id == enrolled.asset_of(source)
+
+
+def _scored(asset: str, duration_s: float, offset_s: float = 2.0) -> Scored:
+    candidate = FrameCandidate(
+        asset_id=asset, offset_s=offset_s, agree=20, query_frames=24, mean_distance=4.0, best_distance=1, chroma=0.999
+    )
+    return Scored(candidate, 0.99, duration_s)
+
+
+def test_phash_siblings_tied_on_colour_are_refused_unless_an_end_is_reached() -> None:
+    twins = [_scored("a", 60.0), _scored("b", 55.0)]
+    assert choose(twins, 12.0) is None  # a 12 s excerpt of one of two identical videos
+    whole = choose(twins, 53.0)  # from 2 s in to the end of b
+    assert whole is not None
+    assert whole.candidate.asset_id == "b"
+    frames = choose([_scored("a", 60.0, offset_s=3.0), _scored("a", 60.0, offset_s=9.0)], 0.0)
+    assert frames is not None  # two frames of one asset are not rivals
+    late = choose([_scored("a", 60.0, offset_s=48.0), _scored("b", 55.0, offset_s=48.0)], 10.0)
+    assert late is not None  # 48-58 s runs past b's end: only a can hold it
+    assert late.candidate.asset_id == "a"
