@@ -6,6 +6,9 @@ keypoints) must not change a single byte of what is stored: the decision's calib
 taken with the code before that work (main at d2f1f80) from media generated here
 deterministically (a WAV written with `wave`, an H.264 MP4 with sound encoded single-threaded
 by PyAV), through `fingerprint` with the enrolment settings, as `printformat` stores them.
+The MP4's two picture digests were retaken on 2026-12-06 with the enrolment code of 812ea27
+(unchanged since d2f1f80), when the clip's frames became numpy's own YUV: FFmpeg's RGB to YUV
+conversion on the way into the encoder gave different frames from run to run on one machine.
 A change of these digests is a change of the print format: bump the algorithm version and
 refit the calibration, do not update the digests alone.
 """
@@ -32,8 +35,8 @@ GOLDEN = {
     "wav landmarks": "ccbb51d8d951f6d9a398917ba2bf88da185f11ddaaa706564233f72782d2eaec",
     "mp4 chromaprint": "b5e171f67a77755025b4852e0e7fa640865ddea9ae4ecc25cbbf19a3dfc29bd5",
     "mp4 landmarks": "3d8b765a90e301c361d54fe9cc3b3dc130d7fd0f822690a3ed08be04d52c4c0f",
-    "mp4 frames": "877c778286a56cfb3d2bf17621fb10c976a77787dd4bf4bdf5a372af2b95eb49",
-    "mp4 keypoints": "84d8f7be3a3a6e90f2069c70f67af2b6a5a2a24df6d09676be669c1306c07a49",
+    "mp4 frames": "25b78e149fa99fe8d832752ab7a1a301eeca4a37a8de8e52e63280a62b8a3869",
+    "mp4 keypoints": "bf7ccee5569be48603aefb72d779dadd465adb2f65d70193264b6360765fd45b",
 }
 
 
@@ -47,6 +50,23 @@ def write_wav(path: Path) -> None:
         out.setsampwidth(2)
         out.setframerate(44100)
         out.writeframes(stereo.tobytes())
+
+
+def yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range planar 4:2:0 of an RGB frame, in numpy: the encoder is given its
+    own pixel format, so no scaler converts on the way in (FFmpeg's gave different frames from
+    run to run on one machine, seen 2026-12-06)."""
+    f = rgb.astype(np.float64)
+    y = 16 + 0.257 * f[..., 0] + 0.504 * f[..., 1] + 0.098 * f[..., 2]
+    u = 128 - 0.148 * f[..., 0] - 0.291 * f[..., 1] + 0.439 * f[..., 2]
+    v = 128 + 0.439 * f[..., 0] - 0.368 * f[..., 1] - 0.071 * f[..., 2]
+    height, width = y.shape
+
+    def half(plane: np.ndarray) -> np.ndarray:
+        return plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+
+    planes = [y.ravel(), half(u).ravel(), half(v).ravel()]
+    return np.rint(np.concatenate(planes)).clip(0, 255).astype(np.uint8).reshape(height * 3 // 2, width)
 
 
 def write_mp4(path: Path) -> None:
@@ -64,7 +84,7 @@ def write_mp4(path: Path) -> None:
             frame = np.kron(np.roll(blocks, i // 10, axis=1), np.ones((20, 20, 1), dtype=np.uint8))
             y = 40 + int(60 * np.sin(i / 15))
             frame[y : y + 50, (i * 3) % 260 : (i * 3) % 260 + 60] = (250, 240, 30)
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            for packet in video.encode(av.VideoFrame.from_ndarray(yuv420p(frame), format="yuv420p")):
                 out.mux(packet)
         for start in range(0, sound.size, 1024):
             chunk = av.AudioFrame.from_ndarray(sound[None, start : start + 1024], format="s16", layout="mono")

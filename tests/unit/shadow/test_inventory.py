@@ -85,10 +85,14 @@ def test_recording_upserts_one_row_per_app_and_one_event(store: Store, tmp_path:
     writer = EventWriter(store)
     writer.start()
     with children() as started:
-        named = server_with_process_name("ollama", host, tmp_path)
+        # A process name of this test's own: the sweep matches names machine-wide, and other
+        # tests run "ollama" servers on other workers at the same time (seen in a CI run: the
+        # event named another worker's server). Ollama's signature only: llama.cpp's port 8080
+        # is the Wine tests' service proxy when they run alongside.
+        name = f"ollama{os.getpid() % 100_000}"
+        named = server_with_process_name(name, host, tmp_path)
         started.append(named)
-        # Ollama only: llama.cpp's port 8080 is the Wine tests' service proxy when they run alongside.
-        apps = tuple(app for app in _apps(int(named.first_line)) if app.id == "ollama")
+        apps = (LocalApp(id="ollama", name="Ollama", process_names=(name,), ports=(int(named.first_line),)),)
         signatures = signatures_from_catalog(loopback_catalog(host, apps))
         first = record_inventory(store, sweep(signatures).findings, agent_id="ws-1", events=writer)
         second = record_inventory(store, sweep(signatures).findings, agent_id="ws-1", events=writer)
