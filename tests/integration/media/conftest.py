@@ -38,10 +38,15 @@ class Clinic:
     factory: MediaFactory
 
     def asset_of(self, path: Path) -> str:
-        for asset_id, info in self.service.index.state.assets.items():
-            if info.path == str(path):
-                return asset_id
-        raise KeyError(path)
+        return asset_of(self.service, path)
+
+
+def asset_of(service: MediaService, path: Path) -> str:
+    """The id of the asset `service` enrolled from `path`."""
+    for asset_id, info in service.index.state.assets.items():
+        if info.path == str(path):
+            return asset_id
+    raise KeyError(path)
 
 
 def make(factory: MediaFactory, name: str, *args: str) -> Path:

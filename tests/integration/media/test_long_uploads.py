@@ -98,22 +98,7 @@ def test_probes_see_prefixes_of_the_final_print_at_doubling_lengths(clinic: Clin
 
 def test_the_second_reader_proves_a_dictation_at_the_end_from_the_middle(clinic: Clinic) -> None:
     upload = joined(clinic, "long_late.mp3", filler(clinic), clinic.dictation_wavs[1])
-    offered: list[tuple[float, float]] = []
-    proven: list[bool] = []
-
-    def proof(sound: AudioPrint, start_s: float) -> bool:
-        offered.append((sound.seconds, start_s))
-        # What `service._AudioProof` does, without the proof's bar: the dictation is in the excerpt.
-        state = clinic.service.index.state
-        found = clinic.service._audio_matches(state, search_audio(state, sound))
-        proven.append(any(m.asset_id == clinic.asset_of(clinic.dictations[1]) for m in found))
-        return proven[-1]
-
-    reader = SecondHalf.start(upload, MediaLimits(), proof, lambda: any(proven))
-    assert reader is not None
-    reader.go()
-    reader._thread.join(120)
-    reader.stop()
+    reader, offered, proven = _run_reader(clinic, upload, clinic.dictations[1])
     assert any(proven)
     total = duration_s(upload)
     assert abs(reader.start_s - total / 2) < 0.01
@@ -135,6 +120,17 @@ def _reader_proof(clinic: Clinic, asset: Path) -> tuple[list[tuple[float, float]
     return offered, proven, proof
 
 
+def _run_reader(clinic: Clinic, upload: Path, asset: Path) -> tuple[SecondHalf, list[tuple[float, float]], list[bool]]:
+    """A second reader over `upload`, told to go and run to its end (or its proof of `asset`)."""
+    offered, proven, proof = _reader_proof(clinic, asset)
+    reader = SecondHalf.start(upload, MediaLimits(), proof, lambda: any(proven))
+    assert reader is not None
+    reader.go()
+    reader._thread.join(120)
+    reader.stop()
+    return reader, offered, proven
+
+
 def long_filler(clinic: Clinic) -> Path:
     """Never-enrolled speech looped to 330 s: long enough for the second reader's tail pass."""
     speech = clinic.factory.speech(" ".join(OTHER_SPEECH), voice="en-us")
@@ -143,12 +139,7 @@ def long_filler(clinic: Clinic) -> Path:
 
 def test_the_second_reader_reads_the_tail_of_a_long_upload_first(clinic: Clinic) -> None:
     upload = joined(clinic, "longer_late.mp3", long_filler(clinic), clinic.dictation_wavs[1])
-    offered, proven, proof = _reader_proof(clinic, clinic.dictations[1])
-    reader = SecondHalf.start(upload, MediaLimits(), proof, lambda: any(proven))
-    assert reader is not None
-    reader.go()
-    reader._thread.join(120)
-    reader.stop()
+    reader, offered, proven = _run_reader(clinic, upload, clinic.dictations[1])
     assert any(proven)
     total = duration_s(upload)
     assert abs(reader.start_s - (total - TAIL_S)) < 0.01
@@ -158,12 +149,7 @@ def test_the_second_reader_reads_the_tail_of_a_long_upload_first(clinic: Clinic)
 
 def test_the_second_reader_reads_the_rest_of_the_second_half_after_the_tail(clinic: Clinic) -> None:
     upload = joined(clinic, "longer_mid.mp3", long_filler(clinic), clinic.dictation_wavs[1], filler(clinic))
-    offered, proven, proof = _reader_proof(clinic, clinic.dictations[1])
-    reader = SecondHalf.start(upload, MediaLimits(), proof, lambda: any(proven))
-    assert reader is not None
-    reader.go()
-    reader._thread.join(120)
-    reader.stop()
+    _, offered, proven = _run_reader(clinic, upload, clinic.dictations[1])
     assert any(proven)
     total = duration_s(upload)
     starts = list(dict.fromkeys(start for _, start in offered))

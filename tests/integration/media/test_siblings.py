@@ -18,7 +18,7 @@ from agent.media import MediaService
 from agent.store import Store
 from tests.support.media import MediaFactory, require_tools
 
-from .conftest import lavfi_video
+from .conftest import asset_of, lavfi_video
 
 SOURCE = "testsrc2=s=480x360:rate=25"
 BACKGROUND = ("-f", "lavfi", "-i", "color=c=0x303848:s=1280x720:r=25")
@@ -32,10 +32,7 @@ class Siblings:
     graded: Path
 
     def asset_of(self, path: Path) -> str:
-        for asset_id, info in self.service.index.state.assets.items():
-            if info.path == str(path):
-                return asset_id
-        raise KeyError(path)
+        return asset_of(self.service, path)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from agent.media.siblings import Scored, choose
 from agent.store import Store
 from tests.support.media import MediaFactory, require_tools
 
-from .conftest import lavfi_video
+from .conftest import asset_of, lavfi_video
 
 GRADIENT = "gradients=s=480x360:rate=25:seed=4242:speed=0.03"
 OTHER_GRADIENT = "gradients=s=480x360:rate=25:seed=777:speed=0.03"
@@ -41,10 +41,7 @@ class Enrolled:
     graded: Path
 
     def asset_of(self, path: Path) -> str:
-        for asset_id, info in self.service.index.state.assets.items():
-            if info.path == str(path):
-                return asset_id
-        raise KeyError(path)
+        return asset_of(self.service, path)
 
 
 @pytest.fixture
