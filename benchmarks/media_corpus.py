@@ -89,11 +89,18 @@ VIDEO_PATTERNS = [
     "life=s={w}x{h}:rate={fps}:ratio={ratio:.2f}:seed={seed}:mold=8:life_color=#{color}",
     "cellauto=s={w}x{h}:rate={fps}:rule={rule}:seed={seed}",
     "sierpinski=s={w}x{h}:rate={fps}:seed={seed}:jump={jump}",
-    "gradients=s={w}x{h}:rate={fps}:seed={seed}:speed=0.0{speed}",
+    "gradients=s={w}x{h}:rate={fps}:seed={seed}:speed=0.0{speed}{colours}",
 ]
 
 AUDIO_TRANSFORMS: dict[str, Callable[[Path, Path, random.Random, Path], Path]] = {}
 VIDEO_TRANSFORMS: dict[str, Callable[[Path, Path, random.Random, Path], Path]] = {}
+
+
+def gradient_colours(seed: int, count: int) -> str:
+    """`gradients` options naming `count` colours drawn from `seed`: FFmpeg 5.1 picks its
+    colours at random whatever the seed, so the corpus would differ from run to run."""
+    rnd = random.Random(f"gradients:{seed}")
+    return "".join(f":c{i}=0x{rnd.randint(0, 0xFFFFFF):06X}" for i in range(count))
 
 
 def _run(cmd: list[str]) -> None:
@@ -486,9 +493,9 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
         return root, [Item(**d) for d in json.loads(manifest.read_text())]
     base_manifest = root / "base.json"
     if base_manifest.exists():
-        items = [Item(**d) for d in json.loads(base_manifest.read_text())]
-        items += _extra_negatives(spec, root)
-        return root, _derive(spec, root, items, log, manifest)
+        based = [Item(**d) for d in json.loads(base_manifest.read_text())]
+        based += _extra_negatives(spec, root)
+        return root, _derive(spec, root, based, log, manifest)
     for tool in ("espeak-ng", "ffmpeg", "ffprobe", "sox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"media_corpus: {tool} is not installed (scripts/setup.sh --dev)")
@@ -529,11 +536,13 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
 
     def pattern_for(index: int) -> str:
         template = VIDEO_PATTERNS[index % len(VIDEO_PATTERNS)]
+        seed = rnd.randint(1, 10**6)
         return template.format(
             w=480,
             h=360,
             fps=25,
-            seed=rnd.randint(1, 10**6),
+            seed=seed,
+            colours=gradient_colours(seed, 2),
             ratio=rnd.uniform(0.1, 0.5),
             color=f"{rnd.randint(0, 0xFFFFFF):06X}",
             rule=rnd.choice([30, 90, 110, 150]),
@@ -602,7 +611,9 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
         out = make_video(f"neg/clip{i:03d}.mp4", pattern, seconds, speech, rnd.randint(0, 359))
         # Even clips reuse an enrolled video's exact picture source (seed included), with
         # another hue and sound: the same pictures, a different recording.
-        same = {"same_source_as": f"orig/visit{i % spec.video:03d}.mp4"} if i % 2 == 0 and spec.video else {}
+        same: dict[str, object] = (
+            {"same_source_as": f"orig/visit{i % spec.video:03d}.mp4"} if i % 2 == 0 and spec.video else {}
+        )
         items.append(Item(str(out.relative_to(root)), "negative", "video", note=pattern.split("=")[0], extra=same))
         for j in range(2):
             frame = root / "neg" / f"clip{i:03d}_frame{j}.jpg"
@@ -619,7 +630,7 @@ def build(spec: CorpusSpec, root: Path | None = None, log: Callable[[str], None]
 EXTRA_SOURCES = [
     "life=s={w}x{h}:rate=25:ratio={ratio:.2f}:seed={seed}:mold={mold}:life_color=#{color}",
     "cellauto=s={w}x{h}:rate=25:rule={rule}:seed={seed}",
-    "gradients=s={w}x{h}:rate=25:seed={seed}:speed=0.0{speed}:n={n}",
+    "gradients=s={w}x{h}:rate=25:seed={seed}:speed=0.0{speed}:n={n}{colours}",
     "mandelbrot=s={w}x{h}:rate=25:start_x=-{ku}e-3:start_y={kv}e-3:start_scale=0.{kt}:end_scale=0.001",
     "testsrc=s={w}x{h}:rate=25",
     "smptehdbars=s={w}x{h}:rate=25",
@@ -635,16 +646,20 @@ def _extra_negatives(spec: CorpusSpec, root: Path) -> list[Item]:
     for i in range(spec.extra_negative_video):
         template = EXTRA_SOURCES[i % len(EXTRA_SOURCES)]
         w, h = rnd.choice([(480, 360), (640, 360), (320, 240)])
+        ratio, seed = rnd.uniform(0.05, 0.6), rnd.randint(1, 10**6)
+        mold, color = rnd.randint(0, 20), f"{rnd.randint(0, 0xFFFFFF):06X}"
+        rule, speed, n = rnd.choice([18, 30, 45, 60, 90, 105, 110, 150]), rnd.randint(1, 9), rnd.randint(2, 8)
         source = template.format(
             w=w,
             h=h,
-            ratio=rnd.uniform(0.05, 0.6),
-            seed=rnd.randint(1, 10**6),
-            mold=rnd.randint(0, 20),
-            color=f"{rnd.randint(0, 0xFFFFFF):06X}",
-            rule=rnd.choice([18, 30, 45, 60, 90, 105, 110, 150]),
-            speed=rnd.randint(1, 9),
-            n=rnd.randint(2, 8),
+            ratio=ratio,
+            seed=seed,
+            mold=mold,
+            color=color,
+            rule=rule,
+            speed=speed,
+            n=n,
+            colours=gradient_colours(seed, n),
             ku=rnd.randint(5, 200),
             kv=rnd.randint(5, 200),
             kt=rnd.randint(1, 10),

@@ -24,7 +24,8 @@ from agent.store import open_store
 SIZE = "480x360"
 SECONDS = 10
 # (name, lavfi source, hue): enrolled. The two testsrc2 videos share their pictures and differ
-# only in hue; so do the distractors below made from the same sources.
+# only in hue; so do the distractors below made from the same sources. `gradients` gets its
+# colours here: FFmpeg 5.1 draws them at random whatever the seed.
 ENROLLED = [
     ("life-a", "life=s={s}:rate=25:ratio=0.3:seed=101:mold=10:life_color=#30C060", 0),
     ("life-b", "life=s={s}:rate=25:ratio=0.2:seed=202:mold=10:life_color=#C04080", 0),
@@ -32,7 +33,7 @@ ENROLLED = [
     ("cell-b", "cellauto=s={s}:rate=25:rule=110:seed=404", 0),
     ("testsrc2-h0", "testsrc2=s={s}:rate=25", 0),
     ("testsrc2-h140", "testsrc2=s={s}:rate=25", 140),
-    ("grad-a", "gradients=s={s}:rate=25:seed=505:speed=0.05", 0),
+    ("grad-a", "gradients=s={s}:rate=25:seed=505:speed=0.05:c0=0x2a6f97:c1=0xf2b134", 0),
     ("mandel", "mandelbrot=s={s}:rate=25", 0),
 ]
 DISTRACTOR_SOURCES = [
@@ -42,7 +43,7 @@ DISTRACTOR_SOURCES = [
     ("cell-y", "cellauto=s={s}:rate=25:rule=110:seed=9404", 0),
     ("testsrc2-h70", "testsrc2=s={s}:rate=25", 70),
     ("testsrc2-h250", "testsrc2=s={s}:rate=25", 250),
-    ("grad-x", "gradients=s={s}:rate=25:seed=9505:speed=0.05", 0),
+    ("grad-x", "gradients=s={s}:rate=25:seed=9505:speed=0.05:c0=0x8e3b46:c1=0x7fc8a9", 0),
     ("testsrc", "testsrc=s={s}:rate=25", 0),
     ("smpte", "smptehdbars=s={s}:rate=25", 0),
     ("mandel-zoom", "mandelbrot=s={s}:rate=25:start_scale=0.5", 0),

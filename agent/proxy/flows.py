@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -89,6 +90,9 @@ class FlowState:
     cut: bool = False
     """WebSocket: a match ended this stream; every later client message is dropped."""
     ws_error_recorded: bool = False
+    audit_check: asyncio.Task[None] | None = None
+    """WebSocket that is never cut: the latest background check (each waits for the one before)."""
+    audit_backlog: int = 0
 
     def __init__(self, dest: Destination, headers: dict[str, str], method: str = "", path: str = "") -> None:
         self.dest = dest

@@ -48,12 +48,13 @@ def failsafe[A: Guarded, T](hook: Callable[[A, T], Pending | None]) -> Callable[
             return None
         if pending is None:
             return None
-        return _finish(addon.decisions, name, data, pending)
+        return finish(addon.decisions, name, data, pending)
 
     return guarded
 
 
-async def _finish(decisions: Decisions, name: str, data: object, pending: Pending) -> None:
+async def finish(decisions: Decisions, name: str, data: object, pending: Pending) -> None:
+    """Await a hook's coroutine (or a task it started) so that its crash fails safe too."""
     try:
         await pending
     except Exception as exc:

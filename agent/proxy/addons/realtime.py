@@ -8,6 +8,11 @@ client why (an OpenAI-style `error` event) and closes the connection. Audio that
 before the window became recognisable is what a streaming check cannot prevent: a few
 seconds, reported in the event (`audio_s_before_cut`).
 
+A stream that is never cut (an approved service, an audit-only policy) is not held while it
+is matched: its messages pass at once and the checks run behind them, one after another
+(at most `MAX_AUDIT_BACKLOG` waiting), until the stream's audit event is recorded. A busy
+machine then delays the audit, not the clinician's dictation.
+
 mitmproxy keeps every message of a WebSocket in `flow.websocket.messages`; for hours-long
 streams that is unbounded, so the list is trimmed to the current message on every hook.
 """
@@ -26,7 +31,7 @@ from mitmproxy import ctx, http
 from agent.payload.types import PayloadPart, PcmFormat
 from agent.policy.verdict import Verdict, decide_upload
 from agent.proxy.addons.base import FlowAddon
-from agent.proxy.addons.failsafe import drop, failsafe
+from agent.proxy.addons.failsafe import drop, failsafe, finish
 from agent.proxy.flows import FlowState, Phase, client_ref, draft_for, facts_for, state_of
 from agent.proxy.inspect import InspectionBusy, InspectionTimeout, PartsResult
 from agent.proxy.realtime import RealtimeAudio, format_from_url
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 OFFLOAD_BYTES = 256 << 10
 SMALL_UNKNOWN_MESSAGE = 1024
 DEFAULT_PCM = PcmFormat(sample_rate=24000)
+MAX_AUDIT_BACKLOG = 4  # background checks one stream that is never cut may have waiting
 
 
 def default_pcm(dest: Destination, query: str) -> PcmFormat:
@@ -113,15 +119,50 @@ class RealtimeGuard(FlowAddon):
             drop(message)
             self._undecodable(flow, state, feed.error)
             return
-        for result in await self._checks(audio, feed.parts):
+        if not state.dest.can_block:
+            self._audit_behind(flow, state, audio, feed.parts)
+            return
+        for result in await self._run(self._jobs(audio, feed.parts)):
             if result.match is None and not result.errors:
                 continue
             if self._decide(flow, state, result):
                 drop(message)
                 return
 
-    async def _checks(self, audio: RealtimeAudio, parts: list[PayloadPart]) -> list[PartsResult]:
-        inspector = self.services.inspector
+    def _audit_behind(
+        self, flow: http.HTTPFlow, state: FlowState, audio: RealtimeAudio, parts: list[PayloadPart]
+    ) -> None:
+        """Match a stream that is never cut in the background, after the checks already queued.
+
+        The jobs are taken now, as the blocking path would take them; at most
+        `MAX_AUDIT_BACKLOG` wait, later windows are skipped until the backlog drains.
+        """
+        if state.audited or state.audit_backlog >= MAX_AUDIT_BACKLOG:
+            return
+        jobs = self._jobs(audio, parts)
+        if not jobs:
+            return
+        previous = state.audit_check
+        state.audit_backlog += 1
+
+        async def check() -> None:
+            try:
+                if previous is not None:
+                    await previous
+                if state.audited:
+                    return
+                for result in await self._run(jobs):
+                    if result.match is not None or result.errors:
+                        self._decide(flow, state, result)
+            finally:
+                state.audit_backlog -= 1
+
+        state.audit_check = asyncio.get_running_loop().create_task(
+            finish(self.decisions, "websocket_message", flow, check())
+        )
+
+    def _jobs(self, audio: RealtimeAudio, parts: list[PayloadPart]) -> list[list[PayloadPart]]:
+        """What this message makes due: its own parts, the audio window, the container stream."""
         jobs: list[list[PayloadPart]] = []
         if parts:
             jobs.append(parts)
@@ -137,10 +178,13 @@ class RealtimeGuard(FlowAddon):
             jobs.append(job)
         if audio.container_mode and audio.container_due():
             jobs.append([PayloadPart("ws:container-stream", audio.take_container())])
+        return jobs
+
+    async def _run(self, jobs: list[list[PayloadPart]]) -> list[PartsResult]:
         results = []
         for job in jobs:
             try:
-                results.append(await inspector.match(job))
+                results.append(await self.services.inspector.match(job))
             except (InspectionBusy, InspectionTimeout) as exc:
                 results.append(PartsResult(errors=[str(exc)]))
         return results

@@ -26,8 +26,9 @@ from tests.support.media import MediaFactory, require_tools
 
 from .conftest import asset_of, lavfi_video
 
-GRADIENT = "gradients=s=480x360:rate=25:seed=4242:speed=0.03"
-OTHER_GRADIENT = "gradients=s=480x360:rate=25:seed=777:speed=0.03"
+# FFmpeg 5.1's `gradients` draws its colours at random whatever the seed: they are given here.
+GRADIENT = "gradients=s=480x360:rate=25:seed=4242:speed=0.03:c0=0x1f5fa8:c1=0xe8c070"
+OTHER_GRADIENT = "gradients=s=480x360:rate=25:seed=777:speed=0.03:c0=0x7a2848:c1=0x9fd8b0"
 PATTERN = "testsrc2=s=480x360:rate=25"
 PIP = "[0:v]scale=iw*0.35:-2[s];color=c=0x2c3a30:s=960x540:d=60[b];[b][s]overlay=700:330:shortest=1"
 CROP = "crop=iw*0.8:ih*0.8:iw*0.2:0,scale=-2:360"
