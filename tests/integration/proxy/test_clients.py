@@ -15,6 +15,7 @@ import os
 import ssl
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -225,27 +226,39 @@ def test_curl_form_upload(
 # --- realtime websocket ------------------------------------------------------------------------
 
 
-def _stream(proxy: ProxyProcess, url: str, pcm: bytes) -> tuple[int, list[dict[str, object]], bool]:
-    """Send `pcm` as 100 ms input_audio_buffer.append events; (sent, replies, closed early)."""
+@dataclass
+class Streamed:
+    sent: int
+    replies: list[dict[str, object]]
+    ended_by: BaseException | None  # what closed the stream early, if anything
+
+    @property
+    def closed(self) -> bool:
+        return self.ended_by is not None
+
+
+def _stream(proxy: ProxyProcess, url: str, pcm: bytes) -> Streamed:
+    """Send `pcm` as 100 ms input_audio_buffer.append events."""
     context = ssl.create_default_context(cafile=str(proxy.ca_cert))
     replies: list[dict[str, object]] = []
     sent = 0
     step = 4800  # 100 ms of 24 kHz s16le
+    wait = 30  # generous: CI runs this beside Wine and media tests on two cores
     try:
-        with connect(url, proxy=proxy.url, ssl=context, open_timeout=10, close_timeout=2) as ws:
+        with connect(url, proxy=proxy.url, ssl=context, open_timeout=wait, close_timeout=2) as ws:
             ws.send(json.dumps({"type": "session.update", "session": {"input_audio_format": "pcm16"}}))
-            replies.append(json.loads(ws.recv(timeout=10)))
+            replies.append(json.loads(ws.recv(timeout=wait)))
             for offset in range(0, len(pcm) - len(pcm) % 2, step):
                 chunk = pcm[offset : offset + step]
                 ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}))
                 sent += 1
-                reply = json.loads(ws.recv(timeout=10))
+                reply = json.loads(ws.recv(timeout=wait))
                 replies.append(reply)
                 if reply.get("type") == "error":
                     ws.recv(timeout=5)  # the proxy closes the connection next
-    except (ConnectionClosed, TimeoutError, OSError):
-        return sent, replies, True
-    return sent, replies, False
+    except (ConnectionClosed, TimeoutError, OSError) as exc:
+        return Streamed(sent, replies, exc)
+    return Streamed(sent, replies, None)
 
 
 def test_realtime_websocket_audio(
@@ -254,28 +267,30 @@ def test_realtime_websocket_audio(
     clinical = recordings.clinical_pcm24k.read_bytes()
     total_messages = len(range(0, len(clinical) - len(clinical) % 2, 4800))
     before = unapproved.received.ws_messages
-    sent, replies, closed = _stream(proxy, f"{unapproved.wss}/v1/realtime", clinical)
-    errors = [r for r in replies if r.get("type") == "error"]
-    assert closed
+    cut = _stream(proxy, f"{unapproved.wss}/v1/realtime", clinical)
+    errors = [r for r in cut.replies if r.get("type") == "error"]
+    assert cut.closed
     assert errors, "the client is told why"
     error = errors[0]["error"]
     assert isinstance(error, dict)
     assert error["type"] == "phiwall_blocked"
-    assert sent < total_messages, "the stream is cut before the recording ends"
+    assert cut.sent < total_messages, "the stream is cut before the recording ends"
     appends_forwarded = unapproved.received.ws_messages - before - 1  # minus the session.update
-    assert appends_forwarded == sent - 1, "the matching message never reached the service"
+    assert appends_forwarded == cut.sent - 1, "the matching message never reached the service"
     event = proxy.event(str(error["incident"]))
     assert event.verdict == "block"
     assert event.asset_id == recordings.asset_id
     assert json.loads(event.details)["transport"] == "websocket"
 
-    sent, replies, closed = _stream(proxy, f"{unapproved.wss}/v1/realtime", recordings.other_pcm24k.read_bytes())
-    assert not closed
-    assert not [r for r in replies if r.get("type") == "error"]
+    other = _stream(proxy, f"{unapproved.wss}/v1/realtime", recordings.other_pcm24k.read_bytes())
+    assert not other.closed, f"{other.ended_by!r} after {other.sent} messages; proxy log: {proxy.log()[-3000:]}"
+    assert not [r for r in other.replies if r.get("type") == "error"]
 
-    sent, replies, closed = _stream(proxy, f"{approved.wss}/v1/realtime", clinical)
-    assert not closed
-    assert sent == total_messages
+    approved_stream = _stream(proxy, f"{approved.wss}/v1/realtime", clinical)
+    assert not approved_stream.closed, (
+        f"{approved_stream.ended_by!r} after {approved_stream.sent} messages; proxy log: {proxy.log()[-3000:]}"
+    )
+    assert approved_stream.sent == total_messages
     assert audit_events(proxy, recordings, "/v1/realtime")
 
 
