@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -64,6 +65,18 @@ def test_the_voice_model_needs_chromaprint_items_and_agreement() -> None:
     short = AudioCandidate("x", 0.0, 1.0, 9, 90, 0.5, 0.30, 8, 2.0)  # too few items to judge
     assert not decide("audio", chance, cal)[1]
     assert not decide("audio", short, cal)[1]
+
+
+def test_the_voice_model_judges_only_lines_at_the_recordings_own_speed() -> None:
+    """Another synthetic recording in the same voice, reading shared template phrases 4.5 %
+    faster, agrees with an enrolled dictation along a tempo-changed line (the public real-life
+    suite's `other028 -> dictation007`); the voice model, fitted at unchanged speed, leaves it."""
+    cal = load_calibration()
+    faster = AudioCandidate("x", 101.8, 1.045, 11, 1498, 0.18, 0.342, 155, 33.2)
+    same_speed = replace(faster, slope=1.0)
+    assert decide("audio", same_speed, cal)[1], "the same evidence on the recording's own speed is a match"
+    assert not decide("audio", faster, cal)[1]
+    assert decide("audio", replace(faster, slope=1.005), cal)[1], "fit noise of a half per cent is tolerated"
 
 
 def test_a_calibration_without_a_voice_model_still_loads() -> None:
