@@ -17,6 +17,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
+from textual._types import SegmentLines
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
@@ -93,10 +94,14 @@ class Cell:
         return self.text
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        text, width = self.text, options.max_width
+        yield self.segment(console, options.max_width)
+
+    def segment(self, console: Console, width: int) -> Segment:
+        """The cell as one segment at most `width` cells wide."""
+        text = self.text
         if cell_len(text) > width:
             text = set_cell_size(text, width - 1) + "…" if width > 1 else "…"[:width]
-        yield Segment(text, console.get_style(self.style) if self.style else None)
+        return Segment(text, console.get_style(self.style) if self.style else None)
 
 
 class MarkCell:
@@ -109,7 +114,10 @@ class MarkCell:
         self.marked = marked
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Segment("●", _MARKED) if self.marked else Segment(" ")
+        yield self.segment(console, options.max_width)
+
+    def segment(self, console: Console, width: int) -> Segment:
+        return Segment("●", _MARKED) if self.marked else Segment(" ")
 
 
 _cell = Cell
@@ -155,6 +163,69 @@ class IncidentTable(DataTable[object]):
         # The vertical scrollbar's room is always kept: it comes and goes with the rows and
         # must not push the last column out of sight.
         self.fit_columns(self.size.width - self.styles.scrollbar_size_vertical)
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        """A body cell's line, built directly: what DataTable draws for it, without Rich's
+        `Padding`, `Styled` and `render_lines` per cell (most of a filter's time to the
+        screen drawn, docs/console.md). Headers, other cells and other row heights go to
+        DataTable; `tests/console/test_table_cells.py` compares the two lines cell by cell.
+        """
+        pad = self.cell_padding
+        if row_index < 0 or column_index < 0 or width - 2 * pad < 1:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cache_key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cached = self._cell_render_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        cell = self._get_row_renderables(row_index)[1][column_index]
+        if not isinstance(cell, Cell | MarkCell) or self.rows[row_key].height != 1:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
+        component, post = self._get_styles_to_render_cell(
+            False,
+            False,
+            fixed,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        console = self.app.console
+        pre = console.get_style(base_style + Style.from_meta({"row": row_index, "column": column_index}) + component)
+        post = console.get_style(post)
+        plain = pre + post if post else pre
+        inner = width - 2 * pad
+        segment = cell.segment(console, inner)
+        styled = pre + segment.style if segment.style else pre
+        line = [Segment(" " * pad, plain), Segment(segment.text, styled + post if post else styled)]
+        fill = inner - cell_len(segment.text)
+        line.append(Segment(" " * (fill + pad), plain))
+        lines = [line]
+        self._cell_render_cache[cache_key] = lines
+        return lines
 
     def fit_columns(self, available: int) -> None:
         """Size the columns to the terminal: the free width goes to host, asset, user, process."""
