@@ -174,9 +174,9 @@ class IncidentTable(DataTable[object]):
         hover: bool = False,
     ) -> SegmentLines:
         """A body cell's line, built directly: what DataTable draws for it, without Rich's
-        `Padding`, `Styled` and `render_lines` per cell (most of a filter's time to the
-        screen drawn, docs/console.md). Headers, other cells and other row heights go to
-        DataTable; `tests/console/test_table_cells.py` compares the two lines cell by cell.
+        `Padding`, `Styled` and `render_lines` per cell (about half the CPU of a full repaint,
+        `benchmarks/console_table_render.py`). Headers, other cells and other row heights go
+        to DataTable; `tests/console/test_table_cells.py` compares the two lines cell by cell.
         """
         pad = self.cell_padding
         if row_index < 0 or column_index < 0 or width - 2 * pad < 1:
