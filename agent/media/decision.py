@@ -190,8 +190,11 @@ def decide(
     if kind == "audio" and voice and calibration.voice is not None and isinstance(candidate, AudioCandidate):
         second = calibration.voice
         voice_score = second.score(feature_vector("voice", candidate))
-        enough = candidate.cp_overlap >= VOICE_MIN_ITEMS and candidate.lm_votes >= second.min_support
-        enough = enough and abs(candidate.slope - 1.0) <= VOICE_MAX_TEMPO_CHANGE
+        enough = (
+            candidate.cp_overlap >= VOICE_MIN_ITEMS
+            and candidate.lm_votes >= second.min_support
+            and abs(candidate.slope - 1.0) <= VOICE_MAX_TEMPO_CHANGE
+        )
         if enough and voice_score >= second.threshold:
             return voice_score, True
     return score, False

@@ -178,13 +178,22 @@ class IncidentTable(DataTable[object]):
         `benchmarks/console_table_render.py`). Headers, other cells and other row heights go
         to DataTable; `tests/console/test_table_cells.py` compares the two lines cell by cell.
         """
+        lines = self._body_cell_lines(row_index, column_index, base_style, width, cursor, hover)
+        if lines is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        return lines
+
+    def _body_cell_lines(
+        self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool, hover: bool
+    ) -> SegmentLines | None:
+        """The cell's line from DataTable's cache or built here; None: DataTable draws it."""
         pad = self.cell_padding
         if row_index < 0 or column_index < 0 or width - 2 * pad < 1:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            return None
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
         if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            return None
         cache_key = (
             row_key,
             column_key,
@@ -200,7 +209,7 @@ class IncidentTable(DataTable[object]):
             return cached
         cell = self._get_row_renderables(row_index)[1][column_index]
         if not isinstance(cell, Cell | MarkCell) or self.rows[row_key].height != 1:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            return None
         fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
         component, post = self._get_styles_to_render_cell(
             False,

@@ -22,14 +22,20 @@ from agent.proxy.services import GuardServices
 from tests.integration.proxy.harness import APPROVED_HOST, UNAPPROVED_HOST
 
 
+def _websocket_to(host: str, routing: Routing, realtime: RealtimeGuard) -> http.HTTPFlow:
+    """A WebSocket flow to `host`, routed and started as mitmproxy would."""
+    flow = tflow.twebsocketflow()
+    flow.request.host = host
+    flow.request.headers["upgrade"] = "websocket"
+    routing.requestheaders(flow)
+    realtime.websocket_start(flow)
+    return flow
+
+
 async def test_websocket_start_and_history(services: GuardServices, decisions: Decisions) -> None:
     routing, realtime = Routing(services, decisions), RealtimeGuard(services, decisions)
     with taddons.context(routing, realtime):  # type: ignore[no-untyped-call]
-        flow = tflow.twebsocketflow()
-        flow.request.host = UNAPPROVED_HOST
-        flow.request.headers["upgrade"] = "websocket"
-        routing.requestheaders(flow)
-        realtime.websocket_start(flow)
+        flow = _websocket_to(UNAPPROVED_HOST, routing, realtime)
         state = state_of(flow)
         assert state is not None
         assert state.realtime is not None, "an inspected destination's stream is fed to RealtimeAudio"
@@ -64,11 +70,7 @@ async def test_a_stream_that_is_never_cut_is_not_held_while_it_is_matched(
     monkeypatch.setattr(services.inspector, "match", slow_match)
     routing, realtime = Routing(services, decisions), RealtimeGuard(services, decisions)
     with taddons.context(routing, realtime):  # type: ignore[no-untyped-call]
-        flow = tflow.twebsocketflow()
-        flow.request.host = APPROVED_HOST
-        flow.request.headers["upgrade"] = "websocket"
-        routing.requestheaders(flow)
-        realtime.websocket_start(flow)
+        flow = _websocket_to(APPROVED_HOST, routing, realtime)
         state = state_of(flow)
         assert state is not None
         assert state.realtime is not None
