@@ -178,6 +178,7 @@ def main() -> None:
     service = MediaService(store)  # as a fresh process would: prints from the store
     results: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     wrong_found: list[str] = []
+    undecided: list[str] = []
     latencies: list[float] = []
     for case, name, path in queries:
         outcome = service.match_path(path)
@@ -185,7 +186,10 @@ def main() -> None:
         row = results[case]
         row[2] += 1
         m = outcome.match
-        if m is not None:
+        if m is not None and m.ambiguous:
+            # Blocked as enrolled media, but not named: neither a hit nor a wrong asset.
+            undecided.append(f"{path.name} -> one of {1 + len(m.alternatives)} ({m.method}, score {m.score})")
+        elif m is not None:
             row[0 if m.asset_id == ids[name] else 1] += 1
             if m.asset_id != ids[name]:
                 wrong_found.append(f"{path.name} -> {Path(m.path).name} ({m.method}, score {m.score})")
@@ -203,8 +207,8 @@ def main() -> None:
         print(f"{case:22} {h / t:.3f}  {w:5d}  ({t})")
         hits, wrong, total = hits + h, wrong + w, total + t
     print(f"overall recall {hits / total:.3f} ({hits}/{total}), wrong-asset {wrong}")
-    print(f"false matches {len(false)} of {len(distractors)} distractors")
-    for line in wrong_found + false:
+    print(f"false matches {len(false)} of {len(distractors)} distractors; queries not named: {len(undecided)}")
+    for line in wrong_found + false + undecided:
         print(f"  {line}")
     q = statistics.quantiles(latencies, n=20)
     dq = statistics.quantiles(d_lat, n=20)

@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             outcome = service.match_path(root / it.path)
             latency[it.kind].append(outcome.ms)
-            found = names.get(outcome.match.asset_id) if outcome.match else None
+            match = outcome.match
+            # A match that names no single asset (several fit equally) is blocked all the same.
+            found = None if match is None else "(one of several)" if match.ambiguous else names.get(match.asset_id)
             if it.role == "negative":
                 # Clips made from an enrolled video's exact picture source (another hue, other
                 # sound) are the same pictures: reported apart, not as false matches.
@@ -63,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             row = rows[it.transform]
             row[2] += 1
-            if found == it.source:
+            if match is not None and match.ambiguous:
+                false_list.append(f"NOT NAMED {it.path} -> one of {1 + len(match.alternatives)}")
+            elif found == it.source:
                 row[0] += 1
             elif found:
                 row[1] += 1

@@ -5,7 +5,10 @@ Contract (docs/detection.md; exit statuses in docs/configuration.md):
   media file was enrolled (or already was), non-zero with a message per failure otherwise.
 - `match --json PATH...` prints, for each PATH in order, one JSON object on its own line:
   {"file": PATH, "match": null | {"asset", "path", "kind", "score", "offset_s", "method"}, "ms": N}
-  with an "error" string when the input could not be inspected. Never a traceback.
+  with an "error" string when the input could not be inspected. Never a traceback. When the
+  file is enrolled media but several assets fit it equally (pixel-identical pictures, no
+  sound), "match" is null and "ambiguous": {"assets": [{"asset", "path"}...], "kind",
+  "score", "method"} lists them; the proxy blocks such an upload.
 
 Exit statuses (agent.errors): 0 when every PATH was read (matched or not); 6 when a PATH could
 not be read (missing, permission denied, a FIFO or device, a folder given to `match`); 4 when
@@ -22,7 +25,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,6 +33,10 @@ from agent.commands.inputs import unreadable_reason
 from agent.commands.options import config_option, db_option, resolve
 from agent.errors import DataDirError, InputError, MediaError
 from agent.store import Store, open_store
+
+if TYPE_CHECKING:
+    from agent.media import MediaService
+    from agent.media.model import MediaMatch
 
 
 def _open(config_file: Path | None, db_url: str | None, *, create: bool) -> tuple[Store, str]:
@@ -158,6 +165,19 @@ def enroll(
         raise MediaError(f"{counts['failed']} file(s) could not be enrolled (see the messages above)")
 
 
+def _ambiguous_answer(found: MediaMatch, service: MediaService) -> dict[str, Any]:
+    """An upload that is enrolled media but could be any of several assets (pixel-identical
+    pictures, no sound): `match` stays null, since naming one would be a guess, and every
+    candidate is listed. The proxy blocks such an upload all the same."""
+    assets = [found.asset_id, *found.alternatives]
+    return {
+        "assets": [{"asset": a, "path": service.asset_path(a) or ""} for a in assets],
+        "kind": found.kind,
+        "score": found.score,
+        "method": found.method,
+    }
+
+
 def _report_enrolment(outcome: Any, as_json: bool) -> None:
     if as_json:
         click.echo(
@@ -213,24 +233,25 @@ def match(db_url: str | None, config_file: Path | None, as_json: bool, paths: tu
             if error:
                 failed += 1
             found = outcome.match
-            answer = {
-                "file": str(path),
-                "match": None
-                if found is None
-                else {
+            answer = {"file": str(path), "match": None, "ms": outcome.ms}
+            if found is not None and found.ambiguous:
+                answer["ambiguous"] = _ambiguous_answer(found, service)
+            elif found is not None:
+                answer["match"] = {
                     "asset": found.asset_id,
                     "path": found.path,
                     "kind": found.kind,
                     "score": found.score,
                     "offset_s": found.offset_s,
                     "method": found.method,
-                },
-                "ms": outcome.ms,
-            }
+                }
             if error:
                 answer["error"] = error
             if as_json:
                 click.echo(json.dumps(answer))
+            elif found is not None and found.ambiguous:
+                paths_of = ", ".join(entry["path"] for entry in answer["ambiguous"]["assets"])
+                click.echo(f"AMBIGUOUS  {path}  ->  one of {paths_of}  ({found.kind}, score {found.score:.3f})")
             elif found is not None:
                 where = f"{found.kind}, score {found.score:.3f}, at {found.offset_s:.1f} s"
                 click.echo(f"MATCH  {path}  ->  {found.path}  ({where})")

@@ -33,6 +33,14 @@ class MediaMatch:
     # Which stage found it: "sound", "warped-sound", "frames", "turned-frames", "inset", "keypoints"
     # (analysts and benchmarks attribute matches with it).
     method: str = ""
+    # Other enrolled assets the evidence fits as well as this one (pixel-identical pictures
+    # and no sound to tell them apart): the query is enrolled clinical media, one of these or
+    # `asset_id`, which one cannot be told. Empty for a match that names its asset.
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return bool(self.alternatives)
 
 
 @dataclass(frozen=True)

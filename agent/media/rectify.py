@@ -84,6 +84,9 @@ class GeoCandidate:
     frames: int  # query frames verified against this asset
     inliers: int  # best inlier count
     offset_s: float
+    # Other assets whose verified pictures the query fits as well (`_decided`): not named,
+    # but equally likely.
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -355,22 +358,25 @@ def _rival(hits: list[Scored], lead: list[Scored], evidence: int) -> bool:
     return MARGIN * _support(hits) > evidence or (best >= VIDEO_MIN_INLIERS and MARGIN * best > _best(lead))
 
 
-def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool, tie: Callable[[str], float]) -> str | None:
-    """The asset that clears the bar and leads every other asset by MARGIN (`_rival`); once
-    every frame was seen (`final`), among the lead and its rivals (siblings the inliers cannot
-    separate) the one whose colours agree best by COLOUR_MARGIN, then (agreements tied) the
-    one whose mean raw hue rotation is least by HUE_MARGIN_DEG; if colours tie, the one
-    whose length the query spans (`tie` within LENGTH_MATCH_S: a whole-file upload) when it
-    is the only one. Otherwise nothing: naming one of two assets the evidence cannot tell
-    apart is a wrong-asset match half the time, worse than no match. The asset chosen must
-    clear the bar itself."""
+def _decided(
+    per_asset: dict[str, list[Scored]], single: bool, final: bool, tie: Callable[[str], float]
+) -> tuple[str, tuple[str, ...]] | None:
+    """The asset that clears the bar and leads every other asset by MARGIN (`_rival`), with
+    no alternatives; once every frame was seen (`final`), among the lead and its rivals
+    (siblings the inliers cannot separate) the one whose colours agree best by COLOUR_MARGIN,
+    then (agreements tied) the one whose mean raw hue rotation is least by HUE_MARGIN_DEG; if
+    colours tie, the one whose length the query spans (`tie` within LENGTH_MATCH_S: a
+    whole-file upload) when it is the only one. The asset chosen must clear the bar itself.
+    When nothing separates the tied assets, the lead is returned with the others as
+    alternatives: naming one of two assets the evidence cannot tell apart is a wrong-asset
+    match half the time, but the query is enrolled media either way."""
     cleared = {a: e for a, hits in per_asset.items() if (e := _evidence(hits, single))}
     if not cleared:
         return None
     lead = max(cleared, key=lambda a: cleared[a])
     rivals = [a for a in per_asset if a != lead and _rival(per_asset[a], per_asset[lead], cleared[lead])]
     if not rivals:
-        return lead
+        return lead, ()
     if not final:
         return None  # undecided: look at more frames first
     # Close rivals show the same pictures (siblings): colour separates graded copies.
@@ -385,9 +391,13 @@ def _decided(per_asset: dict[str, list[Scored]], single: bool, final: bool, tie:
     if len(tied) > 1:
         spanned = [a for a in tied if tie(a) <= LENGTH_MATCH_S]
         if len(spanned) != 1:
-            return None
+            undecided = [a for a in (spanned or tied) if a in cleared]
+            if not undecided:
+                return None
+            first = max(undecided, key=lambda a: cleared[a])
+            return first, tuple(a for a in (spanned or tied) if a != first)
         tied = spanned
-    return tied[0] if tied[0] in cleared else None
+    return (tied[0], ()) if tied[0] in cleared else None
 
 
 def verify(
@@ -414,7 +424,8 @@ def verify(
     there); hits below `min_colour` are dropped, and among rivals within the margin the
     asset whose colours agree best by COLOUR_MARGIN wins, then the only one whose
     `tie(asset)` (the service: how far the asset's length is from the query's) is within
-    LENGTH_MATCH_S; if none of these separates them, None (`_decided`).
+    LENGTH_MATCH_S; if none of these separates them, the lead with the others as
+    `alternatives` (`_decided`).
     `queries` is consumed lazily: describing and matching stop as soon as one
     asset is beyond doubt, or once this thread has spent `budget_s` seconds of CPU time here
     (the decision is then made on the frames seen; CPU, not wall time, so that a loaded
@@ -444,17 +455,17 @@ def verify(
             per_asset.setdefault(a, []).append(scored)
         found = _decided(per_asset, single, final=False, tie=tie)
         if found is not None:
-            return _candidate(found, per_asset[found])
+            return _candidate(*found, per_asset[found[0]])
         if deadline is not None and time.thread_time() > deadline:
             break
     found = _decided(per_asset, single, final=True, tie=tie)
-    return _candidate(found, per_asset[found]) if found else None
+    return _candidate(*found, per_asset[found[0]]) if found else None
 
 
-def _candidate(asset_id: str, hits: list[Scored]) -> GeoCandidate:
+def _candidate(asset_id: str, alternatives: tuple[str, ...], hits: list[Scored]) -> GeoCandidate:
     top = max(hits, key=lambda h: h.hit.inliers).hit
     strong = sum(1 for h in hits if h.hit.inliers >= VIDEO_MIN_INLIERS)
-    return GeoCandidate(asset_id, strong, top.inliers, top.t)
+    return GeoCandidate(asset_id, strong, top.inliers, top.t, alternatives)
 
 
 def rectified_chroma(detail: Detail, hit: GeoHit, stored: npt.NDArray[np.int8]) -> tuple[float, float]:

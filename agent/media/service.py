@@ -187,6 +187,11 @@ class MediaService:
         state = self.index.state
         return IndexStats(len(state.assets), len(state.audio), len(state.frames), state.nbytes)
 
+    def asset_path(self, asset_id: str) -> str | None:
+        """Where an indexed asset was enrolled from (None when it is not indexed)."""
+        info = self.index.state.assets.get(asset_id)
+        return info.path if info else None
+
     # --- enrolment --------------------------------------------------------------------------
 
     def enroll_path(self, path: Path) -> EnrollOutcome:
@@ -440,10 +445,11 @@ class MediaService:
         chosen = siblings.choose(accepted, span)
         if chosen is None:
             return []
-        c = chosen.candidate
-        return [
-            self._as_match(state, c.asset_id, "image" if kind == "image" else "video", chosen.score, c.offset_s, method)
-        ]
+        c = chosen.best.candidate
+        found = self._as_match(
+            state, c.asset_id, "image" if kind == "image" else "video", chosen.best.score, c.offset_s, method
+        )
+        return [replace(found, alternatives=chosen.alternatives)]
 
     def _inset_matches(
         self, state: IndexState, prints: MediaPrints, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
@@ -513,7 +519,8 @@ class MediaService:
         # Inliers well above the bar are near-certain; the score says how far above.
         score = 1.0 - 0.5 ** (found.inliers / 8.0)
         kind = "image" if prints.kind == "image" else "video"
-        return [self._as_match(state, found.asset_id, kind, score, found.offset_s, "keypoints")]
+        match = self._as_match(state, found.asset_id, kind, score, found.offset_s, "keypoints")
+        return [replace(match, alternatives=found.alternatives)]
 
     def _warped_match(
         self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]

@@ -234,6 +234,9 @@ def draft_for(
             draft.match_score = result.match.score
             draft.match_kind = result.match.kind
             draft.match_offset_s = result.match.offset_s
+            if result.match.alternatives:
+                # The pictures fit these enrolled assets as well: which one it is cannot be told.
+                draft.details["also_matches"] = list(result.match.alternatives)
             draft.details["matched_part"] = result.matched_where
             if result.matched_sha256:
                 draft.details["payload_sha256"] = result.matched_sha256

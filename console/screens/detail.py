@@ -45,7 +45,15 @@ def _facts(title: str, rows: Sequence[tuple[str, object]]) -> Table:
 
 
 # Details keys shown in their own place on the page (not again under "Other details").
-_PLACED_DETAILS = ("parent_pid", "parent_name", "cmdline", "payload_sha256", "matched_part", "derivative")
+_PLACED_DETAILS = (
+    "parent_pid",
+    "parent_name",
+    "cmdline",
+    "payload_sha256",
+    "matched_part",
+    "derivative",
+    "also_matches",
+)
 
 
 def lineage_rows(lineage: LineageInfo, tz: tzinfo | None) -> list[tuple[str, object]]:
@@ -139,6 +147,10 @@ def render_detail(detail: IncidentDetail, tz: tzinfo | None) -> RenderableType:
             ("score", display.score(row.match_score)),
             ("asset id", row.asset_id),
         ]
+        also = d.get("also_matches")
+        if isinstance(also, list) and also:
+            # Pictures that fit several enrolled assets equally: which one it is cannot be told.
+            what_rows.append(("or equally", ", ".join(display.text(a) for a in also)))
         if a is not None:
             what_rows.append(("asset", f"{a.kind} ({display.text(a.mime)}), {display.size(a.size)}"))
             if a.deleted_at:

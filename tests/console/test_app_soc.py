@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from textual.widgets import DataTable, Input, RadioButton, Select, Static, TextArea
 
-from agent.store import Store
+from agent.store import Store, open_store, write_events
 from console.app import ConsoleApp
 from console.data.tables import EVENT, TRIAGE
 from console.screens.detail import IncidentDetailScreen
@@ -17,6 +17,7 @@ from console.screens.dialogs import CloseDialog, ConfirmDialog, ExportDialog, No
 from console.widgets.incident_table import IncidentTable
 from console.widgets.status import StatusLine
 from tests.console.conftest import make_settings, plain, settle, shown, wait_for_feed, wait_until
+from tests.support.siem import blocked_upload
 
 SIZE = (160, 40)
 
@@ -231,3 +232,23 @@ async def test_read_only_console_cannot_change_the_policy(small_store: Store, tm
         await settle(pilot, app)
         assert not shown(app, ConfirmDialog)
     assert not data_dir.exists()
+
+
+async def test_detail_lists_every_asset_an_ambiguous_match_may_be(tmp_path: Path) -> None:
+    """An upload whose pictures fit two enrolled videos equally: the detail names the second
+    one beside the first, not only under "Other details"."""
+    store = open_store(f"sqlite:///{tmp_path / 'ambiguous.db'}")
+    other = "cd" * 32
+    event = blocked_upload("agent-1", 0, details={"matched_part": "multipart:file", "also_matches": [other]})
+    write_events(store, [event])
+    app = ConsoleApp(make_settings(store.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_feed(pilot, app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: shown(app, IncidentDetailScreen) and app.screen.detail is not None)  # type: ignore[attr-defined]
+        body = plain(app.screen.query_one("#detail", Static))
+    lines = body.splitlines()
+    row = next(line for line in lines if "or equally" in line)
+    assert other in row
+    assert "also_matches" not in body  # placed, not repeated under "Other details"
+    store.dispose()

@@ -84,3 +84,28 @@ def test_match_against_an_unreachable_store_fails_cleanly(tmp_path: Path) -> Non
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "cannot open store" in result.stderr
+
+
+def test_match_of_one_of_two_identical_videos_lists_both(clinic: Clinic, tmp_path: Path) -> None:
+    """A silent excerpt of one of two enrolled videos with the same pictures: `match` names
+    neither (null) and lists both under "ambiguous"; the text form says so in one line."""
+    pattern = ("-f", "lavfi", "-i", "testsrc2=s=480x360:rate=25", "-an", "-c:v", "libx264", "-preset", "ultrafast")
+    long = make(clinic.factory, "cli_twin_long.mp4", *pattern, "-t", "10")
+    short = make(clinic.factory, "cli_twin_short.mp4", *pattern, "-t", "7")
+    mirrored = ("-vf", "hflip", "-an")
+    excerpt = make(clinic.factory, "cli_twin_excerpt.mp4", "-ss", "1", "-t", "4", "-i", str(long), *mirrored)
+    db = f"sqlite:///{tmp_path / 'twins.db'}"
+    assert phiwall("enroll", "--db", db, str(long), str(short)).returncode == 0
+    result = phiwall("match", "--db", db, "--json", str(excerpt))
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["match"] is None
+    ambiguous = answer["ambiguous"]
+    assert {entry["path"] for entry in ambiguous["assets"]} == {str(long), str(short)}
+    assert ambiguous["kind"] == "video"
+    assert 0 < ambiguous["score"] <= 1
+    text = phiwall("match", "--db", db, str(excerpt))
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith(f"AMBIGUOUS  {excerpt}  ->  one of ")
+    assert str(long) in text.stdout
+    assert str(short) in text.stdout

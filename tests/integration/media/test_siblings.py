@@ -91,7 +91,8 @@ def test_small_picture_in_picture_of_a_graded_sibling_names_it(siblings: Sibling
 
 def test_excerpt_of_identical_siblings_is_not_guessed(siblings: Siblings, media_factory: MediaFactory) -> None:
     """The first 4 s of `long`, embedded: `short` shows the same pictures in the same
-    colours and the excerpt spans neither's length, so naming one would be a guess."""
+    colours and the excerpt spans neither's length, so naming one would be a guess. It is
+    enrolled media all the same: the match lists both, and names neither."""
     query = media_factory.encode(
         siblings.long,
         ".mp4",
@@ -106,4 +107,8 @@ def test_excerpt_of_identical_siblings_is_not_guessed(siblings: Siblings, media_
         "-preset",
         "ultrafast",
     )
-    assert siblings.service.match_path(query).match is None
+    match = siblings.service.match_path(query).match
+    assert match is not None
+    assert match.ambiguous
+    twins = {siblings.asset_of(siblings.long), siblings.asset_of(siblings.short)}
+    assert {match.asset_id, *match.alternatives} == twins

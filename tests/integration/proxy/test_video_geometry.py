@@ -4,11 +4,14 @@ One test per family of real-life edits: turned or mirrored (portrait phone video
 camera), embedded or cut (picture-in-picture at 30 % of a larger frame, a 25 % corner crop
 with a caption bar), and re-filmed (the screen filmed with a phone: perspective, blur,
 brightness). Each edit is made by the test with ffmpeg from an ffmpeg test pattern; an
-unrelated video with the same edit passes.
+unrelated video with the same edit passes. A silent excerpt of one of two enrolled videos
+with the same pictures (one template, two recordings) is blocked and names both.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,11 +53,22 @@ def videos(media_factory: MediaFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
+def twins(media_factory: MediaFactory, videos: tuple[Path, Path]) -> tuple[Path, Path]:
+    """Two silent videos showing the same pictures, 10 s and 7 s long (the clinical pattern
+    with its colours turned half-way round: they are not the clinical video)."""
+    graded = ("-vf", "hue=h=180", "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23")
+    return media_factory.encode(videos[0], ".mp4", *graded), media_factory.encode(videos[0], ".mp4", "-t", "7", *graded)
+
+
+@pytest.fixture(scope="module")
 def proxy(
-    tmp_path_factory: pytest.TempPathFactory, upstream_ca_file: Path, videos: tuple[Path, Path]
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream_ca_file: Path,
+    videos: tuple[Path, Path],
+    twins: tuple[Path, Path],
 ) -> Iterator[ProxyProcess]:
     process = ProxyProcess(tmp_path_factory.mktemp("proxy"), upstream_ca=upstream_ca_file)
-    enroll(process.store_url, [videos[0]])
+    enroll(process.store_url, [videos[0], *twins])
     process.start()
     yield process
     code = process.stop()
@@ -93,3 +107,25 @@ def test_edited_video_blocked_unrelated_passes(
         unrelated = media_factory.encode(other, ".mp4", *args, "-an", "-c:v", "libx264", "-crf", "28")
         passed = _upload(http, unapproved, unrelated.read_bytes())
         assert passed.status_code == 200, (args, passed.text[:300])
+
+
+def test_excerpt_of_one_of_two_identical_videos_is_blocked_naming_both(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    twins: tuple[Path, Path],
+    media_factory: MediaFactory,
+) -> None:
+    """Seconds 1-5 of the longer twin, mirrored and silent: no picture, colour or length
+    tells the twins apart, so the event names one and lists the other; the upload is
+    enrolled media either way and is blocked."""
+    excerpt = media_factory.encode(
+        twins[0], ".mp4", "-ss", "1", "-t", "4", "-vf", "hflip", "-an", "-c:v", "libx264", "-crf", "28"
+    )
+    blocked = _upload(http, unapproved, excerpt.read_bytes())
+    assert blocked.status_code == 403, blocked.text[:300]
+    event = proxy.event(blocked.headers["x-phiwall-incident"])
+    ids = {hashlib.sha256(path.read_bytes()).hexdigest() for path in twins}
+    also = json.loads(event.details).get("also_matches")
+    assert isinstance(also, list), event.details
+    assert {event.asset_id, *also} == ids

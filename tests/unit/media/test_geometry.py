@@ -79,15 +79,19 @@ def test_unrelated_picture_not_found() -> None:
 def test_identical_sibling_does_not_hide_the_picture_and_is_not_guessed() -> None:
     """Two assets with the same pictures (one template, two recordings): the ratio test is
     taken within a keyframe, so their equal descriptors do not cancel each other out and both
-    are verified; nothing tells them apart, so the decision names neither (a guess would be
-    a wrong-asset match half the time)."""
+    are verified; nothing tells them apart, so the answer is one of them with the other as an
+    equally likely alternative (a single name would be a wrong-asset match half the time,
+    no answer would let enrolled media through)."""
     picture = textured(30)
     bank = bank_of(textured(31), picture, picture.copy())
     edited = query(embedded(picture, 0.4))
     hits = {h.asset_id: h.inliers for h in verify_frame(bank, edited)}
     assert hits.get("asset1", 0) >= IMAGE_MIN_INLIERS
     assert hits.get("asset2", 0) >= IMAGE_MIN_INLIERS
-    assert verify(bank, [edited], image=True, total=1) is None
+    found = verify(bank, [edited], image=True, total=1)
+    assert found is not None
+    assert {found.asset_id, *found.alternatives} == {"asset1", "asset2"}
+    assert len(found.alternatives) == 1
 
 
 def test_close_up_of_one_detail_is_not_the_picture() -> None:

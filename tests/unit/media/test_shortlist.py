@@ -91,23 +91,23 @@ def _hits(*inliers: int, colour: float = 1.0) -> list[Scored]:
 
 def test_sibling_that_missed_a_frame_is_not_outvoted() -> None:
     """Two assets with the same pictures: one was verified on two frames, its sibling on one
-    (as many inliers). The lead does not win by the sum; with nothing else to tell them
-    apart, neither is named."""
+    (as many inliers). The lead does not win by the sum: with nothing else to tell them
+    apart, the answer is the lead with its sibling as an equally likely alternative."""
     per_asset = {"a": _hits(174, 145), "b": _hits(152)}
     assert rectify._decided(per_asset, single=False, final=False, tie=lambda _a: 0.0) is None
-    assert rectify._decided(per_asset, single=False, final=True, tie=lambda _a: 0.0) is None
+    assert rectify._decided(per_asset, single=False, final=True, tie=lambda _a: 0.0) == ("a", ("b",))
 
 
 def test_siblings_separated_by_colour_or_whole_length() -> None:
     per_asset = {"a": _hits(80, 70, colour=0.990), "b": _hits(60, 57, colour=0.999)}
-    assert rectify._decided(per_asset, single=False, final=True, tie=lambda _a: 0.0) == "b"
+    assert rectify._decided(per_asset, single=False, final=True, tie=lambda _a: 0.0) == ("b", ())
     same = {"a": _hits(80, 70), "b": _hits(60, 57)}
     lengths = {"a": 5.0, "b": 0.3}  # the query spans b's whole length
-    assert rectify._decided(same, single=False, final=True, tie=lambda a: lengths[a]) == "b"
+    assert rectify._decided(same, single=False, final=True, tie=lambda a: lengths[a]) == ("b", ())
     far = {"a": 5.0, "b": 3.0}  # an excerpt: being nearer one length is no evidence
-    assert rectify._decided(same, single=False, final=True, tie=lambda a: far[a]) is None
+    assert rectify._decided(same, single=False, final=True, tie=lambda a: far[a]) == ("a", ("b",))
 
 
 def test_weak_unrelated_hit_does_not_block_a_clear_lead() -> None:
     per_asset = {"a": _hits(80, 70), "b": _hits(12)}
-    assert rectify._decided(per_asset, single=False, final=False, tie=lambda _a: 0.0) == "a"
+    assert rectify._decided(per_asset, single=False, final=False, tie=lambda _a: 0.0) == ("a", ())
