@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.errors import MediaError
-from agent.media import inset, landmarks
+from agent.media import inset, landmarks, screen
 from agent.media import keypoints as kp
 from agent.media.chroma import ChromaprintStream
 from agent.media.decode import AUDIO_RATE, DecodeReport, Picture, decode
@@ -19,6 +19,8 @@ from agent.media.frames import CHROMA_CELLS, LAYOUT_CELLS, SCALES, PictureHashes
 from agent.media.model import MediaLimits
 
 ENROL_FPS = 4.0  # enrolled videos: a frame every 0.25 s, so any query frame is near one
+SCREEN_TRIES = 3  # grey copies searched for a filmed screen
+SCREEN_INSET_PX = 3.0  # the dilated outline of a filmed screen sits this far outside its picture (grey copy)
 QUERY_FPS = 2.0  # queries need fewer frames: agreement over several is what counts
 DENSE_TRIGGER_BITS = 14  # samples 0.25 s apart further apart than this: hash every frame
 PROBE_FIRST_S = 30.0  # a query's sound is first probed for a proven match after this much audio
@@ -78,6 +80,11 @@ class MediaPrints:
     # Queries: every sampled picture cropped to the outlined rectangle (`inset.find_inset`)
     # found in the first grey copy that has one: a picture-in-picture hashed on its own.
     inset: FramePrint | None = None
+    # Queries: the quadrilateral of a filmed screen (`screen.find_screen`, in the grey copies'
+    # pixels, moved inside its outline) when one of the first SCREEN_TRIES grey copies shows
+    # one, and every sampled picture from there on straightened from it.
+    screen_quad: screen.Quad | None = None
+    screen: FramePrint | None = None
     # Queries only: the first KEEP_PCM_S of decoded 11,025 Hz mono sound, for warp hypotheses.
     pcm: npt.NDArray[np.int16] | None = None
 
@@ -133,6 +140,10 @@ class _Collector:
         self.detail_colour = query  # `decode`: U/V with the grey copies (`Detail.chroma`)
         self.inset_box: inset.Box | None = None  # in the small pictures' pixels
         self.inset_pictures: list[PictureHashes] = []
+        self.screen_tries = 0
+        self.screen_quad: screen.Quad | None = None  # in the grey copies' pixels
+        self.screen_small: screen.Quad | None = None  # the same in the small pictures' pixels
+        self.screen_pictures: list[PictureHashes] = []
         self.keyframes: list[kp.KeyFrame] = []
         self.details: list[Detail] = []
         self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
@@ -211,6 +222,7 @@ class _Collector:
                         self.variants[i].append(turned)
         if self.query:
             self._inset(picture)
+            self._screen(picture)
         if picture.detail is not None and hashed is not None:
             if self.query:
                 self.details.append(Detail(picture.t, picture.detail, picture.yuv, picture.detail_chroma))
@@ -244,6 +256,26 @@ class _Collector:
                 hashed = hash_picture(Picture(t=picture.t, yuv=crop))
                 if hashed is not None:
                     self.inset_pictures.append(hashed)
+
+    def _screen(self, picture: Picture) -> None:
+        """Look for a filmed screen in the first SCREEN_TRIES grey copies (a screen filmed with
+        a phone is in view from the start; the search costs ~1-7 ms a frame, paid by every
+        video query), then hash every sampled picture straightened from it."""
+        if self.screen_small is None and picture.detail is not None and self.screen_tries < SCREEN_TRIES:
+            self.screen_tries += 1
+            found = screen.find_screen(picture.detail)
+            if found is not None:
+                self.screen_quad = screen.inward(found, SCREEN_INSET_PX)
+                scale = np.array(
+                    [picture.yuv.shape[2] / picture.detail.shape[1], picture.yuv.shape[1] / picture.detail.shape[0]],
+                    dtype=np.float32,
+                )
+                self.screen_small = (self.screen_quad * scale).astype(np.float32)
+        if self.screen_small is not None:
+            straight = screen.straightened_picture(picture.t, picture.yuv, self.screen_small)
+            hashed = hash_picture(straight) if straight is not None else None
+            if hashed is not None:
+                self.screen_pictures.append(hashed)
 
     def audio_print(self) -> AudioPrint | None:
         if self.landmarks is None or self.landmarks.samples == 0:
@@ -322,5 +354,7 @@ def fingerprint(
         variants=variants if len(variants) == len(DIHEDRAL) - 1 else (),
         details=tuple(collector.details),
         inset=frame_print(collector.inset_pictures),
+        screen_quad=collector.screen_quad,
+        screen=frame_print(collector.screen_pictures),
         pcm=kept,
     )

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
-from agent.media import inset, printformat, repository, segfile, siblings, warp
+from agent.media import inset, printformat, repository, screen, segfile, siblings, warp
 from agent.media import keypoints as kp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
 from agent.media.chroma import ITEM_SECONDS
@@ -411,6 +411,8 @@ class MediaService:
             if not any(m.path for m in options) and prints.details:
                 options.extend(self._inset_matches(state, prints, audio, audio_candidates))
             if not any(m.path for m in options) and prints.details:
+                options.extend(self._screen_matches(state, prints, audio, audio_candidates))
+            if not any(m.path for m in options) and prints.details:
                 options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
         options = [m for m in options if m.path]
         if not options and audio is not None and prints.pcm is not None:
@@ -472,6 +474,30 @@ class MediaService:
         if prints.inset is None:
             return []
         return self._picture_matches(state, prints.kind, prints.inset, audio, audio_candidates, "inset")
+
+    def _screen_matches(
+        self, state: IndexState, prints: MediaPrints, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
+    ) -> list[MediaMatch]:
+        """pHash of the query straightened from the quadrilateral a filmed screen makes
+        (`screen.py`): a re-filmed picture whose fine detail the blur took."""
+        quad = prints.screen_quad
+        if quad is None:
+            return []
+        # The grey copies first (a few frames, 6x the resolution of the small pictures) ...
+        hashed = [
+            hash_picture(screen.straightened_detail(d.t, d.gray, d.chroma, quad))
+            for d in prints.details
+            if d.chroma is not None
+        ]
+        frames = frame_print([h for h in hashed if h is not None])
+        if frames is not None:
+            found = self._picture_matches(state, prints.kind, frames, audio, audio_candidates, "screen")
+            if found:
+                return found
+        # ... then every sampled picture (fine detail lost to the blur needs many frames to agree).
+        if prints.screen is None:
+            return []
+        return self._picture_matches(state, prints.kind, prints.screen, audio, audio_candidates, "screen")
 
     def _load_keypoints(self, state: IndexState) -> None:
         missing = [a for a, info in state.assets.items() if info.has_frame_print and a not in self._keypoints_known]

@@ -7,6 +7,10 @@
   length, so only colour can tell them apart) names the grading it was cut from: the
   rectified colours are read from the query's own U/V at detail size over fully shown grid
   cells, and the raw hue rotation breaks ties the noise-forgiving agreement leaves.
+- A screen filmed with a phone (perspective, blur, brightness) showing fine cells that the
+  blur leaves no keypoints in is found by its outline and straightened before pHash
+  (`screen.py`, method "screen"), as a clip and as a single frame; an unrelated clip of the
+  same kind filmed the same way is not named.
 - pHash siblings whose pictures and colours tie and whose lengths the query does not span
   are not guessed: the answer lists them all as equally likely (`siblings.choose`).
 """
@@ -108,3 +112,43 @@ def test_phash_siblings_tied_on_colour_are_not_named_unless_an_end_is_reached() 
     late = choose([_scored("a", 60.0, offset_s=48.0), _scored("b", 55.0, offset_s=48.0)], 10.0)
     assert late is not None  # 48-58 s runs past b's end: only a can hold it
     assert (late.best.candidate.asset_id, late.alternatives) == ("a", ())
+
+
+CELLS = "cellauto=s=480x360:rate=25:rule=30:seed=31337"
+OTHER_CELLS = "cellauto=s=480x360:rate=25:rule=30:seed=4711"
+REFILM = (
+    "pad=iw*1.3:ih*1.3:(ow-iw)/2:(oh-ih)/2:color=0x242424,"
+    "perspective=x0=50:y0=25:x1=W-30:y1=5:x2=10:y2=H-15:x3=W-60:y3=H-45,gblur=sigma=1.5,eq=brightness=0.06:contrast=0.9"
+)
+
+
+@pytest.fixture
+def cells(store: Store, media_factory: MediaFactory) -> tuple[MediaService, Path]:
+    require_tools("ffmpeg")
+    clip = lavfi_video(media_factory, "edits-cells.mp4", CELLS, 10, None, 0)
+    assert MediaService(store).enroll_path(clip).asset_id is not None
+    return MediaService(store), clip
+
+
+def test_filmed_screen_of_fine_cells_is_straightened_and_found(
+    cells: tuple[MediaService, Path], media_factory: MediaFactory
+) -> None:
+    service, clip = cells
+    filmed = edited(media_factory, clip, REFILM)
+    match = service.match_path(filmed).match
+    assert match is not None
+    assert match.method == "screen"
+    assert match.asset_id == asset_of(service, clip)
+    frame = media_factory.encode(filmed, ".jpg", "-ss", "4", "-frames:v", "1")
+    still = service.match_path(frame).match
+    assert still is not None
+    assert still.asset_id == asset_of(service, clip)
+
+
+def test_unrelated_filmed_screen_is_not_named(cells: tuple[MediaService, Path], media_factory: MediaFactory) -> None:
+    service, _clip = cells
+    other = lavfi_video(media_factory, "edits-other-cells.mp4", OTHER_CELLS, 10, None, 0)
+    filmed = edited(media_factory, other, REFILM)
+    assert service.match_path(filmed).match is None
+    frame = media_factory.encode(filmed, ".jpg", "-ss", "4", "-frames:v", "1")
+    assert service.match_path(frame).match is None
