@@ -157,13 +157,18 @@ def main() -> None:
             frame = work / "query" / f"{name}__{edit}_01.jpg"
             queries.append((f"frame {edit}", name, frame))
     distractors: list[Path] = []
+    short: list[Path] = []  # the 2 s excerpts among them
     n = args.distractor_frames
     for name, src, hue in DISTRACTOR_SOURCES:
         long = source_video(work / "distract" / f"{name}.mp4", src, hue, n + 2)
         for i, edit in enumerate(("rotate90", "pip30", "refilmed", "crop25-corner", "mirror-h")):
             clip = edited(long, work / "distract" / f"{name}__{edit}.mp4", edit, start=5 + 7 * i, length=6)
             distractors.append(clip)
-        edit = ("pip30", "refilmed", "rotate90", "caption-logo")[len(distractors) % 4]
+        edit = ("pip30", "refilmed", "rotate90", "caption-logo")[(len(distractors) - 3 * len(short)) % 4]
+        # 2 s silent excerpts: short queries are sampled again more densely (service.SHORT_QUERY_FRAMES).
+        for i, start in enumerate((2, 21, 40)):
+            short.append(edited(long, work / "distract" / f"{name}__x2_{i}.mp4", "plain", start=start, length=2))
+            distractors.append(short[-1])
         marker = work / "distract" / f"{name}__frames.done"
         edited(long, marker, edit, start=1, length=n, frames=str(work / "distract" / f"{name}__f%03d.jpg"))
         distractors.extend(sorted((work / "distract").glob(f"{name}__f*.jpg"))[:n])

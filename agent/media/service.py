@@ -75,6 +75,10 @@ WARP_GATE_VOTES = 5
 # thread (and decides on what it has seen): an upload that matches nothing must not pay for
 # all eight frames. A frame costs ~60-150 ms of CPU, describing included.
 KEYPOINT_BUDGET_S = 0.6
+# A video query with fewer sampled frames than this (under ~4 s at QUERY_FPS) that matched
+# nothing is decoded again at a rate giving about this many, at most SHORT_QUERY_MAX_FPS.
+SHORT_QUERY_FRAMES = 8
+SHORT_QUERY_MAX_FPS = 8.0
 
 
 @dataclass(frozen=True)
@@ -381,6 +385,15 @@ class MediaService:
                 cancel=proof.proven if second is not None else None,
             )
             match = proof.match if prints.report.satisfied else self._decide(prints, state)
+            if (match is None or match.ambiguous) and _short_video(prints):
+                # A few seconds of video give pHash a handful of frames to agree: sampled
+                # again, about as densely as a 4 s query is, before it counts as no match.
+                count = prints.frames.count if prints.frames is not None else 1
+                fps = min(SHORT_QUERY_MAX_FPS, QUERY_FPS * SHORT_QUERY_FRAMES / max(count, 1))
+                prints = fingerprint(source, limits, frame_fps=fps, pcm=pcm, query=True, keep_pcm=True)
+                dense = self._decide(prints, state)
+                if dense is not None and (match is None or not dense.ambiguous):
+                    match = dense
         except MediaError as exc:
             return MatchOutcome(None, mime, kind, str(exc), _ms(started))
         except Exception as exc:  # a bug must not take the proxy's worker down with it
@@ -403,23 +416,25 @@ class MediaService:
         if frames is not None and frames.count:
             # pHash first as uploaded, then turned and flipped (portrait, mirrored), then
             # local features with geometric verification (picture-in-picture, crops, re-filmed).
+            # A match that names no single asset (`MediaMatch.alternatives`) does not stop the
+            # later stages: one of them may still tell the assets apart.
             for i, variant in enumerate((frames, *prints.variants)):
                 method = "frames" if i == 0 else "turned-frames"
                 options.extend(self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method))
-                if options:
+                if _named(options):
                     break
-            if not any(m.path for m in options) and prints.details:
+            if not _named(options) and prints.details:
                 options.extend(self._inset_matches(state, prints, audio, audio_candidates))
-            if not any(m.path for m in options) and prints.details:
+            if not _named(options) and prints.details:
                 options.extend(self._screen_matches(state, prints, audio, audio_candidates))
-            if not any(m.path for m in options) and prints.details:
+            if not _named(options) and prints.details:
                 options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
         options = [m for m in options if m.path]
-        if not options and audio is not None and prints.pcm is not None:
+        if not _named(options) and audio is not None and prints.pcm is not None:
             warped = self._warped_match(state, prints.pcm, audio_candidates)
             if warped is not None:
                 options.append(warped)
-        return max(options, key=lambda m: m.score) if options else None
+        return max(options, key=lambda m: (not m.ambiguous, m.score)) if options else None
 
     def _picture_matches(
         self,
@@ -458,6 +473,7 @@ class MediaService:
     ) -> list[MediaMatch]:
         """pHash of the picture inside an outlined rectangle of the query (`inset.py`): a
         smooth picture-in-picture that local features cannot hold on to."""
+        found: list[MediaMatch] = []
         details = [d for d in prints.details if d.chroma is not None]
         box = inset.common_box([inset.find_inset(d.gray) for d in details], details[0].gray.shape) if details else None
         if box is not None:
@@ -468,12 +484,13 @@ class MediaService:
             frames = frame_print([h for h in hashed if h is not None])
             if frames is not None:
                 found = self._picture_matches(state, prints.kind, frames, audio, audio_candidates, "inset")
-                if found:
+                if _named(found):
                     return found
-        # ... then every sampled picture's inset (smooth pictures need many frames to agree).
+        # ... then every sampled picture's inset (smooth pictures need many frames to agree;
+        # the whole length tells siblings apart).
         if prints.inset is None:
-            return []
-        return self._picture_matches(state, prints.kind, prints.inset, audio, audio_candidates, "inset")
+            return found
+        return _better(found, self._picture_matches(state, prints.kind, prints.inset, audio, audio_candidates, "inset"))
 
     def _screen_matches(
         self, state: IndexState, prints: MediaPrints, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
@@ -490,14 +507,17 @@ class MediaService:
             if d.chroma is not None
         ]
         frames = frame_print([h for h in hashed if h is not None])
+        found: list[MediaMatch] = []
         if frames is not None:
             found = self._picture_matches(state, prints.kind, frames, audio, audio_candidates, "screen")
-            if found:
+            if _named(found):
                 return found
         # ... then every sampled picture (fine detail lost to the blur needs many frames to agree).
         if prints.screen is None:
-            return []
-        return self._picture_matches(state, prints.kind, prints.screen, audio, audio_candidates, "screen")
+            return found
+        return _better(
+            found, self._picture_matches(state, prints.kind, prints.screen, audio, audio_candidates, "screen")
+        )
 
     def _load_keypoints(self, state: IndexState) -> None:
         missing = [a for a, info in state.assets.items() if info.has_frame_print and a not in self._keypoints_known]
@@ -650,6 +670,22 @@ class MediaService:
             offset_s=round(offset_s, 2),
             method=method,
         )
+
+
+def _named(matches: list[MediaMatch]) -> bool:
+    """Whether one of `matches` names its asset (not only several equally likely ones)."""
+    return any(m.path and not m.ambiguous for m in matches)
+
+
+def _better(first: list[MediaMatch], second: list[MediaMatch]) -> list[MediaMatch]:
+    """The later pass's answer when it names an asset or the first pass found nothing."""
+    return second if _named(second) or not first else first
+
+
+def _short_video(prints: MediaPrints) -> bool:
+    """A video query too short for pHash's usual sampling to give SHORT_QUERY_FRAMES frames."""
+    frames = prints.frames
+    return prints.kind == "video" and frames is not None and 0 < frames.count < SHORT_QUERY_FRAMES
 
 
 class _AudioProof:

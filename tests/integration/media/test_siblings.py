@@ -112,3 +112,23 @@ def test_excerpt_of_identical_siblings_is_not_guessed(siblings: Siblings, media_
     assert match.ambiguous
     twins = {siblings.asset_of(siblings.long), siblings.asset_of(siblings.short)}
     assert {match.asset_id, *match.alternatives} == twins
+
+
+def test_whole_embedded_file_names_its_sibling_after_the_first_frames_tie(
+    store: Store, media_factory: MediaFactory
+) -> None:
+    """All of a 14 s video, embedded, with a 20 s sibling of the same pictures enrolled: the
+    inset stage's first pass (8 grey copies a second apart, 8 s) reaches neither end and
+    cannot tell them apart; the pass over every sampled picture spans the whole 14 s and
+    names it. An undecided first answer must not stop that pass."""
+    long = lavfi_video(media_factory, "sibling-20s.mp4", SOURCE, 20, None, 40)
+    short = lavfi_video(media_factory, "sibling-14s.mp4", SOURCE, 14, None, 40)
+    enrolling = MediaService(store)
+    for path in (short, long):
+        assert enrolling.enroll_path(path).asset_id is not None
+    service = MediaService(store)
+    graph = "[0:v]scale=512:-2[s];[1:v][s]overlay=80:60:shortest=1"
+    match = service.match_path(silent(media_factory, short, graph, background=True)).match
+    assert match is not None
+    assert not match.ambiguous
+    assert match.asset_id == asset_of(service, short)
