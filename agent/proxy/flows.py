@@ -236,7 +236,8 @@ def draft_for(
             draft.match_offset_s = result.match.offset_s
             if result.match.alternatives:
                 # The pictures fit these enrolled assets as well: which one it is cannot be told.
-                draft.details["also_matches"] = list(result.match.alternatives)
+                # One comma-separated string: SIEM outputs forward scalar details only.
+                draft.details["also_matches"] = ",".join(result.match.alternatives)
             draft.details["matched_part"] = result.matched_where
             if result.matched_sha256:
                 draft.details["payload_sha256"] = result.matched_sha256

@@ -148,9 +148,9 @@ def render_detail(detail: IncidentDetail, tz: tzinfo | None) -> RenderableType:
             ("asset id", row.asset_id),
         ]
         also = d.get("also_matches")
-        if isinstance(also, list) and also:
+        if isinstance(also, str) and also:
             # Pictures that fit several enrolled assets equally: which one it is cannot be told.
-            what_rows.append(("or equally", ", ".join(display.text(a) for a in also)))
+            what_rows.append(("or equally", ", ".join(display.text(a) for a in also.split(","))))
         if a is not None:
             what_rows.append(("asset", f"{a.kind} ({display.text(a.mime)}), {display.size(a.size)}"))
             if a.deleted_at:

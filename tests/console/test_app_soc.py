@@ -238,8 +238,8 @@ async def test_detail_lists_every_asset_an_ambiguous_match_may_be(tmp_path: Path
     """An upload whose pictures fit two enrolled videos equally: the detail names the second
     one beside the first, not only under "Other details"."""
     store = open_store(f"sqlite:///{tmp_path / 'ambiguous.db'}")
-    other = "cd" * 32
-    event = blocked_upload("agent-1", 0, details={"matched_part": "multipart:file", "also_matches": [other]})
+    other, third = "cd" * 32, "ef" * 32
+    event = blocked_upload("agent-1", 0, details={"matched_part": "multipart:file", "also_matches": f"{other},{third}"})
     write_events(store, [event])
     app = ConsoleApp(make_settings(store.url))
     async with app.run_test(size=SIZE) as pilot:
@@ -248,7 +248,8 @@ async def test_detail_lists_every_asset_an_ambiguous_match_may_be(tmp_path: Path
         await wait_until(pilot, lambda: shown(app, IncidentDetailScreen) and app.screen.detail is not None)  # type: ignore[attr-defined]
         body = plain(app.screen.query_one("#detail", Static))
     lines = body.splitlines()
-    row = next(line for line in lines if "or equally" in line)
-    assert other in row
+    row = next(i for i, line in enumerate(lines) if "or equally" in line)
+    assert other in lines[row]
+    assert third in "".join(lines[row : row + 3])  # the second id may wrap to the next line
     assert "also_matches" not in body  # placed, not repeated under "Other details"
     store.dispose()
