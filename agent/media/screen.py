@@ -27,7 +27,6 @@ MAX_ANGLE_DEG = 130.0  # these (a sliver or a kite is not a screen)
 MIN_SIDE = 64  # pixels of the grey copy: shorter sides are not a screen
 MAX_ASPECT = 3.5  # longer over shorter mean side length
 APPROX_EPSILON = 0.02  # polygon simplification, as a share of the outline's perimeter
-QUAD_TOLERANCE = 0.02  # corners of two frames within this share of the frame size: one screen
 MIN_SMALL_SIDE = 12  # pixels of the small sampled picture a straightened screen needs
 SEARCH_WIDTH = 480  # grey copies are searched at most this wide
 
@@ -98,20 +97,6 @@ def _find(gray: npt.NDArray[np.uint8], min_side: float) -> Quad | None:
             continue
         best, best_area = quad, area
     return best
-
-
-def common_quad(quads: list[Quad | None], shape: tuple[int, int]) -> Quad | None:
-    """The screen found in most frames (a phone held still enough), or None."""
-    found = [q for q in quads if q is not None]
-    if not found:
-        return None
-    h, w = shape
-    tol = np.array([w, h], dtype=np.float64) * QUAD_TOLERANCE
-
-    def agree(a: Quad, b: Quad) -> bool:
-        return bool((np.abs(a - b) <= tol).all())
-
-    return max(found, key=lambda q: sum(agree(q, o) for o in found))
 
 
 def inward(quad: Quad, pixels: float) -> Quad:

@@ -75,13 +75,3 @@ def test_the_screen_of_a_grey_copy_becomes_a_full_range_yuv_picture() -> None:
     assert abs(picture.yuv.shape[2] - width) <= 8
     assert abs(picture.yuv.shape[1] - height) <= 8
     assert int(np.median(picture.yuv[1])) == 140  # U carried over
-
-
-def test_common_quad_is_the_one_most_frames_agree_on() -> None:
-    moved = CORNERS + 1.0
-    other = CORNERS + 60.0
-    assert screen.common_quad([None, other, CORNERS, moved], (460, 640)) is not None
-    chosen = screen.common_quad([None, other, CORNERS, moved], (460, 640))
-    assert chosen is not None
-    assert np.abs(chosen - CORNERS).max() <= 1.0
-    assert screen.common_quad([None, None], (460, 640)) is None
