@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -75,6 +76,12 @@ WARP_GATE_VOTES = 5
 # thread (and decides on what it has seen): an upload that matches nothing must not pay for
 # all eight frames. A frame costs ~60-150 ms of CPU, describing included.
 KEYPOINT_BUDGET_S = 0.6
+# A still image is one picture: its colours must agree with the enrolled frame's within
+# what their saturation's noise explains plus 1 degree of hue (`frames.chroma_agreement`).
+# Every true still measured agreed within 0.8 degrees (most exactly); stills of another
+# video made from the same test pattern 4-14 degrees of hue away exceeded it by 1.7-6.7 and
+# had been taken for it: one picture has nothing else to tell them apart (docs/detection.md).
+IMAGE_MIN_COLOUR = math.cos(math.radians(1.0))
 # A video query with fewer sampled frames than this (under ~4 s at QUERY_FPS) that matched
 # nothing is decoded again at a rate giving about this many, at most SHORT_QUERY_MAX_FPS.
 SHORT_QUERY_FRAMES = 8
@@ -418,17 +425,24 @@ class MediaService:
             # local features with geometric verification (picture-in-picture, crops, re-filmed).
             # A match that names no single asset (`MediaMatch.alternatives`) does not stop the
             # later stages: one of them may still tell the assets apart.
+            # A still whose picture pHash placed but whose colours disagree (`IMAGE_MIN_COLOUR`)
+            # is not that asset for the later stages either: they read colour less precisely.
+            off_colour: set[str] = set()
             for i, variant in enumerate((frames, *prints.variants)):
                 method = "frames" if i == 0 else "turned-frames"
-                options.extend(self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method))
+                options.extend(
+                    self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method, off_colour)
+                )
                 if _named(options):
                     break
+            off_colour.difference_update(m.asset_id for m in options)  # placed in colour by another pass
             if not _named(options) and prints.details:
                 options.extend(self._inset_matches(state, prints, audio, audio_candidates))
             if not _named(options) and prints.details:
                 options.extend(self._screen_matches(state, prints, audio, audio_candidates))
             if not _named(options) and prints.details:
                 options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
+            options = [m for m in options if m.asset_id not in off_colour]
         options = [m for m in options if m.path]
         if not _named(options) and audio is not None and prints.pcm is not None:
             warped = self._warped_match(state, prints.pcm, audio_candidates)
@@ -444,15 +458,22 @@ class MediaService:
         audio: AudioPrint | None,
         audio_candidates: list[AudioCandidate],
         method: str,
+        off_colour: set[str] | None = None,
     ) -> list[MediaMatch]:
+        """The asset `frames` show, by pHash and the calibrated decision. `off_colour`
+        collects the assets a still matched but for its colours (`IMAGE_MIN_COLOUR`)."""
         cal = self.calibration
         accepted: list[siblings.Scored] = []
         if kind == "image":
             # Several frames per asset are proposed; each is scored, the best one counts.
             for ic in search_image(state, frames, cal.min_chroma):
                 score, ok = decide("image", ic, cal)
-                if ok:
+                if ok and ic.chroma >= IMAGE_MIN_COLOUR:
                     accepted.append(siblings.Scored(ic, score, _duration(state, ic.asset_id)))
+                elif ok and off_colour is not None:
+                    off_colour.add(ic.asset_id)
+            if off_colour is not None:
+                off_colour.difference_update(a.candidate.asset_id for a in accepted)
         else:
             for vc in search_video(state, frames, cal.min_chroma)[:TOP_CANDIDATES]:
                 score, ok = decide("video", vc, cal)

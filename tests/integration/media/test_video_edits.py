@@ -182,3 +182,22 @@ def test_two_second_excerpt_is_sampled_densely_and_found(store: Store, media_fac
     assert match.asset_id == asset_of(service, clip)
     _other, unrelated = clip_and_excerpt("edits-other-life", OTHER_LIFE)
     assert service.match_path(unrelated).match is None
+
+
+def test_a_still_of_another_grading_of_the_same_pattern_is_not_named(
+    enrolled: Enrolled, media_factory: MediaFactory
+) -> None:
+    """Frames of testsrc2 at hue 222: the same picture as the enrolled gradings at 200 and
+    214, 8 degrees from the nearer. One picture has nothing but its colours to tell them
+    apart, and they disagree beyond their noise: not named, by pHash or by the later stages
+    (before the colour gate: named as the 214 grading). A frame of either enrolled grading
+    is named."""
+    other = lavfi_video(media_factory, "edits-pattern-222.mp4", PATTERN, 10, None, 222)
+    for seconds in ("2", "5"):
+        still = media_factory.encode(other, ".jpg", "-ss", seconds, "-frames:v", "1")
+        assert enrolled.service.match_path(still).match is None, seconds
+    for source in (enrolled.pattern, enrolled.graded):
+        still = media_factory.encode(source, ".jpg", "-ss", "5", "-frames:v", "1")
+        match = enrolled.service.match_path(still).match
+        assert match is not None
+        assert match.asset_id == enrolled.asset_of(source)
