@@ -419,6 +419,11 @@ class MediaService:
         audio = _usable_audio(prints.audio)
         audio_candidates: list[AudioCandidate] = search_audio(state, audio) if audio is not None else []
         options.extend(self._audio_matches(state, audio_candidates))
+        # Only the voice model accepted the sound: a weaker kind of evidence, which a same-voice
+        # recording of the same templates can earn when the query's own source is out of reach
+        # unwarped (pitch-shifted). The warp hypotheses are tried too; a warped match, which
+        # must clear the first model at WARP_MIN_SCORE, outranks it.
+        voice_only = bool(options) and not self._first_model_accepts(audio_candidates)
         frames = prints.frames
         if frames is not None and frames.count:
             # pHash first as uploaded, then turned and flipped (portrait, mirrored), then
@@ -444,7 +449,7 @@ class MediaService:
                 options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
             options = [m for m in options if m.asset_id not in off_colour]
         options = [m for m in options if m.path]
-        if not _named(options) and audio is not None and prints.pcm is not None:
+        if (voice_only or not _named(options)) and audio is not None and prints.pcm is not None:
             warped = self._warped_match(state, prints.pcm, audio_candidates)
             if warped is not None:
                 options.append(warped)
@@ -659,6 +664,11 @@ class MediaService:
             c, score = rescued[0]
             matches.append(self._as_match(state, c.asset_id, "audio", score, c.offset_s, "sound"))
         return matches
+
+    def _first_model_accepts(self, candidates: list[AudioCandidate]) -> bool:
+        """Whether the first audio model (not the voice model) accepts one of the candidates
+        `_audio_matches` weighs."""
+        return any(decide("audio", c, self.calibration, voice=False)[1] for c in candidates[:TOP_CANDIDATES])
 
     def _sound_contradicts(
         self, state: IndexState, audio: AudioPrint | None, asset_id: str, candidates: list[AudioCandidate]

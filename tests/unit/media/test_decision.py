@@ -109,3 +109,50 @@ def test_the_voice_model_is_a_fallback_never_a_competitor() -> None:
     # Alone, the voice model's one asset is named; two assets it cannot separate are refused.
     assert _service_choice([other]) == ["other"]
     assert _service_choice([other, twin]) == []
+
+
+def _decided_with(
+    monkeypatch: pytest.MonkeyPatch, first_model_accepts: bool, warped: str | None
+) -> tuple[str | None, int]:
+    """`MediaService._decide` on a sound-only query whose direct search gave one match named
+    `other`; the first model accepts it or only the voice model does. The index searches are
+    replaced (the policy under test is which answer wins); returns (asset named, warp searches)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from agent.media import service as service_module
+    from agent.media.fingerprint import AudioPrint, MediaPrints
+    from agent.media.model import MediaMatch
+
+    calls = []
+
+    def match(asset: str, score: float, method: str) -> MediaMatch:
+        return MediaMatch(asset, f"/recordings/{asset}.wav", "audio", score, 0.0, method)
+
+    def warped_match(_state: object, _pcm: object, _direct: object) -> MediaMatch | None:
+        calls.append(1)
+        return match(warped, 1.0, "warped-sound") if warped else None
+
+    owner = SimpleNamespace(
+        _audio_matches=lambda _state, _candidates: [match("other", 0.963, "sound")],
+        _first_model_accepts=lambda _candidates: first_model_accepts,
+        _warped_match=warped_match,
+    )
+    sound = AudioPrint(np.zeros(80, np.uint32), np.arange(200, dtype=np.uint32), np.arange(200, dtype=np.uint32), 20.0)
+    prints = MediaPrints("audio", sound, None, None, pcm=np.zeros(11025, np.int16))  # type: ignore[arg-type]
+    with monkeypatch.context() as patched:
+        patched.setattr(service_module, "search_audio", lambda _state, _sound: [])
+        found = service_module.MediaService._decide(owner, prints, SimpleNamespace(audio=[1]))  # type: ignore[arg-type]
+    return (found.asset_id if found else None), len(calls)
+
+
+def test_a_match_only_the_voice_model_made_gives_way_to_a_warped_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pitch-shifted dictation whose own source the direct search cannot reach, while the
+    voice model accepts another recording in the same voice and templates (found with the
+    public real-life suite under corpus seed 99: `dictation015` pitched down 1.5 semitones was
+    named `dictation007`): the warp hypotheses are tried as well and their match wins."""
+    assert _decided_with(monkeypatch, first_model_accepts=False, warped="source") == ("source", 1)
+    assert _decided_with(monkeypatch, first_model_accepts=False, warped=None) == ("other", 1)  # nothing better
+    # The first model's own acceptance stands: no warp search is paid for it.
+    assert _decided_with(monkeypatch, first_model_accepts=True, warped="source") == ("other", 0)
