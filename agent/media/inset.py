@@ -10,6 +10,9 @@ searched with the ordinary, calibrated pHash decision (`service._inset_matches`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -27,12 +30,27 @@ MIN_SMALL_SIDE = 12  # pixels of the small sampled picture (160 px wide) an inse
 Box = tuple[int, int, int, int]  # top, bottom, left, right in the grey copy's pixels
 
 
+def outlines(gray: npt.NDArray[np.uint8], blur: int, low: int, high: int) -> Sequence[Any]:
+    """The contours of `gray`'s edges (Canny after a `blur` x `blur` Gaussian, thresholds
+    `low` and `high`), dilated by a pixel so that a drawn outline closes into one contour.
+    Shared with `screen.find_screen`, which looks for a quadrilateral among them."""
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (blur, blur), 0), low, high)
+    edges = cv2.dilate(edges, np.ones((3, 3), dtype=np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    return contours
+
+
+def full_range(gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """ffmpeg's limited-range grey (16-235) as the full-range Y `decode` gives the small pictures."""
+    y = np.clip((gray.astype(np.float32) - 16.0) * (255.0 / 219.0), 0, 255)
+    full: npt.NDArray[np.uint8] = np.rint(y).astype(np.uint8)
+    return full
+
+
 def find_inset(gray: npt.NDArray[np.uint8]) -> Box | None:
     """The largest rectangle outlined by edges in `gray` that could be an embedded picture."""
     h, w = gray.shape
-    edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 20, 60)
-    edges = cv2.dilate(edges, np.ones((3, 3), dtype=np.uint8))
-    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    contours = outlines(gray, 3, 20, 60)
     best: Box | None = None
     best_area = 0
     for c in contours:
@@ -68,8 +86,7 @@ def inset_picture(t: float, gray: npt.NDArray[np.uint8], chroma: npt.NDArray[np.
     """The inset as a small Y/U/V picture (`Picture.yuv`, full-range Y like `decode`'s), from
     the grey copy (ffmpeg's limited-range grey) and its half-size U/V planes."""
     top, bottom, left, right = box
-    y = gray[top:bottom, left:right].astype(np.float32)
-    y = np.clip((y - 16.0) * (255.0 / 219.0), 0, 255)
+    y = full_range(gray[top:bottom, left:right])
     ch, cw = chroma.shape[1:]
     sy, sx = ch / gray.shape[0], cw / gray.shape[1]
     size = (right - left, bottom - top)
@@ -81,5 +98,5 @@ def inset_picture(t: float, gray: npt.NDArray[np.uint8], chroma: npt.NDArray[np.
         )
         for c in (0, 1)
     ]
-    yuv = np.stack([np.rint(y).astype(np.uint8), *planes])
+    yuv = np.stack([y, *planes])
     return Picture(t=t, yuv=np.ascontiguousarray(yuv, dtype=np.uint8))

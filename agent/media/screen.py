@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.media.decode import Picture
+from agent.media.inset import full_range, outlines
 
 MIN_AREA = 0.2  # a filmed screen covers at least this share of the frame ...
 MAX_AREA = 0.97  # ... and leaves some surround (else there is no outline to find)
@@ -72,12 +73,9 @@ def find_screen(gray: npt.NDArray[np.uint8]) -> Quad | None:
 
 def _find(gray: npt.NDArray[np.uint8], min_side: float) -> Quad | None:
     h, w = gray.shape
-    edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 10, 30)
-    edges = cv2.dilate(edges, np.ones((3, 3), dtype=np.uint8))
-    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     best: Quad | None = None
     best_area = 0.0
-    for contour in contours:
+    for contour in outlines(gray, 5, 10, 30):  # a screen's edge is softer than an inset's
         _x, _y, bw, bh = cv2.boundingRect(contour)
         if bw * bh < MIN_AREA * w * h:
             continue  # most contours: cheap to rule out before their hull
@@ -137,12 +135,11 @@ def straightened_detail(t: float, gray: npt.NDArray[np.uint8], chroma: npt.NDArr
     """The screen of a grey copy (ffmpeg's limited-range grey, `quad` in its pixels) and its
     half-size U/V planes as a small Y/U/V picture (`Picture.yuv`, full-range Y like `decode`'s)."""
     size = _size(quad)
-    y = _straighten(gray, quad, size).astype(np.float32)
-    y = np.clip((y - 16.0) * (255.0 / 219.0), 0, 255)
+    y = full_range(_straighten(gray, quad, size))
     scale = np.array([chroma.shape[2] / gray.shape[1], chroma.shape[1] / gray.shape[0]], dtype=np.float32)
     half = (quad * scale).astype(np.float32)
     planes = [
         cv2.resize(_straighten(chroma[c], half, _size(half)), size, interpolation=cv2.INTER_LINEAR) for c in (0, 1)
     ]
-    yuv = np.stack([np.rint(y).astype(np.uint8), *planes])
+    yuv = np.stack([y, *planes])
     return Picture(t=t, yuv=np.ascontiguousarray(yuv, dtype=np.uint8))

@@ -26,6 +26,7 @@ from agent.media import keypoints as kp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
+from agent.media.decode import Picture
 from agent.media.fingerprint import (
     ENROL_FPS,
     QUERY_FPS,
@@ -499,24 +500,10 @@ class MediaService:
     ) -> list[MediaMatch]:
         """pHash of the picture inside an outlined rectangle of the query (`inset.py`): a
         smooth picture-in-picture that local features cannot hold on to."""
-        found: list[MediaMatch] = []
         details = [d for d in prints.details if d.chroma is not None]
         box = inset.common_box([inset.find_inset(d.gray) for d in details], details[0].gray.shape) if details else None
-        if box is not None:
-            # The grey copies first (a few frames, 6x the resolution of the small pictures) ...
-            hashed = [
-                hash_picture(inset.inset_picture(d.t, d.gray, d.chroma, box)) for d in details if d.chroma is not None
-            ]
-            frames = frame_print([h for h in hashed if h is not None])
-            if frames is not None:
-                found = self._picture_matches(state, prints.kind, frames, audio, audio_candidates, "inset")
-                if _named(found):
-                    return found
-        # ... then every sampled picture's inset (smooth pictures need many frames to agree;
-        # the whole length tells siblings apart).
-        if prints.inset is None:
-            return found
-        return _better(found, self._picture_matches(state, prints.kind, prints.inset, audio, audio_candidates, "inset"))
+        cut = [inset.inset_picture(d.t, d.gray, d.chroma, box) for d in details if d.chroma is not None] if box else []
+        return self._cut_out_matches(state, prints, audio, audio_candidates, cut, prints.inset, "inset")
 
     def _screen_matches(
         self, state: IndexState, prints: MediaPrints, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
@@ -526,24 +513,32 @@ class MediaService:
         quad = prints.screen_quad
         if quad is None:
             return []
-        # The grey copies first (a few frames, 6x the resolution of the small pictures) ...
-        hashed = [
-            hash_picture(screen.straightened_detail(d.t, d.gray, d.chroma, quad))
-            for d in prints.details
-            if d.chroma is not None
-        ]
-        frames = frame_print([h for h in hashed if h is not None])
+        cut = [screen.straightened_detail(d.t, d.gray, d.chroma, quad) for d in prints.details if d.chroma is not None]
+        return self._cut_out_matches(state, prints, audio, audio_candidates, cut, prints.screen, "screen")
+
+    def _cut_out_matches(
+        self,
+        state: IndexState,
+        prints: MediaPrints,
+        audio: AudioPrint | None,
+        audio_candidates: list[AudioCandidate],
+        from_details: list[Picture],
+        every: FramePrint | None,
+        method: str,
+    ) -> list[MediaMatch]:
+        """A part of the query cut out of its grey copies (`from_details`: a few frames, 6x the
+        resolution of the small pictures) searched first, then the same part of every
+        sampled picture (`every`: smooth or blurred pictures need many frames to agree, and
+        the whole length tells siblings apart) unless the first pass named an asset."""
         found: list[MediaMatch] = []
+        frames = frame_print([h for h in map(hash_picture, from_details) if h is not None])
         if frames is not None:
-            found = self._picture_matches(state, prints.kind, frames, audio, audio_candidates, "screen")
+            found = self._picture_matches(state, prints.kind, frames, audio, audio_candidates, method)
             if _named(found):
                 return found
-        # ... then every sampled picture (fine detail lost to the blur needs many frames to agree).
-        if prints.screen is None:
+        if every is None:
             return found
-        return _better(
-            found, self._picture_matches(state, prints.kind, prints.screen, audio, audio_candidates, "screen")
-        )
+        return _better(found, self._picture_matches(state, prints.kind, every, audio, audio_candidates, method))
 
     def _load_keypoints(self, state: IndexState) -> None:
         missing = [a for a, info in state.assets.items() if info.has_frame_print and a not in self._keypoints_known]
