@@ -19,6 +19,7 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -574,45 +575,69 @@ def test_base64_pieces_over_requests_header_last_are_joined(
 # --- realtime audio with a lying declared rate ---------------------------------------------------
 
 
-def _stream_declared_24k(proxy: ProxyProcess, url: str, pcm: bytes) -> tuple[int, int, bool]:
-    """Send `pcm` (really 16 kHz) as pcm16, which OpenAI Realtime defines as 24 kHz; (sent, total, cut)."""
+@dataclass
+class Streamed:
+    """How a realtime stream went: messages sent of `total`, and how it ended."""
+
+    sent: int
+    total: int
+    ended: str  # "complete", "blocked" (PhiWall's error event), "closed", or "timeout: ..."/"error: ..."
+
+    @property
+    def cut(self) -> bool:
+        return self.ended != "complete"
+
+
+def _stream_declared_24k(proxy: ProxyProcess, url: str, pcm: bytes) -> Streamed:
+    """Send `pcm` (really 16 kHz) as pcm16, which OpenAI Realtime defines as 24 kHz.
+
+    A reply may wait for an inspection under way, so the client waits as long as an inspection
+    job may take (60 s) before calling the stream stuck.
+    """
     context = ssl.create_default_context(cafile=str(proxy.ca_cert))
     step = 3200  # 100 ms of 16 kHz s16le
     offsets = range(0, len(pcm) - len(pcm) % 2, step)
     sent = 0
+    ended = "complete"
     try:
-        with connect(url, proxy=proxy.url, ssl=context, open_timeout=10, close_timeout=2) as ws:
+        with connect(url, proxy=proxy.url, ssl=context, open_timeout=30, close_timeout=2) as ws:
             ws.send(json.dumps({"type": "session.update", "session": {"input_audio_format": "pcm16"}}))
-            ws.recv(timeout=10)
+            ws.recv(timeout=30)
             for offset in offsets:
                 chunk = base64.b64encode(pcm[offset : offset + step]).decode()
                 ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
                 sent += 1
-                reply = json.loads(ws.recv(timeout=20))
+                reply = json.loads(ws.recv(timeout=60))
                 if reply.get("type") == "error":
                     assert reply["error"]["type"] == "phiwall_blocked"
+                    ended = "blocked"
                     ws.recv(timeout=5)
-    except (ConnectionClosed, TimeoutError, OSError):
-        return sent, len(offsets), True
-    return sent, len(offsets), False
+    except ConnectionClosed:
+        ended = "blocked" if ended == "blocked" else "closed"
+    except TimeoutError as exc:
+        ended = "blocked" if ended == "blocked" else f"timeout: {exc!r}"
+    except OSError as exc:
+        ended = f"error: {exc!r}"
+    return Streamed(sent, len(offsets), ended)
 
 
 def test_realtime_audio_at_a_lying_rate(
     proxy: ProxyProcess, unapproved: Upstream, unknown: Upstream, hidden: dict[str, bytes], recordings: Recordings
 ) -> None:
     pcm16k = hidden["pcm-16k"]
-    sent, total, cut = _stream_declared_24k(proxy, f"{unapproved.wss}/v1/realtime", pcm16k)
-    assert cut
-    assert sent < total
-    events = proxy.events(lambda e: e.host == unapproved.host and json.loads(e.details).get("transport") == "websocket")
+    streamed = _stream_declared_24k(proxy, f"{unapproved.wss}/v1/realtime", pcm16k)
+    assert streamed.ended in ("blocked", "closed"), (streamed, proxy.log()[-3000:])
+    assert streamed.sent < streamed.total
+    events = proxy.events(
+        lambda e: e.host == unapproved.host and json.loads(e.details).get("transport") == "websocket", timeout=30
+    )
     # Either the alternative-rate window ("@16000Hz") or the speed hypotheses (a 16 kHz stream read
     # at 24 kHz is the dictation at 1.5x) recognise it; both must name the dictation.
     matched = [json.loads(e.details)["matched_part"] for e in events if e.asset_id == recordings.asset_id]
-    assert matched, [e.details for e in events]
+    assert matched, (streamed, [e.details for e in events], proxy.log()[-3000:])
     assert all(part.startswith("ws:audio-window") for part in matched)
-    sent, total, cut = _stream_declared_24k(proxy, f"{unknown.wss}/v1/realtime", pcm16k)
-    assert not cut
-    assert sent == total
+    streamed = _stream_declared_24k(proxy, f"{unknown.wss}/v1/realtime", pcm16k)
+    assert streamed == Streamed(streamed.total, streamed.total, "complete")
 
 
 @pytest.fixture(scope="module")
