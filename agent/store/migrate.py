@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.store.errors import StoreSchemaMismatch, StoreUnavailable, describe_db_error
+from agent.store.text_index import PG_INDEX, SQLITE_TABLE
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x5048_4957  # "PHIW"
@@ -30,6 +31,21 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
+
+
+def is_model_object(name: str | None, type_: str, parent_names: object = None) -> bool:
+    """Alembic's `include_name`: what model comparisons look at.
+
+    The text index (revision 0007) is made by hand for each dialect and declared by no model:
+    the FTS5 table with its shadow tables on SQLite, the GIN index on PostgreSQL.
+    """
+    if name is None:
+        return True
+    if type_ == "table":
+        return name != SQLITE_TABLE and not name.startswith(f"{SQLITE_TABLE}_")
+    if type_ == "index":
+        return name != PG_INDEX
+    return True
 
 
 def head_revision() -> str:

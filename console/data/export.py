@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 
 from agent.store import utcnow
 from console.data.filters import EventFilter, Sort
-from console.data.incidents import SORT_FIELD, after_cursor, order_by, where_clauses
+from console.data.incidents import SORT_FIELD, after_cursor, order_by, text_plan, where_clauses
 from console.data.rows import PageCursor, parse_details
 from console.data.tables import ASSET, EVENT, TRIAGE
 
@@ -150,11 +150,13 @@ def iter_view(
     cursor: PageCursor | None = None
     sqlite = engine.dialect.name == "sqlite"
     sort_field = SORT_FIELD[sort.key]
+    with engine.connect() as conn:
+        plan = text_plan(conn, flt)
     while True:
         query = (
             select(*columns)
             .select_from(EVENT.outerjoin(ASSET, ASSET.c.id == EVENT.c.asset_id))
-            .where(*where_clauses(flt, sqlite=sqlite))
+            .where(*where_clauses(flt, sqlite=sqlite, plan=plan))
         )
         if cursor is not None:
             query = query.where(after_cursor(sort, cursor))

@@ -1,8 +1,9 @@
 """What the analyst asked to see: an `EventFilter`, a `Sort`, and the search syntax behind them.
 
 The filter bar's widgets and the free-text search box both end up here. The search box takes
-plain words (matched as substrings of host, user, process, service, reason, path, asset and
-event id) and `key:value` terms, so power users can type the whole query:
+plain words (matched as substrings of host, user, process, service, reason, path, agent and the
+matched asset's file name, and as the start of an event or asset id) and `key:value` terms,
+so power users can type the whole query:
 
     verdict:block,audit state:open service:openai user:alice since:24h until:2026-03-01 dictation
 

@@ -3,16 +3,19 @@
 Why keyset paging: `OFFSET 500000` makes the database walk half a million rows; a cursor on
 the last row shown (sort value, time, id) makes every page an index range scan. Counts stop at
 a cap (`Count.capped`) for the same reason. Every filter is a parameterised expression on an
-indexed column where one exists; free-text words are substring matches (`LIKE`), which scan
-rows in the current sort order until a page is full, so they stay quick while matches are
-common and cost one pass over the range when they are rare.
+indexed column where one exists. Free-text words are substring matches; with the trigram
+index (`agent.store.text_index`) a word held by few rows is looked up in it, and a word held by
+many is found by scanning rows in the sort order, which fills a page after a few hundred rows
+(`text_plan` asks the index how many hold it before choosing). Without the index, or for words
+under three characters, the scan is the only way, and a rare word costs one pass over the range.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -20,14 +23,17 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    any_,
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
 )
 
+from agent.store import text_index
 from console.data.filters import OPEN_STATES, TRIAGE_STATES, EventFilter, Sort, SortKey
 from console.data.rows import (
     AssetInfo,
@@ -48,6 +54,15 @@ TEXT_COUNT_CAP = 10_000
 RELATED_LIMIT = 10
 RELATED_COUNT_CAP = 1_000
 INCIDENT_VERDICTS = ("block", "audit")
+# Choosing between the trigram index and the scan for a word (`text_plan`): through the index
+# each candidate row costs a lookup, about LOOKUP_COST times a LIKE test of a row in a scan; a
+# scan in sort order reads about rows/candidates rows per match it needs. The index wins while
+# candidates² < wanted x rows / LOOKUP_COST (measured at 1M events: 5,000 candidates cost the
+# same either way for a page). Below MIN_INDEXED candidates the index always wins.
+LOOKUP_COST = 8
+MIN_INDEXED = 1_000
+
+TextPlan = Literal["scan", "index"]
 
 c = EVENT.c
 
@@ -84,8 +99,10 @@ ROW_COLUMNS = (
     c.reason,
 )
 
-# Columns a free-text word is looked for in (plus the matched asset's enrolled path).
-TEXT_COLUMNS = (c.id, c.host, c.user, c.process_name, c.service_id, c.reason, c.path, c.asset_id, c.agent_id)
+# Columns a free-text word is looked for in (plus the matched asset's enrolled path); the
+# event and asset ids match a word that starts them.
+TEXT_COLUMNS = tuple(c[name] for name in text_index.TEXT_COLUMNS)
+ID_COLUMNS = (c.id, c.asset_id)
 
 
 def _escape_like(text: str) -> str:
@@ -100,11 +117,24 @@ def _match(column: Any, value: str) -> ColumnElement[bool]:
     return column == value  # type: ignore[no-any-return]
 
 
-def _word(word: str, *, sqlite: bool) -> ColumnElement[bool]:
-    """`word` anywhere in the text columns, ignoring case.
+def _starts(column: Any, word: str) -> ColumnElement[bool]:
+    """An id starting with `word`, as a range its b-tree index answers on both databases.
+
+    Ids are lowercase hex, and every hex character sorts below "g" in byte order and in the
+    usual PostgreSQL collations alike, so [word, word + "g") holds exactly the ids it starts.
+    """
+    prefix = word.lower()
+    return and_(column >= prefix, column < prefix + "g")
+
+
+def _word(word: str, *, sqlite: bool, plan: TextPlan) -> ColumnElement[bool]:
+    """`word` anywhere in the text columns or the asset's path, or at the start of an id, ignoring case.
 
     SQLite's LIKE already ignores ASCII case; its ILIKE spelling (`lower(x) LIKE lower(y)`)
-    costs twice as much on a full scan, so each dialect gets its cheapest form.
+    costs twice as much on a full scan, so each dialect gets its cheapest form. Through the
+    index (SQLite), the LIKE still decides: the index only narrows the rows it is tried on,
+    so both plans select exactly the same rows. PostgreSQL gets the indexed expression
+    whatever the plan; its own planner chooses between the index and a scan.
     """
     pattern = f"%{_escape_like(word)}%"
 
@@ -112,11 +142,42 @@ def _word(word: str, *, sqlite: bool) -> ColumnElement[bool]:
         return col.like(pattern, escape="\\") if sqlite else col.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
 
     asset_ids = select(ASSET.c.id).where(contains(ASSET.c.path))
-    return or_(*(contains(col) for col in TEXT_COLUMNS), c.asset_id.in_(asset_ids))
+    by_id = [_starts(col, word) for col in ID_COLUMNS]
+    if not sqlite:
+        # `= ANY(ARRAY(subquery))` is an index condition (the array is computed once), where
+        # `IN (subquery)` would be a hashed filter that keeps the planner off the text index.
+        in_assets = c.asset_id == any_(func.array(asset_ids.scalar_subquery()))
+        return or_(contains(text_index.pg_text()), in_assets, *by_id)
+    in_columns = or_(*(contains(col) for col in TEXT_COLUMNS))
+    if plan == "index" and text_index.indexable(word):
+        in_columns = and_(literal_column("event.rowid").in_(text_index.sqlite_rowids(word)), in_columns)
+    return or_(in_columns, c.asset_id.in_(asset_ids), *by_id)
 
 
-def where_clauses(flt: EventFilter, *, sqlite: bool = False) -> list[ColumnElement[bool]]:
-    """The filter as SQL conditions (all parameters bound, nothing pasted)."""
+def _index_wins_below(rows: int, wanted: int) -> int:
+    return max(MIN_INDEXED, math.isqrt(wanted * rows // LOOKUP_COST))
+
+
+def text_plan(conn: Connection, flt: EventFilter, *, counting: bool = False) -> TextPlan:
+    """How the filter's words are best found in this store: through the trigram index, or by scan.
+
+    The index when a word is rare (a lookup per candidate row); the scan in sort order when
+    every word is common (a page, or the capped count, is full after few rows). The index is
+    asked how many rows hold the word, counting no further than the point where the scan wins.
+    Matches bunched at the far end of the sort order make a scan slower than this assumes.
+    """
+    words = [w for w in flt.words if text_index.indexable(w)]
+    if not words or not _is_sqlite(conn) or not text_index.has_text_index(conn):
+        return "scan"
+    rows = int(conn.execute(select(func.max(literal_column("rowid"))).select_from(EVENT)).scalar() or 0)
+    wanted = (TEXT_COUNT_CAP + 1) if counting else (PAGE_SIZE + 1)
+    limit = _index_wins_below(rows, wanted)
+    fewest = min(text_index.candidates(conn, w, limit + 1) for w in words)
+    return "index" if fewest <= limit else "scan"
+
+
+def where_clauses(flt: EventFilter, *, sqlite: bool = False, plan: TextPlan = "scan") -> list[ColumnElement[bool]]:
+    """The filter as SQL conditions (all parameters bound, nothing pasted); `plan` from `text_plan`."""
     clauses: list[ColumnElement[bool]] = []
     if flt.verdicts:
         clauses.append(c.verdict.in_(sorted(flt.verdicts)))
@@ -151,7 +212,7 @@ def where_clauses(flt: EventFilter, *, sqlite: bool = False) -> list[ColumnEleme
         clauses.append(c.time >= flt.since)
     if flt.until is not None:
         clauses.append(c.time < flt.until)
-    clauses.extend(_word(word, sqlite=sqlite) for word in flt.words)
+    clauses.extend(_word(word, sqlite=sqlite, plan=plan) for word in flt.words)
     return clauses
 
 
@@ -185,11 +246,11 @@ def _is_sqlite(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite"
 
 
-def _base(conn: Connection, flt: EventFilter) -> Select[Any]:
+def _base(conn: Connection, flt: EventFilter, plan: TextPlan = "scan") -> Select[Any]:
     return (
         select(*ROW_COLUMNS)
         .select_from(EVENT.outerjoin(ASSET, ASSET.c.id == c.asset_id))
-        .where(*where_clauses(flt, sqlite=_is_sqlite(conn)))
+        .where(*where_clauses(flt, sqlite=_is_sqlite(conn), plan=plan))
     )
 
 
@@ -245,7 +306,7 @@ def fetch_page(
     limit: int = PAGE_SIZE,
 ) -> Page:
     """One page of matching rows in `sort` order, starting after `after`."""
-    query = _base(conn, flt)
+    query = _base(conn, flt, text_plan(conn, flt))
     if after is not None:
         query = query.where(after_cursor(sort, after))
     result = conn.execute(query.order_by(*order_by(sort)).limit(limit + 1)).all()
@@ -272,7 +333,7 @@ def count_matching(conn: Connection, flt: EventFilter, *, cap: int | None = None
     """
     if cap is None:
         cap = TEXT_COUNT_CAP if flt.words else COUNT_CAP
-    clauses = where_clauses(flt, sqlite=_is_sqlite(conn))
+    clauses = where_clauses(flt, sqlite=_is_sqlite(conn), plan=text_plan(conn, flt, counting=True))
     inner = select(literal(1).label("one")).select_from(EVENT).where(*clauses).limit(cap + 1).subquery()
     value = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
     return Count(value=min(value, cap), capped=value > cap)

@@ -280,10 +280,11 @@ def _insert_events_sqlite(store: Store, spec: SyntheticSpec) -> None:
     with store.engine.begin() as conn:
         # A big page cache keeps the event indexes in memory while a million rows go in.
         conn.exec_driver_sql("PRAGMA cache_size = -262144")
-        # Synthetic history counts as already forwarded: the fleet outbox trigger (agent stores
-        # only) is lifted for the bulk insert and put back unchanged, in the same transaction.
+        # Synthetic history counts as already forwarded: the outbox triggers (agent stores
+        # only) are lifted for the bulk insert and put back unchanged, in the same transaction.
+        # The text index's triggers stay: its rows are made as the events go in.
         triggers = conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'event'"
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'event' AND name LIKE '%outbox%'"
         ).all()
         for name, _ in triggers:
             conn.exec_driver_sql(f'DROP TRIGGER "{name}"')

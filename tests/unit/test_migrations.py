@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import agent.store.models  # noqa: F401  (registers tables)
-from agent.store import make_engine
-from agent.store.migrate import alembic_config, head_revision
+from agent.store import make_engine, text_index
+from agent.store.migrate import alembic_config, head_revision, is_model_object
 
 
 def revisions_in_order() -> list[str]:
@@ -46,6 +46,11 @@ def _upgrade_stepwise_keeping_an_event(url: str) -> None:
                 command.upgrade(alembic_config(conn), revision)
                 conn.commit()
             assert conn.execute(text("select reason from event where id = 'e1'")).scalar() == "kept"
+            # Revision 0007 indexed the event that was already there for word search.
+            if conn.dialect.name == "sqlite":
+                assert text_index.candidates(conn, "kept", 10) == 1
+            else:
+                assert text_index.has_text_index(conn)
             assert MigrationContext.configure(conn).get_current_revision() == head_revision()
     finally:
         engine.dispose()
@@ -57,7 +62,7 @@ def _schema_diff(url: str) -> list[object]:
         with engine.connect() as conn:
             command.upgrade(alembic_config(conn), "head")
             conn.commit()
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": is_model_object})
             return list(compare_metadata(context, SQLModel.metadata))
     finally:
         engine.dispose()

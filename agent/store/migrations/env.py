@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import agent.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from agent.store.migrate import is_model_object
 
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -29,6 +30,7 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     render_item=render_item,
+    include_name=is_model_object,
 )
 with context.begin_transaction():
     context.run_migrations()
