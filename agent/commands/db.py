@@ -17,6 +17,7 @@ from agent.store import (
     parse_url,
     redact,
     sqlite_path,
+    text_index,
 )
 
 
@@ -39,6 +40,7 @@ def status(db_url: str | None, config_file: Path | None) -> None:
         check_connection(engine, url)
         with engine.connect() as conn:
             current = current_revision(conn)
+            indexed = current is not None and text_index.has_text_index(conn)
     finally:
         engine.dispose()
     head = head_revision()
@@ -46,6 +48,7 @@ def status(db_url: str | None, config_file: Path | None) -> None:
     click.echo(f"schema:   {current or '(empty)'}")
     click.echo(f"needed:   {head}")
     click.echo("status:   " + ("up to date" if current == head else "needs `phiwall db upgrade`"))
+    click.echo("words:    " + ("trigram index" if indexed else "no text index: the console's word search scans"))
 
 
 @db.command()
@@ -57,3 +60,21 @@ def upgrade(db_url: str | None, config_file: Path | None) -> None:
     store = open_store(url, migrate=True)
     store.dispose()
     click.echo(f"store {redact(url)} is at schema {head_revision()}")
+
+
+@db.command()
+@db_option
+@config_option
+def reindex(db_url: str | None, config_file: Path | None) -> None:
+    """Rebuild the console's word-search index from the events (after VACUUM or a restore)."""
+    _, url = resolve(config_file, db_url)
+    store = open_store(url, migrate=False)
+    try:
+        with store.engine.begin() as conn:
+            rebuilt = text_index.rebuild(conn)
+    finally:
+        store.dispose()
+    if rebuilt:
+        click.echo(f"store {redact(url)}: word-search index rebuilt and checked")
+    else:
+        click.echo(f"store {redact(url)} has no word-search index (SQLite without FTS5 trigram, or no pg_trgm)")

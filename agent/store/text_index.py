@@ -74,3 +74,19 @@ def candidates(conn: Connection, word: str, limit: int) -> int:
     """
     inner = sqlite_rowids(word).limit(limit).subquery()
     return int(conn.execute(select(literal_column("count(*)")).select_from(inner)).scalar_one())
+
+
+def rebuild(conn: Connection) -> bool:
+    """Make the index again from the event rows; False when this store has none.
+
+    For a store restored from a copy, or after `VACUUM` (which may renumber the rowids an
+    SQLite external-content index points at); SQLite then checks the result against the rows.
+    """
+    if not has_text_index(conn):
+        return False
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("INSERT INTO event_text(event_text) VALUES ('rebuild')")
+        conn.exec_driver_sql("INSERT INTO event_text(event_text, rank) VALUES ('integrity-check', 1)")
+    else:
+        conn.exec_driver_sql(f"REINDEX INDEX {PG_INDEX}")
+    return True

@@ -88,6 +88,35 @@ def test_phiwall_db_env_var_is_used(tmp_path: Path) -> None:
     assert "up to date" in status.stdout
 
 
+def test_db_reindex_restores_a_word_index_that_fell_behind(tmp_path: Path) -> None:
+    """An event written while the index's triggers were gone (as after a restore from an old
+    copy) is not found through the index until `phiwall db reindex` rebuilds it."""
+    from agent.store import open_store, text_index
+    from agent.store.events import make_event, write_events
+
+    url = f"sqlite:///{tmp_path / 'words.db'}"
+    assert phiwall("db", "upgrade", "--db", url).returncode == 0
+    assert "trigram index" in phiwall("db", "status", "--db", url).stdout
+    store = open_store(url, migrate=False)
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER event_text_insert")
+        event = make_event(agent_id="ws-1", kind="upload", verdict="block", reason="kingfisher", details={})
+        write_events(store, [event])
+        with store.engine.connect() as conn:
+            assert text_index.candidates(conn, "kingfisher", 10) == 0
+        result = phiwall("db", "reindex", "--db", url)
+        assert result.returncode == 0, result.stderr
+        assert "rebuilt and checked" in result.stdout
+        with store.engine.connect() as conn:
+            assert text_index.candidates(conn, "kingfisher", 10) == 1
+    finally:
+        store.dispose()
+    missing = phiwall("db", "reindex", "--db", f"sqlite:///{tmp_path / 'nope.db'}")
+    assert missing.returncode != 0
+    assert not (tmp_path / "nope.db").exists()
+
+
 def test_db_flag_beats_env_var(tmp_path: Path) -> None:
     flag_db = tmp_path / "flag.db"
     result = phiwall("db", "upgrade", "--db", f"sqlite:///{flag_db}", env={"PHIWALL_DB": f"sqlite:///{tmp_path}/e.db"})
