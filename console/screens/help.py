@@ -71,7 +71,9 @@ class HelpScreen(ModalScreen[None]):
         search.add_column()
         for key, example in help_terms():
             search.add_row(f"{key}:", example)
-        search.add_row("words", "plain words must all appear (host, user, process, reason, path, asset file name, id)")
+        search.add_row(
+            "words", "plain words must all appear (host, user, process, reason, path, asset file name, start of an id)"
+        )
         search.add_row("host:*.x", "a * makes service/host/user/process/agent a pattern")
         triage = Text.assemble(
             ("Triage\n", "bold"),
