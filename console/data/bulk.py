@@ -85,7 +85,7 @@ def _count(conn: Connection, clauses: list[ColumnElement[bool]]) -> int:
 
 def scope(conn: Connection, flt: EventFilter, request: TriageRequest) -> BulkScope:
     """Exact counts for the confirmation ("Close 75,000 incidents?"), uncapped."""
-    clauses = where_clauses(flt, sqlite=conn.dialect.name == "sqlite", plan=text_plan(conn, flt, counting=True))
+    clauses = where_clauses(flt, sqlite=conn.dialect.name == "sqlite", plan=text_plan(conn, flt, wanted=None))
     return BulkScope(matching=_count(conn, clauses), eligible=_count(conn, [*clauses, eligible(request)]))
 
 
@@ -144,7 +144,7 @@ def apply_matching(
     note = (request.note or "").strip() or None
     now = clock()
     with engine.begin() as conn:
-        clauses = where_clauses(flt, sqlite=conn.dialect.name == "sqlite", plan=text_plan(conn, flt, counting=True))
+        clauses = where_clauses(flt, sqlite=conn.dialect.name == "sqlite", plan=text_plan(conn, flt, wanted=None))
         target = [*clauses, eligible(request)]
         values = _event_values(request)
         one_statement = bool(values) and conn.dialect.name == "postgresql"

@@ -151,7 +151,7 @@ def iter_view(
     sqlite = engine.dialect.name == "sqlite"
     sort_field = SORT_FIELD[sort.key]
     with engine.connect() as conn:
-        plan = text_plan(conn, flt)
+        plan = text_plan(conn, flt, wanted=batch)
     while True:
         query = (
             select(*columns)

@@ -158,20 +158,21 @@ def _index_wins_below(rows: int, wanted: int) -> int:
     return max(MIN_INDEXED, math.isqrt(wanted * rows // LOOKUP_COST))
 
 
-def text_plan(conn: Connection, flt: EventFilter, *, counting: bool = False) -> TextPlan:
+def text_plan(conn: Connection, flt: EventFilter, *, wanted: int | None = PAGE_SIZE + 1) -> TextPlan:
     """How the filter's words are best found in this store: through the trigram index, or by scan.
 
-    The index when a word is rare (a lookup per candidate row); the scan in sort order when
-    every word is common (a page, or the capped count, is full after few rows). The index is
-    asked how many rows hold the word, counting no further than the point where the scan wins.
-    Matches bunched at the far end of the sort order make a scan slower than this assumes.
+    `wanted`: how many matching rows the query reads before it stops (a page, a count's cap,
+    an export batch), or None for every match (an exact count, a bulk action). The index when
+    a word is rare (a lookup per candidate row); the scan in sort order when every word is
+    common (it has `wanted` rows after few reads). The index is asked how many rows hold the
+    word, counting no further than the point where the scan wins. Matches bunched at the far
+    end of the sort order make a scan slower than this assumes.
     """
     words = [w for w in flt.words if text_index.indexable(w)]
     if not words or not _is_sqlite(conn) or not text_index.has_text_index(conn):
         return "scan"
     rows = int(conn.execute(select(func.max(literal_column("rowid"))).select_from(EVENT)).scalar() or 0)
-    wanted = (TEXT_COUNT_CAP + 1) if counting else (PAGE_SIZE + 1)
-    limit = _index_wins_below(rows, wanted)
+    limit = _index_wins_below(rows, rows if wanted is None else wanted)
     fewest = min(text_index.candidates(conn, w, limit + 1) for w in words)
     return "index" if fewest <= limit else "scan"
 
@@ -333,7 +334,7 @@ def count_matching(conn: Connection, flt: EventFilter, *, cap: int | None = None
     """
     if cap is None:
         cap = TEXT_COUNT_CAP if flt.words else COUNT_CAP
-    clauses = where_clauses(flt, sqlite=_is_sqlite(conn), plan=text_plan(conn, flt, counting=True))
+    clauses = where_clauses(flt, sqlite=_is_sqlite(conn), plan=text_plan(conn, flt, wanted=cap + 1))
     inner = select(literal(1).label("one")).select_from(EVENT).where(*clauses).limit(cap + 1).subquery()
     value = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
     return Count(value=min(value, cap), capped=value > cap)

@@ -83,7 +83,7 @@ def test_plan_takes_the_index_for_rare_words_and_the_scan_for_common_ones(
         assert 100 < text_index.candidates(conn, "upload", 1000) <= 400
         assert q.text_plan(conn, rare) == "index"
         assert q.text_plan(conn, common) == "scan"
-        assert q.text_plan(conn, common, counting=True) == "index"
+        assert q.text_plan(conn, common, wanted=q.TEXT_COUNT_CAP + 1) == "index"
         # The rarest word decides; short words and no words scan.
         assert q.text_plan(conn, parse_query("upload user003", now=NOW)) == "index"
         assert q.text_plan(conn, parse_query("ai", now=NOW)) == "scan"
@@ -98,7 +98,7 @@ def test_plan_takes_the_index_for_rare_words_and_the_scan_for_common_ones(
         assert {r.user for r in rows} == {"user003"}
         assert q.count_matching(conn, common).value == _count(conn, common, "scan")
         monkeypatch.setattr(q, "LOOKUP_COST", 1000)  # lookups dearer: the count scans too
-        assert q.text_plan(conn, common, counting=True) == "scan"
+        assert q.text_plan(conn, common, wanted=q.TEXT_COUNT_CAP + 1) == "scan"
 
 
 def test_ids_match_by_their_start(any_small_store: Store) -> None:
@@ -162,15 +162,13 @@ def test_a_store_without_the_index_still_answers(small_store: Store) -> None:
         assert [r.id for r in q.fetch_page(conn, flt, Sort(), limit=1000).rows] == expected != []
 
 
-def test_bulk_close_of_a_rare_word_goes_through_the_index(small_store: Store) -> None:
-    flt = parse_query("00000000000000000000000000000150", now=NOW)
+def test_bulk_scope_of_a_word_counts_what_the_scan_counts(small_store: Store) -> None:
+    """A bulk action reads every match (`wanted=None`) through the index and counts what a scan counts."""
+    flt = parse_query("upload", now=NOW)
     with small_store.engine.connect() as conn:
-        assert (
-            bulk.scope(
-                conn, flt, TriageRequest(action="close", analyst="ana", classification=CLASSIFICATIONS[0])
-            ).matching
-            == 1
-        )
+        assert q.text_plan(conn, flt, wanted=None) == "index"  # under MIN_INDEXED in this small store
+        request = TriageRequest(action="close", analyst="ana", classification=CLASSIFICATIONS[0])
+        assert bulk.scope(conn, flt, request).matching == _count(conn, flt, "scan") > 100
 
 
 def test_postgres_expression_is_the_one_the_migration_indexed(pg_small_store: Store) -> None:
