@@ -71,14 +71,15 @@ class Wine:
         return {**env, "WINEPREFIX": str(self.prefix), "WINEDEBUG": "-all", "WINEARCH": "win64"}
 
     def run(
-        self, *argv: str, timeout: float = 240, wait: bool = False, shims: bool = False
+        self, *argv: str, timeout: float = 240, wait: bool = False, shims: bool = False, debug: str = "-all"
     ) -> subprocess.CompletedProcess[str]:
         """Run a Windows program; output comes back through a pipe, then (`wait`) the prefix goes idle.
 
         `wait` only when nothing else runs: once installed, the service starts with each new Wine
         session and its agent child keeps the prefix busy, so `wineserver -w` would not return.
-        `shims`: this process loads the ucrtbase/propsys shims (OVERRIDES) instead of Wine's own."""
-        env = self.env
+        `shims`: this process loads the ucrtbase/propsys shims (OVERRIDES) instead of Wine's own.
+        `debug`: WINEDEBUG channels for this process (its stderr), e.g. "err+all" for a diagnosis."""
+        env = {**self.env, "WINEDEBUG": debug}
         if shims:
             env = {**env, "WINEDLLOVERRIDES": ",".join(OVERRIDES) + "=n,b"}
         proc = subprocess.run(

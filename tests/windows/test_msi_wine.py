@@ -277,13 +277,20 @@ def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None
         "/l*v",
         "Z:" + str(log).replace("/", "\\"),
         timeout=600,
+        debug="err+all,fixme-all",
     )
+    uninstall_s = time.monotonic() - started
     wine.stop_keep_alive()
     idle = wine.wait()  # the service is gone: the prefix idles and flushes its registry to system.reg
     print(f"\nuninstalled in {time.monotonic() - started:.0f} s (prefix idle: {idle})")
     # Wine truncates exit codes to a byte (1627 ERROR_FUNCTION_FAILED shows as 91): the log tells.
-    detail = log.read_bytes().replace(b"\0", b"").decode(errors="replace") if log.exists() else proc.stderr
-    assert proc.returncode == 0, "\n".join(line for line in detail.splitlines() if "Property(" not in line)[-4000:]
+    # Wine's verbose log holds the client side only (the same lines in runs that pass and fail),
+    # so its errors on stderr and the time msiexec took go into the message too.
+    detail = log.read_bytes().replace(b"\0", b"").decode(errors="replace") if log.exists() else ""
+    assert proc.returncode == 0, (
+        f"msiexec /x exited {proc.returncode} after {uninstall_s:.1f} s; Wine's errors:\n{proc.stderr[-3000:]}\n"
+        + "\n".join(line for line in detail.splitlines() if "Property(" not in line)[-2000:]
+    )
     for folder in (r"C:\Program Files\PhiWall", r"C:\ProgramData\PhiWall"):
         left = sorted(str(path) for path in wine.drive_c(folder).rglob("*"))
         assert not left, f"left in {folder}: {left[:8]}"
