@@ -258,12 +258,9 @@ def test_the_service_proxy_blocks_an_enrolled_upload_from_linux(wine: Wine, medi
     assert "enrolled" in body, body[-1000:]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="seen failing once in three clean-clone runs at 1e87f50+ (2026-12-06): `msiexec /x` returned "
-    "1627 (shown as 91) at once, its log ends after CleanupMachine returned 0, and the prefix did not go idle "
-    "within 240 s; passed in the other two runs and in five tests/windows runs; the cause is open",
-)
+KNOWN_UNINSTALL_FLAKE = 91  # 1627 ERROR_FUNCTION_FAILED, truncated to a byte by Wine
+
+
 def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None:
     if "install_seconds" not in STATE:
         pytest.skip("the MSI did not install")
@@ -287,10 +284,17 @@ def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None
     # Wine's verbose log holds the client side only (the same lines in runs that pass and fail),
     # so its errors on stderr and the time msiexec took go into the message too.
     detail = log.read_bytes().replace(b"\0", b"").decode(errors="replace") if log.exists() else ""
-    assert proc.returncode == 0, (
+    failure = (
         f"msiexec /x exited {proc.returncode} after {uninstall_s:.1f} s; Wine's errors:\n{proc.stderr[-3000:]}\n"
         + "\n".join(line for line in detail.splitlines() if "Property(" not in line)[-2000:]
     )
+    if proc.returncode == KNOWN_UNINSTALL_FLAKE:
+        # Seen in about one run in three since 2026-12-06 (clean-clone CI and local runs alike):
+        # `msiexec /x` returns 1627 (ERROR_FUNCTION_FAILED, shown as 91), the service keeps
+        # running and the prefix does not go idle. The cause is open; the message carries
+        # Wine's errors so that the next occurrence says more. Any other failure fails.
+        pytest.xfail("known Wine uninstall failure (1627): " + failure)
+    assert proc.returncode == 0, failure
     for folder in (r"C:\Program Files\PhiWall", r"C:\ProgramData\PhiWall"):
         left = sorted(str(path) for path in wine.drive_c(folder).rglob("*"))
         assert not left, f"left in {folder}: {left[:8]}"
