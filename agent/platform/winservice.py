@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +104,14 @@ def prepare_machine(directory: Path) -> Path:
 
 def stop_service() -> None:
     """Stop the service (uninstall runs before the MSI's own StopServices takes effect)."""
+    started = time.monotonic()
     try:
         win32serviceutil: Any = importlib.import_module("win32serviceutil")
         win32serviceutil.StopService(SERVICE_NAME)
         win32serviceutil.WaitForServiceStatus(SERVICE_NAME, 1, 30)  # SERVICE_STOPPED
+        log.info("service stopped in %.1f s", time.monotonic() - started)
     except Exception as exc:  # not installed, not running, or pywin32 absent
-        log.info("service not stopped: %s", exc)
+        log.info("service not stopped after %.1f s: %s", time.monotonic() - started, exc)
 
 
 def cleanup_machine(directory: Path) -> None:
@@ -121,6 +124,14 @@ def cleanup_machine(directory: Path) -> None:
             log.warning("could not remove the CA from the ROOT store: %s", exc)
     clear_proxy_settings()
     shutil.rmtree(directory, ignore_errors=True)
+    left = sum(1 for _ in directory.rglob("*")) if directory.exists() else 0
+    log.info("data dir %s removed%s", directory, f" except {left} entries (in use?)" if left else "")
+
+
+def uninstall_log() -> Path:
+    """Where `--cleanup` logs: the system temp folder, outside everything the uninstall removes,
+    so a failed uninstall leaves its account (the MSI's own log holds only the client side)."""
+    return Path(os.environ.get("SYSTEMROOT", r"C:\Windows")) / "Temp" / "phiwall-uninstall.log"
 
 
 def _setup_logging(directory: Path) -> None:
@@ -203,6 +214,13 @@ def _service_class() -> type:
 def main(argv: list[str]) -> int:
     load_msi_settings()
     if argv[1:2] == ["--cleanup"]:
+        try:
+            handler = logging.FileHandler(uninstall_log(), encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+        except OSError:
+            pass  # no log is no reason to leave the machine configured
+        log.info("uninstall clean-up started")
         stop_service()
         cleanup_machine(data_dir())
         return 0

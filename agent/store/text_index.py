@@ -68,12 +68,31 @@ def pg_text() -> Any:
 
 
 def candidates(conn: Connection, word: str, limit: int) -> int:
-    """How many events the index says hold `word`, counting at most `limit` (SQLite only).
+    """How many events hold `word` by the index, counting at most `limit`.
 
-    FTS5 walks its lists lazily, so the cap bounds the cost: a few ms for a word in every row.
+    SQLite: FTS5 walks its lists lazily, so the cap bounds the cost (a few ms for a word in
+    every row). PostgreSQL: the GIN index's bitmap for a rare word, an early-stopping scan
+    for a common one (the planner's choice); the text columns decide exactly.
     """
-    inner = sqlite_rowids(word).limit(limit).subquery()
+    if conn.dialect.name == "sqlite":
+        inner = sqlite_rowids(word).limit(limit).subquery()
+    else:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        holds = pg_text().ilike(f"%{escaped}%", escape="\\")
+        inner = select(literal_column("1")).select_from(table("event")).where(holds).limit(limit).subquery()
     return int(conn.execute(select(literal_column("count(*)")).select_from(inner)).scalar_one())
+
+
+def event_rows(conn: Connection) -> int:
+    """About how many events the store holds, without counting them.
+
+    SQLite: the largest rowid (events are never renumbered but by VACUUM). PostgreSQL: the
+    planner's estimate (`reltuples`, -1 before the first ANALYZE or autovacuum: then 0).
+    """
+    if conn.dialect.name == "sqlite":
+        return int(conn.exec_driver_sql("SELECT max(rowid) FROM event").scalar() or 0)
+    estimate = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'event'").scalar()
+    return max(0, int(estimate or 0))
 
 
 def rebuild(conn: Connection) -> bool:

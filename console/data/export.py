@@ -150,8 +150,8 @@ def iter_view(
     cursor: PageCursor | None = None
     sqlite = engine.dialect.name == "sqlite"
     sort_field = SORT_FIELD[sort.key]
-    with engine.connect() as conn:
-        plan = text_plan(conn, flt, wanted=batch)
+    with engine.connect() as conn:  # PostgreSQL: its planner's choice (see incidents.page_query)
+        plan = text_plan(conn, flt, wanted=batch) if sqlite else "scan"
     while True:
         query = (
             select(*columns)

@@ -284,10 +284,16 @@ def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None
     # Wine's verbose log holds the client side only (the same lines in runs that pass and fail),
     # so its errors on stderr and the time msiexec took go into the message too.
     detail = log.read_bytes().replace(b"\0", b"").decode(errors="replace") if log.exists() else ""
+    # The clean-up action's own account (agent.platform.winservice.uninstall_log), kept in the
+    # system temp folder; Wine names that folder in lower case.
+    cleanup_log = wine.drive_c(r"C:\windows\temp\phiwall-uninstall.log")
+    cleanup = cleanup_log.read_text(errors="replace")[-2000:] if cleanup_log.exists() else "(no clean-up log)"
     failure = (
-        f"msiexec /x exited {proc.returncode} after {uninstall_s:.1f} s; Wine's errors:\n{proc.stderr[-3000:]}\n"
+        f"msiexec /x exited {proc.returncode} after {uninstall_s:.1f} s; the clean-up action's log:\n{cleanup}\n"
+        f"Wine's errors:\n{proc.stderr[-3000:]}\n"
         + "\n".join(line for line in detail.splitlines() if "Property(" not in line)[-2000:]
     )
+    print(f"clean-up log:\n{cleanup}")
     if proc.returncode == KNOWN_UNINSTALL_FLAKE:
         # Seen in about one run in three since 2026-12-06 (clean-clone CI and local runs alike):
         # `msiexec /x` returns 1627 (ERROR_FUNCTION_FAILED, shown as 91), the service keeps
