@@ -21,6 +21,14 @@ ADMINISTRATORS_SID = "S-1-5-32-544"
 ADMIN_ONLY_SIDS = (SYSTEM_SID, ADMINISTRATORS_SID)
 
 
+def windows_temp_dir(environ: dict[str, str] | None = None) -> Path:
+    """The machine's temp folder (`%SystemRoot%\\Temp`), where the uninstall clean-up logs.
+
+    A Windows system variable, not a PhiWall setting (those are `agent.environment`'s)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("SYSTEMROOT", r"C:\Windows")) / "Temp"
+
+
 def system_data_dir(os_name: OsName | None = None, environ: dict[str, str] | None = None) -> Path:
     """The data dir of a machine-wide install (the service's `PHIWALL_DATA_DIR`)."""
     os_name = os_name or current()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.environment import environment
-from agent.platform.datadir import restrict_to_admins, system_data_dir
+from agent.platform.datadir import restrict_to_admins, system_data_dir, windows_temp_dir
 from agent.platform.proxy_settings import apply_proxy_settings, clear_proxy_settings
 from agent.platform.registry import HKLM, Registry, WinRegistry
 from agent.platform.service import SERVICE_NAME, service_command, service_environment, service_mode_from_env
@@ -131,7 +131,7 @@ def cleanup_machine(directory: Path) -> None:
 def uninstall_log() -> Path:
     """Where `--cleanup` logs: the system temp folder, outside everything the uninstall removes,
     so a failed uninstall leaves its account (the MSI's own log holds only the client side)."""
-    return Path(os.environ.get("SYSTEMROOT", r"C:\Windows")) / "Temp" / "phiwall-uninstall.log"
+    return windows_temp_dir() / "phiwall-uninstall.log"
 
 
 def _setup_logging(directory: Path) -> None:

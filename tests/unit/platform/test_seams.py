@@ -74,6 +74,12 @@ def test_system_data_dir_per_platform() -> None:
     assert datadir.system_data_dir("linux", {}) == Path("/var/lib/phiwall")
 
 
+def test_uninstall_log_lives_in_the_system_temp_folder() -> None:
+    """Outside the install and data folders, which the uninstall removes."""
+    assert str(datadir.windows_temp_dir({"SYSTEMROOT": r"D:\Win"})).replace("/", "\\") == r"D:\Win\Temp"
+    assert str(datadir.windows_temp_dir({})).replace("/", "\\") == r"C:\Windows\Temp"
+
+
 def test_linux_restrict_sets_mode_0700_and_foreign_readers_sees_looser(tmp_path: Path) -> None:
     target = tmp_path / "data"
     target.mkdir(mode=0o755)
