@@ -144,28 +144,14 @@ def measure_database(url: str) -> dict[str, tuple[float, float, str]]:
 
     Filters with words are measured twice: as the console runs them (the trigram index for a
     rare word, `text_plan`) and forced to the scan, the baseline without the index."""
-    from sqlalchemy import func, select
-
     from console.data import incidents as queries
     from console.data.filters import Sort, parse_query
-    from console.data.tables import EVENT
 
-    def page(conn: Any, flt: EventFilter, plan: queries.TextPlan) -> Any:
-        return queries._base(conn, flt, plan).order_by(*queries.order_by(Sort("time"))).limit(queries.PAGE_SIZE + 1)
-
-    def count(conn: Any, flt: EventFilter, plan: queries.TextPlan) -> Any:
-        cap = queries.TEXT_COUNT_CAP if flt.words else queries.COUNT_CAP
-        clauses = queries.where_clauses(flt, sqlite=True, plan=plan)
-        inner = select(EVENT.c.id).where(*clauses).limit(cap + 1).subquery()
-        return select(func.count()).select_from(inner)
-
-    def best_ms(conn: Any, statement: Any, extra: Any = None) -> float:
+    def best_ms(action: Any) -> float:
         times = []
         for _ in range(3):
             started = time.perf_counter()
-            if extra is not None:
-                extra()
-            conn.execute(statement).all()
+            action()
             times.append((time.perf_counter() - started) * 1000)
         return min(times)
 
@@ -175,17 +161,21 @@ def measure_database(url: str) -> dict[str, tuple[float, float, str]]:
         with store.engine.connect() as conn:
             for label, text in {"no filter": "", **FILTERS}.items():
                 flt = parse_query(text, now=NOW)
-                plans: list[tuple[str, queries.TextPlan, queries.TextPlan]] = [
-                    ("", queries.text_plan(conn, flt), queries.text_plan(conn, flt, wanted=queries.TEXT_COUNT_CAP + 1))
-                ]
+                plans: list[tuple[str, queries.TextPlan]] = [("", queries.text_plan(conn, flt))]
                 if flt.words:
-                    plans.append((" [scan]", "scan", "scan"))
-                for suffix, page_plan, count_plan in plans:
-                    # The console's own choice is timed with the probe that makes it.
-                    probe = None if suffix else (lambda f=flt: queries.text_plan(conn, f))
-                    query = page(conn, flt, page_plan)
-                    page_ms = best_ms(conn, query, probe)
-                    count_ms = best_ms(conn, count(conn, flt, count_plan), probe)
+                    plans.append((" [scan]", "scan"))
+                for suffix, page_plan in plans:
+                    if suffix:  # forced to the scan
+                        page_ms = best_ms(
+                            lambda f=flt: conn.execute(
+                                queries.page_query(conn, f, Sort(), "scan", after=None, limit=queries.PAGE_SIZE + 1)
+                            ).all()
+                        )
+                        count_ms = best_ms(lambda f=flt: queries.count_matching(conn, f, plan="scan"))
+                    else:  # as the console runs it, `text_plan`'s probe included
+                        page_ms = best_ms(lambda f=flt: queries.fetch_page(conn, f, Sort()))
+                        count_ms = best_ms(lambda f=flt: queries.count_matching(conn, f))
+                    query = queries.page_query(conn, flt, Sort(), page_plan, after=None, limit=queries.PAGE_SIZE + 1)
                     sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
                     steps = "; ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all())
                     measured[label + suffix] = (page_ms, count_ms, f"{page_plan}: {steps}")

@@ -37,6 +37,11 @@ def indexable(word: str) -> bool:
     return len(word) >= MIN_WORD_CHARS
 
 
+def escape_like(text: str) -> str:
+    """`text` as literal characters in a LIKE pattern whose escape character is a backslash."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def has_text_index(conn: Connection) -> bool:
     """Whether this store has the index (one catalog lookup, well under a millisecond)."""
     dialect = conn.dialect.name
@@ -77,8 +82,7 @@ def candidates(conn: Connection, word: str, limit: int) -> int:
     if conn.dialect.name == "sqlite":
         inner = sqlite_rowids(word).limit(limit).subquery()
     else:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        holds = pg_text().ilike(f"%{escaped}%", escape="\\")
+        holds = pg_text().ilike(f"%{escape_like(word)}%", escape="\\")
         inner = select(literal_column("1")).select_from(table("event")).where(holds).limit(limit).subquery()
     return int(conn.execute(select(literal_column("count(*)")).select_from(inner)).scalar_one())
 

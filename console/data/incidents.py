@@ -105,14 +105,10 @@ TEXT_COLUMNS = tuple(c[name] for name in text_index.TEXT_COLUMNS)
 ID_COLUMNS = (c.id, c.asset_id)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _match(column: Any, value: str) -> ColumnElement[bool]:
     """Exact match (index-friendly), or a glob when the value holds `*`."""
     if "*" in value:
-        pattern = _escape_like(value).replace("*", "%")
+        pattern = text_index.escape_like(value).replace("*", "%")
         return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
     return column == value  # type: ignore[no-any-return]
 
@@ -136,7 +132,7 @@ def _word(word: str, *, sqlite: bool, plan: TextPlan) -> ColumnElement[bool]:
     so both plans select exactly the same rows. PostgreSQL gets the indexed expression
     whatever the plan; its own planner chooses between the index and a scan.
     """
-    pattern = f"%{_escape_like(word)}%"
+    pattern = f"%{text_index.escape_like(word)}%"
 
     def contains(col: Any) -> ColumnElement[bool]:
         return col.like(pattern, escape="\\") if sqlite else col.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
@@ -206,7 +202,7 @@ def where_clauses(flt: EventFilter, *, sqlite: bool = False, plan: TextPlan = "s
         if len(flt.asset) == 64:
             clauses.append(c.asset_id == flt.asset.lower())
         else:
-            clauses.append(c.asset_id.like(_escape_like(flt.asset.lower()) + "%", escape="\\"))
+            clauses.append(c.asset_id.like(text_index.escape_like(flt.asset.lower()) + "%", escape="\\"))
     if flt.escalated is not None:
         # Spelled like the partial index `ix_event_escalated_time` so the planner can use it.
         clauses.append(c.escalated == (true() if flt.escalated else false()))
@@ -346,15 +342,18 @@ def poll_ids(conn: Connection, flt: EventFilter, since: datetime, *, limit: int 
     return [(r.id, r.time) for r in conn.execute(query).all()]
 
 
-def count_matching(conn: Connection, flt: EventFilter, *, cap: int | None = None) -> Count:
-    """How many events match, counting at most `cap + 1` rows.
+def count_matching(
+    conn: Connection, flt: EventFilter, *, cap: int | None = None, plan: TextPlan | None = None
+) -> Count:
+    """How many events match, counting at most `cap + 1` rows (`plan`: `text_plan`'s unless given).
 
     Free-text words make every counted row a substring test, so their default cap is lower.
     """
     if cap is None:
         cap = TEXT_COUNT_CAP if flt.words else COUNT_CAP
     sqlite = _is_sqlite(conn)  # PostgreSQL's planner takes its GIN index for counts by itself
-    plan = text_plan(conn, flt, wanted=cap + 1) if sqlite else "scan"
+    if plan is None:
+        plan = text_plan(conn, flt, wanted=cap + 1) if sqlite else "scan"
     clauses = where_clauses(flt, sqlite=sqlite, plan=plan)
     inner = select(literal(1).label("one")).select_from(EVENT).where(*clauses).limit(cap + 1).subquery()
     value = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
