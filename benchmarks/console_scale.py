@@ -57,9 +57,11 @@ from console.widgets.filter_bar import FilterBar
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# The last day as an absolute time: the real-terminal run's clock is not pinned to NOW.
+_DAY = f"since:{NOW - timedelta(hours=24):%Y-%m-%dT%H:%M}"
 FILTERS = {
-    "verdict:block since:24h": "verdict:block since:24h",
-    "+ user:user040": "verdict:block since:24h user:user040",
+    "verdict:block since:24h": f"verdict:block {_DAY}",
+    "+ user:user040": f"verdict:block {_DAY} user:user040",
     "word dictation-00040": "dictation-00040",
     "word api.openia.com (none)": "api.openia.com",
     "word firefox (common)": "firefox",
@@ -71,11 +73,16 @@ class Result:
     size: int
     first_frame_ms: float = 0.0
     first_rows_ms: float = 0.0
-    filter_ms: dict[str, float] = field(default_factory=dict)
-    # label -> ms from "apply" to the screen refreshed with the new rows drawn (filter_ms: to the
-    # rows put in the table).
-    painted_ms: dict[str, float] = field(default_factory=dict)
+    # label -> ms of each run from "apply" to the rows put in the table, and to the screen
+    # refreshed with them drawn.
+    filter_ms: dict[str, list[float]] = field(default_factory=dict)
+    painted_ms: dict[str, list[float]] = field(default_factory=dict)
     count_text: dict[str, str] = field(default_factory=dict)
+    # label -> (rows loaded, the filter as the status line describes it): what the real-terminal
+    # run waits for on screen.
+    shown: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # label -> ms of each real-terminal run from Enter in the search box to the new rows on screen.
+    tmux_filter_ms: dict[str, list[float]] = field(default_factory=dict)
     rss_mb: float = 0.0
     tmux_first_paint_ms: float | None = None
     tmux_first_rows_ms: float | None = None
@@ -111,9 +118,12 @@ async def wait(pilot: Any, condition: Any, timeout: float = 120.0) -> None:
         await pilot.pause(0.005)
 
 
-async def measure_in_process(url: str, size: int) -> Result:
+async def measure_in_process(url: str, size: int, repeat: int) -> Result:
     result = Result(size=size)
-    settings = ConsoleSettings(url=url, analyst="bench", tz=UTC, clock=lambda: NOW, live=False)
+    # As `phiwall console` runs: the app owns this process's garbage collector.
+    settings = ConsoleSettings(
+        url=url, analyst="bench", tz=UTC, clock=lambda: NOW, live=False, tune_garbage_collector=True
+    )
     app = ConsoleApp(settings)
     started = time.perf_counter()
     async with app.run_test(size=(160, 50)) as pilot:
@@ -124,16 +134,18 @@ async def measure_in_process(url: str, size: int) -> Result:
         assert screen is not None
         bar = screen.query_one(FilterBar)
         await wait(pilot, lambda: bar.ready)  # the real controls replace the first frame's look-alikes
-        for label, query in FILTERS.items():
-            await wait(pilot, lambda: not any(w.is_running for w in app.workers))
-            screen.metrics.pop("apply_ms", None)
-            screen.metrics.pop("painted_ms", None)
-            screen.query_one("#search", Input).value = query
-            screen.apply_filter()
-            await wait(pilot, lambda: "painted_ms" in screen.metrics and screen.count is not None)
-            result.filter_ms[label] = screen.metrics["apply_ms"]
-            result.painted_ms[label] = screen.metrics["painted_ms"]
-            result.count_text[label] = screen.count.text() if screen.count else "?"
+        for _ in range(repeat):
+            for label, query in FILTERS.items():
+                await wait(pilot, lambda: not any(w.is_running for w in app.workers))
+                screen.metrics.pop("apply_ms", None)
+                screen.metrics.pop("painted_ms", None)
+                screen.query_one("#search", Input).value = query
+                screen.apply_filter()
+                await wait(pilot, lambda: "painted_ms" in screen.metrics and screen.count is not None)
+                result.filter_ms.setdefault(label, []).append(screen.metrics["apply_ms"])
+                result.painted_ms.setdefault(label, []).append(screen.metrics["painted_ms"])
+                result.count_text[label] = screen.count.text() if screen.count else "?"
+                result.shown[label] = (len(screen.feed), screen.feed.filter.describe())
     result.rss_mb = psutil.Process().memory_info().rss / 2**20
     return result
 
@@ -226,8 +238,58 @@ def measure_tmux_baseline() -> float:
 ROW_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d")
 
 
-def measure_tmux(url: str) -> tuple[float, float, float, float]:
-    """Spawn `phiwall console` in tmux: ms to first paint, first rows and the count; RSS (MB)."""
+def measure_tmux_filters(tmux: Any, shown: dict[str, tuple[int, str]], repeat: int) -> dict[str, list[float]]:
+    """Type each filter into the search box of the console in tmux: ms from Enter to its rows on
+    screen (the status line's "N loaded · <filter>", or the empty view's message). Under
+    "echo": ms from a typed character to it on screen, the terminal round trip's floor."""
+    timings: dict[str, list[float]] = {}
+
+    def pane() -> str:
+        return str(tmux("capture-pane", "-p", "-t", "c"))
+
+    def until(condition: Any, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition(pane()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} never showed:\n{pane()}")
+
+    for _ in range(repeat):
+        for label, query in FILTERS.items():
+            rows, describe = shown[label]
+            marker = "No events match" if rows == 0 else f"{rows:,} loaded · {describe}"
+            for attempt in range(3):  # a key sent while the screen was busy can be lost: type again
+                tmux("send-keys", "-t", "c", "/")
+                time.sleep(0.2)
+                tmux("send-keys", "-t", "c", "End", "C-u")
+                tmux("send-keys", "-t", "c", "-l", query[:-1])
+                try:
+                    until(lambda text, typed=query[:-1]: typed in text, f"{label}: the query typed", timeout=3.0)
+                    break
+                except TimeoutError:
+                    if attempt == 2:
+                        raise
+                    tmux("send-keys", "-t", "c", "Escape")
+                    time.sleep(0.5)
+            time.sleep(0.2)
+            started = time.perf_counter()
+            tmux("send-keys", "-t", "c", "-l", query[-1])
+            until(lambda text, typed=query: typed in text, f"{label}: the last character typed")
+            timings.setdefault("echo", []).append((time.perf_counter() - started) * 1000)
+            time.sleep(0.2)
+            started = time.perf_counter()
+            tmux("send-keys", "-t", "c", "Enter")
+            until(lambda text, marker=marker: marker in text, f"{label}: {marker!r}")
+            timings.setdefault(label, []).append((time.perf_counter() - started) * 1000)
+            until(lambda text: " matching" in text, f"{label}: the count")  # before the next filter
+            time.sleep(0.3)
+    return timings
+
+
+def measure_tmux(
+    url: str, shown: dict[str, tuple[int, str]], filter_repeat: int
+) -> tuple[float, float, float, float, dict[str, list[float]]]:
+    """Spawn `phiwall console` in tmux: ms to first paint, first rows and the count; RSS (MB);
+    then each filter typed into the search box (`measure_tmux_filters`)."""
     phiwall = Path(sys.executable).with_name("phiwall")
     socket = f"phiwall-bench-{uuid.uuid4().hex[:8]}"
 
@@ -266,9 +328,11 @@ def measure_tmux(url: str) -> tuple[float, float, float, float]:
         time.sleep(1.0)
         pane_pid = int(tmux("display", "-p", "-t", "c", "#{pane_pid}").strip())
         rss = psutil.Process(pane_pid).memory_info().rss / 2**20
+        filters = measure_tmux_filters(tmux, shown, filter_repeat) if filter_repeat else {}
+        tmux("send-keys", "-t", "c", "Escape")
         tmux("send-keys", "-t", "c", "q")
         time.sleep(0.5)
-        return paint or count, rows or count, count, rss
+        return paint or count, rows or count, count, rss, filters
     finally:
         socket_path = tmux("display", "-p", "#{socket_path}").strip()
         tmux("kill-server")
@@ -288,6 +352,9 @@ def main() -> None:
     parser.add_argument(
         "--pg-bulk", action="store_true", help="also time bulk triage on a throw-away PostgreSQL (30k and 300k)"
     )
+    parser.add_argument(
+        "--filter-repeat", type=int, default=7, help="times each filter is applied, in process and in tmux"
+    )
     parser.add_argument("--generate", nargs=2, metavar=("SIZE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
@@ -305,13 +372,17 @@ def main() -> None:
         for size in args.sizes:
             print(f"{size:,} events", flush=True)
             url = store_for(size, directory)
-            result = asyncio.run(measure_in_process(url, size))
+            result = asyncio.run(measure_in_process(url, size, max(1, args.filter_repeat)))
             result.database = measure_database(url)
             if use_tmux:
                 runs = []
-                for _ in range(max(1, args.repeat)):
+                for run in range(max(1, args.repeat)):
                     baseline = measure_tmux_baseline()
-                    runs.append((baseline, *measure_tmux(url)))
+                    # Filters typed in the last run only: the first paints stay comparable.
+                    last = run == max(1, args.repeat) - 1
+                    *firsts, filters = measure_tmux(url, result.shown, args.filter_repeat if last else 0)
+                    result.tmux_filter_ms = filters or result.tmux_filter_ms
+                    runs.append((baseline, *firsts))
                     print(
                         "  tmux: bare app {:.0f} ms; console paint {:.0f} ms, rows {:.0f} ms".format(*runs[-1][:4]),
                         flush=True,
@@ -410,20 +481,30 @@ def report_bulk(results: list[BulkResult]) -> None:
 def report(results: list[Result]) -> None:
     base = results[0]
     print()
-    print("filters: ms from apply to the rows in the table / to the screen drawn with them (match count)")
-    print(f"{'events':>10} | {'first frame':>11} | {'first rows':>10} | " + " | ".join(f"{k:>24}" for k in FILTERS)
-          + f" | {'RSS in-proc':>11} | {'tmux paint':>10} | {'tmux rows':>9} | {'tmux count':>10}"
-          + f" | {'tmux RSS':>8}")  # fmt: skip
+    print(f"{'events':>10} | {'first frame':>11} | {'first rows':>10} | {'RSS in-proc':>11} | {'tmux paint':>10}"
+          + f" | {'tmux rows':>9} | {'tmux count':>10} | {'tmux RSS':>8}")  # fmt: skip
     for r in results:
-        cells = [f"{r.filter_ms[k]:5.0f}/{r.painted_ms[k]:5.0f} ms ({r.count_text[k]:>7})" for k in FILTERS]
 
         def ms(value: float | None, width: int) -> str:
             return f"{value:{width - 3}.0f} ms" if value is not None else "-".rjust(width)
 
         tmux_rss = f"{r.tmux_rss_mb:5.0f} MB" if r.tmux_rss_mb is not None else "    -   "
-        print(f"{r.size:>10,} | {r.first_frame_ms:8.0f} ms | {r.first_rows_ms:7.0f} ms | " + " | ".join(cells)
-              + f" | {r.rss_mb:8.0f} MB | {ms(r.tmux_first_paint_ms, 10)} | {ms(r.tmux_first_rows_ms, 9)}"
+        print(f"{r.size:>10,} | {r.first_frame_ms:8.0f} ms | {r.first_rows_ms:7.0f} ms | {r.rss_mb:8.0f} MB"
+              + f" | {ms(r.tmux_first_paint_ms, 10)} | {ms(r.tmux_first_rows_ms, 9)}"
               + f" | {ms(r.tmux_count_ms, 10)} | {tmux_rss}")  # fmt: skip
+    print()
+    print("filters, ms, median (max) of the runs: in process from apply to the rows in the table and to")
+    print("the screen drawn with them; in tmux from Enter in the search box to the rows on screen")
+
+    def spread(values: list[float] | None) -> str:
+        return f"{statistics.median(values):5.0f} ({max(values):4.0f})" if values else "      -     "
+
+    for r in results:
+        print(f"  {r.size:,} events" + (f" (tmux echo of a typed character: {spread(r.tmux_filter_ms.get('echo'))})"
+                                        if r.tmux_filter_ms else ""))  # fmt: skip
+        for k in FILTERS:
+            print(f"    {k:<28} table {spread(r.filter_ms[k])}  drawn {spread(r.painted_ms[k])}"
+                  + f"  tmux {spread(r.tmux_filter_ms.get(k))}  [{r.count_text[k]} matching]")  # fmt: skip
     print()
     if any(r.tmux_baseline_ms for r in results):
         print("real terminal against a bare Textual app painted in tmux just before (same machine, same moment):")
@@ -443,7 +524,10 @@ def report(results: list[Result]) -> None:
     print()
     print(f"ratios against {base.size:,} events (same run):")
     for r in results[1:]:
-        ratios = [f"{k}: x{r.filter_ms[k] / max(base.filter_ms[k], 0.1):.1f}" for k in FILTERS]
+        ratios = [
+            f"{k}: x{statistics.median(r.filter_ms[k]) / max(statistics.median(base.filter_ms[k]), 0.1):.1f}"
+            for k in FILTERS
+        ]
         line = f"  {r.size:>10,}: first rows x{r.first_rows_ms / base.first_rows_ms:.2f}, " + ", ".join(ratios)
         if r.tmux_first_rows_ms and base.tmux_first_rows_ms:
             line += f", tmux first rows x{r.tmux_first_rows_ms / base.tmux_first_rows_ms:.2f}"

@@ -9,6 +9,7 @@ notification while the console keeps working.
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -20,6 +21,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.timer import Timer
 from textual.worker import Worker
 
 from agent.errors import PhiWallError
@@ -104,6 +106,8 @@ class ConsoleApp(App[None]):
         self.fatal_error: PhiWallError | None = None
         self._store_started = False
         self._preflight_started = False
+        self._frozen = False
+        self._collector_timer: Timer | None = None
         if settings.read_only:
             self.sub_title = "read-only"
 
@@ -162,6 +166,37 @@ class ConsoleApp(App[None]):
             return open_for_console(settings.url, read_only=settings.read_only)
 
         run_in_worker(self.screen, work, self._store_ready, group="open", failed=self._store_failed)
+
+    def started(self) -> None:
+        """The first rows and the footer are drawn: freeze what lives as long as the app.
+
+        Only with `settings.tune_garbage_collector`; once per process.
+        """
+        if not self.settings.tune_garbage_collector or self._frozen:
+            return
+        self._frozen = True
+        gc.collect()
+        gc.freeze()
+
+    def hold_collector(self) -> None:
+        """Defer cyclic garbage collection until `release_collector`, or one second at most.
+
+        Called as a filter is applied, released when its rows are drawn: a collection then
+        runs after the frame instead of inside it. Only with `settings.tune_garbage_collector`.
+        """
+        if not self.settings.tune_garbage_collector:
+            return
+        if self._collector_timer is not None:
+            self._collector_timer.stop()
+        gc.disable()
+        self._collector_timer = self.set_timer(1.0, self.release_collector)
+
+    def release_collector(self) -> None:
+        if self._collector_timer is None:
+            return
+        self._collector_timer.stop()
+        self._collector_timer = None
+        gc.enable()
 
     def run_preflight(self) -> None:
         """The start-up checks left until the first rows are shown (once; see ConsoleSettings)."""

@@ -63,3 +63,11 @@ class ConsoleSettings:
     # `phiwall console` leaves until then: pydantic is slow to import); a `PhiWallError`
     # from them ends the app with that error, which the command then reports.
     preflight: Callable[[], object] | None = None
+    # The process is the console's own (`phiwall console`), so the app may tune Python's cyclic
+    # garbage collector: once the first rows and the footer are drawn, everything alive then
+    # (Textual, SQLAlchemy, the screens) is frozen out of its sight (`gc.freeze()`, as the
+    # proxy does after loading), and from a filter's apply until its rows are drawn it is held
+    # (as Textual holds it during smooth scrolls). A full collection stalled a filter's first
+    # frame by 0.1 s. Off for apps embedded in another process (tests): frozen objects are
+    # never collected.
+    tune_garbage_collector: bool = False

@@ -157,6 +157,7 @@ def _run(
         keymap=keymap,
         agent_data_dir=data_dir,
         preflight=validate,
+        tune_garbage_collector=True,
     )
     app = importlib.import_module("console.app").ConsoleApp(settings)
     app.run()

@@ -16,13 +16,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from console.data import display
 from console.data.rows import IncidentDetail, IncidentRow, LineageInfo, RelatedGroup
 from console.data.triage import TriageResult
 from console.screens import triage_flow
 from console.screens.base import LazyModule, StoreScreen
+from console.widgets.footer import SteadyFooter
 from console.widgets.incident_table import VERDICT_STYLES
 from console.widgets.status import StatusLine
 
@@ -279,7 +280,7 @@ class IncidentDetailScreen(StoreScreen):
                 yield Label("", id=f"related-{key}-label", classes="related-label")
                 yield RelatedTable(tz, id=f"related-{key}")
         yield StatusLine(id="status")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         status = self.query_one(StatusLine)

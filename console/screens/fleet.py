@@ -11,12 +11,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Select, Static
+from textual.widgets import DataTable, Select, Static
 
 from console.data import display
 from console.screens.base import LazyModule, StoreScreen
 from console.widgets.charts import SeriesChart, bar_list
 from console.widgets.filter_bar import FilterValues
+from console.widgets.footer import SteadyFooter
 from console.widgets.status import StatusLine
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class FleetScreen(StoreScreen):
                 yield SeriesChart("Blocks", color="red", id="blocks-chart")
             yield Static("", id="top-lists")
         yield StatusLine(id="status")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         agents = self.query_one("#agents", DataTable)

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.timer import Timer
+from textual.widgets import DataTable, Static
 
 from console.data.feed import IncidentFeed
 from console.data.filters import SORT_KEYS, EventFilter, QueryError, Sort
@@ -24,10 +25,13 @@ from console.data.rows import Count, IncidentRow, Page
 from console.data.triage import TriageResult
 from console.screens.base import LazyModule, StoreScreen, run_in_worker
 from console.widgets.filter_bar import FilterBar, FilterValues
+from console.widgets.footer import SteadyFooter
 from console.widgets.incident_table import IncidentTable
 from console.widgets.status import StatusLine
 
 PREFETCH_ROWS = 40
+# Seconds a filter's old rows stay on screen (inert) while its first page is read.
+HOLD_ROWS = 0.25
 
 # Dialogs and the triage flow are imported on first use: they are not on the first frame.
 if TYPE_CHECKING:
@@ -80,6 +84,8 @@ class IncidentsScreen(StoreScreen):
         self._early_generation: int | None = None
         self.metrics: dict[str, float] = {}
         self._apply_started = 0.0
+        self._release_timer: Timer | None = None
+        self._focus_on_rows = False
 
     def compose(self) -> ComposeResult:
         yield FilterBar(id="filters")
@@ -114,8 +120,9 @@ class IncidentsScreen(StoreScreen):
             self.call_later(self._mount_footer)
 
     async def _mount_footer(self) -> None:
-        await self.mount(Footer())
+        await self.mount(SteadyFooter())
         self.refresh_bindings()  # a Footer mounted late shows nothing until bindings are announced
+        self.call_after_refresh(self.console.started)
 
     # -- loading ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -169,11 +176,16 @@ class IncidentsScreen(StoreScreen):
             return
         self.query_one(StatusLine).error = ""
         self._apply_started = time.perf_counter()
+        self.console.hold_collector()
         generation = self.feed.reset(flt, sort or self.feed.sort)
         self.count = None
         self.unseen = 0
         self._loading_more = False
-        self.table.clear()
+        # The old rows stay (inert) until the new ones replace them, or HOLD_ROWS seconds.
+        self.table.hold()
+        if self._release_timer is not None:
+            self._release_timer.stop()
+        self._release_timer = self.set_timer(HOLD_ROWS, lambda: self._release_rows(generation))
         self._update_status()
         sort_now = self.feed.sort
         self.read_store(
@@ -187,9 +199,19 @@ class IncidentsScreen(StoreScreen):
             group="count",
         )
 
+    def _release_rows(self, generation: int) -> None:
+        self._release_timer = None
+        if generation == self.feed.generation and self.table.stale:
+            self.table.release()
+            self._focus_table_if_asked()
+
     def _first_page(self, generation: int, page: Page) -> None:
         if generation != self.feed.generation:
             return
+        if self._release_timer is not None:
+            self._release_timer.stop()
+            self._release_timer = None
+        self._focus_table_if_asked()
         self.feed.load_first(page, now=self.console.settings.clock())
         self.table.show(self.feed)
         self._loaded_once = True
@@ -209,6 +231,7 @@ class IncidentsScreen(StoreScreen):
     def _painted(self, generation: int, started: float) -> None:
         if generation == self.feed.generation:
             self.metrics["painted_ms"] = (time.perf_counter() - started) * 1000
+            self.console.release_collector()
 
     def _counted(self, generation: int, count: Count) -> None:
         if generation == self.feed.generation:
@@ -318,19 +341,18 @@ class IncidentsScreen(StoreScreen):
             banner.update(self._live_text())
 
     # -- empty states ----------------------------------------------------------------------
+    # An empty view shrinks the table to its header rather than hiding it: a hidden table loses
+    # the focus, and every focus change rebuilds the footer's keys ahead of the next rows.
     def _show_empty(self, message: str) -> None:
         empty = self.query_one("#empty", Static)
         empty.update(message)
         empty.display = True
-        self.table.display = False
+        self.table.add_class("-empty")
 
     def _refresh_empty(self) -> None:
         if len(self.feed):
             self.query_one("#empty", Static).display = False
-            if not self.table.display:
-                self.table.display = True
-                if self.focused is None:
-                    self.table.focus()
+            self.table.remove_class("-empty")
             return
         if self.feed.filter.is_empty:
             self._show_empty(
@@ -361,7 +383,14 @@ class IncidentsScreen(StoreScreen):
     @on(FilterBar.Changed)
     def _filters_changed(self, event: FilterBar.Changed) -> None:
         self.apply_filter()
-        self.table.focus()
+        # The focus goes to the table with its new rows, not before: a focus change redraws the
+        # whole screen, which would redraw the old rows once more while the new ones are read.
+        self._focus_on_rows = True
+
+    def _focus_table_if_asked(self) -> None:
+        if self._focus_on_rows:
+            self._focus_on_rows = False
+            self.table.focus()
 
     # -- actions ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -11,12 +11,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.data import display
 from console.data.rows import LineageInfo
 from console.screens.base import LazyModule, StoreScreen
 from console.screens.detail import lineage_rows
+from console.widgets.footer import SteadyFooter
 from console.widgets.status import StatusLine
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class ScrubbedScreen(StoreScreen):
         yield DataTable(cursor_type="row", zebra_stripes=True, id="scrubbed")
         yield Static("", id="lineage-detail")
         yield StatusLine(id="status")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#scrubbed", DataTable)

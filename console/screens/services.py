@@ -11,12 +11,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from console.data import display
 from console.screens.base import LazyModule, StoreScreen, run_in_worker
 from console.screens.dialogs import ConfirmDialog
 from console.widgets.filter_bar import FilterValues
+from console.widgets.footer import SteadyFooter
 from console.widgets.status import StatusLine
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class ServicesScreen(StoreScreen):
             yield Label("Local AI apps and model servers", classes="section")
             yield DataTable(cursor_type="row", zebra_stripes=True, id="apps")
         yield StatusLine(id="status")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         services = self.query_one("#services", DataTable)

@@ -18,8 +18,12 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 from textual._types import SegmentLines
+from textual.cache import LRUCache
+from textual.coordinate import Coordinate
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from console.data import display
 from console.data.feed import IncidentFeed, Insertion
@@ -149,11 +153,23 @@ class IncidentTable(DataTable[object]):
 
     DEFAULT_CSS = """
     IncidentTable { height: 1fr; }
+    IncidentTable.-empty { height: 1; }
     """
 
     def __init__(self, *, tz: tzinfo | None = None, id: str | None = None) -> None:
+        # Body lines by row and by whether the cursor or the mouse is on it (see
+        # `_render_line_in_row`); cleared with DataTable's own caches, which its __init__ does.
+        self._body_lines: LRUCache[tuple[object, ...], tuple[SegmentLines, SegmentLines]] = LRUCache(1000)
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.tz = tz
+        # The rows belong to the previous filter while the new one is read (see `hold`).
+        self.stale = False
+        # False draws through DataTable's own paths only (tests and benchmarks compare the two).
+        self.fast_paths = True
+        # While a frame is drawn: the styles and column widths DataTable would work out again
+        # for every line (None between frames, when styles may change).
+        self._frame: dict[str | None, Style] | None = None
+        self._frame_widths: list[int] | None = None
 
     def on_mount(self) -> None:
         for key, label, width, _share in COLUMNS:
@@ -164,77 +180,168 @@ class IncidentTable(DataTable[object]):
         # must not push the last column out of sight.
         self.fit_columns(self.size.width - self.styles.scrollbar_size_vertical)
 
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> SegmentLines:
-        """A body cell's line, built directly: what DataTable draws for it, without Rich's
-        `Padding`, `Styled` and `render_lines` per cell (about half the CPU of a full repaint,
-        `benchmarks/console_table_render.py`). Headers, other cells and other row heights go
-        to DataTable; `tests/console/test_table_cells.py` compares the two lines cell by cell.
-        """
-        lines = self._body_cell_lines(row_index, column_index, base_style, width, cursor, hover)
-        if lines is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        return lines
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """One frame of the table; see `_render_line_in_row` for what is shared between lines."""
+        if not self.fast_paths:
+            return super().render_lines(crop)
+        self._frame = {}
+        self._frame_widths = None
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+            self._frame_widths = None
 
-    def _body_cell_lines(
-        self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool, hover: bool
-    ) -> SegmentLines | None:
-        """The cell's line from DataTable's cache or built here; None: DataTable draws it."""
-        pad = self.cell_padding
-        if row_index < 0 or column_index < 0 or width - 2 * pad < 1:
-            return None
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return None
+    @property
+    def rich_style(self) -> Style:
+        """The widget's style, worked out once per frame instead of once per line."""
+        frame = self._frame
+        if frame is None:
+            return super().rich_style
+        style = frame.get(None)
+        if style is None:
+            style = frame[None] = super().rich_style
+        return style
+
+    def _component_style(self, name: str) -> Style:
+        """`get_component_styles(name).rich_style`, once per frame (it walks every ancestor)."""
+        frame = self._frame
+        if frame is None:
+            return self.get_component_styles(name).rich_style
+        style = frame.get(name)
+        if style is None:
+            style = frame[name] = self.get_component_styles(name).rich_style
+        return style
+
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[SegmentLines, SegmentLines]:
+        """A body row's line, segment for segment and style for style what DataTable draws.
+
+        DataTable works out the header, zebra and widget styles for every line (each walks
+        every ancestor), builds each cell through Rich's `Padding` and `Styled`, and caches
+        lines by cursor position, so a cursor move redraws every visible line. Here the styles
+        are worked out once per frame, each `Cell` is one cut and three segments, and lines
+        are cached by whether the cursor or the mouse is on their row. A filter's first frame
+        is drawn in about half the CPU (`benchmarks/console_table_render.py`). Header, labels,
+        fixed rows or columns, other cursor types and other cells go to DataTable;
+        `tests/console/test_table_cells.py` compares whole frames drawn both ways.
+        """
+        row_index = self._row_locations.get(row_key)
+        if (
+            self._frame is None
+            or row_index is None
+            or line_no != 0
+            or row_index < self.fixed_rows
+            or self.fixed_columns
+            or self.cursor_type != "row"
+            or (self._labelled_row_exists and self.show_row_labels)
+        ):
+            return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
+        if self.zebra_stripes:
+            row_style = self._component_style("datatable--odd-row" if row_index % 2 else "datatable--even-row")
+        else:
+            row_style = base_style
+        cursor = cursor_location.row == row_index
+        hover = hover_location.row == row_index
+        show_cursor, show_hover = self.show_cursor, self._show_hover_cursor
+        css_foreground = self.cursor_foreground_priority == "css"
+        css_background = self.cursor_background_priority == "css"
+        width = self.size.width
         cache_key = (
             row_key,
-            column_key,
-            base_style,
+            row_style,
             cursor,
             hover,
-            self._show_hover_cursor,
+            show_cursor,
+            show_hover,
+            css_foreground,
+            css_background,
+            width,
             self._update_count,
             self._pseudo_class_state,
         )
-        cached = self._cell_render_cache.get(cache_key)
+        cached = self._body_lines.get(cache_key)
         if cached is not None:
             return cached
-        cell = self._get_row_renderables(row_index)[1][column_index]
-        if not isinstance(cell, Cell | MarkCell) or self.rows[row_key].height != 1:
-            return None
-        fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
+        widths = self._frame_widths
+        if widths is None:
+            widths = self._frame_widths = [column.get_render_width(self) for column in self.ordered_columns]
         component, post = self._get_styles_to_render_cell(
-            False,
-            False,
-            fixed,
-            hover,
-            cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
+            False, False, False, hover, cursor, show_cursor, show_hover, css_foreground, css_background
         )
         console = self.app.console
-        pre = console.get_style(base_style + Style.from_meta({"row": row_index, "column": column_index}) + component)
+        # DataTable styles a cell `base + meta + component`; neither style carries meta, so
+        # `(base + component) + meta` is the same style and the sum is made once per line.
+        row_pre = console.get_style(row_style + component)
         post = console.get_style(post)
-        plain = pre + post if post else pre
-        inner = width - 2 * pad
-        segment = cell.segment(console, inner)
-        styled = pre + segment.style if segment.style else pre
-        line = [Segment(" " * pad, plain), Segment(segment.text, styled + post if post else styled)]
-        fill = inner - cell_len(segment.text)
-        line.append(Segment(" " * (fill + pad), plain))
-        lines = [line]
-        self._cell_render_cache[cache_key] = lines
-        return lines
+        pad = self.cell_padding
+        cells = self._get_row_renderables(row_index)[1]
+        scrollable: SegmentLines = []
+        for column_index, (cell, cell_width) in enumerate(zip(cells, widths, strict=False)):
+            inner = cell_width - 2 * pad
+            if not isinstance(cell, Cell | MarkCell) or inner < 1:
+                scrollable.append(
+                    self._render_cell(row_index, column_index, row_style, cell_width, cursor=cursor, hover=hover)[0]
+                )
+                continue
+            pre = row_pre + Style.from_meta({"row": row_index, "column": column_index})
+            plain = pre + post if post else pre
+            segment = cell.segment(console, inner)
+            styled = pre + segment.style if segment.style else pre
+            scrollable.append(
+                [
+                    Segment(" " * pad, plain),
+                    Segment(segment.text, styled + post if post else styled),
+                    Segment(" " * (inner - cell_len(segment.text) + pad), plain),
+                ]
+            )
+        # The rest of the line, in the row's style, as DataTable extends it.
+        remaining = max(0, width - sum(widths) - self._row_label_column_width)
+        extend_style, _ = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, show_cursor, show_hover, False, False
+        )
+        out_of_bounds = Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        scrollable.append([Segment(" " * remaining, row_style + extend_style + out_of_bounds)])
+        pair: tuple[SegmentLines, SegmentLines] = ([], scrollable)
+        self._body_lines[cache_key] = pair
+        return pair
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._body_lines.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._body_lines.clear()
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """The scrollable size after rows were added, without measuring every new cell.
+
+        DataTable measures each cell of each new row to widen auto-width columns and to size
+        auto-height rows; here every column has a width (`fit_columns`) and every row one line,
+        so only the virtual size changes. Measuring a 200-row page cost ~17 ms between the
+        rows arriving and their first frame. Anything else goes to DataTable.
+        """
+        rows = self.rows
+        if (
+            not self.fast_paths
+            or any(column.auto_width for column in self.columns.values())
+            or any(
+                (row := rows.get(key)) is not None and (row.label is not None or row.auto_height or row.height != 1)
+                for key in new_rows
+            )
+        ):
+            super()._update_dimensions(new_rows)
+            return
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header_height = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width + self._row_label_column_width, self._total_row_height + header_height)
 
     def fit_columns(self, available: int) -> None:
         """Size the columns to the terminal: the free width goes to host, asset, user, process."""
@@ -251,7 +358,22 @@ class IncidentTable(DataTable[object]):
             self._clear_caches()
             self.refresh()
 
+    def hold(self) -> None:
+        """Keep the rows on screen while a new filter is read, acting on none of them.
+
+        Clearing at once and filling a moment later changes the table's scrollable size twice,
+        and each change lays the whole screen out again (10-20 ms each, ahead of the new rows).
+        Held rows have no current row (`current_id` is None), so no key acts on them.
+        """
+        self.stale = True
+
+    def release(self) -> None:
+        """Show no rows (a filter whose rows are slow to come)."""
+        self.stale = False
+        self.clear()
+
     def show(self, feed: IncidentFeed) -> None:
+        self.stale = False
         self.clear()
         self.append(feed.rows, feed)
 
@@ -261,7 +383,7 @@ class IncidentTable(DataTable[object]):
 
     @property
     def current_id(self) -> str | None:
-        if self.row_count == 0:
+        if self.row_count == 0 or self.stale:
             return None
         try:
             key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
