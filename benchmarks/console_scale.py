@@ -499,12 +499,16 @@ def report(results: list[Result]) -> None:
     def spread(values: list[float] | None) -> str:
         return f"{statistics.median(values):5.0f} ({max(values):4.0f})" if values else "      -     "
 
+    def under_100(values: list[float] | None) -> str:
+        return f"{sum(v < 100 for v in values)}/{len(values)} under 100 ms" if values else ""
+
     for r in results:
         print(f"  {r.size:,} events" + (f" (tmux echo of a typed character: {spread(r.tmux_filter_ms.get('echo'))})"
                                         if r.tmux_filter_ms else ""))  # fmt: skip
         for k in FILTERS:
             print(f"    {k:<28} table {spread(r.filter_ms[k])}  drawn {spread(r.painted_ms[k])}"
-                  + f"  tmux {spread(r.tmux_filter_ms.get(k))}  [{r.count_text[k]} matching]")  # fmt: skip
+                  + f"  tmux {spread(r.tmux_filter_ms.get(k))} {under_100(r.tmux_filter_ms.get(k)):>18}"
+                  + f"  [{r.count_text[k]} matching]")  # fmt: skip
     print()
     if any(r.tmux_baseline_ms for r in results):
         print("real terminal against a bare Textual app painted in tmux just before (same machine, same moment):")

@@ -188,16 +188,27 @@ class IncidentsScreen(StoreScreen):
         self._release_timer = self.set_timer(HOLD_ROWS, lambda: self._release_rows(generation))
         self._update_status()
         sort_now = self.feed.sort
+        # The count is read once the page's rows are drawn (`_painted`): started together, the
+        # two threads took turns on the interpreter, and the count only fills the status line.
         self.read_store(
             lambda conn: queries.fetch_page(conn, flt, sort_now),
             lambda page: self._first_page(generation, page),
             group="page",
+            failed=lambda exc: self._page_failed(generation, exc),
         )
+
+    def _read_count(self, generation: int) -> None:
+        flt = self.feed.filter
         self.read_store(
             lambda conn: queries.count_matching(conn, flt),
             lambda count: self._counted(generation, count),
             group="count",
         )
+
+    def _page_failed(self, generation: int, exc: BaseException) -> None:
+        self.console.report_store_error(exc)
+        if generation == self.feed.generation:
+            self._read_count(generation)
 
     def _release_rows(self, generation: int) -> None:
         self._release_timer = None
@@ -229,9 +240,12 @@ class IncidentsScreen(StoreScreen):
         self.console.run_preflight()  # once, now that the first rows are on screen
 
     def _painted(self, generation: int, started: float) -> None:
+        """The first page's rows are drawn: the count's turn (and the collector's)."""
         if generation == self.feed.generation:
             self.metrics["painted_ms"] = (time.perf_counter() - started) * 1000
             self.console.release_collector()
+            if self.count is None:
+                self._read_count(generation)
 
     def _counted(self, generation: int, count: Count) -> None:
         if generation == self.feed.generation:

@@ -18,6 +18,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 from textual._types import SegmentLines
+from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
@@ -150,6 +151,11 @@ def row_cells(row: IncidentRow, *, marked: bool, tz: tzinfo | None) -> list[obje
 
 class IncidentTable(DataTable[object]):
     """Rows of the feed; the screen owns the bindings, this widget only renders and keeps place."""
+
+    # Enter opens the incident (DataTable's RowSelected, which the screen handles): shown in the
+    # footer while the table has the focus, under the screen's binding id so a keymap that
+    # moves "incidents.open" moves both.
+    BINDINGS = [Binding("enter", "select_cursor", "Open", id="incidents.open")]
 
     DEFAULT_CSS = """
     IncidentTable { height: 1fr; }

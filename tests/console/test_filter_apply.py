@@ -172,3 +172,25 @@ async def test_an_embedded_console_leaves_the_collector_alone(small_store: Store
         assert gc.isenabled()
         await settle(pilot, app)
     assert gc.get_freeze_count() == frozen_before
+
+
+def _footer_keys(screen: Any) -> list[str]:
+    return [str(key.render()) for key in screen.query("FooterKey")]
+
+
+@pytest.mark.parametrize(
+    ("keymap", "key", "shown"), [({}, "enter", "⏎"), ({"incidents.open": "ctrl+o"}, "ctrl+o", "^o")]
+)
+async def test_the_footer_names_the_open_key_while_the_table_has_the_focus(
+    small_store: Store, keymap: dict[str, str], key: str, shown: str
+) -> None:
+    app = ConsoleApp(make_settings(small_store.url, keymap=keymap))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for_feed(pilot, app)
+        assert screen.focused is screen.query_one(IncidentTable)
+        await wait_until(pilot, lambda: any("Open" in k for k in _footer_keys(screen)), what="Open in the footer")
+        opened = [k for k in _footer_keys(screen) if "Open" in k]
+        assert len(opened) == 1
+        assert shown in opened[0]
+        await pilot.press(key)
+        await wait_until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen), what="the detail")
