@@ -242,6 +242,9 @@ class UploadInspection:
             self._settle_session(session, chunk, verdict, result, state)
         if state.piece_key is not None and verdict.blocks and result.match is not None and state.incident is not None:
             services.pieces.flag(state.piece_key, SessionFlag(state.incident, verdict.reason, result.match.asset_id))
+        elif piece is not None and state.joined_whole and result.match is None:
+            # The archive its pieces made was read whole and holds no clinical media: done with.
+            services.pieces.complete(piece[0])
         elif piece is not None and verdict.blocks and errors and state.incident is not None and _starts_archive(piece):
             # An archive's header piece, cut short: failed closed here, and every later piece of
             # the stream is refused too, as a resumable session's (the file never arrives whole),

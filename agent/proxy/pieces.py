@@ -18,7 +18,9 @@ matching in the orders a server could reassemble it:
 The request whose piece completes a recognisable stream is blocked, and once a stream was
 found clinical every later piece to that destination within the window is refused without
 further work: blocking a later piece is what stops the full file arriving. A stream's bytes
-are dropped once it is decided (flagged) or idle for `window_s`.
+are dropped once it is decided: flagged, or an archive whose join opened and was read whole
+without a match (`complete`: its pieces are done with, and kept they would sit in front of
+the client's next archive, whose join then never opens); or once idle for `window_s`.
 
 Bounds: at most `max_streams` streams (least recently used evicted), `max_pieces` pieces and
 `max_stream_bytes` per stream (the oldest pieces are dropped first: the join keeps the
@@ -168,6 +170,14 @@ class PieceJoiner:
         stream = self._streams.get(key)
         if stream is not None and stream.failed is None:
             stream.failed = flag
+
+    def complete(self, key: StreamKey) -> None:
+        """The stream's archive was joined, opened and read whole, and is not clinical: forget
+        the stream, so that the client's next upload in pieces starts a join of its own. A
+        flagged stream stays flagged (its later pieces are still refused)."""
+        stream = self._streams.get(key)
+        if stream is not None and stream.flagged is None:
+            del self._streams[key]
 
     def flag(self, key: StreamKey, flag: SessionFlag) -> None:
         """The stream was found clinical: keep refusing it for the window, drop its bytes."""

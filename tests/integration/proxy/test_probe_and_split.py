@@ -492,6 +492,31 @@ def test_unenrolled_archive_in_pieces_header_last_is_read_whole_and_passes_its_h
     assert header == 200, blocked
 
 
+def test_an_archive_in_pieces_after_another_from_the_same_client_is_joined_on_its_own(
+    proxy: ProxyProcess, unapproved: Upstream, media_factory: MediaFactory, recordings: Recordings, tmp_path: Path
+) -> None:
+    """A harmless archive in pieces, then the dictation's, both header piece last, from one
+    client within the window: the first join is read whole and done with, so its pieces do not
+    sit in front of the second's, whose join opens and names the recording."""
+    pieces_of = {}
+    encodings = {"other": ("-t", "4"), "clinical": ("-t", "6", "-ac", "1", "-ar", "16000")}
+    for name, source in (("other", recordings.other_excerpt_wav), ("clinical", recordings.clinical_wav)):
+        excerpt = media_factory.encode(source, ".wav", *encodings[name])
+        path = tmp_path / f"{name}.zip"
+        path.write_bytes(_zip_with_short_tail(excerpt.read_bytes(), 16 << 10, 900, deflated=True))
+        pieces = _split(path, "16k", tmp_path / f"{name}-pieces")
+        pieces_of[name] = pieces[1:] + pieces[:1]
+    since = time.time()
+    url = f"{unapproved.https}/v1/files"
+    harmless = [_curl_piece(proxy, url, piece, "127.0.0.54") for piece in pieces_of["other"]]
+    blocked = [e.reason for e in _block_events(proxy, unapproved.host, since)]
+    assert harmless == [200] * len(harmless), (harmless, blocked)
+    codes = [_curl_piece(proxy, url, piece, "127.0.0.54") for piece in pieces_of["clinical"]]
+    assert codes[-1] == 403, codes
+    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
+    assert any(part.startswith("joined:header-first:") and part.endswith("zip#0(.wav)") for part in matched), matched
+
+
 @pytest.mark.parametrize("protocol", ["tus", "google", "content-range"])
 @pytest.mark.parametrize("archive", ["zip-deflated", "tar.gz", "7z"])
 def test_resumable_archive_header_chunk_last_is_opened(

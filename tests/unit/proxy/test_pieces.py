@@ -172,3 +172,34 @@ def test_piece_of_a_request() -> None:
         b"Content-Type: application/octet-stream\r\n\r\n" + body + b"\r\n--b--\r\n"
     )
     assert bytes(piece_of(multipart, "multipart/form-data; boundary=b") or b"") == body
+
+
+def _zip_of(media: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("recording.wav", media)
+    return buffer.getvalue()
+
+
+def _header_last(data: bytes, size: int = 8192) -> list[bytes]:
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return pieces[1:] + pieces[:1]
+
+
+def test_an_archive_read_whole_leaves_the_next_one_a_join_of_its_own() -> None:
+    first, second = _zip_of(bytes(range(256)) * 120), _zip_of(bytes(range(255, -1, -1)) * 150)
+    joiner = PieceJoiner(min_piece=4096)
+    *_, opened = [joiner.add(KEY, piece) for piece in _header_last(first)]
+    assert [c.data for c in opened] == [first]
+    joiner.complete(KEY)  # read whole, nothing clinical in it
+    assert not joiner.has_pieces(KEY)
+    *_, opened = [joiner.add(KEY, piece) for piece in _header_last(second)]
+    assert [c.data for c in opened] == [second]
+
+
+def test_completing_a_flagged_stream_keeps_it_refused() -> None:
+    joiner = PieceJoiner(min_piece=4096)
+    joiner.add(KEY, WAV_HEAD)
+    joiner.flag(KEY, SessionFlag("incident-1", "clinical"))
+    joiner.complete(KEY)
+    assert joiner.flagged(KEY) is not None
