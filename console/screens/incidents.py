@@ -230,7 +230,7 @@ class IncidentsScreen(StoreScreen):
         self.metrics.setdefault("first_page_ms", self.metrics["apply_ms"])
         self.metrics.pop("painted_ms", None)
         started = self._apply_started
-        self.call_after_refresh(self._painted, generation, started)  # the rows drawn, for benchmarks
+        self.call_after_refresh(self._painted, generation, started)  # the rows drawn: then the count
         self.metrics["rows"] = len(self.feed)
         self._refresh_empty()
         self._update_status()
