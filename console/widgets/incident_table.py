@@ -1,10 +1,12 @@
 """The incidents table: a DataTable that mirrors an `IncidentFeed` without moving the cursor.
 
-Rows are keyed by event id. Cells are `Cell`s, not Rich `Text`: a filter's first page (200
-rows) is laid out and drawn faster (docs/console.md, Scale). Live inserts use DataTable's own
-`sort()`, keyed on the feed's order (the first cell carries the event id), then put the
-cursor back on the same incident and shift the scroll position by the rows that appeared
-above the viewport.
+Rows are keyed by event id. Cells are `Cell`s, not Rich `Text`, and body lines are drawn here
+rather than cell by cell through Rich (`_render_line_in_row`): a filter's first page (200 rows)
+is laid out and drawn in a fraction of the time (docs/console.md, "A filter's first frame").
+While a new filter is read, the old rows are held on screen, inert (`hold`). Live inserts use
+DataTable's own `sort()`, keyed on the feed's order (the first cell carries the event id),
+then put the cursor back on the same incident and shift the scroll position by the rows that
+appeared above the viewport.
 """
 
 from __future__ import annotations
@@ -150,7 +152,8 @@ def row_cells(row: IncidentRow, *, marked: bool, tz: tzinfo | None) -> list[obje
 
 
 class IncidentTable(DataTable[object]):
-    """Rows of the feed; the screen owns the bindings, this widget only renders and keeps place."""
+    """Rows of the feed; the screen owns the bindings (the table's Enter only names Open in the
+    footer), this widget renders and keeps place."""
 
     # Enter opens the incident (DataTable's RowSelected, which the screen handles): shown in the
     # footer while the table has the focus, under the screen's binding id so a keymap that
