@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from console_common import NOW, best_ms
 from textual.widgets import Input
 
 from agent.store import open_store
@@ -56,7 +57,6 @@ from console.settings import ConsoleSettings
 from console.widgets.filter_bar import FilterBar
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # The last day as an absolute time: the real-terminal run's clock is not pinned to NOW.
 _DAY = f"since:{NOW - timedelta(hours=24):%Y-%m-%dT%H:%M}"
 FILTERS = {
@@ -158,14 +158,6 @@ def measure_database(url: str) -> dict[str, tuple[float, float, str]]:
     rare word, `text_plan`) and forced to the scan, the baseline without the index."""
     from console.data import incidents as queries
     from console.data.filters import Sort, parse_query
-
-    def best_ms(action: Any) -> float:
-        times = []
-        for _ in range(3):
-            started = time.perf_counter()
-            action()
-            times.append((time.perf_counter() - started) * 1000)
-        return min(times)
 
     store = open_store(url, migrate=False)
     measured: dict[str, tuple[float, float, str]] = {}

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from console_common import NOW, best_ms
 from sqlalchemy import Connection
 
 from agent.store import open_store, text_index
@@ -27,7 +27,6 @@ from console.data import incidents as queries
 from console.data.filters import Sort, parse_query
 from console.data.synthetic import SyntheticSpec, generate
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WORDS = {
     "dictation-00040 (a file name)": "dictation-00040",
     "api.openia.com (none)": "api.openia.com",
@@ -35,15 +34,6 @@ WORDS = {
     "user040 (rare, common trigrams)": "user040",
     "verdict:block since:24h firefox": "verdict:block since:24h firefox",
 }
-
-
-def best_ms(action: Any) -> float:
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) * 1000)
-    return min(times)
 
 
 def measure(conn: Connection) -> dict[str, tuple[float, float, str, str]]:
