@@ -47,8 +47,18 @@ class SteadyFooter(Footer):
 
     def _settled(self, screen: Screen[object]) -> None:
         self._settling = None
-        if self.is_attached and screen is self.screen and self.shown_keys(screen) != self._shown:
+        # Not current: another screen is on top, or the app is closing (its screen stack empty,
+        # where reading the bindings raises); the screen announces its bindings when shown again.
+        if not (self.is_attached and screen is self.screen and screen.is_current):
+            return
+        if self.shown_keys(screen) != self._shown:
             super().bindings_changed(screen)
+
+    def on_unmount(self) -> None:
+        if self._settling is not None:
+            self._settling.stop()
+            self._settling = None
+        super().on_unmount()
 
     def compose(self) -> ComposeResult:
         if self._bindings_ready:

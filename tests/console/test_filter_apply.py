@@ -139,6 +139,20 @@ async def test_the_footer_rebuilds_once_after_the_focus_settles_and_only_for_new
         assert any("Xray" in str(key.render()) for key in footer.query("FooterKey"))
 
 
+async def test_a_footer_settling_while_the_app_closes_reads_no_bindings() -> None:
+    """The settle timer may fire once the app's screen stack is empty (closing): reading the
+    bindings then raised ScreenStackError (seen once in CI)."""
+    app = FooterApp()
+    async with app.run_test(size=(100, 10)) as pilot:
+        footer = app.query_one(SteadyFooter)
+        screen = footer.screen
+        await pilot.pause()
+        with pytest.MonkeyPatch.context() as patch:
+            # What closing leaves while the widgets are still attached:
+            patch.setitem(app._screen_stacks, app._current_mode, [])
+            footer._settled(screen)
+
+
 @pytest.fixture
 def collector_restored() -> Iterator[None]:
     yield
