@@ -161,7 +161,7 @@ def main() -> None:
     n = args.distractor_frames
     for name, src, hue in DISTRACTOR_SOURCES:
         long = source_video(work / "distract" / f"{name}.mp4", src, hue, n + 2)
-        for i, edit in enumerate(("rotate90", "pip30", "refilmed", "crop25-corner", "mirror-h")):
+        for i, edit in enumerate(("rotate90", "pip30", "refilmed", "crop25-corner", "mirror-h", "caption-logo")):
             clip = edited(long, work / "distract" / f"{name}__{edit}.mp4", edit, start=5 + 7 * i, length=6)
             distractors.append(clip)
         edit = ("pip30", "refilmed", "rotate90", "caption-logo")[(len(distractors) - 3 * len(short)) % 4]

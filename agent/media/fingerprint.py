@@ -11,11 +11,11 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.errors import MediaError
-from agent.media import inset, landmarks, screen
+from agent.media import band, inset, landmarks, screen
 from agent.media import keypoints as kp
 from agent.media.chroma import ChromaprintStream
 from agent.media.decode import AUDIO_RATE, DecodeReport, Picture, decode
-from agent.media.frames import CHROMA_CELLS, LAYOUT_CELLS, SCALES, PictureHashes, hash_picture
+from agent.media.frames import CHROMA_CELLS, LAYOUT_CELLS, SCALES, PictureHashes, chroma_signature, hash_picture
 from agent.media.model import MediaLimits
 
 ENROL_FPS = 4.0  # enrolled videos: a frame every 0.25 s, so any query frame is near one
@@ -87,6 +87,9 @@ class MediaPrints:
     screen: FramePrint | None = None
     # Queries only: the first KEEP_PCM_S of decoded 11,025 Hz mono sound, for warp hypotheses.
     pcm: npt.NDArray[np.int16] | None = None
+    # Queries: a smooth video's pictures past the full-width band (caption bar) that most of
+    # them show (`band.find_band`); None when there is no band or the picture has texture.
+    band_print: band.BandPrint | None = None
 
 
 # The 8 turns and flips of a picture (the dihedral group), as operations on (planes, h, w).
@@ -144,6 +147,10 @@ class _Collector:
         self.screen_quad: screen.Quad | None = None  # in the grey copies' pixels
         self.screen_small: screen.Quad | None = None  # the same in the small pictures' pixels
         self.screen_pictures: list[PictureHashes] = []
+        self.band_pictures: list[npt.NDArray[np.uint8]] = []  # the first band.TRIES small pictures
+        self.band_times: list[float] = []
+        self.band_means: list[npt.NDArray[np.float32]] = []
+        self.band_chroma: list[npt.NDArray[np.int8]] = []
         self.keyframes: list[kp.KeyFrame] = []
         self.details: list[Detail] = []
         self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
@@ -223,6 +230,7 @@ class _Collector:
         if self.query:
             self._inset(picture)
             self._screen(picture)
+            self._band(picture)
         if picture.detail is not None and hashed is not None:
             if self.query:
                 self.details.append(Detail(picture.t, picture.detail, picture.yuv, picture.detail_chroma))
@@ -256,6 +264,29 @@ class _Collector:
                 hashed = hash_picture(Picture(t=picture.t, yuv=crop))
                 if hashed is not None:
                     self.inset_pictures.append(hashed)
+
+    def _band(self, picture: Picture) -> None:
+        """Keep what `band_print` needs: the whole frame's layout grid and colour grid of every
+        sampled picture (~100 bytes each) and the first few small pictures."""
+        y = picture.yuv[0]
+        if len(self.band_pictures) < band.TRIES:
+            self.band_pictures.append(picture.yuv.copy())
+        self.band_times.append(picture.t)
+        self.band_means.append(band.grid_means(y))
+        self.band_chroma.append(chroma_signature(picture.yuv[1], picture.yuv[2]))
+
+    def band_print(self) -> band.BandPrint | None:
+        found = band.find_band(self.band_pictures)
+        if found is None or not self.band_times:
+            return None
+        if sum(band.smooth(p[0], found) for p in self.band_pictures) * 2 <= len(self.band_pictures):
+            return None
+        return band.BandPrint(
+            band=found,
+            times=np.array(self.band_times, dtype=np.float32),
+            means=np.stack(self.band_means).astype(np.float32),
+            chroma=np.stack(self.band_chroma).astype(np.int8),
+        )
 
     def _screen(self, picture: Picture) -> None:
         """Look for a filmed screen in the first SCREEN_TRIES grey copies (a screen filmed with
@@ -357,4 +388,5 @@ def fingerprint(
         screen_quad=collector.screen_quad,
         screen=frame_print(collector.screen_pictures),
         pcm=kept,
+        band_print=collector.band_print() if query and kind == "video" else None,
     )

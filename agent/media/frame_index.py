@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from agent.media import band as bandlib
 from agent.media.fingerprint import FramePrint
 from agent.media.frames import LAYOUT_CELLS, SCALES, chroma_agreement, layout_correlation
 from agent.media.postings import InvertedLists, merge
@@ -33,6 +34,10 @@ MIN_LAYOUT = 0.8
 OFFSET_BIN_S = 0.25
 STOP_FACTOR = 50.0
 MIN_STOP = 500
+BAND_PAIR_CORR = 0.85  # clear layout cells of a query picture and a stored one that may agree
+BAND_AGREE_CORR = 0.95  # a query picture agrees with the video (its best cells, `band.TRIM`)
+BAND_MIN_VOTES = 0.4  # share of query pictures the first pass must place near the offset
+BAND_CHUNK = 1 << 16  # stored pictures compared at once (bounds the correlation matrix)
 N_SCALES = len(SCALES)
 
 I64Array = npt.NDArray[np.int64]
@@ -229,6 +234,84 @@ class FrameSegment:
                 )
             )
         return found
+
+    def search_band(self, query: bandlib.BandPrint) -> list[bandlib.BandCandidate]:
+        """Per enrolled video, the time offset most of the query's pictures agree on when only
+        the layout cells clear of the band are compared (correlation >= BAND_PAIR_CORR), with
+        how well those pictures agree there in layout and in colour."""
+        if query.count == 0 or self.size == 0:
+            return []
+        cells, colours = bandlib.layout_cells(query.band), bandlib.chroma_cells(query.band)
+        q = bandlib.unit_rows(query.means[:, cells])
+        pairs: list[tuple[I64Array, I64Array, npt.NDArray[np.float32]]] = []
+        for start in range(0, self.size, BAND_CHUNK):
+            stored = bandlib.unit_rows(self.layout[start : start + BAND_CHUNK, cells])
+            corr = q @ stored.T
+            qi, si = np.nonzero(corr >= BAND_PAIR_CORR)
+            pairs.append((qi.astype(np.int64), si.astype(np.int64) + start, corr[qi, si]))
+        qf = np.concatenate([p[0] for p in pairs])
+        sf = np.concatenate([p[1] for p in pairs])
+        corr_of = np.concatenate([p[2] for p in pairs])
+        owner = np.searchsorted(self.base, sf, side="right") - 1
+        keep = self.alive[owner]
+        qf, sf, corr_of, owner = qf[keep], sf[keep], corr_of[keep], owner[keep]
+        found: list[bandlib.BandCandidate] = []
+        for a in np.unique(owner):
+            mine = owner == a
+            aq, asf, ac = qf[mine], sf[mine], corr_of[mine]
+            bins = np.round((self.times[asf].astype(np.float64) - query.times[aq]) / OFFSET_BIN_S).astype(np.int64)
+            # A smooth video changes slowly: many offsets collect a vote from every query
+            # picture. The offset is the one whose pictures correlate best, summed per picture.
+            best_bin, best_weight = 0, -1.0
+            for b in np.unique(bins):
+                window = np.abs(bins - b) <= 1
+                per_picture = np.zeros(query.count, dtype=np.float64)
+                np.maximum.at(per_picture, aq[window], ac[window])
+                if (weight := float(per_picture.sum())) > best_weight:
+                    best_bin, best_weight = int(b), weight
+            if np.unique(aq[np.abs(bins - best_bin) <= 1]).size < BAND_MIN_VOTES * query.count:
+                continue  # too few pictures even come close: no trimming will make it agree
+            found.append(self._band_agreement(int(a), best_bin * OFFSET_BIN_S, query, q, cells, colours))
+        return found
+
+    def _band_agreement(
+        self,
+        asset: int,
+        offset_s: float,
+        query: bandlib.BandPrint,
+        q: npt.NDArray[np.float32],
+        cells: I64Array,
+        colours: I64Array,
+    ) -> bandlib.BandCandidate:
+        """How every query picture agrees with `asset` at `offset_s`: its best stored picture
+        near that time (or blend of two neighbours), with the most disagreeing cells left
+        out (`band.between_samples`). Pictures a logo spoils past the first pass's bar count
+        here if what is left agrees."""
+        low, high = int(self.base[asset]), int(self.base[asset + 1])
+        times = self.times[low:high].astype(np.float64)
+        agreement: list[tuple[float, float]] = []
+        for i in range(query.count):
+            near = np.flatnonzero(np.abs(times - (float(query.times[i]) + offset_s)) <= 1.5 * OFFSET_BIN_S) + low
+            if near.size == 0:
+                continue
+            j = int(near[np.argmax(bandlib.unit_rows(self.layout[near][:, cells]) @ q[i])])
+            agreement.append(
+                bandlib.between_samples(
+                    q[i],
+                    query.chroma[i, colours],
+                    self.layout[max(low, j - 1) : min(high, j + 2)][:, cells],
+                    self.chroma[max(low, j - 1) : min(high, j + 2)][:, colours],
+                )
+            )
+        agreeing = [a for a in agreement if a[0] >= BAND_AGREE_CORR]
+        return bandlib.BandCandidate(
+            asset_id=self.asset_ids[asset],
+            offset_s=max(0.0, offset_s),
+            agree=len(agreeing),
+            query_frames=query.count,
+            layout=float(np.median([a[0] for a in agreeing])) if agreeing else 0.0,
+            chroma_rms=float(np.median([a[1] for a in agreeing])) if agreeing else float("inf"),
+        )
 
     def search_image(
         self, query: FramePrint, min_chroma: float, max_distance: int = MAX_HAMMING

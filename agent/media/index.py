@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from agent.media.audio_index import AudioCandidate, AudioSegment
 from agent.media.audio_index import rank as rank_audio
+from agent.media.band import BandCandidate, BandPrint
 from agent.media.fingerprint import AudioPrint, FramePrint
 from agent.media.frame_index import MAX_HAMMING, FrameCandidate, FrameSegment
 from agent.media.frame_index import rank as rank_frames
@@ -151,6 +152,12 @@ def search_video(
     for segment in state.frames:
         found.extend(segment.search_video(query, min_chroma, max_distance))
     return rank_frames(found)
+
+
+def search_band(state: IndexState, query: BandPrint) -> list[BandCandidate]:
+    """Every segment's `FrameSegment.search_band` candidates, most agreeing pictures first."""
+    found = [c for segment in state.frames for c in segment.search_band(query)]
+    return sorted(found, key=lambda c: (c.agree, c.layout), reverse=True)
 
 
 def search_image(

@@ -31,7 +31,7 @@ class MediaMatch:
     score: float  # calibrated 0..1
     offset_s: float  # where in the enrolled asset the query starts
     # Which stage found it: "sound", "warped-sound", "frames", "turned-frames", "inset", "screen",
-    # "keypoints" (analysts and benchmarks attribute matches with it).
+    # "keypoints", "band" (analysts and benchmarks attribute matches with it).
     method: str = ""
     # Other enrolled assets the evidence fits as well as this one (pixel-identical pictures
     # and no sound to tell them apart): the query is enrolled clinical media, one of these or

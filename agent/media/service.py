@@ -21,9 +21,10 @@ import numpy.typing as npt
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
-from agent.media import inset, printformat, repository, screen, segfile, siblings, warp
+from agent.media import band, inset, printformat, repository, screen, segfile, siblings, warp
 from agent.media import keypoints as kp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
+from agent.media.band import BandCandidate
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
 from agent.media.decode import Picture
@@ -43,6 +44,7 @@ from agent.media.index import (
     MediaIndex,
     coarse_audio,
     search_audio,
+    search_band,
     search_image,
     search_video,
     stored_chroma,
@@ -434,11 +436,17 @@ class MediaService:
             # A still whose picture pHash placed but whose colours disagree (`IMAGE_MIN_COLOUR`)
             # is not that asset for the later stages either: they read colour less precisely.
             off_colour: set[str] = set()
+            # A smooth video behind a caption bar: the rows the bar leaves show which enrolled
+            # videos have that picture in other colours (the same ramp drawn in other colours
+            # fools pHash, whose bits there are mostly noise): no stage may name them.
+            banded = search_band(state, prints.band_print.thinned()) if prints.band_print is not None else []
+            lookalikes = {c.asset_id for c in banded if band.contradicts(c)}
             for i, variant in enumerate((frames, *prints.variants)):
                 method = "frames" if i == 0 else "turned-frames"
                 options.extend(
                     self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method, off_colour)
                 )
+                options = _pictures_not_of(options, lookalikes)
                 if _named(options):
                     break
             off_colour.difference_update(m.asset_id for m in options)  # placed in colour by another pass
@@ -448,6 +456,9 @@ class MediaService:
                 options.extend(self._screen_matches(state, prints, audio, audio_candidates))
             if not _named(options) and prints.details:
                 options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
+            options = _pictures_not_of(options, lookalikes)
+            if not _named(options) and banded:
+                options.extend(self._band_matches(state, banded, audio, audio_candidates))
             options = [m for m in options if m.asset_id not in off_colour]
         options = [m for m in options if m.path]
         if (voice_only or not _named(options)) and audio is not None and prints.pcm is not None:
@@ -589,6 +600,28 @@ class MediaService:
         match = self._as_match(state, found.asset_id, kind, score, found.offset_s, "keypoints")
         return [replace(match, alternatives=found.alternatives)]
 
+    def _band_matches(
+        self,
+        state: IndexState,
+        candidates: list[BandCandidate],
+        audio: AudioPrint | None,
+        audio_candidates: list[AudioCandidate],
+    ) -> list[MediaMatch]:
+        """The rows a caption bar leaves of a smooth video, against the stored layouts and
+        colours (`band.py`, `search_band`): the videos `band.accepts`, best first; more than
+        one is an ambiguous match naming them all."""
+        accepted = [
+            c
+            for c in candidates
+            if band.accepts(c) and not self._sound_contradicts(state, audio, c.asset_id, audio_candidates)
+        ]
+        if not accepted:
+            return []
+        best = accepted[0]
+        score = min(best.layout, 1.0 - 0.5 ** (best.agree / 4.0))
+        match = self._as_match(state, best.asset_id, "video", score, best.offset_s, "band")
+        return [replace(match, alternatives=tuple(c.asset_id for c in accepted[1:]))]
+
     def _warped_match(
         self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]
     ) -> MediaMatch | None:
@@ -701,6 +734,11 @@ class MediaService:
 def _named(matches: list[MediaMatch]) -> bool:
     """Whether one of `matches` names its asset (not only several equally likely ones)."""
     return any(m.path and not m.ambiguous for m in matches)
+
+
+def _pictures_not_of(matches: list[MediaMatch], assets: set[str]) -> list[MediaMatch]:
+    """`matches` without those that name one of `assets` from pictures (sound matches stay)."""
+    return [m for m in matches if m.kind == "audio" or m.asset_id not in assets]
 
 
 def _better(first: list[MediaMatch], second: list[MediaMatch]) -> list[MediaMatch]:

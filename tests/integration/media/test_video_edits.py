@@ -14,6 +14,10 @@
 - A 2 s silent excerpt of a clip whose picture changes every frame (`life`) has too few
   frames at the usual query rate to clear the decision: it is sampled again densely and
   found; an unrelated one is not.
+- A caption bar, lower third or title strip across a smooth picture changes every pHash bit
+  that carries information and leaves no keypoints: the rows it leaves are compared with the
+  stored layouts and colours (`band.py`, method "band"); the same bar over another smooth
+  video, or over the enrolled one graded to other colours, is not named.
 - pHash siblings whose pictures and colours tie and whose lengths the query does not span
   are not guessed: the answer lists them all as equally likely (`siblings.choose`).
 """
@@ -39,6 +43,11 @@ OTHER_GRADIENT = "gradients=s=480x360:rate=25:seed=777:speed=0.03:c0=0x7a2848:c1
 PATTERN = "testsrc2=s=480x360:rate=25"
 PIP = "[0:v]scale=iw*0.35:-2[s];color=c=0x2c3a30:s=960x540:d=60[b];[b][s]overlay=700:330:shortest=1"
 CROP = "crop=iw*0.8:ih*0.8:iw*0.2:0,scale=-2:360"
+BARS = {
+    "dark bar, bottom quarter": "drawbox=x=0:y=ih*0.76:w=iw:h=ih*0.24:color=black@0.75:t=fill,scale=-2:300",
+    "opaque lower third": "drawbox=x=0:y=ih*0.66:w=iw:h=ih*0.34:color=0x1c2f6b:t=fill",
+    "light title strip": "drawbox=x=0:y=0:w=iw:h=ih*0.16:color=white@0.85:t=fill,scale=640:-2",
+}
 
 
 @dataclass
@@ -91,6 +100,58 @@ def test_corner_crop_names_the_grading_it_was_cut_from(
     assert match is not None
     assert match.method == "keypoints"
     assert match.asset_id == enrolled.asset_of(source)
+
+
+@pytest.mark.parametrize("bar", list(BARS))
+def test_caption_bar_over_a_smooth_picture_is_seen_past(
+    enrolled: Enrolled, media_factory: MediaFactory, bar: str
+) -> None:
+    excerpt = media_factory.encode(
+        enrolled.gradient, ".mp4", "-ss", "2", "-t", "6", "-vf", BARS[bar], "-an", "-c:v", "libx264", "-crf", "28"
+    )
+    match = enrolled.service.match_path(excerpt).match
+    assert match is not None
+    assert match.method == "band"
+    assert match.asset_id == enrolled.asset_of(enrolled.gradient)
+    assert not match.ambiguous
+
+
+@pytest.mark.parametrize("source", ["other gradient", "enrolled gradient in other colours"])
+def test_caption_bar_over_another_smooth_picture_is_not_named(
+    enrolled: Enrolled, media_factory: MediaFactory, source: str
+) -> None:
+    if source == "other gradient":
+        other = lavfi_video(media_factory, "edits-other-gradient.mp4", OTHER_GRADIENT, 10, None, 0)
+    else:  # the very layout sequence, graded 60 degrees round the hue circle
+        other = lavfi_video(media_factory, "edits-gradient-regraded.mp4", GRADIENT, 10, None, 60)
+    captioned = edited(media_factory, other, BARS["dark bar, bottom quarter"])
+    assert enrolled.service.match_path(captioned).match is None
+
+
+# One turning ramp drawn in two colour pairs (the same seed and speed: frame for frame the same
+# layout). pHash of the whole frame, a title strip included, takes one for the other.
+RAMP = "gradients=s=480x360:rate=25:seed=69230:speed=0.0255:c0=0x9cb474:c1=0xf6243b"
+RAMP_OTHER_COLOURS = "gradients=s=480x360:rate=25:seed=69230:speed=0.0255:c0=0x86e6f6:c1=0xce2144"
+TITLE_STRIP = "drawbox=x=0:y=0:w=iw:h=ih*0.15:color=white@0.85:t=fill"
+
+
+@pytest.mark.parametrize("start", ["2", "3"])
+def test_same_ramp_in_other_colours_behind_a_strip_is_not_named(
+    store: Store, media_factory: MediaFactory, start: str
+) -> None:
+    enrolled = lavfi_video(media_factory, "edits-ramp.mp4", RAMP, 10, None, 0)
+    assert MediaService(store).enroll_path(enrolled).asset_id is not None
+    other = lavfi_video(media_factory, "edits-ramp-other-colours.mp4", RAMP_OTHER_COLOURS, 10, None, 0)
+    query = media_factory.encode(
+        other, ".mp4", "-ss", start, "-t", "6", "-vf", TITLE_STRIP, "-an", "-c:v", "libx264", "-crf", "28"
+    )
+    assert MediaService(store).match_path(query).match is None
+    same = media_factory.encode(
+        enrolled, ".mp4", "-ss", start, "-t", "6", "-vf", TITLE_STRIP, "-an", "-c:v", "libx264", "-crf", "28"
+    )
+    match = MediaService(store).match_path(same).match
+    assert match is not None
+    assert match.asset_id == asset_of(MediaService(store), enrolled)
 
 
 def _scored(asset: str, duration_s: float, offset_s: float = 2.0) -> Scored:

@@ -3,8 +3,9 @@
 One test per family of real-life edits: turned or mirrored (portrait phone video, front
 camera), embedded or cut (picture-in-picture at 30 % of a larger frame, a 25 % corner crop
 with a caption bar), and re-filmed (the screen filmed with a phone: perspective, blur,
-brightness). Each edit is made by the test with ffmpeg from an ffmpeg test pattern; an
-unrelated video with the same edit passes. A silent excerpt of one of two enrolled videos
+brightness), and a caption bar across a smooth picture (a gradient: no keypoints, and the
+bar changes every informative pHash bit). Each edit is made by the test with ffmpeg from an
+ffmpeg test pattern; an unrelated video with the same edit passes. A silent excerpt of one of two enrolled videos
 with the same pictures (one template, two recordings) is blocked and names both.
 """
 
@@ -22,7 +23,7 @@ import pytest
 from tests.integration.proxy.conftest import enroll
 from tests.integration.proxy.harness import UNAPPROVED_ID, ProxyProcess
 from tests.integration.proxy.upstream import Upstream
-from tests.support.media import MediaFactory
+from tests.support.media import MediaFactory, ffmpeg
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -52,6 +53,40 @@ def videos(media_factory: MediaFactory) -> tuple[Path, Path]:
     return clinical, other
 
 
+# FFmpeg 5.1's `gradients` draws random colours whatever the seed: they are given here.
+GRADIENTS = (
+    "gradients=s=640x360:rate=25:seed=31:speed=0.02:c0=0x3b6ea5:c1=0xf0d58c",
+    "gradients=s=640x360:rate=25:seed=47:speed=0.02:c0=0x6d2f5a:c1=0x8fd3c1",
+)
+CAPTION = ("-ss", "2", "-t", "5", "-vf", "drawbox=x=0:y=ih*0.72:w=iw:h=ih*0.28:color=0x101010@0.85:t=fill")
+
+
+@pytest.fixture(scope="module")
+def gradients(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(enrolled smooth clinical video, unrelated smooth video), silent, 10 s."""
+    root = tmp_path_factory.mktemp("gradients")
+    made = []
+    for i, source in enumerate(GRADIENTS):
+        path = root / f"gradient{i}.mp4"
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-t",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(path),
+        )
+        made.append(path)
+    return made[0], made[1]
+
+
 @pytest.fixture(scope="module")
 def twins(media_factory: MediaFactory, videos: tuple[Path, Path]) -> tuple[Path, Path]:
     """Two silent videos showing the same pictures, 10 s and 7 s long (the clinical pattern
@@ -66,9 +101,10 @@ def proxy(
     upstream_ca_file: Path,
     videos: tuple[Path, Path],
     twins: tuple[Path, Path],
+    gradients: tuple[Path, Path],
 ) -> Iterator[ProxyProcess]:
     process = ProxyProcess(tmp_path_factory.mktemp("proxy"), upstream_ca=upstream_ca_file)
-    enroll(process.store_url, [videos[0], *twins])
+    enroll(process.store_url, [videos[0], *twins, gradients[0]])
     process.start()
     yield process
     code = process.stop()
@@ -107,6 +143,24 @@ def test_edited_video_blocked_unrelated_passes(
         unrelated = media_factory.encode(other, ".mp4", *args, "-an", "-c:v", "libx264", "-crf", "28")
         passed = _upload(http, unapproved, unrelated.read_bytes())
         assert passed.status_code == 200, (args, passed.text[:300])
+
+
+def test_captioned_smooth_video_blocked_unrelated_passes(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    gradients: tuple[Path, Path],
+    media_factory: MediaFactory,
+) -> None:
+    clinical, other = gradients
+    captioned = media_factory.encode(clinical, ".mp4", *CAPTION, "-an", "-c:v", "libx264", "-crf", "28")
+    blocked = _upload(http, unapproved, captioned.read_bytes())
+    assert blocked.status_code == 403, blocked.text[:300]
+    event = proxy.event(blocked.headers["x-phiwall-incident"])
+    assert event.asset_id == hashlib.sha256(clinical.read_bytes()).hexdigest()
+    unrelated = media_factory.encode(other, ".mp4", *CAPTION, "-an", "-c:v", "libx264", "-crf", "28")
+    passed = _upload(http, unapproved, unrelated.read_bytes())
+    assert passed.status_code == 200, passed.text[:300]
 
 
 def test_excerpt_of_one_of_two_identical_videos_is_blocked_naming_both(

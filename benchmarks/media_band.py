@@ -1,0 +1,196 @@
+"""Caption bars over smooth videos: recall per bar style and excerpt length, false matches over
+hard negatives, and the band stage's features for both (what `band.accepts` is set on).
+
+    .venv/bin/python benchmarks/media_band.py [--work DIR] [--enrolled 12] [--negatives 48] [--seed 5]
+
+Every video is ffmpeg's `gradients` (a smooth, turning colour ramp: no keypoints, pHash bits
+mostly noise), with colours, seed and speed drawn here from `--seed`. Enrolled: `--enrolled`
+videos of 20 s. Queries: excerpts of each under every bar style (`BARS`) at 2 s, 6 s and
+12 s. Hard negatives, each under every bar style as a 6 s excerpt: for every enrolled video
+"twin" videos with its very seed and speed (the same layout sequence, frame for frame) in
+other colours, and "other" videos with other seeds and speeds. Nothing is downloaded;
+media is made under --work (default ~/.cache/phiwall-media-band) and reused.
+
+Prints recall and method per case, false matches (any named or ambiguous match of a
+negative), and per group the band features (agreeing share, layout correlation, colour RMS)
+of the best band candidate: true ones, and the negatives closest to acceptance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.media import MediaService
+from agent.media.fingerprint import fingerprint
+from agent.media.index import search_band
+from agent.media.model import MediaLimits
+from agent.store import open_store
+
+SIZE = "480x360"
+SECONDS = 20
+BARS = {
+    "dark-bottom-quarter": "drawbox=x=0:y=ih*0.75:w=iw:h=ih*0.25:color=black@0.8:t=fill",
+    "opaque-lower-third": "drawbox=x=0:y=ih*0.67:w=iw:h=ih*0.33:color=0x1a2a55:t=fill",
+    "light-title-strip": "drawbox=x=0:y=0:w=iw:h=ih*0.15:color=white@0.85:t=fill",
+    "bar-and-logo": (
+        "drawbox=x=0:y=ih*0.8:w=iw:h=ih*0.2:color=black@0.7:t=fill,"
+        "drawbox=x=iw*0.78:y=ih*0.05:w=iw*0.17:h=ih*0.1:color=white@0.6:t=fill"
+    ),
+}
+LENGTHS = (2.0, 6.0, 12.0)
+
+
+def ff(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def colour(rng: random.Random) -> str:
+    return f"0x{rng.randrange(1 << 24):06x}"
+
+
+def luma(hex_colour: str) -> float:
+    v = int(hex_colour, 16)
+    return 0.299 * (v >> 16) + 0.587 * ((v >> 8) & 255) + 0.114 * (v & 255)
+
+
+def colours(rng: random.Random) -> tuple[str, str]:
+    """Two colours a gradient can be drawn between with visible structure (a ramp between
+    two near-equal colours is a flat picture, which carries no identity and is not enrolled)."""
+    while True:
+        c0, c1 = colour(rng), colour(rng)
+        if abs(luma(c0) - luma(c1)) >= 40:
+            return c0, c1
+
+
+def gradient(out: Path, seed: int, speed: float, c0: str, c1: str, seconds: float) -> Path:
+    if not out.exists():
+        src = f"gradients=s={SIZE}:rate=25:seed={seed}:speed={speed:.3f}:c0={c0}:c1={c1}"
+        ff("-f", "lavfi", "-i", src, "-t", str(seconds), "-pix_fmt", "yuv420p", "-c:v", "libx264",
+           "-preset", "veryfast", "-crf", "23", str(out))  # fmt: skip
+    return out
+
+
+def barred(src: Path, out: Path, bar: str, start: float, length: float) -> Path:
+    if not out.exists():
+        ff("-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(src), "-vf", BARS[bar], "-an", "-c:v", "libx264",
+           "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p", str(out))  # fmt: skip
+    return out
+
+
+def features(service: MediaService, path: Path, asset: str | None = None) -> tuple[float, float, float] | None:
+    """(agreeing share, layout, colour RMS) of `asset`'s band candidate (default: the one
+    closest to acceptance: most colour-alike of those agreeing most), or None (no band)."""
+    prints = fingerprint(path, MediaLimits(), query=True)
+    if prints.band_print is None:
+        return None
+    found = [c for c in search_band(service.index.state, prints.band_print.thinned()) if asset in (None, c.asset_id)]
+    if not found:
+        return (0.0, 0.0, 99.0)
+    best = min(found, key=lambda c: (-c.agree, c.chroma_rms))
+    return (best.agree / best.query_frames, best.layout, best.chroma_rms)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path.home() / ".cache/phiwall-media-band")
+    ap.add_argument("--enrolled", type=int, default=12)
+    ap.add_argument("--negatives", type=int, default=48, help="negative videos (half twins, half others)")
+    ap.add_argument("--seed", type=int, default=5)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    work: Path = args.work / f"seed{args.seed}"
+    for sub in ("orig", "query", "negative"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    specs = [(rng.randrange(1, 10**6), rng.uniform(0.01, 0.06), *colours(rng)) for _ in range(args.enrolled)]
+    originals = [gradient(work / "orig" / f"g{i:02d}.mp4", *spec, SECONDS) for i, spec in enumerate(specs)]
+    queries: list[tuple[str, int, Path]] = []
+    for i, path in enumerate(originals):
+        for bar in BARS:
+            for length in LENGTHS:
+                start = rng.uniform(0.0, SECONDS - length - 0.5)
+                out = work / "query" / f"g{i:02d}__{bar}__{length:g}s.mp4"
+                queries.append((f"{bar} {length:g}s", i, barred(path, out, bar, start, length)))
+    negatives: list[tuple[str, Path]] = []
+    for k in range(args.negatives):
+        seed, speed, _, _ = specs[k % len(specs)]
+        group = "twin" if k % 2 == 0 else "other"
+        if group == "other":
+            seed, speed = rng.randrange(1, 10**6), rng.uniform(0.01, 0.06)
+        src = gradient(work / "negative" / f"n{k:02d}.mp4", seed, speed, *colours(rng), 10)
+        for bar in BARS:
+            out = work / "negative" / f"n{k:02d}__{bar}.mp4"
+            negatives.append((group, barred(src, out, bar, rng.uniform(0.0, 3.5), 6.0)))
+
+    db = work / "bench.db"
+    db.unlink(missing_ok=True)
+    store = open_store(f"sqlite:///{db}")
+    enrolling = MediaService(store)
+    ids = [enrolling.enroll_path(p).asset_id for p in originals]
+    service = MediaService(store)
+    hits: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    methods: dict[str, int] = defaultdict(int)
+    true_features: list[tuple[float, float, float]] = []
+    latencies: list[float] = []
+    for case, i, path in queries:
+        outcome = service.match_path(path)
+        latencies.append(outcome.ms)
+        row = hits[case]
+        row[2] += 1
+        m = outcome.match
+        if m is not None and not m.ambiguous:
+            row[0 if m.asset_id == ids[i] else 1] += 1
+            methods[m.method] += 1
+        f = features(service, path, ids[i])
+        if f is not None:
+            true_features.append(f)
+    false: list[str] = []
+    negative_features: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    started = time.perf_counter()
+    for group, path in negatives:
+        outcome = service.match_path(path)
+        latencies.append(outcome.ms)
+        if outcome.match is not None:
+            false.append(f"{path.name} -> {Path(outcome.match.path).name} ({outcome.match.method})")
+        f = features(service, path)
+        if f is not None:
+            negative_features[group].append(f)
+    print(f"enrolled {len(originals)} gradients of {SECONDS} s; {len(queries)} queries, {len(negatives)} negatives")
+    print(f"{'case':34} recall   wrong")
+    for case in sorted(hits):
+        ok, wrong, n = hits[case]
+        print(f"{case:34} {ok / n:.3f}  {wrong:>5}   (of {n})")
+    total = sum(r[0] for r in hits.values()), sum(r[2] for r in hits.values())
+    print(f"overall recall {total[0] / total[1]:.3f} ({total[0]}/{total[1]}); methods {dict(methods)}")
+    print(f"false matches {len(false)} of {len(negatives)} negatives")
+    for line in false:
+        print("  ", line)
+    if true_features:
+        share, layout, rms = zip(*true_features, strict=True)
+        p5, p95 = len(layout) // 20, -1 - len(rms) // 20
+        print(
+            f"true asset's band candidate ({len(true_features)} queries with a band): share min {min(share):.2f}, "
+            f"layout min {min(layout):.4f} p5 {sorted(layout)[p5]:.4f}, "
+            f"colour RMS max {max(rms):.1f} p95 {sorted(rms)[p95]:.1f}"
+        )
+    for group, feats in sorted(negative_features.items()):
+        close = sorted(feats, key=lambda f: (f[0] < 0.8, -f[1], f[2]))[:3]
+        near_layout = [f for f in feats if f[0] >= 0.8 and f[1] >= 0.98]
+        print(
+            f"negatives '{group}' with a band ({len(feats)}): {len(near_layout)} pass share and layout; "
+            f"their colour RMS min {min((f[2] for f in near_layout), default=float('nan')):.1f}; closest {close}"
+        )
+    print(f"match latency p50 {statistics.median(latencies):.0f} ms, max {max(latencies):.0f} ms "
+          f"(negatives {time.perf_counter() - started:.0f} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

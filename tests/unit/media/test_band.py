@@ -1,0 +1,165 @@
+"""The band stage's parts on pictures made here: where a caption bar is, which grid rows it
+leaves, what counts as smooth, blending between stored samples, and the acceptance rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from agent.media import band
+from agent.media.band import Band, BandCandidate, BandPrint
+
+H, W = 120, 160
+
+
+def gradient(turn: float = 0.0, seed: int = 0) -> npt.NDArray[np.float64]:
+    """A smooth diagonal ramp (turned by `turn` radians) with a little encoding-like noise."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float64)
+    ramp = np.cos(turn) * x / W + np.sin(turn) * y / H
+    noise = np.random.default_rng(seed).normal(0.0, 1.0, (H, W))
+    out: npt.NDArray[np.float64] = 60.0 + 140.0 * ramp + noise
+    return out
+
+
+def as_gray(picture: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+    return np.clip(np.round(picture), 0, 255).astype(np.uint8)
+
+
+def with_bottom_bar(picture: npt.NDArray[np.float64], top: int, alpha: float = 0.8) -> npt.NDArray[np.uint8]:
+    barred = picture.copy()
+    barred[top:] *= 1.0 - alpha  # black at `alpha` opacity
+    return as_gray(barred)
+
+
+def test_a_translucent_bottom_bar_is_found_at_its_edge() -> None:
+    pictures = [with_bottom_bar(gradient(0.1 * i, seed=i), 90) for i in range(6)]
+    found = band.find_band(pictures)
+    assert found == Band(90, H, H)
+    assert found.layout_rows.tolist() == [0, 1, 2, 3, 4, 5]
+    assert found.chroma_rows.tolist() == [0, 1, 2]
+    assert found.usable
+
+
+def test_a_light_title_strip_at_the_top_leaves_the_rows_below_it() -> None:
+    pictures = []
+    for i in range(6):
+        picture = gradient(0.1 * i, seed=i)
+        picture[:18] = 235.0
+        pictures.append(as_gray(picture))
+    found = band.find_band(pictures)
+    assert found == Band(0, 18, H)
+    assert found.layout_rows.tolist() == [2, 3, 4, 5, 6, 7]  # row 1 (15-30) is partly under the strip
+    assert found.chroma_rows.tolist() == [1, 2, 3]
+    cells = band.layout_cells(found)
+    assert cells.min() == 16
+    assert cells.max() == 63
+    assert cells.size == 48
+
+
+def test_a_bar_that_differs_in_colour_more_than_in_brightness_is_found() -> None:
+    pictures = []
+    for i in range(6):
+        y = 30.0 + 0.2 * (gradient(0.1 * i, seed=i) - 60.0)  # a dark picture ...
+        u = np.full((H, W), 140.0)
+        v = np.full((H, W), 150.0)
+        y[90:] += 4.0  # ... under a dark bar of another hue
+        u[90:], v[90:] = 175.0, 110.0
+        pictures.append(np.stack([as_gray(y), as_gray(u), as_gray(v)]))
+    assert band.find_band(pictures) == Band(90, H, H)
+    assert band.find_band([p[0] for p in pictures]) is None  # brightness alone hardly steps
+
+
+def test_a_smooth_picture_without_a_bar_has_no_band() -> None:
+    assert band.find_band([as_gray(gradient(0.1 * i, seed=i)) for i in range(6)]) is None
+
+
+def test_an_edge_in_only_a_few_pictures_is_not_a_band() -> None:
+    pictures = [
+        with_bottom_bar(gradient(0.1 * i, seed=i), 90) if i < 2 else as_gray(gradient(0.1 * i, seed=i))
+        for i in range(8)
+    ]
+    assert band.find_band(pictures) is None
+
+
+def test_a_sliver_at_the_border_is_not_a_band() -> None:
+    pictures = [with_bottom_bar(gradient(0.1 * i, seed=i), 116) for i in range(6)]  # 3 % of the height
+    assert band.find_band(pictures) is None
+
+
+def test_the_band_is_the_side_nearer_the_border() -> None:
+    pictures = [with_bottom_bar(gradient(0.1 * i, seed=i), 40) for i in range(6)]
+    assert band.find_band(pictures) == Band(0, 40, H)  # a dark lower two thirds reads as a top strip
+
+
+def test_smoothness_tells_a_gradient_from_texture() -> None:
+    found = Band(90, H, H)
+    assert band.smooth(with_bottom_bar(gradient(), 90), found)
+    texture = np.random.default_rng(3).integers(0, 255, (H, W)).astype(np.float64)
+    assert not band.smooth(with_bottom_bar(texture, 90), found)
+
+
+def test_grid_means_are_the_block_means_of_the_whole_picture() -> None:
+    picture = np.zeros((H, W), dtype=np.uint8)
+    picture[:15, :20] = 200  # exactly the top-left cell of the 8x8 grid
+    means = band.grid_means(picture)
+    assert means.shape == (64,)
+    assert means[0] == pytest.approx(200.0)
+    assert np.all(means[1:] == 0.0)
+
+
+def _layout(picture: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
+    """The stored layout as `frames.layout_signature` keeps it: mean removed, scaled, int8."""
+    means = band.grid_means(as_gray(picture))
+    centred = means - means.mean()
+    return np.clip(np.round(centred / np.sqrt((centred**2).mean()) * 40.0), -127, 127).astype(np.int8)
+
+
+def test_a_query_between_two_stored_samples_agrees_with_their_blend() -> None:
+    found = Band(90, H, H)
+    cells = band.layout_cells(found)
+    colours = band.chroma_cells(found)
+    stored = np.stack([_layout(gradient(0.0)), _layout(gradient(0.6))])[:, cells]
+    chroma = np.zeros((2, 32), dtype=np.int8)
+    chroma[1] = 20
+    query = band.unit_rows(band.grid_means(as_gray(gradient(0.3)))[None, cells])[0]
+    either_alone = max(float(band.unit_rows(stored[k : k + 1])[0] @ query) for k in range(2))
+    corr, rms = band.between_samples(query, np.full(colours.size, 10, dtype=np.int8), stored, chroma[:, colours])
+    assert corr > either_alone
+    assert corr > 0.999
+    assert rms == pytest.approx(0.0, abs=0.5)  # the colours were blended by the same weight
+
+
+def _candidate(agree: int, frames: int, layout: float, rms: float) -> BandCandidate:
+    return BandCandidate("a" * 64, 2.0, agree, frames, layout, rms)
+
+
+def test_the_rule_wants_most_pictures_close_in_layout_and_colour() -> None:
+    assert band.accepts(_candidate(20, 24, 0.995, 2.5))
+    assert not band.accepts(_candidate(18, 24, 0.995, 2.5))  # too few pictures agree
+    assert not band.accepts(_candidate(24, 24, 0.95, 2.5))  # layout too loose
+    assert not band.accepts(_candidate(24, 24, 0.995, 9.0))  # other colours (a regraded lookalike)
+    assert not band.accepts(_candidate(3, 3, 0.999, 1.0))  # too short to tell
+
+
+def test_clear_rows_in_other_colours_contradict_a_picture_match() -> None:
+    assert band.contradicts(_candidate(24, 24, 0.999, 30.0))  # the same ramp, other colours
+    assert not band.contradicts(_candidate(24, 24, 0.999, 2.0))  # the same video
+    assert not band.contradicts(_candidate(24, 24, 0.999, 8.0))  # between: neither named nor refused
+    assert not band.contradicts(_candidate(10, 24, 0.999, 30.0))  # too few pictures agree to say
+    assert not band.contradicts(_candidate(24, 24, 0.9, 30.0))  # another picture altogether
+
+
+def test_a_long_query_is_thinned_evenly() -> None:
+    count = 300
+    query = BandPrint(
+        Band(90, H, H),
+        np.arange(count, dtype=np.float32) * 0.5,
+        np.zeros((count, 64), dtype=np.float32),
+        np.zeros((count, 32), dtype=np.int8),
+    )
+    thin = query.thinned()
+    assert thin.count == band.MAX_PICTURES
+    assert thin.times[0] == 0.0
+    assert thin.times[-1] == query.times[-1]
+    assert query.thinned(count) is query
