@@ -1,12 +1,14 @@
-"""Caption bars over smooth videos: recall per bar style and excerpt length, false matches over
-hard negatives, and the band stage's features for both (what `band.accepts` is set on).
+"""Caption bars over smooth videos and their corner crops: recall per edit and excerpt length,
+false matches over hard negatives, and the band stage's features for both (what
+`band.accepts` is set on).
 
     .venv/bin/python benchmarks/media_band.py [--work DIR] [--enrolled 12] [--negatives 48] [--seed 5]
+    .venv/bin/python benchmarks/media_band.py --cost 100000 1000000   # search CPU at scale only
 
 Every video is ffmpeg's `gradients` (a smooth, turning colour ramp: no keypoints, pHash bits
 mostly noise), with colours, seed and speed drawn here from `--seed`. Enrolled: `--enrolled`
-videos of 20 s. Queries: excerpts of each under every bar style (`BARS`) at 2 s, 6 s and
-12 s. Hard negatives, each under every bar style as a 6 s excerpt: for every enrolled video
+videos of 20 s. Queries: excerpts of each under every edit (`EDITS`: bar styles, crops) at
+2 s, 6 s and 12 s. Hard negatives, each under every edit as a 6 s excerpt: for every enrolled video
 "twin" videos with its very seed and speed (the same layout sequence, frame for frame) in
 other colours, and "other" videos with other seeds and speeds. Nothing is downloaded;
 media is made under --work (default ~/.cache/phiwall-media-band) and reused.
@@ -29,15 +31,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.media import MediaService
-from agent.media.fingerprint import fingerprint
+import numpy as np
+import numpy.typing as npt
+
+from agent.media import MediaService, window
+from agent.media.band import Band, BandPrint
+from agent.media.fingerprint import FramePrint, fingerprint
+from agent.media.frame_index import FrameSegment
+from agent.media.frames import SCALES
 from agent.media.index import search_band
 from agent.media.model import MediaLimits
 from agent.store import open_store
 
 SIZE = "480x360"
 SECONDS = 20
-BARS = {
+EDITS = {
     "dark-bottom-quarter": "drawbox=x=0:y=ih*0.75:w=iw:h=ih*0.25:color=black@0.8:t=fill",
     "opaque-lower-third": "drawbox=x=0:y=ih*0.67:w=iw:h=ih*0.33:color=0x1a2a55:t=fill",
     "light-title-strip": "drawbox=x=0:y=0:w=iw:h=ih*0.15:color=white@0.85:t=fill",
@@ -45,6 +53,12 @@ BARS = {
         "drawbox=x=0:y=ih*0.8:w=iw:h=ih*0.2:color=black@0.7:t=fill,"
         "drawbox=x=iw*0.78:y=ih*0.05:w=iw*0.17:h=ih*0.1:color=white@0.6:t=fill"
     ),
+    # Crops towards a corner (window.py's hypotheses are 20 % and 25 % at the corners; the last
+    # two are neither: 22 %, and 20 % centred on the left edge).
+    "crop20-top-left": "crop=iw*0.8:ih*0.8:0:0",
+    "crop25-bottom-right": "crop=iw*0.75:ih*0.75:iw*0.25:ih*0.25,scale=480:-2",
+    "crop22-top-right": "crop=iw*0.78:ih*0.78:iw*0.22:0",
+    "crop20-left-edge": "crop=iw*0.8:ih*0.8:0:ih*0.1",
 }
 LENGTHS = (2.0, 6.0, 12.0)
 
@@ -81,22 +95,72 @@ def gradient(out: Path, seed: int, speed: float, c0: str, c1: str, seconds: floa
 
 def barred(src: Path, out: Path, bar: str, start: float, length: float) -> Path:
     if not out.exists():
-        ff("-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(src), "-vf", BARS[bar], "-an", "-c:v", "libx264",
+        ff("-ss", f"{start:.2f}", "-t", f"{length:.2f}", "-i", str(src), "-vf", EDITS[bar], "-an", "-c:v", "libx264",
            "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p", str(out))  # fmt: skip
     return out
 
 
 def features(service: MediaService, path: Path, asset: str | None = None) -> tuple[float, float, float] | None:
-    """(agreeing share, layout, colour RMS) of `asset`'s band candidate (default: the one
-    closest to acceptance: most colour-alike of those agreeing most), or None (no band)."""
+    """(share of pictures agreeing in layout, layout, colour RMS) of `asset`'s band candidate
+    (default: the one closest to acceptance: most colour-alike of those agreeing most in
+    layout), or None (no band)."""
     prints = fingerprint(path, MediaLimits(), query=True)
     if prints.band_print is None:
         return None
-    found = [c for c in search_band(service.index.state, prints.band_print.thinned()) if asset in (None, c.asset_id)]
+    found = [c for c in search_band(service.index.state, prints.band_print) if asset in (None, c.asset_id)]
     if not found:
         return (0.0, 0.0, 99.0)
-    best = min(found, key=lambda c: (-c.agree, c.chroma_rms))
-    return (best.agree / best.query_frames, best.layout, best.chroma_rms)
+    best = min(found, key=lambda c: (-c.layout_agree, c.chroma_rms))
+    return (best.layout_agree / best.query_frames, best.layout, best.chroma_rms)
+
+
+def _layouts(rng: np.random.Generator, count: int, smooth: bool) -> npt.NDArray[np.int8]:
+    """Stored layouts: linear ramps in random directions (smooth), or random cells (texture)."""
+    if not smooth:
+        return rng.integers(-100, 100, (count, 64), dtype=np.int8)
+    y, x = np.mgrid[0:8, 0:8].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi, count).astype(np.float32)
+    ramps = np.cos(angle)[:, None, None] * (x - 3.5) + np.sin(angle)[:, None, None] * (y - 3.5)
+    ramps /= np.sqrt((ramps**2).mean(axis=(1, 2), keepdims=True))
+    return np.clip(np.round(ramps * 40), -127, 127).astype(np.int8).reshape(count, 64)
+
+
+def search_cost(stored: int, repeat: int = 3) -> None:
+    """CPU time of the band view and of the 8 crop views for a 24-picture query against
+    `stored` synthetic stored pictures in 1,000 videos: all smooth (ramps: the worst case, every
+    picture a crop hypothesis must look at) and all textured (random cells, which the crop
+    views skip: `FrameSegment.smooth_rows`). What a smooth upload with no match costs."""
+    rng = np.random.default_rng(1)
+    per = max(1, stored // 1000)
+    query = BandPrint(
+        times=np.arange(24, dtype=np.float32) * 0.5,
+        means=rng.uniform(0, 255, (24, 64)).astype(np.float32),
+        chroma=rng.integers(-60, 60, (24, 32), dtype=np.int8),
+        band=Band(90, 120, 120),
+    )
+    for smooth in (True, False):
+        assets = [
+            (
+                f"{i:064x}",
+                FramePrint(
+                    times=np.arange(per, dtype=np.float32) * 0.25,
+                    hashes=rng.integers(0, 2**63, (per, len(SCALES)), dtype=np.uint64),
+                    chroma=rng.integers(-60, 60, (per, 32), dtype=np.int8),
+                    layout=_layouts(rng, per, smooth),
+                ),
+            )
+            for i in range(stored // per)
+        ]
+        segment = FrameSegment.build(assets)
+        kind = "smooth" if smooth else "textured"
+        for name, views in (("band view", [query.view()]), ("8 crop views", window.crop_views(query))):
+            best = float("inf")
+            for _ in range(repeat):
+                started = time.process_time()
+                for view in views:
+                    segment.search_view(view)
+                best = min(best, time.process_time() - started)
+            print(f"{name}: {best * 1000:.0f} ms CPU against {segment.size:,} stored pictures, all {kind}")
 
 
 def main() -> None:
@@ -105,7 +169,12 @@ def main() -> None:
     ap.add_argument("--enrolled", type=int, default=12)
     ap.add_argument("--negatives", type=int, default=48, help="negative videos (half twins, half others)")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--cost", type=int, nargs="*", default=[], help="only time the search at these stored sizes")
     args = ap.parse_args()
+    if args.cost:
+        for stored in args.cost:
+            search_cost(stored)
+        return
     rng = random.Random(args.seed)
     work: Path = args.work / f"seed{args.seed}"
     for sub in ("orig", "query", "negative"):
@@ -114,7 +183,7 @@ def main() -> None:
     originals = [gradient(work / "orig" / f"g{i:02d}.mp4", *spec, SECONDS) for i, spec in enumerate(specs)]
     queries: list[tuple[str, int, Path]] = []
     for i, path in enumerate(originals):
-        for bar in BARS:
+        for bar in EDITS:
             for length in LENGTHS:
                 start = rng.uniform(0.0, SECONDS - length - 0.5)
                 out = work / "query" / f"g{i:02d}__{bar}__{length:g}s.mp4"
@@ -126,7 +195,7 @@ def main() -> None:
         if group == "other":
             seed, speed = rng.randrange(1, 10**6), rng.uniform(0.01, 0.06)
         src = gradient(work / "negative" / f"n{k:02d}.mp4", seed, speed, *colours(rng), 10)
-        for bar in BARS:
+        for bar in EDITS:
             out = work / "negative" / f"n{k:02d}__{bar}.mp4"
             negatives.append((group, barred(src, out, bar, rng.uniform(0.0, 3.5), 6.0)))
 

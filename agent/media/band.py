@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Self
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +42,7 @@ MIN_LAYOUT_ROWS = 4  # of the 8 layout rows, at least this many must be clear of
 MIN_CHROMA_ROWS = 2  # of the 4 colour rows
 SMOOTH_GRADIENT = 3.0  # mean absolute neighbour difference (8-bit) of a smooth visible part
 TRIES = 8  # sampled pictures examined for a band
+SMOOTH_LAYOUT = 0.4  # second-difference roughness of a stored layout below which it is smooth
 # A band match: most pictures agree on one offset, closely in layout and in colour. Set on
 # benchmarks/media_band.py (docs/detection.md, "Caption bars over smooth pictures"): the true
 # video's candidate had colour RMS <= 4.2 and layout >= 0.98 on every query; videos whose
@@ -132,14 +134,27 @@ def find_band(pictures: Sequence[npt.NDArray[np.uint8]]) -> Band | None:
     return max(found, key=lambda f: f[:2])[2] if found else None
 
 
-def smooth(gray: npt.NDArray[np.uint8], band: Band) -> bool:
-    """Whether the part of `gray` outside the band is smooth (no texture for keypoints)."""
+def smooth(gray: npt.NDArray[np.uint8], band: Band | None = None) -> bool:
+    """Whether the part of `gray` outside the band (all of it without one) is smooth (no
+    texture for keypoints)."""
     f = gray.astype(np.float32)
-    clear = f[band.bottom :] if band.top == 0 else f[: band.top]
+    clear = f if band is None else f[band.bottom :] if band.top == 0 else f[: band.top]
     if clear.shape[0] < 2 or clear.shape[1] < 2:
         return False
     gradient = float(np.abs(np.diff(clear, axis=1)).mean() + np.abs(np.diff(clear, axis=0)).mean())
     return gradient < SMOOTH_GRADIENT
+
+
+def smooth_layouts(layouts: I8Array) -> npt.NDArray[np.bool_]:
+    """Per stored 8x8 layout (rows of int8, `frames.layout_signature`): whether it is smooth,
+    by the mean absolute second difference along rows and columns over its RMS (40). Measured
+    on the benchmarks' enrolled videos: gradients 0.05-0.25 (5th-95th percentile), textured
+    pictures (Mandelbrot, test patterns, cellular automata) 0.6-2.4."""
+    grid = layouts.astype(np.float32).reshape(-1, LAYOUT, LAYOUT)
+    down = np.abs(grid[:, 2:, :] - 2 * grid[:, 1:-1, :] + grid[:, :-2, :]).mean(axis=(1, 2))
+    across = np.abs(grid[:, :, 2:] - 2 * grid[:, :, 1:-1] + grid[:, :, :-2]).mean(axis=(1, 2))
+    smooth: npt.NDArray[np.bool_] = (down + across) / 2 / 40.0 < SMOOTH_LAYOUT
+    return smooth
 
 
 def grid_means(gray: npt.NDArray[np.uint8]) -> F32Array:
@@ -154,25 +169,74 @@ def grid_means(gray: npt.NDArray[np.uint8]) -> F32Array:
 
 
 @dataclass(frozen=True)
-class BandPrint:
-    """A query's pictures seen past its band: per sampled picture its time, its 8x8 block
-    means and its 4x4 colour grid, both over the whole frame."""
+class SmoothPrint:
+    """A smooth video query's pictures for the partial-view stages: per sampled picture its
+    time, its 8x8 block means and its 4x4 colour grid, both over the whole frame."""
 
-    band: Band
     times: F32Array
     means: F32Array  # (pictures, 64)
     chroma: I8Array  # (pictures, 32): as `frames.chroma_signature`
+    # The same inside any letterbox or pillarbox (`frames.content_box`, what pHash hashes);
+    # None: as the whole frame.
+    content_means: F32Array | None = None
+    content_chroma: I8Array | None = None
 
     @property
     def count(self) -> int:
         return int(self.times.size)
 
-    def thinned(self, most: int = MAX_PICTURES) -> BandPrint:
+    def thinned(self, most: int = MAX_PICTURES) -> Self:
         """At most `most` of the pictures, evenly spread over the query."""
         if self.count <= most:
             return self
         keep = np.unique(np.linspace(0, self.count - 1, most).round().astype(np.int64))
-        return BandPrint(self.band, self.times[keep], self.means[keep], self.chroma[keep])
+        return replace(
+            self,
+            times=self.times[keep],
+            means=self.means[keep],
+            chroma=self.chroma[keep],
+            content_means=None if self.content_means is None else self.content_means[keep],
+            content_chroma=None if self.content_chroma is None else self.content_chroma[keep],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BandPrint(SmoothPrint):
+    """The same, with the band (caption bar) that covers part of every picture."""
+
+    band: Band
+
+    def view(self) -> PartialView:
+        """The rows clear of the band, as the stored grids hold them."""
+        cells, colours = layout_cells(self.band), chroma_cells(self.band)
+        return PartialView(
+            name="band",
+            layout_map=np.eye(LAYOUT * LAYOUT, dtype=np.float32)[cells],
+            chroma_map=np.eye(2 * CHROMA_GRID * CHROMA_GRID, dtype=np.float32)[colours],
+            times=self.times,
+            layout=self.means[:, cells],
+            chroma=self.chroma[:, colours].astype(np.float32),
+        )
+
+
+@dataclass(frozen=True)
+class PartialView:
+    """What a query shows of an enrolled picture, as linear maps from the stored grids: the
+    query's values `layout` (n, m) and `chroma` (n, c) compare with `stored layout @
+    layout_map.T` (m values from the 64 of the 8x8 layout) and `stored colours @
+    chroma_map.T` (c values from the 32 of the 4x4 U/V grid)."""
+
+    name: str
+    layout_map: F32Array  # (m, 64)
+    chroma_map: F32Array  # (c, 32)
+    times: F32Array
+    layout: F32Array  # (n, m)
+    chroma: F32Array  # (n, c)
+    smooth_only: bool = False  # only stored pictures with a smooth layout can show this
+
+    @property
+    def count(self) -> int:
+        return int(self.times.size)
 
 
 @dataclass(frozen=True)
@@ -181,10 +245,12 @@ class BandCandidate:
 
     asset_id: str
     offset_s: float
-    agree: int  # query pictures agreeing on the offset
+    agree: int  # query pictures agreeing at the offset in layout and in colour
     query_frames: int
     layout: float  # median correlation of the agreeing pictures' clear layout cells
     chroma_rms: float  # median RMS difference (8-bit U/V) of their clear colour cells
+    view: str = "band"  # which `PartialView` (the band, or a crop hypothesis)
+    layout_agree: int = -1  # query pictures agreeing in layout (whatever the colour); -1: as `agree`
 
 
 def accepts(candidate: BandCandidate) -> bool:
@@ -197,7 +263,8 @@ def contradicts(candidate: BandCandidate) -> bool:
     """Whether the rows clear of the band show the candidate's pictures in other colours: the
     same smooth ramp drawn in other colours, which pHash and keypoints cannot tell apart."""
     need = max(MIN_PICTURES, math.ceil(MIN_SHARE * candidate.query_frames))
-    return candidate.agree >= need and candidate.layout >= MIN_LAYOUT and candidate.chroma_rms >= LOOKALIKE_CHROMA_RMS
+    agree = candidate.agree if candidate.layout_agree < 0 else candidate.layout_agree
+    return agree >= need and candidate.layout >= MIN_LAYOUT and candidate.chroma_rms >= LOOKALIKE_CHROMA_RMS
 
 
 def layout_cells(band: Band) -> npt.NDArray[np.int64]:
@@ -218,7 +285,7 @@ BLENDS = np.linspace(0.0, 1.0, 5, dtype=np.float32)  # weights tried between two
 
 
 def between_samples(
-    query: F32Array, query_chroma: I8Array, stored: I8Array, stored_chroma: I8Array
+    query: F32Array, query_chroma: F32Array, stored: F32Array, stored_chroma: F32Array
 ) -> tuple[float, float]:
     """The best agreement of one query picture (unit layout cells, colour cells) with a short
     run of consecutive stored pictures (clear layout cells, colour cells) or any blend of two
@@ -228,7 +295,7 @@ def between_samples(
     A query picture falls between the enrolled samples (every 0.25 s): a moving gradient turns
     a few degrees in that time, enough to cost two points of correlation and several units of
     colour. Blending the neighbours stands in for the picture in between."""
-    layouts, colours = stored.astype(np.float32), stored_chroma.astype(np.float32)
+    layouts, colours = stored, stored_chroma
     if layouts.shape[0] > 1:
         w = BLENDS[:, None]
         layouts = np.concatenate([(1 - w) * layouts[k] + w * layouts[k + 1] for k in range(layouts.shape[0] - 1)])
@@ -242,7 +309,7 @@ def between_samples(
     spoilt = worst[residual[worst] > SPOILT_RESIDUAL]  # only cells clearly off, never informative ones
     keep = np.setdiff1d(np.arange(residual.size), spoilt)
     corr = float(unit_rows(query[None, keep])[0] @ unit_rows(layouts[best : best + 1, keep])[0])
-    squared = np.sort((colours[best] - query_chroma.astype(np.float32)) ** 2)
+    squared = np.sort((colours[best] - query_chroma) ** 2)
     rms = float(np.sqrt(squared[: squared.size - round(TRIM * squared.size)].mean()))
     return corr, rms
 

@@ -15,7 +15,15 @@ from agent.media import band, inset, landmarks, screen
 from agent.media import keypoints as kp
 from agent.media.chroma import ChromaprintStream
 from agent.media.decode import AUDIO_RATE, DecodeReport, Picture, decode
-from agent.media.frames import CHROMA_CELLS, LAYOUT_CELLS, SCALES, PictureHashes, chroma_signature, hash_picture
+from agent.media.frames import (
+    CHROMA_CELLS,
+    LAYOUT_CELLS,
+    SCALES,
+    PictureHashes,
+    chroma_signature,
+    content_box,
+    hash_picture,
+)
 from agent.media.model import MediaLimits
 
 ENROL_FPS = 4.0  # enrolled videos: a frame every 0.25 s, so any query frame is near one
@@ -90,6 +98,9 @@ class MediaPrints:
     # Queries: a smooth video's pictures past the full-width band (caption bar) that most of
     # them show (`band.find_band`); None when there is no band or the picture has texture.
     band_print: band.BandPrint | None = None
+    # Queries: a smooth video's pictures, whole (`window.py`: crops towards a corner); None
+    # when the picture has texture or a band.
+    smooth_print: band.SmoothPrint | None = None
 
 
 # The 8 turns and flips of a picture (the dihedral group), as operations on (planes, h, w).
@@ -151,6 +162,8 @@ class _Collector:
         self.band_times: list[float] = []
         self.band_means: list[npt.NDArray[np.float32]] = []
         self.band_chroma: list[npt.NDArray[np.int8]] = []
+        self.content_means: list[npt.NDArray[np.float32]] = []
+        self.content_chroma: list[npt.NDArray[np.int8]] = []
         self.keyframes: list[kp.KeyFrame] = []
         self.details: list[Detail] = []
         self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
@@ -274,6 +287,11 @@ class _Collector:
         self.band_times.append(picture.t)
         self.band_means.append(band.grid_means(y))
         self.band_chroma.append(chroma_signature(picture.yuv[1], picture.yuv[2]))
+        # The same inside any letterbox (what pHash hashes): `window.confirm_views`.
+        top, bottom, left, right = content_box(y)
+        inner = picture.yuv[:, top:bottom, left:right]
+        self.content_means.append(band.grid_means(np.ascontiguousarray(inner[0])))
+        self.content_chroma.append(chroma_signature(inner[1], inner[2]))
 
     def band_print(self) -> band.BandPrint | None:
         found = band.find_band(self.band_pictures)
@@ -282,10 +300,23 @@ class _Collector:
         if sum(band.smooth(p[0], found) for p in self.band_pictures) * 2 <= len(self.band_pictures):
             return None
         return band.BandPrint(
-            band=found,
             times=np.array(self.band_times, dtype=np.float32),
             means=np.stack(self.band_means).astype(np.float32),
             chroma=np.stack(self.band_chroma).astype(np.int8),
+            band=found,
+        )
+
+    def smooth_print(self) -> band.SmoothPrint | None:
+        """The pictures whole, when most of the first few are smooth all over."""
+        pictures = self.band_pictures
+        if not self.band_times or sum(band.smooth(p[0]) for p in pictures) * 2 <= len(pictures):
+            return None
+        return band.SmoothPrint(
+            times=np.array(self.band_times, dtype=np.float32),
+            means=np.stack(self.band_means).astype(np.float32),
+            chroma=np.stack(self.band_chroma).astype(np.int8),
+            content_means=np.stack(self.content_means).astype(np.float32),
+            content_chroma=np.stack(self.content_chroma).astype(np.int8),
         )
 
     def _screen(self, picture: Picture) -> None:
@@ -376,6 +407,7 @@ def fingerprint(
         raise MediaError(report.problem or "no decodable audio or pictures")
     kept = np.concatenate(collector.kept) if audio is not None and collector.kept else None
     variants = tuple(p for p in (frame_print(v) for v in collector.variants) if p is not None)
+    banded = collector.band_print() if query and kind == "video" else None
     return MediaPrints(
         kind=kind,
         audio=audio,
@@ -388,5 +420,6 @@ def fingerprint(
         screen_quad=collector.screen_quad,
         screen=frame_print(collector.screen_pictures),
         pcm=kept,
-        band_print=collector.band_print() if query and kind == "video" else None,
+        band_print=banded,
+        smooth_print=collector.smooth_print() if query and kind == "video" and banded is None else None,
     )

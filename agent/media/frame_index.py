@@ -14,6 +14,7 @@ one scale.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -235,20 +236,30 @@ class FrameSegment:
             )
         return found
 
-    def search_band(self, query: bandlib.BandPrint) -> list[bandlib.BandCandidate]:
-        """Per enrolled video, the time offset most of the query's pictures agree on when only
-        the layout cells clear of the band are compared (correlation >= BAND_PAIR_CORR), with
-        how well those pictures agree there in layout and in colour."""
-        if query.count == 0 or self.size == 0:
+    @functools.cached_property
+    def smooth_rows(self) -> I64Array:
+        """The stored pictures whose layout is smooth (`band.smooth_layouts`): the only ones a
+        crop hypothesis is searched in (most clinical video has texture)."""
+        return np.flatnonzero(bandlib.smooth_layouts(self.layout)).astype(np.int64)
+
+    def search_view(self, view: bandlib.PartialView) -> list[bandlib.BandCandidate]:
+        """Per enrolled video, the time offset most of the query's pictures agree on when they
+        are compared with what `view` says they show of the stored pictures (correlation >=
+        BAND_PAIR_CORR), with how well those pictures agree there in layout and in colour
+        (`_view_agreement`)."""
+        if view.count == 0 or self.size == 0:
             return []
-        cells, colours = bandlib.layout_cells(query.band), bandlib.chroma_cells(query.band)
-        q = bandlib.unit_rows(query.means[:, cells])
+        q = bandlib.unit_rows(view.layout)
+        rows = self.smooth_rows if view.smooth_only else np.arange(self.size, dtype=np.int64)
+        if rows.size == 0:
+            return []
         pairs: list[tuple[I64Array, I64Array, npt.NDArray[np.float32]]] = []
-        for start in range(0, self.size, BAND_CHUNK):
-            stored = bandlib.unit_rows(self.layout[start : start + BAND_CHUNK, cells])
+        for start in range(0, rows.size, BAND_CHUNK):
+            chunk = rows[start : start + BAND_CHUNK]
+            stored = bandlib.unit_rows(self.layout[chunk].astype(np.float32) @ view.layout_map.T)
             corr = q @ stored.T
             qi, si = np.nonzero(corr >= BAND_PAIR_CORR)
-            pairs.append((qi.astype(np.int64), si.astype(np.int64) + start, corr[qi, si]))
+            pairs.append((qi.astype(np.int64), chunk[si], corr[qi, si]))
         qf = np.concatenate([p[0] for p in pairs])
         sf = np.concatenate([p[1] for p in pairs])
         corr_of = np.concatenate([p[2] for p in pairs])
@@ -259,29 +270,32 @@ class FrameSegment:
         for a in np.unique(owner):
             mine = owner == a
             aq, asf, ac = qf[mine], sf[mine], corr_of[mine]
-            bins = np.round((self.times[asf].astype(np.float64) - query.times[aq]) / OFFSET_BIN_S).astype(np.int64)
+            bins = np.round((self.times[asf].astype(np.float64) - view.times[aq]) / OFFSET_BIN_S).astype(np.int64)
             # A smooth video changes slowly: many offsets collect a vote from every query
             # picture. The offset is the one whose pictures correlate best, summed per picture.
             best_bin, best_weight = 0, -1.0
             for b in np.unique(bins):
                 window = np.abs(bins - b) <= 1
-                per_picture = np.zeros(query.count, dtype=np.float64)
+                per_picture = np.zeros(view.count, dtype=np.float64)
                 np.maximum.at(per_picture, aq[window], ac[window])
                 if (weight := float(per_picture.sum())) > best_weight:
                     best_bin, best_weight = int(b), weight
-            if np.unique(aq[np.abs(bins - best_bin) <= 1]).size < BAND_MIN_VOTES * query.count:
+            if np.unique(aq[np.abs(bins - best_bin) <= 1]).size < BAND_MIN_VOTES * view.count:
                 continue  # too few pictures even come close: no trimming will make it agree
-            found.append(self._band_agreement(int(a), best_bin * OFFSET_BIN_S, query, q, cells, colours))
+            found.append(self._view_agreement(int(a), best_bin * OFFSET_BIN_S, view, q))
         return found
 
-    def _band_agreement(
-        self,
-        asset: int,
-        offset_s: float,
-        query: bandlib.BandPrint,
-        q: npt.NDArray[np.float32],
-        cells: I64Array,
-        colours: I64Array,
+    def agreement_at(self, asset_id: str, offset_s: float, view: bandlib.PartialView) -> bandlib.BandCandidate | None:
+        """`_view_agreement` for one asset at a known offset (None: not in this segment)."""
+        if asset_id not in self.asset_ids:
+            return None
+        a = self.asset_ids.index(asset_id)
+        if not self.alive[a] or view.count == 0:
+            return None
+        return self._view_agreement(a, offset_s, view, bandlib.unit_rows(view.layout))
+
+    def _view_agreement(
+        self, asset: int, offset_s: float, view: bandlib.PartialView, q: npt.NDArray[np.float32]
     ) -> bandlib.BandCandidate:
         """How every query picture agrees with `asset` at `offset_s`: its best stored picture
         near that time (or blend of two neighbours), with the most disagreeing cells left
@@ -290,27 +304,33 @@ class FrameSegment:
         low, high = int(self.base[asset]), int(self.base[asset + 1])
         times = self.times[low:high].astype(np.float64)
         agreement: list[tuple[float, float]] = []
-        for i in range(query.count):
-            near = np.flatnonzero(np.abs(times - (float(query.times[i]) + offset_s)) <= 1.5 * OFFSET_BIN_S) + low
+        for i in range(view.count):
+            near = np.flatnonzero(np.abs(times - (float(view.times[i]) + offset_s)) <= 1.5 * OFFSET_BIN_S) + low
             if near.size == 0:
                 continue
-            j = int(near[np.argmax(bandlib.unit_rows(self.layout[near][:, cells]) @ q[i])])
+            mapped = self.layout[near].astype(np.float32) @ view.layout_map.T
+            j = int(near[np.argmax(bandlib.unit_rows(mapped) @ q[i])])
+            rows = slice(max(low, j - 1), min(high, j + 2))
             agreement.append(
                 bandlib.between_samples(
                     q[i],
-                    query.chroma[i, colours],
-                    self.layout[max(low, j - 1) : min(high, j + 2)][:, cells],
-                    self.chroma[max(low, j - 1) : min(high, j + 2)][:, colours],
+                    view.chroma[i],
+                    self.layout[rows].astype(np.float32) @ view.layout_map.T,
+                    self.chroma[rows].astype(np.float32) @ view.chroma_map.T,
                 )
             )
         agreeing = [a for a in agreement if a[0] >= BAND_AGREE_CORR]
         return bandlib.BandCandidate(
             asset_id=self.asset_ids[asset],
             offset_s=max(0.0, offset_s),
-            agree=len(agreeing),
-            query_frames=query.count,
+            # Colour per picture, not only in the median: a ramp from another colour to the
+            # same dark blue agrees while the blue fills the view, and only then.
+            agree=sum(1 for a in agreeing if a[1] <= bandlib.MAX_CHROMA_RMS),
+            layout_agree=len(agreeing),
+            query_frames=view.count,
             layout=float(np.median([a[0] for a in agreeing])) if agreeing else 0.0,
             chroma_rms=float(np.median([a[1] for a in agreeing])) if agreeing else float("inf"),
+            view=view.name,
         )
 
     def search_image(

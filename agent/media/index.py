@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from agent.media.audio_index import AudioCandidate, AudioSegment
 from agent.media.audio_index import rank as rank_audio
-from agent.media.band import BandCandidate, BandPrint
+from agent.media.band import BandCandidate, BandPrint, PartialView
 from agent.media.fingerprint import AudioPrint, FramePrint
 from agent.media.frame_index import MAX_HAMMING, FrameCandidate, FrameSegment
 from agent.media.frame_index import rank as rank_frames
@@ -154,10 +154,24 @@ def search_video(
     return rank_frames(found)
 
 
-def search_band(state: IndexState, query: BandPrint) -> list[BandCandidate]:
-    """Every segment's `FrameSegment.search_band` candidates, most agreeing pictures first."""
-    found = [c for segment in state.frames for c in segment.search_band(query)]
+def search_view(state: IndexState, view: PartialView) -> list[BandCandidate]:
+    """Every segment's `FrameSegment.search_view` candidates, most agreeing pictures first."""
+    found = [c for segment in state.frames for c in segment.search_view(view)]
     return sorted(found, key=lambda c: (c.agree, c.layout), reverse=True)
+
+
+def agreement_at(state: IndexState, asset_id: str, offset_s: float, view: PartialView) -> BandCandidate | None:
+    """How `view` agrees with one enrolled video at `offset_s` (`FrameSegment.agreement_at`)."""
+    for segment in state.frames:
+        found = segment.agreement_at(asset_id, offset_s, view)
+        if found is not None:
+            return found
+    return None
+
+
+def search_band(state: IndexState, query: BandPrint) -> list[BandCandidate]:
+    """`search_view` of the rows a query's band leaves (its pictures thinned)."""
+    return search_view(state, query.thinned().view())
 
 
 def search_image(

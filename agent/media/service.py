@@ -21,10 +21,10 @@ import numpy.typing as npt
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import MediaError
-from agent.media import band, inset, printformat, repository, screen, segfile, siblings, warp
+from agent.media import band, inset, printformat, repository, screen, segfile, siblings, warp, window
 from agent.media import keypoints as kp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
-from agent.media.band import BandCandidate
+from agent.media.band import BandCandidate, SmoothPrint
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
 from agent.media.decode import Picture
@@ -47,6 +47,7 @@ from agent.media.index import (
     search_band,
     search_image,
     search_video,
+    search_view,
     stored_chroma,
 )
 from agent.media.model import EnrollOutcome, MatchOutcome, MediaLimits, MediaMatch
@@ -439,7 +440,7 @@ class MediaService:
             # A smooth video behind a caption bar: the rows the bar leaves show which enrolled
             # videos have that picture in other colours (the same ramp drawn in other colours
             # fools pHash, whose bits there are mostly noise): no stage may name them.
-            banded = search_band(state, prints.band_print.thinned()) if prints.band_print is not None else []
+            banded = search_band(state, prints.band_print) if prints.band_print is not None else []
             lookalikes = {c.asset_id for c in banded if band.contradicts(c)}
             for i, variant in enumerate((frames, *prints.variants)):
                 method = "frames" if i == 0 else "turned-frames"
@@ -447,6 +448,8 @@ class MediaService:
                     self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method, off_colour)
                 )
                 options = _pictures_not_of(options, lookalikes)
+                if prints.smooth_print is not None:
+                    options = [m for m in options if window.colours_confirm(state, prints.smooth_print, m)]
                 if _named(options):
                     break
             off_colour.difference_update(m.asset_id for m in options)  # placed in colour by another pass
@@ -459,6 +462,8 @@ class MediaService:
             options = _pictures_not_of(options, lookalikes)
             if not _named(options) and banded:
                 options.extend(self._band_matches(state, banded, audio, audio_candidates))
+            if not _named(options) and prints.smooth_print is not None:
+                options.extend(self._crop_matches(state, prints.smooth_print, audio, audio_candidates))
             options = [m for m in options if m.asset_id not in off_colour]
         options = [m for m in options if m.path]
         if (voice_only or not _named(options)) and audio is not None and prints.pcm is not None:
@@ -621,6 +626,29 @@ class MediaService:
         score = min(best.layout, 1.0 - 0.5 ** (best.agree / 4.0))
         match = self._as_match(state, best.asset_id, "video", score, best.offset_s, "band")
         return [replace(match, alternatives=tuple(c.asset_id for c in accepted[1:]))]
+
+    def _crop_matches(
+        self, state: IndexState, query: SmoothPrint, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
+    ) -> list[MediaMatch]:
+        """A smooth video cropped towards a corner (`window.py`): every crop hypothesis is
+        searched like the band's view; the videos `band.accepts` under any of them, best
+        first; more than one is an ambiguous match naming them all."""
+        accepted = [
+            c
+            for view in window.crop_views(query.thinned())
+            for c in search_view(state, view)
+            if band.accepts(c) and not self._sound_contradicts(state, audio, c.asset_id, audio_candidates)
+        ]
+        best: dict[str, BandCandidate] = {}
+        for c in sorted(accepted, key=lambda c: (c.agree, c.layout), reverse=True):
+            best.setdefault(c.asset_id, c)  # each video under its best-agreeing crop
+        if not best:
+            return []
+        ranked = list(best.values())
+        top = ranked[0]
+        score = min(top.layout, 1.0 - 0.5 ** (top.agree / 4.0))
+        match = self._as_match(state, top.asset_id, "video", score, top.offset_s, "crop")
+        return [replace(match, alternatives=tuple(c.asset_id for c in ranked[1:]))]
 
     def _warped_match(
         self, state: IndexState, pcm: npt.NDArray[np.int16], direct: list[AudioCandidate]

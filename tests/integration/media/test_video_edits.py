@@ -18,6 +18,9 @@
   that carries information and leaves no keypoints: the rows it leaves are compared with the
   stored layouts and colours (`band.py`, method "band"); the same bar over another smooth
   video, or over the enrolled one graded to other colours, is not named.
+- A smooth picture cropped towards a corner agrees with none of pHash's central crops and has
+  no keypoints: the stored grids are resampled where the crop's cells sit (`window.py`,
+  method "crop"); another smooth video cropped alike is not named.
 - pHash siblings whose pictures and colours tie and whose lengths the query does not span
   are not guessed: the answer lists them all as equally likely (`siblings.choose`).
 """
@@ -126,6 +129,38 @@ def test_caption_bar_over_another_smooth_picture_is_not_named(
         other = lavfi_video(media_factory, "edits-gradient-regraded.mp4", GRADIENT, 10, None, 60)
     captioned = edited(media_factory, other, BARS["dark bar, bottom quarter"])
     assert enrolled.service.match_path(captioned).match is None
+
+
+CORNER_CROPS = {
+    "25 % towards the bottom right": "crop=iw*0.75:ih*0.75:iw*0.25:ih*0.25",
+    "20 % towards the top left, upscaled": "crop=iw*0.8:ih*0.8:0:0,scale=640:-2",
+}
+# pHash's 80 % central crop is near enough to the second for some pictures; not to the first.
+CROP_METHODS = {"25 % towards the bottom right": {"crop"}, "20 % towards the top left, upscaled": {"crop", "frames"}}
+
+
+@pytest.mark.parametrize("crop", list(CORNER_CROPS))
+def test_smooth_picture_cropped_towards_a_corner_is_found(
+    enrolled: Enrolled, media_factory: MediaFactory, crop: str
+) -> None:
+    cropped = edited(media_factory, enrolled.gradient, CORNER_CROPS[crop])
+    match = enrolled.service.match_path(cropped).match
+    assert match is not None
+    assert match.method in CROP_METHODS[crop]
+    assert match.asset_id == enrolled.asset_of(enrolled.gradient)
+    assert not match.ambiguous
+
+
+@pytest.mark.parametrize("source", ["other gradient", "enrolled gradient in other colours"])
+def test_another_smooth_picture_cropped_alike_is_not_named(
+    enrolled: Enrolled, media_factory: MediaFactory, source: str
+) -> None:
+    if source == "other gradient":
+        other = lavfi_video(media_factory, "edits-other-gradient.mp4", OTHER_GRADIENT, 10, None, 0)
+    else:
+        other = lavfi_video(media_factory, "edits-gradient-regraded.mp4", GRADIENT, 10, None, 60)
+    for crop in CORNER_CROPS.values():
+        assert enrolled.service.match_path(edited(media_factory, other, crop)).match is None
 
 
 # One turning ramp drawn in two colour pairs (the same seed and speed: frame for frame the same

@@ -112,7 +112,10 @@ def _layout(picture: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
     """The stored layout as `frames.layout_signature` keeps it: mean removed, scaled, int8."""
     means = band.grid_means(as_gray(picture))
     centred = means - means.mean()
-    return np.clip(np.round(centred / np.sqrt((centred**2).mean()) * 40.0), -127, 127).astype(np.int8)
+    layout: npt.NDArray[np.int8] = np.clip(np.round(centred / np.sqrt((centred**2).mean()) * 40.0), -127, 127).astype(
+        np.int8
+    )
+    return layout
 
 
 def test_a_query_between_two_stored_samples_agrees_with_their_blend() -> None:
@@ -124,14 +127,19 @@ def test_a_query_between_two_stored_samples_agrees_with_their_blend() -> None:
     chroma[1] = 20
     query = band.unit_rows(band.grid_means(as_gray(gradient(0.3)))[None, cells])[0]
     either_alone = max(float(band.unit_rows(stored[k : k + 1])[0] @ query) for k in range(2))
-    corr, rms = band.between_samples(query, np.full(colours.size, 10, dtype=np.int8), stored, chroma[:, colours])
+    corr, rms = band.between_samples(
+        query,
+        np.full(colours.size, 10.0, dtype=np.float32),
+        stored.astype(np.float32),
+        chroma[:, colours].astype(np.float32),
+    )
     assert corr > either_alone
     assert corr > 0.999
     assert rms == pytest.approx(0.0, abs=0.5)  # the colours were blended by the same weight
 
 
-def _candidate(agree: int, frames: int, layout: float, rms: float) -> BandCandidate:
-    return BandCandidate("a" * 64, 2.0, agree, frames, layout, rms)
+def _candidate(agree: int, frames: int, layout: float, rms: float, layout_agree: int = -1) -> BandCandidate:
+    return BandCandidate("a" * 64, 2.0, agree, frames, layout, rms, layout_agree=layout_agree)
 
 
 def test_the_rule_wants_most_pictures_close_in_layout_and_colour() -> None:
@@ -143,7 +151,8 @@ def test_the_rule_wants_most_pictures_close_in_layout_and_colour() -> None:
 
 
 def test_clear_rows_in_other_colours_contradict_a_picture_match() -> None:
-    assert band.contradicts(_candidate(24, 24, 0.999, 30.0))  # the same ramp, other colours
+    assert band.contradicts(_candidate(0, 24, 0.999, 30.0, layout_agree=24))  # the same ramp, other colours
+    assert not band.contradicts(_candidate(0, 24, 0.999, 30.0, layout_agree=12))
     assert not band.contradicts(_candidate(24, 24, 0.999, 2.0))  # the same video
     assert not band.contradicts(_candidate(24, 24, 0.999, 8.0))  # between: neither named nor refused
     assert not band.contradicts(_candidate(10, 24, 0.999, 30.0))  # too few pictures agree to say
@@ -153,13 +162,14 @@ def test_clear_rows_in_other_colours_contradict_a_picture_match() -> None:
 def test_a_long_query_is_thinned_evenly() -> None:
     count = 300
     query = BandPrint(
-        Band(90, H, H),
-        np.arange(count, dtype=np.float32) * 0.5,
-        np.zeros((count, 64), dtype=np.float32),
-        np.zeros((count, 32), dtype=np.int8),
+        times=np.arange(count, dtype=np.float32) * 0.5,
+        means=np.zeros((count, 64), dtype=np.float32),
+        chroma=np.zeros((count, 32), dtype=np.int8),
+        band=Band(90, H, H),
     )
     thin = query.thinned()
     assert thin.count == band.MAX_PICTURES
+    assert thin.band == query.band
     assert thin.times[0] == 0.0
     assert thin.times[-1] == query.times[-1]
     assert query.thinned(count) is query
