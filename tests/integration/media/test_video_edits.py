@@ -105,6 +105,14 @@ def test_corner_crop_names_the_grading_it_was_cut_from(
     assert match.asset_id == enrolled.asset_of(source)
 
 
+def _other_smooth(media_factory: MediaFactory, source: str) -> Path:
+    """A smooth video that is not the enrolled gradient: another gradient, or the enrolled
+    one's very layout sequence graded 60 degrees round the hue circle."""
+    if source == "other gradient":
+        return lavfi_video(media_factory, "edits-other-gradient.mp4", OTHER_GRADIENT, 10, None, 0)
+    return lavfi_video(media_factory, "edits-gradient-regraded.mp4", GRADIENT, 10, None, 60)
+
+
 @pytest.mark.parametrize("bar", list(BARS))
 def test_caption_bar_over_a_smooth_picture_is_seen_past(
     enrolled: Enrolled, media_factory: MediaFactory, bar: str
@@ -123,11 +131,7 @@ def test_caption_bar_over_a_smooth_picture_is_seen_past(
 def test_caption_bar_over_another_smooth_picture_is_not_named(
     enrolled: Enrolled, media_factory: MediaFactory, source: str
 ) -> None:
-    if source == "other gradient":
-        other = lavfi_video(media_factory, "edits-other-gradient.mp4", OTHER_GRADIENT, 10, None, 0)
-    else:  # the very layout sequence, graded 60 degrees round the hue circle
-        other = lavfi_video(media_factory, "edits-gradient-regraded.mp4", GRADIENT, 10, None, 60)
-    captioned = edited(media_factory, other, BARS["dark bar, bottom quarter"])
+    captioned = edited(media_factory, _other_smooth(media_factory, source), BARS["dark bar, bottom quarter"])
     assert enrolled.service.match_path(captioned).match is None
 
 
@@ -155,10 +159,7 @@ def test_smooth_picture_cropped_towards_a_corner_is_found(
 def test_another_smooth_picture_cropped_alike_is_not_named(
     enrolled: Enrolled, media_factory: MediaFactory, source: str
 ) -> None:
-    if source == "other gradient":
-        other = lavfi_video(media_factory, "edits-other-gradient.mp4", OTHER_GRADIENT, 10, None, 0)
-    else:
-        other = lavfi_video(media_factory, "edits-gradient-regraded.mp4", GRADIENT, 10, None, 60)
+    other = _other_smooth(media_factory, source)
     for crop in CORNER_CROPS.values():
         assert enrolled.service.match_path(edited(media_factory, other, crop)).match is None
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.store import Event
 from tests.integration.proxy.conftest import enroll
 from tests.integration.proxy.harness import UNAPPROVED_ID, ProxyProcess
 from tests.integration.proxy.upstream import Upstream
@@ -123,6 +124,28 @@ def _upload(http: httpx.Client, upstream: Upstream, data: bytes) -> httpx.Respon
     return http.post(f"{upstream.https}/v1/files", files={"file": ("visit.mp4", data, "video/mp4")})
 
 
+def _blocked_unrelated_passes(
+    proxy: ProxyProcess,
+    http: httpx.Client,
+    unapproved: Upstream,
+    media_factory: MediaFactory,
+    pair: tuple[Path, Path],
+    args: tuple[str, ...],
+) -> Event:
+    """The clinical video of `pair` edited by `args` is refused (its event returned), the
+    unrelated one edited alike goes through."""
+    clinical, other = pair
+    edited = media_factory.encode(clinical, ".mp4", *args, "-an", "-c:v", "libx264", "-crf", "28")
+    blocked = _upload(http, unapproved, edited.read_bytes())
+    assert blocked.status_code == 403, (args, blocked.text[:300])
+    event = proxy.event(blocked.headers["x-phiwall-incident"])
+    assert event.service_id == UNAPPROVED_ID
+    unrelated = media_factory.encode(other, ".mp4", *args, "-an", "-c:v", "libx264", "-crf", "28")
+    passed = _upload(http, unapproved, unrelated.read_bytes())
+    assert passed.status_code == 200, (args, passed.text[:300])
+    return event
+
+
 @pytest.mark.parametrize("family", list(EDITS))
 def test_edited_video_blocked_unrelated_passes(
     family: str,
@@ -132,17 +155,9 @@ def test_edited_video_blocked_unrelated_passes(
     videos: tuple[Path, Path],
     media_factory: MediaFactory,
 ) -> None:
-    clinical, other = videos
     for args in EDITS[family]:
-        edited = media_factory.encode(clinical, ".mp4", *args, "-an", "-c:v", "libx264", "-crf", "28")
-        blocked = _upload(http, unapproved, edited.read_bytes())
-        assert blocked.status_code == 403, (args, blocked.text[:300])
-        event = proxy.event(blocked.headers["x-phiwall-incident"])
-        assert event.service_id == UNAPPROVED_ID
+        event = _blocked_unrelated_passes(proxy, http, unapproved, media_factory, videos, args)
         assert event.asset_id is not None
-        unrelated = media_factory.encode(other, ".mp4", *args, "-an", "-c:v", "libx264", "-crf", "28")
-        passed = _upload(http, unapproved, unrelated.read_bytes())
-        assert passed.status_code == 200, (args, passed.text[:300])
 
 
 def test_captioned_smooth_video_blocked_unrelated_passes(
@@ -152,15 +167,8 @@ def test_captioned_smooth_video_blocked_unrelated_passes(
     gradients: tuple[Path, Path],
     media_factory: MediaFactory,
 ) -> None:
-    clinical, other = gradients
-    captioned = media_factory.encode(clinical, ".mp4", *CAPTION, "-an", "-c:v", "libx264", "-crf", "28")
-    blocked = _upload(http, unapproved, captioned.read_bytes())
-    assert blocked.status_code == 403, blocked.text[:300]
-    event = proxy.event(blocked.headers["x-phiwall-incident"])
-    assert event.asset_id == hashlib.sha256(clinical.read_bytes()).hexdigest()
-    unrelated = media_factory.encode(other, ".mp4", *CAPTION, "-an", "-c:v", "libx264", "-crf", "28")
-    passed = _upload(http, unapproved, unrelated.read_bytes())
-    assert passed.status_code == 200, passed.text[:300]
+    event = _blocked_unrelated_passes(proxy, http, unapproved, media_factory, gradients, CAPTION)
+    assert event.asset_id == hashlib.sha256(gradients[0].read_bytes()).hexdigest()
 
 
 def test_excerpt_of_one_of_two_identical_videos_is_blocked_naming_both(
