@@ -144,7 +144,17 @@ def smooth(gray: npt.NDArray[np.uint8], band: Band | None = None) -> bool:
     if clear.shape[0] < 2 or clear.shape[1] < 2:
         return False
     gradient = float(np.abs(np.diff(clear, axis=1)).mean() + np.abs(np.diff(clear, axis=0)).mean())
-    return gradient < SMOOTH_GRADIENT
+    if gradient >= SMOOTH_GRADIENT or min(clear.shape) < LAYOUT:
+        return False
+    # Low contrast is not smoothness: dark speckles (a sparse cellular automaton) have small
+    # neighbour differences too, but their block means are noise, not a ramp.
+    means = grid_means(np.ascontiguousarray(clear.astype(np.uint8)))
+    centred = means - means.mean()
+    rms = float(np.sqrt((centred**2).mean()))
+    if rms < 1.0:
+        return False  # flat: nothing to recognise
+    layout = np.clip(np.round(centred / rms * 40.0), -127, 127).astype(np.int8)
+    return bool(smooth_layouts(layout[None])[0])
 
 
 def smooth_layouts(layouts: I8Array) -> npt.NDArray[np.bool_]:

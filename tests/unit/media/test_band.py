@@ -97,6 +97,10 @@ def test_smoothness_tells_a_gradient_from_texture() -> None:
     assert band.smooth(with_bottom_bar(gradient(), 90), found)
     texture = np.random.default_rng(3).integers(0, 255, (H, W)).astype(np.float64)
     assert not band.smooth(with_bottom_bar(texture, 90), found)
+    speckles = np.where(np.random.default_rng(4).random((H, W)) < 0.02, 38.0, 8.0)  # dark, low contrast
+    assert not band.smooth(as_gray(speckles))  # small neighbour differences, but no ramp
+    assert band.smooth(as_gray(gradient()))  # no band: the whole picture
+    assert not band.smooth(np.full((H, W), 90, dtype=np.uint8))  # flat: nothing to recognise
 
 
 def test_grid_means_are_the_block_means_of_the_whole_picture() -> None:
