@@ -55,6 +55,13 @@ def crop_map(scale: float, top: float, left: float, grid: int) -> F32Array:
     return np.kron(ys, xs).astype(np.float32)  # row-major cells: (y, x) pairs
 
 
+def colour_crop_map(scale: float, top: float, left: float) -> F32Array:
+    """(32, 32): `crop_map` of the 4x4 U grid and of the 4x4 V grid (U first, never mixed)."""
+    plane = crop_map(scale, top, left, CHROMA_GRID)
+    zero = np.zeros_like(plane)
+    return np.block([[plane, zero], [zero, plane]]).astype(np.float32)
+
+
 def crop_views(query: SmoothPrint) -> list[PartialView]:
     """One view per crop hypothesis of `query` (already thinned)."""
     views: list[PartialView] = []
@@ -62,14 +69,12 @@ def crop_views(query: SmoothPrint) -> list[PartialView]:
     for scale in SCALES:
         for vertical, horizontal in CORNERS:
             top, left = vertical * (1.0 - scale), horizontal * (1.0 - scale)
-            plane = crop_map(scale, top, left, CHROMA_GRID)
-            zero = np.zeros_like(plane)
             views.append(
                 PartialView(
                     name=f"crop {round(100 * (1 - scale))}% {'bottom' if vertical else 'top'}-"
                     f"{'right' if horizontal else 'left'}",
                     layout_map=crop_map(scale, top, left, LAYOUT),
-                    chroma_map=np.block([[plane, zero], [zero, plane]]).astype(np.float32),  # U, then V
+                    chroma_map=colour_crop_map(scale, top, left),
                     times=query.times,
                     layout=query.means,
                     chroma=colour,
@@ -107,11 +112,7 @@ def confirm_views(query: SmoothPrint) -> list[PartialView]:
         sources.append((thin.content_means, thin.content_chroma))  # a letterboxed upload
     crops = [(s, (1 - s) / 2, (1 - s) / 2) for s in CENTRAL_SCALES]
     crops += [(s, v * (1 - s), h * (1 - s)) for s in SCALES for v, h in CORNERS]
-    maps = []
-    for scale, top, left in crops:
-        plane = crop_map(scale, top, left, CHROMA_GRID)
-        zero = np.zeros_like(plane)
-        maps.append((crop_map(scale, top, left, LAYOUT), np.block([[plane, zero], [zero, plane]]).astype(np.float32)))
+    maps = [(crop_map(scale, top, left, LAYOUT), colour_crop_map(scale, top, left)) for scale, top, left in crops]
     views: list[PartialView] = []
     for means, chroma in sources:
         n = means.shape[0]
