@@ -280,7 +280,8 @@ class _Collector:
 
     def _band(self, picture: Picture) -> None:
         """Keep what `band_print` needs: the whole frame's layout grid and colour grid of every
-        sampled picture (~100 bytes each) and the first few small pictures."""
+        sampled picture, also inside any letterbox (~600 bytes each), and the first few small
+        pictures."""
         y = picture.yuv[0]
         if len(self.band_pictures) < band.TRIES:
             self.band_pictures.append(picture.yuv.copy())
