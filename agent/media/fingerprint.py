@@ -164,6 +164,7 @@ class _Collector:
         self.band_chroma: list[npt.NDArray[np.int8]] = []
         self.content_means: list[npt.NDArray[np.float32]] = []
         self.content_chroma: list[npt.NDArray[np.int8]] = []
+        self.partial_views: tuple[band.Band | None, bool] | None = None  # `_partial_views`, once known
         self.keyframes: list[kp.KeyFrame] = []
         self.details: list[Detail] = []
         self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
@@ -279,9 +280,12 @@ class _Collector:
                     self.inset_pictures.append(hashed)
 
     def _band(self, picture: Picture) -> None:
-        """Keep what `band_print` needs: the whole frame's layout grid and colour grid of every
-        sampled picture, also inside any letterbox (~600 bytes each), and the first few small
-        pictures."""
+        """Keep what `band_print` and `smooth_print` need: the whole frame's layout grid and
+        colour grid of every sampled picture, also inside any letterbox (~600 bytes each), and
+        the first few small pictures. Whether either applies is known from those few: a
+        textured video (most of them) stops keeping anything there."""
+        if self.partial_views == (None, False):
+            return
         y = picture.yuv[0]
         if len(self.band_pictures) < band.TRIES:
             self.band_pictures.append(picture.yuv.copy())
@@ -293,12 +297,22 @@ class _Collector:
         inner = picture.yuv[:, top:bottom, left:right]
         self.content_means.append(band.grid_means(np.ascontiguousarray(inner[0])))
         self.content_chroma.append(chroma_signature(inner[1], inner[2]))
+        if len(self.band_pictures) == band.TRIES and self.partial_views is None:
+            self.partial_views = self._partial_views()
+
+    def _partial_views(self) -> tuple[band.Band | None, bool]:
+        """(the band of a smooth video, whether the video is smooth all over), from the first
+        few pictures: what `band_print` and `smooth_print` hold to."""
+        pictures = self.band_pictures
+        found = band.find_band(pictures)
+        if found is not None and sum(band.smooth(p[0], found) for p in pictures) * 2 <= len(pictures):
+            found = None
+        whole = found is None and sum(band.smooth(p[0]) for p in pictures) * 2 > len(pictures)
+        return found, whole
 
     def band_print(self) -> band.BandPrint | None:
-        found = band.find_band(self.band_pictures)
-        if found is None or not self.band_times:
-            return None
-        if sum(band.smooth(p[0], found) for p in self.band_pictures) * 2 <= len(self.band_pictures):
+        found = (self.partial_views or self._partial_views())[0] if self.band_times else None
+        if found is None:
             return None
         return band.BandPrint(
             times=np.array(self.band_times, dtype=np.float32),
@@ -308,9 +322,8 @@ class _Collector:
         )
 
     def smooth_print(self) -> band.SmoothPrint | None:
-        """The pictures whole, when most of the first few are smooth all over."""
-        pictures = self.band_pictures
-        if not self.band_times or sum(band.smooth(p[0]) for p in pictures) * 2 <= len(pictures):
+        """The pictures whole, when most of the first few are smooth all over (and show no band)."""
+        if not self.band_times or not (self.partial_views or self._partial_views())[1]:
             return None
         return band.SmoothPrint(
             times=np.array(self.band_times, dtype=np.float32),
@@ -422,5 +435,5 @@ def fingerprint(
         screen=frame_print(collector.screen_pictures),
         pcm=kept,
         band_print=banded,
-        smooth_print=collector.smooth_print() if query and kind == "video" and banded is None else None,
+        smooth_print=collector.smooth_print() if query and kind == "video" else None,
     )

@@ -24,7 +24,7 @@ from agent.errors import MediaError
 from agent.media import band, inset, printformat, repository, screen, segfile, siblings, warp, window
 from agent.media import keypoints as kp
 from agent.media.audio_index import AudioCandidate, bit_error_rate
-from agent.media.band import BandCandidate, SmoothPrint
+from agent.media.band import BandCandidate
 from agent.media.chroma import ITEM_SECONDS
 from agent.media.decision import Calibration, decide, load_calibration
 from agent.media.decode import Picture
@@ -442,14 +442,14 @@ class MediaService:
             # fools pHash, whose bits there are mostly noise): no stage may name them.
             banded = search_band(state, prints.band_print) if prints.band_print is not None else []
             lookalikes = {c.asset_id for c in banded if band.contradicts(c)}
+            confirm_views = window.confirm_views(prints.smooth_print) if prints.smooth_print is not None else None
             for i, variant in enumerate((frames, *prints.variants)):
                 method = "frames" if i == 0 else "turned-frames"
-                options.extend(
-                    self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method, off_colour)
-                )
-                options = _pictures_not_of(options, lookalikes)
-                if prints.smooth_print is not None:
-                    options = [m for m in options if window.colours_confirm(state, prints.smooth_print, m)]
+                found = self._picture_matches(state, prints.kind, variant, audio, audio_candidates, method, off_colour)
+                found = _pictures_not_of(found, lookalikes)
+                if confirm_views is not None:
+                    found = [m for m in found if window.colours_confirm(state, confirm_views, m)]
+                options.extend(found)
                 if _named(options):
                     break
             off_colour.difference_update(m.asset_id for m in options)  # placed in colour by another pass
@@ -461,9 +461,11 @@ class MediaService:
                 options.extend(self._geometric_matches(state, prints, audio, audio_candidates))
             options = _pictures_not_of(options, lookalikes)
             if not _named(options) and banded:
-                options.extend(self._band_matches(state, banded, audio, audio_candidates))
+                options.extend(self._band_matches(state, banded, audio, audio_candidates, "band"))
             if not _named(options) and prints.smooth_print is not None:
-                options.extend(self._crop_matches(state, prints.smooth_print, audio, audio_candidates))
+                # A smooth video cropped towards a corner: every crop hypothesis (`window.py`).
+                cropped = [c for v in window.crop_views(prints.smooth_print.thinned()) for c in search_view(state, v)]
+                options.extend(self._band_matches(state, cropped, audio, audio_candidates, "crop"))
             options = [m for m in options if m.asset_id not in off_colour]
         options = [m for m in options if m.path]
         if (voice_only or not _named(options)) and audio is not None and prints.pcm is not None:
@@ -611,43 +613,22 @@ class MediaService:
         candidates: list[BandCandidate],
         audio: AudioPrint | None,
         audio_candidates: list[AudioCandidate],
+        method: str,
     ) -> list[MediaMatch]:
-        """The rows a caption bar leaves of a smooth video, against the stored layouts and
-        colours (`band.py`, `search_band`): the videos `band.accepts`, best first; more than
-        one is an ambiguous match naming them all."""
-        accepted = [
-            c
-            for c in candidates
-            if band.accepts(c) and not self._sound_contradicts(state, audio, c.asset_id, audio_candidates)
-        ]
-        if not accepted:
-            return []
-        best = accepted[0]
-        score = min(best.layout, 1.0 - 0.5 ** (best.agree / 4.0))
-        match = self._as_match(state, best.asset_id, "video", score, best.offset_s, "band")
-        return [replace(match, alternatives=tuple(c.asset_id for c in accepted[1:]))]
-
-    def _crop_matches(
-        self, state: IndexState, query: SmoothPrint, audio: AudioPrint | None, audio_candidates: list[AudioCandidate]
-    ) -> list[MediaMatch]:
-        """A smooth video cropped towards a corner (`window.py`): every crop hypothesis is
-        searched like the band's view; the videos `band.accepts` under any of them, best
-        first; more than one is an ambiguous match naming them all."""
-        accepted = [
-            c
-            for view in window.crop_views(query.thinned())
-            for c in search_view(state, view)
-            if band.accepts(c) and not self._sound_contradicts(state, audio, c.asset_id, audio_candidates)
-        ]
+        """The partial-view candidates (`band.py`: the rows a caption bar leaves; `window.py`:
+        corner crops) that `band.accepts` and the sound does not contradict, each video under
+        its best-agreeing view, best first; more than one video is an ambiguous match naming
+        them all."""
         best: dict[str, BandCandidate] = {}
-        for c in sorted(accepted, key=lambda c: (c.agree, c.layout), reverse=True):
-            best.setdefault(c.asset_id, c)  # each video under its best-agreeing crop
+        for c in sorted(candidates, key=lambda c: (c.agree, c.layout), reverse=True):
+            if band.accepts(c) and not self._sound_contradicts(state, audio, c.asset_id, audio_candidates):
+                best.setdefault(c.asset_id, c)
         if not best:
             return []
         ranked = list(best.values())
         top = ranked[0]
         score = min(top.layout, 1.0 - 0.5 ** (top.agree / 4.0))
-        match = self._as_match(state, top.asset_id, "video", score, top.offset_s, "crop")
+        match = self._as_match(state, top.asset_id, "video", score, top.offset_s, method)
         return [replace(match, alternatives=tuple(c.asset_id for c in ranked[1:]))]
 
     def _warped_match(

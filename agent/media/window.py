@@ -133,15 +133,15 @@ def confirm_views(query: SmoothPrint) -> list[PartialView]:
     return views
 
 
-def colours_confirm(state: IndexState, query: SmoothPrint, match: MediaMatch) -> bool:
+def colours_confirm(state: IndexState, views: list[PartialView], match: MediaMatch) -> bool:
     """Whether a pHash match (`frames`, `turned-frames`) of a smooth query also agrees in
-    colour, picture by picture, under some way the query may show the video
-    (`confirm_views`) at the match's offset. pHash bits of a smooth picture are mostly noise
-    and its colour check compares hue only: a mustard ramp passed for a pale yellow one
+    colour, picture by picture, under one of `views` (`confirm_views` of the query, built once
+    per query) at the match's offset. pHash bits of a smooth picture are mostly noise and its
+    colour check compares hue only: a mustard ramp passed for a pale yellow one
     (`benchmarks/media_band.py`). Other matches are left alone."""
     if match.kind == "audio" or match.method not in ("frames", "turned-frames"):
         return True
-    for view in confirm_views(query):
+    for view in views:
         found = agreement_at(state, match.asset_id, match.offset_s, view)
         if found is not None and found.agree >= max(CONFIRM_MIN, CONFIRM_SHARE * found.query_frames):
             return True

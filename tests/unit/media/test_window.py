@@ -119,15 +119,15 @@ def test_a_phash_match_of_the_enrolled_smooth_video_is_confirmed_by_colour(edit:
     video = _ramp_video((30.0, -20.0))
     state = _enrolled_state(video)
     query = _query(video[4:20], edit)  # from 1 s in
-    assert window.colours_confirm(state, query, PHASH_MATCH)
+    assert window.colours_confirm(state, window.confirm_views(query), PHASH_MATCH)
 
 
 def test_a_phash_match_of_the_same_ramp_in_other_colours_is_refused() -> None:
     state = _enrolled_state(_ramp_video((30.0, -20.0)))
     query = _query(_ramp_video((-25.0, 10.0))[4:20], lambda yuv: yuv)
-    assert not window.colours_confirm(state, query, PHASH_MATCH)
+    assert not window.colours_confirm(state, window.confirm_views(query), PHASH_MATCH)
     sound = MediaMatch(asset_id="a" * 64, path="x", kind="audio", score=1.0, offset_s=1.0, method="sound")
-    assert window.colours_confirm(state, query, sound)  # sound is never second-guessed here
+    assert window.colours_confirm(state, window.confirm_views(query), sound)  # sound is never second-guessed here
 
 
 def test_crop_views_skip_an_index_of_textured_pictures() -> None:
