@@ -2,7 +2,8 @@
 generator, and process helpers. Run from the checkout root (`python benchmarks/proxy_....py`).
 
     python benchmarks/proxy_common.py upstream --port-file F [--host 127.0.0.2]   # the upstream server alone
-    python benchmarks/proxy_common.py plain --port-file F      # mitmproxy without the addon
+    python benchmarks/proxy_common.py plain --port-file F      # mitmproxy (mitmdump's addons) without PhiWall's
+    python benchmarks/proxy_common.py slim --port-file F       # PhiWall's mitmproxy master without its addon
 """
 
 from __future__ import annotations
@@ -68,12 +69,15 @@ async def _serve_upstream(port_file: Path, host: str = "127.0.0.1") -> None:
         await server.serve_forever()
 
 
-async def _serve_plain(port_file: Path) -> None:
+async def _serve_plain(port_file: Path, *, slim: bool = False) -> None:
     """mitmproxy with exactly the options PhiWall uses, but without the PhiWall addon.
 
-    The process is set up as `agent.proxy.runner.serve` sets up PhiWall's (logging levels,
-    heap frozen out of the cyclic collector's sight before serving), so the comparison
-    measures the addon, not process tuning.
+    `slim=False`: mitmdump's master (`DumpMaster`, all of mitmproxy's default addons), the
+    mitmproxy a hospital would otherwise run. `slim=True`: the master PhiWall's proxy runs
+    (agent.proxy.master, only the addons enforcement needs), so PhiWall against it measures
+    PhiWall's addon alone. The process is set up as `agent.proxy.runner.serve` sets up
+    PhiWall's (logging levels, heap frozen out of the cyclic collector's sight before
+    serving), so the comparison measures the addon, not process tuning.
     """
     import gc
     import logging
@@ -82,6 +86,7 @@ async def _serve_plain(port_file: Path) -> None:
     from mitmproxy.tools.dump import DumpMaster
 
     from agent.config import Config
+    from agent.proxy.master import enforcement_master
     from agent.proxy.runner import mitmproxy_options
     from agent.proxy.settings import ProxySettings
 
@@ -98,7 +103,10 @@ async def _serve_plain(port_file: Path) -> None:
     logging.getLogger("mitmproxy").setLevel("WARNING")
     gc.collect()
     gc.freeze()
-    master = DumpMaster(options.Options(), with_termlog=False, with_dumper=False)
+    if slim:
+        master = enforcement_master(options.Options())
+    else:
+        master = DumpMaster(options.Options(), with_termlog=False, with_dumper=False)
     addons: Any = master.addons
     addons.add(PortFile())
     master_options: Any = master.options
@@ -234,14 +242,14 @@ def median(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=["upstream", "plain"])
+    parser.add_argument("role", choices=["upstream", "plain", "slim"])
     parser.add_argument("--port-file", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1", help="upstream: loopback address to listen on")
     args = parser.parse_args()
     if args.role == "upstream":
         asyncio.run(_serve_upstream(args.port_file, args.host))
     else:
-        asyncio.run(_serve_plain(args.port_file))
+        asyncio.run(_serve_plain(args.port_file, slim=args.role == "slim"))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Overhead of the PhiWall addon on traffic that is not an upload to an AI service.
+"""Overhead of the PhiWall proxy on traffic that is not an upload to an AI service.
 
-Same run, same machine, same mitmproxy options: mitmproxy alone vs. the PhiWall proxy
-process (`python -m agent.proxy`: addon, routing, shadow-AI discovery, event writer), both
-in front of fast loopback upstreams, driven by keep-alive HTTP/1.1 clients. Traffic, all to
+Same run, same machine, same mitmproxy options: mitmproxy alone (mitmdump's master with all
+its default addons: what a hospital would run without PhiWall) vs. the PhiWall proxy process
+(`python -m agent.proxy`: its own master with only the mitmproxy addons enforcement needs,
+agent.proxy.master, plus PhiWall's addon: routing, shadow-AI discovery, event writer). Since
+that master is leaner than mitmdump's, `--slim` adds it without PhiWall's addon as a third
+variant: PhiWall against it is the addon's own cost. All in front of fast loopback
+upstreams, driven by keep-alive HTTP/1.1 clients. Traffic, all to
 hosts outside the catalog:
 - get-1k, get-256k: GETs (routing, shadow-AI counting, 1-in-N classification);
 - post-json-2k: a 2 KB chat-shaped JSON body (`messages`); the shadow classifier takes its host
@@ -11,15 +15,25 @@ hosts outside the catalog:
 - post-api-2k: a 2 KB ordinary JSON body (a FHIR bundle) to another host, which the classifier
   takes for an ordinary API: scanned for media, not parsed, forwarded.
 
-    python benchmarks/proxy_overhead.py [--rounds 7] [--seconds 3] [--concurrency 8] [--quiet-load 1.5]
+    python benchmarks/proxy_overhead.py [--rounds 25] [--seconds 1] [--concurrency 8] [--control] [--slim]
+        [--kinds get-1k ...] [--quiet-load 1.5]
 
 Robust against a shared machine:
-- rounds are interleaved (for every round and traffic type both variants run back to back,
-  in alternating order), so drift and other people's load hit both alike;
-- each figure is the median over rounds of the *per-round* ratio (with the range shown);
+- the proxy under test gets a core of its own (`--pin`, the default with two or more cores):
+  both proxies are pinned to core 0, this process (the load generator) and the upstreams to
+  the others, so the proxy, not the client, is what limits the rate, and the client's CPU
+  does not steal from it;
+- rounds are short and interleaved (for every round and traffic type both variants run back
+  to back, in alternating order), so drift and other people's load hit both alike: many
+  1-second pairs cancel the host's swings (plain mitmproxy's CPU per request was seen to move
+  by 50 % within a minute on a pinned core) better than a few long ones;
+- each figure is the median over rounds of the *per-round* ratio, shown with its
+  interquartile range;
 - besides requests/s and p50/p99 latency at the client, the proxy process's CPU time per
   request (user + system, from /proc) is reported: it is what the addon actually costs and
   the least sensitive to load, since time other processes take is not counted;
+- `--control` adds a second plain mitmproxy as a third variant and reports it against the
+  first (an A/A row per traffic type): the noise floor of the method, which should read 1.00;
 - `--quiet-load L` waits (up to `--wait` seconds) until the 1-minute load average is below L
   before measuring, and the load average is printed before and after;
 - every round also measures how many cores processes outside the benchmark kept busy (plus
@@ -37,6 +51,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -66,7 +81,12 @@ MIXES = {
 SECOND_HOST_MIXES = {"post-api-2k"}
 """Sent to a second upstream address, so the two POST kinds are separate hosts to the classifier."""
 VARIANTS = ("mitmproxy", "phiwall")
+CONTROL = "mitmproxy-b"
+"""`--control`: a second plain mitmproxy, measured like PhiWall against the first (A/A)."""
+SLIM = "slim"
+"""`--slim`: PhiWall's own mitmproxy master without its addon (agent.proxy.master)."""
 TARGET = 0.95
+PROXY_CORE = 0
 
 
 @dataclass
@@ -162,10 +182,38 @@ def wait_for_quiet(limit: float, wait_s: float) -> float:
     return load
 
 
-def quiet_pairs(rounds: dict[str, list[Round]], limit: float) -> list[tuple[Round, Round]]:
-    """(mitmproxy, phiwall) round pairs during which other processes used under `limit` cores."""
-    pairs = list(zip(rounds["mitmproxy"], rounds["phiwall"], strict=True))
+def quiet_pairs(rounds: dict[str, list[Round]], limit: float, variant: str = "phiwall") -> list[tuple[Round, Round]]:
+    """(mitmproxy, `variant`) round pairs during which other processes used under `limit` cores."""
+    pairs = list(zip(rounds["mitmproxy"], rounds[variant], strict=True))
     return [pair for pair in pairs if max(pair[0].others, pair[1].others) < limit]
+
+
+def pin(children: list[Child], proxies: list[Child]) -> str:
+    """Proxies on `PROXY_CORE`, this process and the other children on the remaining cores.
+
+    Returns what was done, for the report. Without two usable cores (or on a system without
+    affinity) nothing is pinned.
+    """
+    setter = getattr(os, "sched_setaffinity", None)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if setter is None or len(cores) < 2:
+        return "not pinned (fewer than 2 cores)"
+    proxy_core = {cores[PROXY_CORE]}
+    rest = set(cores) - proxy_core
+    for child in proxies:
+        setter(child.proc.pid, proxy_core)
+    for child in children:
+        if child not in proxies:
+            setter(child.proc.pid, rest)
+    setter(0, rest)
+    return f"proxies pinned to core {cores[PROXY_CORE]}, load generator and upstreams to {sorted(rest)}"
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q1, q3
 
 
 def ratios(pairs: list[tuple[Round, Round]]) -> dict[str, list[float]]:
@@ -177,6 +225,14 @@ def ratios(pairs: list[tuple[Round, Round]]) -> dict[str, list[float]]:
         out["p99"].append(plain.load.p99 / phiwall.load.p99)
         out["cpu"].append(plain.cpu_us_per_request / phiwall.cpu_us_per_request)
     return out
+
+
+def shown_ratios(per_round: dict[str, list[float]]) -> str:
+    parts = []
+    for key, values in per_round.items():
+        low, high = quartiles(values)
+        parts.append(f"{key} {median(values):.3f} [{low:.2f}-{high:.2f}]")
+    return "  ".join(parts)
 
 
 def summary(runs: list[Round]) -> dict[str, float]:
@@ -193,8 +249,8 @@ def summary(runs: list[Round]) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=3.0, help="per round, per variant and traffic type")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per round, per variant and traffic type")
+    parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--quiet-load", type=float, default=None, help="wait for a 1-min load average below this")
     parser.add_argument("--wait", type=float, default=1800.0, help="longest wait for --quiet-load, seconds")
@@ -204,8 +260,20 @@ def main() -> int:
         default=0.25,
         help="a round pair counts as quiet when other processes used fewer cores than this during both rounds",
     )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give the proxies a core of their own (default: yes, with two or more cores)",
+    )
+    parser.add_argument("--control", action="store_true", help="add a second plain mitmproxy: the A/A noise floor")
+    parser.add_argument(
+        "--slim", action="store_true", help="add PhiWall's mitmproxy master without its addon: the addon's own cost"
+    )
+    parser.add_argument("--kinds", nargs="+", choices=list(MIXES), default=list(MIXES), help="traffic types to measure")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    mixes = {name: MIXES[name] for name in args.kinds}
 
     with tempfile.TemporaryDirectory(prefix="phiwall-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -217,32 +285,42 @@ def main() -> int:
             [sys.executable, common, "upstream", "--port-file", str(tmp / "up2.port"), "--host", "127.0.0.2"],
             tmp / "up2.port",
         )
-        upstreams = {name: second if name in SECOND_HOST_MIXES else upstream for name in MIXES}
+        upstreams = {name: second if name in SECOND_HOST_MIXES else upstream for name in mixes}
         plain = start_child(
             [sys.executable, common, "plain", "--port-file", str(tmp / "plain.port")], tmp / "plain.port"
         )
         phiwall = start_phiwall(tmp)
         proxies = {"mitmproxy": plain, "phiwall": phiwall}
-        children = (upstream, second, plain, phiwall)
+        if args.control:
+            proxies[CONTROL] = start_child(
+                [sys.executable, common, "plain", "--port-file", str(tmp / "plain-b.port")], tmp / "plain-b.port"
+            )
+        if args.slim:
+            proxies[SLIM] = start_child(
+                [sys.executable, common, "slim", "--port-file", str(tmp / "slim.port")], tmp / "slim.port"
+            )
+        variants = tuple(proxies)
+        children = (upstream, second, *proxies.values())
+        pinning = pin(list(children), list(proxies.values())) if args.pin else "not pinned (--no-pin)"
         interference = Interference([os.getpid(), *(child.proc.pid for child in children)])
         try:
             for child in proxies.values():  # warm up (connections, caches, CA generation, first classifications)
-                for name, mix in MIXES.items():
+                for name, mix in mixes.items():
                     run_load(child.address, upstreams[name].address, seconds=1.0, concurrency=2, mix=mix)
             if args.quiet_load is not None:
                 wait_for_quiet(args.quiet_load, args.wait)
             load_before = os.getloadavg()[0]
-            rounds: dict[str, dict[str, list[Round]]] = {name: {v: [] for v in VARIANTS} for name in MIXES}
+            rounds: dict[str, dict[str, list[Round]]] = {name: {v: [] for v in variants} for name in mixes}
             for index in range(args.rounds):
-                for name, mix in MIXES.items():
-                    order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]
+                for name, mix in mixes.items():
+                    order = variants if index % 2 == 0 else variants[::-1]
                     for variant in order:
                         round_ = measure(proxies[variant], upstreams[name], args, mix, interference)
                         rounds[name][variant].append(round_)
             load_after = os.getloadavg()[0]
             print(
                 f"{args.rounds} interleaved rounds x {args.seconds:.0f} s, {args.concurrency} connections, "
-                f"{os.cpu_count()} cores; load average {load_before:.2f} before, {load_after:.2f} after"
+                f"{os.cpu_count()} cores, {pinning}; load average {load_before:.2f} before, {load_after:.2f} after"
             )
             columns = ("traffic", "variant", "req/s", "p50 ms", "p99 ms", "CPU us/req", "requests", "errors", "others")
             print("{:<14} {:<9} {:>8} {:>8} {:>8} {:>11} {:>9} {:>7} {:>7}".format(*columns))
@@ -252,11 +330,12 @@ def main() -> int:
                 "rounds": args.rounds,
                 "seconds": args.seconds,
                 "quiet_cores": args.quiet_cores,
+                "pinning": pinning,
             }
             ok = True
-            for name in MIXES:
+            for name in mixes:
                 row: dict[str, object] = {}
-                for variant in VARIANTS:
+                for variant in variants:
                     figures = summary(rounds[name][variant])
                     row[variant] = figures
                     print(
@@ -275,18 +354,27 @@ def main() -> int:
                     per_round = ratios(pairs)
                     row[f"ratios_{label}"] = {key: median(values) for key, values in per_round.items()}
                     row[f"ranges_{label}"] = {key: [min(values), max(values)] for key, values in per_round.items()}
+                    row[f"quartiles_{label}"] = {key: list(quartiles(values)) for key, values in per_round.items()}
                     row[f"pairs_{label}"] = len(pairs)
-                    shown = "  ".join(
-                        f"{key} {median(values):.3f} [{min(values):.2f}-{max(values):.2f}]"
-                        for key, values in per_round.items()
-                    )
-                    print(f"{name:<14} {label + ' ' + str(len(pairs)):<9} {shown}")
+                    print(f"{name:<14} {label + ' ' + str(len(pairs)):<9} {shown_ratios(per_round)}")
+                if CONTROL in variants:
+                    control = ratios(quiet_pairs(rounds[name], float("inf"), CONTROL))
+                    row["ratios_control"] = {key: median(values) for key, values in control.items()}
+                    row["quartiles_control"] = {key: list(quartiles(values)) for key, values in control.items()}
+                    print(f"{name:<14} {'A/A ' + str(args.rounds):<9} {shown_ratios(control)}")
+                if SLIM in variants:
+                    addon = ratios(list(zip(rounds[name][SLIM], rounds[name]["phiwall"], strict=True)))
+                    row["ratios_addon"] = {key: median(values) for key, values in addon.items()}
+                    row["quartiles_addon"] = {key: list(quartiles(values)) for key, values in addon.items()}
+                    print(f"{name:<14} {'addon ' + str(args.rounds):<9} {shown_ratios(addon)}")
                 decisive = ratios(quiet or everything)
                 ok = ok and median(decisive["cpu"]) >= TARGET and median(decisive["rps"]) >= TARGET
                 report[name] = row
             print(
-                f"ratios: median [range] of per-round ratios, PhiWall relative to mitmproxy alone (>= 1: no worse), "
-                f"over quiet round pairs and over all; target >= {TARGET}"
+                "ratios: median [interquartile range] of per-round ratios, PhiWall relative to mitmproxy alone "
+                f"(>= 1: no worse), over quiet round pairs and over all; target >= {TARGET}"
+                + ("; A/A: a second plain mitmproxy relative to the first (the method's noise)" if args.control else "")
+                + ("; addon: PhiWall relative to its own master without the addon" if args.slim else "")
             )
             if args.json:
                 args.json.write_text(json.dumps(report, indent=2))

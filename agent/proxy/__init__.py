@@ -2,8 +2,9 @@
 services and blocks them where policy says so.
 
 Only this package imports mitmproxy. Layout, from the network inwards:
-`runner` (embedded DumpMaster, `python -m agent.proxy`), `addon` (the composite mitmproxy sees),
-`addons/` (one addon per job: routing, tenants, uploads, realtime, shadow, ...; `@failsafe`),
+`runner` (`python -m agent.proxy`), `master` (the mitmproxy addons it keeps), `addon` (the
+composite mitmproxy sees), `addons/` (one addon per job: routing, tenants, uploads, realtime,
+shadow, ...; `@failsafe`),
 `flows` (the typed per-flow state and its phase), `decisions` (verdicts to events),
 `inspection` (an upload body to a verdict), `routing` (host -> service + status), `prepare`
 (bodies -> media parts, through agent.payload), `resumable` and `realtime` (uploads split over

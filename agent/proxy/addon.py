@@ -3,7 +3,8 @@
 Two ways to run it:
 
 - embedded (what `phiwall run` does): `python -m agent.proxy --listen 127.0.0.1:8080 --db URL
-  --data-dir DIR` builds a `DumpMaster`, the services, and this addon (see agent.proxy.runner);
+  --data-dir DIR` builds a mitmproxy master (agent.proxy.master), the services, and this addon
+  (see agent.proxy.runner);
 - as a script: `mitmdump -s agent/proxy/addon.py --set confdir=<data_dir>/ca
   --set phiwall_db=sqlite:///... --set phiwall_data_dir=... --listen-host 127.0.0.1`
   (the addon then builds its services from those options, read once from `ctx.options`).

@@ -1,4 +1,4 @@
-"""The proxy process: an embedded mitmproxy `DumpMaster` with the PhiWall addon.
+"""The proxy process: an embedded mitmproxy master (agent.proxy.master) with the PhiWall addon.
 
 `python -m agent.proxy --listen 127.0.0.1:8080 --db URL --data-dir DIR` is what the
 supervisor (`phiwall run`) starts; tests and benchmarks start it with `--listen
@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 from mitmproxy import options
-from mitmproxy.tools.dump import DumpMaster
+from mitmproxy.exceptions import OptionsError
 from pydantic import ValidationError
 
 from agent.config import ProxySection
@@ -29,6 +29,7 @@ from agent.listen import ensure_can_listen
 from agent.logs import setup_logging
 from agent.proxy.addon import PhiWallGuard
 from agent.proxy.ca import ensure_ca
+from agent.proxy.master import enforcement_master
 from agent.proxy.services import GuardServices
 from agent.proxy.settings import ProxySettings
 
@@ -49,7 +50,7 @@ def mitmproxy_options(settings: ProxySettings) -> dict[str, object]:
     }
 
 
-async def serve(settings: ProxySettings, *, extra_options: dict[str, object] | None = None) -> None:
+async def serve(settings: ProxySettings, *, extra_options: dict[str, str] | None = None) -> None:
     """Run the proxy until SIGTERM/SIGINT (or the master is shut down).
 
     A listen address in use is `ListenError` (exit 7) before anything loads: the supervisor
@@ -63,12 +64,17 @@ async def serve(settings: ProxySettings, *, extra_options: dict[str, object] | N
     gc.collect()
     gc.freeze()
     opts = options.Options()
-    master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+    master = enforcement_master(opts)
     addons: Any = master.addons
     addons.add(PhiWallGuard(services))
     # Options are set after the addons are added (so addon options exist).
     master_options: Any = master.options
-    master_options.update(**mitmproxy_options(settings), **(extra_options or {}))
+    master_options.update(**mitmproxy_options(settings))
+    try:
+        set_extra_options(master_options, extra_options or {})
+    except ConfigError:
+        services.close()
+        raise
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -82,6 +88,18 @@ async def serve(settings: ProxySettings, *, extra_options: dict[str, object] | N
         # stream callback then logs each CancelledError as an error. It is not one: drop it.
         loop.set_exception_handler(_ignore_cancelled)
         services.close()
+
+
+def set_extra_options(master_options: Any, extra: dict[str, str]) -> None:
+    """`--set OPTION=VALUE` pairs, parsed as mitmproxy parses them (`block_global=false` is a bool).
+
+    An option PhiWall's master does not load (agent.proxy.master: e.g. `save_stream_file`) or a
+    malformed value is a `ConfigError` naming it, before the proxy listens.
+    """
+    try:
+        master_options.set(*(f"{name}={value}" for name, value in extra.items()))
+    except (OptionsError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"--set: {exc} (PhiWall's proxy loads only the mitmproxy addons it needs)") from None
 
 
 def _ignore_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -126,7 +144,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyArguments:
     return parsed
 
 
-def settings_from_args(args: ProxyArguments) -> tuple[ProxySettings, dict[str, object]]:
+def settings_from_args(args: ProxyArguments) -> tuple[ProxySettings, dict[str, str]]:
     try:
         listen = ProxySection(listen=args.listen) if args.listen else None
     except ValidationError:
@@ -141,7 +159,7 @@ def settings_from_args(args: ProxyArguments) -> tuple[ProxySettings, dict[str, o
         refresh_s=args.refresh,
         workers=args.workers,
     )
-    extra: dict[str, object] = {}
+    extra: dict[str, str] = {}
     for item in args.extra:
         name, _, value = item.partition("=")
         extra[name] = value

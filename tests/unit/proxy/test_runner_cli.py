@@ -32,3 +32,13 @@ def test_main_maps_errors_to_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["--no-such-option"]) == 2
     assert main(["--listen", "not-an-address", "--data-dir", str(tmp_path)]) != 0
     assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_an_option_phiwalls_proxy_does_not_load_stops_it_before_listening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`save_stream_file` would write request bodies (PHI) to disk: PhiWall's master has no such option."""
+    argv = ["--listen", "127.0.0.1:0", "--data-dir", str(tmp_path), "--db", f"sqlite:///{tmp_path}/s.db"]
+    assert main([*argv, "--set", f"save_stream_file={tmp_path / 'flows'}"]) == 2
+    assert "save_stream_file" in capsys.readouterr().err
+    assert not (tmp_path / "flows").exists()
