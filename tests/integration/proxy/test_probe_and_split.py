@@ -368,12 +368,28 @@ ARCHIVES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
 """name -> (the clinical WAV -> the archive, the path of the recording inside it)."""
 
 
-def _joined_matches(proxy: ProxyProcess, host: str, since: float, asset_id: str) -> list[str]:
-    return [
-        json.loads(e.details)["matched_part"]
-        for e in _block_events(proxy, host, since)
-        if e.asset_id == asset_id and "matched_part" in e.details
-    ]
+def _joined_matches(
+    proxy: ProxyProcess, host: str, since: float, asset_id: str, expected: Callable[[str], bool]
+) -> list[str]:
+    """The matched paths of this case's block events naming `asset_id`, once one is `expected`
+    (or 20 s passed).
+
+    Events are written after the 403 is sent: reading the store at once can miss the one the
+    case is about. Only events from `since` on count (no slack): the previous case sent to the
+    same host moments before, and its events would satisfy the same expectation.
+    """
+
+    def part(event: Event) -> str | None:
+        if event.asset_id != asset_id or "matched_part" not in event.details or event.time.timestamp() < since:
+            return None
+        return str(json.loads(event.details)["matched_part"])
+
+    def wanted(event: Event) -> bool:
+        matched = part(event)
+        return event.host == host and event.verdict == "block" and matched is not None and expected(matched)
+
+    proxy.events(wanted, timeout=20.0)
+    return [matched for e in _block_events(proxy, host, since) if (matched := part(e)) is not None]
 
 
 @pytest.mark.parametrize(
@@ -413,8 +429,12 @@ def test_archive_cut_in_pieces_is_joined_and_opened(
     url = f"{unapproved.https}/v1/files"
     codes = [_curl_piece(proxy, url, piece, address, multipart=multipart) for piece in pieces]
     assert codes[-1] == 403, codes
-    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
-    assert any(part.startswith("joined:") and part.endswith(inside) for part in matched), matched
+
+    def opened(part: str) -> bool:
+        return part.startswith("joined:") and part.endswith(inside)
+
+    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id, opened)
+    assert any(map(opened, matched)), matched
     to_other = [_curl_piece(proxy, f"{unknown.https}/upload", piece, address, multipart=multipart) for piece in pieces]
     assert to_other == [200] * len(pieces)
 
@@ -466,8 +486,12 @@ def test_archive_in_small_pieces_with_a_short_tail_is_joined(
     since = time.time()
     codes = [_curl_piece(proxy, f"{unapproved.https}/v1/files", piece, address) for piece in pieces]
     assert codes == [403] * len(pieces), codes
-    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
-    assert any(part.startswith("joined:arrival:") and part.endswith("zip#0(.wav)") for part in matched), matched
+
+    def arrived_in_order(part: str) -> bool:
+        return part.startswith("joined:arrival:") and part.endswith("zip#0(.wav)")
+
+    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id, arrived_in_order)
+    assert any(map(arrived_in_order, matched)), matched
     continued = [e for e in _block_events(proxy, unapproved.host, since) if "could not be inspected" in e.reason]
     assert len(continued) >= len(pieces) - 2
     to_other = [_curl_piece(proxy, f"{unknown.https}/upload", piece, address) for piece in pieces]
@@ -513,8 +537,12 @@ def test_an_archive_in_pieces_after_another_from_the_same_client_is_joined_on_it
     assert harmless == [200] * len(harmless), (harmless, blocked)
     codes = [_curl_piece(proxy, url, piece, "127.0.0.54") for piece in pieces_of["clinical"]]
     assert codes[-1] == 403, codes
-    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
-    assert any(part.startswith("joined:header-first:") and part.endswith("zip#0(.wav)") for part in matched), matched
+
+    def header_first(part: str) -> bool:
+        return part.startswith("joined:header-first:") and part.endswith("zip#0(.wav)")
+
+    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id, header_first)
+    assert any(map(header_first, matched)), matched
 
 
 @pytest.mark.parametrize("protocol", ["tus", "google", "content-range"])
@@ -555,10 +583,11 @@ def test_resumable_archive_header_chunk_last_is_opened(
     since = time.time()
     session = f"{archive}-{protocol}".replace(".", "")
     assert send(unapproved.https, session)[-1] == 403
-    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
+    # A gzip stream is read from its start: the header chunk alone (a third of the archive)
+    # already holds a recognisable excerpt, matched before any join.
+    expected = inside if archive == "tar.gz" else f"session:{protocol} > {inside}"
+    matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id, lambda part: part.endswith(expected))
     if archive == "tar.gz":
-        # A gzip stream is read from its start: the header chunk alone (a third of the archive)
-        # already holds a recognisable excerpt, matched before any join.
         assert any(part.endswith(inside) for part in matched), matched
     else:
         assert f"session:{protocol} > {inside}" in matched, matched
@@ -592,8 +621,12 @@ def test_base64_pieces_over_requests_header_last_are_joined(
     with _bound_client(proxy, "127.0.0.51") as client:
         codes = [post(client, f"{unapproved.https}/v1/files", i, piece) for i, piece in enumerate(sent)]
         assert codes[-1] == 403, codes
-        matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id)
-        assert any(part.startswith("joined:base64:header-first:") for part in matched), matched
+
+        def decoded_header_first(part: str) -> bool:
+            return part.startswith("joined:base64:header-first:")
+
+        matched = _joined_matches(proxy, unapproved.host, since, recordings.asset_id, decoded_header_first)
+        assert any(map(decoded_header_first, matched)), matched
         assert [post(client, f"{unknown.https}/upload", i, p) for i, p in enumerate(sent)] == [200] * len(sent)
 
 
