@@ -48,6 +48,7 @@ def _skip_reason() -> str | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads `xdist_group` (whose hook may otherwise run first)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reason = _skip_reason()
     for item in items:
