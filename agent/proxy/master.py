@@ -3,7 +3,7 @@
 `mitmdump` (mitmproxy's `DumpMaster`) loads about thirty addons, and mitmproxy walks every
 one of them for every event of every flow (four hooks per request, each followed by an
 `update` event): that walk is about 40 % of mitmproxy's CPU per request on a 2 KB POST
-(docs/proxy.md, "Measured"). PhiWall needs the transport and TLS ones; the others are
+(docs/proxy.md, "The mitmproxy master"). PhiWall needs the transport and TLS ones; the others are
 features of an interactive or scripted proxy that a DLP agent must not offer anyway:
 saving flows to disk (`save`, `savehar`: request bodies are PHI), loading scripts
 (`script`), rewriting or replaying traffic (`map*`, `modify*`, `*playback`, `sticky*`,
