@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -103,16 +104,17 @@ class MediaPrints:
     smooth_print: band.SmoothPrint | None = None
 
 
-# The 8 turns and flips of a picture (the dihedral group), as operations on (planes, h, w).
-DIHEDRAL: tuple[Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]], ...] = (
+# The 8 turns and flips of a picture (the dihedral group), identity first, as operations on
+# the last two axes (h, w) of pictures (planes, h, w) or of grids (pictures, ..., n, n).
+DIHEDRAL: tuple[Callable[[npt.NDArray[Any]], npt.NDArray[Any]], ...] = (
     lambda a: a,
-    lambda a: np.rot90(a, 1, axes=(1, 2)),
-    lambda a: np.rot90(a, 2, axes=(1, 2)),
-    lambda a: np.rot90(a, 3, axes=(1, 2)),
-    lambda a: a[:, :, ::-1],
-    lambda a: a[:, ::-1, :],
-    lambda a: np.swapaxes(a, 1, 2),
-    lambda a: np.rot90(a, 2, axes=(1, 2)).swapaxes(1, 2),
+    lambda a: np.rot90(a, 1, axes=(-2, -1)),
+    lambda a: np.rot90(a, 2, axes=(-2, -1)),
+    lambda a: np.rot90(a, 3, axes=(-2, -1)),
+    lambda a: a[..., ::-1],
+    lambda a: a[..., ::-1, :],
+    lambda a: np.swapaxes(a, -2, -1),
+    lambda a: np.rot90(a, 2, axes=(-2, -1)).swapaxes(-2, -1),
 )
 
 
@@ -310,8 +312,14 @@ class _Collector:
         whole = found is None and sum(band.smooth(p[0]) for p in pictures) * 2 > len(pictures)
         return found, whole
 
+    def _known_views(self) -> tuple[band.Band | None, bool]:
+        """`partial_views`, decided now from the pictures there are if fewer than TRIES came."""
+        if self.partial_views is None:
+            self.partial_views = self._partial_views()
+        return self.partial_views
+
     def band_print(self) -> band.BandPrint | None:
-        found = (self.partial_views or self._partial_views())[0] if self.band_times else None
+        found = self._known_views()[0] if self.band_times else None
         if found is None:
             return None
         return band.BandPrint(
@@ -323,7 +331,7 @@ class _Collector:
 
     def smooth_print(self) -> band.SmoothPrint | None:
         """The pictures whole, when most of the first few are smooth all over (and show no band)."""
-        if not self.band_times or not (self.partial_views or self._partial_views())[1]:
+        if not self.band_times or not self._known_views()[1]:
             return None
         return band.SmoothPrint(
             times=np.array(self.band_times, dtype=np.float32),
@@ -421,7 +429,6 @@ def fingerprint(
         raise MediaError(report.problem or "no decodable audio or pictures")
     kept = np.concatenate(collector.kept) if audio is not None and collector.kept else None
     variants = tuple(p for p in (frame_print(v) for v in collector.variants) if p is not None)
-    banded = collector.band_print() if query and kind == "video" else None
     return MediaPrints(
         kind=kind,
         audio=audio,
@@ -434,6 +441,6 @@ def fingerprint(
         screen_quad=collector.screen_quad,
         screen=frame_print(collector.screen_pictures),
         pcm=kept,
-        band_print=banded,
+        band_print=collector.band_print() if query and kind == "video" else None,
         smooth_print=collector.smooth_print() if query and kind == "video" else None,
     )

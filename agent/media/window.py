@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.media.band import PartialView, SmoothPrint
+from agent.media.fingerprint import DIHEDRAL
 from agent.media.frames import CHROMA_GRID, LAYOUT
 from agent.media.index import IndexState, agreement_at
 from agent.media.model import MediaMatch
@@ -92,10 +93,9 @@ CONFIRM_MIN = 3  # ... and at least this many: one view in 192 fits 2 of 4 by ch
 
 
 def _dihedral_grids(grid: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
-    """The 8 turns and flips of (pictures, ..., n, n) grids: a picture turned or mirrored has its
-    own grid turned or mirrored (cells follow the picture's own sides)."""
-    turns = [np.rot90(grid, k, axes=(-2, -1)) for k in range(4)]
-    return [np.ascontiguousarray(g) for g in turns + [t[..., ::-1] for t in turns]]
+    """The 8 turns and flips of (pictures, ..., n, n) grids (`fingerprint.DIHEDRAL`): a picture
+    turned or mirrored has its own grid turned or mirrored (cells follow the picture's sides)."""
+    return [np.ascontiguousarray(turn(grid)) for turn in DIHEDRAL]
 
 
 def confirm_views(query: SmoothPrint) -> list[PartialView]:

@@ -70,18 +70,14 @@ async def serve(settings: ProxySettings, *, extra_options: dict[str, str] | None
     # Options are set after the addons are added (so addon options exist).
     master_options: Any = master.options
     master_options.update(**mitmproxy_options(settings))
+    loop = asyncio.get_running_loop()
     try:
         set_extra_options(master_options, extra_options or {})
-    except ConfigError:
-        services.close()
-        raise
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(signum, master.shutdown)
-        except NotImplementedError:  # Windows' event loop: a plain handler that asks the loop
-            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(master.shutdown))
-    try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, master.shutdown)
+            except NotImplementedError:  # Windows' event loop: a plain handler that asks the loop
+                signal.signal(signum, lambda *_: loop.call_soon_threadsafe(master.shutdown))
         await master.run()
     finally:
         # Connections still open at shutdown are cancelled by asyncio.run; on Python < 3.12.3 the

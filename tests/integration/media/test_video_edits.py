@@ -113,6 +113,14 @@ def _other_smooth(media_factory: MediaFactory, source: str) -> Path:
     return lavfi_video(media_factory, "edits-gradient-regraded.mp4", GRADIENT, 10, None, 60)
 
 
+def _names_the_gradient(enrolled: Enrolled, path: Path, methods: set[str]) -> None:
+    match = enrolled.service.match_path(path).match
+    assert match is not None
+    assert match.method in methods
+    assert match.asset_id == enrolled.asset_of(enrolled.gradient)
+    assert not match.ambiguous
+
+
 @pytest.mark.parametrize("bar", list(BARS))
 def test_caption_bar_over_a_smooth_picture_is_seen_past(
     enrolled: Enrolled, media_factory: MediaFactory, bar: str
@@ -120,11 +128,7 @@ def test_caption_bar_over_a_smooth_picture_is_seen_past(
     excerpt = media_factory.encode(
         enrolled.gradient, ".mp4", "-ss", "2", "-t", "6", "-vf", BARS[bar], "-an", "-c:v", "libx264", "-crf", "28"
     )
-    match = enrolled.service.match_path(excerpt).match
-    assert match is not None
-    assert match.method == "band"
-    assert match.asset_id == enrolled.asset_of(enrolled.gradient)
-    assert not match.ambiguous
+    _names_the_gradient(enrolled, excerpt, {"band"})
 
 
 @pytest.mark.parametrize("source", ["other gradient", "enrolled gradient in other colours"])
@@ -147,12 +151,7 @@ CROP_METHODS = {"25 % towards the bottom right": {"crop"}, "20 % towards the top
 def test_smooth_picture_cropped_towards_a_corner_is_found(
     enrolled: Enrolled, media_factory: MediaFactory, crop: str
 ) -> None:
-    cropped = edited(media_factory, enrolled.gradient, CORNER_CROPS[crop])
-    match = enrolled.service.match_path(cropped).match
-    assert match is not None
-    assert match.method in CROP_METHODS[crop]
-    assert match.asset_id == enrolled.asset_of(enrolled.gradient)
-    assert not match.ambiguous
+    _names_the_gradient(enrolled, edited(media_factory, enrolled.gradient, CORNER_CROPS[crop]), CROP_METHODS[crop])
 
 
 @pytest.mark.parametrize("source", ["other gradient", "enrolled gradient in other colours"])
