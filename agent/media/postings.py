@@ -17,6 +17,7 @@ consistent snapshot without locks.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -144,12 +145,15 @@ class PackedRows:
         step[heads[n > 1] + 1] = 0
         slots = np.cumsum(step)
         mask = np.repeat((np.int64(1) << widths) - 1, n)
-        values = (bitpack.pairs(self.words)[slots >> 5] >> (slots & 31).astype(np.uint64)).view(np.int64)
+        values = (bitpack.pairs(self.words)[slots >> 5] >> (slots.view(np.uint64) & np.uint64(31))).view(np.int64)
         values &= mask
-        values[heads] = self.first[k]
-        running = np.cumsum(values)
-        running -= np.repeat(running[heads] - values[heads], n)
-        return running.astype(np.uint32)
+        # A head's value is set so that one cumsum over all lists yields absolute positions:
+        # its first position minus where the previous list ended.
+        values[heads] = 0
+        firsts = self.first[k].astype(np.int64)
+        ends = firsts + np.add.reduceat(values, heads)
+        values[heads] = firsts - np.concatenate(([0], ends[:-1]))
+        return np.cumsum(values).astype(np.uint32)
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,11 @@ class InvertedLists:
 
     def mean_list(self) -> float:
         """Average length of a non-empty list (to scale the stop-list cut-off)."""
+        return self._mean_list
+
+    @functools.cached_property
+    def _mean_list(self) -> float:
+        # Once per (immutable) lists, not once per search: a pass over every key's offset.
         if self.size == 0:
             return 0.0
         if self.offsets is not None:
