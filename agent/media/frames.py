@@ -39,6 +39,7 @@ LAYOUT_GAIN = 40.0
 CHROMA_GRID = 4
 CHROMA_CELLS = CHROMA_GRID * CHROMA_GRID
 FLAT_STD = 2.0  # luminance standard deviation below which a picture is "flat"
+CONTRAST_STD = 40.0  # grey-level spread given to the colour contrast of a flat-luminance picture
 BORDER_STD = 4.0
 BORDER_DELTA = 6.0
 BORDER_LEVEL = 48.0  # bars are dark (video black is 16)
@@ -57,7 +58,7 @@ class PictureHashes:
     t: float
     hashes: tuple[int, ...]  # one 64-bit pHash per SCALES entry
     chroma: I8Array  # (2 * CHROMA_CELLS,): mean U then mean V per grid cell, centred on 0
-    layout: I8Array  # (LAYOUT_CELLS,): 8x8 luminance, mean removed, unit RMS scaled by LAYOUT_GAIN
+    layout: I8Array  # (LAYOUT_CELLS,): 8x8 luminance (colour contrast if flat), mean 0, RMS LAYOUT_GAIN
 
 
 def _border(means: npt.NDArray[np.float32], stds: npt.NDArray[np.float32], limit: int) -> int:
@@ -152,10 +153,36 @@ def hash_picture(picture: Picture) -> PictureHashes | None:
     top, bottom, left, right = content_box(y)
     y, u, v = y[top:bottom, left:right], u[top:bottom, left:right], v[top:bottom, left:right]
     if float(y.std()) < FLAT_STD:
-        return None
+        contrast = chroma_contrast(u, v)
+        if contrast is None:
+            return None
+        y = contrast  # colours of equal brightness: hash where the colours change instead
     thumbs = thumbnails(y)
     hashes = tuple(int(h) for h in phash_thumbnails(thumbs))
     return PictureHashes(t=picture.t, hashes=hashes, chroma=chroma_signature(u, v), layout=layout_signature(thumbs[0]))
+
+
+def chroma_contrast(u: npt.NDArray[np.uint8], v: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    """The picture's colour changes as a grey plane, or None when its colour is flat too.
+
+    For pictures whose luminance is flat but whose colours are not (a ramp between two colours
+    of equal brightness): without it such a video has no picture print at all. The chroma is
+    projected on its principal axis (the direction the colours change along), the axis's larger
+    component made positive so the same picture always gives the same polarity, and scaled to
+    a fixed contrast. Turning or mirroring the picture does not change the axis."""
+    uf = u.astype(np.float32)
+    vf = v.astype(np.float32)
+    du, dv = uf - float(uf.mean()), vf - float(vf.mean())
+    cov = np.array([[float((du * du).mean()), float((du * dv).mean())], [0.0, float((dv * dv).mean())]])
+    cov[1, 0] = cov[0, 1]
+    axis = np.linalg.eigh(cov)[1][:, -1]
+    if axis[int(np.argmax(np.abs(axis)))] < 0:
+        axis = -axis
+    projected = float(axis[0]) * du + float(axis[1]) * dv
+    spread = float(projected.std())
+    if spread < FLAT_STD:
+        return None
+    return np.clip(np.round(128.0 + projected * (CONTRAST_STD / spread)), 0, 255).astype(np.uint8)
 
 
 def layout_signature(thumb: npt.NDArray[np.uint8]) -> I8Array:
