@@ -70,6 +70,25 @@ class Entry:
     declared_type: str | None = None
 
 
+# A zlib stream (RFC 1950: what pako.deflate, zlib.compress and Java's Deflater write) has a
+# two-byte header only: 0x78 (deflate, 32 KB window) and a check byte. The levels' usual check
+# bytes are 0x01, 0x5E, 0x9C and 0xDA; 0x5E ("x^") is left out, as text starts so too.
+ZLIB_HEADS = (b"\x78\x01", b"\x78\x9c", b"\x78\xda")
+_ZLIB_TRIAL_BYTES = 512
+
+
+def _zlib_stream(head: bytes) -> bool:
+    """A zlib header whose first bytes also inflate without error: two bytes alone are a weak
+    sign, and a leaf wrongly taken for a container would fail closed as a corrupt one."""
+    if not head.startswith(ZLIB_HEADS):
+        return False
+    try:
+        zlib.decompressobj().decompress(head[:_ZLIB_TRIAL_BYTES], 1 << 16)
+    except zlib.error:
+        return False
+    return True
+
+
 Wanted = Callable[[bytes, int], bool]
 """Given an entry's head and its declared size (0: unknown): is the rest worth expanding?"""
 
@@ -86,6 +105,8 @@ def container_kind(head: bytes) -> str | None:
         return "xz"
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         return "zstd"
+    if _zlib_stream(head):
+        return "zlib"
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return "7z"
     if head.startswith(b"Rar!\x1a\x07"):
@@ -152,8 +173,8 @@ class _Incremental:
         self.decoder = self._new()
 
     def _new(self) -> Any:
-        if self.kind == "gzip":
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self.kind in ("gzip", "zlib"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS if self.kind == "gzip" else zlib.MAX_WBITS)
         return bz2.BZ2Decompressor() if self.kind == "bzip2" else lzma.LZMADecompressor()
 
     def read(self, size: int) -> bytes:
@@ -161,7 +182,7 @@ class _Incremental:
             decoder = self.decoder
             chunk: bytes = b"" if decoder.eof else decoder.decompress(self.pending, size)
             if not decoder.eof or chunk:
-                self.pending = decoder.unconsumed_tail if self.kind == "gzip" else b""
+                self.pending = decoder.unconsumed_tail if self.kind in ("gzip", "zlib") else b""
             if chunk:
                 return chunk
             if decoder.eof:
@@ -170,7 +191,7 @@ class _Incremental:
                     return b""
                 self.decoder, self.pending = self._new(), unused  # the next member
                 continue
-            if not self.pending and (self.kind == "gzip" or decoder.needs_input):
+            if not self.pending and (self.kind in ("gzip", "zlib") or decoder.needs_input):
                 raise EOFError("compressed data ends early")
 
 
@@ -410,7 +431,7 @@ def open_container(kind: str, data: bytes | memoryview, budget: ExpansionBudget,
     if kind == "zip":
         return _zip(data, budget, wanted)  # read in place: ZIPs are the commonest large container
     data = bytes(data)
-    if kind in ("gzip", "bzip2", "xz", "zstd"):
+    if kind in ("gzip", "zlib", "bzip2", "xz", "zstd"):
         return _compressed_file(kind, data, budget)
     if kind in ("tar", "7z", "rar", "iso", "cpio"):
         if libarchive is not None:
@@ -425,4 +446,4 @@ def open_container(kind: str, data: bytes | memoryview, budget: ExpansionBudget,
     raise PayloadError(f"unknown container kind {kind!r}")
 
 
-__all__ = ["BoundExceeded", "EncryptedContainer", "Entry", "container_kind", "open_container"]
+__all__ = ["ZLIB_HEADS", "BoundExceeded", "EncryptedContainer", "Entry", "container_kind", "open_container"]

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 
 from agent.payload.bytearrays import bytes_of_indexed, bytes_of_list, hints_at_byte_arrays
-from agent.payload.containers import container_kind
+from agent.payload.containers import ZLIB_HEADS, container_kind
 from agent.payload.layers import MAX_TEXT_LAYERS, peel
 from agent.payload.sniff import has_media_signature
 from agent.payload.streams import clear, piece_streams
@@ -101,6 +101,8 @@ def _signature(head: bytes) -> bool:
     """Media or a container, from a decoded 48-byte head: C-level prefix tests first."""
     if head.startswith(_CONTAINER_PREFIXES) or head.startswith(_TS_SYNC) or has_media_signature(head):
         return True
+    if head.startswith(ZLIB_HEADS):  # two bytes: the container test inflates a few to be sure
+        return container_kind(head) == "zlib"
     return head[:1].isalpha() and b":" in head and container_kind(head) == "email"
 
 

@@ -106,6 +106,8 @@ def _split_headers(body: bytes, view: memoryview, start: int, stop: int) -> tupl
 
 def _transfer_decode(part: MultipartPart) -> MultipartPart:
     encoding = part.headers.get("content-transfer-encoding", "").strip().lower()
+    if encoding == "quoted-printable":  # valid MIME for any bytes, if wasteful
+        return MultipartPart(part.headers, binascii.a2b_qp(bytes(part.data)))
     if encoding != "base64":
         return part
     try:

@@ -84,6 +84,7 @@ CASES: dict[str, Callable[[bytes], Body]] = {
     "mp3.bz2": lambda m: _file(wrappers.compressed(m, "bzip2")),
     "mp3.xz": lambda m: _file(wrappers.compressed(m, "xz")),
     "mp3.zst": lambda m: _file(wrappers.compressed(m, "zstd")),
+    "mp3.zlib": lambda m: _file(wrappers.compressed(m, "zlib")),
     "eml": lambda m: _file(wrappers.eml_with(m, "Doe_Jane.mp3"), "message/rfc822"),
     "mhtml": lambda m: _file(wrappers.mhtml_with(m), "multipart/related"),
     "pdf-attachment": lambda m: _file(wrappers.pdf_with(m), "application/pdf"),
@@ -95,6 +96,7 @@ CASES: dict[str, Callable[[bytes], Body]] = {
     "urlsafe-base64": lambda m: _json(_chat(base64.urlsafe_b64encode(m).decode().rstrip("="))),
     "hex": lambda m: _json(_chat(m.hex())),
     "base64-of-gzip": lambda m: _json(_chat(_b64(gzip.compress(m)))),
+    "base64-of-zlib": lambda m: _json(_chat(_b64(wrappers.compressed(m, "zlib")))),  # pako.deflate + btoa
     "split-array": lambda m: _json(
         json.dumps({"parts": [_b64(m[i : i + 60000]) for i in range(0, len(m), 60000)]}).encode()
     ),

@@ -8,11 +8,13 @@ kinds, entry indexes, extensions: never a file name from inside an archive).
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import json
 import random
 import tracemalloc
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -92,9 +94,42 @@ def test_libarchive_formats(wav: bytes, fmt: str) -> None:
     assert where.endswith("(.wav)")
 
 
-@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zstd"])
+@pytest.mark.parametrize("kind", ["gzip", "zlib", "bzip2", "xz", "zstd"])
 def test_compressed_files(wav: bytes, kind: str) -> None:
     assert found(walk(wrappers.compressed(wav, kind), "application/octet-stream"), wav) == kind
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_zlib_stream_at_every_header_level(wav: bytes, level: int) -> None:
+    """zlib's header byte says the level: 0x01, 0x9C, 0xDA (0x5E, levels 2-5, is also "x^" in
+    text and is not taken for a stream)."""
+    assert found(walk(zlib.compress(wav, level), "application/octet-stream"), wav) == "zlib"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"x^2 + y^2 = z^2, " * 200, b"x\x9c" + b"not a stream at all " * 200, b"x\xda" + bytes(range(256)) * 40],
+    ids=["caret-text", "header-then-text", "header-then-bytes"],
+)
+def test_text_and_bytes_that_start_like_zlib_are_not_a_corrupt_container(body: bytes) -> None:
+    result = walk(body, "application/octet-stream")
+    assert result.errors == []
+    assert "zlib" not in result.containers
+
+
+def test_zlib_stream_cut_short_fails_closed(wav: bytes) -> None:
+    result = walk(zlib.compress(wav)[:40_000], "application/octet-stream")
+    assert any("zlib file is corrupt" in e for e in result.errors)
+
+
+def test_multipart_quoted_printable_part(wav: bytes) -> None:
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+        b"Content-Type: audio/wav\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + binascii.b2a_qp(wav, istext=False)  # binary-safe: line breaks encoded too
+        + b"\r\n--b--\r\n"
+    )
+    assert found(walk(body, "multipart/form-data; boundary=b"), wav) == "multipart:file"
 
 
 def test_eml_attachment(wav: bytes) -> None:
@@ -178,6 +213,10 @@ ENCODINGS: dict[str, Callable[[bytes], tuple[bytes, str | None]]] = {
     "urlsafe-base64": lambda m: (chat(base64.urlsafe_b64encode(m).decode().rstrip("=")), "application/json"),
     "hex": lambda m: (chat(m.hex()), "application/json"),
     "base64-of-gzip": lambda m: (chat(base64.b64encode(gzip.compress(m)).decode()), "application/json"),
+    "base64-of-zlib": lambda m: (  # a web app's pako.deflate + btoa
+        json.dumps({"audio": base64.b64encode(wrappers.compressed(m, "zlib")).decode()}).encode(),
+        "application/json",
+    ),
     "base64-of-zip": lambda m: (chat(base64.b64encode(wrappers.zip_of({"a.wav": m})).decode()), "application/json"),
     "split-array": lambda m: (
         json.dumps({"chunks": [base64.b64encode(m[i : i + 30000]).decode() for i in range(0, len(m), 30000)]}).encode(),
@@ -308,7 +347,7 @@ def test_zip_bomb_within_ratio_hits_total() -> None:
     _bounded(_zeros_zip(200 << 20), "max_expanded_bytes", limits)
 
 
-@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zstd"])
+@pytest.mark.parametrize("kind", ["gzip", "zlib", "bzip2", "xz", "zstd"])
 def test_compressed_file_bombs(kind: str) -> None:
     _bounded(wrappers.compressed(bytes(200 << 20), kind), "any")
 

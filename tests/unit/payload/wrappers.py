@@ -15,6 +15,7 @@ import lzma
 import subprocess
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import libarchive  # type: ignore[import-untyped]
@@ -74,6 +75,8 @@ def compressed(data: bytes, kind: str) -> bytes:
         return lzma.compress(data)
     if kind == "zstd":
         return zstandard.ZstdCompressor().compress(data)
+    if kind == "zlib":  # RFC 1950, as zlib.compress, pako.deflate and Java's Deflater write it
+        return zlib.compress(data)
     raise ValueError(kind)
 
 
