@@ -62,7 +62,7 @@ _BASE64_URI = re.compile(rb";[bB][aA][sS][eE]64,")
 _ESCAPE_NEAR_QUOTE = re.compile(rb'"[^"\\]{0,64}\\[u/]')
 _HEX_HEAD = re.compile(rb"[0-9a-fA-F]{130}")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
-_TS_SYNC = b"\x47"  # MPEG-TS: its signature check needs 189 bytes, more than a 64-character head gives
+_TS_SYNC = b"\x47"  # MPEG-TS (byte 0; M2TS byte 4): their checks need 189-197 bytes, more than a head gives
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
 RUN_MAP = _RUN_MAP
@@ -99,7 +99,7 @@ _CONTAINER_PREFIXES = (
 
 def _signature(head: bytes) -> bool:
     """Media or a container, from a decoded 48-byte head: C-level prefix tests first."""
-    if head.startswith(_CONTAINER_PREFIXES) or head.startswith(_TS_SYNC) or has_media_signature(head):
+    if head.startswith(_CONTAINER_PREFIXES) or _TS_SYNC in (head[:1], head[4:5]) or has_media_signature(head):
         return True
     if head.startswith(ZLIB_HEADS):  # two bytes: the container test inflates a few to be sure
         return container_kind(head) == "zlib"

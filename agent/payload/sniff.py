@@ -72,6 +72,7 @@ MARKERS: tuple[Marker, ...] = (
     Marker("matroska", re.compile(rb"\x1aE\xdf\xa3"), "video/x-matroska", True),
     Marker("mp4", re.compile(rb"ftyp(?:isom|iso[2-6]|mp4[12]|M4A |M4V |qt  |3gp[4-6]|avc1|dash)"), "video/mp4", True),
     Marker("ac3", re.compile(rb"\x0b\x77"), "audio/ac3", False),
+    Marker("caf", re.compile(rb"caff\x00\x01\x00\x00desc"), "audio/x-caf", True),
 )
 _LITERALS = {
     "w64": (b"riff\x2e\x91", 0),
@@ -85,6 +86,7 @@ _LITERALS = {
     "flac": (b"fLaC", 0),
     "matroska": (b"\x1aE\xdf\xa3", 0),
     "mp4": (b"ftyp", 0),
+    "caf": (b"caff", 0),
 }
 """Per marker, a literal it contains and how far before it the marker starts: `bytes.find` on
 the literal (C speed) finds candidates, the marker's pattern confirms them."""
@@ -167,10 +169,32 @@ def marker_media(head: bytes) -> MarkerHit | None:
             position = head.find(literal, position + 1, limit)
     if best is None and head.startswith(b"\x0b\x77"):
         best = MarkerHit(0, "audio/ac3", "ac3")
+    if best is None and transport_stream(head):
+        best = MarkerHit(0, "video/mp2t", "mpegts")
     mp3 = _mp3_after_junk(head if best is None else head[: best.offset])
     if mp3 is not None:
         best = MarkerHit(mp3, "audio/mpeg", "mp3-frames")
     return best
+
+
+TS_PACKETS = 4
+"""Packets in a row a transport stream must show (sync byte 0x47 at each packet's start)."""
+
+
+def transport_stream(head: bytes) -> bool:
+    """An MPEG transport stream from its first byte: 188-byte packets (broadcast, HLS, `.ts`
+    from screen and device recorders) or 192-byte ones (M2TS: AVCHD camcorders' `.mts`, Blu-ray),
+    each starting with the sync byte. libmagic names neither reliably ("data")."""
+    for size, first in ((188, 0), (192, 4)):
+        if len(head) >= first + size * (TS_PACKETS - 1) + 1 and all(
+            head[first + size * k] == 0x47 for k in range(TS_PACKETS)
+        ):
+            return True
+    return False
+
+
+_MARKED_PREFIXES = (b"riff\x2e\x91", b"wvpk", b"TTA1", b"\x0b\x77", b"Creative Voice", b"\x06\x0e\x2b\x34", b"caff")
+"""The marker table's formats from byte 0 (W64, WavPack, TTA, AC-3, VOC, MXF, CAF)."""
 
 
 def has_media_signature(head: bytes) -> bool:
@@ -181,9 +205,11 @@ def has_media_signature(head: bytes) -> bool:
         return True
     if head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio / ADTS frame sync
         return True
-    if head.startswith((b"riff\x2e\x91", b"wvpk", b"TTA1", b"\x0b\x77", b"Creative Voice", b"\x06\x0e\x2b\x34")):
-        return True  # the marker table's formats (W64, WavPack, TTA, AC-3, VOC, MXF)
-    return head[0] == 0x47 and len(head) > 188 and head[188] == 0x47  # MPEG transport stream
+    if head.startswith(_MARKED_PREFIXES):
+        return True
+    if head[0] == 0x47 and len(head) > 188 and head[188] == 0x47:  # MPEG transport stream
+        return True
+    return len(head) > 196 and head[4] == 0x47 and head[196] == 0x47  # M2TS (192-byte packets)
 
 
 def guarded(probe: Callable[[bytes], bool]) -> Callable[[bytes], bool]:

@@ -44,7 +44,7 @@ PROBE_BYTES = 4096
 MAX_FIT_PIECES = 256
 """Pieces of one base64 string whose heads are looked at for the header piece (`joining.fit_order`)."""
 SIGNATURE_BYTES = 256
-"""Enough of a body's start for `has_media_signature` (MPEG-TS needs 189 bytes)."""
+"""Enough of a body's start for `has_media_signature` (MPEG-TS needs 189 bytes, M2TS 197)."""
 JSON_TYPES = {"application/json", "text/json", "application/x-json"}
 NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"}
 SSE_TYPE = "text/event-stream"

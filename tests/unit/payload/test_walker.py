@@ -290,17 +290,28 @@ def test_wav_behind_pdf_prefix(wav: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "marker"), [("w64", "w64"), ("voc", "voc"), ("tta", "tta"), ("ac3", "ac3"), ("wv", "wavpack")]
+    ("fmt", "marker"),
+    [
+        ("w64", "w64"),
+        ("voc", "voc"),
+        ("tta", "tta"),
+        ("ac3", "ac3"),
+        ("wv", "wavpack"),
+        ("caf", "caf"),
+        ("ts", "mpegts"),
+        ("m2ts", "mpegts"),
+    ],
 )
 def test_marker_table_formats(media_factory: MediaFactory, fmt: str, marker: str) -> None:
     src = media_factory.speech(DICTATIONS[0])
-    args = {"w64": ["-f", "w64"], "voc": ["-f", "voc"], "tta": [], "ac3": [], "wv": []}[fmt]
+    args = {"w64": ["-f", "w64"], "voc": ["-f", "voc"], "m2ts": ["-f", "mpegts", "-mpegts_m2ts_mode", "1"]}.get(fmt, [])
     data = media_factory.encode(src, f".{fmt}", *args).read_bytes()
     hit = marker_media(data[:65536])
     assert hit is not None
     assert hit.marker == marker
     assert hit.offset == 0
-    result = walk(b"JUNK" * 10 + data if marker != "ac3" else data, "application/octet-stream")
+    from_start = marker in ("ac3", "mpegts")  # known from their first byte only
+    result = walk(data if from_start else b"JUNK" * 10 + data, "application/octet-stream")
     assert result.parts
     assert bytes(result.parts[0].data).endswith(data[-1000:])
 
