@@ -72,6 +72,9 @@ ALLOWED_DEMUXERS = ",".join(
         "apng",
         "webp_anim",
         "bmp_pipe",
+        "tiff_pipe",
+        "j2k_pipe",  # JPEG 2000, raw or in its JP2 boxes
+        "dv",
         "s16le",
         "s24le",
         "f32le",
@@ -314,7 +317,8 @@ def _decode_streams(
             break
     report.has_audio = audio_stream is not None
     report.has_video = video_stream is not None
-    animation = container.format.name in ANIMATIONS
+    # AVIF is an ISO file like an MP4: its brand says it is a picture (or an animation, `avis`).
+    animation = container.format.name in ANIMATIONS or container.metadata.get("major_brand") in ("avif", "avis")
     report.is_image = str(container.format.name).endswith("_pipe") and video_stream is not None
     if report.is_image or animation:
         audio_stream = None

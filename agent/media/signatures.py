@@ -17,6 +17,9 @@ _PREFIXES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "image/jp2"),
     (b"ID3", "audio/mpeg"),
     (b"OggS", "audio/ogg"),
     (b"fLaC", "audio/flac"),
@@ -42,6 +45,8 @@ def _iso_media(head: bytes) -> str | None:
         return "audio/mp4"
     if brand == b"qt  ":
         return "video/quicktime"
+    if brand in (b"avif", b"avis"):
+        return "image/avif"
     if brand.startswith(b"3g2"):
         return "video/3gpp2"
     if brand.startswith(b"3gp"):

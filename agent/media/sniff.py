@@ -75,10 +75,22 @@ _VIDEO = {
     "video/x-ms-asf",
     "video/x-ms-wmv",
     "video/x-m4v",
+    "video/x-dv",  # DV camcorders
     "video/ogg",
     "application/mxf",
 }
-_IMAGE = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/x-ms-bmp"}
+_IMAGE = {
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/bmp",
+    "image/x-ms-bmp",
+    # Stills a phone, a scanner or an export may produce: AVIF (Android, browsers), TIFF, JPEG 2000.
+    "image/avif",
+    "image/tiff",
+    "image/jp2",
+}
 
 
 def kind_of_mime(mime: str) -> str | None:

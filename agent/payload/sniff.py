@@ -38,6 +38,10 @@ PREFIXES: tuple[bytes, ...] = (
     b"\x30\x26\xb2\x75",  # ASF: WMA / WMV
     b"\x00\x00\x01\xba",  # MPEG program stream
     b"\xff\xd8\xff",  # JPEG
+    b"II*\x00",  # TIFF, little-endian
+    b"MM\x00*",  # TIFF, big-endian
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n",  # JPEG 2000 (JP2)
+    b"\x1f\x07\x00",  # DV: the first DIF block's header
     b"\x89PNG",
     b"GIF8",
     b"BM",

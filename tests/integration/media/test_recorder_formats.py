@@ -1,8 +1,11 @@
-"""Containers that libmagic names only "data" or "octet-stream": MPEG transport streams (`.ts`
-from screen and medical-device recorders, HLS segments; M2TS `.mts`/`.m2ts` from AVCHD
-camcorders, 192-byte packets) and Apple's Core Audio Format (`.caf`). A clinical folder
-holding them used to refuse them at enrolment ("not audio, video or an image"); now the
-marker table names them and they are enrolled, and their copies found, like any other file.
+"""Formats a recorder, a phone or an export produces that PhiWall used to refuse as "not audio,
+video or an image":
+- containers libmagic names only "data" or "octet-stream": MPEG transport streams (`.ts` from
+  screen and medical-device recorders, HLS segments; M2TS `.mts`/`.m2ts` from AVCHD
+  camcorders, 192-byte packets) and Apple's Core Audio Format (`.caf`), now named by the
+  marker table, enrolled, and their copies found;
+- stills and video libmagic names but PhiWall did not take: AVIF (Android, browsers), TIFF,
+  JPEG 2000 stills of an enrolled video, and DV camcorder video.
 Media made here with espeak-ng and ffmpeg."""
 
 from __future__ import annotations
@@ -54,3 +57,26 @@ def test_enrolled_mp4_is_found_as_transport_stream(store: Store, media_factory: 
     match = service.match_path(media_factory.encode(clip, ".m2ts", *M2TS)).match
     assert match is not None
     assert match.asset_id == asset_of(service, clip)
+
+
+STILLS = {
+    "tiff": (".tiff", "-ss", "4", "-frames:v", "1"),
+    "jpeg 2000": (".jp2", "-ss", "4", "-frames:v", "1"),
+    "avif": (".avif", "-ss", "4", "-frames:v", "1", "-c:v", "libaom-av1", "-cpu-used", "8", "-still-picture", "1"),
+    "dv video": (".dv", "-an", "-s", "720x576", "-r", "25", "-pix_fmt", "yuv420p"),
+}
+
+
+@pytest.mark.parametrize("name", list(STILLS))
+def test_stills_and_camcorder_video_of_an_enrolled_video_are_found(
+    store: Store, media_factory: MediaFactory, name: str
+) -> None:
+    clip = media_factory.video(None, seconds=10.0)
+    assert MediaService(store).enroll_path(clip).asset_id is not None
+    suffix, *args = STILLS[name]
+    upload = media_factory.encode(clip, suffix, *args)
+    service = MediaService(store)
+    outcome = service.match_path(upload)
+    assert outcome.media_kind == ("video" if name == "dv video" else "image")
+    assert outcome.match is not None, outcome
+    assert outcome.match.asset_id == asset_of(service, clip)

@@ -408,3 +408,11 @@ def test_mp4_deep_in_an_envelope_starts_at_its_box_size(media_factory: MediaFact
     prefix = random.Random(5).randbytes(MARKER_SCAN_BYTES + 4096)
     result = walk(prefix + m4a, "application/octet-stream")
     assert found(result, m4a) == f"body@{len(prefix)}"
+
+
+@pytest.mark.parametrize(("suffix", "args"), [(".tiff", ()), (".jp2", ()), (".dv", ("-s", "720x576", "-r", "25"))])
+def test_stills_and_dv_pass_the_signature_gate(media_factory: MediaFactory, suffix: str, args: tuple[str, ...]) -> None:
+    """The proxy's probe asks libmagic only when the magic numbers allow it (`guarded`)."""
+    clip = media_factory.video(None, seconds=2.0)
+    data = media_factory.encode(clip, suffix, "-frames:v", "1" if suffix != ".dv" else "10", *args).read_bytes()
+    assert [(p.where, p.kind) for p in walk(data, "application/octet-stream").parts] == [("body", "media")]
