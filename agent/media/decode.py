@@ -84,6 +84,8 @@ ALLOWED_DEMUXERS = ",".join(
 )
 # Animated pictures: sampled like a video when they hold more than one frame.
 ANIMATIONS = frozenset({"gif", "apng", "webp_anim"})
+PICTURE_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "mif1", "msf1", "avif", "avis"})
+"""`ftyp` major brands of HEIF/AVIF stills and picture sequences (ISO/IEC 23008-12)."""
 # Raw PCM formats a caller may name for headerless audio (realtime APIs).
 PCM_FORMATS = {
     "s16le": "s16le",
@@ -317,8 +319,9 @@ def _decode_streams(
             break
     report.has_audio = audio_stream is not None
     report.has_video = video_stream is not None
-    # AVIF is an ISO file like an MP4: its brand says it is a picture (or an animation, `avis`).
-    animation = container.format.name in ANIMATIONS or container.metadata.get("major_brand") in ("avif", "avis")
+    # HEIC and AVIF are ISO files like an MP4: their brand says they hold pictures (a sequence
+    # of several is sampled like an animation).
+    animation = container.format.name in ANIMATIONS or container.metadata.get("major_brand") in PICTURE_BRANDS
     report.is_image = str(container.format.name).endswith("_pipe") and video_stream is not None
     if report.is_image or animation:
         audio_stream = None

@@ -47,6 +47,8 @@ def _iso_media(head: bytes) -> str | None:
         return "video/quicktime"
     if brand in (b"avif", b"avis"):
         return "image/avif"
+    if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1"):
+        return "image/heic"
     if brand.startswith(b"3g2"):
         return "video/3gpp2"
     if brand.startswith(b"3gp"):

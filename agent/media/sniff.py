@@ -86,7 +86,10 @@ _IMAGE = {
     "image/gif",
     "image/bmp",
     "image/x-ms-bmp",
-    # Stills a phone, a scanner or an export may produce: AVIF (Android, browsers), TIFF, JPEG 2000.
+    # Stills a phone, a scanner or an export may produce: HEIC (iPhone photos), AVIF (Android,
+    # browsers), TIFF, JPEG 2000.
+    "image/heic",
+    "image/heif",
     "image/avif",
     "image/tiff",
     "image/jp2",

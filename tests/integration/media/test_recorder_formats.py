@@ -4,15 +4,18 @@ video or an image":
   screen and medical-device recorders, HLS segments; M2TS `.mts`/`.m2ts` from AVCHD
   camcorders, 192-byte packets) and Apple's Core Audio Format (`.caf`), now named by the
   marker table, enrolled, and their copies found;
-- stills and video libmagic names but PhiWall did not take: AVIF (Android, browsers), TIFF,
-  JPEG 2000 stills of an enrolled video, and DV camcorder video.
+- stills and video libmagic names but PhiWall did not take: HEIC (an iPhone photo; written
+  with pillow-heif, as no FFmpeg muxer writes HEIF), AVIF (Android, browsers), TIFF, JPEG 2000
+  stills of an enrolled video, and DV camcorder video.
 Media made here with espeak-ng and ffmpeg."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pillow_heif
 import pytest
+from PIL import Image
 
 from agent.media import MediaService, sniff_path
 from agent.store import Store
@@ -78,5 +81,19 @@ def test_stills_and_camcorder_video_of_an_enrolled_video_are_found(
     service = MediaService(store)
     outcome = service.match_path(upload)
     assert outcome.media_kind == ("video" if name == "dv video" else "image")
+    assert outcome.match is not None, outcome
+    assert outcome.match.asset_id == asset_of(service, clip)
+
+
+def test_heic_still_of_an_enrolled_video_is_found(store: Store, media_factory: MediaFactory) -> None:
+    clip = media_factory.video(None, seconds=10.0)
+    assert MediaService(store).enroll_path(clip).asset_id is not None
+    png = media_factory.encode(clip, ".png", "-ss", "6", "-frames:v", "1")
+    heic = png.with_suffix(".heic")
+    pillow_heif.from_pillow(Image.open(png).convert("RGB")).save(heic, quality=70)
+    service = MediaService(store)
+    outcome = service.match_path(heic)
+    assert outcome.mime == "image/heic"
+    assert outcome.media_kind == "image"
     assert outcome.match is not None, outcome
     assert outcome.match.asset_id == asset_of(service, clip)
