@@ -34,6 +34,24 @@ def _inspect(wine: Wine, cert: Path | None = None) -> dict[str, object]:
     return report
 
 
+def _execute_sequence(msi: Path) -> dict[str, int]:
+    """The MSI's InstallExecuteSequence as built (msitools' `msiinfo export`): action -> number."""
+    proc = subprocess.run(["msiinfo", "export", str(msi), "InstallExecuteSequence"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()[3:] if line.strip()]
+    return {row[0]: int(row[2]) for row in rows}
+
+
+def test_machine_clean_up_runs_after_costing_and_before_the_script(msi: Path) -> None:
+    """Its FileKey names python.exe, which msiexec knows only once the File table is costed
+    (CostInitialize to CostFinalize, validated by InstallValidate); it must run before
+    InstallInitialize, while python.exe still exists. wixl once made it action 1, ahead of all
+    costing: `msiexec /x` then failed with 1627 whenever the files were not loaded yet."""
+    sequence = _execute_sequence(msi)
+    assert sequence["InstallValidate"] < sequence["CleanupMachine"] < sequence["InstallInitialize"], sequence
+    assert sequence["CostFinalize"] < sequence["CleanupMachine"], sequence
+
+
 def test_msi_installs_silently_with_its_properties(wine: Wine, msi: Path) -> None:
     started = time.monotonic()
     proc = wine.run(
@@ -258,9 +276,6 @@ def test_the_service_proxy_blocks_an_enrolled_upload_from_linux(wine: Wine, medi
     assert "enrolled" in body, body[-1000:]
 
 
-KNOWN_UNINSTALL_FLAKE = 91  # 1627 ERROR_FUNCTION_FAILED, truncated to a byte by Wine
-
-
 def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None:
     if "install_seconds" not in STATE:
         pytest.skip("the MSI did not install")
@@ -294,12 +309,8 @@ def test_uninstall_leaves_nothing(wine: Wine, msi: Path, tmp_path: Path) -> None
         + "\n".join(line for line in detail.splitlines() if "Property(" not in line)[-2000:]
     )
     print(f"clean-up log:\n{cleanup}")
-    if proc.returncode == KNOWN_UNINSTALL_FLAKE:
-        # Seen in about one run in three since 2026-12-06 (clean-clone CI and local runs alike):
-        # `msiexec /x` returns 1627 (ERROR_FUNCTION_FAILED, shown as 91), the service keeps
-        # running and the prefix does not go idle. The cause is open; the message carries
-        # Wine's errors so that the next occurrence says more. Any other failure fails.
-        pytest.xfail("known Wine uninstall failure (1627): " + failure)
+    # 91 here was 1627 (ERROR_FUNCTION_FAILED, truncated to a byte by Wine): the clean-up action
+    # sequenced ahead of costing (see test_machine_clean_up_runs_after_costing_and_before_the_script).
     assert proc.returncode == 0, failure
     for folder in (r"C:\Program Files\PhiWall", r"C:\ProgramData\PhiWall"):
         left = sorted(str(path) for path in wine.drive_c(folder).rglob("*"))
