@@ -84,8 +84,9 @@ ALLOWED_DEMUXERS = ",".join(
 )
 # Animated pictures: sampled like a video when they hold more than one frame.
 ANIMATIONS = frozenset({"gif", "apng", "webp_anim"})
-PICTURE_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "mif1", "msf1", "avif", "avis"})
-"""`ftyp` major brands of HEIF/AVIF stills and picture sequences (ISO/IEC 23008-12)."""
+PICTURE_BRANDS = frozenset({"heic", "heix", "heim", "heis", "mif1", "avif"})
+"""`ftyp` major brands of HEIF/AVIF stills (ISO/IEC 23008-12). Sequence brands (`msf1`, `hevc`,
+`avis`) are left to the video path: read as pictures, a file so branded would lose its sound."""
 # Raw PCM formats a caller may name for headerless audio (realtime APIs).
 PCM_FORMATS = {
     "s16le": "s16le",
@@ -319,8 +320,7 @@ def _decode_streams(
             break
     report.has_audio = audio_stream is not None
     report.has_video = video_stream is not None
-    # HEIC and AVIF are ISO files like an MP4: their brand says they hold pictures (a sequence
-    # of several is sampled like an animation).
+    # HEIC and AVIF stills are ISO files like an MP4: their brand says they hold pictures.
     animation = container.format.name in ANIMATIONS or container.metadata.get("major_brand") in PICTURE_BRANDS
     report.is_image = str(container.format.name).endswith("_pipe") and video_stream is not None
     if report.is_image or animation:
