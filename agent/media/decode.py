@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from agent.errors import MediaError
 from agent.media.model import MediaLimits
+from agent.media.signatures import PICTURE_BRANDS
 
 AUDIO_RATE = 11_025
 MAX_AUDIO_STREAMS = 4  # a screen recording's mic + system audio tracks; more is not a recording
@@ -84,9 +85,6 @@ ALLOWED_DEMUXERS = ",".join(
 )
 # Animated pictures: sampled like a video when they hold more than one frame.
 ANIMATIONS = frozenset({"gif", "apng", "webp_anim"})
-PICTURE_BRANDS = frozenset({"heic", "heix", "heim", "heis", "mif1", "avif"})
-"""`ftyp` major brands of HEIF/AVIF stills (ISO/IEC 23008-12). Sequence brands (`msf1`, `hevc`,
-`avis`) are left to the video path: read as pictures, a file so branded would lose its sound."""
 # Raw PCM formats a caller may name for headerless audio (realtime APIs).
 PCM_FORMATS = {
     "s16le": "s16le",

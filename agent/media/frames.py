@@ -173,8 +173,8 @@ def chroma_contrast(u: npt.NDArray[np.uint8], v: npt.NDArray[np.uint8]) -> npt.N
     uf = u.astype(np.float32)
     vf = v.astype(np.float32)
     du, dv = uf - float(uf.mean()), vf - float(vf.mean())
-    cov = np.array([[float((du * du).mean()), float((du * dv).mean())], [0.0, float((dv * dv).mean())]])
-    cov[1, 0] = cov[0, 1]
+    uv = float((du * dv).mean())
+    cov = np.array([[float((du * du).mean()), uv], [uv, float((dv * dv).mean())]])
     axis = np.linalg.eigh(cov)[1][:, -1]
     if axis[int(np.argmax(np.abs(axis)))] < 0:
         axis = -axis

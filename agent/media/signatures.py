@@ -12,6 +12,19 @@ from __future__ import annotations
 from agent.payload.sniff import marker_media
 
 OCTETS = "application/octet-stream"
+PICTURE_BRANDS = {
+    "avif": "image/avif",
+    "heic": "image/heic",
+    "heix": "image/heic",
+    "heim": "image/heic",
+    "heis": "image/heic",
+    "mif1": "image/heic",
+}
+"""`ftyp` major brands of HEIF/AVIF stills (ISO/IEC 23008-12) and their MIME types; `decode`
+reads a file with one of them as a picture."""
+_SEQUENCE_BRANDS = {"avis": "image/avif", "msf1": "image/heic", "hevc": "image/heic"}
+"""HEIF/AVIF picture sequences: named as libmagic names them, decoded as video (read as
+pictures, a file so branded would lose its sound)."""
 _PREFIXES: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -45,10 +58,10 @@ def _iso_media(head: bytes) -> str | None:
         return "audio/mp4"
     if brand == b"qt  ":
         return "video/quicktime"
-    if brand in (b"avif", b"avis"):
-        return "image/avif"
-    if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1"):
-        return "image/heic"
+    name = brand.decode("latin-1")
+    picture = PICTURE_BRANDS.get(name) or _SEQUENCE_BRANDS.get(name)
+    if picture is not None:
+        return picture
     if brand.startswith(b"3g2"):
         return "video/3gpp2"
     if brand.startswith(b"3gp"):

@@ -164,6 +164,12 @@ def _read_sized(read: Callable[[int], bytes], head: bytes, size: int) -> memoryv
 # --- compressed single files --------------------------------------------------------------------
 
 
+_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "zlib": zlib.MAX_WBITS}
+"""The zlib module's window bits per format it reads (gzip members, zlib streams)."""
+COMPRESSED_KINDS = ("gzip", "zlib", "bzip2", "xz", "zstd")
+"""Container kinds that are one compressed file."""
+
+
 class _Incremental:
     """A compressed file read chunk by chunk (concatenated gzip members and xz/bzip2 streams included)."""
 
@@ -173,8 +179,8 @@ class _Incremental:
         self.decoder = self._new()
 
     def _new(self) -> Any:
-        if self.kind in ("gzip", "zlib"):
-            return zlib.decompressobj(16 + zlib.MAX_WBITS if self.kind == "gzip" else zlib.MAX_WBITS)
+        if self.kind in _ZLIB_WBITS:
+            return zlib.decompressobj(_ZLIB_WBITS[self.kind])
         return bz2.BZ2Decompressor() if self.kind == "bzip2" else lzma.LZMADecompressor()
 
     def read(self, size: int) -> bytes:
@@ -182,7 +188,7 @@ class _Incremental:
             decoder = self.decoder
             chunk: bytes = b"" if decoder.eof else decoder.decompress(self.pending, size)
             if not decoder.eof or chunk:
-                self.pending = decoder.unconsumed_tail if self.kind in ("gzip", "zlib") else b""
+                self.pending = decoder.unconsumed_tail if self.kind in _ZLIB_WBITS else b""
             if chunk:
                 return chunk
             if decoder.eof:
@@ -191,7 +197,7 @@ class _Incremental:
                     return b""
                 self.decoder, self.pending = self._new(), unused  # the next member
                 continue
-            if not self.pending and (self.kind in ("gzip", "zlib") or decoder.needs_input):
+            if not self.pending and (self.kind in _ZLIB_WBITS or decoder.needs_input):
                 raise EOFError("compressed data ends early")
 
 
@@ -431,7 +437,7 @@ def open_container(kind: str, data: bytes | memoryview, budget: ExpansionBudget,
     if kind == "zip":
         return _zip(data, budget, wanted)  # read in place: ZIPs are the commonest large container
     data = bytes(data)
-    if kind in ("gzip", "zlib", "bzip2", "xz", "zstd"):
+    if kind in COMPRESSED_KINDS:
         return _compressed_file(kind, data, budget)
     if kind in ("tar", "7z", "rar", "iso", "cpio"):
         if libarchive is not None:
@@ -446,4 +452,12 @@ def open_container(kind: str, data: bytes | memoryview, budget: ExpansionBudget,
     raise PayloadError(f"unknown container kind {kind!r}")
 
 
-__all__ = ["ZLIB_HEADS", "BoundExceeded", "EncryptedContainer", "Entry", "container_kind", "open_container"]
+__all__ = [
+    "COMPRESSED_KINDS",
+    "ZLIB_HEADS",
+    "BoundExceeded",
+    "EncryptedContainer",
+    "Entry",
+    "container_kind",
+    "open_container",
+]

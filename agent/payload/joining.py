@@ -29,7 +29,7 @@ import re
 import struct
 from collections.abc import Callable, Sequence
 
-from agent.payload.containers import container_kind
+from agent.payload.containers import COMPRESSED_KINDS, container_kind
 from agent.payload.jsonmedia import RUN_MAP
 from agent.payload.sniff import has_media_signature
 
@@ -59,7 +59,7 @@ def ready_to_open(kind: str, head: bytes, size: int, tail: bytes, walked: int, *
 def join_kind(head: bytes) -> str | None:
     """The container a join starting with `head` opens as, for the kinds a join can be read from."""
     kind = container_kind(head)
-    return kind if kind in ("zip", "7z", "gzip", "zlib", "bzip2", "xz", "zstd", "tar") else None
+    return kind if kind in ("zip", "7z", "tar", *COMPRESSED_KINDS) else None
 
 
 def file_header(head: bytes) -> bool:
