@@ -15,6 +15,7 @@ import gzip
 import json
 import ssl
 import subprocess
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -85,6 +86,7 @@ CASES: dict[str, Callable[[bytes], Body]] = {
     "mp3.xz": lambda m: _file(wrappers.compressed(m, "xz")),
     "mp3.zst": lambda m: _file(wrappers.compressed(m, "zstd")),
     "mp3.zlib": lambda m: _file(wrappers.compressed(m, "zlib")),
+    "mp3.zlib-level3": lambda m: _file(zlib.compress(m, 3)),  # header 78 5E ("x^")
     "eml": lambda m: _file(wrappers.eml_with(m, "Doe_Jane.mp3"), "message/rfc822"),
     "mhtml": lambda m: _file(wrappers.mhtml_with(m), "multipart/related"),
     "pdf-attachment": lambda m: _file(wrappers.pdf_with(m), "application/pdf"),

@@ -196,6 +196,12 @@ def test_unreadable_binary_fails_closed_only_for_ai_services(
     assert "could not be read as media" in event.reason
     assert event.asset_id is None
     assert _post(http, f"{unknown.https}/upload", noise).status_code == 200
+    # libmagic names noise that starts 0xE9 a DOS executable: opaque bytes still fail closed.
+    guessed = b"\xe9\x12" + noise
+    refused_guess = _post(http, f"{unapproved.https}/v1/files", guessed)
+    assert refused_guess.status_code == 403
+    assert "libmagic guesses application/x-dosexec" in proxy.event(refused_guess.headers["x-phiwall-incident"]).reason
+    assert _post(http, f"{unknown.https}/upload", guessed).status_code == 200
     # Below the floor, and documents the walker opens (a PDF with nothing embedded), are not
     # failed for being unread.
     assert _post(http, f"{unapproved.https}/v1/files", os.urandom(20_000)).status_code == 200

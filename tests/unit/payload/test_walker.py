@@ -99,10 +99,9 @@ def test_compressed_files(wav: bytes, kind: str) -> None:
     assert found(walk(wrappers.compressed(wav, kind), "application/octet-stream"), wav) == kind
 
 
-@pytest.mark.parametrize("level", [1, 6, 9])
+@pytest.mark.parametrize("level", [1, 3, 6, 9])
 def test_zlib_stream_at_every_header_level(wav: bytes, level: int) -> None:
-    """zlib's header byte says the level: 0x01, 0x9C, 0xDA (0x5E, levels 2-5, is also "x^" in
-    text and is not taken for a stream)."""
+    """zlib's header byte says the level: 0x01, 0x5E (levels 2-5, "x^" as text), 0x9C, 0xDA."""
     assert found(walk(zlib.compress(wav, level), "application/octet-stream"), wav) == "zlib"
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
 import wave
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from agent.media import MediaService, looks_like_media
 from agent.media.model import MediaLimits
 from agent.payload import Extraction, ExtractLimits, extract_payload
 from agent.payload.sniff import guarded
-from agent.proxy.probing import ProbePolicy, probe_part, unread_leaves
+from agent.proxy.probing import OPAQUE_BITS_PER_BYTE, ProbePolicy, byte_entropy, probe_part, unread_leaves
 from agent.store import open_store
 
 LIMITS = MediaLimits(max_decode_s=10)
@@ -51,6 +53,39 @@ def test_below_the_floor_and_named_documents_are_not_failed(media: MediaService)
     assert probe_part(media, os.urandom(10_000), "application/octet-stream", ProbePolicy(), LIMITS).error is None
     document = b"%PDF-1.7\n" + os.urandom(100_000)
     assert probe_part(media, document, "application/pdf", ProbePolicy(), LIMITS).error is None
+
+
+def test_noise_libmagic_guesses_a_type_for_still_fails_closed(media: MediaService) -> None:
+    """libmagic names random bytes that start 0xE9 a DOS executable: a guess, not a reason to pass."""
+    noise = b"\xe9\x12" + os.urandom(100_000)
+    sniffed = media.match_bytes(noise, limits=LIMITS).mime
+    assert sniffed == "application/x-dosexec"
+    probed = probe_part(media, noise, sniffed, ProbePolicy(), LIMITS)
+    assert probed.error is not None
+    assert "compressed or encrypted bytes (libmagic guesses application/x-dosexec)" in probed.error
+
+
+def test_named_binaries_that_are_not_opaque_pass(tmp_path: Path, media: MediaService) -> None:
+    database = tmp_path / "notes.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("create table note(text)")
+        connection.executemany("insert into note values (?)", [(f"row {i} of a plain table",) for i in range(5000)])
+    data = database.read_bytes()
+    assert len(data) > ProbePolicy().floor
+    sniffed = media.match_bytes(data, limits=LIMITS).mime
+    assert sniffed == "application/vnd.sqlite3"
+    assert probe_part(media, data, sniffed, ProbePolicy(), LIMITS).error is None
+
+
+def test_byte_entropy_tells_opaque_bytes_from_structured_ones() -> None:
+    assert byte_entropy(os.urandom(200_000)) > 7.9
+    words = " ".join(f"word{n % 977} {n * 7919 % 100_003}" for n in range(60_000)).encode()
+    assert byte_entropy(zlib.compress(words)) > OPAQUE_BITS_PER_BYTE
+    assert byte_entropy(("a plain note about nothing in particular. " * 3000).encode()) < OPAQUE_BITS_PER_BYTE
+    assert byte_entropy(b"\x00" * 100_000 + b"\x01" * 100) < 1.0
+    # Sampled across the bytes: a structured header or padding does not hide an opaque body.
+    assert byte_entropy(b"\x00" * 20_000 + os.urandom(300_000)) > OPAQUE_BITS_PER_BYTE
+    assert byte_entropy(b"") == 0.0
 
 
 def test_headerless_pcm_is_read_as_audio(media: MediaService) -> None:
