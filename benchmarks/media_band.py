@@ -2,11 +2,12 @@
 false matches over hard negatives, and the band stage's features for both (what
 `band.accepts` is set on).
 
-    .venv/bin/python benchmarks/media_band.py [--work DIR] [--enrolled 12] [--negatives 48] [--seed 5]
+    .venv/bin/python benchmarks/media_band.py [--work DIR] [--enrolled 12] [--negatives 48] [--seed 5] [--isoluminant]
     .venv/bin/python benchmarks/media_band.py --cost 100000 1000000   # search CPU at scale only
 
 Every video is ffmpeg's `gradients` (a smooth, turning colour ramp: no keypoints, pHash bits
-mostly noise), with colours, seed and speed drawn here from `--seed`. Enrolled: `--enrolled`
+mostly noise), with colours, seed and speed drawn here from `--seed` (`--isoluminant`: two colours of
+equal brightness, so every picture is compared by its colour contrast). Enrolled: `--enrolled`
 videos of 20 s. Queries: excerpts of each under every edit (`EDITS`: bar styles, crops) at
 2 s, 6 s and 12 s. Hard negatives, each under every edit as a 6 s excerpt: for every enrolled video
 "twin" videos with its very seed and speed (the same layout sequence, frame for frame) in
@@ -76,13 +77,32 @@ def luma(hex_colour: str) -> float:
     return 0.299 * (v >> 16) + 0.587 * ((v >> 8) & 255) + 0.114 * (v & 255)
 
 
-def colours(rng: random.Random) -> tuple[str, str]:
+def contrasting_colours(rng: random.Random) -> tuple[str, str]:
     """Two colours a gradient can be drawn between with visible structure (a ramp between
     two near-equal colours is a flat picture, which carries no identity and is not enrolled)."""
     while True:
         c0, c1 = colour(rng), colour(rng)
         if abs(luma(c0) - luma(c1)) >= 40:
             return c0, c1
+
+
+def isoluminant_colours(rng: random.Random) -> tuple[str, str]:
+    """Two colours of (nearly) equal brightness far apart in hue: a ramp between them is flat
+    in luminance, so its pictures are hashed and compared by colour contrast."""
+    while True:
+        c0, c1 = colour(rng), colour(rng)
+        if abs(luma(c0) - luma(c1)) <= 1.5 and _chroma_distance(c0, c1) >= 40:
+            return c0, c1
+
+
+def _chroma_distance(c0: str, c1: str) -> float:
+    def uv(hex_colour: str) -> tuple[float, float]:
+        v = int(hex_colour, 16)
+        r, g, b = v >> 16, (v >> 8) & 255, v & 255
+        return -0.169 * r - 0.331 * g + 0.5 * b, 0.5 * r - 0.419 * g - 0.081 * b
+
+    (u0, v0), (u1, v1) = uv(c0), uv(c1)
+    return float(np.hypot(u0 - u1, v0 - v1))
 
 
 def gradient(out: Path, seed: int, speed: float, c0: str, c1: str, seconds: float) -> Path:
@@ -122,7 +142,8 @@ def _layouts(rng: np.random.Generator, count: int, smooth: bool) -> npt.NDArray[
     angle = rng.uniform(0, 2 * np.pi, count).astype(np.float32)
     ramps = np.cos(angle)[:, None, None] * (x - 3.5) + np.sin(angle)[:, None, None] * (y - 3.5)
     ramps /= np.sqrt((ramps**2).mean(axis=(1, 2), keepdims=True))
-    return np.clip(np.round(ramps * 40), -127, 127).astype(np.int8).reshape(count, 64)
+    layouts: npt.NDArray[np.int8] = np.clip(np.round(ramps * 40), -127, 127).astype(np.int8).reshape(count, 64)
+    return layouts
 
 
 def search_cost(stored: int, repeat: int = 3) -> None:
@@ -170,13 +191,15 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=48, help="negative videos (half twins, half others)")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--cost", type=int, nargs="*", default=[], help="only time the search at these stored sizes")
+    ap.add_argument("--isoluminant", action="store_true", help="every ramp between two colours of equal brightness")
     args = ap.parse_args()
     if args.cost:
         for stored in args.cost:
             search_cost(stored)
         return
     rng = random.Random(args.seed)
-    work: Path = args.work / f"seed{args.seed}"
+    work: Path = args.work / f"seed{args.seed}{'-isoluminant' if args.isoluminant else ''}"
+    colours = isoluminant_colours if args.isoluminant else contrasting_colours
     for sub in ("orig", "query", "negative"):
         (work / sub).mkdir(parents=True, exist_ok=True)
     specs = [(rng.randrange(1, 10**6), rng.uniform(0.01, 0.06), *colours(rng)) for _ in range(args.enrolled)]

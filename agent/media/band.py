@@ -30,7 +30,7 @@ from typing import Self
 import numpy as np
 import numpy.typing as npt
 
-from agent.media.frames import CHROMA_GRID, LAYOUT
+from agent.media.frames import CHROMA_GRID, FLAT_STD, LAYOUT, chroma_contrast
 
 EDGE_STEP = 10.0  # step (8-bit) across the edge in Y, U or V, per column
 EDGE_COLUMNS = 0.8  # share of columns that must step at that row
@@ -42,6 +42,8 @@ MIN_LAYOUT_ROWS = 4  # of the 8 layout rows, at least this many must be clear of
 MIN_CHROMA_ROWS = 2  # of the 4 colour rows
 SMOOTH_GRADIENT = 3.0  # mean absolute neighbour difference (8-bit) of a smooth visible part
 TRIES = 8  # sampled pictures examined for a band
+EVEN_LEVELS = 4  # brightness within this of the median ...
+EVEN_SHARE = 0.95  # ... over this share of the part a band leaves: compared by colour contrast
 SMOOTH_LAYOUT = 0.4  # second-difference roughness of a stored layout below which it is smooth
 # A band match: most pictures agree on one offset, closely in layout and in colour. Set on
 # benchmarks/media_band.py (docs/detection.md, "Caption bars over smooth pictures"): the true
@@ -155,6 +157,66 @@ def smooth(gray: npt.NDArray[np.uint8], band: Band | None = None) -> bool:
         return False  # flat: nothing to recognise
     layout = np.clip(np.round(centred / rms * 40.0), -127, 127).astype(np.int8)
     return bool(smooth_layouts(layout[None])[0])
+
+
+def clear_part(planes: npt.NDArray[np.uint8], band: Band | None) -> npt.NDArray[np.uint8]:
+    """The rows of `planes` (Y/U/V or grey) the band leaves (all of them without one)."""
+    if band is None:
+        return planes
+    return planes[..., band.bottom :, :] if band.top == 0 else planes[..., : band.top, :]
+
+
+def by_colour(yuv: npt.NDArray[np.uint8], band: Band | None = None) -> bool:
+    """Whether the part of the picture the band leaves has even brightness but changing colour
+    (an isoluminant ramp): what its stored layouts hold is colour contrast
+    (`frames.chroma_contrast`), so that is what this part is compared by."""
+    clear = clear_part(yuv, band)
+    return min(clear.shape[1:]) >= LAYOUT and even_brightness(clear[0]) and colour_plane(clear) is not None
+
+
+def even_brightness(gray: npt.NDArray[np.uint8]) -> bool:
+    """Whether nearly all of `gray` is within a few levels of its median: flat brightness
+    (`frames.FLAT_STD`), a small logo or badge over it aside (its cells are left out as spoilt
+    when the layouts are compared, `between_samples`)."""
+    if float(gray.std()) < FLAT_STD:
+        return True
+    off = np.abs(gray.astype(np.int16) - int(np.median(gray)))
+    return float((off <= EVEN_LEVELS).mean()) >= EVEN_SHARE
+
+
+def colour_plane(yuv: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    """The colour contrast of a Y/U/V picture as a grey plane (None when its colour is flat)."""
+    return chroma_contrast(np.ascontiguousarray(yuv[1]), np.ascontiguousarray(yuv[2]))
+
+
+def smooth_picture(yuv: npt.NDArray[np.uint8], band: Band | None = None) -> bool:
+    """`smooth` of the brightness, or of the colour contrast where the brightness is even."""
+    if smooth(yuv[0], band):
+        return True
+    if not by_colour(yuv, band):
+        return False
+    plane = colour_plane(clear_part(yuv, band))
+    return plane is not None and smooth(plane)
+
+
+def contrast_grids(u_means: F32Array, v_means: F32Array, cells: npt.NDArray[np.int64]) -> F32Array:
+    """Per picture (rows of 8x8 U and V block means), the block means of its colour contrast:
+    U/V projected on their principal axis over `cells` (the cells the query shows), the axis's
+    larger component positive, as `frames.chroma_contrast` makes the stored layouts. The
+    projection is linear, so block means of the contrast are the contrast of block means."""
+    du = u_means - u_means[:, cells].mean(axis=1, keepdims=True)
+    dv = v_means - v_means[:, cells].mean(axis=1, keepdims=True)
+    cu, cv = du[:, cells], dv[:, cells]
+    cov = np.stack(
+        [np.stack([(cu * cu).mean(axis=1), (cu * cv).mean(axis=1)], axis=1),
+         np.stack([(cu * cv).mean(axis=1), (cv * cv).mean(axis=1)], axis=1)],
+        axis=1,
+    )  # fmt: skip
+    axes = np.linalg.eigh(cov)[1][:, :, -1]  # (pictures, 2): the principal axis of each
+    larger = np.take_along_axis(axes, np.abs(axes).argmax(axis=1)[:, None], axis=1)
+    axes = np.where(larger < 0, -axes, axes)
+    grids: F32Array = (axes[:, :1] * du + axes[:, 1:] * dv).astype(np.float32)
+    return grids
 
 
 def smooth_layouts(layouts: I8Array) -> npt.NDArray[np.bool_]:

@@ -165,6 +165,11 @@ class _Collector:
         self.band_means: list[npt.NDArray[np.float32]] = []
         self.band_chroma: list[npt.NDArray[np.int8]] = []
         self.content_means: list[npt.NDArray[np.float32]] = []
+        # 8x8 block means of U and V, whole frame and inside any letterbox: the colour contrast
+        # grids of pictures of even brightness (`band.contrast_grids`).
+        self.band_uv: list[npt.NDArray[np.float32]] = []
+        self.content_uv: list[npt.NDArray[np.float32]] = []
+        self.views_by_colour = False  # the smooth part has even brightness: compared by colour
         self.content_chroma: list[npt.NDArray[np.int8]] = []
         self.partial_views: tuple[band.Band | None, bool] | None = None  # `_partial_views`, once known
         self.keyframes: list[kp.KeyFrame] = []
@@ -271,8 +276,7 @@ class _Collector:
             if found is not None:
                 sy = picture.yuv.shape[1] / picture.detail.shape[0]
                 sx = picture.yuv.shape[2] / picture.detail.shape[1]
-                top, bottom, left, right = found
-                self.inset_box = (round(top * sy), round(bottom * sy), round(left * sx), round(right * sx))
+                self.inset_box = inset.scaled_inward(found, sy, sx)
         if self.inset_box is not None:
             top, bottom, left, right = self.inset_box
             crop = np.ascontiguousarray(picture.yuv[:, top:bottom, left:right])
@@ -299,6 +303,10 @@ class _Collector:
         inner = picture.yuv[:, top:bottom, left:right]
         self.content_means.append(band.grid_means(np.ascontiguousarray(inner[0])))
         self.content_chroma.append(chroma_signature(inner[1], inner[2]))
+        self.band_uv.append(np.stack([band.grid_means(picture.yuv[1]), band.grid_means(picture.yuv[2])]))
+        self.content_uv.append(
+            np.stack([band.grid_means(np.ascontiguousarray(inner[1])), band.grid_means(np.ascontiguousarray(inner[2]))])
+        )
         if len(self.band_pictures) == band.TRIES and self.partial_views is None:
             self.partial_views = self._partial_views()
 
@@ -307,9 +315,11 @@ class _Collector:
         few pictures: what `band_print` and `smooth_print` hold to."""
         pictures = self.band_pictures
         found = band.find_band(pictures)
-        if found is not None and sum(band.smooth(p[0], found) for p in pictures) * 2 <= len(pictures):
+        if found is not None and sum(band.smooth_picture(p, found) for p in pictures) * 2 <= len(pictures):
             found = None
-        whole = found is None and sum(band.smooth(p[0]) for p in pictures) * 2 > len(pictures)
+        whole = found is None and sum(band.smooth_picture(p) for p in pictures) * 2 > len(pictures)
+        if found is not None or whole:
+            self.views_by_colour = sum(band.by_colour(p, found) for p in pictures) * 2 > len(pictures)
         return found, whole
 
     def _known_views(self) -> tuple[band.Band | None, bool]:
@@ -322,9 +332,13 @@ class _Collector:
         found = self._known_views()[0] if self.band_times else None
         if found is None:
             return None
+        means = np.stack(self.band_means).astype(np.float32)
+        if self.views_by_colour:
+            uv = np.stack(self.band_uv).astype(np.float32)
+            means = band.contrast_grids(uv[:, 0], uv[:, 1], band.layout_cells(found))
         return band.BandPrint(
             times=np.array(self.band_times, dtype=np.float32),
-            means=np.stack(self.band_means).astype(np.float32),
+            means=means,
             chroma=np.stack(self.band_chroma).astype(np.int8),
             band=found,
         )
@@ -333,11 +347,18 @@ class _Collector:
         """The pictures whole, when most of the first few are smooth all over (and show no band)."""
         if not self.band_times or not self._known_views()[1]:
             return None
+        means = np.stack(self.band_means).astype(np.float32)
+        content_means = np.stack(self.content_means).astype(np.float32)
+        if self.views_by_colour:
+            every = np.arange(LAYOUT_CELLS)
+            uv, content_uv = np.stack(self.band_uv).astype(np.float32), np.stack(self.content_uv).astype(np.float32)
+            means = band.contrast_grids(uv[:, 0], uv[:, 1], every)
+            content_means = band.contrast_grids(content_uv[:, 0], content_uv[:, 1], every)
         return band.SmoothPrint(
             times=np.array(self.band_times, dtype=np.float32),
-            means=np.stack(self.band_means).astype(np.float32),
+            means=means,
             chroma=np.stack(self.band_chroma).astype(np.int8),
-            content_means=np.stack(self.content_means).astype(np.float32),
+            content_means=content_means,
             content_chroma=np.stack(self.content_chroma).astype(np.int8),
         )
 

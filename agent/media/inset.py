@@ -10,6 +10,7 @@ searched with the ordinary, calibrated pHash decision (`service._inset_matches`)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,21 +83,32 @@ def common_box(boxes: list[Box | None], shape: tuple[int, int]) -> Box | None:
     return max(found, key=lambda b: sum(agree(b, o) for o in found))
 
 
+def scaled_inward(box: Box, sy: float, sx: float) -> Box:
+    """`box` in a copy of the picture scaled by (`sy`, `sx`), keeping only the pixels wholly
+    inside it: a pixel that is partly background (an inset is ~30 px wide in the 160 px
+    sampled picture) bends a smooth inset's layout and colours (a ramp of even brightness,
+    compared by colour contrast, went from 0.996 to 0.73 layout correlation)."""
+    top, bottom, left, right = box
+    eps = 1e-6  # a side exactly on a pixel edge stays there
+    return (
+        math.ceil(top * sy - eps),
+        math.floor(bottom * sy + eps),
+        math.ceil(left * sx - eps),
+        math.floor(right * sx + eps),
+    )
+
+
 def inset_picture(t: float, gray: npt.NDArray[np.uint8], chroma: npt.NDArray[np.uint8], box: Box) -> Picture:
     """The inset as a small Y/U/V picture (`Picture.yuv`, full-range Y like `decode`'s), from
     the grey copy (ffmpeg's limited-range grey) and its half-size U/V planes."""
     top, bottom, left, right = box
     y = full_range(gray[top:bottom, left:right])
     ch, cw = chroma.shape[1:]
-    sy, sx = ch / gray.shape[0], cw / gray.shape[1]
+    c_top, c_bottom, c_left, c_right = scaled_inward(box, ch / gray.shape[0], cw / gray.shape[1])
     size = (right - left, bottom - top)
     planes = [
-        cv2.resize(
-            np.ascontiguousarray(chroma[c, round(top * sy) : round(bottom * sy), round(left * sx) : round(right * sx)]),
-            size,
-            interpolation=cv2.INTER_LINEAR,
-        )
-        for c in (0, 1)
+        cv2.resize(np.ascontiguousarray(plane[c_top:c_bottom, c_left:c_right]), size, interpolation=cv2.INTER_LINEAR)
+        for plane in (chroma[0], chroma[1])
     ]
     yuv = np.stack([y, *planes])
     return Picture(t=t, yuv=np.ascontiguousarray(yuv, dtype=np.uint8))

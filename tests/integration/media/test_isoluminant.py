@@ -1,7 +1,8 @@
 """A video whose colours change but whose brightness does not (a ramp between two colours of
 equal luminance) used to get no picture print at all: every picture was "flat". It is now
 hashed by its colour contrast (`frames.chroma_contrast`), so its silent re-encodes, stills
-and turned copies are found; another such ramp in other colours is not named.
+and turned copies are found, and so are copies under a caption bar (the band stage reads the
+rows the bar leaves by colour contrast); another such ramp in other colours is not named.
 
 Media generated here with ffmpeg's `gradients` (colours given: FFmpeg 5.1 draws them at random
 whatever the seed)."""
@@ -29,7 +30,21 @@ EDITS = {
     "still as jpg": (".jpg", "-ss", "4", "-frames:v", "1", "-q:v", "5"),
     "portrait (turned 90 degrees)": (".mp4", "-an", "-vf", "transpose=1", "-c:v", "libx264", "-crf", "30"),
     "mirrored": (".mp4", "-an", "-vf", "hflip", "-c:v", "libx264", "-crf", "30"),
-}
+    # Bars leave rows of even brightness: the band stage compares them by colour contrast.
+    "caption bar, 8 s": (
+        ".mp4", "-ss", "2", "-t", "8", "-an", "-vf",
+        "drawbox=x=0:y=ih*0.75:w=iw:h=ih*0.25:color=black@0.8:t=fill", "-c:v", "libx264", "-crf", "28",
+    ),
+    "caption bar and a logo": (
+        ".mp4", "-an", "-vf",
+        "drawbox=x=0:y=ih*0.8:w=iw:h=ih*0.2:color=black@0.7:t=fill,"
+        "drawbox=x=iw*0.78:y=ih*0.05:w=iw*0.17:h=ih*0.1:color=white@0.6:t=fill",
+        "-c:v", "libx264", "-crf", "28",
+    ),
+    "title strip on top": (
+        ".mp4", "-an", "-vf", "drawbox=x=0:y=0:w=iw:h=ih*0.2:color=navy@0.9:t=fill", "-c:v", "libx264", "-crf", "28",
+    ),
+}  # fmt: skip
 
 
 @dataclass
@@ -61,7 +76,9 @@ def test_an_edited_copy_is_found(enrolled: Enrolled, media_factory: MediaFactory
     assert not match.ambiguous
 
 
-@pytest.mark.parametrize("edit", ["silent vp9 at 240p", "still as jpg"])
+@pytest.mark.parametrize(
+    "edit", ["silent vp9 at 240p", "still as jpg", "caption bar, 8 s", "caption bar and a logo", "title strip on top"]
+)
 def test_another_isoluminant_ramp_is_not_named(enrolled: Enrolled, media_factory: MediaFactory, edit: str) -> None:
     other = lavfi_video(media_factory, "isoluminant-other.mp4", OTHER_ISOLUMINANT, 12, None, 0)
     suffix, *args = EDITS[edit]

@@ -103,6 +103,71 @@ def test_smoothness_tells_a_gradient_from_texture() -> None:
     assert not band.smooth(np.full((H, W), 90, dtype=np.uint8))  # flat: nothing to recognise
 
 
+def isoluminant(turn: float = 0.0, seed: int = 0, bar_top: int | None = None) -> npt.NDArray[np.uint8]:
+    """Y/U/V planes of a ramp between two colours of equal brightness (U and V change in step
+    along the ramp, Y stays at 110), optionally under a black bar at 80 % from row `bar_top`."""
+    ramp = (gradient(turn, seed) - 60.0) / 140.0  # 0..1 along the ramp, with the noise
+    y = np.full((H, W), 110.0) + np.random.default_rng(seed + 1).normal(0.0, 0.5, (H, W))
+    u, v = 100.0 + 60.0 * ramp, 150.0 - 40.0 * ramp
+    planes = np.stack([y, u, v])
+    if bar_top is not None:
+        planes[0, bar_top:] *= 0.2
+        planes[1:, bar_top:] = 128.0 + (planes[1:, bar_top:] - 128.0) * 0.2
+    return as_gray(planes)
+
+
+def test_rows_of_even_brightness_are_compared_by_colour() -> None:
+    found = Band(90, H, H)
+    barred = isoluminant(bar_top=90)
+    assert band.find_band([barred, isoluminant(seed=1, bar_top=90)]) == found
+    assert not band.smooth(barred[0], found)  # their brightness is flat: nothing to see there
+    assert band.by_colour(barred, found)
+    assert band.smooth_picture(barred, found)
+    assert band.smooth_picture(isoluminant())  # no bar: the whole picture
+    assert not band.by_colour(np.stack([as_gray(gradient())] + [np.full((H, W), 128, np.uint8)] * 2), None)
+    grey = np.full((3, H, W), 110, dtype=np.uint8)
+    assert not band.by_colour(grey)
+    assert not band.smooth_picture(grey)
+
+
+def test_a_small_logo_over_even_brightness_still_reads_by_colour() -> None:
+    found = Band(90, H, H)
+    barred = isoluminant(bar_top=90)
+    barred[0, 4:14, 124:152] = 200  # a white badge in the rows the bar leaves (3 % of them)
+    assert band.even_brightness(band.clear_part(barred[0], found))
+    assert band.by_colour(barred, found)
+    assert band.smooth_picture(barred, found)
+    textured = np.random.default_rng(5).integers(0, 255, (H, W)).astype(np.uint8)
+    assert not band.even_brightness(textured)
+
+
+def test_contrast_grids_follow_the_stored_contrast_layout() -> None:
+    """The query's contrast, from the U/V block means of the rows a bar leaves, correlates with
+    the stored layout of the whole picture's contrast (`frames.chroma_contrast`); another ramp
+    direction does not."""
+    from agent.media.frames import THUMB, chroma_contrast, layout_signature, thumbnails
+
+    def stored(planes: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        contrast = chroma_contrast(planes[1], planes[2])
+        assert contrast is not None
+        return layout_signature(thumbnails(contrast)[0]).astype(np.float32)
+
+    assert thumbnails(np.zeros((H, W), np.uint8)).shape[-1] == THUMB
+    found = Band(90, H, H)
+    cells = band.layout_cells(found)
+    barred = isoluminant(bar_top=90)
+    u, v = band.grid_means(barred[1]), band.grid_means(barred[2])
+    grid = band.contrast_grids(u[None], v[None], cells)[0]
+    query = band.unit_rows(grid[None, cells])[0]
+    same = band.unit_rows(stored(isoluminant())[None, cells])[0]
+    turned = band.unit_rows(stored(isoluminant(turn=1.2))[None, cells])[0]
+    assert float(query @ same) > 0.98
+    assert float(query @ turned) < 0.9
+    # A colour cast (U and V shifted alike everywhere) leaves the contrast as it was.
+    cast = band.contrast_grids((u + 12.0)[None], (v - 7.0)[None], cells)[0]
+    assert np.allclose(cast, grid, atol=1e-3)
+
+
 def test_grid_means_are_the_block_means_of_the_whole_picture() -> None:
     picture = np.zeros((H, W), dtype=np.uint8)
     picture[:15, :20] = 200  # exactly the top-left cell of the 8x8 grid
