@@ -62,6 +62,8 @@ _BASE64_URI = re.compile(rb";[bB][aA][sS][eE]64,")
 _ESCAPE_NEAR_QUOTE = re.compile(rb'"[^"\\]{0,64}\\[u/]')
 _HEX_HEAD = re.compile(rb"[0-9a-fA-F]{130}")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
+_BASE32_RUN = re.compile(rb"[A-Z2-7]{64}|[a-z2-7]{64}")
+"""A run's first 64 characters that can only be base32 (one case, digits 2-7): 40 bytes decoded."""
 _TS_SYNC = b"\x47"  # MPEG-TS (byte 0; M2TS byte 4): their checks need 189-197 bytes, more than a head gives
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _RUN_MAP = bytes(0x41 if byte in _ALPHABET else 0x20 for byte in range(256))
@@ -74,6 +76,9 @@ _WRAPPED_HEX = re.compile(rb"(?:[0-9a-fA-F]|\\[nr])+")
 _HEX_LINE_BREAKS = re.compile(rb"\\[nr](?:\\[nr])?[0-9a-fA-F]{32,}\\[nr]")
 """A whole hex line between two escaped line breaks (`\\n` led: the scan jumps between backslashes)."""
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+MIN_OTHER_ENCODING_BODY = 8 << 10
+"""Below this a body cannot hold a recording worth a fingerprint in base32 or grouped base64:
+chat turns skip those checks."""
 MIN_WRAPPED_HEX_BODY = 16 << 10
 """Below this a body cannot hold a recording worth a fingerprint in hex: chat turns skip the scan."""
 
@@ -106,7 +111,7 @@ def _signature(head: bytes) -> bool:
     return head[:1].isalpha() and b":" in head and container_kind(head) == "email"
 
 
-def _run_may_be_media(run: bytes) -> bool:
+def _run_may_be_media(run: bytes, *, base32: bool = True) -> bool:
     """The decoded head of a base64 (or hex) run looks like media or a wrapper.
 
     Decoded from the run's first character: a run starts after a quote, a space, a colon, a
@@ -116,6 +121,8 @@ def _run_may_be_media(run: bytes) -> bool:
     """
     head = binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)
     if _signature(head):
+        return True
+    if base32 and _BASE32_RUN.fullmatch(run[:64]) is not None and _signature(b32_head(run[:64])):
         return True
     hexed = _HEX_HEAD.match(run) is not None
     if hexed and _hex_head_is_media(run):
@@ -127,6 +134,18 @@ def _run_may_be_media(run: bytes) -> bool:
     if first.translate(None, _ENCODED_TEXT):
         return False
     return peel(run, _signature, MAX_TEXT_LAYERS + 1) is not None
+
+
+_B32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_B32_BITS = {ord(c): format(i, "05b") for i, c in enumerate(_B32_ALPHABET)}
+_B32_BITS.update({ord(c.lower()): format(i, "05b") for i, c in enumerate(_B32_ALPHABET) if c.isalpha()})
+
+
+def b32_head(chars: bytes) -> bytes:
+    """The bytes whole groups of 8 base32 characters (either case) decode to: `base64.b32decode`
+    is pure Python (13 us for 64 characters); this is one translate and one integer."""
+    text = chars[: len(chars) // 8 * 8].decode("ascii").translate(_B32_BITS)
+    return int(text, 2).to_bytes(len(text) // 8, "big") if text else b""
 
 
 def _hex_head_is_media(digits: bytes) -> bool:
@@ -181,9 +200,30 @@ def may_hold_media(data: bytes) -> bool:
     if hints_at_byte_arrays(data):
         return True
     mapped = data.translate(_RUN_MAP)
-    if any(_run_may_be_media(run) for run in base64_runs(data, mapped)):
+    long_enough = len(data) >= MIN_OTHER_ENCODING_BODY
+    if any(_run_may_be_media(run, base32=long_enough) for run in base64_runs(data, mapped)):
+        return True
+    if long_enough and _GROUPED_NEEDLE in mapped and _grouped_may_be_media(data, mapped):
         return True
     return len(data) >= MIN_WRAPPED_HEX_BODY and b"\\n" in data and _wrapped_hex_may_be_media(data)
+
+
+_GROUPED_NEEDLE = b"AAAA " * 16
+_GROUPED_HEAD = re.compile(rb"[A-Za-z0-9+/]{4}(?: [A-Za-z0-9+/]{4}){15}")
+
+
+def _grouped_may_be_media(data: bytes, mapped: bytes) -> bool:
+    """Base64 cut into space-separated groups (`textmedia._GROUPED_B64`): the decoded head of
+    each place 16 groups follow one another (at most 8 places: chat text rarely gets there)."""
+    start = mapped.find(_GROUPED_NEEDLE)
+    for _ in range(8):
+        if start < 0:
+            return False
+        run = _GROUPED_HEAD.match(data, start)
+        if run is not None and _signature(binascii.a2b_base64(run.group().replace(b" ", b"")[:64])):
+            return True
+        start = mapped.find(_GROUPED_NEEDLE, mapped.find(b" ", start + len(_GROUPED_NEEDLE)))
+    return False
 
 
 def _format_path(root: str, trail: Trail) -> str:

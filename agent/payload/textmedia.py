@@ -9,6 +9,7 @@ not valid base64 is an inspection error (the caller fails closed on it), never i
 
 from __future__ import annotations
 
+import base64
 import binascii
 import re
 from collections.abc import Callable, Mapping
@@ -189,6 +190,21 @@ _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{32,}(?:[ \t]*(?:\r?\n|\\n|\\r\\n)?[ \t]*
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}(?:[ \t]*(?:\r?\n|\\n|\\r\\n)[ \t]*[0-9a-fA-F]{2,})*")
 _HEX_PAIRS = re.compile(r"(?:0[xX])?[0-9a-fA-F]{2}(?:(?:[ :,]\s*|\s+)(?:0[xX])?[0-9a-fA-F]{2}){127,}")
 _HEX_NOISE = re.compile(r"0[xX]|[\s:,]+|\\[nr]")
+# Base64 cut into 4-character groups by single spaces (as some dump tools and hand-written
+# clients print it): 16 groups or more. Found from a translate and a `find`.
+_GROUPED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4} ){15,}[A-Za-z0-9+/]{1,4}={0,2}")
+_GROUPED_NEEDLE = b"AAAA " * 16
+GROUPED_MIN_TEXT = 8 << 10
+"""Shorter text cannot hold a recording worth a fingerprint in grouped base64: not scanned."""
+_GROUPED_MAP = bytes(
+    0x41 if chr(byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" else byte
+    for byte in range(256)
+)
+"""Every base64 character to "A" (the rest as it is): grouped base64 is one `find` away."""
+# RFC 4648 base32 (one case throughout; its alphabet is within base64's, so a base64 run that
+# holds nothing else is tried as base32 too: binary data in base64 all but never does).
+_BASE32_UPPER = re.compile(r"[A-Z2-7]+=*")
+_BASE32_LOWER = re.compile(r"[a-z2-7]+=*")
 _HEXISH = bytes(0x68 if chr(byte) in "0123456789abcdefABCDEFxX:, \t\r\n\\" else 0x20 for byte in range(256))
 """Every character a hex run may hold to "h", the rest to a space: a long run is one `find` away."""
 
@@ -210,7 +226,7 @@ class EncodedRun:
 
     start: int
     encoding: str
-    """"base64", "hex" or "data-uri"."""
+    """"base64", "base32", "hex" or "data-uri"."""
     text: str
     declared_type: str | None = None
 
@@ -219,6 +235,9 @@ class EncodedRun:
         if self.encoding == "hex":
             chunk = _HEX_NOISE.sub("", self.text[: HEAD_CHARS * 3])[:HEAD_CHARS]
             return [binascii.unhexlify(chunk[: len(chunk) - len(chunk) % 2])]
+        if self.encoding == "base32":
+            chunk = _SPACE_OR_ESCAPED.sub("", self.text[: HEAD_CHARS + HEAD_CHARS // 8]).rstrip("=")[:HEAD_CHARS]
+            return [b32decode(chunk[: len(chunk) - len(chunk) % 8])]
         cleaned = _SPACE_OR_ESCAPED.sub("", self.text[: HEAD_CHARS + HEAD_CHARS // 8]).translate(_URLSAFE_TABLE)
         heads = []
         for skip in range(4 if self.encoding == "base64" else 1):
@@ -235,6 +254,8 @@ class EncodedRun:
         if self.encoding == "hex":
             cleaned = _HEX_NOISE.sub("", self.text)
             return binascii.unhexlify(cleaned[: len(cleaned) - len(cleaned) % 2])
+        if self.encoding == "base32":
+            return b32decode(_SPACE_OR_ESCAPED.sub("", self.text))
         cleaned = _SPACE_OR_ESCAPED.sub("", self.text).translate(_URLSAFE_TABLE).rstrip("=")[skip:]
         if len(cleaned) % 4 == 1:
             cleaned = cleaned[:-1]  # a stray character: no whole byte in it
@@ -245,9 +266,28 @@ class EncodedRun:
             raise PayloadError(f"invalid base64: {exc}") from None
 
 
+def is_base32(text: str) -> bool:
+    """Whether a run of base64 alphabet is base32 instead: one case of letters and 2-7 only,
+    whitespace and escaped line breaks aside (checked on its first 256 characters: base64 of
+    binary data has both cases within a few)."""
+    head = _SPACE_OR_ESCAPED.sub("", text[:256])
+    return bool(head) and (_BASE32_UPPER.fullmatch(head) is not None or _BASE32_LOWER.fullmatch(head) is not None)
+
+
+def b32decode(text: str) -> bytes:
+    """RFC 4648 base32 of either case, padding optional (a trailing partial group is dropped)."""
+    cleaned = text.rstrip("=")
+    cleaned = cleaned[: len(cleaned) - len(cleaned) % 8] if len(cleaned) % 8 in (1, 3, 6) else cleaned
+    try:
+        return base64.b32decode(cleaned + "=" * (-len(cleaned) % 8), casefold=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PayloadError(f"invalid base32: {exc}") from None
+
+
 def encoded_runs(text: str, min_chars: int, max_runs: int = 16) -> list[EncodedRun]:
-    """Runs of base64 (standard or URL-safe, wrapped or not), hex and `data:` URIs anywhere in
-    `text`, at least `min_chars` long. Scans only: nothing is decoded here."""
+    """Runs of base64 (standard or URL-safe, wrapped or not, or in space-separated groups),
+    base32, hex and `data:` URIs anywhere in `text`, at least `min_chars` long. Scans only:
+    nothing is decoded here."""
     runs: list[EncodedRun] = []
     covered = -1
     for match in _DATA_URI_ANYWHERE.finditer(text):
@@ -262,10 +302,19 @@ def encoded_runs(text: str, min_chars: int, max_runs: int = 16) -> list[EncodedR
         if match.start() in taken or match.start() <= covered:
             continue
         if match.end() - match.start() >= min_chars:
-            runs.append(EncodedRun(match.start(), "base64", match.group()))
+            run_text = match.group()
+            runs.append(EncodedRun(match.start(), "base32" if is_base32(run_text) else "base64", run_text))
             covered = match.end()
             if len(runs) >= max_runs:
                 return runs
+    if len(text) >= GROUPED_MIN_TEXT and _GROUPED_NEEDLE in text.encode("utf-8", "surrogatepass").translate(
+        _GROUPED_MAP
+    ):
+        for match in _GROUPED_B64.finditer(text):
+            if match.start() > covered and match.end() - match.start() >= min_chars:
+                runs.append(EncodedRun(match.start(), "base64", match.group()))
+                if len(runs) >= max_runs:
+                    return runs
     hex_covered = -1
     for pattern in (_HEX_RUN, _HEX_PAIRS) if _may_hold_hex(text, min_chars * 2) else ():
         for match in pattern.finditer(text):

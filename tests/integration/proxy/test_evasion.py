@@ -15,6 +15,7 @@ import gzip
 import json
 import ssl
 import subprocess
+import textwrap
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -99,6 +100,8 @@ CASES: dict[str, Callable[[bytes], Body]] = {
     "hex": lambda m: _json(_chat(m.hex())),
     "base64-of-gzip": lambda m: _json(_chat(_b64(gzip.compress(m)))),
     "base64-of-zlib": lambda m: _json(_chat(_b64(wrappers.compressed(m, "zlib")))),  # pako.deflate + btoa
+    "base32": lambda m: _json(_chat(base64.b32encode(m).decode())),
+    "base64-in-groups-of-four": lambda m: _json(_chat(" ".join(textwrap.wrap(_b64(m), 4)))),
     "split-array": lambda m: _json(
         json.dumps({"parts": [_b64(m[i : i + 60000]) for i in range(0, len(m), 60000)]}).encode()
     ),

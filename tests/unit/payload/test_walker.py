@@ -12,6 +12,7 @@ import binascii
 import gzip
 import json
 import random
+import textwrap
 import tracemalloc
 import zipfile
 import zlib
@@ -119,6 +120,29 @@ def test_text_and_bytes_that_start_like_zlib_are_not_a_corrupt_container(body: b
 def test_zlib_stream_cut_short_fails_closed(wav: bytes) -> None:
     result = walk(zlib.compress(wav)[:40_000], "application/octet-stream")
     assert any("zlib file is corrupt" in e for e in result.errors)
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda data: base64.b32encode(data).decode(),
+        lambda data: base64.b32encode(data).decode().lower().rstrip("="),
+        lambda data: " ".join(textwrap.wrap(base64.b64encode(data).decode(), 4)),
+    ],
+    ids=["base32", "base32-lower-unpadded", "base64-in-groups-of-four"],
+)
+def test_other_text_encodings_in_a_chat_message(wav: bytes, encode: Callable[[bytes], str]) -> None:
+    body = json.dumps({"messages": [{"role": "user", "content": "Transcribe this: " + encode(wav)}]}).encode()
+    result = walk(body, "application/json")
+    assert [bytes(part.data) for part in result.parts] == [wav]
+    assert result.errors == []
+
+
+def test_four_letter_words_are_not_grouped_base64() -> None:
+    body = json.dumps({"text": "that this with from have been will your " * 300}).encode()  # 12 KB: scanned
+    result = walk(body, "application/json")
+    assert result.parts == []
+    assert result.errors == []
 
 
 def test_multipart_quoted_printable_part(wav: bytes) -> None:

@@ -250,12 +250,19 @@ WALK_NEEDED = {
     "escaped head": '{"blob": "' + _escaped(B64_WAV[:8]) + B64_WAV[8:] + '"}',
     "declared, not base64": json.dumps({"input_audio": {"format": "wav", "data": "not base64 at all " * 20}}),
     "media deep inside": "[" * 80 + json.dumps({"blob": B64_WAV}) + "]" * 80,
+    "base32 media": json.dumps({"messages": [{"content": "decode: " + base64.b32encode(WAV).decode()}]}),
+    "lower-case base32 without padding": json.dumps({"blob": base64.b32encode(WAV).decode().lower().rstrip("=")}),
+    "base64 in groups of four": json.dumps(
+        {"messages": [{"content": " ".join(B64_WAV[i : i + 4] for i in range(0, len(B64_WAV), 4))}]}
+    ),
 }
 NO_WALK_NEEDED = {
     "prompt": json.dumps({"messages": [{"role": "user", "content": "x" * 3000}]}),
     "prose with escapes further in": json.dumps({"text": "plain words " * 10 + "caf\u00e9\n" * 300}),
     "base64 that is not media": json.dumps({"embedding": base64.b64encode(bytes(range(256)) * 8).decode()}),
     "deep but empty": "[" * 80 + "]" * 80,
+    "four-letter words": json.dumps({"text": "this that with from have been will your " * 250}),
+    "base32 that is not media": json.dumps({"key": base64.b32encode(bytes(range(256)) * 4).decode()}),
 }
 
 
