@@ -266,6 +266,12 @@ class EncodedRun:
             raise PayloadError(f"invalid base64: {exc}") from None
 
 
+def _may_hold_groups(text: str) -> bool:
+    """A necessary condition for grouped base64 worth reading, in C: chat text fails it at once."""
+    raw = text.encode("utf-8", "surrogatepass") if len(text) >= GROUPED_MIN_TEXT else b""
+    return _GROUPED_NEEDLE in raw.translate(_GROUPED_MAP)
+
+
 def is_base32(text: str) -> bool:
     """Whether a run of base64 alphabet is base32 instead: one case of letters and 2-7 only,
     whitespace and escaped line breaks aside (checked on its first 256 characters: base64 of
@@ -307,9 +313,7 @@ def encoded_runs(text: str, min_chars: int, max_runs: int = 16) -> list[EncodedR
             covered = match.end()
             if len(runs) >= max_runs:
                 return runs
-    if len(text) >= GROUPED_MIN_TEXT and _GROUPED_NEEDLE in text.encode("utf-8", "surrogatepass").translate(
-        _GROUPED_MAP
-    ):
+    if _may_hold_groups(text):
         for match in _GROUPED_B64.finditer(text):
             if match.start() > covered and match.end() - match.start() >= min_chars:
                 runs.append(EncodedRun(match.start(), "base64", match.group()))
