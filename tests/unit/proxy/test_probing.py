@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import sqlite3
 import wave
 import zipfile
@@ -57,7 +58,7 @@ def test_below_the_floor_and_named_documents_are_not_failed(media: MediaService)
 
 def test_noise_libmagic_guesses_a_type_for_still_fails_closed(media: MediaService) -> None:
     """libmagic names random bytes that start 0xE9 a DOS executable: a guess, not a reason to pass."""
-    noise = b"\xe9\x12" + os.urandom(100_000)
+    noise = b"\xe9\x12" + random.Random(1).randbytes(100_000)  # fixed: libmagic's guess varies (0.5 %)
     sniffed = media.match_bytes(noise, limits=LIMITS).mime
     assert sniffed == "application/x-dosexec"
     probed = probe_part(media, noise, sniffed, ProbePolicy(), LIMITS)
