@@ -30,7 +30,7 @@ from typing import Self
 import numpy as np
 import numpy.typing as npt
 
-from agent.media.frames import CHROMA_GRID, FLAT_STD, LAYOUT, chroma_contrast
+from agent.media.frames import CHROMA_GRID, FLAT_STD, LAYOUT, chroma_contrast, colour_axes
 
 EDGE_STEP = 10.0  # step (8-bit) across the edge in Y, U or V, per column
 EDGE_COLUMNS = 0.8  # share of columns that must step at that row
@@ -141,8 +141,7 @@ def find_band(pictures: Sequence[npt.NDArray[np.uint8]]) -> Band | None:
 def smooth(gray: npt.NDArray[np.uint8], band: Band | None = None) -> bool:
     """Whether the part of `gray` outside the band (all of it without one) is smooth (no
     texture for keypoints)."""
-    f = gray.astype(np.float32)
-    clear = f if band is None else f[band.bottom :] if band.top == 0 else f[: band.top]
+    clear = clear_part(gray, band).astype(np.float32)
     if clear.shape[0] < 2 or clear.shape[1] < 2:
         return False
     gradient = float(np.abs(np.diff(clear, axis=1)).mean() + np.abs(np.diff(clear, axis=0)).mean())
@@ -170,8 +169,15 @@ def by_colour(yuv: npt.NDArray[np.uint8], band: Band | None = None) -> bool:
     """Whether the part of the picture the band leaves has even brightness but changing colour
     (an isoluminant ramp): what its stored layouts hold is colour contrast
     (`frames.chroma_contrast`), so that is what this part is compared by."""
+    return _even_part_contrast(yuv, band) is not None
+
+
+def _even_part_contrast(yuv: npt.NDArray[np.uint8], band: Band | None) -> npt.NDArray[np.uint8] | None:
+    """The colour contrast of the part the band leaves, when its brightness is even (else None)."""
     clear = clear_part(yuv, band)
-    return min(clear.shape[1:]) >= LAYOUT and even_brightness(clear[0]) and colour_plane(clear) is not None
+    if min(clear.shape[1:]) < LAYOUT or not even_brightness(clear[0]):
+        return None
+    return chroma_contrast(np.ascontiguousarray(clear[1]), np.ascontiguousarray(clear[2]))
 
 
 def even_brightness(gray: npt.NDArray[np.uint8]) -> bool:
@@ -184,18 +190,11 @@ def even_brightness(gray: npt.NDArray[np.uint8]) -> bool:
     return float((off <= EVEN_LEVELS).mean()) >= EVEN_SHARE
 
 
-def colour_plane(yuv: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
-    """The colour contrast of a Y/U/V picture as a grey plane (None when its colour is flat)."""
-    return chroma_contrast(np.ascontiguousarray(yuv[1]), np.ascontiguousarray(yuv[2]))
-
-
 def smooth_picture(yuv: npt.NDArray[np.uint8], band: Band | None = None) -> bool:
     """`smooth` of the brightness, or of the colour contrast where the brightness is even."""
     if smooth(yuv[0], band):
         return True
-    if not by_colour(yuv, band):
-        return False
-    plane = colour_plane(clear_part(yuv, band))
+    plane = _even_part_contrast(yuv, band)
     return plane is not None and smooth(plane)
 
 
@@ -207,14 +206,7 @@ def contrast_grids(u_means: F32Array, v_means: F32Array, cells: npt.NDArray[np.i
     du = u_means - u_means[:, cells].mean(axis=1, keepdims=True)
     dv = v_means - v_means[:, cells].mean(axis=1, keepdims=True)
     cu, cv = du[:, cells], dv[:, cells]
-    cov = np.stack(
-        [np.stack([(cu * cu).mean(axis=1), (cu * cv).mean(axis=1)], axis=1),
-         np.stack([(cu * cv).mean(axis=1), (cv * cv).mean(axis=1)], axis=1)],
-        axis=1,
-    )  # fmt: skip
-    axes = np.linalg.eigh(cov)[1][:, :, -1]  # (pictures, 2): the principal axis of each
-    larger = np.take_along_axis(axes, np.abs(axes).argmax(axis=1)[:, None], axis=1)
-    axes = np.where(larger < 0, -axes, axes)
+    axes = colour_axes((cu * cu).mean(axis=1), (cu * cv).mean(axis=1), (cv * cv).mean(axis=1))
     grids: F32Array = (axes[:, :1] * du + axes[:, 1:] * dv).astype(np.float32)
     return grids
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -129,6 +129,27 @@ def frame_print(pictures: list[PictureHashes]) -> FramePrint | None:
     )
 
 
+class _Views(NamedTuple):
+    """What the partial-view stages see of a smooth query (`_Collector._partial_views`)."""
+
+    band: band.Band | None
+    whole: bool
+    by_colour: bool  # the part shown has even brightness: compared by colour contrast
+
+
+def _plane_grids(yuv: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """8x8 block means of each of the Y, U and V planes: (3, 64)."""
+    return np.stack([band.grid_means(np.ascontiguousarray(plane)) for plane in yuv])
+
+
+def _layout_means(
+    grids: list[npt.NDArray[np.float32]], by_colour: bool, cells: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
+    """The block means a query's layout is compared by: brightness, or the colour contrast over `cells`."""
+    stacked = np.stack(grids).astype(np.float32)
+    return band.contrast_grids(stacked[:, 1], stacked[:, 2], cells) if by_colour else stacked[:, 0]
+
+
 class _Collector:
     """Receives decoded audio and pictures; decides which frames to hash.
 
@@ -162,16 +183,14 @@ class _Collector:
         self.screen_pictures: list[PictureHashes] = []
         self.band_pictures: list[npt.NDArray[np.uint8]] = []  # the first band.TRIES small pictures
         self.band_times: list[float] = []
-        self.band_means: list[npt.NDArray[np.float32]] = []
+        # 8x8 block means of Y, U and V (3, 64), of the whole frame and inside any letterbox:
+        # Y is the layout compared; U and V give the colour contrast of pictures of even
+        # brightness (`band.contrast_grids`).
+        self.band_grids: list[npt.NDArray[np.float32]] = []
         self.band_chroma: list[npt.NDArray[np.int8]] = []
-        self.content_means: list[npt.NDArray[np.float32]] = []
-        # 8x8 block means of U and V, whole frame and inside any letterbox: the colour contrast
-        # grids of pictures of even brightness (`band.contrast_grids`).
-        self.band_uv: list[npt.NDArray[np.float32]] = []
-        self.content_uv: list[npt.NDArray[np.float32]] = []
-        self.views_by_colour = False  # the smooth part has even brightness: compared by colour
+        self.content_grids: list[npt.NDArray[np.float32]] = []
         self.content_chroma: list[npt.NDArray[np.int8]] = []
-        self.partial_views: tuple[band.Band | None, bool] | None = None  # `_partial_views`, once known
+        self.partial_views: _Views | None = None  # `_partial_views`, once known
         self.keyframes: list[kp.KeyFrame] = []
         self.details: list[Detail] = []
         self.variants: list[list[PictureHashes]] = [[] for _ in DIHEDRAL[1:]]
@@ -290,75 +309,61 @@ class _Collector:
         colour grid of every sampled picture, also inside any letterbox (~600 bytes each), and
         the first few small pictures. Whether either applies is known from those few: a
         textured video (most of them) stops keeping anything there."""
-        if self.partial_views == (None, False):
+        if self.partial_views is not None and self.partial_views.band is None and not self.partial_views.whole:
             return
         y = picture.yuv[0]
         if len(self.band_pictures) < band.TRIES:
             self.band_pictures.append(picture.yuv.copy())
         self.band_times.append(picture.t)
-        self.band_means.append(band.grid_means(y))
+        self.band_grids.append(_plane_grids(picture.yuv))
         self.band_chroma.append(chroma_signature(picture.yuv[1], picture.yuv[2]))
         # The same inside any letterbox (what pHash hashes): `window.confirm_views`.
         top, bottom, left, right = content_box(y)
         inner = picture.yuv[:, top:bottom, left:right]
-        self.content_means.append(band.grid_means(np.ascontiguousarray(inner[0])))
+        self.content_grids.append(_plane_grids(inner))
         self.content_chroma.append(chroma_signature(inner[1], inner[2]))
-        self.band_uv.append(np.stack([band.grid_means(picture.yuv[1]), band.grid_means(picture.yuv[2])]))
-        self.content_uv.append(
-            np.stack([band.grid_means(np.ascontiguousarray(inner[1])), band.grid_means(np.ascontiguousarray(inner[2]))])
-        )
         if len(self.band_pictures) == band.TRIES and self.partial_views is None:
             self.partial_views = self._partial_views()
 
-    def _partial_views(self) -> tuple[band.Band | None, bool]:
-        """(the band of a smooth video, whether the video is smooth all over), from the first
-        few pictures: what `band_print` and `smooth_print` hold to."""
+    def _partial_views(self) -> _Views:
+        """The band of a smooth video, whether it is smooth all over, and whether by colour
+        contrast, from the first few pictures: what `band_print` and `smooth_print` hold to."""
         pictures = self.band_pictures
         found = band.find_band(pictures)
         if found is not None and sum(band.smooth_picture(p, found) for p in pictures) * 2 <= len(pictures):
             found = None
         whole = found is None and sum(band.smooth_picture(p) for p in pictures) * 2 > len(pictures)
-        if found is not None or whole:
-            self.views_by_colour = sum(band.by_colour(p, found) for p in pictures) * 2 > len(pictures)
-        return found, whole
+        by_colour = (found is not None or whole) and sum(band.by_colour(p, found) for p in pictures) * 2 > len(pictures)
+        return _Views(found, whole, by_colour)
 
-    def _known_views(self) -> tuple[band.Band | None, bool]:
+    def _known_views(self) -> _Views:
         """`partial_views`, decided now from the pictures there are if fewer than TRIES came."""
         if self.partial_views is None:
             self.partial_views = self._partial_views()
         return self.partial_views
 
     def band_print(self) -> band.BandPrint | None:
-        found = self._known_views()[0] if self.band_times else None
-        if found is None:
+        views = self._known_views() if self.band_times else None
+        if views is None or views.band is None:
             return None
-        means = np.stack(self.band_means).astype(np.float32)
-        if self.views_by_colour:
-            uv = np.stack(self.band_uv).astype(np.float32)
-            means = band.contrast_grids(uv[:, 0], uv[:, 1], band.layout_cells(found))
         return band.BandPrint(
             times=np.array(self.band_times, dtype=np.float32),
-            means=means,
+            means=_layout_means(self.band_grids, views.by_colour, band.layout_cells(views.band)),
             chroma=np.stack(self.band_chroma).astype(np.int8),
-            band=found,
+            band=views.band,
         )
 
     def smooth_print(self) -> band.SmoothPrint | None:
         """The pictures whole, when most of the first few are smooth all over (and show no band)."""
-        if not self.band_times or not self._known_views()[1]:
+        if not self.band_times or not self._known_views().whole:
             return None
-        means = np.stack(self.band_means).astype(np.float32)
-        content_means = np.stack(self.content_means).astype(np.float32)
-        if self.views_by_colour:
-            every = np.arange(LAYOUT_CELLS)
-            uv, content_uv = np.stack(self.band_uv).astype(np.float32), np.stack(self.content_uv).astype(np.float32)
-            means = band.contrast_grids(uv[:, 0], uv[:, 1], every)
-            content_means = band.contrast_grids(content_uv[:, 0], content_uv[:, 1], every)
+        every = np.arange(LAYOUT_CELLS)
+        by_colour = self._known_views().by_colour
         return band.SmoothPrint(
             times=np.array(self.band_times, dtype=np.float32),
-            means=means,
+            means=_layout_means(self.band_grids, by_colour, every),
             chroma=np.stack(self.band_chroma).astype(np.int8),
-            content_means=content_means,
+            content_means=_layout_means(self.content_grids, by_colour, every),
             content_chroma=np.stack(self.content_chroma).astype(np.int8),
         )
 

@@ -173,16 +173,25 @@ def chroma_contrast(u: npt.NDArray[np.uint8], v: npt.NDArray[np.uint8]) -> npt.N
     uf = u.astype(np.float32)
     vf = v.astype(np.float32)
     du, dv = uf - float(uf.mean()), vf - float(vf.mean())
-    uv = float((du * dv).mean())
-    cov = np.array([[float((du * du).mean()), uv], [uv, float((dv * dv).mean())]])
-    axis = np.linalg.eigh(cov)[1][:, -1]
-    if axis[int(np.argmax(np.abs(axis)))] < 0:
-        axis = -axis
+    uu, uv, vv = (np.array([float((a * b).mean())]) for a, b in ((du, du), (du, dv), (dv, dv)))
+    axis = colour_axes(uu, uv, vv)[0]
     projected = float(axis[0]) * du + float(axis[1]) * dv
     spread = float(projected.std())
     if spread < FLAT_STD:
         return None
     return np.clip(np.round(128.0 + projected * (CONTRAST_STD / spread)), 0, 255).astype(np.uint8)
+
+
+def colour_axes(
+    uu: npt.NDArray[np.floating], uv: npt.NDArray[np.floating], vv: npt.NDArray[np.floating]
+) -> npt.NDArray[np.float64]:
+    """Per picture, from its U/V (co)variances, the principal axis of its colours (n, 2), the
+    axis's larger component made positive: the direction `chroma_contrast` projects on, so the
+    same picture gets the same polarity however it is turned or cut."""
+    cov = np.stack([np.stack([uu, uv], axis=-1), np.stack([uv, vv], axis=-1)], axis=-2).astype(np.float64)
+    axes: npt.NDArray[np.float64] = np.linalg.eigh(cov)[1][:, :, -1]
+    larger = np.take_along_axis(axes, np.abs(axes).argmax(axis=1)[:, None], axis=1)
+    return np.where(larger < 0, -axes, axes)
 
 
 def layout_signature(thumb: npt.NDArray[np.uint8]) -> I8Array:

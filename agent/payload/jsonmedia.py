@@ -25,8 +25,11 @@ from agent.payload.sniff import has_media_signature
 from agent.payload.streams import clear, piece_streams
 from agent.payload.textmedia import (
     DATA_KEYS,
+    GROUPED_NEEDLE,
+    MIN_OTHER_ENCODING_CHARS,
     TYPE_KEYS,
     MediaProbe,
+    b32decode,
     base64_pieces,
     declared_type_in,
     media_in_string,
@@ -76,9 +79,6 @@ _WRAPPED_HEX = re.compile(rb"(?:[0-9a-fA-F]|\\[nr])+")
 _HEX_LINE_BREAKS = re.compile(rb"\\[nr](?:\\[nr])?[0-9a-fA-F]{32,}\\[nr]")
 """A whole hex line between two escaped line breaks (`\\n` led: the scan jumps between backslashes)."""
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
-MIN_OTHER_ENCODING_BODY = 8 << 10
-"""Below this a body cannot hold a recording worth a fingerprint in base32 or grouped base64:
-chat turns skip those checks."""
 MIN_WRAPPED_HEX_BODY = 16 << 10
 """Below this a body cannot hold a recording worth a fingerprint in hex: chat turns skip the scan."""
 
@@ -122,7 +122,7 @@ def _run_may_be_media(run: bytes, *, base32: bool = True) -> bool:
     head = binascii.a2b_base64(run[:64].translate(_URLSAFE), strict_mode=False)
     if _signature(head):
         return True
-    if base32 and _BASE32_RUN.fullmatch(run[:64]) is not None and _signature(b32_head(run[:64])):
+    if base32 and _BASE32_RUN.fullmatch(run[:64]) is not None and _signature(b32decode(run[:64].decode("ascii"))):
         return True
     hexed = _HEX_HEAD.match(run) is not None
     if hexed and _hex_head_is_media(run):
@@ -134,18 +134,6 @@ def _run_may_be_media(run: bytes, *, base32: bool = True) -> bool:
     if first.translate(None, _ENCODED_TEXT):
         return False
     return peel(run, _signature, MAX_TEXT_LAYERS + 1) is not None
-
-
-_B32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_B32_BITS = {ord(c): format(i, "05b") for i, c in enumerate(_B32_ALPHABET)}
-_B32_BITS.update({ord(c.lower()): format(i, "05b") for i, c in enumerate(_B32_ALPHABET) if c.isalpha()})
-
-
-def b32_head(chars: bytes) -> bytes:
-    """The bytes whole groups of 8 base32 characters (either case) decode to: `base64.b32decode`
-    is pure Python (13 us for 64 characters); this is one translate and one integer."""
-    text = chars[: len(chars) // 8 * 8].decode("ascii").translate(_B32_BITS)
-    return int(text, 2).to_bytes(len(text) // 8, "big") if text else b""
 
 
 def _hex_head_is_media(digits: bytes) -> bool:
@@ -200,29 +188,28 @@ def may_hold_media(data: bytes) -> bool:
     if hints_at_byte_arrays(data):
         return True
     mapped = data.translate(_RUN_MAP)
-    long_enough = len(data) >= MIN_OTHER_ENCODING_BODY
+    long_enough = len(data) >= MIN_OTHER_ENCODING_CHARS
     if any(_run_may_be_media(run, base32=long_enough) for run in base64_runs(data, mapped)):
         return True
-    if long_enough and _GROUPED_NEEDLE in mapped and _grouped_may_be_media(data, mapped):
+    if long_enough and GROUPED_NEEDLE in mapped and _grouped_may_be_media(data, mapped):
         return True
     return len(data) >= MIN_WRAPPED_HEX_BODY and b"\\n" in data and _wrapped_hex_may_be_media(data)
 
 
-_GROUPED_NEEDLE = b"AAAA " * 16
 _GROUPED_HEAD = re.compile(rb"[A-Za-z0-9+/]{4}(?: [A-Za-z0-9+/]{4}){15}")
 
 
 def _grouped_may_be_media(data: bytes, mapped: bytes) -> bool:
     """Base64 cut into space-separated groups (`textmedia._GROUPED_B64`): the decoded head of
     each place 16 groups follow one another (at most 8 places: chat text rarely gets there)."""
-    start = mapped.find(_GROUPED_NEEDLE)
+    start = mapped.find(GROUPED_NEEDLE)
     for _ in range(8):
         if start < 0:
             return False
         run = _GROUPED_HEAD.match(data, start)
         if run is not None and _signature(binascii.a2b_base64(run.group().replace(b" ", b"")[:64])):
             return True
-        start = mapped.find(_GROUPED_NEEDLE, mapped.find(b" ", start + len(_GROUPED_NEEDLE)))
+        start = mapped.find(GROUPED_NEEDLE, mapped.find(b" ", start + len(GROUPED_NEEDLE)))
     return False
 
 

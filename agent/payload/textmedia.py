@@ -9,7 +9,6 @@ not valid base64 is an inspection error (the caller fails closed on it), never i
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Callable, Mapping
@@ -193,9 +192,11 @@ _HEX_NOISE = re.compile(r"0[xX]|[\s:,]+|\\[nr]")
 # Base64 cut into 4-character groups by single spaces (as some dump tools and hand-written
 # clients print it): 16 groups or more. Found from a translate and a `find`.
 _GROUPED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4} ){15,}[A-Za-z0-9+/]{1,4}={0,2}")
-_GROUPED_NEEDLE = b"AAAA " * 16
-GROUPED_MIN_TEXT = 8 << 10
-"""Shorter text cannot hold a recording worth a fingerprint in grouped base64: not scanned."""
+GROUPED_NEEDLE = b"AAAA " * 16
+"""16 groups of base64 characters (all mapped to "A") apart by single spaces."""
+MIN_OTHER_ENCODING_CHARS = 8 << 10
+"""Shorter text cannot hold a recording worth a fingerprint in base32 or grouped base64:
+the JSON gate and the group scan skip it (chat turns pay nothing)."""
 _GROUPED_MAP = bytes(
     0x41 if chr(byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" else byte
     for byte in range(256)
@@ -236,8 +237,8 @@ class EncodedRun:
             chunk = _HEX_NOISE.sub("", self.text[: HEAD_CHARS * 3])[:HEAD_CHARS]
             return [binascii.unhexlify(chunk[: len(chunk) - len(chunk) % 2])]
         if self.encoding == "base32":
-            chunk = _SPACE_OR_ESCAPED.sub("", self.text[: HEAD_CHARS + HEAD_CHARS // 8]).rstrip("=")[:HEAD_CHARS]
-            return [b32decode(chunk[: len(chunk) - len(chunk) % 8])]
+            chunk = _SPACE_OR_ESCAPED.sub("", self.text[: HEAD_CHARS + HEAD_CHARS // 8]).rstrip("=")
+            return [b32decode(chunk[:HEAD_CHARS])]
         cleaned = _SPACE_OR_ESCAPED.sub("", self.text[: HEAD_CHARS + HEAD_CHARS // 8]).translate(_URLSAFE_TABLE)
         heads = []
         for skip in range(4 if self.encoding == "base64" else 1):
@@ -268,8 +269,8 @@ class EncodedRun:
 
 def _may_hold_groups(text: str) -> bool:
     """A necessary condition for grouped base64 worth reading, in C: chat text fails it at once."""
-    raw = text.encode("utf-8", "surrogatepass") if len(text) >= GROUPED_MIN_TEXT else b""
-    return _GROUPED_NEEDLE in raw.translate(_GROUPED_MAP)
+    raw = text.encode("utf-8", "surrogatepass") if len(text) >= MIN_OTHER_ENCODING_CHARS else b""
+    return GROUPED_NEEDLE in raw.translate(_GROUPED_MAP)
 
 
 def is_base32(text: str) -> bool:
@@ -280,14 +281,22 @@ def is_base32(text: str) -> bool:
     return bool(head) and (_BASE32_UPPER.fullmatch(head) is not None or _BASE32_LOWER.fullmatch(head) is not None)
 
 
+_B32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_B32_BITS = {ord(c): format(i, "05b") for i, c in enumerate(_B32_ALPHABET)}
+_B32_BITS.update({ord(c.lower()): format(i, "05b") for i, c in enumerate(_B32_ALPHABET) if c.isalpha()})
+
+
 def b32decode(text: str) -> bytes:
-    """RFC 4648 base32 of either case, padding optional (a trailing partial group is dropped)."""
+    """RFC 4648 base32 of either case, padding optional; bits short of a byte at the end are
+    dropped. One translate and one integer: `base64.b32decode` is pure Python (13 us for 64
+    characters, a second for a recording)."""
     cleaned = text.rstrip("=")
-    cleaned = cleaned[: len(cleaned) - len(cleaned) % 8] if len(cleaned) % 8 in (1, 3, 6) else cleaned
-    try:
-        return base64.b32decode(cleaned + "=" * (-len(cleaned) % 8), casefold=True)
-    except (binascii.Error, ValueError) as exc:
-        raise PayloadError(f"invalid base32: {exc}") from None
+    bits = cleaned.translate(_B32_BITS)
+    if len(bits) != 5 * len(cleaned):
+        raise PayloadError("invalid base32: characters outside the alphabet")
+    if not bits:
+        return b""
+    return (int(bits, 2) >> (len(bits) % 8)).to_bytes(len(bits) // 8, "big")
 
 
 def encoded_runs(text: str, min_chars: int, max_runs: int = 16) -> list[EncodedRun]:

@@ -80,8 +80,8 @@ def probe_part(
     if result.outcome is not None:
         return Probed(result.outcome, result.how, None)
     base = (sniffed or "").split(";", 1)[0].strip().lower()
-    what = _unreadable(data, base)
-    if policy.fail_closed and what is not None:
+    what = _unreadable(data, base) if policy.fail_closed else None
+    if what is not None:
         budget = " (probe time budget spent)" if result.exhausted else ""
         error = f"{len(data) >> 10} KB of {what} could not be read as media{budget}; it could hold a recording"
         return Probed(None, None, error)
