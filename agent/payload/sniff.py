@@ -185,13 +185,13 @@ TS_PACKETS = 4
 """Packets in a row a transport stream must show (sync byte 0x47 at each packet's start)."""
 
 
-def transport_stream(head: bytes, packets: int = TS_PACKETS) -> bool:
+def transport_stream(head: bytes) -> bool:
     """An MPEG transport stream from its first byte: 188-byte packets (broadcast, HLS, `.ts`
     from screen and device recorders) or 192-byte ones (M2TS: AVCHD camcorders' `.mts`, Blu-ray),
     each starting with the sync byte. libmagic names neither reliably ("data")."""
     for size, first in ((188, 0), (192, 4)):
-        last = first + size * (packets - 1)
-        if len(head) > last and all(head[first + size * k] == 0x47 for k in range(packets)):
+        last = first + size * (TS_PACKETS - 1)
+        if len(head) > last and all(head[first + size * k] == 0x47 for k in range(TS_PACKETS)):
             return True
     return False
 
@@ -210,7 +210,11 @@ def has_media_signature(head: bytes) -> bool:
         return True
     if head.startswith(_MARKED_PREFIXES):
         return True
-    return transport_stream(head, packets=2)  # a fast negative test: two packets in a row will do
+    # Transport streams, two packets in a row (`transport_stream` wants 4; spelled out here, as
+    # this test runs on every base64 run's head and a call with a loop costs 1.5 us there).
+    if head[0] == 0x47 and len(head) > 188 and head[188] == 0x47:
+        return True
+    return len(head) > 196 and head[4] == 0x47 and head[196] == 0x47  # M2TS (192-byte packets)
 
 
 def guarded(probe: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
